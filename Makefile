@@ -1,0 +1,72 @@
+# Thin wrapper over CMake presets. `make run` and `make test` install dependencies first, so
+# both work on a fresh Debian 12 machine.
+JOBS ?= $(shell nproc)
+CONFIG ?= examples/config.yaml
+CTEST_ARGS ?=
+
+.PHONY: all build deps deps-build run test unit e2e asan debug release fuzz fuzz-run bench \
+	bench-micro format format-check lint clean
+
+all: build
+
+deps:
+	@scripts/deps.sh all
+
+deps-build:
+	@scripts/deps.sh build
+
+build/CMakeCache.txt:
+	cmake --preset release >/dev/null
+
+build: build/CMakeCache.txt
+	cmake --build build -j $(JOBS)
+
+run: deps-build build
+	@scripts/run.sh $(CONFIG)
+
+test: deps build
+	cd build && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
+unit: build
+	cd build && ctest --output-on-failure -j $(JOBS) -L 'unit|fuzz'
+
+e2e: deps build
+	cd build && ctest --output-on-failure -j $(JOBS) -L e2e
+
+# The whole suite (unit, fuzz replays, end-to-end) under ASan+UBSan with leak detection.
+asan: deps
+	cmake --preset asan >/dev/null
+	cmake --build build-asan -j $(JOBS)
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
+debug:
+	cmake --preset debug >/dev/null
+	cmake --build build-debug -j $(JOBS)
+
+fuzz: deps
+	cmake --preset fuzz >/dev/null
+	cmake --build build-fuzz -j $(JOBS)
+
+# Fuzz every target for FUZZ_SECONDS each (default 60).
+fuzz-run: fuzz
+	@scripts/fuzz.sh build-fuzz $${FUZZ_SECONDS:-60}
+
+bench: deps build
+	@bench/run
+
+bench-micro: deps build
+	@bench/micro.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+format-check:
+	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+
+lint: build
+	@scripts/lint.sh
+
+clean:
+	rm -rf build build-debug build-asan build-fuzz

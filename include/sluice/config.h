@@ -1,0 +1,109 @@
+/* config.yaml: the bootstrap configuration, in the shape the AISIX gateway uses (keys are listed
+ * in docs/configuration.md). Loading is pure: it reads the file and the environment, validates
+ * everything, and either returns a complete struct sl_config or reports every problem found
+ * through a struct sl_diag. Nothing is applied here. Load order: defaults, then the file, then
+ * SLUICE_<SECTION>__<KEY> environment overrides. */
+#ifndef SLUICE_CONFIG_H
+#define SLUICE_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "sluice/diag.h"
+#include "sluice/log.h"
+
+/* A listen or connect address parsed from "IP:PORT" or "[IPv6]:PORT". */
+struct sl_addr {
+    struct sockaddr_storage ss;
+    socklen_t len;
+    char text[64]; /* normalised text for messages: "0.0.0.0:80", "[::1]:3000" */
+};
+
+/* Parses "IPv4:PORT" or "[IPv6]:PORT" (port 0-65535; 0 asks the kernel for a free port).
+ * Host names are not accepted: a listener binds an address. Returns 0 or SL_EPARSE. */
+int sl_addr_parse(const char *text, struct sl_addr *out);
+
+/* Port of an address in host order. */
+uint16_t sl_addr_port(const struct sl_addr *a);
+/* Sets the port (used after binding port 0) and refreshes text. */
+void sl_addr_set_port(struct sl_addr *a, uint16_t port);
+
+struct sl_config {
+    char *file; /* path the config was loaded from */
+
+    char *resources_file; /* NULL when unset */
+
+    struct {
+        struct sl_addr addr;
+        unsigned workers;                  /* resolved: never 0 */
+        uint64_t request_body_limit_bytes; /* resolved: never 0 (0 in the file = hard max) */
+        uint64_t max_connections;          /* per process; 0 = unlimited */
+        bool thread_per_core;              /* accepted for compatibility; always on */
+        struct {
+            char *cert_file; /* NULL when TLS is off */
+            char *key_file;
+            bool has_addr; /* proxy.tls.addr given: TLS there, plain HTTP on proxy.addr */
+            struct sl_addr addr;
+        } tls;
+    } proxy;
+
+    struct {
+        bool enabled; /* accepted for compatibility; Sluice has no admin listener */
+        char *addr;
+    } admin;
+
+    struct {
+        char *service_name;
+        enum sl_log_level log_level;
+        bool access_log;
+        struct {
+            bool enabled;
+            struct sl_addr addr;
+            char *path;
+        } prometheus;
+    } observability;
+
+    struct {
+        uint64_t timeout_ms;        /* 0 = no deadline */
+        uint64_t stream_timeout_ms; /* 0 = fall back to timeout_ms */
+        uint64_t connect_timeout_ms;
+        uint64_t pool_idle_timeout_secs;
+        uint64_t pool_max_idle_per_host; /* 0 = unbounded */
+        uint64_t retries;
+        uint64_t tcp_keepalive_secs;
+        uint64_t tcp_keepalive_interval_secs;
+        uint64_t tcp_keepalive_retries;
+        struct {
+            char *ca_file; /* NULL = system trust store */
+            bool verify;
+        } tls;
+    } upstream;
+
+    struct {
+        uint64_t idle_timeout_secs; /* 0 = never close idle keep-alive connections */
+        uint64_t sse_keepalive_interval_secs; /* 0 = off */
+    } downstream;
+
+    struct {
+        uint64_t min_drain_secs;
+    } shutdown;
+};
+
+/* Hard ceiling for request bodies, also used when request_body_limit_bytes is 0. */
+#define SL_CONFIG_MAX_BODY_BYTES (1024ull * 1024 * 1024)
+
+/* Loads path, applies overrides from envp (a NULL-terminated "NAME=value" array, normally
+ * environ; NULL means none), and validates. On success returns 0 and *out (free with
+ * sl_config_free). On failure returns SL_ERR with every problem recorded in diag (which the
+ * caller initialised with the file name). */
+int sl_config_load(const char *path, char *const *envp, struct sl_config **out,
+                   struct sl_diag *diag);
+
+void sl_config_free(struct sl_config *cfg);
+
+/* Number of CPUs this process may use: the affinity mask, further limited by a cgroup v2
+ * cpu.max (or v1 cfs) quota, rounded up; never 0. */
+unsigned sl_config_available_cpus(void);
+
+#endif
