@@ -7,6 +7,7 @@
 #define SLUICE_CONFIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -99,6 +100,11 @@ struct sl_config {
  * caller initialised with the file name). */
 int sl_config_load(const char *path, char *const *envp, struct sl_config **out,
                    struct sl_diag *diag);
+
+/* Same as sl_config_load for a document already in memory (the fuzz target's entry point);
+ * name is used in messages only. */
+int sl_config_parse(const char *data, size_t len, const char *name, char *const *envp,
+                    struct sl_config **out, struct sl_diag *diag);
 
 void sl_config_free(struct sl_config *cfg);
 
