@@ -8,6 +8,7 @@
 
 struct sl_diag_entry {
     unsigned line; /* 1-based; 0 when the problem has no single line (env var, missing key) */
+    unsigned col;  /* 1-based; 0 when only the line is known */
     char *msg;     /* owned */
 };
 
@@ -18,6 +19,7 @@ struct sl_diag {
     size_t _cap;
 };
 
+/* file may be NULL: entries then print as "<input>:...". */
 void sl_diag_init(struct sl_diag *d, const char *file);
 void sl_diag_dispose(struct sl_diag *d);
 
@@ -25,10 +27,14 @@ void sl_diag_dispose(struct sl_diag *d);
  * proxy.addr: invalid address "abc" (expected IP:PORT). */
 void sl_diag_add(struct sl_diag *d, unsigned line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-void sl_diag_vadd(struct sl_diag *d, unsigned line, const char *fmt, va_list ap);
+void sl_diag_vadd(struct sl_diag *d, unsigned line, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+/* Same with a column, for syntax-level problems (the YAML reader) where the column helps. */
+void sl_diag_add_at(struct sl_diag *d, unsigned line, unsigned col, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
-/* Writes every entry as "<file>:<line>: <msg>" (or "<file>: <msg>" without a line), one per
- * line, to fp. */
+/* Writes every entry as "<file>:<line>: <msg>" ("<file>:<line>:<col>: <msg>" when the column is
+ * known, "<file>: <msg>" without a line), one per line, to fp (a FILE *). */
 void sl_diag_print(const struct sl_diag *d, void *fp);
 
 #endif
