@@ -5,8 +5,9 @@
  *   - anchors, aliases and tags other than the core ones are rejected ("unsupported YAML
  *     construct");
  *   - mapping keys must be scalars, and a key may not repeat within one mapping;
- *   - nesting deeper than SL_YAML_MAX_DEPTH and files larger than SL_YAML_MAX_BYTES are
- *     rejected.
+ *   - nesting deeper than SL_YAML_MAX_DEPTH, files larger than SL_YAML_MAX_BYTES and documents
+ *     of more than 2^20 nodes (about 100 MiB of tree) are rejected.
+ * Messages go to diag with the line and column of the offending node.
  * All memory belongs to the document and is freed by sl_yaml_doc_dispose. */
 #ifndef SLUICE_YAML_H
 #define SLUICE_YAML_H
@@ -14,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "sluice/base.h"
 #include "sluice/diag.h"
 #include "sluice/str.h"
 
