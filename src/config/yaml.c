@@ -311,7 +311,8 @@ static int on_collection_end(struct builder *b)
     struct frame *f = &b->stack[--b->depth];
     struct sl_yaml_node *n = f->node;
     size_t count = b->nscratch - f->start;
-    struct sl_yaml_node **kids = b->scratch + f->start;
+    /* scratch is still NULL when the first collection is empty: no pointer arithmetic on it. */
+    struct sl_yaml_node **kids = count != 0 ? b->scratch + f->start : NULL;
     b->nscratch = f->start;
     if (n->kind == SL_YAML_SEQ) {
         n->n = count;

@@ -174,6 +174,30 @@ static void test_rejections(void **state)
                  "invalid YAML input: control characters are not allowed (byte 0x01)");
 }
 
+/* Regression (found by fuzz_config): an empty first collection did arithmetic on a NULL scratch
+ * stack, which UBSan reports. */
+static void test_empty_collections(void **state)
+{
+    (void)state;
+    const char *texts[] = {"[]", "{}", "a: []\nb: {}\n", "- []\n- {}\n"};
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        struct sl_yaml_doc doc;
+        struct sl_diag d;
+        assert_int_equal(parse(texts[i], &doc, &d), SL_OK);
+        assert_non_null(doc.root);
+        assert_int_equal(d.count, 0);
+        sl_yaml_doc_dispose(&doc);
+        sl_diag_dispose(&d);
+    }
+    struct sl_yaml_doc doc;
+    struct sl_diag d;
+    assert_int_equal(parse("[]", &doc, &d), SL_OK);
+    assert_int_equal(doc.root->kind, SL_YAML_SEQ);
+    assert_int_equal(doc.root->n, 0);
+    sl_yaml_doc_dispose(&doc);
+    sl_diag_dispose(&d);
+}
+
 static void test_core_tags(void **state)
 {
     (void)state;
@@ -296,6 +320,7 @@ int main(void)
         cmocka_unit_test(test_nulls),
         cmocka_unit_test(test_empty_documents),
         cmocka_unit_test(test_rejections),
+        cmocka_unit_test(test_empty_collections),
         cmocka_unit_test(test_core_tags),
         cmocka_unit_test(test_depth),
         cmocka_unit_test(test_too_big),
