@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "sluice/base.h"
 #include "sluice/diag.h"
 #include "sluice/log.h"
 
@@ -82,7 +83,7 @@ struct sl_config {
     } upstream;
 
     struct {
-        uint64_t idle_timeout_secs; /* 0 = never close idle keep-alive connections */
+        uint64_t idle_timeout_secs;           /* 0 = never close idle keep-alive connections */
         uint64_t sse_keepalive_interval_secs; /* 0 = off */
     } downstream;
 
