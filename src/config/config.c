@@ -1,0 +1,452 @@
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sluice/base.h"
+#include "sluice/config.h"
+#include "sluice/log.h"
+#include "sluice/yaml.h"
+
+#include "config_internal.h"
+
+#define PATH_CAP   128 /* longer than any known key path; longer names are unknown keys */
+#define ENV_PREFIX "SLUICE_"
+
+/* Where a key's current value came from, so later checks can point at it. */
+struct origin {
+    unsigned line;   /* line of the key in the file; 0 when not from the file */
+    const char *env; /* the "NAME=value" entry that set the key, or NULL */
+    bool set;        /* given by the file or the environment (not a default) */
+    bool bad;        /* a problem was reported already; skip checks that depend on it */
+};
+
+struct loader {
+    struct sl_config *cfg;
+    struct sl_diag *diag;
+    struct origin *origins; /* one per schema row */
+};
+
+static struct origin *origin_of(struct loader *l, const struct sl__cfg_key *k)
+{
+    return &l->origins[k - sl__cfg_keys];
+}
+
+static const struct sl__cfg_key *row(const char *path)
+{
+    const struct sl__cfg_key *k = sl__cfg_find(sl_str_from_cstr(path));
+    SL_ASSERT(k != NULL);
+    return k;
+}
+
+/* "environment NAME="value": " for a value from the environment; secret values stay out. */
+static void env_prefix(const char *entry, bool secret, char *buf, size_t cap)
+{
+    const char *eq = strchr(entry, '=');
+    SL_ASSERT(eq != NULL);
+    char name[256], value[96];
+    sl__cfg_display(name, sizeof(name), sl_str_init(entry, (size_t)(eq - entry)));
+    if (secret)
+        snprintf(buf, cap, "environment %s: ", name);
+    else
+        snprintf(buf, cap, "environment %s=%s: ", name,
+                 sl__cfg_quote(value, sizeof(value), sl_str_from_cstr(eq + 1)));
+}
+
+/* Reports a problem with key k's current value, at the line or variable that set it. */
+static void report_key(struct loader *l, const struct sl__cfg_key *k, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void report_key(struct loader *l, const struct sl__cfg_key *k, const char *fmt, ...)
+{
+    struct origin *o = origin_of(l, k);
+    char prefix[512] = "", msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (o->env != NULL)
+        env_prefix(o->env, (k->flags & SL__CFG_SECRET) != 0, prefix, sizeof(prefix));
+    sl_diag_add(l->diag, o->env != NULL ? 0 : o->line, "%s%s: %s", prefix, k->path, msg);
+    o->bad = true;
+}
+
+static void apply_defaults(struct loader *l)
+{
+    for (size_t i = 0; i < sl__cfg_nkeys; i++) {
+        const struct sl__cfg_key *k = &sl__cfg_keys[i];
+        if (k->def == NULL)
+            continue;
+        struct sl__cfg_val v = {NULL, sl_str_from_cstr(k->def)};
+        struct sl__cfg_problem p;
+        int rc = sl__cfg_parse_value(k, &v, l->cfg, &p);
+        SL_ASSERT(rc == SL_OK);
+    }
+}
+
+static const char *unsupported_msg(const struct sl__cfg_key *k, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s: not supported by sluice yet%s%s", k->path, k->doc != NULL ? "; " : "",
+             k->doc != NULL ? k->doc : "");
+    return buf;
+}
+
+/* Joins prefix and a mapping key into a lookup path. Keys with dots (which would alias a
+ * nested key), empty keys and over-long keys cannot be known keys. */
+static bool join_path(struct sl_str prefix, struct sl_str key, char *buf, struct sl_str *out)
+{
+    if (key.len == 0 || memchr(key.ptr, '.', key.len) != NULL ||
+        prefix.len + key.len + 2 > PATH_CAP)
+        return false;
+    size_t n = 0;
+    if (prefix.len != 0) {
+        memcpy(buf, prefix.ptr, prefix.len);
+        buf[prefix.len] = '.';
+        n = prefix.len + 1;
+    }
+    memcpy(buf + n, key.ptr, key.len);
+    buf[n + key.len] = '\0';
+    *out = sl_str_init(buf, n + key.len);
+    return true;
+}
+
+static void report_unknown_key(struct loader *l, struct sl_str prefix,
+                               const struct sl_yaml_node *key, bool joined, struct sl_str path)
+{
+    char shown[256], hint[PATH_CAP + 32] = "";
+    bool dotted = memchr(key->value.ptr, '.', key->value.len) != NULL;
+    if (dotted) {
+        /* "proxy.addr: x" at the top level must not read like a known key path. */
+        sl__cfg_quote(shown, sizeof(shown), key->value);
+        snprintf(hint, sizeof(hint), " (write nested mappings, not dotted keys)");
+    } else {
+        sl__cfg_display(shown, sizeof(shown), key->value);
+    }
+    if (joined) {
+        struct sl_str s = sl__cfg_suggest(path, false);
+        if (s.len != 0)
+            snprintf(hint, sizeof(hint), " (did you mean %.*s?)", SL_STR_FMT(s));
+    }
+    sl_diag_add(l->diag, key->line, "%.*s%s%s: unknown key%s", SL_STR_FMT(prefix),
+                prefix.len != 0 ? "." : "", shown, hint);
+}
+
+static void set_from_file(struct loader *l, const struct sl__cfg_key *k,
+                          const struct sl_yaml_node *key, const struct sl_yaml_node *value)
+{
+    struct origin *o = origin_of(l, k);
+    if (sl_yaml_is_null(value)) {
+        /* A null leaf keeps its default; a required key has none to keep. */
+        if (k->flags & SL__CFG_REQUIRED) {
+            sl_diag_add(l->diag, value->line, "%s: a value is required, got null", k->path);
+            o->bad = true;
+        }
+        return;
+    }
+    struct sl__cfg_val v = {value, value->kind == SL_YAML_SCALAR ? value->value : SL_STR_NULL};
+    struct sl__cfg_problem p;
+    if (sl__cfg_parse_value(k, &v, l->cfg, &p) != SL_OK) {
+        sl_diag_add(l->diag, p.line != 0 ? p.line : value->line, "%s: %s", k->path, p.msg);
+        o->bad = true;
+        return;
+    }
+    *o = (struct origin){.line = key->line, .set = true};
+}
+
+static void walk_map(struct loader *l, const struct sl_yaml_node *map, struct sl_str prefix);
+
+static void walk_section(struct loader *l, struct sl_str path, const struct sl_yaml_node *value)
+{
+    if (sl_yaml_is_null(value))
+        return;
+    if (value->kind != SL_YAML_MAP) {
+        sl_diag_add(l->diag, value->line, "%.*s: expected a mapping, got %s", SL_STR_FMT(path),
+                    sl_yaml_describe(value));
+        return;
+    }
+    walk_map(l, value, path);
+}
+
+static void walk_map(struct loader *l, const struct sl_yaml_node *map, struct sl_str prefix)
+{
+    for (size_t i = 0; i < map->n; i++) {
+        const struct sl_yaml_node *key = map->pairs[i].key, *value = map->pairs[i].value;
+        char buf[PATH_CAP], msg[PATH_CAP + 64];
+        struct sl_str path = SL_STR_NULL;
+        bool joined = join_path(prefix, key->value, buf, &path);
+        const struct sl__cfg_key *k = joined ? sl__cfg_find(path) : NULL;
+        if (k != NULL && k->type == SL__CFG_UNSUPPORTED)
+            sl_diag_add(l->diag, key->line, "%s", unsupported_msg(k, msg, sizeof(msg)));
+        else if (k != NULL)
+            set_from_file(l, k, key, value);
+        else if (joined && sl__cfg_is_section(path))
+            walk_section(l, path, value);
+        else
+            report_unknown_key(l, prefix, key, joined, path);
+    }
+}
+
+static void walk_root(struct loader *l, const struct sl_yaml_node *root)
+{
+    if (root == NULL || sl_yaml_is_null(root))
+        return;
+    if (root->kind != SL_YAML_MAP) {
+        sl_diag_add(l->diag, root->line, "the top level must be a mapping of sections, got %s",
+                    sl_yaml_describe(root));
+        return;
+    }
+    walk_map(l, root, SL_STR_NULL);
+}
+
+/* SLUICE_PROXY__TLS__CERT_FILE -> proxy.tls.cert_file */
+static bool env_path(struct sl_str name, char *buf, struct sl_str *out)
+{
+    size_t n = 0;
+    for (size_t i = sizeof(ENV_PREFIX) - 1; i < name.len; i++) {
+        if (n + 1 >= PATH_CAP)
+            return false;
+        char c = name.ptr[i];
+        if (c == '_' && i + 1 < name.len && name.ptr[i + 1] == '_') {
+            buf[n++] = '.';
+            i++;
+            continue;
+        }
+        buf[n++] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+    }
+    buf[n] = '\0';
+    *out = sl_str_init(buf, n);
+    return n > 0;
+}
+
+/* proxy.tls.cert_file -> SLUICE_PROXY__TLS__CERT_FILE */
+static void env_name(struct sl_str path, char *buf, size_t cap)
+{
+    size_t n = (size_t)snprintf(buf, cap, "%s", ENV_PREFIX);
+    for (size_t i = 0; i < path.len && n + 3 < cap; i++) {
+        char c = path.ptr[i];
+        if (c == '.') {
+            buf[n++] = '_';
+            buf[n++] = '_';
+        } else {
+            buf[n++] = c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c;
+        }
+    }
+    buf[n] = '\0';
+}
+
+static void report_env_unknown(struct loader *l, const char *shown, bool has_path,
+                               struct sl_str path)
+{
+    char hint[2 * PATH_CAP + 32] = "", name[2 * PATH_CAP], p[256] = "";
+    if (has_path) {
+        struct sl_str s = sl__cfg_suggest(path, true);
+        if (s.len != 0) {
+            env_name(s, name, sizeof(name));
+            snprintf(hint, sizeof(hint), " (did you mean %s?)", name);
+        }
+        sl__cfg_display(p, sizeof(p), path);
+    }
+    sl_diag_add(l->diag, 0, "environment %s: unknown key%s%s%s", shown, has_path ? " " : "", p,
+                hint);
+}
+
+/* Values of unknown, unsupported or section variables are not echoed: they may be secrets
+ * meant for something else. */
+static void apply_env_var(struct loader *l, const char *entry)
+{
+    const char *eq = strchr(entry, '=');
+    if (eq == NULL)
+        return;
+    struct sl_str name = sl_str_init(entry, (size_t)(eq - entry));
+    char buf[PATH_CAP], shown[256], msg[PATH_CAP + 64];
+    struct sl_str path;
+    sl__cfg_display(shown, sizeof(shown), name);
+    if (!env_path(name, buf, &path)) {
+        report_env_unknown(l, shown, false, SL_STR_NULL);
+        return;
+    }
+    const struct sl__cfg_key *k = sl__cfg_find_unsupported(path);
+    if (k != NULL) {
+        sl_diag_add(l->diag, 0, "environment %s: %s", shown, unsupported_msg(k, msg, sizeof(msg)));
+        return;
+    }
+    k = sl__cfg_find(path);
+    if (k == NULL && sl__cfg_is_section(path)) {
+        sl_diag_add(l->diag, 0, "environment %s: %s is a section, not a key", shown, buf);
+        return;
+    }
+    if (k == NULL) {
+        report_env_unknown(l, shown, true, path);
+        return;
+    }
+    struct sl__cfg_val v = {NULL, sl_str_from_cstr(eq + 1)};
+    struct sl__cfg_problem p;
+    struct origin *o = origin_of(l, k);
+    o->env = entry;
+    if (sl__cfg_parse_value(k, &v, l->cfg, &p) != SL_OK) {
+        report_key(l, k, "%s", p.msg);
+        return;
+    }
+    o->set = true;
+    o->line = 0;
+}
+
+static void apply_env(struct loader *l, char *const *envp)
+{
+    if (envp == NULL)
+        return;
+    for (size_t i = 0; envp[i] != NULL; i++) {
+        if (strncmp(envp[i], ENV_PREFIX, sizeof(ENV_PREFIX) - 1) == 0)
+            apply_env_var(l, envp[i]);
+    }
+}
+
+static void check_required(struct loader *l)
+{
+    for (size_t i = 0; i < sl__cfg_nkeys; i++) {
+        const struct sl__cfg_key *k = &sl__cfg_keys[i];
+        const struct origin *o = &l->origins[i];
+        if ((k->flags & SL__CFG_REQUIRED) && !o->set && !o->bad)
+            sl_diag_add(l->diag, 0, "%s: required key is missing", k->path);
+    }
+}
+
+static void check_files(struct loader *l)
+{
+    for (size_t i = 0; i < sl__cfg_nkeys; i++) {
+        const struct sl__cfg_key *k = &sl__cfg_keys[i];
+        if (k->type != SL__CFG_FILE || k->off == SL__CFG_NO_FIELD || l->origins[i].bad)
+            continue;
+        const char *path = *(char **)(void *)((char *)l->cfg + k->off);
+        char err[256], shown[256];
+        if (path != NULL && sl__config_check_file(path, err, sizeof(err)) != SL_OK)
+            report_key(l, k, "cannot read %s: %s",
+                       sl__cfg_display(shown, sizeof(shown), sl_str_from_cstr(path)), err);
+    }
+}
+
+static void check_tls_pair(struct loader *l, const struct sl__cfg_key *kcert,
+                           const struct sl__cfg_key *kkey)
+{
+    const char *cert = l->cfg->proxy.tls.cert_file, *key = l->cfg->proxy.tls.key_file;
+    char reason[256], c[256], k[256];
+    enum sl__tls_check rc = sl__config_check_tls(cert, key, reason, sizeof(reason));
+    sl__cfg_display(c, sizeof(c), sl_str_from_cstr(cert));
+    sl__cfg_display(k, sizeof(k), sl_str_from_cstr(key));
+    if (rc == SL__TLS_BAD_CERT)
+        report_key(l, kcert, "%s is not a PEM certificate (%s)", c, reason);
+    else if (rc == SL__TLS_BAD_KEY)
+        report_key(l, kkey, "%s is not a PEM private key (%s)", k, reason);
+    else if (rc == SL__TLS_MISMATCH)
+        report_key(l, kkey, "%s does not match the certificate in %s", k, c);
+}
+
+static void check_tls(struct loader *l)
+{
+    const struct sl__cfg_key *kcert = row("proxy.tls.cert_file"), *kkey = row("proxy.tls.key_file");
+    const struct sl__cfg_key *kaddr = row("proxy.tls.addr");
+    const struct origin *ocert = origin_of(l, kcert), *okey = origin_of(l, kkey);
+    const struct origin *oaddr = origin_of(l, kaddr);
+    bool cert = ocert->set, key = okey->set;
+    if (cert && !key && !okey->bad)
+        report_key(l, kcert, "set without proxy.tls.key_file (TLS needs both)");
+    else if (key && !cert && !ocert->bad)
+        report_key(l, kkey, "set without proxy.tls.cert_file (TLS needs both)");
+    else if (cert && key && !ocert->bad && !okey->bad)
+        check_tls_pair(l, kcert, kkey);
+    if (!oaddr->set || oaddr->bad)
+        return;
+    const struct sl_addr *plain = &l->cfg->proxy.addr, *tls = &l->cfg->proxy.tls.addr;
+    if (!cert || !key)
+        report_key(l, kaddr, "requires proxy.tls.cert_file and proxy.tls.key_file");
+    else if (strcmp(plain->text, tls->text) == 0 && sl_addr_port(tls) != 0)
+        report_key(l, kaddr, "must differ from proxy.addr (both are %s)", tls->text);
+}
+
+static void resolve(struct loader *l)
+{
+    struct sl_config *cfg = l->cfg;
+    if (!origin_of(l, row("proxy.workers"))->set)
+        cfg->proxy.workers = SL_MIN(sl_config_available_cpus(), 1024u);
+    if (cfg->proxy.request_body_limit_bytes == 0)
+        cfg->proxy.request_body_limit_bytes = SL_CONFIG_MAX_BODY_BYTES;
+    cfg->proxy.tls.has_addr = origin_of(l, row("proxy.tls.addr"))->set;
+    if (!cfg->proxy.thread_per_core)
+        sl_log_warn("proxy.thread_per_core: false is ignored; sluice always runs one worker "
+                    "loop per core");
+}
+
+int sl_config_parse(const char *data, size_t len, const char *name, char *const *envp,
+                    struct sl_config **out, struct sl_diag *diag)
+{
+    struct sl_yaml_doc doc;
+    size_t errors_before = diag->count;
+    struct loader l = {
+        .cfg = sl_xcalloc(1, sizeof(struct sl_config)),
+        .diag = diag,
+        .origins = sl_xcalloc(sl__cfg_nkeys, sizeof(struct origin)),
+    };
+    *out = NULL;
+    l.cfg->file = sl_xstrdup(name != NULL ? name : "");
+    apply_defaults(&l);
+    bool parsed = sl_yaml_parse(data != NULL ? data : "", len, &doc, diag) == SL_OK;
+    if (parsed)
+        walk_root(&l, doc.root);
+    /* Environment problems are reported even when the file is broken: all at once. */
+    apply_env(&l, envp);
+    if (parsed) {
+        check_required(&l);
+        check_files(&l);
+        check_tls(&l);
+    }
+    sl_yaml_doc_dispose(&doc);
+    if (diag->count == errors_before)
+        resolve(&l);
+    free(l.origins);
+    if (diag->count != errors_before) {
+        sl_config_free(l.cfg);
+        return SL_ERR;
+    }
+    *out = l.cfg;
+    return SL_OK;
+}
+
+int sl_config_load(const char *path, char *const *envp, struct sl_config **out,
+                   struct sl_diag *diag)
+{
+    char *data = NULL;
+    size_t len = 0;
+    *out = NULL;
+    int err = sl__yaml_read_file(path, SL_YAML_MAX_BYTES, &data, &len);
+    if (err == EFBIG) {
+        sl_diag_add(diag, 0, "cannot read config: file is larger than %u bytes", SL_YAML_MAX_BYTES);
+        return SL_ERR;
+    }
+    if (err != 0) {
+        sl_diag_add(diag, 0, "cannot read config: %s", strerror(err));
+        return SL_ERR;
+    }
+    int rc = sl_config_parse(data, len, path, envp, out, diag);
+    free(data);
+    return rc;
+}
+
+void sl_config_free(struct sl_config *cfg)
+{
+    if (cfg == NULL)
+        return;
+    for (size_t i = 0; i < sl__cfg_nkeys; i++) {
+        const struct sl__cfg_key *k = &sl__cfg_keys[i];
+        bool is_string =
+            k->type == SL__CFG_STRING || k->type == SL__CFG_FILE || k->type == SL__CFG_URL_PATH;
+        if (!is_string || k->off == SL__CFG_NO_FIELD)
+            continue;
+        char **field = (char **)(void *)((char *)cfg + k->off);
+        free(*field);
+        *field = NULL;
+    }
+    free(cfg->file);
+    cfg->file = NULL;
+    free(cfg);
+}

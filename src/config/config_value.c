@@ -1,0 +1,279 @@
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sluice/base.h"
+#include "sluice/log.h"
+
+#include "config_internal.h"
+
+#define QUOTE_CUT   64
+#define DISPLAY_MAX 200
+
+const char *sl__cfg_quote(char *dst, size_t cap, struct sl_str s)
+{
+    SL_ASSERT(cap > 8);
+    bool cut = s.len > QUOTE_CUT;
+    size_t n = sl_log_escape(dst, cap - 4, sl_str_init(s.ptr, cut ? QUOTE_CUT : s.len));
+    if (cut)
+        memcpy(dst + n, "...", 4);
+    return dst;
+}
+
+const char *sl__cfg_display(char *dst, size_t cap, struct sl_str s)
+{
+    bool tame = s.len > 0 && s.len <= DISPLAY_MAX && s.len < cap;
+    for (size_t i = 0; tame && i < s.len; i++) {
+        unsigned char c = (unsigned char)s.ptr[i];
+        tame = c > 0x20 && c < 0x7f && c != '"' && c != '\\';
+    }
+    if (!tame)
+        return sl__cfg_quote(dst, cap, s);
+    memcpy(dst, s.ptr, s.len);
+    dst[s.len] = '\0';
+    return dst;
+}
+
+static void expected(const struct sl__cfg_key *k, bool env, char *buf, size_t cap)
+{
+    switch (k->type) {
+    case SL__CFG_STRING:
+        snprintf(buf, cap, "a non-empty string");
+        break;
+    case SL__CFG_FILE:
+        snprintf(buf, cap, "a file path");
+        break;
+    case SL__CFG_BOOL:
+        snprintf(buf, cap, "%s", env ? "true, false, 1 or 0" : "true or false");
+        break;
+    case SL__CFG_UINT:
+        snprintf(buf, cap, "an integer from %llu to %llu", (unsigned long long)k->min,
+                 (unsigned long long)k->max);
+        break;
+    case SL__CFG_ADDR:
+        snprintf(buf, cap, "an address IP:PORT or [IPv6]:PORT");
+        break;
+    case SL__CFG_LOG_LEVEL:
+        snprintf(buf, cap, "one of error, warn, info, debug, trace");
+        break;
+    case SL__CFG_STR_LIST:
+        snprintf(buf, cap, "%s",
+                 env ? "a comma-separated list of non-empty strings" : "a list of strings");
+        break;
+    case SL__CFG_URL_PATH:
+        snprintf(buf, cap, "a URL path starting with \"/\"");
+        break;
+    case SL__CFG_UNSUPPORTED:
+        SL_ASSERT(!"unsupported keys have no value type");
+    }
+}
+
+/* What was given, for "got ...": the kind of a collection, or the scalar quoted with its style
+ * (a quoted "8" is a string, which is why an integer key refuses it). Secret values only get a
+ * kind. */
+static void given(const struct sl__cfg_key *k, const struct sl__cfg_val *v, char *buf, size_t cap)
+{
+    char q[96];
+    const struct sl_yaml_node *n = v->node;
+    if (n != NULL && (n->kind != SL_YAML_SCALAR || sl_yaml_is_null(n))) {
+        snprintf(buf, cap, "%s", sl_yaml_describe(n));
+        return;
+    }
+    if (k->flags & SL__CFG_SECRET) {
+        snprintf(buf, cap, "%s", v->text.len == 0 ? "an empty string" : "a string");
+        return;
+    }
+    sl__cfg_quote(q, sizeof(q), v->text);
+    if (n != NULL && n->style == SL_YAML_QUOTED)
+        snprintf(buf, cap, "a quoted string %s", q);
+    else if (n != NULL && n->style == SL_YAML_BLOCK)
+        snprintf(buf, cap, "a block string %s", q);
+    else
+        snprintf(buf, cap, "%s", q);
+}
+
+static int mismatch(const struct sl__cfg_key *k, const struct sl__cfg_val *v,
+                    struct sl__cfg_problem *p)
+{
+    char exp[96], got[160];
+    expected(k, v->node == NULL, exp, sizeof(exp));
+    given(k, v, got, sizeof(got));
+    snprintf(p->msg, sizeof(p->msg), "expected %s, got %s", exp, got);
+    return SL_EPARSE;
+}
+
+static bool is_scalar(const struct sl__cfg_val *v)
+{
+    return v->node == NULL || v->node->kind == SL_YAML_SCALAR;
+}
+
+static bool is_plain_scalar(const struct sl__cfg_val *v)
+{
+    return v->node == NULL || (v->node->kind == SL_YAML_SCALAR && v->node->style == SL_YAML_PLAIN);
+}
+
+/* A NUL inside a string would silently cut it once it becomes a C string. */
+static bool is_text(struct sl_str s)
+{
+    return s.len > 0 && memchr(s.ptr, '\0', s.len) == NULL;
+}
+
+static bool is_url_path(struct sl_str s)
+{
+    if (s.len == 0 || s.ptr[0] != '/')
+        return false;
+    for (size_t i = 0; i < s.len; i++) {
+        unsigned char c = (unsigned char)s.ptr[i];
+        if (c <= 0x20 || c >= 0x7f || c == '?' || c == '#')
+            return false;
+    }
+    return true;
+}
+
+static void store_string(void *dst, struct sl_str s)
+{
+    char **field = dst;
+    free(*field);
+    *field = sl_str_dup(s);
+}
+
+static int parse_string(const struct sl__cfg_key *k, const struct sl__cfg_val *v, void *dst,
+                        struct sl__cfg_problem *p)
+{
+    if (!is_scalar(v) || !is_text(v->text))
+        return mismatch(k, v, p);
+    if (k->type == SL__CFG_URL_PATH && !is_url_path(v->text))
+        return mismatch(k, v, p);
+    if (dst != NULL)
+        store_string(dst, v->text);
+    return SL_OK;
+}
+
+static int parse_bool(const struct sl__cfg_key *k, const struct sl__cfg_val *v, void *dst,
+                      struct sl__cfg_problem *p)
+{
+    bool b;
+    bool env = v->node == NULL;
+    if (!is_plain_scalar(v))
+        return mismatch(k, v, p);
+    if (sl_str_ieq_lit(v->text, "true") || (env && sl_str_eq_lit(v->text, "1")))
+        b = true;
+    else if (sl_str_ieq_lit(v->text, "false") || (env && sl_str_eq_lit(v->text, "0")))
+        b = false;
+    else
+        return mismatch(k, v, p);
+    if (dst != NULL)
+        *(bool *)dst = b;
+    return SL_OK;
+}
+
+static int parse_uint(const struct sl__cfg_key *k, const struct sl__cfg_val *v, void *dst,
+                      struct sl__cfg_problem *p)
+{
+    uint64_t n;
+    if (!is_plain_scalar(v) || sl_str_to_u64(v->text, k->max, &n) != SL_OK || n < k->min)
+        return mismatch(k, v, p);
+    if (dst == NULL)
+        return SL_OK;
+    if (k->size == sizeof(unsigned)) {
+        SL_ASSERT(k->max <= UINT_MAX);
+        *(unsigned *)dst = (unsigned)n;
+    } else {
+        SL_ASSERT(k->size == sizeof(uint64_t));
+        *(uint64_t *)dst = n;
+    }
+    return SL_OK;
+}
+
+static int parse_addr(const struct sl__cfg_key *k, const struct sl__cfg_val *v, void *dst,
+                      struct sl__cfg_problem *p)
+{
+    struct sl_addr a;
+    if (!is_scalar(v) || !is_text(v->text))
+        return mismatch(k, v, p);
+    SL_ASSERT(v->text.ptr[v->text.len] == '\0');
+    if (sl_addr_parse(v->text.ptr, &a) != SL_OK)
+        return mismatch(k, v, p);
+    if (dst != NULL)
+        *(struct sl_addr *)dst = a;
+    return SL_OK;
+}
+
+static int parse_log_level(const struct sl__cfg_key *k, const struct sl__cfg_val *v, void *dst,
+                           struct sl__cfg_problem *p)
+{
+    enum sl_log_level level;
+    if (!is_scalar(v) || sl_log_level_parse(v->text, &level) != SL_OK)
+        return mismatch(k, v, p);
+    if (dst != NULL)
+        *(enum sl_log_level *)dst = level;
+    return SL_OK;
+}
+
+/* An environment list is comma-separated; an empty variable is an empty list. */
+static int parse_env_list(const struct sl__cfg_key *k, const struct sl__cfg_val *v,
+                          struct sl__cfg_problem *p)
+{
+    struct sl_str rest = v->text;
+    while (rest.len > 0) {
+        const char *comma = memchr(rest.ptr, ',', rest.len);
+        size_t n = comma != NULL ? (size_t)(comma - rest.ptr) : rest.len;
+        if (!is_text(sl_str_trim(sl_str_init(rest.ptr, n))) || (comma != NULL && n + 1 == rest.len))
+            return mismatch(k, v, p);
+        rest.ptr += comma != NULL ? n + 1 : n;
+        rest.len -= comma != NULL ? n + 1 : n;
+    }
+    return SL_OK;
+}
+
+static int parse_list(const struct sl__cfg_key *k, const struct sl__cfg_val *v, void *dst,
+                      struct sl__cfg_problem *p)
+{
+    SL_ASSERT(dst == NULL); /* only admin.admin_keys, which is validated and dropped */
+    if (v->node == NULL)
+        return parse_env_list(k, v, p);
+    if (v->node->kind != SL_YAML_SEQ)
+        return mismatch(k, v, p);
+    for (size_t i = 0; i < v->node->n; i++) {
+        const struct sl_yaml_node *item = v->node->items[i];
+        struct sl__cfg_val iv = {item, item->value};
+        if (item->kind == SL_YAML_SCALAR && !sl_yaml_is_null(item) && is_text(item->value))
+            continue;
+        char got[160];
+        given(k, &iv, got, sizeof(got));
+        snprintf(p->msg, sizeof(p->msg), "item %zu: expected a non-empty string, got %s", i + 1,
+                 got);
+        p->line = item->line;
+        return SL_EPARSE;
+    }
+    return SL_OK;
+}
+
+int sl__cfg_parse_value(const struct sl__cfg_key *k, const struct sl__cfg_val *v,
+                        struct sl_config *cfg, struct sl__cfg_problem *p)
+{
+    void *dst = k->off == SL__CFG_NO_FIELD ? NULL : (char *)cfg + k->off;
+    p->msg[0] = '\0';
+    p->line = 0;
+    switch (k->type) {
+    case SL__CFG_STRING:
+    case SL__CFG_FILE:
+    case SL__CFG_URL_PATH:
+        return parse_string(k, v, dst, p);
+    case SL__CFG_BOOL:
+        return parse_bool(k, v, dst, p);
+    case SL__CFG_UINT:
+        return parse_uint(k, v, dst, p);
+    case SL__CFG_ADDR:
+        return parse_addr(k, v, dst, p);
+    case SL__CFG_LOG_LEVEL:
+        return parse_log_level(k, v, dst, p);
+    case SL__CFG_STR_LIST:
+        return parse_list(k, v, dst, p);
+    case SL__CFG_UNSUPPORTED:
+        break;
+    }
+    SL_ASSERT(!"unsupported keys have no value to parse");
+    return SL_EPARSE;
+}
