@@ -1,9 +1,13 @@
 /* The hot-path JSON scanner (json.h): one forward pass, no allocation, no recursion. Nesting is
  * tracked in a bitset of container kinds on the C stack, sized for SL_JSON_MAX_DEPTH, so hostile
- * input cannot grow the stack. Strings are scanned eight bytes at a time until something needs a
- * closer look (a quote, a backslash, a control character or a non-ASCII byte). */
+ * input cannot grow the stack. Strings are scanned 16 bytes at a time with SSE2 (else 8 with
+ * SWAR) until something needs a closer look: a quote, a backslash, a control character or a
+ * non-ASCII byte. */
 #include <stdint.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "sluice/base.h"
 #include "sluice/json.h"
@@ -76,6 +80,21 @@ static inline bool is_special(unsigned char c)
  * or end. */
 static inline const unsigned char *find_special(const unsigned char *p, const unsigned char *end)
 {
+#if defined(__SSE2__)
+    /* A signed compare with 0x20 catches control bytes and, as negative values, bytes >= 0x80. */
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+    const __m128i space = _mm_set1_epi8(0x20);
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+        __m128i hit =
+            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+                         _mm_cmplt_epi8(v, space));
+        unsigned m = (unsigned)_mm_movemask_epi8(hit);
+        if (m != 0)
+            return p + __builtin_ctz(m);
+        p += 16;
+    }
+#endif
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     while (end - p >= 8) {
         uint64_t v;
