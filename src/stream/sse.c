@@ -8,7 +8,11 @@
  * A line ends at LF, CRLF or a lone CR. A CR that is the last byte of a feed cannot be classified
  * yet, so its line is finished by the next feed: the raw bytes of an event then do not depend on
  * where the stream was split. Sizes are checked against max_event_bytes on both paths. */
+#include <stdint.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "sluice/base.h"
 #include "sluice/sse.h"
@@ -33,7 +37,8 @@ static enum line_kind parse_line(const char *s, const char *eol, struct sl_str *
     size_t nlen;
     if (s == eol)
         return LINE_BLANK;
-    colon = memchr(s, ':', (size_t)(eol - s));
+    /* Nearly every line is "data:..."; spare it the search for the colon. */
+    colon = eol - s >= 5 && memcmp(s, "data:", 5) == 0 ? s + 4 : memchr(s, ':', (size_t)(eol - s));
     v = colon != NULL ? colon + 1 : eol;
     if (v < eol && *v == ' ')
         v++;
@@ -56,44 +61,61 @@ static enum line_kind parse_line(const char *s, const char *eol, struct sl_str *
     }
 }
 
-/* Finds line ends in one fed buffer. The next LF and the next CR are each searched for once per
- * occurrence, so a buffer is scanned in linear time whatever its line endings are. */
-struct lines {
-    const char *end;
-    const char *lf; /* first LF at or after the last search start, or end */
-    const char *cr;
-};
-
-static const char *find_or_end(const char *s, const char *end, char c)
+/* Returns the first CR or LF in [s, end), or end. One pass that stops at the first of either, so
+ * the work per line is bounded by the line, whatever the line endings are. */
+static inline const char *find_eol(const char *s, const char *end)
 {
-    const char *hit = memchr(s, c, (size_t)(end - s));
-    return hit != NULL ? hit : end;
-}
-
-static void lines_init(struct lines *l, const char *s, const char *end)
-{
-    l->end = end;
-    l->lf = find_or_end(s, end, '\n');
-    l->cr = find_or_end(s, end, '\r');
+#if defined(__SSE2__)
+    const __m128i lf = _mm_set1_epi8('\n'), cr = _mm_set1_epi8('\r');
+    while (end - s >= 32) {
+        __m128i a = _mm_loadu_si128((const __m128i *)(const void *)s);
+        __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(s + 16));
+        __m128i ha = _mm_or_si128(_mm_cmpeq_epi8(a, lf), _mm_cmpeq_epi8(a, cr));
+        __m128i hb = _mm_or_si128(_mm_cmpeq_epi8(b, lf), _mm_cmpeq_epi8(b, cr));
+        unsigned m = (unsigned)_mm_movemask_epi8(ha) | (unsigned)_mm_movemask_epi8(hb) << 16;
+        if (m != 0)
+            return s + __builtin_ctz(m);
+        s += 32;
+    }
+    while (end - s >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)s);
+        unsigned m =
+            (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, lf), _mm_cmpeq_epi8(v, cr)));
+        if (m != 0)
+            return s + __builtin_ctz(m);
+        s += 16;
+    }
+#elif defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    while (end - s >= 8) {
+        uint64_t v, l, c;
+        memcpy(&v, s, sizeof(v));
+        l = v ^ (ones * '\n');
+        c = v ^ (ones * '\r');
+        /* Zero-byte test: exact for the lowest hit, which is all we use. */
+        uint64_t m = (((l - ones) & ~l) | ((c - ones) & ~c)) & highs;
+        if (m != 0)
+            return s + (__builtin_ctzll(m) >> 3);
+        s += 8;
+    }
+#endif
+    while (s < end && *s != '\n' && *s != '\r')
+        s++;
+    return s;
 }
 
 /* Returns the byte after the terminator of the line starting at s and sets *eol to the
- * terminator, or returns NULL when the line is not complete in this buffer: no terminator yet,
- * or a CR in the last byte, which may be the first half of a CRLF. */
-static const char *next_line(struct lines *l, const char *s, const char **eol)
+ * terminator, or returns NULL when the line is not complete in [s, end): no terminator yet, or
+ * a CR in the last byte, which may be the first half of a CRLF. */
+static const char *next_line(const char *s, const char *end, const char **eol)
 {
-    const char *e;
-    if (l->lf < s)
-        l->lf = find_or_end(s, l->end, '\n');
-    if (l->cr < s)
-        l->cr = find_or_end(s, l->end, '\r');
-    e = l->lf < l->cr ? l->lf : l->cr;
-    if (e == l->end)
+    const char *e = find_eol(s, end);
+    if (e == end)
         return NULL;
     *eol = e;
     if (*e == '\n')
         return e + 1;
-    if (e + 1 == l->end)
+    if (e + 1 == end)
         return NULL;
     return e[1] == '\n' ? e + 2 : e + 1;
 }
@@ -221,7 +243,6 @@ static int feed_buffered(struct sl_sse_parser *p, const char **pos, const char *
                          sl_sse_event_cb *cb, void *ud)
 {
     const char *s = *pos, *eol, *next;
-    struct lines l;
     int rc;
     if (s == end)
         return SL_OK;
@@ -235,9 +256,8 @@ static int feed_buffered(struct sl_sse_parser *p, const char **pos, const char *
             return rc < 0 ? rc : SL_OK;
         }
     }
-    lines_init(&l, s, end);
     while (s < end) {
-        next = next_line(&l, s, &eol);
+        next = next_line(s, end, &eol);
         if (next == NULL) {
             if (sl_buf_append(&p->_raw, s, (size_t)(end - s)) != SL_OK)
                 return fail_big(p);
@@ -352,13 +372,11 @@ static int feed_inplace(struct sl_sse_parser *p, const char *s, const char *end,
                         sl_sse_event_cb *cb, void *ud)
 {
     const struct sl_str none = {empty, 0};
-    struct lines l;
     struct inplace ev = {.start = s, .event = none, .data = none, .id = none};
     const char *eol, *next;
     int rc;
-    lines_init(&l, s, end);
     while (s < end) {
-        next = next_line(&l, s, &eol);
+        next = next_line(s, end, &eol);
         if (next == NULL)
             return spill(p, &ev, s, end);
         rc = inplace_line(p, &ev, s, eol, next, cb, ud);
