@@ -22,6 +22,12 @@ struct scan {
 
 enum { ST_VALUE = 0, ST_KEY, ST_AFTER };
 
+/* The bytes of s; an empty slice may carry a NULL pointer, and NULL + 0 is undefined. */
+static inline const unsigned char *bytes_of(struct sl_str s)
+{
+    return s.ptr != NULL ? (const unsigned char *)s.ptr : (const unsigned char *)"";
+}
+
 static int fail(struct scan *s, const unsigned char *at, const char *why)
 {
     s->why = why;
@@ -428,7 +434,7 @@ static int scan_value(struct scan *s, unsigned depth, unsigned max_depth, size_t
 
 static int scan_init(struct scan *s, struct sl_str doc)
 {
-    s->base = (const unsigned char *)doc.ptr;
+    s->base = bytes_of(doc);
     s->p = s->base;
     s->end = s->base + doc.len;
     s->why = NULL;
@@ -690,7 +696,7 @@ int sl_json_unescape(struct sl_str raw, struct sl_buf *dst)
     struct scan s;
     bool escaped = false;
     size_t keep = dst->len;
-    s.base = (const unsigned char *)raw.ptr;
+    s.base = bytes_of(raw);
     s.p = s.base;
     s.end = s.base + raw.len;
     if (raw.len < 2 || *s.p != '"' || scan_string(&s, &escaped) != SL_OK || s.p != s.end)
@@ -760,7 +766,7 @@ static int append_escape(struct sl_buf *dst, unsigned char c)
 
 int sl_json_escape(struct sl_buf *dst, struct sl_str s)
 {
-    const unsigned char *p = (const unsigned char *)s.ptr, *end = p + s.len;
+    const unsigned char *p = bytes_of(s), *end = p + s.len;
     size_t keep = dst->len;
     int rc = sl_buf_append(dst, "\"", 1);
     while (p < end && rc == SL_OK) {

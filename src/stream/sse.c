@@ -417,12 +417,13 @@ static int skip_bom(struct sl_sse_parser *p, const char *buf, const char **pos, 
 
 int sl_sse_feed(struct sl_sse_parser *p, const char *buf, size_t len, sl_sse_event_cb *cb, void *ud)
 {
-    const char *s = buf, *end = buf + len;
+    const char *s = buf, *end;
     int rc;
     if (p->_state == ST_FAILED)
         return SL_E2BIG;
     if (len == 0)
         return SL_OK;
+    end = buf + len;
     if (p->_state < ST_RUN) {
         rc = skip_bom(p, buf, &s, end);
         if (rc != SL_OK || p->_state < ST_RUN)

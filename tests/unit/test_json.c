@@ -671,6 +671,27 @@ static void test_to_u64(void **state)
     }
 }
 
+/* An empty slice may carry a NULL pointer; nothing may do arithmetic on it (UBSan checks). */
+static void test_null_slices(void **state)
+{
+    struct sl_json_error err;
+    struct sl_json_member m;
+    struct sl_buf b;
+    uint64_t v;
+    (void)state;
+    sl_buf_init(&b, 16);
+    assert_int_equal(sl_json_validate(SL_STR_NULL, 8, &err), SL_EPARSE);
+    assert_string_equal(err.why, "empty document");
+    assert_int_equal(err.at, 0);
+    assert_int_equal(sl_json_scan_object(SL_STR_NULL, 8, NULL, 0, NULL, &err), SL_EPARSE);
+    assert_int_equal(sl_json_find(SL_STR_NULL, SL_STRLIT("a"), &m), SL_EPARSE);
+    assert_int_equal(sl_json_unescape(SL_STR_NULL, &b), SL_EPARSE);
+    assert_int_equal(sl_json_escape(&b, SL_STR_NULL), SL_OK);
+    assert_slice(sl_buf_str(&b), "\"\"");
+    assert_int_equal(sl_json_to_u64(SL_STR_NULL, &v), SL_EPARSE);
+    sl_buf_dispose(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -688,6 +709,7 @@ int main(void)
         cmocka_unit_test(test_unescape),
         cmocka_unit_test(test_escape),
         cmocka_unit_test(test_to_u64),
+        cmocka_unit_test(test_null_slices),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -524,6 +524,7 @@ static void test_is_idle(void **state)
     sl_sse_init(&p, 1024, false);
     assert_true(sl_sse_is_idle(&p));
     assert_int_equal(feed(&p, &r1, "", 0), SL_OK);
+    assert_int_equal(feed(&p, &r1, NULL, 0), SL_OK);
     assert_true(sl_sse_is_idle(&p));
     assert_int_equal(feed(&p, &r1, "data: x", 7), SL_OK);
     assert_false(sl_sse_is_idle(&p));
