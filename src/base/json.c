@@ -61,8 +61,6 @@ static inline bool is_digit(unsigned char c)
     return c >= '0' && c <= '9';
 }
 
-/* ---- strings ---- */
-
 #define ONES  0x0101010101010101ULL
 #define HIGHS 0x8080808080808080ULL
 
@@ -239,8 +237,6 @@ static int scan_string(struct scan *s, bool *escaped)
     }
 }
 
-/* ---- numbers and literals ---- */
-
 static int scan_number(struct scan *s)
 {
     const unsigned char *p = s->p, *end = s->end;
@@ -283,8 +279,6 @@ static int scan_literal(struct scan *s, const char *lit, size_t n)
     s->p += n;
     return SL_OK;
 }
-
-/* ---- values ---- */
 
 struct nest {
     uint64_t is_object[SL_JSON_MAX_DEPTH / 64]; /* bit d-1: the container at depth d */
@@ -464,8 +458,6 @@ int sl_json_validate(struct sl_str doc, unsigned max_depth, struct sl_json_error
     }
     return SL_OK;
 }
-
-/* ---- scan_object ---- */
 
 /* Decodes the escape at p (already validated) into a code point; returns its length. */
 static size_t decode_escape(const unsigned char *p, uint32_t *cp)
@@ -688,8 +680,6 @@ int sl_json_find(struct sl_str obj, struct sl_str key, struct sl_json_member *ou
         return SL_EPARSE;
     return out->type == SL_JSON_ABSENT ? SL_ENOENT : SL_OK;
 }
-
-/* ---- unescape, escape, numbers ---- */
 
 int sl_json_unescape(struct sl_str raw, struct sl_buf *dst)
 {

@@ -176,7 +176,7 @@ bool sl_sse_is_idle(const struct sl_sse_parser *p)
     return p->_state == ST_BOM0 || (p->_state == ST_RUN && p->_raw.len == 0);
 }
 
-/* ---- slow path: an event that spans feeds, kept in the parser's buffers ---- */
+/* The slow path: an event that spans feeds is kept in the parser's buffers. */
 
 static int set_buf(struct sl_buf *b, struct sl_str v)
 {
@@ -278,7 +278,7 @@ static int feed_buffered(struct sl_sse_parser *p, const char **pos, const char *
     return SL_OK;
 }
 
-/* ---- fast path: events that lie inside the fed buffer, as slices into it ---- */
+/* The fast path: events that lie inside the fed buffer are delivered as slices into it. */
 
 struct inplace {
     const char *start;
@@ -389,8 +389,6 @@ static int feed_inplace(struct sl_sse_parser *p, const char *s, const char *end,
     /* The buffer ended on a line boundary inside an event. */
     return s != ev.start ? spill(p, &ev, s, end) : SL_OK;
 }
-
-/* ---- feeding ---- */
 
 /* Skips a UTF-8 BOM at the start of the stream, possibly split across feeds. Bytes that looked
  * like the start of a BOM but were not are given back: those from this buffer by moving *pos
