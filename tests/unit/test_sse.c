@@ -424,6 +424,11 @@ static void test_bom(void **state)
     rec_clear(&r1);
     assert_int_equal(WHOLE(&r1, "\xef\xbb\n\n"), SL_OK);
     ASSERT_BUF(&r1.ev[0].raw, "\xef\xbb\n\n");
+    /* Bytes given back from an earlier feed count against the cap like any others. */
+    sl_sse_init(&p, 1, false);
+    assert_int_equal(feed(&p, &r1, "\xef\xbb", 2), SL_OK);
+    assert_int_equal(feed(&p, &r1, "\n", 1), SL_E2BIG);
+    sl_sse_dispose(&p);
 }
 
 static void test_max_event_bytes(void **state)
@@ -514,6 +519,15 @@ static void test_callback_stops(void **state)
     assert_int_equal(feed(&p, &r1, "\n\ndata: 2\n\n", 11), -7);
     assert_int_equal(r1.n, 1);
     ASSERT_BUF(&r1.ev[0].data, "1");
+    sl_sse_dispose(&p);
+    rec_clear(&r1);
+    /* a comment stopping an in-place event whose data lines were already joined */
+    sl_sse_init(&p, 1024, true);
+    r1.stop_at = 1;
+    r1.stop_rc = -9;
+    assert_int_equal(feed(&p, &r1, "data: a\ndata: b\n: stop\n\n", 24), -9);
+    assert_int_equal(r1.n, 1);
+    assert_true(r1.ev[0].is_comment);
     sl_sse_dispose(&p);
 }
 
