@@ -3,7 +3,8 @@
  * at that point, and (when short) byte by byte; every way must deliver the identical sequence of
  * events (event, data, id, raw, flags) and end with the same result. Also checked: the raws of
  * the non-comment events are the stream itself, minus a leading BOM and an unfinished tail;
- * turning comments off removes exactly the comment reports. Any disagreement aborts. */
+ * turning comments off removes exactly the comment reports; and a naive reference written
+ * straight from the WHATWG steps delivers the same events. Any disagreement aborts. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +78,85 @@ static bool log_eq(const struct log *a, const struct log *b)
     return a->events == b->events && sl_str_eq(sl_buf_str(&a->all), sl_buf_str(&b->all));
 }
 
+static struct sl_str str_of(const struct sl_buf *b)
+{
+    return b->len != 0 ? sl_buf_str(b) : (struct sl_str){"", 0};
+}
+
+/* A deliberately naive reference: the WHATWG steps over the whole input, one byte at a time,
+ * with the delivery rules of sse.h. Returns 0 or SL_E2BIG. */
+static int reference(const uint8_t *s, size_t n, size_t max, bool comments, struct log *l)
+{
+    struct sl_buf event, id, data;
+    size_t i = 0, start, j, next;
+    bool has_data = false;
+    int rc = SL_OK;
+    if (n < 3 && memcmp(s, "\xef\xbb\xbf", n) == 0)
+        return SL_OK; /* all of it may still become a BOM */
+    if (n >= 3 && memcmp(s, "\xef\xbb\xbf", 3) == 0)
+        i = 3;
+    sl_buf_init(&event, SIZE_MAX / 2);
+    sl_buf_init(&id, SIZE_MAX / 2);
+    sl_buf_init(&data, SIZE_MAX / 2);
+    for (start = i;; i = next) {
+        for (j = i; j < n && s[j] != '\n' && s[j] != '\r'; j++)
+            ;
+        if (j == n || (s[j] == '\r' && j + 1 == n))
+            break;
+        next = s[j] == '\r' && s[j + 1] == '\n' ? j + 2 : j + 1;
+        if (next - start > max) {
+            rc = SL_E2BIG;
+            break;
+        }
+        const char *line = (const char *)s + i;
+        size_t len = j - i, name = 0;
+        while (name < len && line[name] != ':')
+            name++;
+        size_t v = name < len ? name + 1 : len;
+        if (v < len && line[v] == ' ')
+            v++;
+        struct sl_str value = {line + v, len - v};
+        struct sl_sse_event ev = {.event = {"", 0}, .data = {"", 0}, .id = {"", 0}};
+        if (len == 0) {
+            ev.event = str_of(&event);
+            ev.id = str_of(&id);
+            ev.data = str_of(&data);
+            ev.raw = sl_str_init((const char *)s + start, next - start);
+            ev.has_data = has_data;
+            on_event(l, &ev);
+            sl_buf_reset(&event);
+            sl_buf_reset(&id);
+            sl_buf_reset(&data);
+            has_data = false;
+            start = next;
+        } else if (name == 0) {
+            ev.data = value;
+            ev.raw = sl_str_init(line, next - i);
+            ev.is_comment = true;
+            if (comments)
+                on_event(l, &ev);
+        } else if (name == 4 && memcmp(line, "data", 4) == 0) {
+            if (has_data)
+                put(&data, "\n", 1);
+            put(&data, value.ptr, value.len);
+            has_data = true;
+        } else if (name == 5 && memcmp(line, "event", 5) == 0) {
+            sl_buf_reset(&event);
+            put(&event, value.ptr, value.len);
+        } else if (name == 2 && memcmp(line, "id", 2) == 0 &&
+                   memchr(value.ptr, '\0', value.len) == NULL) {
+            sl_buf_reset(&id);
+            put(&id, value.ptr, value.len);
+        }
+    }
+    if (rc == SL_OK && n - start > max)
+        rc = SL_E2BIG; /* the unfinished tail would have to be buffered */
+    sl_buf_dispose(&event);
+    sl_buf_dispose(&id);
+    sl_buf_dispose(&data);
+    return rc;
+}
+
 /* Feeds the stream in pieces of at most step bytes (0: one piece, else also cut at cut). Each
  * piece is an exact-size heap copy so ASan sees any read past it. Returns the first non-zero
  * result, or 0; *idle receives sl_sse_is_idle at the end. */
@@ -107,7 +187,7 @@ static int run(const uint8_t *s, size_t n, size_t cut, size_t step, size_t max, 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct log whole, split, bytes, quiet;
+    struct log whole, split, bytes, quiet, ref;
     bool idle_w, idle_s, idle_b, idle_q;
     size_t cut, max, skip;
     int rc_w, rc_s;
@@ -122,6 +202,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rc_s = run(data, size, cut, 0, max, true, &split, &idle_s);
     CHECK(rc_w == SL_OK || rc_w == SL_E2BIG);
     CHECK(rc_w == rc_s && idle_w == idle_s && log_eq(&whole, &split));
+    log_init(&ref);
+    CHECK(reference(data, size, max, true, &ref) == rc_w && log_eq(&whole, &ref));
+    log_dispose(&ref);
     if (size <= 512) {
         log_init(&bytes);
         CHECK(run(data, size, 0, 1, max, true, &bytes, &idle_b) == rc_w);
