@@ -107,6 +107,32 @@ static void check_member(struct sl_str doc, struct sl_str key, const struct sl_j
     }
 }
 
+/* jansson keeps the last of duplicate keys too: each member found (or not) must match its
+ * lookup, and the value slice must parse to an equal value. */
+static void check_scan_against_jansson(struct sl_str doc, const struct sl_str *keys,
+                                       const struct sl_json_member *out, size_t n)
+{
+    json_t *j = json_loadb(doc.ptr, doc.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    if (j == NULL)
+        return; /* beyond one of jansson's limits (checked in check_against_jansson) */
+    CHECK(json_is_object(j));
+    for (size_t i = 0; i < n; i++) {
+        json_t *want = json_object_getn(j, keys[i].ptr, keys[i].len);
+        CHECK((want != NULL) == (out[i].type != SL_JSON_ABSENT));
+        if (want == NULL)
+            continue;
+        json_t *got =
+            json_loadb(out[i].value.ptr, out[i].value.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+        CHECK(got != NULL && json_equal(got, want));
+        if (json_is_array(want))
+            CHECK(json_array_size(want) == out[i].count);
+        else if (json_is_object(want))
+            CHECK(json_object_size(want) <= out[i].count); /* duplicates count as members */
+        json_decref(got);
+    }
+    json_decref(j);
+}
+
 static void check_scan(struct sl_str doc)
 {
     static const struct sl_str keys[] = {
@@ -129,6 +155,7 @@ static void check_scan(struct sl_str doc)
         if (out[i].type != SL_JSON_ABSENT)
             check_member(doc, keys[i], &out[i]);
     }
+    check_scan_against_jansson(doc, keys, out, N);
 }
 
 static void check_escape_roundtrip(struct sl_str s)
