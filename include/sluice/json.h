@@ -17,6 +17,9 @@
 #include "sluice/str.h"
 
 #define SL_JSON_DEFAULT_MAX_DEPTH 128
+/* Hard ceiling on max_depth: nesting is tracked in a fixed bitset on the stack, never allocated.
+ * A larger max_depth is treated as this value. */
+#define SL_JSON_MAX_DEPTH 1024
 
 enum sl_json_type {
     SL_JSON_ABSENT = 0, /* member not present */

@@ -6,6 +6,14 @@
  * the colon removed) and the raw bytes of the event as received, for relaying unchanged.
  * Comment lines (":...") are reported as comments through the same callback when asked to.
  *
+ * Every byte after an initial BOM belongs to exactly one delivered event's raw: a block made
+ * only of comments or unknown fields, or a stray blank line, is delivered too (with has_data
+ * false), so a relay that forwards raw loses nothing. A comment's own report has is_comment set,
+ * data holding its text (one leading space removed) and raw holding its line; that line is also
+ * part of the enclosing event's raw, so relays forward only non-comment events. A blank line that
+ * ends in a CR at the very end of a feed is completed by the next byte (it may be a CRLF), so
+ * that event is delivered by the following feed.
+ *
  * Zero-copy where possible: when a whole event lies inside one fed buffer the slices point into
  * that buffer; otherwise the parser copies into its own buffer, capped at max_event_bytes. */
 #ifndef SLUICE_SSE_H
@@ -37,6 +45,7 @@ struct sl_sse_parser {
     struct sl_buf _data;  /* joined data lines of the event in progress */
     struct sl_buf _event; /* event name of the event in progress */
     struct sl_buf _id;
+    size_t _line; /* offset in _raw where the unfinished line starts */
     int _state;
     bool _has_data;
     bool _cr_pending;

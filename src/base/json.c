@@ -1,0 +1,785 @@
+/* The hot-path JSON scanner (json.h): one forward pass, no allocation, no recursion. Nesting is
+ * tracked in a bitset of container kinds on the C stack, sized for SL_JSON_MAX_DEPTH, so hostile
+ * input cannot grow the stack. Strings are scanned 16 bytes at a time with SSE2 (else 8 with
+ * SWAR) until something needs a closer look: a quote, a backslash, a control character or a
+ * non-ASCII byte. */
+#include <stdint.h>
+#include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include "sluice/base.h"
+#include "sluice/json.h"
+
+struct scan {
+    const unsigned char *p; /* cursor */
+    const unsigned char *end;
+    const unsigned char *base; /* start of the document, for error offsets */
+    const char *why;
+    const unsigned char *at;
+};
+
+enum { ST_VALUE = 0, ST_KEY, ST_AFTER };
+
+/* The bytes of s; an empty slice may carry a NULL pointer, and NULL + 0 is undefined. */
+static inline const unsigned char *bytes_of(struct sl_str s)
+{
+    return s.ptr != NULL ? (const unsigned char *)s.ptr : (const unsigned char *)"";
+}
+
+static int fail(struct scan *s, const unsigned char *at, const char *why)
+{
+    s->why = why;
+    s->at = at;
+    return SL_EPARSE;
+}
+
+static void fill_error(const struct scan *s, struct sl_json_error *err)
+{
+    if (err == NULL)
+        return;
+    err->why = s->why;
+    err->at = (size_t)(s->at - s->base);
+}
+
+static inline bool is_ws(unsigned char c)
+{
+    return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
+
+static inline void skip_ws(struct scan *s)
+{
+    const unsigned char *p = s->p;
+    while (p < s->end && is_ws(*p))
+        p++;
+    s->p = p;
+}
+
+static inline bool is_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+#define ONES  0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/* Nonzero when some byte of v is '"', '\\', below 0x20 or above 0x7f. The classic zero-byte test
+ * can flag bytes above a true hit (borrows only move upwards), never below one, so the lowest set
+ * bit is exact on a little-endian load. */
+static inline uint64_t special_bytes(uint64_t v)
+{
+    uint64_t q = v ^ (ONES * '"');
+    uint64_t b = v ^ (ONES * '\\');
+    uint64_t hit = ((q - ONES) & ~q) | ((b - ONES) & ~b) | ((v - ONES * 0x20) & ~v) | v;
+    return hit & HIGHS;
+}
+
+static inline bool is_special(unsigned char c)
+{
+    return c == '"' || c == '\\' || c < 0x20 || c >= 0x80;
+}
+
+/* Returns the first byte in [p, end) that is a quote, a backslash, a control or non-ASCII byte,
+ * or end. */
+static inline const unsigned char *find_special(const unsigned char *p, const unsigned char *end)
+{
+#if defined(__SSE2__)
+    /* A signed compare with 0x20 catches control bytes and, as negative values, bytes >= 0x80. */
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+    const __m128i space = _mm_set1_epi8(0x20);
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+        __m128i hit =
+            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+                         _mm_cmplt_epi8(v, space));
+        unsigned m = (unsigned)_mm_movemask_epi8(hit);
+        if (m != 0)
+            return p + __builtin_ctz(m);
+        p += 16;
+    }
+#endif
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    while (end - p >= 8) {
+        uint64_t v;
+        memcpy(&v, p, sizeof(v));
+        uint64_t m = special_bytes(v);
+        if (m != 0)
+            return p + (__builtin_ctzll(m) >> 3);
+        p += 8;
+    }
+#endif
+    while (p < end && !is_special(*p))
+        p++;
+    return p;
+}
+
+/* Length of the well-formed UTF-8 sequence (2 to 4 bytes) starting with a byte >= 0x80 at p, or
+ * 0 when it is ill-formed: a stray continuation byte, an overlong form, an encoded surrogate, a
+ * code point above U+10FFFF or a truncated sequence (Unicode table 3-7). */
+static size_t utf8_len(const unsigned char *p, const unsigned char *end)
+{
+    unsigned char c = p[0], lo = 0x80, hi = 0xbf;
+    size_t n;
+    if (c < 0xc2 || c > 0xf4)
+        return 0;
+    if (c < 0xe0) {
+        n = 2;
+    } else if (c < 0xf0) {
+        n = 3;
+        if (c == 0xe0)
+            lo = 0xa0;
+        else if (c == 0xed)
+            hi = 0x9f;
+    } else {
+        n = 4;
+        if (c == 0xf0)
+            lo = 0x90;
+        else if (c == 0xf4)
+            hi = 0x8f;
+    }
+    if ((size_t)(end - p) < n || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++) {
+        if (p[i] < 0x80 || p[i] > 0xbf)
+            return 0;
+    }
+    return n;
+}
+
+static int hex4(const unsigned char *p)
+{
+    int v = 0;
+    for (int i = 0; i < 4; i++) {
+        unsigned char c = p[i];
+        int d;
+        if (c >= '0' && c <= '9')
+            d = c - '0';
+        else if (c >= 'a' && c <= 'f')
+            d = c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F')
+            d = c - 'A' + 10;
+        else
+            return -1;
+        v = v << 4 | d;
+    }
+    return v;
+}
+
+/* Checks the escape at p (a backslash) and returns its length: 2, 6, or 12 for a surrogate pair
+ * written as two \u escapes. Returns 0 with s->why set when it is malformed. */
+static size_t check_escape(struct scan *s, const unsigned char *p)
+{
+    size_t room = (size_t)(s->end - p);
+    if (room < 2) {
+        fail(s, s->end, "unterminated string");
+        return 0;
+    }
+    switch (p[1]) {
+    case '"':
+    case '\\':
+    case '/':
+    case 'b':
+    case 'f':
+    case 'n':
+    case 'r':
+    case 't':
+        return 2;
+    case 'u':
+        break;
+    default:
+        fail(s, p, "invalid escape");
+        return 0;
+    }
+    int cp = room >= 6 ? hex4(p + 2) : -1;
+    if (cp < 0) {
+        fail(s, p, "invalid \\u escape");
+        return 0;
+    }
+    if (cp < 0xd800 || cp > 0xdfff)
+        return 6;
+    int lo = cp < 0xdc00 && room >= 12 && p[6] == '\\' && p[7] == 'u' ? hex4(p + 8) : -1;
+    if (lo < 0xdc00 || lo > 0xdfff) {
+        fail(s, p, "unpaired surrogate in \\u escape");
+        return 0;
+    }
+    return 12;
+}
+
+/* Scans the string whose opening quote is at s->p; leaves s->p after the closing quote. Sets
+ * *escaped when the string contains a backslash. */
+static int scan_string(struct scan *s, bool *escaped)
+{
+    const unsigned char *p = s->p + 1, *end = s->end;
+    for (;;) {
+        p = find_special(p, end);
+        if (p == end)
+            return fail(s, end, "unterminated string");
+        unsigned char c = *p;
+        size_t n;
+        if (c == '"') {
+            s->p = p + 1;
+            return SL_OK;
+        }
+        if (c == '\\') {
+            n = check_escape(s, p);
+            if (n == 0)
+                return SL_EPARSE;
+            *escaped = true;
+        } else if (c < 0x20) {
+            return fail(s, p, "control character in string");
+        } else {
+            n = utf8_len(p, end);
+            if (n == 0)
+                return fail(s, p, "invalid UTF-8 in string");
+        }
+        p += n;
+    }
+}
+
+static int scan_number(struct scan *s)
+{
+    const unsigned char *p = s->p, *end = s->end;
+    if (*p == '-')
+        p++;
+    if (p == end || !is_digit(*p))
+        return fail(s, p, "invalid number");
+    if (*p == '0') {
+        p++;
+        if (p < end && is_digit(*p))
+            return fail(s, p, "invalid number (leading zero)");
+    } else {
+        while (p < end && is_digit(*p))
+            p++;
+    }
+    if (p < end && *p == '.') {
+        p++;
+        if (p == end || !is_digit(*p))
+            return fail(s, p, "invalid number");
+        while (p < end && is_digit(*p))
+            p++;
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < end && (*p == '+' || *p == '-'))
+            p++;
+        if (p == end || !is_digit(*p))
+            return fail(s, p, "invalid number");
+        while (p < end && is_digit(*p))
+            p++;
+    }
+    s->p = p;
+    return SL_OK;
+}
+
+static int scan_literal(struct scan *s, const char *lit, size_t n)
+{
+    if ((size_t)(s->end - s->p) < n || memcmp(s->p, lit, n) != 0)
+        return fail(s, s->p, "invalid literal");
+    s->p += n;
+    return SL_OK;
+}
+
+struct nest {
+    uint64_t is_object[SL_JSON_MAX_DEPTH / 64]; /* bit d-1: the container at depth d */
+    unsigned depth;
+};
+
+static inline void nest_push(struct nest *n, bool object)
+{
+    uint64_t bit = 1ULL << (n->depth % 64);
+    if (object)
+        n->is_object[n->depth / 64] |= bit;
+    else
+        n->is_object[n->depth / 64] &= ~bit;
+    n->depth++;
+}
+
+static inline bool nest_in_object(const struct nest *n)
+{
+    unsigned d = n->depth - 1;
+    return (n->is_object[d / 64] >> (d % 64) & 1) != 0;
+}
+
+static inline unsigned clamp_depth(unsigned max_depth)
+{
+    return max_depth > SL_JSON_MAX_DEPTH ? SL_JSON_MAX_DEPTH : max_depth;
+}
+
+/* Reads a member name and its colon, leaving s->p on the value (or on whitespace before it). */
+static int scan_key(struct scan *s)
+{
+    bool escaped = false;
+    skip_ws(s);
+    if (s->p == s->end)
+        return fail(s, s->p, "unexpected end of input");
+    if (*s->p != '"')
+        return fail(s, s->p, "expected a string key");
+    if (scan_string(s, &escaped) != SL_OK)
+        return SL_EPARSE;
+    skip_ws(s);
+    if (s->p == s->end)
+        return fail(s, s->p, "unexpected end of input");
+    if (*s->p != ':')
+        return fail(s, s->p, "expected ':' after key");
+    s->p++;
+    return SL_OK;
+}
+
+/* Opens a container at s->p. Returns 1 when it was empty and is already closed. */
+static int open_container(struct scan *s, struct nest *n, unsigned max_depth)
+{
+    unsigned char open = *s->p;
+    if (n->depth >= max_depth)
+        return fail(s, s->p, "nesting too deep");
+    s->p++;
+    skip_ws(s);
+    if (s->p < s->end && *s->p == (open == '{' ? '}' : ']')) {
+        s->p++;
+        return 1;
+    }
+    nest_push(n, open == '{');
+    return 0;
+}
+
+/* Scans one value (leading whitespace allowed) nested inside `depth` containers. For an array or
+ * an object, *count receives its number of elements or members. */
+static int scan_value(struct scan *s, unsigned depth, unsigned max_depth, size_t *count)
+{
+    struct nest n;
+    const unsigned inner = depth + 1;
+    bool escaped = false;
+    int state = ST_VALUE, rc;
+    n.depth = depth;
+    *count = 0;
+    for (;;) {
+        switch (state) {
+        case ST_VALUE:
+            skip_ws(s);
+            if (s->p == s->end)
+                return fail(s, s->p, "unexpected end of input");
+            switch (*s->p) {
+            case '{':
+            case '[':
+                rc = open_container(s, &n, max_depth);
+                if (rc < 0)
+                    return rc;
+                if (rc == 0 && n.depth == inner)
+                    *count = 1;
+                state = rc == 1 ? ST_AFTER : nest_in_object(&n) ? ST_KEY : ST_VALUE;
+                break;
+            case '"':
+                rc = scan_string(s, &escaped);
+                state = ST_AFTER;
+                break;
+            case 't':
+                rc = scan_literal(s, "true", 4);
+                state = ST_AFTER;
+                break;
+            case 'f':
+                rc = scan_literal(s, "false", 5);
+                state = ST_AFTER;
+                break;
+            case 'n':
+                rc = scan_literal(s, "null", 4);
+                state = ST_AFTER;
+                break;
+            default:
+                if (*s->p != '-' && !is_digit(*s->p))
+                    return fail(s, s->p, "unexpected character");
+                rc = scan_number(s);
+                state = ST_AFTER;
+                break;
+            }
+            if (rc < 0)
+                return rc;
+            break;
+        case ST_KEY:
+            if (scan_key(s) != SL_OK)
+                return SL_EPARSE;
+            state = ST_VALUE;
+            break;
+        case ST_AFTER:
+            if (n.depth == depth)
+                return SL_OK;
+            skip_ws(s);
+            if (s->p == s->end)
+                return fail(s, s->p, "unexpected end of input");
+            if (*s->p == ',') {
+                s->p++;
+                if (n.depth == inner)
+                    (*count)++;
+                state = nest_in_object(&n) ? ST_KEY : ST_VALUE;
+            } else if (nest_in_object(&n)) {
+                if (*s->p != '}')
+                    return fail(s, s->p, "expected ',' or '}'");
+                s->p++;
+                n.depth--;
+            } else {
+                if (*s->p != ']')
+                    return fail(s, s->p, "expected ',' or ']'");
+                s->p++;
+                n.depth--;
+            }
+            break;
+        }
+    }
+}
+
+static int scan_init(struct scan *s, struct sl_str doc)
+{
+    s->base = bytes_of(doc);
+    s->p = s->base;
+    s->end = s->base + doc.len;
+    s->why = NULL;
+    s->at = s->base;
+    skip_ws(s);
+    if (s->p == s->end)
+        return fail(s, s->p, "empty document");
+    return SL_OK;
+}
+
+static int scan_end(struct scan *s)
+{
+    skip_ws(s);
+    if (s->p != s->end)
+        return fail(s, s->p, "trailing data after JSON value");
+    return SL_OK;
+}
+
+int sl_json_validate(struct sl_str doc, unsigned max_depth, struct sl_json_error *err)
+{
+    struct scan s;
+    size_t count;
+    if (scan_init(&s, doc) != SL_OK || scan_value(&s, 0, clamp_depth(max_depth), &count) != SL_OK ||
+        scan_end(&s) != SL_OK) {
+        fill_error(&s, err);
+        return SL_EPARSE;
+    }
+    return SL_OK;
+}
+
+/* Decodes the escape at p (already validated) into a code point; returns its length. */
+static size_t decode_escape(const unsigned char *p, uint32_t *cp)
+{
+    switch (p[1]) {
+    case 'b':
+        *cp = '\b';
+        return 2;
+    case 'f':
+        *cp = '\f';
+        return 2;
+    case 'n':
+        *cp = '\n';
+        return 2;
+    case 'r':
+        *cp = '\r';
+        return 2;
+    case 't':
+        *cp = '\t';
+        return 2;
+    case 'u':
+        break;
+    default: /* '"', '\\', '/' */
+        *cp = p[1];
+        return 2;
+    }
+    uint32_t hi = (uint32_t)hex4(p + 2);
+    if (hi < 0xd800 || hi > 0xdbff) {
+        *cp = hi;
+        return 6;
+    }
+    *cp = 0x10000 + ((hi - 0xd800) << 10) + ((uint32_t)hex4(p + 8) - 0xdc00);
+    return 12;
+}
+
+static size_t utf8_encode(uint32_t cp, unsigned char out[4])
+{
+    if (cp < 0x80) {
+        out[0] = (unsigned char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (unsigned char)(0xc0 | cp >> 6);
+        out[1] = (unsigned char)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (unsigned char)(0xe0 | cp >> 12);
+        out[1] = (unsigned char)(0x80 | (cp >> 6 & 0x3f));
+        out[2] = (unsigned char)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    out[0] = (unsigned char)(0xf0 | cp >> 18);
+    out[1] = (unsigned char)(0x80 | (cp >> 12 & 0x3f));
+    out[2] = (unsigned char)(0x80 | (cp >> 6 & 0x3f));
+    out[3] = (unsigned char)(0x80 | (cp & 0x3f));
+    return 4;
+}
+
+/* Compares the body of a validated string that contains escapes with a plain key, decoding one
+ * escape at a time so nothing is allocated. */
+static bool escaped_eq(const unsigned char *p, const unsigned char *end, struct sl_str key)
+{
+    const unsigned char *k = (const unsigned char *)key.ptr, *kend = k + key.len;
+    while (p < end) {
+        if (*p != '\\') {
+            if (k == kend || *k != *p)
+                return false;
+            p++;
+            k++;
+            continue;
+        }
+        uint32_t cp;
+        unsigned char utf8[4];
+        p += decode_escape(p, &cp);
+        size_t n = utf8_encode(cp, utf8);
+        if ((size_t)(kend - k) < n || memcmp(k, utf8, n) != 0)
+            return false;
+        k += n;
+    }
+    return k == kend;
+}
+
+/* Index of the first wanted key equal to the member name [p, end), or n. */
+static size_t match_key(const unsigned char *p, const unsigned char *end, bool escaped,
+                        const struct sl_str *keys, size_t n)
+{
+    size_t len = (size_t)(end - p);
+    for (size_t i = 0; i < n; i++) {
+        if (escaped ? escaped_eq(p, end, keys[i])
+                    : keys[i].len == len && (len == 0 || memcmp(keys[i].ptr, p, len) == 0))
+            return i;
+    }
+    return n;
+}
+
+static enum sl_json_type type_of(unsigned char c)
+{
+    switch (c) {
+    case '{':
+        return SL_JSON_OBJECT;
+    case '[':
+        return SL_JSON_ARRAY;
+    case '"':
+        return SL_JSON_STRING;
+    case 't':
+        return SL_JSON_TRUE;
+    case 'f':
+        return SL_JSON_FALSE;
+    case 'n':
+        return SL_JSON_NULL;
+    default:
+        return SL_JSON_NUMBER;
+    }
+}
+
+static void record(const struct sl_str *keys, size_t n, size_t first, struct sl_json_member *out,
+                   const struct sl_json_member *m)
+{
+    out[first] = *m;
+    for (size_t j = first + 1; j < n; j++) {
+        if (sl_str_eq(keys[j], keys[first]))
+            out[j] = *m;
+    }
+}
+
+/* Scans one member of the top-level object: s->p is on the key's opening quote. */
+static int scan_member(struct scan *s, unsigned max_depth, const struct sl_str *keys, size_t n,
+                       struct sl_json_member *out)
+{
+    const unsigned char *kstart = s->p;
+    bool escaped = false;
+    struct sl_json_member m;
+    if (scan_string(s, &escaped) != SL_OK)
+        return SL_EPARSE;
+    size_t which = match_key(kstart + 1, s->p - 1, escaped, keys, n);
+    skip_ws(s);
+    if (s->p == s->end)
+        return fail(s, s->p, "unexpected end of input");
+    if (*s->p != ':')
+        return fail(s, s->p, "expected ':' after key");
+    s->p++;
+    skip_ws(s);
+    const unsigned char *vstart = s->p;
+    if (scan_value(s, 1, max_depth, &m.count) != SL_OK)
+        return SL_EPARSE;
+    if (which == n)
+        return SL_OK;
+    m.type = type_of(*vstart);
+    m.value = sl_str_init((const char *)vstart, (size_t)(s->p - vstart));
+    m.member = sl_str_init((const char *)kstart, (size_t)(s->p - kstart));
+    if (m.type != SL_JSON_ARRAY && m.type != SL_JSON_OBJECT)
+        m.count = 0;
+    record(keys, n, which, out, &m);
+    return SL_OK;
+}
+
+static int scan_members(struct scan *s, unsigned max_depth, const struct sl_str *keys, size_t n,
+                        struct sl_json_member *out)
+{
+    if (max_depth == 0)
+        return fail(s, s->p, "nesting too deep");
+    s->p++;
+    skip_ws(s);
+    if (s->p < s->end && *s->p == '}') {
+        s->p++;
+        return SL_OK;
+    }
+    for (;;) {
+        skip_ws(s);
+        if (s->p == s->end)
+            return fail(s, s->p, "unexpected end of input");
+        if (*s->p != '"')
+            return fail(s, s->p, "expected a string key");
+        if (scan_member(s, max_depth, keys, n, out) != SL_OK)
+            return SL_EPARSE;
+        skip_ws(s);
+        if (s->p == s->end)
+            return fail(s, s->p, "unexpected end of input");
+        if (*s->p == '}') {
+            s->p++;
+            return SL_OK;
+        }
+        if (*s->p != ',')
+            return fail(s, s->p, "expected ',' or '}'");
+        s->p++;
+    }
+}
+
+int sl_json_scan_object(struct sl_str doc, unsigned max_depth, const struct sl_str *keys, size_t n,
+                        struct sl_json_member *out, struct sl_json_error *err)
+{
+    struct scan s;
+    for (size_t i = 0; i < n; i++)
+        out[i] = (struct sl_json_member){.type = SL_JSON_ABSENT};
+    max_depth = clamp_depth(max_depth);
+    if (scan_init(&s, doc) != SL_OK)
+        goto fail;
+    if (*s.p != '{') {
+        /* Say what is wrong with the document if anything is; else that it is not an object. */
+        const unsigned char *first = s.p;
+        if (sl_json_validate(doc, max_depth, err) != SL_OK)
+            return SL_EPARSE;
+        fail(&s, first, "expected an object");
+        goto fail;
+    }
+    if (scan_members(&s, max_depth, keys, n, out) != SL_OK || scan_end(&s) != SL_OK)
+        goto fail;
+    return SL_OK;
+fail:
+    for (size_t i = 0; i < n; i++)
+        out[i] = (struct sl_json_member){.type = SL_JSON_ABSENT};
+    fill_error(&s, err);
+    return SL_EPARSE;
+}
+
+int sl_json_find(struct sl_str obj, struct sl_str key, struct sl_json_member *out)
+{
+    if (sl_json_scan_object(obj, SL_JSON_MAX_DEPTH, &key, 1, out, NULL) != SL_OK)
+        return SL_EPARSE;
+    return out->type == SL_JSON_ABSENT ? SL_ENOENT : SL_OK;
+}
+
+int sl_json_unescape(struct sl_str raw, struct sl_buf *dst)
+{
+    struct scan s;
+    bool escaped = false;
+    size_t keep = dst->len;
+    s.base = bytes_of(raw);
+    s.p = s.base;
+    s.end = s.base + raw.len;
+    if (raw.len < 2 || *s.p != '"' || scan_string(&s, &escaped) != SL_OK || s.p != s.end)
+        return SL_EPARSE;
+    const unsigned char *p = s.base + 1, *end = s.end - 1;
+    int rc = SL_OK;
+    while (p < end && rc == SL_OK) {
+        const unsigned char *bs = memchr(p, '\\', (size_t)(end - p));
+        if (bs == NULL)
+            bs = end;
+        rc = sl_buf_append(dst, p, (size_t)(bs - p));
+        p = bs;
+        if (p == end || rc != SL_OK)
+            break;
+        uint32_t cp;
+        unsigned char utf8[4];
+        p += decode_escape(p, &cp);
+        rc = sl_buf_append(dst, utf8, utf8_encode(cp, utf8));
+    }
+    if (rc != SL_OK) {
+        dst->len = keep;
+        if (dst->ptr != NULL)
+            dst->ptr[keep] = '\0';
+    }
+    return rc;
+}
+
+/* Escapes needed by a byte below 0x80: 0 none, 1 a two-character form, 2 \u00XX. */
+static inline int escape_kind(unsigned char c)
+{
+    if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t')
+        return 1;
+    return c < 0x20 ? 2 : 0;
+}
+
+static int append_escape(struct sl_buf *dst, unsigned char c)
+{
+    static const char hex[] = "0123456789abcdef";
+    char e[6] = {'\\', (char)c, 0, 0, 0, 0};
+    switch (c) {
+    case '\b':
+        e[1] = 'b';
+        break;
+    case '\f':
+        e[1] = 'f';
+        break;
+    case '\n':
+        e[1] = 'n';
+        break;
+    case '\r':
+        e[1] = 'r';
+        break;
+    case '\t':
+        e[1] = 't';
+        break;
+    case '"':
+    case '\\':
+        break;
+    default:
+        memcpy(e + 1, "u00", 3);
+        e[4] = hex[c >> 4];
+        e[5] = hex[c & 15];
+        return sl_buf_append(dst, e, 6);
+    }
+    return sl_buf_append(dst, e, 2);
+}
+
+int sl_json_escape(struct sl_buf *dst, struct sl_str s)
+{
+    const unsigned char *p = bytes_of(s), *end = p + s.len;
+    size_t keep = dst->len;
+    int rc = sl_buf_append(dst, "\"", 1);
+    while (p < end && rc == SL_OK) {
+        const unsigned char *run = p;
+        while (p < end && (*p >= 0x80 || escape_kind(*p) == 0))
+            p++;
+        rc = sl_buf_append(dst, run, (size_t)(p - run));
+        if (p < end && rc == SL_OK)
+            rc = append_escape(dst, *p++);
+    }
+    if (rc == SL_OK)
+        rc = sl_buf_append(dst, "\"", 1);
+    if (rc != SL_OK) {
+        dst->len = keep;
+        if (dst->ptr != NULL)
+            dst->ptr[keep] = '\0';
+    }
+    return rc;
+}
+
+int sl_json_to_u64(struct sl_str raw, uint64_t *out)
+{
+    if (raw.len > 1 && raw.ptr[0] == '0')
+        return SL_EPARSE;
+    return sl_str_to_u64(raw, UINT64_MAX, out);
+}
