@@ -30,7 +30,8 @@ static inline int sl_buf_append_str(struct sl_buf *b, struct sl_str s)
 }
 /* Appends formatted text (no NUL counted in len). Returns 0 or SL_E2BIG. */
 int sl_buf_appendf(struct sl_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int sl_buf_vappendf(struct sl_buf *b, const char *fmt, va_list ap);
+int sl_buf_vappendf(struct sl_buf *b, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 
 /* Ensures room for n more bytes and returns a pointer to them, or NULL past the cap; commit
  * what was written with sl_buf_commit. */
