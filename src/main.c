@@ -1,11 +1,176 @@
+/* sluice: command line, config loading and server start. Exit codes: 0 success, 1 config or
+ * boot error, 2 usage error. */
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "sluice/config.h"
+#include "sluice/diag.h"
+#include "sluice/log.h"
+#include "sluice/server.h"
 #include "sluice_version.h"
 
-int main(void);
+#define EXIT_USAGE 2
 
-int main(void)
+extern char **environ;
+int main(int argc, char **argv);
+
+static const char usage_text[] =
+    "Usage:\n"
+    "  sluice --config FILE               serve (also -c FILE)\n"
+    "  sluice validate --config FILE      check a config.yaml offline\n"
+    "  sluice validate --resources FILE   check a resources.yaml offline\n"
+    "  sluice --version                   print the version\n"
+    "  sluice --help                      print this help\n"
+    "\n"
+    "Every config.yaml key can be overridden from the environment as\n"
+    "SLUICE_<SECTION>__<KEY>, e.g. SLUICE_PROXY__ADDR=0.0.0.0:8080.\n"
+    "Docs: docs/configuration.md. Exit codes: 0 ok, 1 config or boot error, 2 usage error.\n";
+
+struct cli {
+    const char *config;
+    const char *resources;
+    bool validate;
+};
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
 {
-    printf("sluice %s\n", SL_VERSION);
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "sluice: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\nRun 'sluice --help' for usage.\n");
+    va_end(ap);
+    return EXIT_USAGE;
+}
+
+/* Matches "--name VALUE", "--name=VALUE" and, when short is set, "-c VALUE". Returns 1 when
+ * argv[*i] was this option (value stored, *i advanced), 0 when it was not, -1 when its value
+ * is missing. */
+static int take_option(int argc, char **argv, int *i, const char *name, const char *shortname,
+                       const char **value)
+{
+    const char *a = argv[*i];
+    size_t n = strlen(name);
+    if (strncmp(a, name, n) == 0 && a[n] == '=') {
+        *value = a + n + 1;
+        return **value != '\0' ? 1 : -1;
+    }
+    if (strcmp(a, name) != 0 && (shortname == NULL || strcmp(a, shortname) != 0))
+        return 0;
+    if (*i + 1 >= argc || argv[*i + 1][0] == '\0')
+        return -1;
+    *value = argv[++*i];
+    return 1;
+}
+
+static int parse_cli(int argc, char **argv, struct cli *cli)
+{
+    int i = 1;
+    if (argc > 1 && strcmp(argv[1], "validate") == 0) {
+        cli->validate = true;
+        i = 2;
+    }
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        int r;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(usage_text, stdout);
+            exit(0);
+        }
+        if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0) {
+            printf("sluice %s\n", SL_VERSION);
+            exit(0);
+        }
+        if ((r = take_option(argc, argv, &i, "--config", "-c", &cli->config)) != 0) {
+            if (r < 0)
+                return usage_error("%s needs a file name", a);
+            continue;
+        }
+        if (cli->validate &&
+            (r = take_option(argc, argv, &i, "--resources", NULL, &cli->resources)) != 0) {
+            if (r < 0)
+                return usage_error("%s needs a file name", a);
+            continue;
+        }
+        if (a[0] == '-')
+            return usage_error("unknown option '%s'", a);
+        return usage_error("unexpected argument '%s'", a);
+    }
+    if (cli->validate && cli->config == NULL && cli->resources == NULL)
+        return usage_error("%s", "validate needs --config FILE and/or --resources FILE");
+    if (!cli->validate && cli->config == NULL)
+        return usage_error("%s", "missing --config FILE (for example: sluice --config "
+                                 "examples/config.yaml)");
     return 0;
+}
+
+static void print_errors(const struct sl_diag *diag)
+{
+    fprintf(stderr, "sluice: %s: %zu error%s:\n", diag->file, diag->count,
+            diag->count == 1 ? "" : "s");
+    sl_diag_print(diag, stderr);
+}
+
+static struct sl_config *load_config(const char *path)
+{
+    struct sl_diag diag;
+    struct sl_config *cfg = NULL;
+    sl_diag_init(&diag, path);
+    if (sl_config_load(path, environ, &cfg, &diag) != 0)
+        print_errors(&diag);
+    sl_diag_dispose(&diag);
+    return cfg;
+}
+
+static int validate(const struct cli *cli)
+{
+    int rc = 0;
+    if (cli->config != NULL) {
+        struct sl_config *cfg = load_config(cli->config);
+        if (cfg == NULL) {
+            rc = 1;
+        } else {
+            printf("OK: %s: proxy on %s, %u worker(s)\n", cli->config, cfg->proxy.addr.text,
+                   cfg->proxy.workers);
+            sl_config_free(cfg);
+        }
+    }
+    if (cli->resources != NULL) {
+        fprintf(stderr, "sluice: validate --resources: %s\n", "the resources loader is not built");
+        rc = 1;
+    }
+    return rc;
+}
+
+static int serve(const struct cli *cli)
+{
+    sl_server_block_signals();
+    struct sl_config *cfg = load_config(cli->config);
+    if (cfg == NULL)
+        return 1;
+    sl_log_set_level(cfg->observability.log_level);
+    if (cfg->admin.enabled)
+        sl_log_warn("admin.enabled is true, but sluice has no admin listener yet; admin.* is "
+                    "accepted for compatibility and ignored");
+    struct sl_server *server = sl_server_new(cfg);
+    if (sl_server_bind(server) != 0) {
+        sl_server_free(server);
+        return 1;
+    }
+    int rc = sl_server_run(server);
+    sl_server_free(server);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct cli cli = {0};
+    int rc = parse_cli(argc, argv, &cli);
+    if (rc != 0)
+        return rc;
+    return cli.validate ? validate(&cli) : serve(&cli);
 }

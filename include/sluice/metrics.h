@@ -1,0 +1,62 @@
+/* Prometheus metrics. Each worker owns a struct sl_metrics_worker and records into it without
+ * locks or read-modify-write atomics (single writer, relaxed stores). The control thread renders
+ * the exposition at scrape time by summing every worker's store; it may run concurrently with
+ * the writers, so a store's series are kept in an append-only list published with release
+ * stores and walked with acquire loads, and values are read with relaxed loads.
+ *
+ * Label values are bounded: routes are static names, models are configured display names (or
+ * "unknown"), status is a class ("2xx"), error kinds are static names. */
+#ifndef SLUICE_METRICS_H
+#define SLUICE_METRICS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sluice/buf.h"
+#include "sluice/str.h"
+
+struct sl_server;
+struct sl_metrics_worker;
+
+/* One finished proxied or local request, as the access log sees it. */
+struct sl_metrics_request {
+    const char *route;   /* static route name, e.g. "chat_completions", "livez", "other" */
+    struct sl_str model; /* configured model display name; empty = not resolved ("unknown") */
+    int status;          /* HTTP status the client saw (499 = client went away) */
+    bool stream;
+    double duration_s;          /* request start to response end */
+    double ttft_s;              /* streams: time to the first content event; < 0 = none */
+    int64_t prompt_tokens;      /* < 0 = unknown */
+    int64_t completion_tokens;  /* < 0 = unknown */
+    const char *upstream_error; /* static kind ("connect", "timeout", "reset", "tls", "status_5xx",
+                                   "status_4xx", "decode", "too_large", "stream_idle") or NULL */
+};
+
+/* Worker thread. */
+struct sl_metrics_worker *sl_metrics_worker_new(void);
+void sl_metrics_worker_free(struct sl_metrics_worker *m);
+void sl_metrics_observe(struct sl_metrics_worker *m, const struct sl_metrics_request *r);
+/* In-flight gauge by route: +1 when a request enters a route, -1 when it ends. */
+void sl_metrics_inflight(struct sl_metrics_worker *m, const char *route, int delta);
+
+/* Control thread: configuration reloads. */
+void sl_metrics_reload_result(bool ok, int64_t generation, double unix_time);
+
+/* Appends the whole exposition (text format 0.0.4) to out: the per-worker families summed
+ * over every worker of s, plus process-level gauges. Control thread. */
+void sl_metrics_render(const struct sl_server *s, struct sl_buf *out);
+
+/* Families (all prefixed sluice_):
+ *   build_info{version} gauge 1
+ *   workers, draining, open_connections gauges
+ *   http_requests_total{code} counter (status class, every response incl. h2o's own)
+ *   requests_total{route,model,status} counter
+ *   request_duration_seconds{route,model} histogram
+ *   time_to_first_token_seconds{route,model} histogram (streams)
+ *   tokens_total{model,type="prompt"|"completion"} counter
+ *   upstream_errors_total{model,kind} counter
+ *   in_flight_requests{route} gauge
+ *   config_reloads_total{result="success"|"failure"} counter
+ *   config_generation gauge, config_last_reload_success_timestamp_seconds gauge */
+
+#endif

@@ -1,0 +1,37 @@
+/* The server: binds listeners, runs N worker threads (one h2o evloop each) and a control loop on
+ * the main thread that handles signals, drain and the metrics listener.
+ *
+ * Lifecycle: sl_server_new -> sl_server_bind (synchronous; prints one error line and fails on a
+ * bind error) -> sl_server_run (returns the process exit code after a graceful shutdown) ->
+ * sl_server_free. All of these are called from the main thread. */
+#ifndef SLUICE_SERVER_H
+#define SLUICE_SERVER_H
+
+#include <stdbool.h>
+
+#include "sluice/config.h"
+
+struct sl_server;
+
+/* Blocks SIGTERM, SIGINT and SIGHUP in the calling thread (and every thread it creates later)
+ * and ignores SIGPIPE. Call first thing in main: a signal that arrives while the config loads
+ * then waits for the control loop instead of killing the process. */
+void sl_server_block_signals(void);
+
+/* Takes ownership of cfg. */
+struct sl_server *sl_server_new(struct sl_config *cfg);
+int sl_server_bind(struct sl_server *s);
+int sl_server_run(struct sl_server *s);
+void sl_server_free(struct sl_server *s);
+
+/* Read from any thread. */
+const struct sl_config *sl_server_config(const struct sl_server *s);
+/* True from the first SIGTERM/SIGINT on: health checks answer 503 and HTTP/1.1 responses close
+ * their connection. */
+bool sl_server_is_draining(const struct sl_server *s);
+
+struct sl_worker;
+unsigned sl_server_worker_count(const struct sl_server *s);
+const struct sl_worker *sl_server_worker(const struct sl_server *s, unsigned i);
+
+#endif

@@ -1,0 +1,37 @@
+/* Upstream base URLs (provider_keys[].api_base): parsing and the normalisation rules of the
+ * reference gateway, so a base pasted in any common form reaches the same endpoint. Pure
+ * functions; no I/O, no allocation except the caller's sl_buf. */
+#ifndef SLUICE_URL_H
+#define SLUICE_URL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sluice/buf.h"
+#include "sluice/str.h"
+
+/* A parsed absolute http(s) URL. Slices point into the parsed text. */
+struct sl_url {
+    bool tls;           /* https */
+    struct sl_str host; /* without brackets for IPv6 literals; lower-cased by the caller */
+    uint16_t port;      /* explicit or the scheme default */
+    bool port_explicit;
+    struct sl_str path; /* "" or starting with '/'; no query, no fragment */
+    bool host_is_ipv6;
+};
+
+/* Parses an absolute "http://" or "https://" URL with a host, an optional port and an optional
+ * path. Rejects other schemes, userinfo ("user:pass@"), queries, fragments, empty hosts,
+ * invalid ports, spaces and control characters. On failure returns SL_EPARSE and sets *why to
+ * a static reason ("only http and https URLs are supported", ...). */
+int sl_url_parse(struct sl_str text, struct sl_url *out, const char **why);
+
+/* Normalises an api_base for an OpenAI-compatible upstream into out (the full base URL without
+ * a trailing slash, e.g. "https://api.openai.com/v1"):
+ *   - a trailing slash is dropped;
+ *   - a pasted endpoint suffix "/chat/completions", "/completions" or "/embeddings" is dropped;
+ *   - the bare host https://api.openai.com (no path) gets "/v1".
+ * Returns 0, or SL_EPARSE with *why set (see sl_url_parse). */
+int sl_url_normalize_openai_base(struct sl_str api_base, struct sl_buf *out, const char **why);
+
+#endif

@@ -1,0 +1,80 @@
+/* A worker thread: one h2o event loop, one h2o context, one SO_REUSEPORT listener. Everything in
+ * a worker is touched only by its own thread, except the fields marked atomic, which the control
+ * thread reads (stats) or which are set once before the thread starts. */
+#ifndef SLUICE_WORKER_H
+#define SLUICE_WORKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "sluice/h2o.h"
+
+struct sl_server;
+
+/* Counters a worker owns. Written only by the worker (relaxed loads/stores, no read-modify-write
+ * atomics on the hot path); read by the control thread when /metrics is scraped. */
+struct sl_worker_stats {
+    _Atomic uint64_t inflight;
+    /* While closing: requests whose head or body is still arriving (not yet in inflight). */
+    _Atomic uint64_t receiving;
+    /* Number of sweeps done since the listeners closed; receiving is valid once it is > 0. */
+    _Atomic uint64_t sweeps;
+    _Atomic uint64_t connections;
+    _Atomic uint64_t requests[6]; /* by status class: [0] = 1xx..[4] = 5xx, [5] = other */
+};
+
+#define SL_WORKER_MAX_LISTENERS 2 /* plain HTTP and, with proxy.tls.addr, TLS */
+
+struct sl_worker_listener {
+    int fd; /* bound by the main thread; -1 when unused */
+    h2o_socket_t *sock;
+    h2o_accept_ctx_t accept_ctx;
+    struct sl_worker *worker;
+};
+
+struct sl_worker {
+    unsigned id;
+    struct sl_server *server;
+    h2o_context_t ctx; /* ctx.loop is this worker's loop */
+    struct sl_worker_stats stats;
+    /* private */
+    pthread_t _thread;
+    struct sl_worker_listener _listeners[SL_WORKER_MAX_LISTENERS];
+    h2o_multithread_receiver_t _control_rx;
+    h2o_timeout_t _sweep_timeout;
+    h2o_timeout_entry_t _sweep_entry;
+};
+
+/* Messages the control thread sends to a worker (delivered on the worker's loop). */
+enum sl_worker_cmd {
+    /* Stop accepting; ask h2o to wind down (HTTP/2 GOAWAY, no more HTTP/1.1 keep-alive); then,
+     * every 100 ms, close idle HTTP/1.1 connections and publish stats.receiving. */
+    SL_WORKER_CLOSE_LISTENERS = 0,
+};
+
+/* Starts the worker thread; returns 0 or an errno value. */
+int sl_worker_start(struct sl_worker *w);
+/* Sends a command; callable from any thread. */
+void sl_worker_send(struct sl_worker *w, enum sl_worker_cmd cmd);
+
+/* The worker that owns the context a request runs on. */
+static inline struct sl_worker *sl_worker_of(h2o_req_t *req)
+{
+    return (struct sl_worker *)(void *)((char *)req->conn->ctx - offsetof(struct sl_worker, ctx));
+}
+
+/* Single-writer counter bump: a plain load and store, visible to readers with relaxed loads. */
+static inline void sl_stat_add(_Atomic uint64_t *c, uint64_t n)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+
+static inline void sl_stat_sub(_Atomic uint64_t *c, uint64_t n)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) - n,
+                          memory_order_relaxed);
+}
+
+#endif

@@ -1,0 +1,48 @@
+#include <string.h>
+
+#include "sluice/api.h"
+#include "sluice/base.h"
+#include "sluice/reply.h"
+#include "sluice/server.h"
+#include "sluice/worker.h"
+
+#define TEXT_PLAIN "text/plain; charset=utf-8"
+
+static bool wants_verbose(h2o_req_t *req)
+{
+    if (req->query_at == SIZE_MAX)
+        return false;
+    struct sl_str q =
+        sl_str_init(req->path.base + req->query_at + 1, req->path.len - req->query_at - 1);
+    return q.len >= 7 && memmem(q.ptr, q.len, "verbose", 7) != NULL;
+}
+
+/* Kubernetes-style health: "ok", or with ?verbose one line per check. */
+static void reply_health(h2o_req_t *req, const char *name, bool with_config)
+{
+    struct sl_server *s = sl_worker_of(req)->server;
+    bool draining = sl_server_is_draining(s);
+    int status = draining ? 503 : 200;
+    if (!wants_verbose(req)) {
+        sl_reply(req, status, TEXT_PLAIN, draining ? SL_STRLIT("shutting down") : SL_STRLIT("ok"));
+        return;
+    }
+    char body[256];
+    int n = snprintf(body, sizeof(body), "[+]ping ok\n%s%s%s check %s\n",
+                     draining ? "[-]shutdown failed: draining\n" : "[+]shutdown ok\n",
+                     with_config ? "[+]config ok\n" : "", name, draining ? "failed" : "passed");
+    sl_reply(req, status, TEXT_PLAIN,
+             sl_str_from_iov(h2o_strdup(&req->pool, body, (size_t)SL_MAX(n, 0))));
+}
+
+void sl_api_livez(struct sl_reqctx *ctx, h2o_req_t *req)
+{
+    SL_UNUSED(ctx);
+    reply_health(req, "livez", false);
+}
+
+void sl_api_readyz(struct sl_reqctx *ctx, h2o_req_t *req)
+{
+    SL_UNUSED(ctx);
+    reply_health(req, "readyz", true);
+}

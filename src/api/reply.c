@@ -1,0 +1,101 @@
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "sluice/base.h"
+#include "sluice/buf.h"
+#include "sluice/json.h"
+#include "sluice/reply.h"
+
+#define ERROR_MESSAGE_MAX 1024
+
+const char *sl_status_reason(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 413:
+        return "Payload Too Large";
+    case 422:
+        return "Unprocessable Entity";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return "";
+    }
+}
+
+void sl_reply(h2o_req_t *req, int status, const char *content_type, struct sl_str body)
+{
+    static h2o_generator_t generator = {NULL, NULL};
+    req->res.status = status;
+    req->res.reason = sl_status_reason(status);
+    req->res.content_length = body.len;
+    if (content_type != NULL)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, content_type,
+                       strlen(content_type));
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-content-type-options"), 0,
+                          NULL, H2O_STRLIT("nosniff"));
+    h2o_start_response(req, &generator);
+    bool head = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"));
+    h2o_iovec_t b = sl_iov_from_str(body);
+    h2o_send(req, head ? NULL : &b, head ? 0 : 1, H2O_SEND_STATE_FINAL);
+}
+
+struct sl_str sl_error_envelope(h2o_mem_pool_t *pool, const char *type, const char *code,
+                                struct sl_str message)
+{
+    struct sl_buf b;
+    /* The message is capped; the envelope around it is small and fixed. */
+    sl_buf_init(&b, ERROR_MESSAGE_MAX * 6 + 256);
+    if (message.len > ERROR_MESSAGE_MAX)
+        message.len = ERROR_MESSAGE_MAX;
+    sl_buf_appendf(&b, "{\"error\":{\"message\":");
+    sl_json_escape(&b, message);
+    sl_buf_appendf(&b, ",\"type\":\"%s\"", type);
+    if (code != NULL)
+        sl_buf_appendf(&b, ",\"code\":\"%s\"", code);
+    sl_buf_appendf(&b, "}}");
+    h2o_iovec_t out = h2o_strdup(pool, b.ptr, b.len);
+    sl_buf_dispose(&b);
+    return sl_str_from_iov(out);
+}
+
+void sl_reply_error(h2o_req_t *req, int status, const char *type, const char *code, const char *fmt,
+                    ...)
+{
+    char msg[ERROR_MESSAGE_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        n = 0;
+    struct sl_str body = sl_error_envelope(&req->pool, type, code,
+                                           sl_str_init(msg, SL_MIN((size_t)n, sizeof(msg) - 1)));
+    sl_reply(req, status, "application/json", body);
+}

@@ -1,0 +1,64 @@
+#include <string.h>
+
+#include "sluice/api.h"
+#include "sluice/base.h"
+#include "sluice/reply.h"
+
+static const struct sl_route routes[] = {
+    {"GET", "/livez", "livez", sl_api_livez},
+    {"GET", "/readyz", "readyz", sl_api_readyz},
+};
+
+static bool method_matches(const struct sl_route *r, h2o_iovec_t method)
+{
+    if (h2o_memis(method.base, method.len, r->method, strlen(r->method)))
+        return true;
+    return strcmp(r->method, "GET") == 0 && h2o_memis(method.base, method.len, H2O_STRLIT("HEAD"));
+}
+
+static void reply_method_not_allowed(h2o_req_t *req, struct sl_str path)
+{
+    char allow[64] = "";
+    size_t o = 0;
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        const struct sl_route *r = &routes[i];
+        if (!h2o_memis(path.ptr, path.len, r->path, strlen(r->path)))
+            continue;
+        int n = snprintf(allow + o, sizeof(allow) - o, "%s%s%s", o != 0 ? ", " : "", r->method,
+                         strcmp(r->method, "GET") == 0 ? ", HEAD" : "");
+        if (n > 0)
+            o += (size_t)n < sizeof(allow) - o ? (size_t)n : 0;
+    }
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL,
+                   h2o_strdup(&req->pool, allow, o).base, o);
+    sl_reply_error(req, 405, "invalid_request_error", "method_not_allowed",
+                   "method %.*s is not allowed on %.*s (allowed: %s)",
+                   (int)SL_MIN(req->method.len, 16), req->method.base, (int)SL_MIN(path.len, 128),
+                   path.ptr, allow);
+}
+
+void sl_router_dispatch(struct sl_reqctx *ctx, h2o_req_t *req)
+{
+    struct sl_str path = sl_str_from_iov(req->path_normalized);
+    bool path_known = false;
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        const struct sl_route *r = &routes[i];
+        if (!h2o_memis(path.ptr, path.len, r->path, strlen(r->path)))
+            continue;
+        path_known = true;
+        if (!method_matches(r, req->method))
+            continue;
+        ctx->route = r;
+        r->handle(ctx, req);
+        return;
+    }
+    if (path_known) {
+        ctx->error_kind = "method_not_allowed";
+        reply_method_not_allowed(req, path);
+        return;
+    }
+    ctx->error_kind = "not_found";
+    sl_reply_error(req, 404, "invalid_request_error", "not_found", "no route for %.*s %.*s",
+                   (int)SL_MIN(req->method.len, 16), req->method.base, (int)SL_MIN(path.len, 128),
+                   path.ptr);
+}

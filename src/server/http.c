@@ -1,0 +1,246 @@
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "server_internal.h"
+#include "sluice/access_log.h"
+#include "sluice/api.h"
+#include "sluice/base.h"
+#include "sluice/http.h"
+#include "sluice/log.h"
+#include "sluice/reply.h"
+#include "sluice/server.h"
+#include "sluice/worker.h"
+
+#define ENV_CTX        "sl.ctx"
+#define ENV_RID        "sl.rid"
+#define REQUEST_ID_MAX 128
+
+struct http_handler {
+    h2o_handler_t super;
+    struct sl_server *server;
+};
+
+struct http_filter {
+    h2o_filter_t super;
+    struct sl_server *server;
+};
+
+struct http_logger {
+    h2o_logger_t super;
+    struct sl_server *server;
+};
+
+struct sl_reqctx *sl_reqctx_of(h2o_req_t *req)
+{
+    h2o_iovec_t *slot = h2o_req_getenv(req, H2O_STRLIT(ENV_CTX), 0);
+    return slot != NULL ? (struct sl_reqctx *)(void *)slot->base : NULL;
+}
+
+bool sl_request_id_is_valid(struct sl_str s)
+{
+    if (s.len == 0 || s.len > REQUEST_ID_MAX)
+        return false;
+    for (size_t i = 0; i < s.len; i++) {
+        unsigned char c = (unsigned char)s.ptr[i];
+        if (c < 0x21 || c > 0x7e)
+            return false;
+    }
+    return true;
+}
+
+/* xoshiro256** per thread, seeded from the kernel: request ids need uniqueness, not secrecy,
+ * and a syscall or a CSPRNG call per request would be measurable. */
+static uint64_t rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+static uint64_t next_random(void)
+{
+    static __thread uint64_t st[4];
+    static __thread bool seeded;
+    if (!seeded) {
+        while (getrandom(st, sizeof(st), 0) != (ssize_t)sizeof(st))
+            ;
+        seeded = true;
+    }
+    uint64_t result = rotl(st[1] * 5, 7) * 9, t = st[1] << 17;
+    st[2] ^= st[0];
+    st[3] ^= st[1];
+    st[1] ^= st[2];
+    st[0] ^= st[3];
+    st[2] ^= t;
+    st[3] = rotl(st[3], 45);
+    return result;
+}
+
+static struct sl_str fresh_request_id(h2o_mem_pool_t *pool)
+{
+    static const char hex[] = "0123456789abcdef";
+    uint8_t b[16];
+    uint64_t r0 = next_random(), r1 = next_random();
+    memcpy(b, &r0, 8);
+    memcpy(b + 8, &r1, 8);
+    b[6] = (uint8_t)((b[6] & 0x0f) | 0x40); /* version 4 */
+    b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+    char *out = h2o_mem_alloc_pool(pool, 36);
+    size_t o = 0;
+    for (size_t i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[o++] = '-';
+        out[o++] = hex[b[i] >> 4];
+        out[o++] = hex[b[i] & 15];
+    }
+    return sl_str_init(out, 36);
+}
+
+struct sl_str sl_request_id(h2o_req_t *req)
+{
+    h2o_iovec_t *slot = h2o_req_getenv(req, H2O_STRLIT(ENV_RID), 1);
+    if (slot->base != NULL)
+        return sl_str_from_iov(*slot);
+    struct sl_str id = SL_STR_NULL;
+    ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-request-id"), -1);
+    if (i != -1 && sl_request_id_is_valid(sl_str_from_iov(req->headers.entries[i].value)))
+        id = sl_str_from_iov(req->headers.entries[i].value);
+    else
+        id = fresh_request_id(&req->pool);
+    *slot = sl_iov_from_str(id);
+    return id;
+}
+
+static void on_reqctx_dispose(void *p)
+{
+    struct sl_reqctx *ctx = p;
+    sl_stat_sub(&ctx->worker->stats.inflight, 1);
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    SL_UNUSED(self);
+    struct sl_worker *w = sl_worker_of(req);
+    struct sl_reqctx *ctx = h2o_mem_alloc_shared(&req->pool, sizeof(*ctx), on_reqctx_dispose);
+    *ctx =
+        (struct sl_reqctx){.req = req, .worker = w, .prompt_tokens = -1, .completion_tokens = -1};
+    *h2o_req_getenv(req, H2O_STRLIT(ENV_CTX), 1) = h2o_iovec_init((char *)ctx, sizeof(*ctx));
+    ctx->request_id = sl_request_id(req);
+    sl_stat_add(&w->stats.inflight, 1);
+    sl_router_dispatch(ctx, req);
+    return 0;
+}
+
+/* Responses h2o produces itself (before the router ran) come with a text/plain body; this
+ * ostream replaces it with the OpenAI error envelope so every error a client sees has the same
+ * shape. Headers are not flattened before the first send, so content-length can still change. */
+struct envelope_ostream {
+    h2o_ostream_t super;
+    struct sl_server *server;
+};
+
+static struct sl_str h2o_error_message(h2o_req_t *req, const struct sl_server *s,
+                                       struct sl_str original)
+{
+    char msg[256];
+    switch (req->res.status) {
+    case 413:
+        snprintf(msg, sizeof(msg),
+                 "request body is larger than the limit of %llu bytes "
+                 "(proxy.request_body_limit_bytes)",
+                 (unsigned long long)s->cfg->proxy.request_body_limit_bytes);
+        break;
+    case 400:
+        snprintf(msg, sizeof(msg), "request payload is invalid: %.*s",
+                 (int)SL_MIN(original.len, 128), original.ptr);
+        break;
+    case 417:
+        snprintf(msg, sizeof(msg),
+                 "expectation failed: only \"Expect: 100-continue\" is supported");
+        break;
+    default:
+        snprintf(msg, sizeof(msg), "%.*s", (int)SL_MIN(original.len, 200), original.ptr);
+        break;
+    }
+    return sl_str_init(h2o_strdup(&req->pool, msg, SIZE_MAX).base, strlen(msg));
+}
+
+static void envelope_do_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs, size_t n,
+                             h2o_send_state_t state)
+{
+    struct envelope_ostream *o = (void *)self;
+    char original[256];
+    size_t len = 0;
+    for (size_t i = 0; i < n && len < sizeof(original); i++) {
+        size_t take = SL_MIN(bufs[i].len, sizeof(original) - len);
+        memcpy(original + len, bufs[i].base, take);
+        len += take;
+    }
+    int status = req->res.status;
+    const char *type = status >= 500 ? "api_error" : "invalid_request_error";
+    const char *code = status == 413 ? "request_too_large" : NULL;
+    struct sl_str body = sl_error_envelope(
+        &req->pool, type, code, h2o_error_message(req, o->server, sl_str_init(original, len)));
+    h2o_set_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE,
+                   H2O_STRLIT("application/json"), 1);
+    req->res.content_length = body.len;
+    h2o_iovec_t out = sl_iov_from_str(body);
+    bool head = h2o_memis(req->input.method.base, req->input.method.len, H2O_STRLIT("HEAD"));
+    h2o_ostream_send_next(self, req, head ? NULL : &out, head ? 0 : 1, state);
+}
+
+static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
+{
+    struct sl_server *s = ((struct http_filter *)self)->server;
+    struct sl_str rid = sl_request_id(req);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, NULL,
+                          rid.ptr, rid.len);
+    /* While draining, HTTP/1.1 clients are told to reconnect (to another replica). */
+    if (sl_server_is_draining(s))
+        req->http1_is_persistent = 0;
+    if (sl_reqctx_of(req) == NULL && req->res.status >= 400) {
+        struct envelope_ostream *o =
+            (void *)h2o_add_ostream(req, sizeof(struct envelope_ostream), slot);
+        o->super.do_send = envelope_do_send;
+        o->server = s;
+        slot = &o->super.next;
+    }
+    h2o_setup_next_ostream(req, slot);
+}
+
+static void log_access(h2o_logger_t *self, h2o_req_t *req)
+{
+    struct sl_server *s = ((struct http_logger *)self)->server;
+    struct sl_worker *w = sl_worker_of(req);
+    struct sl_reqctx *ctx = sl_reqctx_of(req);
+    int status = req->res.status;
+    if (ctx != NULL && ctx->client_gone)
+        status = 499;
+    int cls = status >= 100 && status < 600 ? status / 100 - 1 : 5;
+    sl_stat_add(&w->stats.requests[cls], 1);
+    if (s->cfg->observability.access_log)
+        sl_access_log_write(req, ctx, status);
+}
+
+static void register_on(h2o_pathconf_t *path, struct sl_server *s)
+{
+    struct http_filter *f = (void *)h2o_create_filter(path, sizeof(*f));
+    f->super.on_setup_ostream = on_setup_ostream;
+    f->server = s;
+    struct http_logger *l = (void *)h2o_create_logger(path, sizeof(*l));
+    l->super.log_access = log_access;
+    l->server = s;
+}
+
+void sl_http_setup(h2o_globalconf_t *gc, struct sl_server *s)
+{
+    h2o_hostconf_t *host =
+        h2o_config_register_host(gc, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *root = h2o_config_register_path(host, "/", 0);
+    struct http_handler *h = (void *)h2o_create_handler(root, sizeof(*h));
+    h->super.on_req = on_req;
+    h->server = s;
+    register_on(root, s);
+    /* h2o binds requests it rejects before routing (bad framing, body too large) to the
+     * host's fallback path, so the filter and logger must be there too. */
+    register_on(&host->fallback_path, s);
+}

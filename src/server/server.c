@@ -1,0 +1,161 @@
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "server_internal.h"
+#include "sluice/base.h"
+#include "sluice/http.h"
+#include "sluice/listener.h"
+#include "sluice/log.h"
+#include "sluice/server.h"
+#include "sluice_version.h"
+
+/* Keeps the running server reachable for leak checkers after main's frame is gone. */
+__attribute__((used)) static struct sl_server *running_server;
+
+struct sl_server *sl_server_new(struct sl_config *cfg)
+{
+    struct sl_server *s = sl_xcalloc(1, sizeof(*s));
+    s->cfg = cfg;
+    s->nworkers = cfg->proxy.workers;
+    s->workers = sl_xcalloc(s->nworkers, sizeof(*s->workers));
+    for (unsigned i = 0; i < s->nworkers; i++) {
+        s->workers[i].id = i;
+        s->workers[i].server = s;
+        for (size_t j = 0; j < SL_WORKER_MAX_LISTENERS; j++)
+            s->workers[i]._listeners[j].fd = -1;
+    }
+    pthread_mutex_init(&s->started_mutex, NULL);
+    pthread_cond_init(&s->started_cond, NULL);
+    s->server_name = sl_xasprintf("sluice/%s", SL_VERSION);
+
+    h2o_config_init(&s->globalconf);
+    s->globalconf.server_name = h2o_iovec_init(s->server_name, strlen(s->server_name));
+    s->globalconf.max_request_entity_size = cfg->proxy.request_body_limit_bytes;
+    /* h2o 2.2 reads idle keep-alive time and request-reading time with one timer. */
+    uint64_t idle_ms = cfg->downstream.idle_timeout_secs != 0
+                           ? cfg->downstream.idle_timeout_secs * 1000
+                           : (uint64_t)INT32_MAX;
+    s->globalconf.http1.req_timeout = idle_ms;
+    s->globalconf.http2.idle_timeout = idle_ms;
+    sl_http_setup(&s->globalconf, s);
+    return s;
+}
+
+const struct sl_config *sl_server_config(const struct sl_server *s)
+{
+    return s->cfg;
+}
+
+bool sl_server_is_draining(const struct sl_server *s)
+{
+    return atomic_load_explicit(&s->draining, memory_order_relaxed);
+}
+
+unsigned sl_server_worker_count(const struct sl_server *s)
+{
+    return s->nworkers;
+}
+
+const struct sl_worker *sl_server_worker(const struct sl_server *s, unsigned i)
+{
+    SL_ASSERT(i < s->nworkers);
+    return &s->workers[i];
+}
+
+int sl_server_bind(struct sl_server *s)
+{
+    struct sl_config *cfg = s->cfg;
+    for (unsigned i = 0; i < s->nworkers; i++) {
+        int fd = sl_listener_open("proxy", &cfg->proxy.addr, true, i == 0);
+        if (fd == -1)
+            return SL_ERR;
+        s->workers[i]._listeners[0].fd = fd;
+    }
+    return sl_control_bind(s);
+}
+
+void sl__server_worker_started(struct sl_server *s)
+{
+    pthread_mutex_lock(&s->started_mutex);
+    s->started++;
+    pthread_cond_signal(&s->started_cond);
+    pthread_mutex_unlock(&s->started_mutex);
+}
+
+static int start_workers(struct sl_server *s)
+{
+    for (unsigned i = 0; i < s->nworkers; i++) {
+        int rc = sl_worker_start(&s->workers[i]);
+        if (rc != 0) {
+            sl_log_error("cannot start worker thread %u: %s", i, strerror(rc));
+            return SL_ERR;
+        }
+    }
+    pthread_mutex_lock(&s->started_mutex);
+    while (s->started < s->nworkers)
+        pthread_cond_wait(&s->started_cond, &s->started_mutex);
+    pthread_mutex_unlock(&s->started_mutex);
+    return SL_OK;
+}
+
+static void handled_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGHUP);
+}
+
+void sl_server_block_signals(void)
+{
+    sigset_t set;
+    handled_signals(&set);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+int sl_server_run(struct sl_server *s)
+{
+    sigset_t set;
+    /* Blocked before any thread exists so every thread inherits the mask and the signals are
+     * only ever read from the control loop's signalfd. */
+    sl_server_block_signals();
+    handled_signals(&set);
+
+    running_server = s;
+    if (start_workers(s) != SL_OK || sl_control_start(s, &set) != SL_OK)
+        return 1;
+    const struct sl_config *cfg = s->cfg;
+    sl_log_info("sluice %s listening on http://%s workers=%u body_limit=%llu", SL_VERSION,
+                cfg->proxy.addr.text, s->nworkers,
+                (unsigned long long)cfg->proxy.request_body_limit_bytes);
+    return sl_control_run(s);
+}
+
+void sl_server_free(struct sl_server *s)
+{
+    /* Workers never return, and h2o owns connections reachable from their contexts; a server
+     * that ran is therefore left for process exit to reclaim. Only never-started servers (bind
+     * failures) are torn down. */
+    if (s->started != 0)
+        return;
+    for (unsigned i = 0; i < s->nworkers; i++) {
+        for (size_t j = 0; j < SL_WORKER_MAX_LISTENERS; j++) {
+            if (s->workers[i]._listeners[j].fd != -1)
+                close(s->workers[i]._listeners[j].fd);
+        }
+    }
+    sl_control_dispose(s);
+    h2o_config_dispose(&s->globalconf);
+    pthread_mutex_destroy(&s->started_mutex);
+    pthread_cond_destroy(&s->started_cond);
+    free(s->workers);
+    free(s->server_name);
+    sl_config_free(s->cfg);
+    free(s);
+}

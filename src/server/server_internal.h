@@ -1,0 +1,38 @@
+/* State shared by the files of src/server/. Not a public contract. */
+#ifndef SLUICE_SERVER_INTERNAL_H
+#define SLUICE_SERVER_INTERNAL_H
+
+#include <signal.h>
+#include <stdatomic.h>
+
+#include "sluice/config.h"
+#include "sluice/h2o.h"
+#include "sluice/worker.h"
+
+struct sl_server {
+    struct sl_config *cfg;
+    h2o_globalconf_t globalconf; /* the proxy's h2o configuration, shared read-only by workers */
+    char *server_name;           /* "sluice/<version>" */
+    unsigned nworkers;
+    struct sl_worker *workers;
+    _Atomic bool draining;
+    /* Workers report in here once their loop is ready to accept. */
+    pthread_mutex_t started_mutex;
+    pthread_cond_t started_cond;
+    unsigned started;
+    /* Control loop (main thread): signals, drain, metrics listener. */
+    struct sl_control *control;
+};
+
+/* The control loop (control.c). sl_control_bind opens the metrics listener (if enabled);
+ * sl_control_start creates the loop, the signalfd and the metrics server; sl_control_run runs
+ * the loop until shutdown completes and returns the exit code. */
+int sl_control_bind(struct sl_server *s);
+int sl_control_start(struct sl_server *s, const sigset_t *signals);
+int sl_control_run(struct sl_server *s);
+void sl_control_dispose(struct sl_server *s);
+
+/* Called by a worker thread when it is ready (after its first listener is registered). */
+void sl__server_worker_started(struct sl_server *s);
+
+#endif

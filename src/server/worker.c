@@ -1,0 +1,160 @@
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "server_internal.h"
+#include "sluice/base.h"
+#include "sluice/http.h"
+#include "sluice/log.h"
+#include "sluice/worker.h"
+
+/* Accepting many connections per readiness event keeps bursts of new clients from waiting one
+ * loop iteration each; the cap keeps one listener from starving established connections. */
+#define ACCEPT_BATCH 64
+
+struct worker_msg {
+    h2o_multithread_message_t super;
+    enum sl_worker_cmd cmd;
+};
+
+static void on_connection_close(void *data)
+{
+    struct sl_worker *w = data;
+    sl_stat_sub(&w->stats.connections, 1);
+}
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+    struct sl_worker_listener *l = listener->data;
+    struct sl_worker *w = l->worker;
+    if (err != NULL)
+        return;
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
+        h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+        if (sock == NULL)
+            break;
+        /* h2o 2.2.5 sets TCP_NODELAY on accepted sockets too; Sluice's contract should not
+         * depend on that, since a stream chunk held by Nagle costs up to 40 ms. */
+        int on = 1;
+        setsockopt(h2o_socket_get_fd(sock), IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+        sl_stat_add(&w->stats.connections, 1);
+        sock->on_close.cb = on_connection_close;
+        sock->on_close.data = w;
+        h2o_accept(&l->accept_ctx, sock);
+    }
+}
+
+#define SWEEP_MS 100
+
+struct sweep {
+    uint64_t receiving;
+};
+
+/* Classifies one open request slot while closing. Requests that reached the router are counted
+ * by stats.inflight already. An HTTP/1.1 connection with no byte of a next request is idle: it
+ * is shut down so it closes now instead of at its idle timeout. Anything else is a request
+ * still arriving (a slow upload), which must be allowed to finish. */
+static int sweep_one(h2o_req_t *req, void *data)
+{
+    struct sweep *sw = data;
+    if (sl_reqctx_of(req) != NULL)
+        return 0;
+    if (req->version == 0 && req->timestamps.request_begin_at.tv_sec == 0) {
+        h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+        if (sock != NULL)
+            shutdown(h2o_socket_get_fd(sock), SHUT_RDWR);
+        return 0;
+    }
+    sw->receiving++;
+    return 0;
+}
+
+static void on_sweep(h2o_timeout_entry_t *entry)
+{
+    struct sl_worker *w = SL_CONTAINER_OF(entry, struct sl_worker, _sweep_entry);
+    struct sweep sw = {0};
+    w->ctx.globalconf->http1.callbacks.foreach_request(&w->ctx, sweep_one, &sw);
+    w->ctx.globalconf->http2.callbacks.foreach_request(&w->ctx, sweep_one, &sw);
+    atomic_store_explicit(&w->stats.receiving, sw.receiving, memory_order_relaxed);
+    atomic_store_explicit(&w->stats.sweeps, atomic_load(&w->stats.sweeps) + 1,
+                          memory_order_release);
+    h2o_timeout_link(w->ctx.loop, &w->_sweep_timeout, &w->_sweep_entry);
+}
+
+static void close_listeners(struct sl_worker *w)
+{
+    for (size_t i = 0; i < SL_WORKER_MAX_LISTENERS; i++) {
+        struct sl_worker_listener *l = &w->_listeners[i];
+        if (l->sock == NULL)
+            continue;
+        h2o_socket_read_stop(l->sock);
+        h2o_socket_close(l->sock);
+        l->sock = NULL;
+        l->fd = -1;
+    }
+    /* Sets shutdown_requested (HTTP/1.1 keep-alive ends) and sends HTTP/2 GOAWAY. */
+    h2o_context_request_shutdown(&w->ctx);
+    if (!h2o_timeout_is_linked(&w->_sweep_entry))
+        on_sweep(&w->_sweep_entry);
+}
+
+static void on_control_messages(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages)
+{
+    struct sl_worker *w = SL_CONTAINER_OF(rx, struct sl_worker, _control_rx);
+    while (!h2o_linklist_is_empty(messages)) {
+        struct worker_msg *m = SL_CONTAINER_OF(messages->next, struct worker_msg, super.link);
+        h2o_linklist_unlink(&m->super.link);
+        switch (m->cmd) {
+        case SL_WORKER_CLOSE_LISTENERS:
+            close_listeners(w);
+            break;
+        }
+        free(m);
+    }
+}
+
+void sl_worker_send(struct sl_worker *w, enum sl_worker_cmd cmd)
+{
+    struct worker_msg *m = sl_xcalloc(1, sizeof(*m));
+    m->cmd = cmd;
+    h2o_multithread_send_message(&w->_control_rx, &m->super);
+}
+
+static void *worker_main(void *arg)
+{
+    struct sl_worker *w = arg;
+    h2o_context_init(&w->ctx, h2o_evloop_create(), &w->server->globalconf);
+    h2o_multithread_register_receiver(w->ctx.queue, &w->_control_rx, on_control_messages);
+    h2o_timeout_init(w->ctx.loop, &w->_sweep_timeout, SWEEP_MS);
+    w->_sweep_entry.cb = on_sweep;
+    for (size_t i = 0; i < SL_WORKER_MAX_LISTENERS; i++) {
+        struct sl_worker_listener *l = &w->_listeners[i];
+        if (l->fd == -1)
+            continue;
+        l->worker = w;
+        l->accept_ctx.ctx = &w->ctx;
+        l->accept_ctx.hosts = w->server->globalconf.hosts;
+        l->sock = h2o_evloop_socket_create(w->ctx.loop, l->fd, H2O_SOCKET_FLAG_DONT_READ);
+        l->sock->data = l;
+        h2o_socket_read_start(l->sock, on_accept);
+    }
+    sl__server_worker_started(w->server);
+    /* The loop never ends on its own: the process exits from the main thread once draining is
+     * complete. h2o_evloop_run returns -1 when a signal interrupts epoll_wait; keep going. */
+    for (;;)
+        h2o_evloop_run(w->ctx.loop, INT32_MAX);
+    return NULL;
+}
+
+int sl_worker_start(struct sl_worker *w)
+{
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&w->_thread, &attr, worker_main, w);
+    pthread_attr_destroy(&attr);
+    return rc;
+}

@@ -1,0 +1,141 @@
+// The HTTP surface every request sees: health routes, headers, request ids, unknown paths,
+// methods, body limits, HTTP/1.1 keep-alive and HTTP/2 (h2c prior knowledge).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startSluice, baseConfig, curl, run } from './lib/harness.mjs';
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+let s, version;
+
+before(async () => {
+  s = await startSluice({
+    config: baseConfig().replace('  workers: 2', '  workers: 2\n  request_body_limit_bytes: 1024'),
+  });
+  version = s.log().match(/sluice (\S+) listening/)[1];
+});
+after(async () => {
+  const r = await s.stop();
+  assert.equal(r.code, 0, s.log());
+});
+
+for (const path of ['/livez', '/readyz']) {
+  test(`GET ${path} answers 200 ok as text/plain with the standard headers`, async () => {
+    const r = await curl([s.url(path)]);
+    assert.equal(r.status, 200);
+    assert.equal(r.body, 'ok');
+    assert.equal(r.headers['content-type'], 'text/plain; charset=utf-8');
+    assert.equal(r.headers['x-content-type-options'], 'nosniff');
+    assert.equal(r.headers['server'], `sluice/${version}`);
+    assert.match(r.headers['x-request-id'], UUID_RE);
+  });
+}
+
+test('HEAD /livez answers 200 without a body', async () => {
+  const r = await curl(['-I', '-o', '/dev/null', s.url('/livez')]);
+  assert.equal(r.status, 200);
+  assert.equal(r.headers['content-length'], '2');
+  assert.equal(r.body, '');
+});
+
+test('?verbose lists the checks', async () => {
+  const r = await curl([s.url('/readyz?verbose')]);
+  assert.equal(r.status, 200);
+  assert.equal(r.body, '[+]ping ok\n[+]shutdown ok\n[+]config ok\nreadyz check passed\n');
+});
+
+test('a valid caller x-request-id is kept; invalid ones are replaced', async () => {
+  const keep = 'req-ABC_123.x:y/z';
+  let r = await curl(['-H', `x-request-id: ${keep}`, s.url('/livez')]);
+  assert.equal(r.headers['x-request-id'], keep);
+  const max = 'a'.repeat(128);
+  r = await curl(['-H', `x-request-id: ${max}`, s.url('/livez')]);
+  assert.equal(r.headers['x-request-id'], max);
+  for (const bad of ['a'.repeat(129), 'has space', 'tab\there', 'caf\u00e9']) {
+    r = await curl(['-H', `x-request-id: ${bad}`, s.url('/livez')]);
+    assert.match(r.headers['x-request-id'], UUID_RE, `replaced: ${bad}`);
+  }
+  r = await curl(['-H', 'x-request-id;', s.url('/livez')]); // empty value
+  assert.match(r.headers['x-request-id'], UUID_RE);
+});
+
+test('request ids are unique', async () => {
+  const ids = new Set();
+  for (let i = 0; i < 20; i++) ids.add((await curl([s.url('/livez')])).headers['x-request-id']);
+  assert.equal(ids.size, 20);
+});
+
+test('unknown paths get 404 in the OpenAI error envelope', async () => {
+  const r = await curl([s.url('/v1/nothing-here')]);
+  assert.equal(r.status, 404);
+  assert.equal(r.headers['content-type'], 'application/json');
+  assert.equal(r.headers['server'], `sluice/${version}`);
+  assert.match(r.headers['x-request-id'], UUID_RE);
+  assert.deepEqual(JSON.parse(r.body), {
+    error: { message: 'no route for GET /v1/nothing-here', type: 'invalid_request_error', code: 'not_found' },
+  });
+});
+
+test('a known path with the wrong method gets 405 with Allow', async () => {
+  const r = await curl(['-X', 'DELETE', s.url('/livez')]);
+  assert.equal(r.status, 405);
+  assert.equal(r.headers['allow'], 'GET, HEAD');
+  assert.equal(JSON.parse(r.body).error.code, 'method_not_allowed');
+});
+
+test('a body over proxy.request_body_limit_bytes gets 413 in the envelope (content-length)', async () => {
+  const r = await curl(['-X', 'POST', '-H', 'content-type: application/json', '--data-binary', 'x'.repeat(1025),
+    s.url('/v1/chat/completions')]);
+  assert.equal(r.status, 413);
+  assert.equal(r.headers['content-type'], 'application/json');
+  assert.match(r.headers['x-request-id'], UUID_RE);
+  assert.equal(r.headers['server'], `sluice/${version}`);
+  assert.deepEqual(JSON.parse(r.body), {
+    error: {
+      message: 'request body is larger than the limit of 1024 bytes (proxy.request_body_limit_bytes)',
+      type: 'invalid_request_error', code: 'request_too_large',
+    },
+  });
+});
+
+test('a chunked body over the limit gets 413 too', async () => {
+  const r = await curl(['-X', 'POST', '-H', 'transfer-encoding: chunked', '--data-binary', '@-',
+    s.url('/v1/chat/completions')], { input: 'y'.repeat(4000) });
+  assert.equal(r.status, 413);
+  assert.equal(JSON.parse(r.body).error.code, 'request_too_large');
+});
+
+test('a body exactly at the limit is accepted (reaches routing)', async () => {
+  const r = await curl(['-X', 'POST', '--data-binary', 'x'.repeat(1024), s.url('/v1/unknown')]);
+  assert.equal(r.status, 404);
+});
+
+test('HTTP/1.1 keep-alive serves several requests on one connection', async () => {
+  const r = await run('curl', ['-sv', '-o', '/dev/null', '-o', '/dev/null', '-o', '/dev/null',
+    s.url('/livez'), s.url('/readyz'), s.url('/livez')]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal((r.stderr.match(/Re-using existing connection/g) ?? []).length, 2, r.stderr);
+  assert.equal((r.stderr.match(/Connected to/g) ?? []).length, 1, r.stderr);
+});
+
+test('HTTP/2 with prior knowledge (curl)', async () => {
+  const r = await curl(['--http2-prior-knowledge', s.url('/livez')]);
+  assert.equal(r.statusLine.startsWith('HTTP/2 200'), true, r.statusLine);
+  assert.equal(r.body, 'ok');
+  assert.equal(r.headers['server'], `sluice/${version}`);
+  assert.match(r.headers['x-request-id'], UUID_RE);
+});
+
+test('HTTP/2 with prior knowledge (nghttp), several streams on one connection', async () => {
+  const r = await run('nghttp', ['-v', '-n', s.url('/livez'), s.url('/readyz'), s.url('/v1/x')]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.equal((r.stdout.match(/:status: 200/g) ?? []).length, 2, r.stdout);
+  assert.equal((r.stdout.match(/:status: 404/g) ?? []).length, 1, r.stdout);
+  assert.equal((r.stdout.match(/recv SETTINGS frame/g) ?? []).length >= 1, true);
+});
+
+test('h2load drives HTTP/2 load without errors', async () => {
+  const r = await run('h2load', ['-n', '2000', '-c', '4', '-m', '8', s.url('/livez')]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /requests: 2000 total, 2000 started, 2000 done, 2000 succeeded, 0 failed, 0 errored/);
+  assert.match(r.stdout, /status codes: 2000 2xx/);
+});
