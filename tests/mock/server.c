@@ -64,6 +64,8 @@ struct mreq {
     h2o_timeout_entry_t timer; /* latency, ttft, chunk interval, split gap, drip */
     h2o_timeout_entry_t probe; /* HTTP/1 liveness probe */
     int probe_fd;              /* the HTTP/1 client socket, or -1 */
+    bool chunked;              /* HTTP/1.1 stream: the chunked framing is written here */
+    char chunk_head[24];       /* "<hex size>\r\n" of the chunk being sent */
     enum mreq_state state;
     struct mock_opts o;
     int status;
@@ -380,20 +382,42 @@ static size_t next_cut(size_t off, size_t len)
     return len;
 }
 
+/* Sends len bytes of the event stream (len 0 only for the head). On HTTP/1.1 the chunked framing
+ * is written here rather than by h2o's chunked filter: the filter defers an empty send, which
+ * would hold the response head back until the first event, defeating ttft_ms. */
+static void stream_write(struct mreq *m, const char *p, size_t len, bool final)
+{
+    h2o_iovec_t v[3];
+    size_t n = 0;
+
+    if (!m->chunked) {
+        v[n++] = h2o_iovec_init(p, len);
+    } else if (len != 0) {
+        v[n++] = h2o_iovec_init(
+            m->chunk_head, (size_t)snprintf(m->chunk_head, sizeof(m->chunk_head), "%zx\r\n", len));
+        v[n++] = h2o_iovec_init(p, len);
+        v[n++] = final ? h2o_iovec_init(H2O_STRLIT("\r\n0\r\n\r\n"))
+                       : h2o_iovec_init(H2O_STRLIT("\r\n"));
+    } else if (final) {
+        v[n++] = h2o_iovec_init(H2O_STRLIT("0\r\n\r\n"));
+    }
+    if (!final)
+        m->sending = true;
+    h2o_send(m->req, v, n, final ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
+}
+
 static void sse_send_piece(struct mreq *m)
 {
     size_t end = m->o.split_writes ? next_cut(m->ev_off, m->ev_len) : m->ev_len;
-    h2o_iovec_t v = h2o_iovec_init(m->ev + m->ev_off, end - m->ev_off);
+    size_t off = m->ev_off;
     bool final = m->phase == SSE_END && end == m->ev_len;
 
     m->ev_off = end;
     if (final) {
         end_stream(m, REC_STREAMS_COMPLETED);
         set_state(m, MREQ_DONE);
-    } else {
-        m->sending = true;
     }
-    h2o_send(m->req, &v, 1, final ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
+    stream_write(m, m->ev + off, end - off, final);
 }
 
 static struct sl_str content_token(struct mreq *m)
@@ -536,10 +560,16 @@ static void start_sse(struct mreq *m)
     add_headers(req, H2O_STRLIT("text/event-stream; charset=utf-8"), &m->o);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
                    H2O_STRLIT("no-cache"));
+    if (req->version == 0x101) {
+        m->chunked = true;
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_TRANSFER_ENCODING, NULL,
+                       H2O_STRLIT("chunked"));
+    } else if (req->version < 0x101) {
+        req->http1_is_persistent = 0; /* HTTP/1.0: the body ends when the connection closes */
+    }
     set_state(m, MREQ_SSE);
     h2o_start_response(req, &m->gen);
-    m->sending = true;
-    h2o_send(req, NULL, 0, H2O_SEND_STATE_IN_PROGRESS); /* the head goes out now */
+    stream_write(m, NULL, 0, false); /* the head goes out now */
 }
 
 static void start_response(struct mreq *m)
