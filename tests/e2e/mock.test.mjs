@@ -550,6 +550,20 @@ describe('sluice-mock options', { skip: MOCK ? false : 'SL_TEST_MOCK is not set'
     }
   });
 
+  test('a port in use is an error (exit 1), even for SO_REUSEPORT workers', async () => {
+    const m = await startMock(['--threads', '2']);
+    try {
+      for (const threads of ['1', '2']) {
+        const r = spawnSync(MOCK, ['--listen', `127.0.0.1:${m.port}`, '--threads', threads],
+          { encoding: 'utf8', timeout: 5000 });
+        assert.equal(r.status, 1, r.stderr);
+        assert.match(r.stderr, /Address already in use/);
+      }
+    } finally {
+      assert.equal((await m.stop()).code, 0);
+    }
+  });
+
   test('TLS with a throwaway self-signed certificate, HTTP/1.1 and h2 via ALPN', async (t) => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-mock-tls-'));
     t.after(() => fs.rmSync(dir, { recursive: true, force: true }));

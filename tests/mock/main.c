@@ -218,16 +218,19 @@ static void parse_args(int argc, char **argv)
     }
 }
 
-static int open_socket(const struct listener *l)
+/* Opens a listening socket on l's address. SO_REUSEPORT only when several workers share the
+ * port: set on a lone socket it would let a second process bind the same port silently. With
+ * listen false the socket is only bound (a probe). */
+static int open_socket(const struct listener *l, bool reuseport, bool do_listen)
 {
     int fd = socket(l->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), on = 1;
 
     if (fd == -1)
         return -1;
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) == -1 ||
+        (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) == -1) ||
         bind(fd, (const struct sockaddr *)&l->addr, l->addrlen) == -1 ||
-        listen(fd, SOMAXCONN) == -1) {
+        (do_listen && listen(fd, SOMAXCONN) == -1)) {
         int saved = errno;
         close(fd);
         errno = saved;
@@ -236,21 +239,46 @@ static int open_socket(const struct listener *l)
     return fd;
 }
 
-/* Binds one socket per worker for every listener. The first binds the requested port (maybe 0);
- * the others join the port it got through SO_REUSEPORT. Prints the listening lines. */
+static in_port_t port_of(const struct listener *l)
+{
+    if (l->addr.ss_family == AF_INET6)
+        return ((const struct sockaddr_in6 *)(const void *)&l->addr)->sin6_port;
+    return ((const struct sockaddr_in *)(const void *)&l->addr)->sin_port;
+}
+
+/* Opens the per-worker sockets of l. A fixed port shared through SO_REUSEPORT is first probed
+ * with a plain bind, so a port another process listens on (even with SO_REUSEPORT) is an error
+ * rather than shared traffic; port 0 needs no probe, the kernel never hands out a port in use. */
+static int open_listener(struct listener *l)
+{
+    bool shared = G.threads > 1;
+
+    if (shared && port_of(l) != 0) {
+        int probe = open_socket(l, false, false);
+        if (probe == -1)
+            return SL_ERR;
+        close(probe);
+    }
+    for (unsigned t = 0; t < G.threads; t++) {
+        l->fds[t] = open_socket(l, shared, true);
+        if (l->fds[t] == -1)
+            return SL_ERR;
+        if (t == 0 && getsockname(l->fds[0], (struct sockaddr *)&l->addr, &l->addrlen) == -1)
+            return SL_ERR;
+    }
+    return SL_OK;
+}
+
+/* Binds every listener (one socket per worker; the first binds the requested port, maybe 0, and
+ * the others join the port it got), then prints the listening lines. */
 static int bind_listeners(void)
 {
     for (size_t i = 0; i < G.n_listeners; i++) {
         struct listener *l = &G.listeners[i];
         char host[NI_MAXHOST], port[NI_MAXSERV];
-        for (unsigned t = 0; t < G.threads; t++) {
-            l->fds[t] = open_socket(l);
-            if (l->fds[t] == -1) {
-                fprintf(stderr, "sluice-mock: cannot listen on %s: %s\n", l->spec, strerror(errno));
-                return SL_ERR;
-            }
-            if (t == 0 && getsockname(l->fds[0], (struct sockaddr *)&l->addr, &l->addrlen) == -1)
-                return SL_ERR;
+        if (open_listener(l) != SL_OK) {
+            fprintf(stderr, "sluice-mock: cannot listen on %s: %s\n", l->spec, strerror(errno));
+            return SL_ERR;
         }
         if (getnameinfo((struct sockaddr *)&l->addr, l->addrlen, host, sizeof(host), port,
                         sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV) != 0)
