@@ -124,29 +124,87 @@ static void parse_listen(struct listener *l, const char *spec)
     freeaddrinfo(res);
 }
 
+/* getopt_long codes of the options without a short letter. */
+enum { O_TLS_CERT = 256, O_TLS_KEY, O_TTFT, O_CHUNKS, O_INTERVAL, O_LATENCY, O_DIMS, O_KEY };
+static const struct option long_opts[] = {
+    {"listen", required_argument, NULL, 'l'},
+    {"tls-cert", required_argument, NULL, O_TLS_CERT},
+    {"tls-key", required_argument, NULL, O_TLS_KEY},
+    {"threads", required_argument, NULL, 't'},
+    {"reply", required_argument, NULL, 'r'},
+    {"ttft-ms", required_argument, NULL, O_TTFT},
+    {"chunks", required_argument, NULL, O_CHUNKS},
+    {"chunk-interval-ms", required_argument, NULL, O_INTERVAL},
+    {"latency-ms", required_argument, NULL, O_LATENCY},
+    {"dimensions", required_argument, NULL, O_DIMS},
+    {"require-key", required_argument, NULL, O_KEY},
+    {"quiet", no_argument, NULL, 'q'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* Applies one command-line option; a bad value exits 2. */
+static void apply_option(int c, char *arg, char **argv)
+{
+    struct mock_defaults *d = &G.scfg.defaults;
+
+    switch (c) {
+    case 'l':
+        if (G.n_listeners == MAX_LISTENERS)
+            usage_error("--listen: at most %d listeners", MAX_LISTENERS);
+        G.listeners[G.n_listeners].spec = arg;
+        parse_listen(&G.listeners[G.n_listeners++], arg);
+        break;
+    case O_TLS_CERT:
+        G.tls_cert = arg;
+        break;
+    case O_TLS_KEY:
+        G.tls_key = arg;
+        break;
+    case 't':
+        G.threads = (unsigned)parse_uint_arg("--threads", arg, 1, MAX_THREADS);
+        break;
+    case 'r':
+        if (strlen(arg) > MOCK_MAX_STRING)
+            usage_error("--reply: longer than %u bytes", MOCK_MAX_STRING);
+        d->reply = sl_str_from_cstr(arg);
+        break;
+    case O_TTFT:
+        d->ttft_ms = parse_uint_arg("--ttft-ms", arg, 0, MOCK_MAX_MS);
+        break;
+    case O_CHUNKS:
+        d->chunks = parse_uint_arg("--chunks", arg, 0, MOCK_MAX_CHUNKS);
+        break;
+    case O_INTERVAL:
+        d->chunk_interval_ms = parse_uint_arg("--chunk-interval-ms", arg, 0, MOCK_MAX_MS);
+        break;
+    case O_LATENCY:
+        d->latency_ms = parse_uint_arg("--latency-ms", arg, 0, MOCK_MAX_MS);
+        break;
+    case O_DIMS:
+        d->dimensions = parse_uint_arg("--dimensions", arg, 1, MOCK_MAX_DIMENSIONS);
+        break;
+    case O_KEY:
+        if (arg[0] == '\0')
+            usage_error("--require-key: the key must not be empty");
+        G.scfg.require_key = sl_str_from_cstr(arg);
+        break;
+    case 'q':
+        G.scfg.quiet = true;
+        break;
+    case 'h':
+        fputs(usage, stdout);
+        exit(0);
+    case ':':
+        usage_error("%s needs a value", argv[optind - 1]);
+    default:
+        usage_error("unknown option \"%s\"", argv[optind - 1]);
+    }
+}
+
 static void parse_args(int argc, char **argv)
 {
-    enum { O_TLS_CERT = 256, O_TLS_KEY, O_TTFT, O_CHUNKS, O_INTERVAL, O_LATENCY, O_DIMS, O_KEY };
-    static const struct option opts[] = {
-        {"listen", required_argument, NULL, 'l'},
-        {"tls-cert", required_argument, NULL, O_TLS_CERT},
-        {"tls-key", required_argument, NULL, O_TLS_KEY},
-        {"threads", required_argument, NULL, 't'},
-        {"reply", required_argument, NULL, 'r'},
-        {"ttft-ms", required_argument, NULL, O_TTFT},
-        {"chunks", required_argument, NULL, O_CHUNKS},
-        {"chunk-interval-ms", required_argument, NULL, O_INTERVAL},
-        {"latency-ms", required_argument, NULL, O_LATENCY},
-        {"dimensions", required_argument, NULL, O_DIMS},
-        {"require-key", required_argument, NULL, O_KEY},
-        {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    struct mock_defaults *d = &G.scfg.defaults;
-    int c;
-
-    *d = (struct mock_defaults){
+    G.scfg.defaults = (struct mock_defaults){
         .reply =
             SL_STRLIT("Hello from sluice-mock! This is a canned reply from the mock upstream."),
         .chunks = 8,
@@ -154,59 +212,12 @@ static void parse_args(int argc, char **argv)
     };
     G.threads = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'l':
-            if (G.n_listeners == MAX_LISTENERS)
-                usage_error("--listen: at most %d listeners", MAX_LISTENERS);
-            G.listeners[G.n_listeners].spec = optarg;
-            parse_listen(&G.listeners[G.n_listeners++], optarg);
+    for (;;) {
+        /* A leading ':' makes a missing value return ':' rather than '?'. */
+        int c = getopt_long(argc, argv, ":", long_opts, NULL);
+        if (c == -1)
             break;
-        case O_TLS_CERT:
-            G.tls_cert = optarg;
-            break;
-        case O_TLS_KEY:
-            G.tls_key = optarg;
-            break;
-        case 't':
-            G.threads = (unsigned)parse_uint_arg("--threads", optarg, 1, MAX_THREADS);
-            break;
-        case 'r':
-            if (strlen(optarg) > MOCK_MAX_STRING)
-                usage_error("--reply: longer than %u bytes", MOCK_MAX_STRING);
-            d->reply = sl_str_from_cstr(optarg);
-            break;
-        case O_TTFT:
-            d->ttft_ms = parse_uint_arg("--ttft-ms", optarg, 0, MOCK_MAX_MS);
-            break;
-        case O_CHUNKS:
-            d->chunks = parse_uint_arg("--chunks", optarg, 0, MOCK_MAX_CHUNKS);
-            break;
-        case O_INTERVAL:
-            d->chunk_interval_ms = parse_uint_arg("--chunk-interval-ms", optarg, 0, MOCK_MAX_MS);
-            break;
-        case O_LATENCY:
-            d->latency_ms = parse_uint_arg("--latency-ms", optarg, 0, MOCK_MAX_MS);
-            break;
-        case O_DIMS:
-            d->dimensions = parse_uint_arg("--dimensions", optarg, 1, MOCK_MAX_DIMENSIONS);
-            break;
-        case O_KEY:
-            if (optarg[0] == '\0')
-                usage_error("--require-key: the key must not be empty");
-            G.scfg.require_key = sl_str_from_cstr(optarg);
-            break;
-        case 'q':
-            G.scfg.quiet = true;
-            break;
-        case 'h':
-            fputs(usage, stdout);
-            exit(0);
-        case ':':
-            usage_error("%s needs a value", argv[optind - 1]);
-        default:
-            usage_error("unknown option \"%s\"", argv[optind - 1]);
-        }
+        apply_option(c, optarg, argv);
     }
     if (optind < argc)
         usage_error("unexpected argument \"%s\"", argv[optind]);
