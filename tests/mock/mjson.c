@@ -351,56 +351,62 @@ int mj_validate(struct sl_str doc)
     return s.p == s.end ? SL_OK : SL_EPARSE;
 }
 
-size_t mj_escape(char *dst, struct sl_str s)
+/* Writes the escape sequence of an ASCII byte that cannot appear raw in a JSON string. */
+static char *escape_ascii(char *d, unsigned char c)
 {
     static const char hex[] = "0123456789abcdef";
+
+    *d++ = '\\';
+    switch (c) {
+    case '"':
+    case '\\':
+        *d++ = (char)c;
+        return d;
+    case '\n':
+        *d++ = 'n';
+        return d;
+    case '\r':
+        *d++ = 'r';
+        return d;
+    case '\t':
+        *d++ = 't';
+        return d;
+    default:
+        memcpy(d, "u00", 3);
+        d[3] = hex[c >> 4];
+        d[4] = hex[c & 0xf];
+        return d + 5;
+    }
+}
+
+size_t mj_escape(char *dst, struct sl_str s)
+{
     const unsigned char *p = (const unsigned char *)s.ptr, *end = p + s.len;
     char *d = dst;
 
     *d++ = '"';
     while (p < end) {
-        unsigned char c = *p;
-        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
-            *d++ = (char)c;
+        const unsigned char *plain = skip_plain(p, end);
+        size_t n;
+        memcpy(d, p, (size_t)(plain - p));
+        d += plain - p;
+        p = plain;
+        if (p == end)
+            break;
+        if (*p < 0x80) {
+            d = escape_ascii(d, *p++);
+            continue;
+        }
+        n = utf8_len(p, end);
+        if (n == 0) {
+            memcpy(d, "\\ufffd", 6);
+            d += 6;
             p++;
-            continue;
+        } else {
+            memcpy(d, p, n);
+            d += n;
+            p += n;
         }
-        if (c >= 0x80) {
-            size_t n = utf8_len(p, end);
-            if (n == 0) {
-                memcpy(d, "\\ufffd", 6);
-                d += 6;
-                p++;
-            } else {
-                memcpy(d, p, n);
-                d += n;
-                p += n;
-            }
-            continue;
-        }
-        *d++ = '\\';
-        switch (c) {
-        case '"':
-        case '\\':
-            *d++ = (char)c;
-            break;
-        case '\n':
-            *d++ = 'n';
-            break;
-        case '\r':
-            *d++ = 'r';
-            break;
-        case '\t':
-            *d++ = 't';
-            break;
-        default:
-            memcpy(d, "u00", 3);
-            d[3] = hex[c >> 4];
-            d[4] = hex[c & 0xf];
-            d += 5;
-            break;
-        }
-        p++;
     }
     *d++ = '"';
     return (size_t)(d - dst);
