@@ -229,19 +229,26 @@ static struct sl_str error_body(h2o_req_t *req, struct sl_str message, struct sl
     return sl_str_init(begin, (size_t)(wr.ptr - begin));
 }
 
-/* Replies with one of the mock's own errors (not an injected one). Returns 0 for on_req. */
-static int reply_error(h2o_req_t *req, int status, const char *message, const char *param)
+/* Replies with one of the mock's own errors (not an injected one); param and code are JSON text,
+ * code NULL for the status's default. Returns 0 for on_req. */
+static int reply_error_code(h2o_req_t *req, int status, const char *message, const char *param,
+                            const char *code)
 {
-    const char *type, *code;
+    const char *type, *default_code;
 
-    error_defaults(status, &type, &code);
-    if (status == 401 && strstr(message, "didn't provide") != NULL)
-        code = "null";
+    error_defaults(status, &type, &default_code);
+    if (code == NULL)
+        code = default_code;
     send_json(req, status,
               error_body(req, sl_str_from_cstr(message), sl_str_from_cstr(type),
                          sl_str_from_cstr(param), sl_str_from_cstr(code)),
               NULL);
     return 0;
+}
+
+static int reply_error(h2o_req_t *req, int status, const char *message, const char *param)
+{
+    return reply_error_code(req, status, message, param, NULL);
 }
 
 static int reply_bad_json(h2o_req_t *req)
@@ -974,10 +981,11 @@ static bool authorized(h2o_req_t *req)
     struct sl_str key = bearer_key(req), want = g.cfg.require_key;
 
     if (key.len == 0) {
-        reply_error(req, 401,
-                    "You didn't provide an API key. You need to provide your API key in an "
-                    "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
-                    "null");
+        reply_error_code(req, 401,
+                         "You didn't provide an API key. You need to provide your API key in an "
+                         "Authorization header using Bearer auth (i.e. Authorization: Bearer "
+                         "YOUR_KEY).",
+                         "null", "null");
         return false;
     }
     if (want.ptr != NULL &&
