@@ -453,6 +453,13 @@ describe('sluice-mock', { skip: MOCK ? false : 'SL_TEST_MOCK is not set' }, () =
     assert.equal(r.code, 0, r.stderr);
     assert.ok(r.stdout.endsWith('\n2'));
     assert.equal(chunks(r.stdout.slice(0, -2)).length, 4);
+    // The head goes out before ttft_ms on HTTP/2 as well.
+    const t = await curl(['--http2-prior-knowledge', '-o', '/dev/null', '-w',
+      '%{time_starttransfer} %{time_total}', '-H', AUTH, '--data-binary',
+      JSON.stringify({ model: 'm', stream: true, mock: { ttft_ms: 300, chunks: 1 } }),
+      `${base}/v1/chat/completions`]);
+    const [head, total] = t.stdout.split(' ').map(Number);
+    assert.ok(head < 0.25 && total >= 0.29, t.stdout);
   });
 
   test('stats, requests and reset', async () => {
