@@ -1,0 +1,79 @@
+/* Per-request behaviour of the mock: the command-line defaults, overridden by the optional
+ * top-level "mock" object of a request body. Parsing uses jansson, but only when a request
+ * carries a "mock" object, so the common path never builds a DOM. */
+#ifndef SLUICE_MOCK_OPTS_H
+#define SLUICE_MOCK_OPTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sluice/str.h"
+
+/* Caps on every value a request can set, so a request cannot make the mock allocate without
+ * bound or wait longer than an hour. */
+#define MOCK_MAX_MS             3600000u
+#define MOCK_MAX_CHUNKS         1000000u
+#define MOCK_MAX_RESPONSE_BYTES (64u << 20)
+#define MOCK_MAX_DIMENSIONS     65536u
+#define MOCK_MAX_HEADERS        32u
+#define MOCK_MAX_STRING         (1u << 20) /* reply, chunk_text, error_body, ... */
+
+/* "never" for disconnect_after_chunks and stall_after_chunks. */
+#define MOCK_NEVER UINT64_MAX
+
+/* Defaults from the command line; strings are NUL-terminated and live for the whole run. */
+struct mock_defaults {
+    struct sl_str reply;
+    uint64_t ttft_ms;
+    uint64_t chunks;
+    uint64_t chunk_interval_ms;
+    uint64_t latency_ms;
+    uint64_t dimensions;
+};
+
+struct mock_header {
+    struct sl_str name; /* lower-case */
+    struct sl_str value;
+};
+
+struct mock_opts {
+    int status;                  /* 0: a normal 200 response */
+    struct sl_str error_message; /* raw text; ptr NULL: a default for the status */
+    struct sl_str error_type;    /* raw text; ptr NULL: a default for the status */
+    struct sl_str error_code;    /* JSON text (any value); ptr NULL: a default for the status */
+    struct sl_str error_body;    /* raw body sent instead of the envelope; ptr NULL: none */
+    struct sl_str retry_after;   /* Retry-After value; ptr NULL: none */
+    struct mock_header *headers; /* extra response headers */
+    size_t n_headers;
+    uint64_t latency_ms;
+    uint64_t ttft_ms;
+    uint64_t chunks;
+    uint64_t chunk_interval_ms;
+    uint64_t response_bytes; /* 0: no padding */
+    uint64_t drip_ms;        /* 0: send the body at once */
+    uint64_t dimensions;     /* 0: the default */
+    uint64_t disconnect_after_chunks;
+    uint64_t stall_after_chunks;
+    struct sl_str reply;      /* non-stream content (raw text) */
+    struct sl_str chunk_text; /* content of every delta; ptr NULL: the reply cut in pieces */
+    bool crlf;
+    bool split_writes;
+    bool reset_before_headers;
+    bool invalid_json;
+    bool no_usage;
+    bool content_overridden; /* reply, chunk_text, chunks or response_bytes was set */
+};
+
+/* Allocation for strings copied out of the parsed object; must not fail (abort on OOM). */
+typedef void *mock_alloc_fn(void *ud, size_t n);
+
+void mock_opts_init(struct mock_opts *o, const struct mock_defaults *d);
+
+/* Applies the "mock" object json (raw bytes of a JSON object) to o. Strings are copied with
+ * alloc. Unknown fields, wrong types and values past the caps are rejected: returns SL_EPARSE
+ * with a message naming the field in err (always NUL-terminated), else 0. */
+int mock_opts_parse(struct mock_opts *o, struct sl_str json, mock_alloc_fn *alloc, void *ud,
+                    char *err, size_t errlen);
+
+#endif

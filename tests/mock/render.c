@@ -1,0 +1,315 @@
+#include <math.h>
+
+#include "render.h"
+
+#define FINGERPRINT "\"system_fingerprint\":\"fp_sluice_mock\""
+
+static void put_head(struct mj_writer *w, const struct rd_ctx *c, const char *object, size_t len)
+{
+    MJ_PUT_LIT(w, "{\"id\":\"");
+    mj_put_str(w, c->id);
+    MJ_PUT_LIT(w, "\",\"object\":\"");
+    mj_put(w, object, len);
+    MJ_PUT_LIT(w, "\",\"created\":");
+    mj_put_u64(w, c->created);
+    MJ_PUT_LIT(w, ",\"model\":");
+    mj_put_str(w, c->model);
+    MJ_PUT_LIT(w, "," FINGERPRINT ",");
+}
+
+static void put_usage(struct mj_writer *w, const struct rd_ctx *c)
+{
+    MJ_PUT_LIT(w, "\"usage\":{\"prompt_tokens\":");
+    mj_put_u64(w, c->prompt_tokens);
+    MJ_PUT_LIT(w, ",\"completion_tokens\":");
+    mj_put_u64(w, c->completion_tokens);
+    MJ_PUT_LIT(w, ",\"total_tokens\":");
+    mj_put_u64(w, c->prompt_tokens + c->completion_tokens);
+    MJ_PUT_LIT(w, "}");
+}
+
+static void put_event_end(struct mj_writer *w, bool crlf)
+{
+    if (crlf)
+        MJ_PUT_LIT(w, "\r\n\r\n");
+    else
+        MJ_PUT_LIT(w, "\n\n");
+}
+
+void rd_chat_completion(struct mj_writer *w, const struct rd_ctx *c, struct sl_str content,
+                        bool usage)
+{
+    put_head(w, c, "chat.completion", 15);
+    MJ_PUT_LIT(w, "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
+    mj_put_str(w, content);
+    MJ_PUT_LIT(w, ",\"refusal\":null},\"logprobs\":null,\"finish_reason\":\"stop\"}]");
+    if (usage) {
+        MJ_PUT_LIT(w, ",");
+        put_usage(w, c);
+    }
+    MJ_PUT_LIT(w, "}");
+}
+
+void rd_text_completion(struct mj_writer *w, const struct rd_ctx *c, struct sl_str content,
+                        bool usage)
+{
+    put_head(w, c, "text_completion", 15);
+    MJ_PUT_LIT(w, "\"choices\":[{\"text\":");
+    mj_put_str(w, content);
+    MJ_PUT_LIT(w, ",\"index\":0,\"logprobs\":null,\"finish_reason\":\"stop\"}]");
+    if (usage) {
+        MJ_PUT_LIT(w, ",");
+        put_usage(w, c);
+    }
+    MJ_PUT_LIT(w, "}");
+}
+
+/* The end of a non-usage chunk: optional "usage":null, the closing brace and the blank line. */
+static void put_chunk_end(struct mj_writer *w, const struct rd_ctx *c)
+{
+    if (c->usage_null)
+        MJ_PUT_LIT(w, ",\"usage\":null}");
+    else
+        MJ_PUT_LIT(w, "}");
+    put_event_end(w, c->crlf);
+}
+
+static void put_usage_chunk(struct mj_writer *w, const struct rd_ctx *c)
+{
+    MJ_PUT_LIT(w, "\"choices\":[],");
+    put_usage(w, c);
+    MJ_PUT_LIT(w, "}");
+    put_event_end(w, c->crlf);
+}
+
+void rd_chat_event(struct mj_writer *w, const struct rd_ctx *c, enum rd_chunk kind,
+                   struct sl_str content)
+{
+    MJ_PUT_LIT(w, "data: ");
+    put_head(w, c, "chat.completion.chunk", 21);
+    switch (kind) {
+    case RD_CHUNK_ROLE:
+        MJ_PUT_LIT(w,
+                   "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\","
+                   "\"refusal\":null},\"logprobs\":null,\"finish_reason\":null}]");
+        break;
+    case RD_CHUNK_CONTENT:
+        MJ_PUT_LIT(w, "\"choices\":[{\"index\":0,\"delta\":{\"content\":");
+        mj_put_str(w, content);
+        MJ_PUT_LIT(w, "},\"logprobs\":null,\"finish_reason\":null}]");
+        break;
+    case RD_CHUNK_FINISH:
+        MJ_PUT_LIT(w, "\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,"
+                      "\"finish_reason\":\"stop\"}]");
+        break;
+    case RD_CHUNK_USAGE:
+        put_usage_chunk(w, c);
+        return;
+    }
+    put_chunk_end(w, c);
+}
+
+void rd_text_event(struct mj_writer *w, const struct rd_ctx *c, enum rd_chunk kind,
+                   struct sl_str content)
+{
+    MJ_PUT_LIT(w, "data: ");
+    put_head(w, c, "text_completion", 15);
+    switch (kind) {
+    case RD_CHUNK_ROLE:
+    case RD_CHUNK_CONTENT:
+        MJ_PUT_LIT(w, "\"choices\":[{\"text\":");
+        if (kind == RD_CHUNK_CONTENT)
+            mj_put_str(w, content);
+        else
+            MJ_PUT_LIT(w, "\"\"");
+        MJ_PUT_LIT(w, ",\"index\":0,\"logprobs\":null,\"finish_reason\":null}]");
+        break;
+    case RD_CHUNK_FINISH:
+        MJ_PUT_LIT(w, "\"choices\":[{\"text\":\"\",\"index\":0,\"logprobs\":null,"
+                      "\"finish_reason\":\"stop\"}]");
+        break;
+    case RD_CHUNK_USAGE:
+        put_usage_chunk(w, c);
+        return;
+    }
+    put_chunk_end(w, c);
+}
+
+void rd_done_event(struct mj_writer *w, bool crlf)
+{
+    MJ_PUT_LIT(w, "data: [DONE]");
+    put_event_end(w, crlf);
+}
+
+void rd_broken_event(struct mj_writer *w, const struct rd_ctx *c)
+{
+    MJ_PUT_LIT(w, "data: {\"id\":\"");
+    mj_put_str(w, c->id);
+    MJ_PUT_LIT(w, "\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"delta\":{\"content\":");
+    put_event_end(w, c->crlf);
+}
+
+void rd_broken_body(struct mj_writer *w, const struct rd_ctx *c)
+{
+    MJ_PUT_LIT(w, "{\"id\":\"");
+    mj_put_str(w, c->id);
+    MJ_PUT_LIT(w,
+               "\",\"object\":\"chat.completion\",\"choices\":[{\"message\":{\"content\":\"trunc");
+}
+
+void rd_error(struct mj_writer *w, struct sl_str message, struct sl_str type, struct sl_str param,
+              struct sl_str code)
+{
+    MJ_PUT_LIT(w, "{\"error\":{\"message\":");
+    mj_put_str(w, message);
+    MJ_PUT_LIT(w, ",\"type\":");
+    mj_put_str(w, type);
+    MJ_PUT_LIT(w, ",\"param\":");
+    mj_put_str(w, param);
+    MJ_PUT_LIT(w, ",\"code\":");
+    mj_put_str(w, code);
+    MJ_PUT_LIT(w, "}}");
+}
+
+void rd_models(struct mj_writer *w, uint64_t created)
+{
+    static const char *const ids[] = {"gpt-4o-mini", "gpt-4o", "gpt-3.5-turbo-instruct",
+                                      "text-embedding-3-small", "sluice-mock"};
+
+    MJ_PUT_LIT(w, "{\"object\":\"list\",\"data\":[");
+    for (size_t i = 0; i < SL_ARRAY_LEN(ids); i++) {
+        MJ_PUT_LIT(w, "{\"id\":\"");
+        mj_put(w, ids[i], strlen(ids[i]));
+        MJ_PUT_LIT(w, "\",\"object\":\"model\",\"created\":");
+        mj_put_u64(w, created);
+        MJ_PUT_LIT(w, ",\"owned_by\":\"sluice-mock\"}");
+        if (i + 1 < SL_ARRAY_LEN(ids))
+            MJ_PUT_LIT(w, ",");
+    }
+    MJ_PUT_LIT(w, "]}");
+}
+
+static size_t char_start(struct sl_str t, size_t at)
+{
+    while (at < t.len && ((unsigned char)t.ptr[at] & 0xc0) == 0x80)
+        at++;
+    return at;
+}
+
+struct sl_str rd_piece(struct sl_str text, uint64_t i, uint64_t n)
+{
+    if (n == 0 || i >= n)
+        return sl_str_init(text.ptr, 0);
+    size_t from = char_start(text, (size_t)(text.len * i / n));
+    size_t to = char_start(text, (size_t)(text.len * (i + 1) / n));
+    return sl_str_init(text.ptr + from, to - from);
+}
+
+static uint64_t splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+void rd_embedding_vector(float *out, size_t dims, struct sl_str text)
+{
+    uint64_t state = 0xcbf29ce484222325ULL; /* FNV-1a of the text seeds the generator */
+    double norm = 0;
+
+    for (size_t i = 0; i < text.len; i++)
+        state = (state ^ (unsigned char)text.ptr[i]) * 0x100000001b3ULL;
+    state ^= dims;
+    for (size_t i = 0; i < dims; i++) {
+        double x = (double)(splitmix64(&state) >> 11) / (double)(1ULL << 53);
+        out[i] = (float)(2.0 * x - 1.0);
+        norm += (double)out[i] * out[i];
+    }
+    norm = sqrt(norm);
+    for (size_t i = 0; i < dims && norm > 0; i++)
+        out[i] = (float)(out[i] / norm);
+}
+
+/* Writes v (|v| <= 1) with 7 decimals, without printf so the output never depends on locale. */
+static void put_unit_float(struct mj_writer *w, float v)
+{
+    long q = lround((double)v * 1e7);
+    char tmp[8];
+
+    if (q < 0) {
+        MJ_PUT_LIT(w, "-");
+        q = -q;
+    }
+    mj_put_u64(w, (uint64_t)(q / 10000000));
+    MJ_PUT_LIT(w, ".");
+    q %= 10000000;
+    for (int i = 6; i >= 0; i--) {
+        tmp[i] = (char)('0' + q % 10);
+        q /= 10;
+    }
+    mj_put(w, tmp, 7);
+}
+
+static void put_base64_floats(struct mj_writer *w, const float *v, size_t dims)
+{
+    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t n = dims * 4;
+    unsigned char b[3];
+
+    for (size_t i = 0; i < n; i += 3) {
+        size_t take = SL_MIN(n - i, 3);
+        for (size_t k = 0; k < 3; k++) {
+            size_t at = i + k;
+            uint32_t bits;
+            if (k >= take) {
+                b[k] = 0;
+                continue;
+            }
+            memcpy(&bits, &v[at / 4], 4);
+            b[k] = (unsigned char)(bits >> (8 * (at % 4))); /* little-endian float32 bytes */
+        }
+        char out[4] = {tbl[b[0] >> 2], tbl[((b[0] & 3) << 4) | (b[1] >> 4)],
+                       take > 1 ? tbl[((b[1] & 15) << 2) | (b[2] >> 6)] : '=',
+                       take > 2 ? tbl[b[2] & 63] : '='};
+        mj_put(w, out, 4);
+    }
+}
+
+void rd_embeddings_begin(struct mj_writer *w)
+{
+    MJ_PUT_LIT(w, "{\"object\":\"list\",\"data\":[");
+}
+
+void rd_embedding_item(struct mj_writer *w, size_t index, const float *v, size_t dims, bool base64)
+{
+    if (index != 0)
+        MJ_PUT_LIT(w, ",");
+    MJ_PUT_LIT(w, "{\"object\":\"embedding\",\"index\":");
+    mj_put_u64(w, index);
+    MJ_PUT_LIT(w, ",\"embedding\":");
+    if (base64) {
+        MJ_PUT_LIT(w, "\"");
+        put_base64_floats(w, v, dims);
+        MJ_PUT_LIT(w, "\"}");
+        return;
+    }
+    MJ_PUT_LIT(w, "[");
+    for (size_t i = 0; i < dims; i++) {
+        if (i != 0)
+            MJ_PUT_LIT(w, ",");
+        put_unit_float(w, v[i]);
+    }
+    MJ_PUT_LIT(w, "]}");
+}
+
+void rd_embeddings_end(struct mj_writer *w, struct sl_str model, uint64_t prompt_tokens)
+{
+    MJ_PUT_LIT(w, "],\"model\":");
+    mj_put_str(w, model);
+    MJ_PUT_LIT(w, ",\"usage\":{\"prompt_tokens\":");
+    mj_put_u64(w, prompt_tokens);
+    MJ_PUT_LIT(w, ",\"total_tokens\":");
+    mj_put_u64(w, prompt_tokens);
+    MJ_PUT_LIT(w, "}}");
+}

@@ -1,0 +1,51 @@
+/* The mock's request handling on h2o: routing, the OpenAI endpoints, the control endpoints and
+ * the per-request state machine for delayed, dripped and streamed responses. One mock_worker per
+ * event-loop thread; everything here runs on that worker's loop thread. */
+#ifndef SLUICE_MOCK_SERVER_H
+#define SLUICE_MOCK_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <h2o.h>
+
+#include "opts.h"
+#include "record.h"
+
+struct mock_server_cfg {
+    struct mock_defaults defaults;
+    struct sl_str require_key; /* ptr NULL: any non-empty bearer token is accepted */
+    bool quiet;                /* no per-request log lines */
+};
+
+/* h2o 2.2 timeouts have one fixed duration each, so a worker keeps one per distinct delay in use.
+ * Past this many distinct delays a new one is rounded to the nearest delay already in use. */
+#define MOCK_MAX_TIMEOUTS 128
+
+struct mock_worker {
+    h2o_context_t ctx; /* the handler finds its worker from req->conn->ctx */
+    unsigned id;
+    struct rec_counters counters;
+    /* private */
+    uint64_t _seq; /* response ids */
+    size_t _n_timeouts;
+    struct {
+        uint64_t ms;
+        h2o_timeout_t timeout;
+    } _timeouts[MOCK_MAX_TIMEOUTS];
+};
+
+/* Sets the process-wide configuration (copied; its strings must outlive the server) and
+ * precomputes the default response content. Call once, before any worker starts. */
+void mock_server_init(const struct mock_server_cfg *cfg);
+/* Frees what mock_server_init allocated. */
+void mock_server_dispose(void);
+
+/* Registers the mock's handler for every path of host. */
+void mock_server_register(h2o_hostconf_t *host);
+
+/* Initialises w (zeroed by the caller) with an h2o context on loop. */
+void mock_worker_init(struct mock_worker *w, unsigned id, h2o_evloop_t *loop,
+                      h2o_globalconf_t *conf);
+
+#endif
