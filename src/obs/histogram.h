@@ -58,14 +58,26 @@ static inline uint64_t sl__seconds_to_us(double s)
     return (uint64_t)(s * 1e6 + 0.5);
 }
 
+/* The bucket of us: the first bound >= us, or spec->n (overflow) past the last. A branch-free
+ * binary search: the trip count depends only on n, and the compare becomes a conditional move,
+ * so latencies that jump between buckets cost no mispredictions. */
+static inline size_t sl__hist_index(const struct sl__hist_spec *spec, uint64_t us)
+{
+    const uint64_t *b = spec->bound_us;
+    size_t len = spec->n;
+    while (len > 1) {
+        size_t half = len / 2;
+        b = b[half - 1] < us ? b + half : b;
+        len -= half;
+    }
+    return (size_t)(b - spec->bound_us) + (*b < us);
+}
+
 /* Worker thread (the histogram's only writer). */
 static inline void sl__hist_observe(struct sl__hist *h, const struct sl__hist_spec *spec,
                                     uint64_t us)
 {
-    size_t i = 0;
-    while (i < spec->n && us > spec->bound_us[i])
-        i++;
-    sl__counter_add(&h->bucket[i], 1);
+    sl__counter_add(&h->bucket[sl__hist_index(spec, us)], 1);
     sl__counter_add(&h->sum_us, us);
 }
 

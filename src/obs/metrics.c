@@ -51,20 +51,27 @@ static uint64_t mix(uint64_t h, uint64_t w)
     return h ^ (h >> 31);
 }
 
-/* Eight bytes per multiply; the length goes in first so adjacent fields cannot alias. */
+/* Eight bytes per multiply. Short tails are read as overlapping words (as wyhash does); that
+ * is unambiguous because the length goes in first, which also keeps adjacent fields apart. */
 static uint64_t hash_bytes(uint64_t h, const char *p, size_t n)
 {
-    uint64_t w;
+    uint64_t w = 0;
     h = mix(h, n);
-    for (; n >= 8; p += 8, n -= 8) {
-        memcpy(&w, p, 8);
-        h = mix(h, w);
+    if (n >= 8) {
+        for (size_t i = 0; i + 8 < n; i += 8) {
+            memcpy(&w, p + i, 8);
+            h = mix(h, w);
+        }
+        memcpy(&w, p + n - 8, 8);
+    } else if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, p, 4);
+        memcpy(&b, p + n - 4, 4);
+        w = (uint64_t)a << 32 | b;
+    } else if (n > 0) {
+        w = (uint64_t)(unsigned char)p[0] << 16 | (uint64_t)(unsigned char)p[n / 2] << 8 |
+            (unsigned char)p[n - 1];
     }
-    if (n == 0)
-        return h;
-    w = 0;
-    for (size_t i = 0; i < n; i++)
-        w |= (uint64_t)(unsigned char)p[i] << (8 * i);
     return mix(h, w);
 }
 

@@ -419,6 +419,34 @@ static void test_seconds_to_us(void **state)
     assert_true(sl__seconds_to_us(INFINITY) == UINT64_C(1000000000000000000));
 }
 
+static size_t linear_index(const struct sl__hist_spec *spec, uint64_t us)
+{
+    size_t i = 0;
+    while (i < spec->n && us > spec->bound_us[i])
+        i++;
+    return i;
+}
+
+/* The binary search agrees with a linear scan on and around every bound. */
+static void test_bucket_index(void **state)
+{
+    (void)state;
+    const struct sl__hist_spec *specs[] = {&sl__hist_duration, &sl__hist_ttft};
+    for (size_t k = 0; k < SL_ARRAY_LEN(specs); k++) {
+        const struct sl__hist_spec *spec = specs[k];
+        assert_int_equal(sl__hist_index(spec, 0), 0);
+        assert_int_equal(sl__hist_index(spec, UINT64_MAX), spec->n);
+        for (size_t i = 0; i < spec->n; i++) {
+            uint64_t b = spec->bound_us[i];
+            assert_int_equal(sl__hist_index(spec, b), i);
+            assert_int_equal(sl__hist_index(spec, b - 1), linear_index(spec, b - 1));
+            assert_int_equal(sl__hist_index(spec, b + 1), i + 1);
+        }
+        for (uint64_t us = 0; us < 700000000; us = us * 3 / 2 + 1)
+            assert_int_equal(sl__hist_index(spec, us), linear_index(spec, us));
+    }
+}
+
 /* One worker thread creates series and bumps values while the main thread renders. */
 #define RACE_ITERS  200000
 #define RACE_MODELS 300
@@ -534,6 +562,7 @@ int main(void)
         cmocka_unit_test(test_reload_families),
         cmocka_unit_test(test_series_identity_and_growth),
         cmocka_unit_test(test_seconds_to_us),
+        cmocka_unit_test(test_bucket_index),
         cmocka_unit_test(test_concurrent_writer_and_renderer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
