@@ -32,14 +32,23 @@ struct sl_metrics_request {
                                    "status_4xx", "decode", "too_large", "stream_idle") or NULL */
 };
 
-/* Worker thread. */
+/* Worker thread. A store is written only by the thread that owns it; m is never NULL. A series
+ * (one label set) allocates once when first seen and is never freed before the store is;
+ * sl_metrics_worker_free frees everything and may run only once no thread uses the store. */
 struct sl_metrics_worker *sl_metrics_worker_new(void);
 void sl_metrics_worker_free(struct sl_metrics_worker *m);
+/* Counts r in requests_total and request_duration_seconds; also time_to_first_token_seconds
+ * when ttft_s >= 0, tokens_total per type when the count is >= 0, upstream_errors_total when
+ * upstream_error is set, and client_cancelled_total when status is 499 (whose status label is
+ * its class, "4xx"). A NULL route counts as "other". */
 void sl_metrics_observe(struct sl_metrics_worker *m, const struct sl_metrics_request *r);
-/* In-flight gauge by route: +1 when a request enters a route, -1 when it ends. */
+/* In-flight gauge by route: +1 when a request enters a route, -1 when it ends (on the same
+ * worker). */
 void sl_metrics_inflight(struct sl_metrics_worker *m, const char *route, int delta);
 
-/* Control thread: configuration reloads. */
+/* Control thread: the result of a configuration reload. On success, generation is the one now
+ * serving and unix_time the moment it took over; on failure both are ignored (the previous
+ * generation keeps serving) and only the failure is counted. */
 void sl_metrics_reload_result(bool ok, int64_t generation, double unix_time);
 
 /* Appends the whole exposition (text format 0.0.4) to out: the per-worker families summed
@@ -51,6 +60,7 @@ void sl_metrics_render(const struct sl_server *s, struct sl_buf *out);
  *   workers, draining, open_connections gauges
  *   http_requests_total{code} counter (status class, every response incl. h2o's own)
  *   requests_total{route,model,status} counter
+ *   client_cancelled_total{route,model} counter (status 499)
  *   request_duration_seconds{route,model} histogram
  *   time_to_first_token_seconds{route,model} histogram (streams)
  *   tokens_total{model,type="prompt"|"completion"} counter

@@ -11,6 +11,7 @@
 #include "sluice/h2o.h"
 
 struct sl_server;
+struct sl_metrics_worker;
 
 /* Counters a worker owns. Written only by the worker (relaxed loads/stores, no read-modify-write
  * atomics on the hot path); read by the control thread when /metrics is scraped. */
@@ -38,6 +39,10 @@ struct sl_worker {
     struct sl_server *server;
     h2o_context_t ctx; /* ctx.loop is this worker's loop */
     struct sl_worker_stats stats;
+    /* Request metrics (sluice/metrics.h), written only by this worker. Set by the worker thread
+     * before it reports itself started; the control thread reads the pointer only after that
+     * (ordered by the server's started mutex) and may then read the store concurrently. */
+    struct sl_metrics_worker *metrics;
     /* private */
     pthread_t _thread;
     struct sl_worker_listener _listeners[SL_WORKER_MAX_LISTENERS];

@@ -1,45 +1,205 @@
-#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "metrics_internal.h"
+#include "sluice/base.h"
 #include "sluice/metrics.h"
-#include "sluice/server.h"
-#include "sluice/worker.h"
-#include "sluice_version.h"
 
-static uint64_t load(const _Atomic uint64_t *c)
+#define INITIAL_SLOTS 64 /* a power of two */
+#define HASH_MUL      UINT64_C(0x9e3779b97f4a7c15)
+
+struct key {
+    enum sl__series_type type;
+    const char *route;
+    const char *kind;
+    struct sl_str model;
+};
+
+static const size_t series_size[SL__SERIES_TYPES] = {
+    [SL__SERIES_REQUEST] = sizeof(struct sl__request_series),
+    [SL__SERIES_ROUTE] = sizeof(struct sl__route_series),
+    [SL__SERIES_UPSTREAM_ERROR] = sizeof(struct sl__error_series),
+};
+
+struct sl_metrics_worker *sl_metrics_worker_new(void)
 {
-    return atomic_load_explicit(c, memory_order_relaxed);
+    struct sl_metrics_worker *m = sl_xcalloc(1, sizeof(*m));
+    m->slots = sl_xcalloc(INITIAL_SLOTS, sizeof(*m->slots));
+    m->mask = INITIAL_SLOTS - 1;
+    return m;
 }
 
-static void render_gauge(struct sl_buf *out, const char *name, const char *help, uint64_t v)
+void sl_metrics_worker_free(struct sl_metrics_worker *m)
 {
-    sl_buf_appendf(out, "# HELP %s %s\n# TYPE %s gauge\n%s %" PRIu64 "\n", name, help, name, name,
-                   v);
-}
-
-void sl_metrics_render(const struct sl_server *s, struct sl_buf *out)
-{
-    static const char *const classes[] = {"1xx", "2xx", "3xx", "4xx", "5xx", "other"};
-    uint64_t inflight = 0, conns = 0, requests[6] = {0};
-    unsigned n = sl_server_worker_count(s);
-    for (unsigned i = 0; i < n; i++) {
-        const struct sl_worker_stats *st = &sl_server_worker(s, i)->stats;
-        inflight += load(&st->inflight);
-        conns += load(&st->connections);
-        for (size_t c = 0; c < 6; c++)
-            requests[c] += load(&st->requests[c]);
+    if (m == NULL)
+        return;
+    for (size_t t = 0; t < SL__SERIES_TYPES; t++) {
+        struct sl__series *s = atomic_load_explicit(&m->head[t], memory_order_relaxed);
+        while (s != NULL) {
+            struct sl__series *next = s->next;
+            free(s);
+            s = next;
+        }
     }
-    sl_buf_appendf(out,
-                   "# HELP sluice_build_info Build information.\n# TYPE sluice_build_info gauge\n"
-                   "sluice_build_info{version=\"%s\"} 1\n",
-                   SL_VERSION);
-    render_gauge(out, "sluice_workers", "Worker threads (one event loop each).", n);
-    render_gauge(out, "sluice_draining", "1 while a graceful shutdown is in progress.",
-                 sl_server_is_draining(s) ? 1 : 0);
-    render_gauge(out, "sluice_open_connections", "Client connections currently open.", conns);
-    render_gauge(out, "sluice_in_flight_requests", "Requests currently being served.", inflight);
-    sl_buf_appendf(out, "# HELP sluice_http_requests_total Requests completed, by status class.\n"
-                        "# TYPE sluice_http_requests_total counter\n");
-    for (size_t c = 0; c < 6; c++)
-        sl_buf_appendf(out, "sluice_http_requests_total{code=\"%s\"} %" PRIu64 "\n", classes[c],
-                       requests[c]);
+    free(m->slots);
+    free(m);
+}
+
+static uint64_t mix(uint64_t h, uint64_t w)
+{
+    h = (h ^ w) * HASH_MUL;
+    return h ^ (h >> 31);
+}
+
+/* Eight bytes per multiply. Short tails are read as overlapping words (as wyhash does); that
+ * is unambiguous because the length goes in first, which also keeps adjacent fields apart. */
+static uint64_t hash_bytes(uint64_t h, const char *p, size_t n)
+{
+    uint64_t w = 0;
+    h = mix(h, n);
+    if (n >= 8) {
+        for (size_t i = 0; i + 8 < n; i += 8) {
+            memcpy(&w, p + i, 8);
+            h = mix(h, w);
+        }
+        memcpy(&w, p + n - 8, 8);
+    } else if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, p, 4);
+        memcpy(&b, p + n - 4, 4);
+        w = (uint64_t)a << 32 | b;
+    } else if (n > 0) {
+        w = (uint64_t)(unsigned char)p[0] << 16 | (uint64_t)(unsigned char)p[n / 2] << 8 |
+            (unsigned char)p[n - 1];
+    }
+    return mix(h, w);
+}
+
+static uint64_t hash_key(const struct key *k)
+{
+    uint64_t h = mix(0, (uint64_t)k->type + 1);
+    if (k->route != NULL)
+        h = hash_bytes(h, k->route, strlen(k->route));
+    if (k->kind != NULL)
+        h = hash_bytes(h, k->kind, strlen(k->kind));
+    return hash_bytes(h, k->model.ptr, k->model.len);
+}
+
+/* Static names are usually the same pointer; equal text from another object file is the same
+ * label all the same. */
+static bool same_name(const char *a, const char *b)
+{
+    return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static bool key_matches(const struct sl__series *s, const struct key *k)
+{
+    return s->type == k->type && same_name(s->route, k->route) && same_name(s->kind, k->kind) &&
+           sl_str_eq(sl_str_init(s->model, s->model_len), k->model);
+}
+
+static size_t free_slot(const struct sl__metrics_slot *slots, size_t mask, uint64_t hash)
+{
+    size_t i = hash & mask;
+    while (slots[i].series != NULL)
+        i = (i + 1) & mask;
+    return i;
+}
+
+/* Doubles the table, reusing the stored hashes (keys are hashed once). */
+static void grow(struct sl_metrics_worker *m)
+{
+    size_t cap = (m->mask + 1) * 2;
+    struct sl__metrics_slot *slots = sl_xcalloc(cap, sizeof(*slots));
+    for (size_t i = 0; i <= m->mask; i++) {
+        if (m->slots[i].series != NULL)
+            slots[free_slot(slots, cap - 1, m->slots[i].hash)] = m->slots[i];
+    }
+    free(m->slots);
+    m->slots = slots;
+    m->mask = cap - 1;
+}
+
+/* One allocation per series: the typed node followed by the model's bytes. */
+static struct sl__series *add_series(struct sl_metrics_worker *m, const struct key *k,
+                                     uint64_t hash)
+{
+    size_t size = series_size[k->type];
+    struct sl__series *s = sl_xcalloc(1, size + k->model.len + 1);
+    char *model = (char *)s + size;
+    if (k->model.len != 0)
+        memcpy(model, k->model.ptr, k->model.len);
+    s->hash = hash;
+    s->type = k->type;
+    s->route = k->route;
+    s->kind = k->kind;
+    s->model = model;
+    s->model_len = k->model.len;
+    if ((m->used + 1) * 2 > m->mask + 1)
+        grow(m);
+    m->slots[free_slot(m->slots, m->mask, hash)] = (struct sl__metrics_slot){hash, s};
+    m->used++;
+    s->next = atomic_load_explicit(&m->head[k->type], memory_order_relaxed);
+    /* Publishes the node: a reader that sees it also sees its key and zeroed values. */
+    atomic_store_explicit(&m->head[k->type], s, memory_order_release);
+    return s;
+}
+
+static struct sl__series *get_series(struct sl_metrics_worker *m, const struct key *k)
+{
+    uint64_t hash = hash_key(k);
+    for (size_t i = hash & m->mask;; i = (i + 1) & m->mask) {
+        struct sl__series *s = m->slots[i].series;
+        if (s == NULL)
+            return add_series(m, k, hash);
+        if (m->slots[i].hash == hash && key_matches(s, k))
+            return s;
+    }
+}
+
+static size_t status_class(int status)
+{
+    return status >= 100 && status < 600 ? (size_t)(status / 100 - 1) : SL__STATUS_CLASSES - 1;
+}
+
+static void count_tokens(struct sl__request_series *s, enum sl__token_type type, int64_t n)
+{
+    if (n < 0)
+        return;
+    sl__counter_add(&s->tokens[type], (uint64_t)n);
+    uint32_t seen = atomic_load_explicit(&s->tokens_seen, memory_order_relaxed);
+    if ((seen & (1u << type)) == 0)
+        atomic_store_explicit(&s->tokens_seen, seen | (1u << type), memory_order_release);
+}
+
+void sl_metrics_observe(struct sl_metrics_worker *m, const struct sl_metrics_request *r)
+{
+    struct sl_str model = r->model.len != 0 ? r->model : SL_STRLIT("unknown");
+    const char *route = r->route != NULL ? r->route : "other";
+    struct key k = {SL__SERIES_REQUEST, route, NULL, model};
+    struct sl__request_series *s =
+        SL_CONTAINER_OF(get_series(m, &k), struct sl__request_series, super);
+    sl__counter_add(&s->requests[status_class(r->status)], 1);
+    if (r->status == 499)
+        sl__counter_add(&s->cancelled, 1);
+    sl__hist_observe(&s->duration, &sl__hist_duration, sl__seconds_to_us(r->duration_s));
+    if (r->ttft_s >= 0)
+        sl__hist_observe(&s->ttft, &sl__hist_ttft, sl__seconds_to_us(r->ttft_s));
+    count_tokens(s, SL__TOKENS_PROMPT, r->prompt_tokens);
+    count_tokens(s, SL__TOKENS_COMPLETION, r->completion_tokens);
+    if (r->upstream_error == NULL)
+        return;
+    struct key ek = {SL__SERIES_UPSTREAM_ERROR, NULL, r->upstream_error, model};
+    struct sl__error_series *e =
+        SL_CONTAINER_OF(get_series(m, &ek), struct sl__error_series, super);
+    sl__counter_add(&e->count, 1);
+}
+
+void sl_metrics_inflight(struct sl_metrics_worker *m, const char *route, int delta)
+{
+    struct key k = {SL__SERIES_ROUTE, route != NULL ? route : "other", NULL, SL_STR_NULL};
+    struct sl__route_series *s = SL_CONTAINER_OF(get_series(m, &k), struct sl__route_series, super);
+    atomic_store_explicit(&s->inflight,
+                          atomic_load_explicit(&s->inflight, memory_order_relaxed) + delta,
+                          memory_order_relaxed);
 }

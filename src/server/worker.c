@@ -9,6 +9,7 @@
 #include "sluice/base.h"
 #include "sluice/http.h"
 #include "sluice/log.h"
+#include "sluice/metrics.h"
 #include "sluice/worker.h"
 
 /* Accepting many connections per readiness event keeps bursts of new clients from waiting one
@@ -127,6 +128,7 @@ static void *worker_main(void *arg)
 {
     struct sl_worker *w = arg;
     h2o_context_init(&w->ctx, h2o_evloop_create(), &w->server->globalconf);
+    w->metrics = sl_metrics_worker_new();
     h2o_multithread_register_receiver(w->ctx.queue, &w->_control_rx, on_control_messages);
     h2o_timeout_init(w->ctx.loop, &w->_sweep_timeout, SWEEP_MS);
     w->_sweep_entry.cb = on_sweep;

@@ -1,0 +1,110 @@
+/* The per-worker metrics store, shared by the writer side (metrics.c, worker threads) and the
+ * reader side (metrics_render.c, control thread). Not a public contract.
+ *
+ * A store holds series. A series is keyed by its label values and carries the values of every
+ * family that shares those labels, so one sl_metrics_observe does one hash lookup:
+ *   - SL__SERIES_REQUEST {route, model}: requests_total by status class, client_cancelled_total,
+ *     request_duration_seconds, time_to_first_token_seconds, and tokens by type (the renderer
+ *     sums tokens over routes into tokens_total{model,type});
+ *   - SL__SERIES_ROUTE {route}: in_flight_requests;
+ *   - SL__SERIES_UPSTREAM_ERROR {model, kind}: upstream_errors_total.
+ *
+ * The writer finds series through an open-addressing hash table that only it touches. Every
+ * series is also pushed onto an append-only list per type: the node is fully initialised, then
+ * published with a release store of the list head; nodes are never unlinked or freed while the
+ * store lives, and a node's key and next pointer never change after publication. Readers load
+ * the head with acquire and walk next pointers; values are _Atomic and read relaxed. */
+#ifndef SLUICE_OBS_METRICS_INTERNAL_H
+#define SLUICE_OBS_METRICS_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "histogram.h"
+#include "sluice/buf.h"
+#include "sluice/metrics.h"
+
+enum sl__series_type {
+    SL__SERIES_REQUEST = 0,
+    SL__SERIES_ROUTE,
+    SL__SERIES_UPSTREAM_ERROR,
+    SL__SERIES_TYPES,
+};
+
+/* Status classes of requests_total: [0] = 1xx .. [4] = 5xx, [5] = anything else. */
+#define SL__STATUS_CLASSES 6
+
+enum sl__token_type {
+    SL__TOKENS_PROMPT = 0,
+    SL__TOKENS_COMPLETION,
+    SL__TOKEN_TYPES,
+};
+
+struct sl__series {
+    struct sl__series *next; /* the previously published series of this type, or NULL */
+    uint64_t hash;
+    enum sl__series_type type;
+    const char *route; /* static name; NULL for SL__SERIES_UPSTREAM_ERROR */
+    const char *kind;  /* static name; SL__SERIES_UPSTREAM_ERROR only */
+    const char *model; /* model_len bytes stored in the same allocation; "" when unused */
+    size_t model_len;
+};
+
+struct sl__request_series {
+    struct sl__series super;
+    _Atomic uint64_t requests[SL__STATUS_CLASSES];
+    _Atomic uint64_t cancelled; /* status 499 */
+    _Atomic uint64_t tokens[SL__TOKEN_TYPES];
+    /* Bit (1 << type) once a token count of that type was observed: a count of 0 tokens is
+     * still a sample. Set once with a release store after the count. */
+    _Atomic uint32_t tokens_seen;
+    struct sl__hist duration;
+    struct sl__hist ttft;
+};
+
+struct sl__route_series {
+    struct sl__series super;
+    _Atomic int64_t inflight;
+};
+
+struct sl__error_series {
+    struct sl__series super;
+    _Atomic uint64_t count;
+};
+
+struct sl__metrics_slot {
+    uint64_t hash;
+    struct sl__series *series; /* NULL = empty */
+};
+
+struct sl_metrics_worker {
+    /* writer only */
+    struct sl__metrics_slot *slots;
+    size_t mask; /* capacity - 1; capacity is a power of two */
+    size_t used;
+    /* shared with readers */
+    _Atomic(struct sl__series *) head[SL__SERIES_TYPES];
+};
+
+/* Process-level values the renderer shows next to the stores' families. */
+struct sl__metrics_process {
+    const char *version;
+    unsigned workers;
+    bool draining;
+    uint64_t open_connections;
+    uint64_t http_requests[SL__STATUS_CLASSES]; /* by status class, as requests[] above */
+};
+
+/* Renders the whole exposition from p and n stores (NULL entries are skipped); series with
+ * equal label sets are summed over the stores. sl_metrics_render is this plus the server's
+ * values. Control thread (any single thread). */
+void sl__metrics_render_stores(const struct sl__metrics_process *p,
+                               const struct sl_metrics_worker *const *stores, size_t n,
+                               struct sl_buf *out);
+
+/* Forgets every sl_metrics_reload_result (tests). */
+void sl__metrics_reload_reset(void);
+
+#endif

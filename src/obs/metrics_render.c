@@ -1,0 +1,472 @@
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrics_internal.h"
+#include "sluice/base.h"
+#include "sluice/metrics.h"
+#include "sluice/server.h"
+#include "sluice/worker.h"
+#include "sluice_version.h"
+
+#define LABELS_MAX (64u * 1024)
+
+static const char *const status_class_name[SL__STATUS_CLASSES] = {"1xx", "2xx", "3xx",
+                                                                  "4xx", "5xx", "other"};
+static const char *const token_type_name[SL__TOKEN_TYPES] = {"prompt", "completion"};
+
+/* Reload results: written and read on the control thread only. */
+static uint64_t reloads[2]; /* [0] failure, [1] success */
+static int64_t live_generation;
+static double last_success_time;
+
+void sl_metrics_reload_result(bool ok, int64_t generation, double unix_time)
+{
+    reloads[ok ? 1 : 0]++;
+    if (!ok)
+        return;
+    live_generation = generation;
+    last_success_time = unix_time;
+}
+
+void sl__metrics_reload_reset(void)
+{
+    reloads[0] = reloads[1] = 0;
+    live_generation = 0;
+    last_success_time = 0;
+}
+
+/* One merged row per label set; names point into series nodes, which outlive the render. */
+struct request_row {
+    const char *route;
+    struct sl_str model;
+    uint64_t requests[SL__STATUS_CLASSES];
+    uint64_t cancelled;
+    uint64_t tokens[SL__TOKEN_TYPES];
+    uint32_t tokens_seen;
+    struct sl__hist_snap duration;
+    struct sl__hist_snap ttft;
+};
+
+struct token_row {
+    struct sl_str model;
+    uint64_t tokens[SL__TOKEN_TYPES];
+    uint32_t tokens_seen;
+};
+
+struct error_row {
+    struct sl_str model;
+    const char *kind;
+    uint64_t count;
+};
+
+struct route_row {
+    const char *route;
+    int64_t inflight;
+};
+
+struct rows {
+    struct request_row *req;
+    size_t nreq;
+    struct token_row *tok;
+    size_t ntok;
+    struct error_row *err;
+    size_t nerr;
+    struct route_row *route;
+    size_t nroute;
+};
+
+static uint64_t load(const _Atomic uint64_t *c)
+{
+    return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+static int cmp_model(struct sl_str a, struct sl_str b)
+{
+    int c = memcmp(a.ptr, b.ptr, SL_MIN(a.len, b.len));
+    if (c != 0)
+        return c;
+    return a.len < b.len ? -1 : a.len > b.len;
+}
+
+static int cmp_request(const void *pa, const void *pb)
+{
+    const struct request_row *a = pa, *b = pb;
+    int c = strcmp(a->route, b->route);
+    return c != 0 ? c : cmp_model(a->model, b->model);
+}
+
+static int cmp_token(const void *pa, const void *pb)
+{
+    const struct token_row *a = pa, *b = pb;
+    return cmp_model(a->model, b->model);
+}
+
+static int cmp_error(const void *pa, const void *pb)
+{
+    const struct error_row *a = pa, *b = pb;
+    int c = cmp_model(a->model, b->model);
+    return c != 0 ? c : strcmp(a->kind, b->kind);
+}
+
+static int cmp_route(const void *pa, const void *pb)
+{
+    const struct route_row *a = pa, *b = pb;
+    return strcmp(a->route, b->route);
+}
+
+/* Heads are loaded once per store, so counting and copying see the same nodes. */
+static void load_heads(const struct sl_metrics_worker *const *stores, size_t n,
+                       enum sl__series_type type, const struct sl__series **heads, size_t *count)
+{
+    *count = 0;
+    for (size_t i = 0; i < n; i++) {
+        heads[i] = NULL;
+        if (stores[i] == NULL)
+            continue;
+        heads[i] = atomic_load_explicit(&stores[i]->head[type], memory_order_acquire);
+        for (const struct sl__series *s = heads[i]; s != NULL; s = s->next)
+            ++*count;
+    }
+}
+
+static struct sl_str model_of(const struct sl__series *s)
+{
+    return sl_str_init(s->model, s->model_len);
+}
+
+static void snap_request(const struct sl__series *s, struct request_row *r)
+{
+    const struct sl__request_series *rs =
+        SL_CONTAINER_OF(s, const struct sl__request_series, super);
+    r->route = s->route;
+    r->model = model_of(s);
+    for (size_t c = 0; c < SL__STATUS_CLASSES; c++)
+        r->requests[c] = load(&rs->requests[c]);
+    r->cancelled = load(&rs->cancelled);
+    r->tokens_seen = atomic_load_explicit(&rs->tokens_seen, memory_order_acquire);
+    for (size_t t = 0; t < SL__TOKEN_TYPES; t++)
+        r->tokens[t] = load(&rs->tokens[t]);
+    sl__hist_snapshot(&rs->duration, &sl__hist_duration, &r->duration);
+    sl__hist_snapshot(&rs->ttft, &sl__hist_ttft, &r->ttft);
+}
+
+static void add_request(struct request_row *into, const struct request_row *r)
+{
+    for (size_t c = 0; c < SL__STATUS_CLASSES; c++)
+        into->requests[c] += r->requests[c];
+    into->cancelled += r->cancelled;
+    for (size_t t = 0; t < SL__TOKEN_TYPES; t++)
+        into->tokens[t] += r->tokens[t];
+    into->tokens_seen |= r->tokens_seen;
+    sl__hist_snap_add(&into->duration, &r->duration);
+    sl__hist_snap_add(&into->ttft, &r->ttft);
+}
+
+static void gather_requests(const struct sl_metrics_worker *const *stores, size_t n,
+                            const struct sl__series **heads, struct rows *rows)
+{
+    size_t total, u = 0;
+    load_heads(stores, n, SL__SERIES_REQUEST, heads, &total);
+    struct request_row *r = sl_xcalloc(total + 1, sizeof(*r));
+    for (size_t i = 0, k = 0; i < n; i++) {
+        for (const struct sl__series *s = heads[i]; s != NULL; s = s->next)
+            snap_request(s, &r[k++]);
+    }
+    qsort(r, total, sizeof(*r), cmp_request);
+    for (size_t i = 0; i < total; i++) {
+        if (u > 0 && cmp_request(&r[u - 1], &r[i]) == 0)
+            add_request(&r[u - 1], &r[i]);
+        else
+            r[u++] = r[i];
+    }
+    rows->req = r;
+    rows->nreq = u;
+}
+
+/* tokens_total is labelled by model only: sum the request rows over routes. */
+static void gather_tokens(struct rows *rows)
+{
+    size_t u = 0;
+    struct token_row *t = sl_xcalloc(rows->nreq + 1, sizeof(*t));
+    for (size_t i = 0; i < rows->nreq; i++) {
+        const struct request_row *r = &rows->req[i];
+        t[i] = (struct token_row){r->model, {r->tokens[0], r->tokens[1]}, r->tokens_seen};
+    }
+    qsort(t, rows->nreq, sizeof(*t), cmp_token);
+    for (size_t i = 0; i < rows->nreq; i++) {
+        if (u > 0 && cmp_token(&t[u - 1], &t[i]) == 0) {
+            for (size_t k = 0; k < SL__TOKEN_TYPES; k++)
+                t[u - 1].tokens[k] += t[i].tokens[k];
+            t[u - 1].tokens_seen |= t[i].tokens_seen;
+        } else {
+            t[u++] = t[i];
+        }
+    }
+    rows->tok = t;
+    rows->ntok = u;
+}
+
+static void gather_errors(const struct sl_metrics_worker *const *stores, size_t n,
+                          const struct sl__series **heads, struct rows *rows)
+{
+    size_t total, u = 0;
+    load_heads(stores, n, SL__SERIES_UPSTREAM_ERROR, heads, &total);
+    struct error_row *e = sl_xcalloc(total + 1, sizeof(*e));
+    for (size_t i = 0, k = 0; i < n; i++) {
+        for (const struct sl__series *s = heads[i]; s != NULL; s = s->next) {
+            const struct sl__error_series *es =
+                SL_CONTAINER_OF(s, const struct sl__error_series, super);
+            e[k++] = (struct error_row){model_of(s), s->kind, load(&es->count)};
+        }
+    }
+    qsort(e, total, sizeof(*e), cmp_error);
+    for (size_t i = 0; i < total; i++) {
+        if (u > 0 && cmp_error(&e[u - 1], &e[i]) == 0)
+            e[u - 1].count += e[i].count;
+        else
+            e[u++] = e[i];
+    }
+    rows->err = e;
+    rows->nerr = u;
+}
+
+static void gather_routes(const struct sl_metrics_worker *const *stores, size_t n,
+                          const struct sl__series **heads, struct rows *rows)
+{
+    size_t total, u = 0;
+    load_heads(stores, n, SL__SERIES_ROUTE, heads, &total);
+    struct route_row *r = sl_xcalloc(total + 1, sizeof(*r));
+    for (size_t i = 0, k = 0; i < n; i++) {
+        for (const struct sl__series *s = heads[i]; s != NULL; s = s->next) {
+            const struct sl__route_series *rs =
+                SL_CONTAINER_OF(s, const struct sl__route_series, super);
+            r[k++] = (struct route_row){s->route,
+                                        atomic_load_explicit(&rs->inflight, memory_order_relaxed)};
+        }
+    }
+    qsort(r, total, sizeof(*r), cmp_route);
+    for (size_t i = 0; i < total; i++) {
+        if (u > 0 && cmp_route(&r[u - 1], &r[i]) == 0)
+            r[u - 1].inflight += r[i].inflight;
+        else
+            r[u++] = r[i];
+    }
+    rows->route = r;
+    rows->nroute = u;
+}
+
+static void gather(const struct sl_metrics_worker *const *stores, size_t n, struct rows *rows)
+{
+    const struct sl__series **heads = sl_xcalloc(n + 1, sizeof(*heads));
+    gather_requests(stores, n, heads, rows);
+    gather_tokens(rows);
+    gather_errors(stores, n, heads, rows);
+    gather_routes(stores, n, heads, rows);
+    free(heads);
+}
+
+static void rows_dispose(struct rows *rows)
+{
+    free(rows->req);
+    free(rows->tok);
+    free(rows->err);
+    free(rows->route);
+    *rows = (struct rows){0};
+}
+
+/* Label values escaped as the text format requires: backslash, double quote, line feed. */
+static void append_escaped(struct sl_buf *b, struct sl_str v)
+{
+    size_t run = 0;
+    for (size_t i = 0; i < v.len; i++) {
+        const char *esc = v.ptr[i] == '\\'   ? "\\\\"
+                          : v.ptr[i] == '"'  ? "\\\""
+                          : v.ptr[i] == '\n' ? "\\n"
+                                             : NULL;
+        if (esc == NULL)
+            continue;
+        sl_buf_append(b, v.ptr + run, i - run);
+        sl_buf_append(b, esc, 2);
+        run = i + 1;
+    }
+    sl_buf_append(b, v.ptr + run, v.len - run);
+}
+
+/* Appends name="value" to a label list, with a comma when it is not the first. */
+static void add_label(struct sl_buf *b, const char *name, struct sl_str value)
+{
+    sl_buf_appendf(b, "%s%s=\"", b->len != 0 ? "," : "", name);
+    append_escaped(b, value);
+    sl_buf_append(b, "\"", 1);
+}
+
+static void family(struct sl_buf *out, const char *name, const char *type, const char *help)
+{
+    sl_buf_appendf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void sample_u64(struct sl_buf *out, const char *name, const struct sl_buf *labels,
+                       uint64_t v)
+{
+    sl_buf_appendf(out, "%s{%.*s} %" PRIu64 "\n", name, (int)labels->len, labels->ptr, v);
+}
+
+static void request_labels(struct sl_buf *lb, const struct request_row *r)
+{
+    sl_buf_reset(lb);
+    add_label(lb, "route", sl_str_from_cstr(r->route));
+    add_label(lb, "model", r->model);
+}
+
+static void render_requests(struct sl_buf *out, struct sl_buf *lb, const struct rows *rows)
+{
+    const char *name = "sluice_requests_total";
+    family(out, name, "counter", "Requests finished, by route, model and status class.");
+    for (size_t i = 0; i < rows->nreq; i++) {
+        const struct request_row *r = &rows->req[i];
+        for (size_t c = 0; c < SL__STATUS_CLASSES; c++) {
+            if (r->requests[c] == 0)
+                continue;
+            request_labels(lb, r);
+            add_label(lb, "status", sl_str_from_cstr(status_class_name[c]));
+            sample_u64(out, name, lb, r->requests[c]);
+        }
+    }
+    name = "sluice_client_cancelled_total";
+    family(out, name, "counter",
+           "Requests the client abandoned before the response completed (logged as 499).");
+    for (size_t i = 0; i < rows->nreq; i++) {
+        request_labels(lb, &rows->req[i]);
+        sample_u64(out, name, lb, rows->req[i].cancelled);
+    }
+}
+
+static void render_histograms(struct sl_buf *out, struct sl_buf *lb, const struct rows *rows)
+{
+    const char *name = "sluice_request_duration_seconds";
+    family(out, name, "histogram", "Time from request start to response end.");
+    for (size_t i = 0; i < rows->nreq; i++) {
+        request_labels(lb, &rows->req[i]);
+        sl__hist_render(out, name, &sl__hist_duration, sl_buf_str(lb), &rows->req[i].duration);
+    }
+    name = "sluice_time_to_first_token_seconds";
+    family(out, name, "histogram", "Streaming requests: time to the first content event.");
+    for (size_t i = 0; i < rows->nreq; i++) {
+        const struct request_row *r = &rows->req[i];
+        if (sl__hist_snap_count(&r->ttft, &sl__hist_ttft) == 0)
+            continue;
+        request_labels(lb, r);
+        sl__hist_render(out, name, &sl__hist_ttft, sl_buf_str(lb), &r->ttft);
+    }
+}
+
+static void render_tokens_errors(struct sl_buf *out, struct sl_buf *lb, const struct rows *rows)
+{
+    const char *name = "sluice_tokens_total";
+    family(out, name, "counter", "Tokens reported by upstreams, by model and type.");
+    for (size_t i = 0; i < rows->ntok; i++) {
+        for (size_t t = 0; t < SL__TOKEN_TYPES; t++) {
+            if ((rows->tok[i].tokens_seen & (1u << t)) == 0)
+                continue;
+            sl_buf_reset(lb);
+            add_label(lb, "model", rows->tok[i].model);
+            add_label(lb, "type", sl_str_from_cstr(token_type_name[t]));
+            sample_u64(out, name, lb, rows->tok[i].tokens[t]);
+        }
+    }
+    name = "sluice_upstream_errors_total";
+    family(out, name, "counter", "Failed upstream calls, by model and kind of failure.");
+    for (size_t i = 0; i < rows->nerr; i++) {
+        sl_buf_reset(lb);
+        add_label(lb, "model", rows->err[i].model);
+        add_label(lb, "kind", sl_str_from_cstr(rows->err[i].kind));
+        sample_u64(out, name, lb, rows->err[i].count);
+    }
+}
+
+static void render_inflight(struct sl_buf *out, struct sl_buf *lb, const struct rows *rows)
+{
+    const char *name = "sluice_in_flight_requests";
+    family(out, name, "gauge", "Requests currently being served, by route.");
+    for (size_t i = 0; i < rows->nroute; i++) {
+        sl_buf_reset(lb);
+        add_label(lb, "route", sl_str_from_cstr(rows->route[i].route));
+        sl_buf_appendf(out, "%s{%.*s} %" PRId64 "\n", name, (int)lb->len, lb->ptr,
+                       rows->route[i].inflight);
+    }
+}
+
+static void gauge(struct sl_buf *out, const char *name, const char *help, uint64_t v)
+{
+    family(out, name, "gauge", help);
+    sl_buf_appendf(out, "%s %" PRIu64 "\n", name, v);
+}
+
+static void render_process(struct sl_buf *out, struct sl_buf *lb,
+                           const struct sl__metrics_process *p)
+{
+    family(out, "sluice_build_info", "gauge", "Build information.");
+    sl_buf_reset(lb);
+    add_label(lb, "version", sl_str_from_cstr(p->version));
+    sample_u64(out, "sluice_build_info", lb, 1);
+    gauge(out, "sluice_workers", "Worker threads (one event loop each).", p->workers);
+    gauge(out, "sluice_draining", "1 while a graceful shutdown is in progress.", p->draining);
+    gauge(out, "sluice_open_connections", "Client connections currently open.",
+          p->open_connections);
+    family(out, "sluice_http_requests_total", "counter",
+           "Responses sent, by status class (every response, including h2o's own).");
+    for (size_t c = 0; c < SL__STATUS_CLASSES; c++)
+        sl_buf_appendf(out, "sluice_http_requests_total{code=\"%s\"} %" PRIu64 "\n",
+                       status_class_name[c], p->http_requests[c]);
+}
+
+static void render_reloads(struct sl_buf *out)
+{
+    family(out, "sluice_config_reloads_total", "counter", "Configuration reloads, by result.");
+    sl_buf_appendf(out,
+                   "sluice_config_reloads_total{result=\"failure\"} %" PRIu64 "\n"
+                   "sluice_config_reloads_total{result=\"success\"} %" PRIu64 "\n",
+                   reloads[0], reloads[1]);
+    family(out, "sluice_config_generation", "gauge", "Generation of the configuration serving.");
+    sl_buf_appendf(out, "sluice_config_generation %" PRId64 "\n", live_generation);
+    family(out, "sluice_config_last_reload_success_timestamp_seconds", "gauge",
+           "Unix time of the last successful configuration reload.");
+    sl_buf_appendf(out, "sluice_config_last_reload_success_timestamp_seconds %.3f\n",
+                   last_success_time);
+}
+
+void sl__metrics_render_stores(const struct sl__metrics_process *p,
+                               const struct sl_metrics_worker *const *stores, size_t n,
+                               struct sl_buf *out)
+{
+    struct rows rows = {0};
+    struct sl_buf lb;
+    sl_buf_init(&lb, LABELS_MAX);
+    gather(stores, n, &rows);
+    render_process(out, &lb, p);
+    render_requests(out, &lb, &rows);
+    render_histograms(out, &lb, &rows);
+    render_tokens_errors(out, &lb, &rows);
+    render_inflight(out, &lb, &rows);
+    render_reloads(out);
+    rows_dispose(&rows);
+    sl_buf_dispose(&lb);
+}
+
+void sl_metrics_render(const struct sl_server *s, struct sl_buf *out)
+{
+    struct sl__metrics_process p = {.version = SL_VERSION, .draining = sl_server_is_draining(s)};
+    unsigned n = sl_server_worker_count(s);
+    const struct sl_metrics_worker **stores = sl_xcalloc(n + 1, sizeof(*stores));
+    p.workers = n;
+    for (unsigned i = 0; i < n; i++) {
+        const struct sl_worker *w = sl_server_worker(s, i);
+        stores[i] = w->metrics;
+        p.open_connections += atomic_load_explicit(&w->stats.connections, memory_order_relaxed);
+        for (size_t c = 0; c < SL__STATUS_CLASSES; c++)
+            p.http_requests[c] += atomic_load_explicit(&w->stats.requests[c], memory_order_relaxed);
+    }
+    sl__metrics_render_stores(&p, stores, n, out);
+    free(stores);
+}
