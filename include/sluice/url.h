@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "sluice/base.h"
 #include "sluice/buf.h"
 #include "sluice/str.h"
 
