@@ -204,11 +204,13 @@ int sl_resources_parse(const char *data, size_t len, const char *name, char *con
     r->file = sl_xstrdup(name != NULL ? name : "");
     if (sl_yaml_parse(data != NULL ? data : "", len, &doc, diag) == SL_OK) {
         load_root(&l, doc.root);
+        /* The name tables point into the document: drop them first. */
+        sl__res_names_dispose(&l.provider_keys);
+        sl__res_names_dispose(&l.models);
+        free(l.key_providers);
+        free(l.wildcards);
         sl_yaml_doc_dispose(&doc);
     }
-    sl__res_names_dispose(&l.provider_keys);
-    sl__res_names_dispose(&l.models);
-    free(l.wildcards);
     if (diag->count != before) {
         sort_diag(diag, before);
         sl_resources_free(r);

@@ -14,15 +14,22 @@
 
 #define MAX_DIST 2
 
-void sl__res_label(char *buf, size_t cap, const char *collection, size_t index, const char *name)
+void sl__res_label(char *buf, size_t cap, const char *collection, size_t index, struct sl_str name)
 {
     char q[96];
-    if (name == NULL) {
+    if (name.ptr == NULL) {
         snprintf(buf, cap, "%s[%zu]", collection, index);
         return;
     }
-    snprintf(buf, cap, "%s[%zu] (%s)", collection, index,
-             sl__cfg_quote(q, sizeof(q), sl_str_from_cstr(name)));
+    snprintf(buf, cap, "%s[%zu] (%s)", collection, index, sl__cfg_quote(q, sizeof(q), name));
+}
+
+struct sl_str sl__res_printable(const struct sl_yaml_node *node, const char *value)
+{
+    struct sl_str raw = node->value;
+    if (raw.len >= 2 && memmem(raw.ptr, raw.len, "${", 2) != NULL)
+        return raw;
+    return sl_str_from_cstr(value);
 }
 
 void sl__res_error(struct sl__res_entry *e, unsigned line, const char *field, const char *fmt, ...)
@@ -288,10 +295,8 @@ static char *read_display_name(struct sl__res_entry *e)
         return NULL;
     }
     /* Messages never print a variable's value, so an interpolated name is labelled raw. */
-    char *raw = v.interpolated ? sl_str_dup(v.node->value) : NULL;
     sl__res_label(e->label, sizeof(e->label), e->schema->collection, e->index,
-                  raw != NULL ? raw : v.text);
-    free(raw);
+                  sl__res_printable(v.node, v.text));
     return sl__res_val_take(&v);
 }
 
@@ -302,7 +307,7 @@ bool sl__res_entry_begin(struct sl__res_loader *l, const struct sl__res_schema *
     SL_ASSERT(strcmp(schema->fields[0].name, "display_name") == 0);
     *e = (struct sl__res_entry){.l = l, .schema = schema, .index = i, .map = item};
     *name = NULL;
-    sl__res_label(e->label, sizeof(e->label), schema->collection, i, NULL);
+    sl__res_label(e->label, sizeof(e->label), schema->collection, i, SL_STR_NULL);
     if (item->kind != SL_YAML_MAP) {
         sl__res_error(e, item->line, NULL, "expected a mapping, got %s", sl_yaml_describe(item));
         return false;
@@ -365,7 +370,8 @@ void sl__res_names_build(struct sl__res_loader *l, struct sl__res_names *t, cons
     for (size_t i = 0; i < n; i++) {
         const struct sl_yaml_node *dn = sl_yaml_map_get(seq->items[i], "display_name");
         if (names[i] != NULL)
-            t->v[t->n++] = (struct sl__res_name){names[i], i, dn->line};
+            t->v[t->n++] =
+                (struct sl__res_name){names[i], sl__res_printable(dn, names[i]), i, dn->line};
     }
     qsort(t->v, t->n, sizeof(*t->v), cmp_names);
     size_t first = 0;
@@ -375,10 +381,10 @@ void sl__res_names_build(struct sl__res_loader *l, struct sl__res_names *t, cons
             continue;
         }
         char label[192], q[96];
-        sl__res_label(label, sizeof(label), collection, t->v[i].index, t->v[i].name);
+        sl__res_label(label, sizeof(label), collection, t->v[i].index, t->v[i].shown);
         sl_diag_add(l->diag, t->v[i].line,
                     "%s: display_name: duplicate display_name %s (first at line %u)", label,
-                    sl__cfg_quote(q, sizeof(q), sl_str_from_cstr(t->v[i].name)), t->v[first].line);
+                    sl__cfg_quote(q, sizeof(q), t->v[i].shown), t->v[first].line);
     }
 }
 

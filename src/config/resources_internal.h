@@ -52,7 +52,8 @@ struct sl__res_schema {
 /* A name defined by a collection, for duplicate checks and cross-references. */
 struct sl__res_name {
     const char *name;
-    size_t index; /* position in the file */
+    struct sl_str shown; /* for messages: see sl__res_printable */
+    size_t index;        /* position in the file */
     unsigned line;
 };
 
@@ -66,6 +67,7 @@ struct sl__res_loader {
     struct sl_diag *diag;
     char *const *envp;
     struct sl__res_names provider_keys; /* names of provider_keys[], for models[].provider_key */
+    struct sl_str *key_providers;       /* provider_keys[i].provider for messages, or empty */
     struct sl__res_names models;        /* names of models[], for api_keys[].allowed_models */
     const struct sl_model **wildcards;  /* wildcard models in file order */
     size_t n_wildcards;
@@ -123,8 +125,13 @@ char *sl__res_val_take(struct sl__res_val *v);
 /* The value for a message: quoted; the raw ${...} text when interpolated; a kind for secrets. */
 const char *sl__res_show(const struct sl__res_val *v, char *buf, size_t cap);
 
-/* "models[2] (\"gpt-4o\")" or "models[2]" when name is NULL. */
-void sl__res_label(char *buf, size_t cap, const char *collection, size_t index, const char *name);
+/* "models[2] (\"gpt-4o\")", or "models[2]" when name.ptr is NULL. */
+void sl__res_label(char *buf, size_t cap, const char *collection, size_t index, struct sl_str name);
+
+/* The text to print for a value stored from node: the value itself, or the node's raw text when
+ * that holds a ${...} reference, so that no message ever carries a variable's value (not even
+ * one quoted later by another entry, such as a key's provider in a model's message). */
+struct sl_str sl__res_printable(const struct sl_yaml_node *node, const char *value);
 
 /* True when s is a vendor name: lower-case letters, digits, '-', '_' and '.'. */
 bool sl__res_is_vendor(struct sl_str s);

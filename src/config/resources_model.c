@@ -54,18 +54,19 @@ static void check_name(struct sl__res_entry *e, struct sl_model *m)
     m->is_wildcard = stars == 1;
     m->literal_len = name.len - stars;
     if (stars > 1)
-        sl__res_error(e, e->values[F_DISPLAY_NAME]->line, "display_name",
-                      "a wildcard name has exactly one \"*\", got %s",
-                      sl__cfg_quote(q, sizeof(q), name));
+        sl__res_error(
+            e, e->values[F_DISPLAY_NAME]->line, "display_name",
+            "a wildcard name has exactly one \"*\", got %s",
+            sl__cfg_quote(q, sizeof(q), sl__res_printable(e->values[F_DISPLAY_NAME], m->name)));
 }
 
-/* Resolves provider_key to a key defined in provider_keys. */
-static void read_key(struct sl__res_entry *e, struct sl_model *m)
+/* Resolves provider_key to a key defined in provider_keys; returns the key's name entry. */
+static const struct sl__res_name *read_key(struct sl__res_entry *e, struct sl_model *m)
 {
     struct sl__res_val v;
     char shown[256];
     if (sl__res_string(e, F_PROVIDER_KEY, &v) != SL_OK)
-        return;
+        return NULL;
     const struct sl__res_name *k =
         sl__res_names_find(&e->l->provider_keys, sl_str_init(v.text, v.len));
     if (k == NULL)
@@ -74,6 +75,7 @@ static void read_key(struct sl__res_entry *e, struct sl_model *m)
     else
         m->key = &e->l->r->provider_keys[k->index];
     sl__res_val_dispose(&v);
+    return k;
 }
 
 static void read_model_name(struct sl__res_entry *e, struct sl_model *m)
@@ -96,7 +98,8 @@ static void read_model_name(struct sl__res_entry *e, struct sl_model *m)
 }
 
 /* The model's own provider must agree with its key's; without one it inherits the key's. */
-static void read_provider(struct sl__res_entry *e, struct sl_model *m)
+static void read_provider(struct sl__res_entry *e, struct sl_model *m,
+                          const struct sl__res_name *key)
 {
     struct sl__res_val v;
     char shown[256], kq[96], nq[96];
@@ -116,8 +119,8 @@ static void read_provider(struct sl__res_entry *e, struct sl_model *m)
         sl__res_error(e, v.node->line, "provider",
                       "%s does not match provider %s of provider key %s",
                       sl__res_show(&v, shown, sizeof(shown)),
-                      sl__cfg_quote(kq, sizeof(kq), sl_str_from_cstr(key_provider)),
-                      sl__cfg_quote(nq, sizeof(nq), sl_str_from_cstr(m->key->name)));
+                      sl__cfg_quote(kq, sizeof(kq), e->l->key_providers[key->index]),
+                      sl__cfg_quote(nq, sizeof(nq), key->shown));
     else
         m->provider = sl__res_val_take(&v);
     sl__res_val_dispose(&v);
@@ -151,9 +154,9 @@ static void load_one(struct sl__res_loader *l, size_t i, const struct sl_yaml_no
         return;
     if (m->name != NULL)
         check_name(&e, m);
-    read_key(&e, m);
+    const struct sl__res_name *key = read_key(&e, m);
     read_model_name(&e, m);
-    read_provider(&e, m);
+    read_provider(&e, m, key);
     read_settings(&e, m);
     build_json(m);
 }

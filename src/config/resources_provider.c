@@ -158,7 +158,8 @@ static void build_origin(struct sl_provider_key *pk)
 }
 
 /* Normalises api_base (or applies the openai default) into pk->api_base. */
-static int read_api_base(struct sl__res_entry *e, struct sl_provider_key *pk, bool supported)
+static int read_api_base(struct sl__res_entry *e, struct sl_provider_key *pk, bool supported,
+                         struct sl_str provider_shown)
 {
     struct sl__res_val v;
     struct sl_buf b;
@@ -172,7 +173,7 @@ static int read_api_base(struct sl__res_entry *e, struct sl_provider_key *pk, bo
         sl__res_error(e, 0, "api_base",
                       "required for provider %s (the default " OPENAI_DEFAULT_BASE
                       " applies only to provider openai)",
-                      sl__cfg_quote(q, sizeof(q), sl_str_from_cstr(pk->provider)));
+                      sl__cfg_quote(q, sizeof(q), provider_shown));
         return SL_EPARSE;
     }
     if (rc == SL_ENOENT) {
@@ -202,10 +203,12 @@ static void load_one(struct sl__res_loader *l, size_t i, const struct sl_yaml_no
     if (!sl__res_entry_begin(l, &schema, i, item, &e, &pk->name))
         return;
     pk->provider = read_provider(&e);
+    if (pk->provider != NULL)
+        l->key_providers[i] = sl__res_printable(e.values[F_PROVIDER], pk->provider);
     pk->adapter = SL_ADAPTER_OPENAI;
     pk->api_key = read_api_key(&e);
     bool supported = check_adapter(&e, pk->provider) == SL_OK;
-    if (read_api_base(&e, pk, supported) == SL_OK)
+    if (read_api_base(&e, pk, supported, l->key_providers[i]) == SL_OK)
         build_origin(pk);
     if (pk->api_key != NULL) {
         size_t n = strlen(pk->api_key);
@@ -221,6 +224,7 @@ void sl__res_load_provider_keys(struct sl__res_loader *l, const struct sl_yaml_n
     struct sl_resources *r = l->r;
     r->provider_keys = sl_xcalloc(n != 0 ? n : 1, sizeof(*r->provider_keys));
     r->n_provider_keys = n;
+    l->key_providers = sl_xcalloc(n != 0 ? n : 1, sizeof(*l->key_providers));
     for (size_t i = 0; i < n; i++)
         load_one(l, i, node->items[i]);
     const char **names = sl_xcalloc(n != 0 ? n : 1, sizeof(*names));

@@ -1148,6 +1148,39 @@ static void test_load_file(void **state)
     sl_diag_dispose(&d);
 }
 
+/* Values stored from one entry and quoted in another entry's message (a key's provider, a
+ * duplicate name) are printed as written, never with a variable's value. */
+static void test_no_variable_value_in_cross_references(void **state)
+{
+    (void)state;
+    expect(HDR "provider_keys:\n"
+               "  - display_name: k\n"
+               "    provider: ${TEAM}\n"
+               "    api_key: x\n"
+               "models:\n"
+               "  - display_name: ${TEAM}*x*\n"
+               "    provider_key: k\n"
+               "    model_name: m\n"
+               "    provider: openai\n"
+               "  - display_name: other\n"
+               "    provider_key: k\n"
+               "    model_name: m\n"
+               "  - display_name: ${TEAM}\n"
+               "    provider_key: k\n"
+               "    model_name: m\n"
+               "  - display_name: ${TEAM}\n"
+               "    provider_key: k\n"
+               "    model_name: m\n",
+           "r.yaml:3: provider_keys[0] (\"k\"): api_base: required for provider \"${TEAM}\" (the "
+           "default https://api.openai.com/v1 applies only to provider openai)\n"
+           "r.yaml:7: models[0] (\"${TEAM}*x*\"): display_name: a wildcard name has exactly one "
+           "\"*\", got \"${TEAM}*x*\"\n"
+           "r.yaml:10: models[0] (\"${TEAM}*x*\"): provider: \"openai\" does not match provider "
+           "\"${TEAM}\" of provider key \"k\"\n"
+           "r.yaml:17: models[3] (\"${TEAM}\"): display_name: duplicate display_name \"${TEAM}\" "
+           "(first at line 14)\n");
+}
+
 /* Every failure path above already checks for secrets; this one piles up every kind of
  * problem next to secrets, file-supplied and from the environment, in one file. */
 static void test_no_secret_in_any_message(void **state)
@@ -1210,6 +1243,7 @@ int main(void)
         cmocka_unit_test(test_find_key),
         cmocka_unit_test(test_many_entries),
         cmocka_unit_test(test_load_file),
+        cmocka_unit_test(test_no_variable_value_in_cross_references),
         cmocka_unit_test(test_no_secret_in_any_message),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
