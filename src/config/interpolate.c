@@ -68,6 +68,8 @@ static int expand(struct sl_str s, char *const *envp, char *dst, size_t *len,
             out->refs++;
             i += name.len + 2;
         }
+        if (piece.len > out->max - n)
+            return fail(out, SL__INTERP_TOO_LONG, SL_STR_NULL);
         if (dst != NULL)
             memcpy(dst + n, piece.ptr, piece.len);
         n += piece.len;
@@ -76,10 +78,10 @@ static int expand(struct sl_str s, char *const *envp, char *dst, size_t *len,
     return SL_OK;
 }
 
-int sl__interpolate(struct sl_str s, char *const *envp, struct sl__interp *out)
+int sl__interpolate(struct sl_str s, char *const *envp, size_t max, struct sl__interp *out)
 {
     size_t len = 0, written = 0;
-    *out = (struct sl__interp){0};
+    *out = (struct sl__interp){.max = max};
     if (expand(s, envp, NULL, &len, out) != SL_OK)
         return SL_EPARSE;
     out->text = sl_xmalloc(len + 1);
@@ -112,6 +114,9 @@ const char *sl__interp_describe(const struct sl__interp *r, char *buf, size_t ca
                  "invalid variable name %s in \"${...}\" (expected letters, digits and "
                  "\"_\")",
                  name);
+        break;
+    case SL__INTERP_TOO_LONG:
+        snprintf(buf, cap, "longer than %zu bytes after interpolation", r->max);
         break;
     case SL__INTERP_OK:
         snprintf(buf, cap, "no problem");

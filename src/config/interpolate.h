@@ -14,6 +14,7 @@ enum sl__interp_status {
     SL__INTERP_UNTERMINATED, /* "${" without a closing "}" */
     SL__INTERP_NO_NAME,      /* "${}" */
     SL__INTERP_BAD_NAME,     /* a name that is not [A-Za-z_][A-Za-z0-9_]* */
+    SL__INTERP_TOO_LONG,     /* the result would be longer than the cap */
 };
 
 struct sl__interp {
@@ -22,14 +23,16 @@ struct sl__interp {
     unsigned refs; /* how many ${NAME} references were replaced */
     enum sl__interp_status status;
     struct sl_str name; /* the first bad reference's name (into the input); never a value */
+    size_t max;         /* the cap the expansion ran with */
 };
 
 /* Expands s: "${NAME}" becomes NAME's value in envp (a NULL-terminated "NAME=value" array; NULL
- * means empty), "$$" becomes "$", any other "$" stays. The result is allocated once at its exact
- * size, so a secret value is never left behind in a freed, grown buffer. Returns 0 with out->text
- * set, or SL_EPARSE with out->status and out->name describing the first bad reference and
- * out->text NULL. */
-int sl__interpolate(struct sl_str s, char *const *envp, struct sl__interp *out);
+ * means empty), "$$" becomes "$", any other "$" stays. The result may be at most max bytes (a
+ * large variable repeated many times must not exhaust memory). It is allocated once at its exact
+ * size, so a secret value is never left behind in a freed, grown buffer. Returns 0 with
+ * out->text set, or SL_EPARSE with out->status and out->name describing the first bad reference
+ * and out->text NULL. */
+int sl__interpolate(struct sl_str s, char *const *envp, size_t max, struct sl__interp *out);
 
 /* The value of the variable name in envp (the first entry wins, as with getenv), or NULL. */
 const char *sl__env_get(char *const *envp, struct sl_str name);

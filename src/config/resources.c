@@ -89,7 +89,7 @@ static void check_version(struct sl__res_loader *l, const struct sl_yaml_node *v
                     sl_yaml_describe(v));
         return;
     }
-    if (sl__interpolate(v->value, l->envp, &in) != SL_OK) {
+    if (sl__interpolate(v->value, l->envp, SL__RES_VALUE_MAX, &in) != SL_OK) {
         sl_diag_add(l->diag, v->line, "_format_version: %s",
                     sl__interp_describe(&in, why, sizeof(why)));
         return;

@@ -105,7 +105,7 @@ int sl__res_scalar(struct sl__res_entry *e, const char *what, const struct sl_ya
         mismatch(e, what, out, "a non-empty string");
         return SL_EPARSE;
     }
-    if (sl__interpolate(n->value, e->l->envp, &in) != SL_OK) {
+    if (sl__interpolate(n->value, e->l->envp, SL__RES_VALUE_MAX, &in) != SL_OK) {
         sl__res_error(e, n->line, what, "%s", sl__interp_describe(&in, why, sizeof(why)));
         return SL_EPARSE;
     }
@@ -159,7 +159,7 @@ static int typed_text(struct sl__res_entry *e, size_t row, struct sl__res_val *o
         return SL_ENOENT;
     if (n->kind != SL_YAML_SCALAR || n->style != SL_YAML_PLAIN)
         return SL_OK;
-    if (sl__interpolate(n->value, e->l->envp, &in) != SL_OK) {
+    if (sl__interpolate(n->value, e->l->envp, SL__RES_VALUE_MAX, &in) != SL_OK) {
         sl__res_error(e, n->line, f->name, "%s", sl__interp_describe(&in, why, sizeof(why)));
         return SL_EPARSE;
     }

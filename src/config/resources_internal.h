@@ -17,8 +17,10 @@
 /* Durations are capped at a year, as in config.yaml, so later arithmetic cannot overflow. */
 #define SL__RES_YEAR_MS     31536000000ull
 #define SL__RES_MAX_RETRIES 10
-/* Caps for values built at load time (URLs, JSON literals); far above anything sensible. */
-#define SL__RES_TEXT_MAX (64u * 1024)
+/* Caps for values built at load time (URLs, JSON literals) and for one value after ${VAR}
+ * interpolation; far above anything sensible. */
+#define SL__RES_TEXT_MAX  (64u * 1024)
+#define SL__RES_VALUE_MAX (1024u * 1024)
 
 enum sl__res_type {
     SL__RES_STRING = 0,  /* a non-empty string */

@@ -32,7 +32,7 @@ static char *const env[] = {
 static void expands(const char *in, const char *want, unsigned refs)
 {
     struct sl__interp r;
-    int rc = sl__interpolate(sl_str_from_cstr(in), env, &r);
+    int rc = sl__interpolate(sl_str_from_cstr(in), env, 4096, &r);
     if (rc != SL_OK)
         fprintf(stderr, "%s: status %d\n", in, (int)r.status);
     assert_int_equal(rc, SL_OK);
@@ -47,7 +47,7 @@ static void fails(const char *in, enum sl__interp_status status, const char *nam
 {
     struct sl__interp r;
     char buf[256];
-    assert_int_equal(sl__interpolate(sl_str_from_cstr(in), env, &r), SL_EPARSE);
+    assert_int_equal(sl__interpolate(sl_str_from_cstr(in), env, 4096, &r), SL_EPARSE);
     assert_null(r.text);
     assert_int_equal(r.status, status);
     if (name != NULL)
@@ -116,13 +116,34 @@ static void test_errors(void **state)
     fails("${HOSTN}", SL__INTERP_UNSET, "HOSTN", "environment variable HOSTN is not set");
 }
 
+/* The cap counts output bytes: a long value repeated cannot exhaust memory. */
+static void test_cap(void **state)
+{
+    (void)state;
+    struct sl__interp r;
+    char buf[256];
+    assert_int_equal(sl__interpolate(SL_STRLIT("${HOST}${HOST}"), env, 30, &r), SL_OK);
+    assert_int_equal(r.len, 30);
+    free(r.text);
+    assert_int_equal(sl__interpolate(SL_STRLIT("${HOST}${HOST}"), env, 29, &r), SL_EPARSE);
+    assert_int_equal(r.status, SL__INTERP_TOO_LONG);
+    assert_null(r.text);
+    assert_string_equal(sl__interp_describe(&r, buf, sizeof(buf)),
+                        "longer than 29 bytes after interpolation");
+    assert_int_equal(sl__interpolate(SL_STRLIT("abc"), env, 2, &r), SL_EPARSE);
+    assert_int_equal(r.status, SL__INTERP_TOO_LONG);
+    assert_int_equal(sl__interpolate(SL_STRLIT(""), env, 0, &r), SL_OK);
+    assert_string_equal(r.text, "");
+    free(r.text);
+}
+
 static void test_no_environment(void **state)
 {
     (void)state;
     struct sl__interp r;
-    assert_int_equal(sl__interpolate(SL_STRLIT("${HOST}"), NULL, &r), SL_EPARSE);
+    assert_int_equal(sl__interpolate(SL_STRLIT("${HOST}"), NULL, 4096, &r), SL_EPARSE);
     assert_int_equal(r.status, SL__INTERP_UNSET);
-    assert_int_equal(sl__interpolate(SL_STRLIT("a$$b"), NULL, &r), SL_OK);
+    assert_int_equal(sl__interpolate(SL_STRLIT("a$$b"), NULL, 4096, &r), SL_OK);
     assert_string_equal(r.text, "a$b");
     free(r.text);
 }
@@ -148,7 +169,7 @@ static void test_describe_never_shows_values(void **state)
     for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
         struct sl__interp r;
         char buf[256];
-        assert_int_equal(sl__interpolate(sl_str_from_cstr(inputs[i]), env, &r), SL_EPARSE);
+        assert_int_equal(sl__interpolate(sl_str_from_cstr(inputs[i]), env, 4096, &r), SL_EPARSE);
         assert_null(strstr(sl__interp_describe(&r, buf, sizeof(buf)), "s3cr3t"));
     }
 }
@@ -160,6 +181,7 @@ int main(void)
         cmocka_unit_test(test_references),
         cmocka_unit_test(test_dollar_escapes),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_cap),
         cmocka_unit_test(test_no_environment),
         cmocka_unit_test(test_env_get),
         cmocka_unit_test(test_describe_never_shows_values),

@@ -855,6 +855,31 @@ static void test_interpolation_errors(void **state)
                "not set\n");
 }
 
+/* One value may grow to 1 MiB through interpolation, not more. */
+static void test_interpolation_cap(void **state)
+{
+    (void)state;
+    size_t n = 600 * 1024;
+    char *big = malloc(n + 5);
+    assert_non_null(big);
+    memcpy(big, "BIG=", 4);
+    memset(big + 4, 'a', n);
+    big[n + 4] = '\0';
+    char *const e[] = {big, NULL};
+    struct sl_resources *r =
+        load_ok_env(HDR PK_MOCK "models:\n  - {display_name: m, provider_key: mock, "
+                                "model_name: \"${BIG}\"}\n",
+                    e);
+    assert_int_equal(strlen(r->models[0].model_name), n);
+    sl_resources_free(r);
+    expect_env(HDR PK_MOCK "models:\n  - {display_name: m, provider_key: mock, "
+                           "model_name: \"${BIG}${BIG}\"}\n",
+               e,
+               "r.yaml:8: models[0] (\"m\"): model_name: longer than 1048576 bytes after "
+               "interpolation\n");
+    free(big);
+}
+
 /* Problems come out in file order, whatever order the collections were checked in. */
 static void test_errors_in_line_order(void **state)
 {
@@ -1233,6 +1258,7 @@ int main(void)
         cmocka_unit_test(test_key_env_hashing),
         cmocka_unit_test(test_interpolation),
         cmocka_unit_test(test_interpolation_errors),
+        cmocka_unit_test(test_interpolation_cap),
         cmocka_unit_test(test_errors_in_line_order),
         cmocka_unit_test(test_resolve),
         cmocka_unit_test(test_resolve_binary_alias),
