@@ -1206,6 +1206,34 @@ static void test_no_variable_value_in_cross_references(void **state)
            "(first at line 14)\n");
 }
 
+/* The example `make run` serves loads without any environment and does what its comments say. */
+static void test_example_file(void **state)
+{
+    (void)state;
+    static const uint8_t example_digest[32] = {
+        0x64, 0xd3, 0x22, 0x94, 0x41, 0x52, 0x82, 0xd0, 0xe6, 0x8f, 0x48,
+        0x06, 0xaf, 0x96, 0xc4, 0xe0, 0x39, 0x44, 0xad, 0xb3, 0x50, 0x72,
+        0x7d, 0x4d, 0xa8, 0xc2, 0x68, 0x80, 0xc6, 0xf9, 0x45, 0x58,
+    };
+    struct sl_resources *r = NULL;
+    struct sl_diag d;
+    sl_diag_init(&d, "examples/resources.yaml");
+    int rc = sl_resources_load("../../examples/resources.yaml", no_env, &r, &d);
+    if (rc != SL_OK)
+        sl_diag_print(&d, stderr);
+    assert_int_equal(rc, SL_OK);
+    sl_diag_dispose(&d);
+    assert_string_equal(r->provider_keys[0].origin.key, "http://127.0.0.1:3001");
+    const struct sl_api_key *k = sl_resources_find_key(r, example_digest);
+    assert_non_null(k);
+    assert_string_equal(k->name, "make-run");
+    assert_true(sl_api_key_allows(k, SL_STRLIT("gpt-4o-mini")));
+    assert_true(sl_api_key_allows(k, SL_STRLIT("mock-fast")));
+    resolves(r, "gpt-4o-mini", "gpt-4o-mini", "\"gpt-4o-mini\"");
+    resolves(r, "mock-fast", "mock-*", "\"mock-fast\"");
+    sl_resources_free(r);
+}
+
 /* Every failure path above already checks for secrets; this one piles up every kind of
  * problem next to secrets, file-supplied and from the environment, in one file. */
 static void test_no_secret_in_any_message(void **state)
@@ -1270,6 +1298,7 @@ int main(void)
         cmocka_unit_test(test_many_entries),
         cmocka_unit_test(test_load_file),
         cmocka_unit_test(test_no_variable_value_in_cross_references),
+        cmocka_unit_test(test_example_file),
         cmocka_unit_test(test_no_secret_in_any_message),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
