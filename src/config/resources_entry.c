@@ -41,7 +41,6 @@ void sl__res_error(struct sl__res_entry *e, unsigned line, const char *field, co
     va_end(ap);
     sl_diag_add(e->l->diag, line != 0 ? line : e->map->line, "%s: %s%s%s", e->label,
                 field != NULL ? field : "", field != NULL ? ": " : "", msg);
-    e->bad = true;
 }
 
 void sl__res_val_dispose(struct sl__res_val *v)

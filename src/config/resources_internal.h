@@ -93,7 +93,6 @@ struct sl__res_entry {
     const struct sl_yaml_node *keys[SL__RES_MAX_FIELDS];   /* by schema row; NULL = absent */
     const struct sl_yaml_node *values[SL__RES_MAX_FIELDS]; /* by schema row; NULL = absent */
     char label[192];                                       /* models[2] ("gpt-4o") */
-    bool bad;                                              /* a problem was reported */
 };
 
 /* Starts reading item i of schema's collection: checks that it is a mapping, reads its
