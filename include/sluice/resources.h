@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sluice/base.h"
 #include "sluice/buf.h"
 #include "sluice/diag.h"
 #include "sluice/str.h"
@@ -100,10 +101,12 @@ const struct sl_api_key *sl_resources_find_key(const struct sl_resources *r,
                                                const uint8_t digest[32]);
 
 /* Resolves the alias a caller sent: an exact model name wins, else the wildcard with the
- * longest literal part that matches. For a wildcard, the text the '*' matched replaces the '*'
+ * longest literal part that matches (the earlier in the file on a tie; a wildcard's '*' must
+ * match at least one byte). For a wildcard, the text the '*' matched replaces the '*'
  * of its model_name template. The upstream model id is appended to upstream_id (JSON-escaped,
  * with quotes, ready to splice into a request body) when upstream_id is not NULL. Returns NULL
- * when nothing matches. */
+ * when nothing matches, or when upstream_id's cap is reached (upstream_id is then left as it
+ * was). Allocates nothing beyond growing upstream_id. */
 const struct sl_model *sl_resources_resolve(const struct sl_resources *r, struct sl_str alias,
                                             struct sl_buf *upstream_id);
 

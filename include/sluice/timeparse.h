@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 
+#include "sluice/base.h"
 #include "sluice/str.h"
 
 /* Parses "2026-12-31T23:59:59Z", "2026-12-31T23:59:59.123+02:00", lower-case "t"/"z" and a

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "sluice/base.h"
 #include "sluice/buf.h"
 #include "sluice/str.h"
 
@@ -26,12 +27,14 @@ struct sl_url {
  * a static reason ("only http and https URLs are supported", ...). */
 int sl_url_parse(struct sl_str text, struct sl_url *out, const char **why);
 
-/* Normalises an api_base for an OpenAI-compatible upstream into out (the full base URL without
- * a trailing slash, e.g. "https://api.openai.com/v1"):
+/* Normalises an api_base for an OpenAI-compatible upstream and appends it to out (the full base
+ * URL without a trailing slash, e.g. "https://api.openai.com/v1"; scheme and host lower-cased, a
+ * default port dropped):
  *   - a trailing slash is dropped;
  *   - a pasted endpoint suffix "/chat/completions", "/completions" or "/embeddings" is dropped;
  *   - the bare host https://api.openai.com (no path) gets "/v1".
- * Returns 0, or SL_EPARSE with *why set (see sl_url_parse). */
+ * Returns 0, or SL_EPARSE with *why set (see sl_url_parse), or SL_E2BIG when out's cap is
+ * reached (out is then left as it was). */
 int sl_url_normalize_openai_base(struct sl_str api_base, struct sl_buf *out, const char **why);
 
 #endif

@@ -3,6 +3,7 @@
 #include "sluice/base.h"
 
 #include "config_internal.h"
+#include "text.h"
 
 #define FIELD(m) offsetof(struct sl_config, m), sizeof(((struct sl_config *)0)->m)
 #define NO_FIELD SL__CFG_NO_FIELD, 0
@@ -157,30 +158,6 @@ const struct sl__cfg_key *sl__cfg_find_unsupported(struct sl_str path)
 }
 
 #define MAX_DIST 2
-#define MAX_CMP  64
-
-/* Levenshtein distance, or MAX_DIST + 1 when it is surely larger (lengths too far apart or
- * too long to be a key we know). */
-static size_t distance(struct sl_str a, struct sl_str b)
-{
-    size_t row[MAX_CMP + 1];
-    if (a.len > MAX_CMP || b.len > MAX_CMP ||
-        (a.len > b.len ? a.len - b.len : b.len - a.len) > MAX_DIST)
-        return MAX_DIST + 1;
-    for (size_t j = 0; j <= b.len; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= a.len; i++) {
-        size_t diag = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= b.len; j++) {
-            size_t up = row[j];
-            size_t sub = diag + (a.ptr[i - 1] != b.ptr[j - 1]);
-            row[j] = SL_MIN(SL_MIN(up + 1, row[j - 1] + 1), sub);
-            diag = up;
-        }
-    }
-    return row[b.len];
-}
 
 static struct sl_str parent_of(struct sl_str p)
 {
@@ -206,7 +183,7 @@ struct sl_str sl__cfg_suggest(struct sl_str path, bool anywhere)
             struct sl_str cand = sl_str_init(full.ptr, n);
             if (!anywhere && !sl_str_eq(parent_of(cand), parent))
                 continue;
-            size_t d = distance(path, cand);
+            size_t d = sl__edit_distance(path, cand, MAX_DIST);
             if (d < best_d && d > 0) {
                 best = cand;
                 best_d = d;

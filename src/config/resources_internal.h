@@ -1,0 +1,169 @@
+/* Internals of the resources.yaml loader shared by src/config/resources*.c; not part of the
+ * public contract. The loader walks the YAML tree once per collection with a field table per
+ * collection (the schema), reads each value through ${VAR} interpolation, and reports every
+ * problem as "<collection>[<i>] ("<display_name>"): <field>: <problem>". */
+#ifndef SLUICE_RESOURCES_INTERNAL_H
+#define SLUICE_RESOURCES_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sluice/diag.h"
+#include "sluice/resources.h"
+#include "sluice/str.h"
+#include "sluice/yaml.h"
+
+/* Durations are capped at a year, as in config.yaml, so later arithmetic cannot overflow. */
+#define SL__RES_YEAR_MS     31536000000ull
+#define SL__RES_MAX_RETRIES 10
+/* Caps for values built at load time (URLs, JSON literals) and for one value after ${VAR}
+ * interpolation; far above anything sensible. */
+#define SL__RES_TEXT_MAX  (64u * 1024)
+#define SL__RES_VALUE_MAX (1024u * 1024)
+
+enum sl__res_type {
+    SL__RES_STRING = 0,  /* a non-empty string */
+    SL__RES_SECRET,      /* a non-empty string whose value never appears in a message */
+    SL__RES_BOOL,        /* plain true or false */
+    SL__RES_UINT,        /* plain decimal digits within [0, max] */
+    SL__RES_LIST,        /* a list; its items are read by the collection */
+    SL__RES_UNSUPPORTED, /* a reference field Sluice does not implement: always an error */
+    SL__RES_REJECTED,    /* a field the file form never accepts; hint says what to write */
+};
+
+#define SL__RES_REQUIRED 1u
+
+struct sl__res_field {
+    const char *name;
+    enum sl__res_type type;
+    unsigned flags;
+    uint64_t max;     /* SL__RES_UINT */
+    const char *hint; /* SL__RES_UNSUPPORTED (optional) and SL__RES_REJECTED: appended */
+};
+
+/* A collection's field table. Row 0 is always display_name. */
+struct sl__res_schema {
+    const char *collection;
+    const struct sl__res_field *fields;
+    size_t n;
+};
+
+#define SL__RES_MAX_FIELDS 24
+
+/* A name defined by a collection, for duplicate checks and cross-references. */
+struct sl__res_name {
+    const char *name;
+    struct sl_str shown; /* for messages: see sl__res_printable */
+    size_t index;        /* position in the file */
+    unsigned line;
+};
+
+struct sl__res_names {
+    struct sl__res_name *v; /* sorted by (name, index) */
+    size_t n;
+};
+
+struct sl__res_loader {
+    struct sl_resources *r;
+    struct sl_diag *diag;
+    char *const *envp;
+    struct sl__res_names provider_keys; /* names of provider_keys[], for models[].provider_key */
+    struct sl_str *key_providers;       /* provider_keys[i].provider for messages, or empty */
+    struct sl__res_names models;        /* names of models[], for api_keys[].allowed_models */
+    const struct sl_model **wildcards;  /* wildcard models in file order */
+    size_t n_wildcards;
+};
+
+/* A scalar from the file after interpolation. */
+struct sl__res_val {
+    const struct sl_yaml_node *node;
+    char *text; /* owned; NUL-terminated at len */
+    size_t len;
+    bool interpolated; /* a ${VAR} was replaced: messages show the raw text instead */
+    bool secret;       /* messages never show it at all */
+};
+
+/* One entry of a collection being read. */
+struct sl__res_entry {
+    struct sl__res_loader *l;
+    const struct sl__res_schema *schema;
+    size_t index;
+    const struct sl_yaml_node *map;
+    const struct sl_yaml_node *keys[SL__RES_MAX_FIELDS];   /* by schema row; NULL = absent */
+    const struct sl_yaml_node *values[SL__RES_MAX_FIELDS]; /* by schema row; NULL = absent */
+    char label[192];                                       /* models[2] ("gpt-4o") */
+};
+
+/* Starts reading item i of schema's collection: checks that it is a mapping, reads its
+ * display_name into *name (a new string, or NULL when missing or bad), sorts its keys into the
+ * schema rows and reports unknown, unsupported and forbidden keys. Returns false when the item
+ * is not a mapping (reported; nothing more to read). */
+bool sl__res_entry_begin(struct sl__res_loader *l, const struct sl__res_schema *schema, size_t i,
+                         const struct sl_yaml_node *item, struct sl__res_entry *e, char **name);
+
+/* Reports a problem of entry e at line (0: the entry's line) as "<label>: <field>: <msg>";
+ * field may be NULL. */
+void sl__res_error(struct sl__res_entry *e, unsigned line, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Reads row's scalar as a string (interpolated). Returns 0 with *out filled (dispose it), or
+ * SL_ENOENT when absent or null (a required row is reported), or SL_EPARSE after reporting. */
+int sl__res_string(struct sl__res_entry *e, size_t row, struct sl__res_val *out);
+/* Reads a scalar that is not a schema row (a list item); what names it in messages. */
+int sl__res_scalar(struct sl__res_entry *e, const char *what, const struct sl_yaml_node *n,
+                   bool secret, struct sl__res_val *out);
+/* Typed reads with the same return convention. */
+int sl__res_uint(struct sl__res_entry *e, size_t row, uint64_t *out);
+int sl__res_bool(struct sl__res_entry *e, size_t row, bool *out);
+/* Returns row's value node when it is a list; SL_ENOENT / SL_EPARSE as above. */
+int sl__res_list(struct sl__res_entry *e, size_t row, const struct sl_yaml_node **out);
+
+/* Frees v's text after wiping it (values may be secrets). */
+void sl__res_val_dispose(struct sl__res_val *v);
+/* Moves v's text out (caller frees); v keeps nothing. */
+char *sl__res_val_take(struct sl__res_val *v);
+/* The value for a message: quoted; the raw ${...} text when interpolated; a kind for secrets. */
+const char *sl__res_show(const struct sl__res_val *v, char *buf, size_t cap);
+
+/* "models[2] (\"gpt-4o\")", or "models[2]" when name.ptr is NULL. */
+void sl__res_label(char *buf, size_t cap, const char *collection, size_t index, struct sl_str name);
+
+/* The text to print for a value stored from node: the value itself, or the node's raw text when
+ * that holds a ${...} reference, so that no message ever carries a variable's value (not even
+ * one quoted later by another entry, such as a key's provider in a model's message). */
+struct sl_str sl__res_printable(const struct sl_yaml_node *node, const char *value);
+
+/* True when s is a vendor name: lower-case letters, digits, '-', '_' and '.'. */
+bool sl__res_is_vendor(struct sl_str s);
+/* Number of '*' in s. */
+size_t sl__res_count_stars(struct sl_str s);
+
+/* Builds a sorted table of the display names of the items of seq (names[i] belongs to item i;
+ * NULL names are skipped) and reports each repeat as
+ * "<collection>[<i>] (\"x\"): display_name: duplicate display_name \"x\" (first at line N)". */
+void sl__res_names_build(struct sl__res_loader *l, struct sl__res_names *t, const char *collection,
+                         const struct sl_yaml_node *seq, const char *const *names);
+/* The entry of name with the lowest file index, or NULL. */
+const struct sl__res_name *sl__res_names_find(const struct sl__res_names *t, struct sl_str name);
+void sl__res_names_dispose(struct sl__res_names *t);
+
+/* Collection loaders; node is the collection's value (a list, or NULL/null for none). */
+void sl__res_load_provider_keys(struct sl__res_loader *l, const struct sl_yaml_node *node);
+void sl__res_load_models(struct sl__res_loader *l, const struct sl_yaml_node *node);
+void sl__res_load_api_keys(struct sl__res_loader *l, const struct sl_yaml_node *node);
+
+/* Reports "<collection>: expected a list of mappings, got ..." unless node is a list or null;
+ * returns the number of items (0 for null or a bad value). */
+size_t sl__res_collection_len(struct sl__res_loader *l, const char *collection,
+                              const struct sl_yaml_node *node);
+
+/* True when alias matches the wildcard model name (one '*') with a non-empty capture. */
+bool sl__res_wildcard_match(struct sl_str pattern, struct sl_str alias);
+
+/* Builds r->_index from a complete, valid r whose models are sorted by name; file_pos[i] is the
+ * position in the file of r->models[i] (wildcard ties go to the earlier one). */
+void sl__res_index_build(struct sl_resources *r, const size_t *file_pos);
+void sl__res_index_free(void *index);
+
+#endif

@@ -1,0 +1,235 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sluice/base.h"
+#include "sluice/buf.h"
+#include "sluice/url.h"
+
+#include "config_internal.h"
+#include "resources_internal.h"
+
+#define OPENAI_DEFAULT_BASE "https://api.openai.com/v1"
+
+enum {
+    F_DISPLAY_NAME = 0,
+    F_PROVIDER,
+    F_API_KEY,
+    F_SECRET,
+    F_API_BASE,
+    F_ADAPTER,
+};
+
+/* clang-format off */
+static const struct sl__res_field fields[] = {
+    [F_DISPLAY_NAME] = {"display_name", SL__RES_STRING, SL__RES_REQUIRED, 0, NULL},
+    [F_PROVIDER] = {"provider", SL__RES_STRING, SL__RES_REQUIRED, 0, NULL},
+    [F_API_KEY] = {"api_key", SL__RES_SECRET, 0, 0, NULL},
+    [F_SECRET] = {"secret", SL__RES_SECRET, 0, 0, NULL},
+    [F_API_BASE] = {"api_base", SL__RES_STRING, 0, 0, NULL},
+    [F_ADAPTER] = {"adapter", SL__RES_STRING, 0, 0, NULL},
+    {"request", SL__RES_UNSUPPORTED, 0, 0, NULL},
+    {"response", SL__RES_UNSUPPORTED, 0, 0, NULL},
+    {"strip_headers", SL__RES_UNSUPPORTED, 0, 0, NULL},
+    {"tls", SL__RES_UNSUPPORTED, 0, 0, "set upstream.tls in config.yaml"},
+    {"telemetry_tags", SL__RES_UNSUPPORTED, 0, 0, NULL},
+};
+/* clang-format on */
+
+static const struct sl__res_schema schema = {"provider_keys", fields, SL_ARRAY_LEN(fields)};
+
+/* Adapters of the reference gateway that Sluice has no wire family for yet. */
+static const char *const unsupported_adapters[] = {"anthropic", "bedrock", "vertex",
+                                                   "azure-openai"};
+
+static char *read_provider(struct sl__res_entry *e)
+{
+    struct sl__res_val v;
+    char shown[256];
+    if (sl__res_string(e, F_PROVIDER, &v) != SL_OK)
+        return NULL;
+    if (!sl__res_is_vendor(sl_str_init(v.text, v.len))) {
+        sl__res_error(e, v.node->line, "provider",
+                      "expected a vendor name of lower-case letters, digits, \"-\", \"_\" and "
+                      "\".\", got %s",
+                      sl__res_show(&v, shown, sizeof(shown)));
+        sl__res_val_dispose(&v);
+        return NULL;
+    }
+    return sl__res_val_take(&v);
+}
+
+/* Returns 0 when the key speaks the OpenAI wire format; reports and returns SL_EPARSE if not. */
+static int check_adapter(struct sl__res_entry *e, const char *provider)
+{
+    struct sl__res_val v;
+    char shown[256];
+    int rc = sl__res_string(e, F_ADAPTER, &v);
+    if (rc == SL_EPARSE)
+        return rc;
+    if (rc == SL_ENOENT) {
+        /* Without an adapter the vendor picks the wire family, as in the reference. */
+        if (provider != NULL && strcmp(provider, "anthropic") == 0) {
+            sl__res_error(e, e->values[F_PROVIDER]->line, "provider",
+                          "\"anthropic\" is not supported by sluice yet (set adapter: openai "
+                          "to use an OpenAI-compatible endpoint)");
+            return SL_EPARSE;
+        }
+        return SL_OK;
+    }
+    struct sl_str a = sl_str_init(v.text, v.len);
+    rc = SL_OK;
+    if (!sl_str_eq_lit(a, "openai")) {
+        rc = SL_EPARSE;
+        for (size_t i = 0; i < SL_ARRAY_LEN(unsupported_adapters); i++) {
+            if (sl_str_eq(a, sl_str_from_cstr(unsupported_adapters[i]))) {
+                sl__res_error(e, v.node->line, "adapter", "%s is not supported by sluice yet",
+                              sl__res_show(&v, shown, sizeof(shown)));
+                sl__res_val_dispose(&v);
+                return rc;
+            }
+        }
+        sl__res_error(e, v.node->line, "adapter",
+                      "expected one of openai, anthropic, bedrock, vertex, azure-openai, got %s",
+                      sl__res_show(&v, shown, sizeof(shown)));
+    }
+    sl__res_val_dispose(&v);
+    return rc;
+}
+
+/* api_key and its alias secret: exactly one, a non-empty header-safe string. */
+static char *read_api_key(struct sl__res_entry *e)
+{
+    struct sl__res_val v;
+    bool has_key = e->values[F_API_KEY] != NULL, has_secret = e->values[F_SECRET] != NULL;
+    if (has_key && has_secret) {
+        sl__res_error(e, e->keys[F_SECRET]->line, "secret",
+                      "set only one of api_key and its alias secret");
+        return NULL;
+    }
+    if (!has_key && !has_secret) {
+        sl__res_error(e, 0, "api_key", "required field is missing");
+        return NULL;
+    }
+    size_t row = has_key ? F_API_KEY : F_SECRET;
+    if (sl__res_string(e, row, &v) != SL_OK) {
+        if (sl_yaml_is_null(e->values[row]))
+            sl__res_error(e, e->values[row]->line, fields[row].name,
+                          "a value is required, got null");
+        return NULL;
+    }
+    for (size_t i = 0; i < v.len; i++) {
+        unsigned char c = (unsigned char)v.text[i];
+        if (c < 0x20 || c == 0x7f) {
+            sl__res_error(e, v.node->line, fields[row].name,
+                          "control characters are not allowed (the key is sent in an HTTP "
+                          "header)");
+            sl__res_val_dispose(&v);
+            return NULL;
+        }
+    }
+    return sl__res_val_take(&v);
+}
+
+static char *bracketed_host(const struct sl_origin *o, bool ipv6)
+{
+    return ipv6 ? sl_xasprintf("[%s]", o->host) : sl_xstrdup(o->host);
+}
+
+/* Fills the origin from a normalised base URL (which parses by construction). */
+static void build_origin(struct sl_provider_key *pk)
+{
+    struct sl_url u;
+    const char *why;
+    struct sl_origin *o = &pk->origin;
+    int rc = sl_url_parse(sl_str_from_cstr(pk->api_base), &u, &why);
+    SL_ASSERT(rc == SL_OK);
+    o->tls = u.tls;
+    o->host = sl_str_dup(u.host); /* already lower-cased by normalisation */
+    o->port = u.port;
+    o->base_path = sl_str_dup(u.path);
+    char *h = bracketed_host(o, u.host_is_ipv6);
+    if (u.port == (u.tls ? 443 : 80))
+        o->authority = sl_xstrdup(h);
+    else
+        o->authority = sl_xasprintf("%s:%u", h, (unsigned)u.port);
+    o->key = sl_xasprintf("%s://%s:%u", u.tls ? "https" : "http", h, (unsigned)u.port);
+    free(h);
+}
+
+/* Normalises api_base (or applies the openai default) into pk->api_base. */
+static int read_api_base(struct sl__res_entry *e, struct sl_provider_key *pk, bool supported,
+                         struct sl_str provider_shown)
+{
+    struct sl__res_val v;
+    struct sl_buf b;
+    const char *why = NULL;
+    int rc = sl__res_string(e, F_API_BASE, &v);
+    /* An unsupported vendor was reported already; a missing base would only add noise. */
+    if (rc == SL_ENOENT && (!supported || pk->provider == NULL))
+        return SL_EPARSE;
+    if (rc == SL_ENOENT && strcmp(pk->provider, "openai") != 0) {
+        char q[96];
+        sl__res_error(e, 0, "api_base",
+                      "required for provider %s (the default " OPENAI_DEFAULT_BASE
+                      " applies only to provider openai)",
+                      sl__cfg_quote(q, sizeof(q), provider_shown));
+        return SL_EPARSE;
+    }
+    if (rc == SL_ENOENT) {
+        pk->api_base = sl_xstrdup(OPENAI_DEFAULT_BASE);
+        return SL_OK;
+    }
+    if (rc != SL_OK)
+        return rc;
+    sl_buf_init(&b, SL__RES_TEXT_MAX);
+    rc = sl_url_normalize_openai_base(sl_str_init(v.text, v.len), &b, &why);
+    /* The value is not echoed: URLs can carry credentials in user info or a query. */
+    if (rc != SL_OK)
+        sl__res_error(e, v.node->line, "api_base", "invalid URL%s: %s",
+                      v.interpolated ? " (interpolated)" : "", why);
+    else
+        pk->api_base = sl_str_dup(sl_buf_str(&b));
+    sl_buf_dispose(&b);
+    sl__res_val_dispose(&v);
+    return rc == SL_OK ? SL_OK : SL_EPARSE;
+}
+
+static void load_one(struct sl__res_loader *l, size_t i, const struct sl_yaml_node *item)
+{
+    struct sl_provider_key *pk = &l->r->provider_keys[i];
+    struct sl__res_entry e;
+    pk->line = item->line;
+    if (!sl__res_entry_begin(l, &schema, i, item, &e, &pk->name))
+        return;
+    pk->provider = read_provider(&e);
+    if (pk->provider != NULL)
+        l->key_providers[i] = sl__res_printable(e.values[F_PROVIDER], pk->provider);
+    pk->adapter = SL_ADAPTER_OPENAI;
+    pk->api_key = read_api_key(&e);
+    bool supported = check_adapter(&e, pk->provider) == SL_OK;
+    if (read_api_base(&e, pk, supported, l->key_providers[i]) == SL_OK)
+        build_origin(pk);
+    if (pk->api_key != NULL) {
+        size_t n = strlen(pk->api_key);
+        pk->auth_header = sl_xmalloc(n + 8);
+        memcpy(pk->auth_header, "Bearer ", 7);
+        memcpy(pk->auth_header + 7, pk->api_key, n + 1);
+    }
+}
+
+void sl__res_load_provider_keys(struct sl__res_loader *l, const struct sl_yaml_node *node)
+{
+    size_t n = sl__res_collection_len(l, "provider_keys", node);
+    struct sl_resources *r = l->r;
+    r->provider_keys = sl_xcalloc(n != 0 ? n : 1, sizeof(*r->provider_keys));
+    r->n_provider_keys = n;
+    l->key_providers = sl_xcalloc(n != 0 ? n : 1, sizeof(*l->key_providers));
+    for (size_t i = 0; i < n; i++)
+        load_one(l, i, node->items[i]);
+    const char **names = sl_xcalloc(n != 0 ? n : 1, sizeof(*names));
+    for (size_t i = 0; i < n; i++)
+        names[i] = r->provider_keys[i].name;
+    sl__res_names_build(l, &l->provider_keys, "provider_keys", node, names);
+    free(names);
+}

@@ -1,0 +1,1305 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "sluice/resources.h"
+
+int main(void);
+
+#define E(s) ((char *)(s))
+
+/* Every secret any test puts in a file or the environment contains "SECRET" or "s3cr3t";
+ * expect() checks that none ever shows up in a message. */
+static char *const env[] = {
+    E("UPSTREAM_KEY=sk-SECRET-upstream"),
+    E("CALLER_KEY=abc"),
+    E("CALLER_KEY_2=sk-s3cr3t-caller-2"),
+    E("HOST=127.0.0.1"),
+    E("PORT=3001"),
+    E("ONE=1"),
+    E("TIMEOUT=5000"),
+    E("EMPTY="),
+    E("REF_KEY=sk-${HOST}-s3cr3t"),
+    E("TEAM=team-s3cr3t"),
+    NULL,
+};
+
+static char *const no_env[] = {NULL};
+
+/* SHA-256("abc"), the FIPS 180-2 test vector: the digest of CALLER_KEY. */
+static const uint8_t abc_digest[32] = {
+    0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40, 0xde, 0x5d, 0xae, 0x22, 0x23,
+    0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17, 0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad,
+};
+
+#define HDR "_format_version: \"1\"\n"
+
+#define PK_MOCK                                                                                    \
+    "provider_keys:\n"                                                                             \
+    "  - display_name: mock\n"                                                                     \
+    "    provider: openai\n"                                                                       \
+    "    api_key: sk-SECRET-file\n"                                                                \
+    "    api_base: http://127.0.0.1:3001/v1\n"
+
+#define M_MINI                                                                                     \
+    "models:\n"                                                                                    \
+    "  - display_name: gpt-4o-mini\n"                                                              \
+    "    provider_key: mock\n"                                                                     \
+    "    model_name: gpt-4o-mini\n"
+
+static int load(const char *yaml, char *const *e, struct sl_resources **r, struct sl_diag *d)
+{
+    sl_diag_init(d, "r.yaml");
+    return sl_resources_parse(yaml, strlen(yaml), "r.yaml", e, r, d);
+}
+
+static char *printed(const struct sl_diag *d)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    sl_diag_print(d, f);
+    fclose(f);
+    return text;
+}
+
+static void assert_no_secrets(const struct sl_diag *d)
+{
+    for (size_t i = 0; i < d->count; i++) {
+        const char *m = d->entries[i].msg;
+        if (strstr(m, "SECRET") != NULL || strstr(m, "s3cr3t") != NULL)
+            fail_msg("secret in message: %s", m);
+    }
+}
+
+/* Loads yaml, expects failure, and compares everything sl_diag_print writes. */
+static void expect_env(const char *yaml, char *const *e, const char *want)
+{
+    struct sl_resources *r = (struct sl_resources *)1;
+    struct sl_diag d;
+    assert_int_equal(load(yaml, e, &r, &d), SL_ERR);
+    assert_null(r);
+    char *got = printed(&d);
+    if (strcmp(got, want) != 0)
+        fprintf(stderr, "--- got:\n%s--- want:\n%s", got, want);
+    assert_string_equal(got, want);
+    assert_no_secrets(&d);
+    free(got);
+    sl_diag_dispose(&d);
+}
+
+static void expect(const char *yaml, const char *want)
+{
+    expect_env(yaml, env, want);
+}
+
+static struct sl_resources *load_ok_env(const char *yaml, char *const *e)
+{
+    struct sl_resources *r = NULL;
+    struct sl_diag d;
+    int rc = load(yaml, e, &r, &d);
+    if (rc != SL_OK)
+        sl_diag_print(&d, stderr);
+    assert_int_equal(rc, SL_OK);
+    assert_int_equal(d.count, 0);
+    sl_diag_dispose(&d);
+    assert_non_null(r);
+    return r;
+}
+
+static struct sl_resources *load_ok(const char *yaml)
+{
+    return load_ok_env(yaml, env);
+}
+
+/* A file exercising every supported field. */
+static const char full_file[] =
+    "# comment\n"
+    "_format_version: \"1\"\n"
+    "provider_keys:\n"
+    "  - display_name: mock\n"
+    "    provider: openai\n"
+    "    api_key: ${UPSTREAM_KEY}\n"
+    "    api_base: http://${HOST}:${PORT}/v1/\n"
+    "    adapter: openai\n"
+    "  - display_name: openai-main\n"
+    "    provider: openai\n"
+    "    secret: sk-SECRET-inline\n"
+    "  - display_name: ds\n"
+    "    provider: deepseek\n"
+    "    api_key: sk-SECRET-ds\n"
+    "    api_base: HTTPS://API.DeepSeek.com:8443/chat/completions\n"
+    "  - display_name: v6\n"
+    "    provider: local.llm_v2\n"
+    "    api_key: sk-SECRET-v6\n"
+    "    api_base: http://[::1]/\n"
+    "models:\n"
+    "  - display_name: zeta\n"
+    "    provider_key: ds\n"
+    "    model_name: deepseek-chat\n"
+    "    provider: deepseek\n"
+    "    timeout: 0\n"
+    "    stream_timeout: 30000\n"
+    "    retries: 10\n"
+    "  - display_name: gpt-4o-mini\n"
+    "    provider_key: mock\n"
+    "    model_name: \"gpt-4o-mini\\\"q\"\n"
+    "  - display_name: mock-*\n"
+    "    provider_key: mock\n"
+    "    model_name: mock-*\n"
+    "  - display_name: openai/*\n"
+    "    provider_key: openai-main\n"
+    "    model_name: '*'\n"
+    "  - display_name: \"*-fixed\"\n"
+    "    provider_key: v6\n"
+    "    model_name: always-this\n"
+    "api_keys:\n"
+    "  - display_name: env-key\n"
+    "    key_env: CALLER_KEY\n"
+    "    allowed_models: [gpt-4o-mini, \"mock-*\", mock-abc]\n"
+    "    expires_at: 2026-12-31T23:59:59.5+01:00\n"
+    "    disabled: false\n"
+    "    team_id: t1\n"
+    "    user_id: \"42\"\n"
+    "    user_name: Ada\n"
+    "  - display_name: hash-key\n"
+    "    key_hash: 9E3B2B30646B010D7075843489FDFA4B3C2257B902B3162E5D5D385F1C6C4360\n"
+    "    allowed_models: []\n"
+    "    disabled: TRUE\n"
+    "guardrails: []\n"
+    "mcp_servers:\n"
+    "cache_policies: ~\n";
+
+static void test_full_file(void **state)
+{
+    (void)state;
+    struct sl_resources *r = load_ok(full_file);
+    assert_string_equal(r->file, "r.yaml");
+    assert_int_equal(r->n_provider_keys, 4);
+
+    const struct sl_provider_key *k = &r->provider_keys[0];
+    assert_string_equal(k->name, "mock");
+    assert_string_equal(k->provider, "openai");
+    assert_int_equal(k->adapter, SL_ADAPTER_OPENAI);
+    assert_string_equal(k->api_base, "http://127.0.0.1:3001/v1");
+    assert_string_equal(k->api_key, "sk-SECRET-upstream");
+    assert_string_equal(k->auth_header, "Bearer sk-SECRET-upstream");
+    assert_false(k->origin.tls);
+    assert_string_equal(k->origin.host, "127.0.0.1");
+    assert_int_equal(k->origin.port, 3001);
+    assert_string_equal(k->origin.authority, "127.0.0.1:3001");
+    assert_string_equal(k->origin.base_path, "/v1");
+    assert_string_equal(k->origin.key, "http://127.0.0.1:3001");
+    assert_int_equal(k->line, 4);
+
+    k = &r->provider_keys[1];
+    assert_string_equal(k->api_base, "https://api.openai.com/v1");
+    assert_string_equal(k->api_key, "sk-SECRET-inline");
+    assert_string_equal(k->auth_header, "Bearer sk-SECRET-inline");
+    assert_true(k->origin.tls);
+    assert_string_equal(k->origin.host, "api.openai.com");
+    assert_int_equal(k->origin.port, 443);
+    assert_string_equal(k->origin.authority, "api.openai.com");
+    assert_string_equal(k->origin.base_path, "/v1");
+    assert_string_equal(k->origin.key, "https://api.openai.com:443");
+
+    k = &r->provider_keys[2];
+    assert_string_equal(k->api_base, "https://api.deepseek.com:8443");
+    assert_string_equal(k->origin.host, "api.deepseek.com");
+    assert_string_equal(k->origin.authority, "api.deepseek.com:8443");
+    assert_string_equal(k->origin.base_path, "");
+    assert_string_equal(k->origin.key, "https://api.deepseek.com:8443");
+
+    k = &r->provider_keys[3];
+    assert_string_equal(k->provider, "local.llm_v2");
+    assert_string_equal(k->api_base, "http://[::1]");
+    assert_string_equal(k->origin.host, "::1");
+    assert_int_equal(k->origin.port, 80);
+    assert_string_equal(k->origin.authority, "[::1]");
+    assert_string_equal(k->origin.key, "http://[::1]:80");
+
+    /* Sorted by name (bytewise). */
+    assert_int_equal(r->n_models, 5);
+    assert_string_equal(r->models[0].name, "*-fixed");
+    assert_string_equal(r->models[1].name, "gpt-4o-mini");
+    assert_string_equal(r->models[2].name, "mock-*");
+    assert_string_equal(r->models[3].name, "openai/*");
+    assert_string_equal(r->models[4].name, "zeta");
+
+    const struct sl_model *m = &r->models[1];
+    assert_false(m->is_wildcard);
+    assert_string_equal(m->model_name, "gpt-4o-mini\"q");
+    assert_string_equal(m->model_name_json, "\"gpt-4o-mini\\\"q\"");
+    assert_string_equal(m->provider, "openai");
+    assert_ptr_equal(m->key, &r->provider_keys[0]);
+    assert_false(m->has_timeout);
+    assert_false(m->has_stream_timeout);
+    assert_false(m->has_retries);
+    assert_int_equal(m->line, 28);
+
+    m = &r->models[4];
+    assert_string_equal(m->provider, "deepseek");
+    assert_ptr_equal(m->key, &r->provider_keys[2]);
+    assert_true(m->has_timeout);
+    assert_int_equal(m->timeout_ms, 0);
+    assert_true(m->has_stream_timeout);
+    assert_int_equal(m->stream_timeout_ms, 30000);
+    assert_true(m->has_retries);
+    assert_int_equal(m->retries, 10);
+
+    m = &r->models[2];
+    assert_true(m->is_wildcard);
+    assert_int_equal(m->literal_len, 5);
+    assert_string_equal(m->model_name, "mock-*");
+    assert_null(m->model_name_json);
+    assert_string_equal(r->models[0].provider, "local.llm_v2");
+
+    assert_int_equal(r->n_api_keys, 2);
+    const struct sl_api_key *a = &r->api_keys[0];
+    assert_string_equal(a->name, "env-key");
+    assert_memory_equal(a->digest, abc_digest, 32);
+    assert_int_equal(a->n_allowed_models, 3);
+    assert_string_equal(a->allowed_models[0], "gpt-4o-mini");
+    assert_string_equal(a->allowed_models[1], "mock-*");
+    assert_string_equal(a->allowed_models[2], "mock-abc");
+    assert_true(a->has_expiry);
+    assert_int_equal(a->expires_at_us, 1798757999LL * 1000000 + 500000);
+    assert_false(a->disabled);
+    a = &r->api_keys[1];
+    assert_true(a->disabled);
+    assert_false(a->has_expiry);
+    assert_int_equal(a->n_allowed_models, 0);
+    assert_int_equal(a->digest[0], 0x9e);
+    assert_int_equal(a->digest[31], 0x60);
+    sl_resources_free(r);
+}
+
+static void test_minimal_and_empty_collections(void **state)
+{
+    (void)state;
+    struct sl_resources *r = load_ok(HDR);
+    assert_int_equal(r->n_provider_keys, 0);
+    assert_int_equal(r->n_models, 0);
+    assert_int_equal(r->n_api_keys, 0);
+    struct sl_buf b;
+    sl_buf_init(&b, 64);
+    assert_null(sl_resources_resolve(r, SL_STRLIT("x"), &b));
+    assert_null(sl_resources_resolve(r, SL_STR_NULL, NULL));
+    assert_null(sl_resources_find_key(r, abc_digest));
+    sl_buf_dispose(&b);
+    sl_resources_free(r);
+
+    r = load_ok(HDR "provider_keys:\nmodels: []\napi_keys: ~\n"
+                    "guardrails: []\nmcp_servers:\na2a_agents: []\ncache_policies: []\n"
+                    "observability_exporters: []\nrate_limit_policies: []\noidc_providers: []\n"
+                    "claim_mappings: []\npassthrough_routes: []\nmcp_auth_settings: []\n");
+    assert_int_equal(r->n_models, 0);
+    sl_resources_free(r);
+    sl_resources_free(NULL);
+}
+
+static void test_file_shape(void **state)
+{
+    (void)state;
+    expect("", "r.yaml: (file): missing mandatory _format_version (expected \"1\")\n");
+    expect("# nothing\n", "r.yaml: (file): missing mandatory _format_version (expected \"1\")\n");
+    expect("models: []\n", "r.yaml: (file): missing mandatory _format_version (expected \"1\")\n");
+    expect("- a\n- b\n", "r.yaml:1: the top level must be a mapping, got a list\n");
+    expect("just text\n", "r.yaml:1: the top level must be a mapping, got a string\n");
+    expect("_format_version: 1\n",
+           "r.yaml:1: _format_version: expected the quoted string \"1\", got unquoted 1\n");
+    expect("_format_version: \"2\"\n",
+           "r.yaml:1: _format_version: unsupported version \"2\" (expected \"1\")\n");
+    expect("_format_version: \"1.0\"\n",
+           "r.yaml:1: _format_version: unsupported version \"1.0\" (expected \"1\")\n");
+    expect("_format_version:\n",
+           "r.yaml:1: _format_version: expected the quoted string \"1\", got null\n");
+    expect("_format_version: [\"1\"]\n",
+           "r.yaml:1: _format_version: expected the quoted string \"1\", got a list\n");
+    expect("_format_version: |\n  1\n",
+           "r.yaml:1: _format_version: unsupported version \"1\\x0a\" (expected \"1\")\n");
+    /* Single quotes and !!str count as quoted. */
+    sl_resources_free(load_ok("_format_version: '1'\n"));
+    sl_resources_free(load_ok("_format_version: !!str 1\n"));
+    expect(HDR "modles: []\nprovider_key: []\nextra: 1\n\"a.b\": 2\n",
+           "r.yaml:2: modles: unknown key (did you mean models?)\n"
+           "r.yaml:3: provider_key: unknown key (did you mean provider_keys?)\n"
+           "r.yaml:4: extra: unknown key\n"
+           "r.yaml:5: a.b: unknown key\n");
+    expect(HDR "models: {}\nprovider_keys: x\napi_keys: 3\n",
+           "r.yaml:2: models: expected a list of mappings, got a mapping\n"
+           "r.yaml:3: provider_keys: expected a list of mappings, got a string\n"
+           "r.yaml:4: api_keys: expected a list of mappings, got a string\n");
+    expect(HDR "models: [a, [b], ~]\n", "r.yaml:2: models[0]: expected a mapping, got a string\n"
+                                        "r.yaml:2: models[1]: expected a mapping, got a list\n"
+                                        "r.yaml:2: models[2]: expected a mapping, got null\n");
+    expect("_format_version: \"1\"\n_format_version: \"1\"\n",
+           "r.yaml:2:1: duplicate key \"_format_version\" (first at line 1)\n");
+    expect("a: [\n", "r.yaml:2:1: YAML syntax error: did not find expected node content (while "
+                     "parsing a flow node at line 2)\n");
+    expect(HDR "x: &a 1\n", "r.yaml:2:4: unsupported YAML construct: anchor\n");
+}
+
+static void test_unsupported_collections(void **state)
+{
+    (void)state;
+    expect(HDR "guardrails:\n  - name: g\nmcp_servers: [{name: m}]\na2a_agents: [x]\n"
+               "cache_policies: [x]\nobservability_exporters: [x]\nrate_limit_policies: [x]\n"
+               "oidc_providers: [x]\nclaim_mappings: [x]\npassthrough_routes: [x]\n"
+               "mcp_auth_settings: {anonymous: true}\n",
+           "r.yaml:2: guardrails: not supported by sluice yet\n"
+           "r.yaml:4: mcp_servers: not supported by sluice yet\n"
+           "r.yaml:5: a2a_agents: not supported by sluice yet\n"
+           "r.yaml:6: cache_policies: not supported by sluice yet\n"
+           "r.yaml:7: observability_exporters: not supported by sluice yet\n"
+           "r.yaml:8: rate_limit_policies: not supported by sluice yet\n"
+           "r.yaml:9: oidc_providers: not supported by sluice yet\n"
+           "r.yaml:10: claim_mappings: not supported by sluice yet\n"
+           "r.yaml:11: passthrough_routes: not supported by sluice yet\n"
+           "r.yaml:12: mcp_auth_settings: not supported by sluice yet\n");
+}
+
+static void test_common_entry_errors(void **state)
+{
+    (void)state;
+    expect(HDR "models:\n"
+               "  - provider_key: mock\n"
+               "    model_name: x\n",
+           "r.yaml:3: models[0]: display_name: required field is missing\n"
+           "r.yaml:3: models[0]: provider_key: \"mock\" is not defined in provider_keys\n");
+    expect(HDR "provider_keys:\n"
+               "  - display_name: \"\"\n"
+               "    provider: openai\n"
+               "    api_key: k\n"
+               "  - display_name:\n"
+               "    provider: openai\n"
+               "    api_key: k\n"
+               "  - display_name: [a]\n"
+               "    provider: openai\n"
+               "    api_key: k\n"
+               "  - display_name: \"a\\tb\"\n"
+               "    provider: openai\n"
+               "    api_key: k\n",
+           "r.yaml:3: provider_keys[0]: display_name: expected a non-empty string, got a quoted "
+           "string \"\"\n"
+           "r.yaml:6: provider_keys[1]: display_name: a value is required, got null\n"
+           "r.yaml:9: provider_keys[2]: display_name: expected a non-empty string, got a list\n"
+           "r.yaml:12: provider_keys[3]: display_name: control characters are not allowed, got "
+           "a quoted string \"a\\x09b\"\n");
+    expect(HDR PK_MOCK "    id: 5\n    api_bse: x\n    Provider: y\n    zzzzzz: 1\n",
+           "r.yaml:7: provider_keys[0] (\"mock\"): id: not allowed in a resources file (ids are "
+           "derived from display_name)\n"
+           "r.yaml:8: provider_keys[0] (\"mock\"): api_bse: unknown key (did you mean "
+           "api_base?)\n"
+           "r.yaml:9: provider_keys[0] (\"mock\"): Provider: unknown key (did you mean "
+           "provider?)\n"
+           "r.yaml:10: provider_keys[0] (\"mock\"): zzzzzz: unknown key\n");
+    expect(HDR PK_MOCK "  - display_name: mock\n    provider: openai\n    api_key: k\n"
+                       "  - display_name: mock\n    provider: openai\n    api_key: k\n",
+           "r.yaml:7: provider_keys[1] (\"mock\"): display_name: duplicate display_name "
+           "\"mock\" (first at line 3)\n"
+           "r.yaml:10: provider_keys[2] (\"mock\"): display_name: duplicate display_name "
+           "\"mock\" (first at line 3)\n");
+    expect(HDR PK_MOCK M_MINI "  - display_name: gpt-4o-mini\n    provider_key: mock\n"
+                              "    model_name: y\n",
+           "r.yaml:11: models[1] (\"gpt-4o-mini\"): display_name: duplicate display_name "
+           "\"gpt-4o-mini\" (first at line 8)\n");
+    expect(HDR "api_keys:\n  - display_name: a\n    key_env: CALLER_KEY\n    allowed_models: []\n"
+               "  - display_name: a\n    key_env: CALLER_KEY_2\n    allowed_models: []\n",
+           "r.yaml:6: api_keys[1] (\"a\"): display_name: duplicate display_name \"a\" (first at "
+           "line 3)\n");
+}
+
+static void test_provider_key_errors(void **state)
+{
+    (void)state;
+    expect(HDR "provider_keys:\n"
+               "  - display_name: a\n"
+               "  - display_name: b\n"
+               "    provider: Open AI\n"
+               "    api_key: sk-SECRET-1\n"
+               "    secret: sk-SECRET-2\n"
+               "  - display_name: c\n"
+               "    provider: openai\n"
+               "    api_key: \"\"\n"
+               "  - display_name: d\n"
+               "    provider: openai\n"
+               "    secret: [sk-SECRET-3]\n"
+               "  - display_name: e\n"
+               "    provider: openai\n"
+               "    api_key:\n"
+               "  - display_name: f\n"
+               "    provider: openai\n"
+               "    api_key: \"sk-SECRET\\n\"\n"
+               "  - display_name: g\n"
+               "    provider: openai\n"
+               "    api_key: \"sk-SECRET\\0x\"\n",
+           "r.yaml:3: provider_keys[0] (\"a\"): provider: required field is missing\n"
+           "r.yaml:3: provider_keys[0] (\"a\"): api_key: required field is missing\n"
+           "r.yaml:5: provider_keys[1] (\"b\"): provider: expected a vendor name of lower-case "
+           "letters, digits, \"-\", \"_\" and \".\", got \"Open AI\"\n"
+           "r.yaml:7: provider_keys[1] (\"b\"): secret: set only one of api_key and its alias "
+           "secret\n"
+           "r.yaml:10: provider_keys[2] (\"c\"): api_key: expected a non-empty string, got an "
+           "empty string\n"
+           "r.yaml:13: provider_keys[3] (\"d\"): secret: expected a non-empty string, got a "
+           "list\n"
+           "r.yaml:16: provider_keys[4] (\"e\"): api_key: a value is required, got null\n"
+           "r.yaml:19: provider_keys[5] (\"f\"): api_key: control characters are not allowed "
+           "(the key is sent in an HTTP header)\n"
+           "r.yaml:22: provider_keys[6] (\"g\"): api_key: expected a non-empty string, got a "
+           "string\n");
+    expect(HDR "provider_keys:\n"
+               "  - display_name: ds\n"
+               "    provider: deepseek\n"
+               "    api_key: k\n"
+               "  - display_name: an\n"
+               "    provider: anthropic\n"
+               "    api_key: k\n"
+               "  - display_name: br\n"
+               "    provider: aws\n"
+               "    api_key: k\n"
+               "    adapter: bedrock\n"
+               "  - display_name: x\n"
+               "    provider: openai\n"
+               "    api_key: k\n"
+               "    adapter: grpc\n"
+               "  - display_name: u\n"
+               "    provider: openai\n"
+               "    api_key: k\n"
+               "    api_base: https://user:sk-SECRET-u@host/v1\n"
+               "  - display_name: q\n"
+               "    provider: openai\n"
+               "    api_key: k\n"
+               "    api_base: https://host/v1?key=sk-SECRET-q\n"
+               "  - display_name: s\n"
+               "    provider: openai\n"
+               "    api_key: k\n"
+               "    api_base: ftp://${HOST}/\n",
+           "r.yaml:3: provider_keys[0] (\"ds\"): api_base: required for provider \"deepseek\" "
+           "(the default https://api.openai.com/v1 applies only to provider openai)\n"
+           "r.yaml:7: provider_keys[1] (\"an\"): provider: \"anthropic\" is not supported by "
+           "sluice yet (set adapter: openai to use an OpenAI-compatible endpoint)\n"
+           "r.yaml:12: provider_keys[2] (\"br\"): adapter: \"bedrock\" is not supported by "
+           "sluice yet\n"
+           "r.yaml:16: provider_keys[3] (\"x\"): adapter: expected one of openai, anthropic, "
+           "bedrock, vertex, azure-openai, got \"grpc\"\n"
+           "r.yaml:20: provider_keys[4] (\"u\"): api_base: invalid URL: user info "
+           "(user:password@) is not allowed\n"
+           "r.yaml:24: provider_keys[5] (\"q\"): api_base: invalid URL: a query string is not "
+           "allowed\n"
+           "r.yaml:28: provider_keys[6] (\"s\"): api_base: invalid URL (interpolated): only http "
+           "and https URLs are supported\n");
+    expect(HDR "provider_keys:\n"
+               "  - display_name: a\n"
+               "    provider: openai\n"
+               "    api_key: k\n"
+               "    adapter: vertex\n"
+               "  - display_name: b\n"
+               "    provider: openai\n"
+               "    api_key: k\n"
+               "    adapter: azure-openai\n"
+               "  - display_name: c\n"
+               "    provider: openai\n"
+               "    api_key: k\n"
+               "    adapter: anthropic\n"
+               "    request: {default_headers: {}}\n"
+               "    response: {}\n"
+               "    strip_headers: []\n"
+               "    tls: {verify: false}\n"
+               "    telemetry_tags: {}\n",
+           "r.yaml:6: provider_keys[0] (\"a\"): adapter: \"vertex\" is not supported by sluice "
+           "yet\n"
+           "r.yaml:10: provider_keys[1] (\"b\"): adapter: \"azure-openai\" is not supported by "
+           "sluice yet\n"
+           "r.yaml:14: provider_keys[2] (\"c\"): adapter: \"anthropic\" is not supported by "
+           "sluice yet\n"
+           "r.yaml:15: provider_keys[2] (\"c\"): request: not supported by sluice yet\n"
+           "r.yaml:16: provider_keys[2] (\"c\"): response: not supported by sluice yet\n"
+           "r.yaml:17: provider_keys[2] (\"c\"): strip_headers: not supported by sluice yet\n"
+           "r.yaml:18: provider_keys[2] (\"c\"): tls: not supported by sluice yet (set "
+           "upstream.tls in config.yaml)\n"
+           "r.yaml:19: provider_keys[2] (\"c\"): telemetry_tags: not supported by sluice yet\n");
+}
+
+/* An explicit adapter: openai makes any vendor, anthropic included, OpenAI-compatible. */
+static void test_provider_adapter_openai(void **state)
+{
+    (void)state;
+    struct sl_resources *r = load_ok(HDR "provider_keys:\n"
+                                         "  - display_name: an\n"
+                                         "    provider: anthropic\n"
+                                         "    adapter: openai\n"
+                                         "    api_key: k\n"
+                                         "    api_base: https://api.anthropic.com/v1/\n");
+    assert_string_equal(r->provider_keys[0].api_base, "https://api.anthropic.com/v1");
+    assert_string_equal(r->provider_keys[0].auth_header, "Bearer k");
+    sl_resources_free(r);
+}
+
+static void test_model_errors(void **state)
+{
+    (void)state;
+    expect(HDR PK_MOCK "models:\n"
+                       "  - display_name: a*b*\n"
+                       "    provider_key: nope\n"
+                       "    model_name: x\n"
+                       "    provider_key_id: 123\n"
+                       "  - display_name: b\n"
+                       "    provider_key: mock\n"
+                       "    model_name: \"x*\"\n"
+                       "    provider: deepseek\n"
+                       "  - display_name: c*\n"
+                       "    provider_key: mock\n"
+                       "    model_name: \"*x*\"\n"
+                       "    provider: Bad\n"
+                       "  - display_name: d\n"
+                       "  - display_name: e\n"
+                       "    provider_key: [mock]\n"
+                       "    model_name: \"\"\n",
+           "r.yaml:8: models[0] (\"a*b*\"): display_name: a wildcard name has exactly one \"*\", "
+           "got \"a*b*\"\n"
+           "r.yaml:9: models[0] (\"a*b*\"): provider_key: \"nope\" is not defined in "
+           "provider_keys\n"
+           "r.yaml:11: models[0] (\"a*b*\"): provider_key_id: not accepted in a resources file; "
+           "use provider_key with the key's display_name\n"
+           "r.yaml:14: models[1] (\"b\"): model_name: \"*\" is only allowed when display_name is "
+           "a wildcard, got a quoted string \"x*\"\n"
+           "r.yaml:15: models[1] (\"b\"): provider: \"deepseek\" does not match provider "
+           "\"openai\" of provider key \"mock\"\n"
+           "r.yaml:18: models[2] (\"c*\"): model_name: a template has at most one \"*\", got a "
+           "quoted string \"*x*\"\n"
+           "r.yaml:19: models[2] (\"c*\"): provider: expected a vendor name of lower-case "
+           "letters, digits, \"-\", \"_\" and \".\", got \"Bad\"\n"
+           "r.yaml:20: models[3] (\"d\"): provider_key: required field is missing\n"
+           "r.yaml:20: models[3] (\"d\"): model_name: required field is missing\n"
+           "r.yaml:22: models[4] (\"e\"): provider_key: expected a non-empty string, got a list\n"
+           "r.yaml:23: models[4] (\"e\"): model_name: expected a non-empty string, got a quoted "
+           "string \"\"\n");
+    expect(HDR PK_MOCK "models:\n"
+                       "  - display_name: m\n"
+                       "    provider_key: mock\n"
+                       "    model_name: m\n"
+                       "    timeout: -1\n"
+                       "    stream_timeout: \"5\"\n"
+                       "    retries: 11\n"
+                       "  - display_name: n\n"
+                       "    provider_key: mock\n"
+                       "    model_name: n\n"
+                       "    timeout: 31536000001\n"
+                       "    stream_timeout: 1.5\n"
+                       "    retries: [1]\n"
+                       "  - display_name: o\n"
+                       "    provider_key: mock\n"
+                       "    model_name: o\n"
+                       "    timeout: 31536000000\n"
+                       "    retries: 0x1\n",
+           "r.yaml:11: models[0] (\"m\"): timeout: expected an integer from 0 to 31536000000, got "
+           "\"-1\"\n"
+           "r.yaml:12: models[0] (\"m\"): stream_timeout: expected an integer from 0 to "
+           "31536000000, got a quoted string \"5\"\n"
+           "r.yaml:13: models[0] (\"m\"): retries: expected an integer from 0 to 10, got \"11\"\n"
+           "r.yaml:17: models[1] (\"n\"): timeout: expected an integer from 0 to 31536000000, got "
+           "\"31536000001\"\n"
+           "r.yaml:18: models[1] (\"n\"): stream_timeout: expected an integer from 0 to "
+           "31536000000, got \"1.5\"\n"
+           "r.yaml:19: models[1] (\"n\"): retries: expected an integer from 0 to 10, got a list\n"
+           "r.yaml:24: models[2] (\"o\"): retries: expected an integer from 0 to 10, got "
+           "\"0x1\"\n");
+    expect(HDR PK_MOCK "models:\n"
+                       "  - display_name: m\n"
+                       "    provider_key: mock\n"
+                       "    model_name: m\n"
+                       "    routing: {targets: []}\n"
+                       "    ensemble: {}\n"
+                       "    semantic: {}\n"
+                       "    cooldown: {}\n"
+                       "    rate_limit: {rpm: 1}\n"
+                       "    cost: {}\n"
+                       "    allowed_cidrs: []\n"
+                       "    background_model_check: {}\n"
+                       "    auto_prompt_caching: {}\n"
+                       "    embedding: {}\n"
+                       "    modelname: x\n",
+           "r.yaml:11: models[0] (\"m\"): routing: not supported by sluice yet (only direct "
+           "models: provider_key + model_name)\n"
+           "r.yaml:12: models[0] (\"m\"): ensemble: not supported by sluice yet (only direct "
+           "models: provider_key + model_name)\n"
+           "r.yaml:13: models[0] (\"m\"): semantic: not supported by sluice yet (only direct "
+           "models: provider_key + model_name)\n"
+           "r.yaml:14: models[0] (\"m\"): cooldown: not supported by sluice yet\n"
+           "r.yaml:15: models[0] (\"m\"): rate_limit: not supported by sluice yet\n"
+           "r.yaml:16: models[0] (\"m\"): cost: not supported by sluice yet\n"
+           "r.yaml:17: models[0] (\"m\"): allowed_cidrs: not supported by sluice yet\n"
+           "r.yaml:18: models[0] (\"m\"): background_model_check: not supported by sluice yet\n"
+           "r.yaml:19: models[0] (\"m\"): auto_prompt_caching: not supported by sluice yet\n"
+           "r.yaml:20: models[0] (\"m\"): embedding: not supported by sluice yet\n"
+           "r.yaml:21: models[0] (\"m\"): modelname: unknown key (did you mean model_name?)\n");
+}
+
+/* A model's provider may restate its key's. */
+static void test_model_provider_matches(void **state)
+{
+    (void)state;
+    struct sl_resources *r = load_ok(HDR PK_MOCK M_MINI "    provider: openai\n");
+    assert_string_equal(r->models[0].provider, "openai");
+    sl_resources_free(r);
+}
+
+static void test_api_key_errors(void **state)
+{
+    (void)state;
+    expect(HDR PK_MOCK M_MINI
+           "api_keys:\n"
+           "  - display_name: a\n"
+           "    key_env: CALLER_KEY\n"
+           "    key_hash: abc\n"
+           "    allowed_models: [gpt-5, \"a*b*\", \"m*\", mock, \"\", [x], gpt-4o-mini]\n"
+           "  - display_name: b\n"
+           "    key_hash: sk-SECRET-pasted-by-mistake\n"
+           "    allowed_models:\n"
+           "    disabled: yes\n"
+           "    expires_at: tomorrow\n"
+           "  - display_name: c\n"
+           "    allowed_models: {a: b}\n"
+           "    expires_at: 2026-02-30T00:00:00Z\n"
+           "    disabled: \"true\"\n"
+           "  - display_name: d\n"
+           "    key_env: NOPE\n"
+           "    allowed_models: gpt-4o-mini\n"
+           "  - display_name: e\n"
+           "    key_env: EMPTY\n"
+           "  - display_name: f\n"
+           "    key_env: REF_KEY\n"
+           "    allowed_models: []\n"
+           "  - display_name: g\n"
+           "    key_hash: \"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015aZ\"\n"
+           "    allowed_models: []\n"
+           "    team_id: [t]\n"
+           "    user_id: \"\"\n"
+           "    user_name: ~\n"
+           "  - display_name: h\n"
+           "    key_env:\n"
+           "    allowed_models: []\n",
+           "r.yaml:14: api_keys[0] (\"a\"): key_hash: set only one of key_env and key_hash\n"
+           "r.yaml:15: api_keys[0] (\"a\"): allowed_models[0]: \"gpt-5\" is not defined in "
+           "models\n"
+           "r.yaml:15: api_keys[0] (\"a\"): allowed_models[1]: a pattern has at most one \"*\", "
+           "got a quoted string \"a*b*\"\n"
+           "r.yaml:15: api_keys[0] (\"a\"): allowed_models[3]: \"mock\" is not defined in "
+           "models\n"
+           "r.yaml:15: api_keys[0] (\"a\"): allowed_models[4]: expected a non-empty string, got "
+           "a quoted string \"\"\n"
+           "r.yaml:15: api_keys[0] (\"a\"): allowed_models[5]: expected a non-empty string, got "
+           "a list\n"
+           "r.yaml:17: api_keys[1] (\"b\"): key_hash: expected 64 hex digits (a SHA-256 digest), "
+           "got a string of 27 characters\n"
+           "r.yaml:18: api_keys[1] (\"b\"): allowed_models: a value is required, got null\n"
+           "r.yaml:19: api_keys[1] (\"b\"): disabled: expected true or false, got \"yes\"\n"
+           "r.yaml:20: api_keys[1] (\"b\"): expires_at: expected an RFC 3339 timestamp such as "
+           "2026-12-31T23:59:59Z, got \"tomorrow\"\n"
+           "r.yaml:21: api_keys[2] (\"c\"): key_env: one of key_env or key_hash is required\n"
+           "r.yaml:22: api_keys[2] (\"c\"): allowed_models: expected a list of strings, got a "
+           "mapping\n"
+           "r.yaml:23: api_keys[2] (\"c\"): expires_at: expected an RFC 3339 timestamp such as "
+           "2026-12-31T23:59:59Z, got \"2026-02-30T00:00:00Z\"\n"
+           "r.yaml:24: api_keys[2] (\"c\"): disabled: expected true or false, got a quoted string "
+           "\"true\"\n"
+           "r.yaml:26: api_keys[3] (\"d\"): key_env: environment variable NOPE is not set\n"
+           "r.yaml:27: api_keys[3] (\"d\"): allowed_models: expected a list of strings, got "
+           "\"gpt-4o-mini\"\n"
+           "r.yaml:28: api_keys[4] (\"e\"): allowed_models: required field is missing\n"
+           "r.yaml:29: api_keys[4] (\"e\"): key_env: environment variable EMPTY is empty\n"
+           "r.yaml:31: api_keys[5] (\"f\"): key_env: the value of REF_KEY contains \"${\"; set "
+           "the plaintext key itself, not a reference\n"
+           "r.yaml:34: api_keys[6] (\"g\"): key_hash: expected 64 hex digits (a SHA-256 digest), "
+           "got a string of 64 characters\n"
+           "r.yaml:36: api_keys[6] (\"g\"): team_id: expected a non-empty string, got a list\n"
+           "r.yaml:37: api_keys[6] (\"g\"): user_id: expected a non-empty string, got a quoted "
+           "string \"\"\n"
+           "r.yaml:40: api_keys[7] (\"h\"): key_env: a value is required, got null\n");
+    expect(HDR "api_keys:\n"
+               "  - display_name: k\n"
+               "    key_env: CALLER_KEY\n"
+               "    allowed_models: []\n"
+               "    rate_limit: {rpm: 1}\n"
+               "    allowed_routes: []\n"
+               "    allowed_agents: []\n"
+               "    mcp_access: {}\n"
+               "    mcp_rate_limits: {}\n"
+               "    jwt_provider: p\n"
+               "    jwt_subject: s\n"
+               "    allowed_model: []\n",
+           "r.yaml:6: api_keys[0] (\"k\"): rate_limit: not supported by sluice yet\n"
+           "r.yaml:7: api_keys[0] (\"k\"): allowed_routes: not supported by sluice yet\n"
+           "r.yaml:8: api_keys[0] (\"k\"): allowed_agents: not supported by sluice yet\n"
+           "r.yaml:9: api_keys[0] (\"k\"): mcp_access: not supported by sluice yet\n"
+           "r.yaml:10: api_keys[0] (\"k\"): mcp_rate_limits: not supported by sluice yet\n"
+           "r.yaml:11: api_keys[0] (\"k\"): jwt_provider: not supported by sluice yet\n"
+           "r.yaml:12: api_keys[0] (\"k\"): jwt_subject: not supported by sluice yet\n"
+           "r.yaml:13: api_keys[0] (\"k\"): allowed_model: unknown key (did you mean "
+           "allowed_models?)\n");
+}
+
+static void test_api_key_duplicate_digest(void **state)
+{
+    (void)state;
+    expect(HDR "api_keys:\n"
+               "  - display_name: a\n"
+               "    key_env: CALLER_KEY\n"
+               "    allowed_models: []\n"
+               "  - display_name: b\n"
+               "    key_hash: ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\n"
+               "    allowed_models: []\n"
+               "  - display_name: c\n"
+               "    key_env: CALLER_KEY_2\n"
+               "    allowed_models: []\n"
+               "  - display_name: d\n"
+               "    key_env: CALLER_KEY\n"
+               "    allowed_models: []\n",
+           "r.yaml:7: api_keys[1] (\"b\"): key_hash: the same key as api_keys[0] (\"a\") (line "
+           "4)\n"
+           "r.yaml:13: api_keys[3] (\"d\"): key_env: the same key as api_keys[0] (\"a\") (line "
+           "4)\n");
+}
+
+/* key_env is hashed with SHA-256 in place; compare with a published test vector. */
+static void test_key_env_hashing(void **state)
+{
+    (void)state;
+    struct sl_resources *r = load_ok(HDR "api_keys:\n"
+                                         "  - display_name: k\n"
+                                         "    key_env: CALLER_KEY\n"
+                                         "    allowed_models: []\n");
+    assert_memory_equal(r->api_keys[0].digest, abc_digest, 32);
+    assert_ptr_equal(sl_resources_find_key(r, abc_digest), &r->api_keys[0]);
+    sl_resources_free(r);
+}
+
+static void test_interpolation(void **state)
+{
+    (void)state;
+    struct sl_resources *r = load_ok("_format_version: \"${ONE}\"\n"
+                                     "provider_keys:\n"
+                                     "  - display_name: k-${HOST}\n"
+                                     "    provider: openai\n"
+                                     "    api_key: \"a$$b${UPSTREAM_KEY}$HOME\"\n"
+                                     "    api_base: http://${HOST}:${PORT}\n"
+                                     "models:\n"
+                                     "  - display_name: m\n"
+                                     "    provider_key: k-127.0.0.1\n"
+                                     "    model_name: cost-$$5\n"
+                                     "    timeout: ${TIMEOUT}\n");
+    assert_string_equal(r->provider_keys[0].name, "k-127.0.0.1");
+    assert_string_equal(r->provider_keys[0].api_key, "a$bsk-SECRET-upstream$HOME");
+    assert_string_equal(r->provider_keys[0].api_base, "http://127.0.0.1:3001");
+    assert_string_equal(r->models[0].model_name, "cost-$5");
+    assert_true(r->models[0].has_timeout);
+    assert_int_equal(r->models[0].timeout_ms, 5000);
+    sl_resources_free(r);
+
+    /* Quoting is kept: a quoted "${TIMEOUT}" stays a string, a plain ${ONE} stays unquoted. */
+    expect(HDR PK_MOCK M_MINI "    timeout: \"${TIMEOUT}\"\n",
+           "r.yaml:11: models[0] (\"gpt-4o-mini\"): timeout: expected an integer from 0 to "
+           "31536000000, got a quoted string \"${TIMEOUT}\"\n");
+    expect("_format_version: ${ONE}\n", "r.yaml:1: _format_version: expected the quoted string "
+                                        "\"1\", got unquoted ${ONE} (interpolated)\n");
+    expect("_format_version: \"${PORT}\"\n", "r.yaml:1: _format_version: unsupported version "
+                                             "\"${PORT}\" (interpolated) (expected \"1\")\n");
+    expect("_format_version: \"${NOPE}\"\n",
+           "r.yaml:1: _format_version: environment variable NOPE is not set\n");
+    /* Keys are never interpolated. */
+    expect(HDR "${HOST}: 1\n", "r.yaml:2: ${HOST}: unknown key\n");
+}
+
+static void test_interpolation_errors(void **state)
+{
+    (void)state;
+    expect(HDR "provider_keys:\n"
+               "  - display_name: a\n"
+               "    provider: ${NOPE}\n"
+               "    api_key: ${EMPTY}\n"
+               "    api_base: https://${HOST\n"
+               "  - display_name: ${TEAM}\n"
+               "    provider: \"${}\"\n"
+               "    api_key: \"${BAD-NAME}\"\n"
+               "    api_base: \"http://${HOST}/${TEAM}\"\n"
+               "    adapter: ${TEAM}\n",
+           "r.yaml:4: provider_keys[0] (\"a\"): provider: environment variable NOPE is not set\n"
+           "r.yaml:5: provider_keys[0] (\"a\"): api_key: environment variable EMPTY is empty\n"
+           "r.yaml:6: provider_keys[0] (\"a\"): api_base: unterminated \"${\" (write \"$$\" for a "
+           "literal \"$\")\n"
+           "r.yaml:8: provider_keys[1] (\"${TEAM}\"): provider: empty variable reference "
+           "\"${}\"\n"
+           "r.yaml:9: provider_keys[1] (\"${TEAM}\"): api_key: invalid variable name BAD-NAME in "
+           "\"${...}\" (expected letters, digits and \"_\")\n"
+           "r.yaml:11: provider_keys[1] (\"${TEAM}\"): adapter: expected one of openai, "
+           "anthropic, bedrock, vertex, azure-openai, got \"${TEAM}\" (interpolated)\n");
+    /* No environment at all. */
+    expect_env(HDR PK_MOCK "models:\n  - display_name: ${X}\n", no_env,
+               "r.yaml:8: models[0]: display_name: environment variable X is not set\n"
+               "r.yaml:8: models[0]: provider_key: required field is missing\n"
+               "r.yaml:8: models[0]: model_name: required field is missing\n");
+    expect_env(HDR "api_keys:\n  - display_name: k\n    key_env: CALLER_KEY\n"
+                   "    allowed_models: []\n",
+               NULL,
+               "r.yaml:4: api_keys[0] (\"k\"): key_env: environment variable CALLER_KEY is "
+               "not set\n");
+}
+
+/* One value may grow to 1 MiB through interpolation, not more. */
+static void test_interpolation_cap(void **state)
+{
+    (void)state;
+    size_t n = 600 * 1024;
+    char *big = malloc(n + 5);
+    assert_non_null(big);
+    memcpy(big, "BIG=", 4);
+    memset(big + 4, 'a', n);
+    big[n + 4] = '\0';
+    char *const e[] = {big, NULL};
+    struct sl_resources *r =
+        load_ok_env(HDR PK_MOCK "models:\n  - {display_name: m, provider_key: mock, "
+                                "model_name: \"${BIG}\"}\n",
+                    e);
+    assert_int_equal(strlen(r->models[0].model_name), n);
+    sl_resources_free(r);
+    expect_env(HDR PK_MOCK "models:\n  - {display_name: m, provider_key: mock, "
+                           "model_name: \"${BIG}${BIG}\"}\n",
+               e,
+               "r.yaml:8: models[0] (\"m\"): model_name: longer than 1048576 bytes after "
+               "interpolation\n");
+    free(big);
+}
+
+/* Problems come out in file order, whatever order the collections were checked in. */
+static void test_errors_in_line_order(void **state)
+{
+    (void)state;
+    expect("api_keys:\n"
+           "  - display_name: k\n"
+           "models:\n"
+           "  - display_name: m\n"
+           "provider_keys:\n"
+           "  - display_name: p\n"
+           "bogus: 1\n",
+           "r.yaml: (file): missing mandatory _format_version (expected \"1\")\n"
+           "r.yaml:2: api_keys[0] (\"k\"): key_env: one of key_env or key_hash is required\n"
+           "r.yaml:2: api_keys[0] (\"k\"): allowed_models: required field is missing\n"
+           "r.yaml:4: models[0] (\"m\"): provider_key: required field is missing\n"
+           "r.yaml:4: models[0] (\"m\"): model_name: required field is missing\n"
+           "r.yaml:6: provider_keys[0] (\"p\"): provider: required field is missing\n"
+           "r.yaml:6: provider_keys[0] (\"p\"): api_key: required field is missing\n"
+           "r.yaml:7: bogus: unknown key\n");
+}
+
+static const char resolve_file[] =
+    HDR PK_MOCK "models:\n"
+                "  - {display_name: gpt-4o, provider_key: mock, model_name: gpt-4o-2024}\n"
+                "  - {display_name: \"gpt-*\", provider_key: mock, model_name: \"up-*\"}\n"
+                "  - {display_name: \"gpt-4*\", provider_key: mock, model_name: \"four/*/x\"}\n"
+                "  - {display_name: \"*-mini\", provider_key: mock, model_name: \"*-small\"}\n"
+                "  - {display_name: \"ab*\", provider_key: mock, model_name: fixed}\n"
+                "  - {display_name: \"*b\", provider_key: mock, model_name: \"b:*\"}\n"
+                "  - {display_name: \"*\", provider_key: mock, model_name: \"any/*\"}\n"
+                "  - {display_name: \"aa*aa\", provider_key: mock, model_name: \"2a:*\"}\n";
+
+static void resolves(const struct sl_resources *r, const char *alias, const char *name,
+                     const char *upstream)
+{
+    struct sl_buf b;
+    sl_buf_init(&b, 1024);
+    const struct sl_model *m = sl_resources_resolve(r, sl_str_from_cstr(alias), &b);
+    if (name == NULL) {
+        assert_null(m);
+        assert_int_equal(b.len, 0);
+    } else {
+        if (m == NULL || strcmp(m->name, name) != 0)
+            fprintf(stderr, "%s: resolved to %s\n", alias, m != NULL ? m->name : "nothing");
+        assert_non_null(m);
+        assert_string_equal(m->name, name);
+        assert_string_equal(sl_buf_cstr(&b), upstream);
+        assert_ptr_equal(sl_resources_resolve(r, sl_str_from_cstr(alias), NULL), m);
+    }
+    sl_buf_dispose(&b);
+}
+
+static void test_resolve(void **state)
+{
+    (void)state;
+    struct sl_resources *r = load_ok(resolve_file);
+    /* Exact beats any wildcard. */
+    resolves(r, "gpt-4o", "gpt-4o", "\"gpt-4o-2024\"");
+    /* The longest literal wins: "gpt-4*" (5) over "gpt-*" (4) over "*-mini" (5, later). */
+    resolves(r, "gpt-4-turbo", "gpt-4*", "\"four/-turbo/x\"");
+    resolves(r, "gpt-3.5", "gpt-*", "\"up-3.5\"");
+    /* Equal literal length: the earlier in the file wins ("gpt-4*" before "*-mini"). */
+    resolves(r, "gpt-4o-mini", "gpt-4*", "\"four/o-mini/x\"");
+    resolves(r, "o1-mini", "*-mini", "\"o1-small\"");
+    /* A template without '*' is used as-is. */
+    resolves(r, "abc", "ab*", "\"fixed\"");
+    /* "ab" is not "ab" + a capture; "*b" (one literal byte) beats the catch-all. */
+    resolves(r, "ab", "*b", "\"b:a\"");
+    /* Prefix and suffix may not overlap. */
+    resolves(r, "aaa", "*", "\"any/aaa\"");
+    resolves(r, "aaaaa", "aa*aa", "\"2a:a\"");
+    resolves(r, "bb", "*b", "\"b:b\"");
+    /* The capture is JSON-escaped. */
+    resolves(r, "gpt-\"q\\\n", "gpt-*", "\"up-\\\"q\\\\\\n\"");
+    /* The capture must be non-empty: "gpt-" matches only the catch-all. */
+    resolves(r, "gpt-", "*", "\"any/gpt-\"");
+    resolves(r, "x", "*", "\"any/x\"");
+    resolves(r, "", NULL, NULL);
+    sl_resources_free(r);
+
+    r = load_ok(HDR PK_MOCK "models:\n"
+                            "  - {display_name: \"gpt-*\", provider_key: mock, model_name: m}\n");
+    resolves(r, "gpt-", NULL, NULL);
+    resolves(r, "gpt", NULL, NULL);
+    resolves(r, "gpt-x", "gpt-*", "\"m\"");
+    assert_null(sl_resources_resolve(r, SL_STR_NULL, NULL));
+    sl_resources_free(r);
+}
+
+/* An alias with an embedded NUL is matched bytewise and escaped on the way out. */
+static void test_resolve_binary_alias(void **state)
+{
+    (void)state;
+    struct sl_resources *r = load_ok(resolve_file);
+    struct sl_buf b;
+    sl_buf_init(&b, 64);
+    const struct sl_model *m = sl_resources_resolve(r, sl_str_init("gpt-4o\0x", 8), &b);
+    assert_non_null(m);
+    assert_string_equal(m->name, "gpt-4*");
+    assert_string_equal(sl_buf_cstr(&b), "\"four/o\\u0000x/x\"");
+    sl_buf_dispose(&b);
+    sl_resources_free(r);
+}
+
+/* A full buffer fails the lookup and leaves the buffer as it was. */
+static void test_resolve_buffer_cap(void **state)
+{
+    (void)state;
+    struct sl_resources *r = load_ok(resolve_file);
+    struct sl_buf b;
+    sl_buf_init(&b, 8);
+    assert_int_equal(sl_buf_append(&b, "ab", 2), SL_OK);
+    assert_null(sl_resources_resolve(r, SL_STRLIT("gpt-4o"), &b));
+    assert_string_equal(sl_buf_cstr(&b), "ab");
+    assert_null(sl_resources_resolve(r, SL_STRLIT("gpt-3.5-long"), &b));
+    assert_string_equal(sl_buf_cstr(&b), "ab");
+    assert_null(sl_resources_resolve(r, SL_STRLIT("xy"), &b));
+    assert_string_equal(sl_buf_cstr(&b), "ab");
+    sl_buf_dispose(&b);
+    /* The id is appended after what is there. */
+    sl_buf_init(&b, 64);
+    assert_int_equal(sl_buf_append(&b, "{\"model\":", 9), SL_OK);
+    assert_non_null(sl_resources_resolve(r, SL_STRLIT("gpt-4o"), &b));
+    assert_string_equal(sl_buf_cstr(&b), "{\"model\":\"gpt-4o-2024\"");
+    sl_buf_dispose(&b);
+    sl_resources_free(r);
+}
+
+static void test_glob_match(void **state)
+{
+    (void)state;
+    assert_true(sl_glob_match(SL_STRLIT("gpt-4o"), SL_STRLIT("gpt-4o")));
+    assert_false(sl_glob_match(SL_STRLIT("gpt-4o"), SL_STRLIT("gpt-4o-mini")));
+    assert_false(sl_glob_match(SL_STRLIT("gpt-4o"), SL_STRLIT("gpt-4")));
+    assert_true(sl_glob_match(SL_STRLIT("gpt-*"), SL_STRLIT("gpt-4o")));
+    assert_true(sl_glob_match(SL_STRLIT("gpt-*"), SL_STRLIT("gpt-")));
+    assert_false(sl_glob_match(SL_STRLIT("gpt-*"), SL_STRLIT("gpt")));
+    assert_true(sl_glob_match(SL_STRLIT("*-mini"), SL_STRLIT("o1-mini")));
+    assert_true(sl_glob_match(SL_STRLIT("*-mini"), SL_STRLIT("-mini")));
+    assert_false(sl_glob_match(SL_STRLIT("*-mini"), SL_STRLIT("o1-mini2")));
+    assert_true(sl_glob_match(SL_STRLIT("a*z"), SL_STRLIT("az")));
+    assert_true(sl_glob_match(SL_STRLIT("a*z"), SL_STRLIT("abcz")));
+    assert_false(sl_glob_match(SL_STRLIT("aa*aa"), SL_STRLIT("aaa")));
+    assert_true(sl_glob_match(SL_STRLIT("*"), SL_STRLIT("")));
+    assert_true(sl_glob_match(SL_STRLIT("*"), SL_STR_NULL));
+    assert_true(sl_glob_match(SL_STRLIT("*"), SL_STRLIT("anything")));
+    assert_true(sl_glob_match(SL_STRLIT(""), SL_STRLIT("")));
+    assert_false(sl_glob_match(SL_STRLIT(""), SL_STRLIT("a")));
+    assert_true(sl_glob_match(SL_STR_NULL, SL_STR_NULL));
+    /* Only the first '*' is a wildcard. */
+    assert_true(sl_glob_match(SL_STRLIT("a*b*"), SL_STRLIT("axxb*")));
+    assert_false(sl_glob_match(SL_STRLIT("a*b*"), SL_STRLIT("axxbyy")));
+}
+
+static void test_api_key_allows(void **state)
+{
+    (void)state;
+    struct sl_resources *r =
+        load_ok(HDR PK_MOCK M_MINI "  - {display_name: \"mock-*\", provider_key: mock, "
+                                   "model_name: \"*\"}\n"
+                                   "api_keys:\n"
+                                   "  - display_name: some\n"
+                                   "    key_env: CALLER_KEY\n"
+                                   "    allowed_models: [gpt-4o-mini, \"mock-a*\"]\n"
+                                   "  - display_name: none\n"
+                                   "    key_env: CALLER_KEY_2\n"
+                                   "    allowed_models: []\n");
+    const struct sl_api_key *some = &r->api_keys[0], *none = &r->api_keys[1];
+    assert_true(sl_api_key_allows(some, SL_STRLIT("gpt-4o-mini")));
+    assert_false(sl_api_key_allows(some, SL_STRLIT("gpt-4o")));
+    assert_true(sl_api_key_allows(some, SL_STRLIT("mock-a")));
+    assert_true(sl_api_key_allows(some, SL_STRLIT("mock-abc")));
+    assert_false(sl_api_key_allows(some, SL_STRLIT("mock-b")));
+    assert_false(sl_api_key_allows(some, SL_STR_NULL));
+    assert_false(sl_api_key_allows(none, SL_STRLIT("gpt-4o-mini")));
+    sl_resources_free(r);
+}
+
+/* An exact allowed_models entry may name an alias that a wildcard model resolves. */
+static void test_allowed_models_cross_reference(void **state)
+{
+    (void)state;
+    struct sl_resources *r =
+        load_ok(HDR PK_MOCK "models:\n"
+                            "  - {display_name: \"mock-*\", provider_key: mock, "
+                            "model_name: \"*\"}\n"
+                            "api_keys:\n"
+                            "  - display_name: k\n"
+                            "    key_env: CALLER_KEY\n"
+                            "    allowed_models: [mock-x, \"mock-*\", \"other-*\"]\n");
+    assert_int_equal(r->api_keys[0].n_allowed_models, 3);
+    sl_resources_free(r);
+    expect(HDR PK_MOCK "models:\n"
+                       "  - {display_name: \"mock-*\", provider_key: mock, model_name: \"*\"}\n"
+                       "api_keys:\n"
+                       "  - display_name: k\n"
+                       "    key_env: CALLER_KEY\n"
+                       "    allowed_models: [mock-, other]\n",
+           "r.yaml:12: api_keys[0] (\"k\"): allowed_models[0]: \"mock-\" is not defined in "
+           "models\n"
+           "r.yaml:12: api_keys[0] (\"k\"): allowed_models[1]: \"other\" is not defined in "
+           "models\n");
+}
+
+static void test_find_key(void **state)
+{
+    (void)state;
+    struct sl_resources *r = load_ok(HDR "api_keys:\n"
+                                         "  - display_name: a\n"
+                                         "    key_env: CALLER_KEY\n"
+                                         "    allowed_models: []\n"
+                                         "  - display_name: b\n"
+                                         "    key_env: CALLER_KEY_2\n"
+                                         "    allowed_models: []\n");
+    assert_ptr_equal(sl_resources_find_key(r, abc_digest), &r->api_keys[0]);
+    assert_ptr_equal(sl_resources_find_key(r, r->api_keys[1].digest), &r->api_keys[1]);
+    uint8_t other[32];
+    memcpy(other, abc_digest, 32);
+    other[31] ^= 1; /* same first 8 bytes: the hash matches, the full compare does not */
+    assert_null(sl_resources_find_key(r, other));
+    memset(other, 0, sizeof(other));
+    assert_null(sl_resources_find_key(r, other));
+    sl_resources_free(r);
+}
+
+/* Many keys and models: the tables grow and every entry stays reachable. */
+static void test_many_entries(void **state)
+{
+    (void)state;
+    enum { N = 300 };
+    char *yaml = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&yaml, &len);
+    assert_non_null(f);
+    fputs(HDR PK_MOCK "models:\n", f);
+    for (int i = 0; i < N; i++)
+        fprintf(f, "  - {display_name: m%d, provider_key: mock, model_name: u%d}\n", i, i);
+    fputs("api_keys:\n", f);
+    for (int i = 0; i < N; i++)
+        fprintf(f, "  - {display_name: k%d, key_hash: \"%064x\", allowed_models: [m%d]}\n", i,
+                i + 1, i);
+    fclose(f);
+    struct sl_resources *r = load_ok(yaml);
+    free(yaml);
+    assert_int_equal(r->n_models, N);
+    for (int i = 0; i < N; i++) {
+        char alias[16], want[16];
+        snprintf(alias, sizeof(alias), "m%d", i);
+        snprintf(want, sizeof(want), "\"u%d\"", i);
+        resolves(r, alias, alias, want);
+        const struct sl_api_key *k = &r->api_keys[i];
+        assert_ptr_equal(sl_resources_find_key(r, k->digest), k);
+        assert_true(sl_api_key_allows(k, sl_str_from_cstr(alias)));
+    }
+    resolves(r, "m300", NULL, NULL);
+    sl_resources_free(r);
+}
+
+static void test_load_file(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/sl-resources-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd != -1);
+    assert_int_equal(write(fd, full_file, strlen(full_file)), (ssize_t)strlen(full_file));
+    close(fd);
+    struct sl_resources *r = NULL;
+    struct sl_diag d;
+    sl_diag_init(&d, path);
+    assert_int_equal(sl_resources_load(path, env, &r, &d), SL_OK);
+    assert_int_equal(d.count, 0);
+    assert_string_equal(r->file, path);
+    assert_int_equal(r->n_models, 5);
+    sl_resources_free(r);
+    sl_diag_dispose(&d);
+    unlink(path);
+
+    sl_diag_init(&d, "missing.yaml");
+    r = (struct sl_resources *)1;
+    assert_int_equal(sl_resources_load("/nonexistent/missing.yaml", env, &r, &d), SL_ERR);
+    assert_null(r);
+    char *got = printed(&d);
+    assert_string_equal(got,
+                        "missing.yaml: cannot read resources file: No such file or directory\n");
+    free(got);
+    sl_diag_dispose(&d);
+
+    sl_diag_init(&d, "dir");
+    assert_int_equal(sl_resources_load("/tmp", env, &r, &d), SL_ERR);
+    assert_int_equal(d.count, 1);
+    sl_diag_dispose(&d);
+}
+
+/* Values stored from one entry and quoted in another entry's message (a key's provider, a
+ * duplicate name) are printed as written, never with a variable's value. */
+static void test_no_variable_value_in_cross_references(void **state)
+{
+    (void)state;
+    expect(HDR "provider_keys:\n"
+               "  - display_name: k\n"
+               "    provider: ${TEAM}\n"
+               "    api_key: x\n"
+               "models:\n"
+               "  - display_name: ${TEAM}*x*\n"
+               "    provider_key: k\n"
+               "    model_name: m\n"
+               "    provider: openai\n"
+               "  - display_name: other\n"
+               "    provider_key: k\n"
+               "    model_name: m\n"
+               "  - display_name: ${TEAM}\n"
+               "    provider_key: k\n"
+               "    model_name: m\n"
+               "  - display_name: ${TEAM}\n"
+               "    provider_key: k\n"
+               "    model_name: m\n",
+           "r.yaml:3: provider_keys[0] (\"k\"): api_base: required for provider \"${TEAM}\" (the "
+           "default https://api.openai.com/v1 applies only to provider openai)\n"
+           "r.yaml:7: models[0] (\"${TEAM}*x*\"): display_name: a wildcard name has exactly one "
+           "\"*\", got \"${TEAM}*x*\"\n"
+           "r.yaml:10: models[0] (\"${TEAM}*x*\"): provider: \"openai\" does not match provider "
+           "\"${TEAM}\" of provider key \"k\"\n"
+           "r.yaml:17: models[3] (\"${TEAM}\"): display_name: duplicate display_name \"${TEAM}\" "
+           "(first at line 14)\n");
+}
+
+/* The example `make run` serves loads without any environment and does what its comments say. */
+static void test_example_file(void **state)
+{
+    (void)state;
+    static const uint8_t example_digest[32] = {
+        0x64, 0xd3, 0x22, 0x94, 0x41, 0x52, 0x82, 0xd0, 0xe6, 0x8f, 0x48,
+        0x06, 0xaf, 0x96, 0xc4, 0xe0, 0x39, 0x44, 0xad, 0xb3, 0x50, 0x72,
+        0x7d, 0x4d, 0xa8, 0xc2, 0x68, 0x80, 0xc6, 0xf9, 0x45, 0x58,
+    };
+    struct sl_resources *r = NULL;
+    struct sl_diag d;
+    sl_diag_init(&d, "examples/resources.yaml");
+    int rc = sl_resources_load("../../examples/resources.yaml", no_env, &r, &d);
+    if (rc != SL_OK)
+        sl_diag_print(&d, stderr);
+    assert_int_equal(rc, SL_OK);
+    sl_diag_dispose(&d);
+    assert_string_equal(r->provider_keys[0].origin.key, "http://127.0.0.1:3001");
+    const struct sl_api_key *k = sl_resources_find_key(r, example_digest);
+    assert_non_null(k);
+    assert_string_equal(k->name, "make-run");
+    assert_true(sl_api_key_allows(k, SL_STRLIT("gpt-4o-mini")));
+    assert_true(sl_api_key_allows(k, SL_STRLIT("mock-fast")));
+    resolves(r, "gpt-4o-mini", "gpt-4o-mini", "\"gpt-4o-mini\"");
+    resolves(r, "mock-fast", "mock-*", "\"mock-fast\"");
+    sl_resources_free(r);
+}
+
+/* Every failure path above already checks for secrets; this one piles up every kind of
+ * problem next to secrets, file-supplied and from the environment, in one file. */
+static void test_no_secret_in_any_message(void **state)
+{
+    (void)state;
+    const char *yaml = HDR "provider_keys:\n"
+                           "  - display_name: a\n"
+                           "    provider: openai\n"
+                           "    api_key: sk-SECRET-a\n"
+                           "    secret: ${UPSTREAM_KEY}\n"
+                           "    api_base: \"https://u:sk-SECRET@h/${UPSTREAM_KEY}?k=sk-SECRET\"\n"
+                           "  - display_name: b\n"
+                           "    provider: openai\n"
+                           "    api_key: \"${UPSTREAM_KEY}\\n\"\n"
+                           "    adapter: ${UPSTREAM_KEY}\n"
+                           "api_keys:\n"
+                           "  - display_name: c\n"
+                           "    key_hash: ${UPSTREAM_KEY}\n"
+                           "    allowed_models: [\"${CALLER_KEY_2}\", \"${TEAM}*\"]\n"
+                           "    team_id: ${TEAM}\n"
+                           "    expires_at: ${TEAM}\n"
+                           "  - display_name: d\n"
+                           "    key_env: CALLER_KEY_2\n"
+                           "    allowed_models: []\n"
+                           "  - display_name: e\n"
+                           "    key_env: CALLER_KEY_2\n"
+                           "    allowed_models: []\n";
+    struct sl_resources *r = NULL;
+    struct sl_diag d;
+    assert_int_equal(load(yaml, env, &r, &d), SL_ERR);
+    assert_true(d.count >= 8);
+    assert_no_secrets(&d);
+    sl_diag_dispose(&d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_full_file),
+        cmocka_unit_test(test_minimal_and_empty_collections),
+        cmocka_unit_test(test_file_shape),
+        cmocka_unit_test(test_unsupported_collections),
+        cmocka_unit_test(test_common_entry_errors),
+        cmocka_unit_test(test_provider_key_errors),
+        cmocka_unit_test(test_provider_adapter_openai),
+        cmocka_unit_test(test_model_errors),
+        cmocka_unit_test(test_model_provider_matches),
+        cmocka_unit_test(test_api_key_errors),
+        cmocka_unit_test(test_api_key_duplicate_digest),
+        cmocka_unit_test(test_key_env_hashing),
+        cmocka_unit_test(test_interpolation),
+        cmocka_unit_test(test_interpolation_errors),
+        cmocka_unit_test(test_interpolation_cap),
+        cmocka_unit_test(test_errors_in_line_order),
+        cmocka_unit_test(test_resolve),
+        cmocka_unit_test(test_resolve_binary_alias),
+        cmocka_unit_test(test_resolve_buffer_cap),
+        cmocka_unit_test(test_glob_match),
+        cmocka_unit_test(test_api_key_allows),
+        cmocka_unit_test(test_allowed_models_cross_reference),
+        cmocka_unit_test(test_find_key),
+        cmocka_unit_test(test_many_entries),
+        cmocka_unit_test(test_load_file),
+        cmocka_unit_test(test_no_variable_value_in_cross_references),
+        cmocka_unit_test(test_example_file),
+        cmocka_unit_test(test_no_secret_in_any_message),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
