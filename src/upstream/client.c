@@ -1,0 +1,805 @@
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "sluice/base.h"
+#include "sluice/config.h"
+#include "sluice/log.h"
+#include "sluice/picohttp.h"
+#include "upstream_internal.h"
+
+#define HEAD_MAX_BYTES (64 * 1024)
+#define MAX_HEADERS    100
+#define PROXY_LINE_MAX 512
+
+/* An exchange moves forward through these states; conn_* and send/receive functions are the
+ * only places that change it (set_state checks the move is legal). */
+enum req_state {
+    REQ_RESOLVING = 0, /* DNS for the connect target (origin or proxy) */
+    REQ_CONNECTING,    /* TCP connect in progress */
+    REQ_TUNNELING,     /* CONNECT sent to the proxy; waiting for its answer */
+    REQ_HANDSHAKING,   /* TLS handshake with the origin */
+    REQ_SENDING,       /* request being written (the response may already arrive) */
+    REQ_AWAIT_HEAD,    /* request written; waiting for the response head */
+    REQ_BODY,          /* reading the body */
+    REQ_FINISHED,      /* on_done called, or cancelled/abandoned */
+};
+
+enum body_kind {
+    BODY_NONE = 0,
+    BODY_LENGTH,
+    BODY_CHUNKED,
+    BODY_UNTIL_CLOSE,
+};
+
+struct sl_upstream_req {
+    struct sl_upstreams *u;
+    struct sl_pool *pool;
+    const struct sl_origin *origin;
+    const struct sl_proxy_target *proxy;
+    enum req_state state;
+    struct sl_upconn *conn;
+    h2o_hostinfo_getaddr_req_t *dns;
+    const h2o_iovec_t *reqbufs;
+    size_t nbufs;
+    struct sl_upstream_opts opts;
+    const struct sl_upstream_cbs *cbs;
+    void *ud;
+    h2o_timeout_entry_t connect_timer;
+    h2o_timeout_entry_t deadline_timer;
+    h2o_timeout_entry_t idle_timer;
+    h2o_timeout_entry_t defer_timer; /* reports a failure found inside sl_upstream_start */
+    enum sl_upstream_error defer_err;
+    /* response */
+    size_t head_last_len;
+    enum body_kind body_kind;
+    uint64_t body_left;
+    struct phr_chunked_decoder chunked;
+    bool keepalive;
+    bool writing;
+    bool paused;
+    bool reused;
+    bool retried;
+    bool got_bytes;
+    int in_callback;
+    bool cancelled;
+    char proxy_line[PROXY_LINE_MAX];
+    char detail[160];
+};
+
+static void on_read(h2o_socket_t *sock, const char *err);
+static void connect_begin(struct sl_upstream_req *r);
+
+const char *sl_upstream_error_name(enum sl_upstream_error e)
+{
+    static const char *const names[] = {
+        [SL_UPSTREAM_OK] = "ok",
+        [SL_UPSTREAM_ERR_DNS] = "dns",
+        [SL_UPSTREAM_ERR_CONNECT] = "connect",
+        [SL_UPSTREAM_ERR_PROXY] = "proxy",
+        [SL_UPSTREAM_ERR_TLS] = "tls",
+        [SL_UPSTREAM_ERR_CONNECT_TIMEOUT] = "connect_timeout",
+        [SL_UPSTREAM_ERR_DEADLINE] = "timeout",
+        [SL_UPSTREAM_ERR_IDLE] = "stream_idle",
+        [SL_UPSTREAM_ERR_RESET] = "reset",
+        [SL_UPSTREAM_ERR_PROTOCOL] = "protocol",
+        [SL_UPSTREAM_ERR_TOO_LARGE] = "too_large",
+    };
+    SL_ASSERT((size_t)e < SL_ARRAY_LEN(names));
+    return names[e];
+}
+
+static void set_state(struct sl_upstream_req *r, enum req_state to)
+{
+    /* Forward only, except the one retry: a dead pooled connection sends a SENDING or
+     * AWAIT_HEAD exchange back to RESOLVING for a fresh connection. */
+    SL_ASSERT(to > r->state || to == REQ_FINISHED ||
+              (to == REQ_RESOLVING && r->retried && r->state >= REQ_SENDING));
+    r->state = to;
+}
+
+static void unlink_timer(h2o_timeout_entry_t *e)
+{
+    if (h2o_timeout_is_linked(e))
+        h2o_timeout_unlink(e);
+}
+
+static void free_req(struct sl_upstream_req *r)
+{
+    unlink_timer(&r->connect_timer);
+    unlink_timer(&r->deadline_timer);
+    unlink_timer(&r->idle_timer);
+    unlink_timer(&r->defer_timer);
+    if (r->dns != NULL)
+        h2o_hostinfo_getaddr_cancel(r->dns);
+    free(r);
+}
+
+/* Drops the connection: back to the pool after a clean, complete keep-alive exchange,
+ * otherwise closed. */
+static void release_conn(struct sl_upstream_req *r, bool reusable)
+{
+    struct sl_upconn *c = r->conn;
+    if (c == NULL)
+        return;
+    r->conn = NULL;
+    c->req = NULL;
+    if (reusable && !r->writing && c->sock->input->size == 0) {
+        h2o_socket_read_stop(c->sock);
+        sl__pool_put(r->pool, c);
+    } else {
+        sl__upconn_close(c);
+    }
+}
+
+/* Ends the exchange and reports it, unless the caller already cancelled it. */
+static void finish(struct sl_upstream_req *r, enum sl_upstream_error err, const char *detail)
+{
+    if (r->state == REQ_FINISHED)
+        return;
+    set_state(r, REQ_FINISHED);
+    release_conn(r, err == SL_UPSTREAM_OK && r->keepalive);
+    if (!r->cancelled) {
+        r->in_callback++;
+        r->cbs->on_done(r->ud, err, detail);
+        r->in_callback--;
+    }
+    free_req(r);
+}
+
+static void fail(struct sl_upstream_req *r, enum sl_upstream_error err, const char *detail)
+{
+    r->keepalive = false;
+    finish(r, err, detail);
+}
+
+static const char *errno_detail(struct sl_upstream_req *r, const char *what, int err)
+{
+    snprintf(r->detail, sizeof(r->detail), "%s: %s", what, strerror(err));
+    return r->detail;
+}
+
+/* A pooled connection that dies before any response byte most likely timed out on the
+ * upstream's side while idle; the request never reached it, so one fresh attempt is safe. */
+static bool retry_on_fresh_connection(struct sl_upstream_req *r)
+{
+    if (!r->reused || r->retried || r->got_bytes || r->cancelled)
+        return false;
+    r->retried = true;
+    r->reused = false;
+    sl__upconn_close(r->conn);
+    r->conn = NULL;
+    r->writing = false;
+    r->u->stats.stale_retries++;
+    connect_begin(r);
+    return true;
+}
+
+static void on_deadline(h2o_timeout_entry_t *e)
+{
+    struct sl_upstream_req *r = SL_CONTAINER_OF(e, struct sl_upstream_req, deadline_timer);
+    snprintf(r->detail, sizeof(r->detail), "no complete response within %llu ms",
+             (unsigned long long)r->opts.deadline_ms);
+    fail(r, SL_UPSTREAM_ERR_DEADLINE, r->detail);
+}
+
+static void on_idle(h2o_timeout_entry_t *e)
+{
+    struct sl_upstream_req *r = SL_CONTAINER_OF(e, struct sl_upstream_req, idle_timer);
+    snprintf(r->detail, sizeof(r->detail), "nothing received for %llu ms",
+             (unsigned long long)r->opts.idle_ms);
+    fail(r, SL_UPSTREAM_ERR_IDLE, r->detail);
+}
+
+static void on_connect_timeout(h2o_timeout_entry_t *e)
+{
+    struct sl_upstream_req *r = SL_CONTAINER_OF(e, struct sl_upstream_req, connect_timer);
+    snprintf(r->detail, sizeof(r->detail), "not connected within %llu ms",
+             (unsigned long long)r->u->connect_timeout_ms);
+    fail(r, SL_UPSTREAM_ERR_CONNECT_TIMEOUT, r->detail);
+}
+
+static void on_deferred_failure(h2o_timeout_entry_t *e)
+{
+    struct sl_upstream_req *r = SL_CONTAINER_OF(e, struct sl_upstream_req, defer_timer);
+    fail(r, r->defer_err, r->detail);
+}
+
+/* Failures found synchronously inside sl_upstream_start are reported on the next loop turn,
+ * so callers never see a callback before start returns. */
+static void fail_later(struct sl_upstream_req *r, enum sl_upstream_error err)
+{
+    r->defer_err = err;
+    r->defer_timer.cb = on_deferred_failure;
+    h2o_timeout_link(r->u->loop, &r->u->zero_timeout, &r->defer_timer);
+}
+
+static void arm_idle(struct sl_upstream_req *r)
+{
+    if (r->opts.idle_ms != 0)
+        sl__timeouts_link(&r->u->timeouts, r->opts.idle_ms, &r->idle_timer);
+}
+
+/* ---- response parsing ---- */
+
+static bool header_is(const struct phr_header *h, const char *name)
+{
+    return h->name != NULL && sl_str_ieq(sl_str_init(h->name, h->name_len), sl_str_from_cstr(name));
+}
+
+static bool value_has_token(const struct phr_header *h, const char *token)
+{
+    struct sl_str v = sl_str_init(h->value, h->value_len), t = sl_str_from_cstr(token);
+    while (v.len > 0) {
+        const char *comma = memchr(v.ptr, ',', v.len);
+        size_t n = comma != NULL ? (size_t)(comma - v.ptr) : v.len;
+        if (sl_str_ieq(sl_str_trim(sl_str_init(v.ptr, n)), t))
+            return true;
+        if (comma == NULL)
+            break;
+        v = sl_str_init(comma + 1, v.len - n - 1);
+    }
+    return false;
+}
+
+/* Decides framing and keep-alive from the head (RFC 9112 section 6). Returns 0 or -1 for a
+ * head that cannot be framed safely. */
+static int read_framing(struct sl_upstream_req *r, int minor, int status,
+                        const struct phr_header *hs, size_t n)
+{
+    bool chunked = false, have_length = false;
+    uint64_t length = 0;
+    r->keepalive = minor >= 1;
+    for (size_t i = 0; i < n; i++) {
+        if (header_is(&hs[i], "connection")) {
+            if (value_has_token(&hs[i], "close"))
+                r->keepalive = false;
+            else if (value_has_token(&hs[i], "keep-alive"))
+                r->keepalive = true;
+        } else if (header_is(&hs[i], "transfer-encoding")) {
+            if (!value_has_token(&hs[i], "chunked"))
+                return -1;
+            chunked = true;
+        } else if (header_is(&hs[i], "content-length")) {
+            uint64_t v;
+            if (sl_str_to_u64(sl_str_trim(sl_str_init(hs[i].value, hs[i].value_len)), UINT64_MAX,
+                              &v) != SL_OK ||
+                (have_length && v != length))
+                return -1;
+            have_length = true;
+            length = v;
+        }
+    }
+    if (status == 204 || status == 304) {
+        r->body_kind = BODY_NONE;
+    } else if (chunked) {
+        r->body_kind = BODY_CHUNKED;
+        memset(&r->chunked, 0, sizeof(r->chunked));
+        r->chunked.consume_trailer = 1;
+    } else if (have_length) {
+        r->body_kind = length == 0 ? BODY_NONE : BODY_LENGTH;
+        r->body_left = length;
+    } else {
+        r->body_kind = BODY_UNTIL_CLOSE;
+        r->keepalive = false;
+    }
+    return 0;
+}
+
+/* Calls a user callback; returns false when the exchange ended inside it (cancelled). */
+static bool deliver_body(struct sl_upstream_req *r, const char *p, size_t n)
+{
+    if (n == 0)
+        return true;
+    r->in_callback++;
+    int rc = r->cbs->on_body(r->ud, p, n);
+    r->in_callback--;
+    if (r->cancelled || rc != 0) {
+        r->keepalive = false;
+        r->cancelled = true;
+        finish(r, SL_UPSTREAM_ERR_RESET, NULL);
+        return false;
+    }
+    return true;
+}
+
+/* Returns true when the body is complete. */
+static bool consume_body(struct sl_upstream_req *r, bool *alive)
+{
+    h2o_buffer_t **in = &r->conn->sock->input;
+    *alive = true;
+    switch (r->body_kind) {
+    case BODY_NONE:
+        return true;
+    case BODY_LENGTH: {
+        size_t n = (*in)->size < r->body_left ? (*in)->size : (size_t)r->body_left;
+        if ((*in)->size > r->body_left)
+            r->keepalive = false; /* bytes after the body: the connection is not reusable */
+        r->body_left -= n;
+        if (!(*alive = deliver_body(r, (*in)->bytes, n)))
+            return false;
+        h2o_buffer_consume(in, (*in)->size);
+        return r->body_left == 0;
+    }
+    case BODY_CHUNKED: {
+        size_t n = (*in)->size;
+        ssize_t rc = phr_decode_chunked(&r->chunked, (*in)->bytes, &n);
+        if (rc == -1) {
+            *alive = false;
+            fail(r, SL_UPSTREAM_ERR_PROTOCOL, "malformed chunked encoding");
+            return false;
+        }
+        if (rc > 0)
+            r->keepalive = false;
+        if (!(*alive = deliver_body(r, (*in)->bytes, n)))
+            return false;
+        h2o_buffer_consume(in, (*in)->size);
+        return rc >= 0;
+    }
+    case BODY_UNTIL_CLOSE:
+        if (!(*alive = deliver_body(r, (*in)->bytes, (*in)->size)))
+            return false;
+        h2o_buffer_consume(in, (*in)->size);
+        return false;
+    }
+    return false;
+}
+
+/* Parses the head once it is complete. Returns 1 when it was handled, 0 when more bytes are
+ * needed, -1 when the exchange ended. */
+static int parse_head(struct sl_upstream_req *r)
+{
+    h2o_buffer_t **in = &r->conn->sock->input;
+    struct phr_header hs[MAX_HEADERS];
+    size_t n = MAX_HEADERS, msg_len;
+    int minor, status;
+    const char *msg;
+    int len = phr_parse_response((*in)->bytes, (*in)->size, &minor, &status, &msg, &msg_len, hs, &n,
+                                 r->head_last_len);
+    if (len == -2) {
+        r->head_last_len = (*in)->size;
+        if ((*in)->size > HEAD_MAX_BYTES) {
+            fail(r, SL_UPSTREAM_ERR_TOO_LARGE, "response head larger than 64 KiB");
+            return -1;
+        }
+        return 0;
+    }
+    if (len == -1 || read_framing(r, minor, status, hs, n) != 0) {
+        fail(r, SL_UPSTREAM_ERR_PROTOCOL,
+             len == -1 ? "malformed response head" : "response framing cannot be trusted");
+        return -1;
+    }
+    if (status >= 100 && status < 200) {
+        /* Interim responses (100 Continue, 103 Early Hints) precede the real head. */
+        h2o_buffer_consume(in, (size_t)len);
+        r->head_last_len = 0;
+        return 1;
+    }
+    struct sl_upstream_head head = {status, minor, hs, n};
+    r->in_callback++;
+    int rc = r->cbs->on_head(r->ud, &head);
+    r->in_callback--;
+    if (r->cancelled || rc != 0) {
+        r->cancelled = true;
+        r->keepalive = false;
+        finish(r, SL_UPSTREAM_ERR_RESET, NULL);
+        return -1;
+    }
+    h2o_buffer_consume(in, (size_t)len);
+    set_state(r, REQ_BODY);
+    return 1;
+}
+
+static void process_input(struct sl_upstream_req *r)
+{
+    while (r->state == REQ_SENDING || r->state == REQ_AWAIT_HEAD) {
+        if (r->conn->sock->input->size == 0)
+            return;
+        int rc = parse_head(r);
+        if (rc <= 0)
+            return;
+    }
+    if (r->state != REQ_BODY)
+        return;
+    bool alive;
+    bool complete = consume_body(r, &alive);
+    if (!alive)
+        return;
+    if (complete)
+        finish(r, SL_UPSTREAM_OK, NULL);
+}
+
+/* ---- reading and writing ---- */
+
+static void on_read(h2o_socket_t *sock, const char *err)
+{
+    struct sl_upconn *c = sock->data;
+    struct sl_upstream_req *r = c->req;
+    SL_ASSERT(r != NULL);
+    if (err != NULL) {
+        if (r->state <= REQ_AWAIT_HEAD && retry_on_fresh_connection(r))
+            return;
+        if (r->state == REQ_BODY && r->body_kind == BODY_UNTIL_CLOSE &&
+            err == h2o_socket_error_closed) {
+            finish(r, SL_UPSTREAM_OK, NULL);
+            return;
+        }
+        fail(r, SL_UPSTREAM_ERR_RESET,
+             r->state == REQ_BODY ? "connection closed in the middle of the response body"
+                                  : "connection closed before the response head");
+        return;
+    }
+    if (sock->bytes_read != 0) {
+        r->got_bytes = true;
+        arm_idle(r);
+    }
+    process_input(r);
+}
+
+static void on_request_written(h2o_socket_t *sock, const char *err)
+{
+    struct sl_upconn *c = sock->data;
+    struct sl_upstream_req *r = c->req;
+    /* A connection whose exchange ended mid-write was closed, and h2o never calls back a
+     * closed socket's write callback. */
+    SL_ASSERT(r != NULL);
+    r->writing = false;
+    if (err != NULL) {
+        if (retry_on_fresh_connection(r))
+            return;
+        fail(r, SL_UPSTREAM_ERR_RESET, "connection closed while sending the request");
+        return;
+    }
+    if (r->state == REQ_SENDING)
+        set_state(r, REQ_AWAIT_HEAD);
+}
+
+static void send_request(struct sl_upstream_req *r)
+{
+    set_state(r, REQ_SENDING);
+    unlink_timer(&r->connect_timer);
+    arm_idle(r);
+    r->writing = true;
+    h2o_socket_t *sock = r->conn->sock;
+    /* Read while writing: an upstream may answer (413, 401) before it has read the body. */
+    h2o_socket_read_start(sock, on_read);
+    h2o_socket_write(sock, (h2o_iovec_t *)r->reqbufs, r->nbufs, on_request_written);
+}
+
+/* ---- connecting: DNS, TCP, proxy tunnel, TLS ---- */
+
+static void on_handshake(h2o_socket_t *sock, const char *err)
+{
+    struct sl_upconn *c = sock->data;
+    struct sl_upstream_req *r = c->req;
+    /* h2o's own name check after the handshake only understands DNS names; the real check ran
+     * in the verify callback (tls.c), so its "name mismatch" verdict is not authoritative. */
+    if (err != NULL && err != h2o_socket_error_ssl_cert_name_mismatch) {
+        snprintf(r->detail, sizeof(r->detail), "TLS handshake with %s failed: %s", r->origin->host,
+                 err);
+        fail(r, SL_UPSTREAM_ERR_TLS, r->detail);
+        return;
+    }
+    send_request(r);
+}
+
+static void start_tls_or_send(struct sl_upstream_req *r)
+{
+    if (!r->origin->tls) {
+        send_request(r);
+        return;
+    }
+    set_state(r, REQ_HANDSHAKING);
+    h2o_socket_ssl_handshake(r->conn->sock, r->u->ssl_ctx, r->origin->host, on_handshake);
+}
+
+static void on_tunnel_response(h2o_socket_t *sock, const char *err)
+{
+    struct sl_upconn *c = sock->data;
+    struct sl_upstream_req *r = c->req;
+    if (err != NULL) {
+        fail(r, SL_UPSTREAM_ERR_PROXY, "proxy closed the connection during CONNECT");
+        return;
+    }
+    struct phr_header hs[MAX_HEADERS];
+    size_t n = MAX_HEADERS, msg_len;
+    int minor, status;
+    const char *msg;
+    int len = phr_parse_response(sock->input->bytes, sock->input->size, &minor, &status, &msg,
+                                 &msg_len, hs, &n, 0);
+    if (len == -2 && sock->input->size <= HEAD_MAX_BYTES)
+        return;
+    if (len < 0) {
+        fail(r, SL_UPSTREAM_ERR_PROXY, "malformed proxy response to CONNECT");
+        return;
+    }
+    if (status < 200 || status > 299) {
+        snprintf(r->detail, sizeof(r->detail), "proxy %s refused CONNECT to %s: %d %.*s",
+                 r->proxy->display, r->origin->authority, status, (int)SL_MIN(msg_len, 60), msg);
+        fail(r, SL_UPSTREAM_ERR_PROXY, r->detail);
+        return;
+    }
+    h2o_buffer_consume(&sock->input, (size_t)len);
+    h2o_socket_read_stop(sock);
+    if (sock->input->size != 0) {
+        fail(r, SL_UPSTREAM_ERR_PROXY, "proxy sent data before the tunnel was established");
+        return;
+    }
+    start_tls_or_send(r);
+}
+
+static void on_tunnel_request_written(h2o_socket_t *sock, const char *err)
+{
+    struct sl_upconn *c = sock->data;
+    struct sl_upstream_req *r = c->req;
+    if (err != NULL) {
+        fail(r, SL_UPSTREAM_ERR_PROXY, "proxy closed the connection during CONNECT");
+        return;
+    }
+    h2o_socket_read_start(sock, on_tunnel_response);
+}
+
+static void open_tunnel(struct sl_upstream_req *r)
+{
+    set_state(r, REQ_TUNNELING);
+    int n = snprintf(r->proxy_line, sizeof(r->proxy_line),
+                     "CONNECT %s:%u HTTP/1.1\r\nHost: %s:%u\r\n%s%s%s\r\n", r->origin->host,
+                     r->origin->port, r->origin->host, r->origin->port,
+                     r->proxy->auth_value != NULL ? "Proxy-Authorization: " : "",
+                     r->proxy->auth_value != NULL ? r->proxy->auth_value : "",
+                     r->proxy->auth_value != NULL ? "\r\n" : "");
+    if (n < 0 || (size_t)n >= sizeof(r->proxy_line)) {
+        fail(r, SL_UPSTREAM_ERR_PROXY, "CONNECT request too long");
+        return;
+    }
+    h2o_iovec_t buf = h2o_iovec_init(r->proxy_line, (size_t)n);
+    h2o_socket_write(r->conn->sock, &buf, 1, on_tunnel_request_written);
+}
+
+static void on_tcp_connected(h2o_socket_t *sock, const char *err)
+{
+    struct sl_upconn *c = sock->data;
+    struct sl_upstream_req *r = c->req;
+    int so_err = 0;
+    socklen_t len = sizeof(so_err);
+    if (err == NULL &&
+        getsockopt(h2o_socket_get_fd(sock), SOL_SOCKET, SO_ERROR, &so_err, &len) == -1)
+        so_err = errno;
+    if (err != NULL || so_err != 0) {
+        const char *target = r->proxy != NULL ? r->proxy->display : r->origin->authority;
+        snprintf(r->detail, sizeof(r->detail), "cannot connect to %s%s: %s", target,
+                 r->proxy != NULL ? " (proxy)" : "", so_err != 0 ? strerror(so_err) : err);
+        fail(r, SL_UPSTREAM_ERR_CONNECT, r->detail);
+        return;
+    }
+    r->u->stats.connections_opened++;
+    if (r->proxy != NULL && r->origin->tls)
+        open_tunnel(r);
+    else
+        start_tls_or_send(r);
+}
+
+static void set_socket_options(struct sl_upstreams *u, int fd)
+{
+    int on = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+    if (u->keepalive_idle > 0) {
+        setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &u->keepalive_idle, sizeof(int));
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &u->keepalive_interval, sizeof(int));
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &u->keepalive_count, sizeof(int));
+    }
+}
+
+/* Returns 0, or an errno value (reported by the caller). */
+static int start_tcp(struct sl_upstream_req *r, const struct sockaddr *sa, socklen_t salen)
+{
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd == -1)
+        return errno;
+    set_socket_options(r->u, fd);
+    if (connect(fd, sa, salen) == -1 && errno != EINPROGRESS) {
+        int err = errno;
+        close(fd);
+        return err;
+    }
+    struct sl_upconn *c = sl_xcalloc(1, sizeof(*c));
+    c->pool = r->pool;
+    c->req = r;
+    c->sock = h2o_evloop_socket_create(r->u->loop, fd, 0);
+    c->sock->data = c;
+    r->conn = c;
+    set_state(r, REQ_CONNECTING);
+    /* Writable means connected (or failed: on_tcp_connected reads SO_ERROR for the reason). */
+    h2o_socket_notify_write(c->sock, on_tcp_connected);
+    return 0;
+}
+
+static void on_dns(h2o_hostinfo_getaddr_req_t *req, const char *errstr, struct addrinfo *res,
+                   void *data)
+{
+    struct sl_upstream_req *r = data;
+    SL_UNUSED(req);
+    r->dns = NULL;
+    const char *host = r->proxy != NULL ? r->proxy->host : r->origin->host;
+    if (errstr != NULL) {
+        snprintf(r->detail, sizeof(r->detail), "cannot resolve %s: %s", host, errstr);
+        fail(r, SL_UPSTREAM_ERR_DNS, r->detail);
+        return;
+    }
+    struct addrinfo *ai = h2o_hostinfo_select_one(res);
+    int err = start_tcp(r, ai->ai_addr, ai->ai_addrlen);
+    if (err != 0)
+        fail(r, SL_UPSTREAM_ERR_CONNECT, errno_detail(r, "cannot connect", err));
+}
+
+/* Literal addresses skip the resolver thread. Returns true when host was one. */
+static bool literal_address(const char *host, uint16_t port, struct sockaddr_storage *ss,
+                            socklen_t *len)
+{
+    struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+    memset(ss, 0, sizeof(*ss));
+    if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(port);
+        *len = sizeof(*sin);
+        return true;
+    }
+    if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons(port);
+        *len = sizeof(*sin6);
+        return true;
+    }
+    return false;
+}
+
+static void connect_begin(struct sl_upstream_req *r)
+{
+    const char *host = r->proxy != NULL ? r->proxy->host : r->origin->host;
+    uint16_t port = r->proxy != NULL ? r->proxy->port : r->origin->port;
+    r->state = REQ_RESOLVING;
+    r->got_bytes = false;
+    r->head_last_len = 0;
+    r->connect_timer.cb = on_connect_timeout;
+    sl__timeouts_link(&r->u->timeouts, r->u->connect_timeout_ms, &r->connect_timer);
+    unlink_timer(&r->idle_timer);
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (literal_address(host, port, &ss, &len)) {
+        int err = start_tcp(r, (struct sockaddr *)&ss, len);
+        if (err != 0) {
+            errno_detail(r, "cannot connect", err);
+            fail_later(r, SL_UPSTREAM_ERR_CONNECT);
+        }
+        return;
+    }
+    char serv[8];
+    snprintf(serv, sizeof(serv), "%u", port);
+    r->dns = h2o_hostinfo_getaddr(&r->u->ctx->receivers.hostinfo_getaddr,
+                                  h2o_iovec_init(host, strlen(host)),
+                                  h2o_iovec_init(serv, strlen(serv)), AF_UNSPEC, SOCK_STREAM,
+                                  IPPROTO_TCP, AI_ADDRCONFIG | AI_NUMERICSERV, on_dns, r);
+}
+
+/* ---- public API ---- */
+
+struct sl_upstream_req *sl_upstream_start(struct sl_upstreams *u, const struct sl_origin *origin,
+                                          const h2o_iovec_t *reqbufs, size_t nbufs,
+                                          const struct sl_upstream_opts *opts,
+                                          const struct sl_upstream_cbs *cbs, void *ud)
+{
+    struct sl_upstream_req *r = sl_xcalloc(1, sizeof(*r));
+    r->u = u;
+    r->origin = origin;
+    r->proxy = sl_proxy_env_select(u->proxy, origin->tls, origin->host, origin->port);
+    r->pool = sl__pool_get(u, origin->key);
+    r->reqbufs = reqbufs;
+    r->nbufs = nbufs;
+    r->opts = *opts;
+    r->cbs = cbs;
+    r->ud = ud;
+    r->idle_timer.cb = on_idle;
+    r->deadline_timer.cb = on_deadline;
+    if (opts->deadline_ms != 0)
+        sl__timeouts_link(&u->timeouts, opts->deadline_ms, &r->deadline_timer);
+    struct sl_upconn *c = sl__pool_take(r->pool);
+    if (c != NULL) {
+        u->stats.connections_reused++;
+        r->reused = true;
+        r->conn = c;
+        c->req = r;
+        r->state = REQ_HANDSHAKING; /* a pooled connection is past connect and TLS */
+        send_request(r);
+        return r;
+    }
+    connect_begin(r);
+    return r;
+}
+
+void sl_upstream_pause(struct sl_upstream_req *r)
+{
+    if (r->paused || r->state == REQ_FINISHED)
+        return;
+    r->paused = true;
+    /* A paused stream is the client's doing, not the upstream's: no idle timeout meanwhile. */
+    unlink_timer(&r->idle_timer);
+    if (r->conn != NULL)
+        h2o_socket_read_stop(r->conn->sock);
+}
+
+void sl_upstream_resume(struct sl_upstream_req *r)
+{
+    if (!r->paused || r->state == REQ_FINISHED)
+        return;
+    r->paused = false;
+    if (r->conn == NULL)
+        return;
+    arm_idle(r);
+    h2o_socket_read_start(r->conn->sock, on_read);
+    /* Bytes read before the pause are already buffered; a read event may never come for them. */
+    if (r->conn->sock->input->size != 0 && r->in_callback == 0)
+        process_input(r);
+}
+
+void sl_upstream_cancel(struct sl_upstream_req *r)
+{
+    if (r->state == REQ_FINISHED)
+        return;
+    r->cancelled = true;
+    r->keepalive = false;
+    if (r->in_callback > 0)
+        return; /* the callback's caller sees `cancelled` and finishes */
+    finish(r, SL_UPSTREAM_ERR_RESET, NULL);
+}
+
+bool sl_upstream_uses_forward_proxy(const struct sl_upstreams *u, const struct sl_origin *origin)
+{
+    return !origin->tls && sl_proxy_env_select(u->proxy, false, origin->host, origin->port) != NULL;
+}
+
+const struct sl_upstream_stats *sl_upstreams_stats(const struct sl_upstreams *u)
+{
+    return &u->stats;
+}
+
+struct sl_upstreams *sl_upstreams_new(h2o_context_t *ctx, const struct sl_config *cfg,
+                                      const struct sl_proxy_env *proxy)
+{
+    static const struct sl_proxy_env no_proxy;
+    char err[256];
+    struct sl_upstreams *u = sl_xcalloc(1, sizeof(*u));
+    u->ctx = ctx;
+    u->loop = ctx->loop;
+    u->proxy = proxy != NULL ? proxy : &no_proxy;
+    u->tls_verify = cfg->upstream.tls.verify;
+    u->ssl_ctx = sl__tls_client_ctx_new(cfg->upstream.tls.ca_file, u->tls_verify, err, sizeof(err));
+    if (u->ssl_ctx == NULL)
+        sl_log_error("upstream TLS context: %s; https upstreams will fail", err);
+    u->connect_timeout_ms = cfg->upstream.connect_timeout_ms;
+    u->pool_idle_ms = cfg->upstream.pool_idle_timeout_secs * 1000;
+    u->pool_max_idle = (size_t)cfg->upstream.pool_max_idle_per_host;
+    u->keepalive_idle = (int)cfg->upstream.tcp_keepalive_secs;
+    u->keepalive_interval = (int)cfg->upstream.tcp_keepalive_interval_secs;
+    u->keepalive_count = (int)cfg->upstream.tcp_keepalive_retries;
+    sl__timeouts_init(&u->timeouts, u->loop);
+    h2o_timeout_init(u->loop, &u->zero_timeout, 0);
+    return u;
+}
+
+void sl_upstreams_free(struct sl_upstreams *u)
+{
+    sl__pools_dispose(u);
+    h2o_timeout_dispose(u->loop, &u->zero_timeout);
+    sl__timeouts_dispose(&u->timeouts);
+    SSL_CTX_free(u->ssl_ctx);
+    free(u);
+}
