@@ -4,10 +4,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 
+#include "sluice/boot.h"
 #include "sluice/config.h"
 #include "sluice/diag.h"
+#include "sluice/h2o.h"
 #include "sluice/log.h"
+#include "sluice/metrics.h"
+#include "sluice/proxy_env.h"
+#include "sluice/resources.h"
 #include "sluice/server.h"
 #include "sluice_version.h"
 
@@ -126,6 +132,31 @@ static struct sl_config *load_config(const char *path)
     return cfg;
 }
 
+/* Prints the reference gateway's success line for a resources file. */
+static void print_resources_ok(const char *file, const struct sl_resources *res)
+{
+    printf("OK: %s loaded %zu resource(s) (%zu provider key(s), %zu model(s), %zu API key(s))\n",
+           file, res->n_provider_keys + res->n_models + res->n_api_keys, res->n_provider_keys,
+           res->n_models, res->n_api_keys);
+}
+
+static int validate_resources_file(const char *path)
+{
+    struct sl_diag diag;
+    struct sl_resources *res = NULL;
+    int rc = 0;
+    sl_diag_init(&diag, path);
+    if (sl_resources_load(path, environ, &res, &diag) != 0) {
+        sl_boot_print_errors(&diag);
+        rc = 1;
+    } else {
+        print_resources_ok(path, res);
+        sl_resources_free(res);
+    }
+    sl_diag_dispose(&diag);
+    return rc;
+}
+
 static int validate(const struct cli *cli)
 {
     int rc = 0;
@@ -136,14 +167,47 @@ static int validate(const struct cli *cli)
         } else {
             printf("OK: %s: proxy on %s, %u worker(s)\n", cli->config, cfg->proxy.addr.text,
                    cfg->proxy.workers);
+            /* A config that names a resources file only boots if that file loads too. */
+            if (cfg->resources_file != NULL && cli->resources == NULL &&
+                validate_resources_file(cfg->resources_file) != 0)
+                rc = 1;
             sl_config_free(cfg);
         }
     }
-    if (cli->resources != NULL) {
-        fprintf(stderr, "sluice: validate --resources: %s\n", "the resources loader is not built");
+    if (cli->resources != NULL && validate_resources_file(cli->resources) != 0)
         rc = 1;
-    }
     return rc;
+}
+
+static double unix_now(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+}
+
+/* Everything the server runs on besides config.yaml: resources and outbound proxies. */
+static int load_runtime(const struct sl_config *cfg, struct sl_resources **res,
+                        struct sl_proxy_env *pe)
+{
+    struct sl_diag diag;
+    sl_diag_init(&diag, cfg->resources_file != NULL ? cfg->resources_file : "resources");
+    *res = sl_boot_load_resources(cfg, &diag);
+    if (*res == NULL) {
+        sl_boot_print_errors(&diag);
+        sl_diag_dispose(&diag);
+        return 1;
+    }
+    sl_diag_dispose(&diag);
+    sl_diag_init(&diag, "environment");
+    if (sl_proxy_env_load(environ, pe, &diag) != 0) {
+        sl_boot_print_errors(&diag);
+        sl_diag_dispose(&diag);
+        sl_resources_free(*res);
+        return 1;
+    }
+    sl_diag_dispose(&diag);
+    return 0;
 }
 
 static int serve(const struct cli *cli)
@@ -156,7 +220,21 @@ static int serve(const struct cli *cli)
     if (cfg->admin.enabled)
         sl_log_warn("admin.enabled is true, but sluice has no admin listener yet; admin.* is "
                     "accepted for compatibility and ignored");
-    struct sl_server *server = sl_server_new(cfg);
+    struct sl_resources *res;
+    struct sl_proxy_env pe;
+    if (load_runtime(cfg, &res, &pe) != 0) {
+        sl_config_free(cfg);
+        return 1;
+    }
+    if (pe.has_https || pe.has_http)
+        sl_log_info("outbound proxy: https=%s http=%s no_proxy=%zu entr%s",
+                    pe.has_https ? pe.https.display : "none",
+                    pe.has_http ? pe.http.display : "none", pe.n_no_proxy,
+                    pe.n_no_proxy == 1 ? "y" : "ies");
+    /* Name resolution for upstreams runs on h2o's resolver threads, shared by all workers. */
+    h2o_hostinfo_max_threads = 4;
+    sl_metrics_config_loaded(1, unix_now());
+    struct sl_server *server = sl_server_new(cfg, res, &pe);
     if (sl_server_bind(server) != 0) {
         sl_server_free(server);
         return 1;

@@ -7,6 +7,7 @@
 #include "sluice/h2o.h"
 #include "sluice/str.h"
 
+struct sl_gen_pin;
 struct sl_server;
 struct sl_worker;
 struct sl_route;
@@ -16,13 +17,19 @@ struct sl_route;
 struct sl_reqctx {
     h2o_req_t *req;
     struct sl_worker *worker;
+    struct sl_gen_pin *pin;       /* the configuration generation this request runs on */
     const struct sl_route *route; /* NULL for unknown paths */
     struct sl_str request_id;
+    uint64_t start_us; /* monotonic clock when the router got the request */
     /* Fields for the access log, filled by handlers as they learn them. */
     struct sl_str model;          /* alias the caller sent */
+    struct sl_str model_label;    /* configured model name it resolved to (metrics label) */
     struct sl_str upstream_model; /* model_name sent upstream */
     struct sl_str key_name;       /* caller key's display_name, never the key */
     const char *error_kind;       /* short machine-readable reason of a failure, or NULL */
+    const char *upstream_error;   /* static upstream failure kind for metrics, or NULL */
+    bool stream;                  /* the response is an event stream */
+    int64_t ttft_us;              /* streams: time to the first event relayed; -1 = none */
     int64_t prompt_tokens;        /* -1 when unknown */
     int64_t completion_tokens;
     /* Set when the client left before the response completed (logged as 499). */
@@ -36,6 +43,9 @@ struct sl_reqctx *sl_reqctx_of(h2o_req_t *req);
 /* The request id: the caller's x-request-id when it is 1-128 visible ASCII characters, else a
  * fresh random UUIDv4. Computed once per request and memoised. */
 struct sl_str sl_request_id(h2o_req_t *req);
+
+/* Microseconds on the monotonic clock. */
+uint64_t sl_now_us(void);
 
 /* True when s is acceptable as a caller-supplied request id. */
 bool sl_request_id_is_valid(struct sl_str s);

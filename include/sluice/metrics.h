@@ -50,6 +50,8 @@ void sl_metrics_inflight(struct sl_metrics_worker *m, const char *route, int del
  * serving and unix_time the moment it took over; on failure both are ignored (the previous
  * generation keeps serving) and only the failure is counted. */
 void sl_metrics_reload_result(bool ok, int64_t generation, double unix_time);
+/* Control thread, at boot: the first generation is live (not counted as a reload). */
+void sl_metrics_config_loaded(int64_t generation, double unix_time);
 
 /* Appends the whole exposition (text format 0.0.4) to out: the per-worker families summed
  * over every worker of s, plus process-level gauges. Control thread. */

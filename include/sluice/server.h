@@ -18,8 +18,12 @@ struct sl_server;
  * then waits for the control loop instead of killing the process. */
 void sl_server_block_signals(void);
 
-/* Takes ownership of cfg. */
-struct sl_server *sl_server_new(struct sl_config *cfg);
+struct sl_resources;
+struct sl_proxy_env;
+
+/* Takes ownership of cfg, of res (the boot resources: generation 1) and of *proxy (copied). */
+struct sl_server *sl_server_new(struct sl_config *cfg, struct sl_resources *res,
+                                struct sl_proxy_env *proxy);
 int sl_server_bind(struct sl_server *s);
 int sl_server_run(struct sl_server *s);
 void sl_server_free(struct sl_server *s);
@@ -29,6 +33,14 @@ const struct sl_config *sl_server_config(const struct sl_server *s);
 /* True from the first SIGTERM/SIGINT on: health checks answer 503 and HTTP/1.1 responses close
  * their connection. */
 bool sl_server_is_draining(const struct sl_server *s);
+
+const struct sl_proxy_env *sl_server_proxy_env(const struct sl_server *s);
+
+/* Control thread: makes res (taken) the generation new requests use, on every worker.
+ * Returns the new generation's id. */
+uint64_t sl_server_publish(struct sl_server *s, struct sl_resources *res);
+/* Control thread: the generation currently published. */
+const struct sl_generation *sl_server_generation(const struct sl_server *s);
 
 struct sl_worker;
 unsigned sl_server_worker_count(const struct sl_server *s);

@@ -14,6 +14,11 @@ struct sl_str {
 };
 
 #define SL_STRLIT(s) ((struct sl_str){(s), sizeof(s) - 1})
+/* For static initialisers, where a compound literal is not a constant expression. */
+#define SL_STR_INIT(s)                                                                             \
+    {                                                                                              \
+        (s), sizeof(s) - 1                                                                         \
+    }
 #define SL_STR_NULL ((struct sl_str){NULL, 0})
 /* printf helper: printf("%.*s", SL_STR_FMT(s)) */
 #define SL_STR_FMT(s) (int)(s).len, (s).ptr

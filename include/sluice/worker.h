@@ -8,9 +8,11 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "sluice/generation.h"
 #include "sluice/h2o.h"
 
 struct sl_server;
+struct sl_upstreams;
 struct sl_metrics_worker;
 
 /* Counters a worker owns. Written only by the worker (relaxed loads/stores, no read-modify-write
@@ -39,11 +41,19 @@ struct sl_worker {
     struct sl_server *server;
     h2o_context_t ctx; /* ctx.loop is this worker's loop */
     struct sl_worker_stats stats;
+    struct sl_upstreams *upstreams; /* this worker's upstream client and pools */
     /* Request metrics (sluice/metrics.h), written only by this worker. Set by the worker thread
      * before it reports itself started; the control thread reads the pointer only after that
      * (ordered by the server's started mutex) and may then read the store concurrently. */
     struct sl_metrics_worker *metrics;
+    /* Fires every second for requests watching their HTTP/1.1 client socket (h2o 2.2 does not
+     * read it while a handler works, so a caller who leaves is otherwise noticed too late). */
+    h2o_timeout_t client_watch_timeout;
+    /* SSE keep-alive comments (downstream.sse_keepalive_interval_secs); NULL when disabled. */
+    h2o_timeout_t *sse_keepalive_timeout;
+    h2o_timeout_t _sse_keepalive;
     /* private */
+    struct sl_gen_pin *_pin; /* the generation new requests run on */
     pthread_t _thread;
     struct sl_worker_listener _listeners[SL_WORKER_MAX_LISTENERS];
     h2o_multithread_receiver_t _control_rx;
@@ -53,15 +63,24 @@ struct sl_worker {
 
 /* Messages the control thread sends to a worker (delivered on the worker's loop). */
 enum sl_worker_cmd {
+    /* Serve new requests on the generation passed as the message's argument (the worker
+     * takes over one reference to it). */
+    SL_WORKER_SET_GENERATION = 0,
     /* Stop accepting; ask h2o to wind down (HTTP/2 GOAWAY, no more HTTP/1.1 keep-alive); then,
      * every 100 ms, close idle HTTP/1.1 connections and publish stats.receiving. */
-    SL_WORKER_CLOSE_LISTENERS = 0,
+    SL_WORKER_CLOSE_LISTENERS,
 };
 
-/* Starts the worker thread; returns 0 or an errno value. */
-int sl_worker_start(struct sl_worker *w);
-/* Sends a command; callable from any thread. */
-void sl_worker_send(struct sl_worker *w, enum sl_worker_cmd cmd);
+/* Starts the worker thread serving generation g (the worker takes over one reference);
+ * returns 0 or an errno value. */
+int sl_worker_start(struct sl_worker *w, struct sl_generation *g);
+/* Sends a command with an optional argument; callable from any thread. */
+void sl_worker_send(struct sl_worker *w, enum sl_worker_cmd cmd, void *arg);
+
+/* Pins the current generation for one request (worker thread); give it back with
+ * sl_worker_unpin when the request ends. */
+struct sl_gen_pin *sl_worker_pin(struct sl_worker *w);
+void sl_worker_unpin(struct sl_gen_pin *pin);
 
 /* The worker that owns the context a request runs on. */
 static inline struct sl_worker *sl_worker_of(h2o_req_t *req)

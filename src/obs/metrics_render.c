@@ -29,6 +29,12 @@ void sl_metrics_reload_result(bool ok, int64_t generation, double unix_time)
     last_success_time = unix_time;
 }
 
+void sl_metrics_config_loaded(int64_t generation, double unix_time)
+{
+    live_generation = generation;
+    last_success_time = unix_time;
+}
+
 void sl__metrics_reload_reset(void)
 {
     reloads[0] = reloads[1] = 0;

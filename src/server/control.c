@@ -94,7 +94,7 @@ static void close_all_listeners(struct sl_control *c)
 {
     struct sl_server *s = c->server;
     for (unsigned i = 0; i < s->nworkers; i++)
-        sl_worker_send(&s->workers[i], SL_WORKER_CLOSE_LISTENERS);
+        sl_worker_send(&s->workers[i], SL_WORKER_CLOSE_LISTENERS, NULL);
     set_state(c, CONTROL_CLOSING);
     c->closing_since_ms = c->last_progress_log_ms = h2o_now(c->loop);
     sl_log_info("drain window over: listeners closed; waiting for %llu request(s) in flight",

@@ -1,6 +1,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include "server_internal.h"
 #include "sluice/access_log.h"
@@ -8,6 +9,7 @@
 #include "sluice/base.h"
 #include "sluice/http.h"
 #include "sluice/log.h"
+#include "sluice/metrics.h"
 #include "sluice/reply.h"
 #include "sluice/server.h"
 #include "sluice/worker.h"
@@ -110,10 +112,20 @@ struct sl_str sl_request_id(h2o_req_t *req)
     return id;
 }
 
+uint64_t sl_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 static void on_reqctx_dispose(void *p)
 {
     struct sl_reqctx *ctx = p;
     sl_stat_sub(&ctx->worker->stats.inflight, 1);
+    if (ctx->route != NULL)
+        sl_metrics_inflight(ctx->worker->metrics, ctx->route->name, -1);
+    sl_worker_unpin(ctx->pin);
 }
 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
@@ -121,8 +133,13 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     SL_UNUSED(self);
     struct sl_worker *w = sl_worker_of(req);
     struct sl_reqctx *ctx = h2o_mem_alloc_shared(&req->pool, sizeof(*ctx), on_reqctx_dispose);
-    *ctx =
-        (struct sl_reqctx){.req = req, .worker = w, .prompt_tokens = -1, .completion_tokens = -1};
+    *ctx = (struct sl_reqctx){.req = req,
+                              .worker = w,
+                              .pin = sl_worker_pin(w),
+                              .start_us = sl_now_us(),
+                              .prompt_tokens = -1,
+                              .completion_tokens = -1,
+                              .ttft_us = -1};
     *h2o_req_getenv(req, H2O_STRLIT(ENV_CTX), 1) = h2o_iovec_init((char *)ctx, sizeof(*ctx));
     ctx->request_id = sl_request_id(req);
     sl_stat_add(&w->stats.inflight, 1);
@@ -207,16 +224,36 @@ static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t *
     h2o_setup_next_ostream(req, slot);
 }
 
+static void observe(struct sl_worker *w, const struct sl_reqctx *ctx, int status)
+{
+    struct sl_metrics_request m = {
+        .route = ctx->route != NULL ? ctx->route->name : SL_ROUTE_NAME_OTHER,
+        .model = ctx->model_label,
+        .status = status,
+        .stream = ctx->stream,
+        .duration_s = (double)(sl_now_us() - ctx->start_us) / 1e6,
+        .ttft_s = ctx->ttft_us >= 0 ? (double)ctx->ttft_us / 1e6 : -1,
+        .prompt_tokens = ctx->prompt_tokens,
+        .completion_tokens = ctx->completion_tokens,
+        .upstream_error = ctx->upstream_error,
+    };
+    sl_metrics_observe(w->metrics, &m);
+}
+
 static void log_access(h2o_logger_t *self, h2o_req_t *req)
 {
     struct sl_server *s = ((struct http_logger *)self)->server;
     struct sl_worker *w = sl_worker_of(req);
     struct sl_reqctx *ctx = sl_reqctx_of(req);
     int status = req->res.status;
-    if (ctx != NULL && ctx->client_gone)
+    /* 499: the client left before the response completed (nginx's convention); a request
+     * freed with no response at all (an HTTP/2 reset) has status 0. */
+    if ((ctx != NULL && ctx->client_gone) || status == 0)
         status = 499;
     int cls = status >= 100 && status < 600 ? status / 100 - 1 : 5;
     sl_stat_add(&w->stats.requests[cls], 1);
+    if (ctx != NULL)
+        observe(w, ctx, status);
     if (s->cfg->observability.access_log)
         sl_access_log_write(req, ctx, status);
 }

@@ -17,10 +17,14 @@
 /* Keeps the running server reachable for leak checkers after main's frame is gone. */
 __attribute__((used)) static struct sl_server *running_server;
 
-struct sl_server *sl_server_new(struct sl_config *cfg)
+struct sl_server *sl_server_new(struct sl_config *cfg, struct sl_resources *res,
+                                struct sl_proxy_env *proxy)
 {
     struct sl_server *s = sl_xcalloc(1, sizeof(*s));
     s->cfg = cfg;
+    s->gen = sl_generation_new(res, 1);
+    s->proxy_env = *proxy;
+    memset(proxy, 0, sizeof(*proxy));
     s->nworkers = cfg->proxy.workers;
     s->workers = sl_xcalloc(s->nworkers, sizeof(*s->workers));
     for (unsigned i = 0; i < s->nworkers; i++) {
@@ -54,6 +58,29 @@ const struct sl_config *sl_server_config(const struct sl_server *s)
 bool sl_server_is_draining(const struct sl_server *s)
 {
     return atomic_load_explicit(&s->draining, memory_order_relaxed);
+}
+
+const struct sl_proxy_env *sl_server_proxy_env(const struct sl_server *s)
+{
+    return &s->proxy_env;
+}
+
+const struct sl_generation *sl_server_generation(const struct sl_server *s)
+{
+    return s->gen;
+}
+
+uint64_t sl_server_publish(struct sl_server *s, struct sl_resources *res)
+{
+    struct sl_generation *g = sl_generation_new(res, s->gen->id + 1);
+    for (unsigned i = 0; i < s->nworkers; i++) {
+        sl_generation_ref(g);
+        sl_worker_send(&s->workers[i], SL_WORKER_SET_GENERATION, g);
+    }
+    struct sl_generation *old = s->gen;
+    s->gen = g;
+    sl_generation_unref(old);
+    return g->id;
 }
 
 unsigned sl_server_worker_count(const struct sl_server *s)
@@ -90,7 +117,8 @@ void sl__server_worker_started(struct sl_server *s)
 static int start_workers(struct sl_server *s)
 {
     for (unsigned i = 0; i < s->nworkers; i++) {
-        int rc = sl_worker_start(&s->workers[i]);
+        sl_generation_ref(s->gen);
+        int rc = sl_worker_start(&s->workers[i], s->gen);
         if (rc != 0) {
             sl_log_error("cannot start worker thread %u: %s", i, strerror(rc));
             return SL_ERR;
@@ -131,9 +159,12 @@ int sl_server_run(struct sl_server *s)
     if (start_workers(s) != SL_OK || sl_control_start(s, &set) != SL_OK)
         return 1;
     const struct sl_config *cfg = s->cfg;
-    sl_log_info("sluice %s listening on http://%s workers=%u body_limit=%llu", SL_VERSION,
-                cfg->proxy.addr.text, s->nworkers,
-                (unsigned long long)cfg->proxy.request_body_limit_bytes);
+    const struct sl_resources *res = s->gen->res;
+    sl_log_info("sluice %s listening on http://%s workers=%u body_limit=%llu provider_keys=%zu "
+                "models=%zu api_keys=%zu",
+                SL_VERSION, cfg->proxy.addr.text, s->nworkers,
+                (unsigned long long)cfg->proxy.request_body_limit_bytes, res->n_provider_keys,
+                res->n_models, res->n_api_keys);
     return sl_control_run(s);
 }
 
@@ -152,6 +183,8 @@ void sl_server_free(struct sl_server *s)
     }
     sl_control_dispose(s);
     h2o_config_dispose(&s->globalconf);
+    sl_generation_unref(s->gen);
+    sl_proxy_env_dispose(&s->proxy_env);
     pthread_mutex_destroy(&s->started_mutex);
     pthread_cond_destroy(&s->started_cond);
     free(s->workers);

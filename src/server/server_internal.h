@@ -6,7 +6,9 @@
 #include <stdatomic.h>
 
 #include "sluice/config.h"
+#include "sluice/generation.h"
 #include "sluice/h2o.h"
+#include "sluice/proxy_env.h"
 #include "sluice/worker.h"
 
 struct sl_server {
@@ -16,6 +18,8 @@ struct sl_server {
     unsigned nworkers;
     struct sl_worker *workers;
     _Atomic bool draining;
+    struct sl_proxy_env proxy_env; /* read-only after start-up; shared by worker clients */
+    struct sl_generation *gen;     /* the published generation (control thread's reference) */
     /* Workers report in here once their loop is ready to accept. */
     pthread_mutex_t started_mutex;
     pthread_cond_t started_cond;

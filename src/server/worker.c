@@ -10,6 +10,8 @@
 #include "sluice/http.h"
 #include "sluice/log.h"
 #include "sluice/metrics.h"
+#include "sluice/server.h"
+#include "sluice/upstream.h"
 #include "sluice/worker.h"
 
 /* Accepting many connections per readiness event keeps bursts of new clients from waiting one
@@ -19,7 +21,46 @@
 struct worker_msg {
     h2o_multithread_message_t super;
     enum sl_worker_cmd cmd;
+    void *arg;
 };
+
+#define CLIENT_WATCH_MS 1000
+
+static struct sl_gen_pin *new_pin(struct sl_generation *g)
+{
+    struct sl_gen_pin *p = sl_xcalloc(1, sizeof(*p));
+    p->gen = g;
+    p->current = true;
+    return p;
+}
+
+static void release_pin(struct sl_gen_pin *p)
+{
+    sl_generation_unref(p->gen);
+    free(p);
+}
+
+struct sl_gen_pin *sl_worker_pin(struct sl_worker *w)
+{
+    w->_pin->requests++;
+    return w->_pin;
+}
+
+void sl_worker_unpin(struct sl_gen_pin *pin)
+{
+    SL_ASSERT(pin->requests > 0);
+    if (--pin->requests == 0 && !pin->current)
+        release_pin(pin);
+}
+
+static void set_generation(struct sl_worker *w, struct sl_generation *g)
+{
+    struct sl_gen_pin *old = w->_pin;
+    w->_pin = new_pin(g);
+    old->current = false;
+    if (old->requests == 0)
+        release_pin(old);
+}
 
 static void on_connection_close(void *data)
 {
@@ -109,6 +150,9 @@ static void on_control_messages(h2o_multithread_receiver_t *rx, h2o_linklist_t *
         struct worker_msg *m = SL_CONTAINER_OF(messages->next, struct worker_msg, super.link);
         h2o_linklist_unlink(&m->super.link);
         switch (m->cmd) {
+        case SL_WORKER_SET_GENERATION:
+            set_generation(w, m->arg);
+            break;
         case SL_WORKER_CLOSE_LISTENERS:
             close_listeners(w);
             break;
@@ -117,10 +161,11 @@ static void on_control_messages(h2o_multithread_receiver_t *rx, h2o_linklist_t *
     }
 }
 
-void sl_worker_send(struct sl_worker *w, enum sl_worker_cmd cmd)
+void sl_worker_send(struct sl_worker *w, enum sl_worker_cmd cmd, void *arg)
 {
     struct worker_msg *m = sl_xcalloc(1, sizeof(*m));
     m->cmd = cmd;
+    m->arg = arg;
     h2o_multithread_send_message(&w->_control_rx, &m->super);
 }
 
@@ -128,7 +173,15 @@ static void *worker_main(void *arg)
 {
     struct sl_worker *w = arg;
     h2o_context_init(&w->ctx, h2o_evloop_create(), &w->server->globalconf);
+    w->upstreams =
+        sl_upstreams_new(&w->ctx, sl_server_config(w->server), sl_server_proxy_env(w->server));
     w->metrics = sl_metrics_worker_new();
+    h2o_timeout_init(w->ctx.loop, &w->client_watch_timeout, CLIENT_WATCH_MS);
+    uint64_t ka_secs = sl_server_config(w->server)->downstream.sse_keepalive_interval_secs;
+    if (ka_secs != 0) {
+        h2o_timeout_init(w->ctx.loop, &w->_sse_keepalive, ka_secs * 1000);
+        w->sse_keepalive_timeout = &w->_sse_keepalive;
+    }
     h2o_multithread_register_receiver(w->ctx.queue, &w->_control_rx, on_control_messages);
     h2o_timeout_init(w->ctx.loop, &w->_sweep_timeout, SWEEP_MS);
     w->_sweep_entry.cb = on_sweep;
@@ -151,8 +204,9 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-int sl_worker_start(struct sl_worker *w)
+int sl_worker_start(struct sl_worker *w, struct sl_generation *g)
 {
+    w->_pin = new_pin(g);
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
