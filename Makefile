@@ -11,6 +11,7 @@ all: build
 
 deps:
 	@scripts/deps.sh all
+	@scripts/npm-deps.sh
 
 deps-build:
 	@scripts/deps.sh build

@@ -27,4 +27,12 @@ void sl_router_dispatch(struct sl_reqctx *ctx, h2o_req_t *req);
 void sl_api_livez(struct sl_reqctx *ctx, h2o_req_t *req);
 void sl_api_readyz(struct sl_reqctx *ctx, h2o_req_t *req);
 
+/* proxy.c: the proxied OpenAI routes */
+void sl_api_chat_completions(struct sl_reqctx *ctx, h2o_req_t *req);
+void sl_api_completions(struct sl_reqctx *ctx, h2o_req_t *req);
+void sl_api_embeddings(struct sl_reqctx *ctx, h2o_req_t *req);
+
+/* models.c */
+void sl_api_models(struct sl_reqctx *ctx, h2o_req_t *req);
+
 #endif

@@ -2,9 +2,15 @@
 
 #include "sluice/api.h"
 #include "sluice/base.h"
+#include "sluice/metrics.h"
 #include "sluice/reply.h"
+#include "sluice/worker.h"
 
 static const struct sl_route routes[] = {
+    {"POST", "/v1/chat/completions", "chat_completions", sl_api_chat_completions},
+    {"POST", "/v1/completions", "completions", sl_api_completions},
+    {"POST", "/v1/embeddings", "embeddings", sl_api_embeddings},
+    {"GET", "/v1/models", "models", sl_api_models},
     {"GET", "/livez", "livez", sl_api_livez},
     {"GET", "/readyz", "readyz", sl_api_readyz},
 };
@@ -49,6 +55,7 @@ void sl_router_dispatch(struct sl_reqctx *ctx, h2o_req_t *req)
         if (!method_matches(r, req->method))
             continue;
         ctx->route = r;
+        sl_metrics_inflight(ctx->worker->metrics, r->name, 1);
         r->handle(ctx, req);
         return;
     }

@@ -88,9 +88,10 @@ export class Proc {
     });
     try { return await Promise.race([this.exited, timeout]); } finally { clearTimeout(t); }
   }
-  // Stops the process (SIGKILL if it does not exit) and fails on sanitizer reports.
+  // Stops the process (SIGKILL if it does not exit) and fails on sanitizer reports. With sig
+  // null it only waits for an exit already under way.
   async stop(sig = 'SIGTERM') {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.signal(sig);
+    if (sig !== null && this.child.exitCode === null && this.child.signalCode === null) this.signal(sig);
     let res;
     try { res = await this.waitExit(); } catch (e) { this.signal('SIGKILL'); await this.exited; throw e; }
     const report = sanitizerReport(this.log());
@@ -202,4 +203,47 @@ export async function scrapeMetrics(p) {
     m.set(line.slice(0, i), Number(line.slice(i + 1)));
   }
   return m;
+}
+
+// Starts the project's mock upstream; resolves with .port, .url(path), .stats(), .requests().
+export async function startMock(args = []) {
+  if (!MOCK_BIN) throw new Error('SL_TEST_MOCK is not set (run the e2e tests through ctest)');
+  const p = new Proc(MOCK_BIN, ['--listen', '127.0.0.1:0', ...args], cleanEnv());
+  const m = await Promise.race([
+    p.waitFor(/sluice-mock listening on (https?):\/\/127\.0\.0\.1:(\d+)/, 'the mock to listen'),
+    p.exited.then((r) => { throw new Error(`mock exited early (${JSON.stringify(r)}):\n${p.log()}`); }),
+  ]);
+  p.scheme = m[1];
+  p.port = Number(m[2]);
+  p.base = `${p.scheme}://127.0.0.1:${p.port}`;
+  const ctl = async (path, method = 'GET') => {
+    const r = await curl(['-k', '-X', method, `${p.base}${path}`]);
+    return JSON.parse(r.body);
+  };
+  p.stats = () => ctl('/_mock/stats');
+  p.requests = () => ctl('/_mock/requests');
+  p.reset = () => ctl('/_mock/reset', 'POST');
+  return p;
+}
+
+// Waits until check() resolves truthy (polling), or fails with what() after the hang limit.
+export async function eventually(check, what) {
+  const end = Date.now() + HANG_MS;
+  let last;
+  while (Date.now() < end) {
+    last = await check();
+    if (last) return last;
+    await sleep(50);
+  }
+  throw new Error(`never happened: ${what} (last: ${JSON.stringify(last)})`);
+}
+
+// A throwaway self-signed certificate for "localhost" and 127.0.0.1 (never committed).
+export async function makeCert(dir, name = 'server') {
+  const key = dir.path(`${name}.key`), crt = dir.path(`${name}.crt`);
+  const r = await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key,
+    '-out', crt, '-days', '2', '-subj', '/CN=localhost',
+    '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1']);
+  if (r.code !== 0) throw new Error(`openssl failed: ${r.stderr}`);
+  return { key, crt };
 }

@@ -1,0 +1,29 @@
+/* Caller authentication: "Authorization: Bearer <key>" or, only when no Authorization header is
+ * present, "x-api-key: <key>". The key is hashed with SHA-256 and looked up by digest; the
+ * plaintext is never copied, stored or logged. Worker thread. */
+#ifndef SLUICE_AUTH_H
+#define SLUICE_AUTH_H
+
+#include <stdint.h>
+
+#include "sluice/h2o.h"
+#include "sluice/resources.h"
+
+/* In the reference gateway's order of checks. */
+enum sl_auth_result {
+    SL_AUTH_OK = 0,
+    SL_AUTH_MISSING,  /* no credential, or a malformed one ("Basic ...", "Bearer" alone) */
+    SL_AUTH_UNKNOWN,  /* no caller key has that digest */
+    SL_AUTH_DISABLED, /* disabled: true */
+    SL_AUTH_EXPIRED,  /* past expires_at */
+};
+
+/* Authenticates req against res at now_us (Unix microseconds). On SL_AUTH_OK, and also on
+ * DISABLED/EXPIRED, *key is the matched caller key. */
+enum sl_auth_result sl_auth_check(h2o_req_t *req, const struct sl_resources *res, int64_t now_us,
+                                  const struct sl_api_key **key);
+
+/* Sends the 401 for a failed check in the OpenAI envelope (type invalid_api_key). */
+void sl_auth_reply_failure(h2o_req_t *req, enum sl_auth_result result);
+
+#endif

@@ -1,0 +1,98 @@
+/* OpenAI and every OpenAI-compatible upstream: {api_base}/chat/completions, /completions and
+ * /embeddings, "Authorization: Bearer <key>", the caller's body forwarded with model rewritten
+ * (the api layer splices it; this file adds the head). */
+#include <stdio.h>
+#include <string.h>
+
+#include "sluice/base.h"
+#include "sluice/json.h"
+#include "sluice/provider.h"
+#include "sluice_version.h"
+
+static const char *endpoint_path(enum sl_endpoint ep)
+{
+    switch (ep) {
+    case SL_EP_CHAT:
+        return "/chat/completions";
+    case SL_EP_COMPLETIONS:
+        return "/completions";
+    case SL_EP_EMBEDDINGS:
+        return "/embeddings";
+    }
+    return "/";
+}
+
+static void build_request(h2o_mem_pool_t *pool, const struct sl_provider_key *key,
+                          const struct sl_upstream_call *call, h2o_iovec_t **bufs, size_t *nbufs)
+{
+    const struct sl_origin *o = &key->origin;
+    size_t cap = 512 + strlen(o->authority) * 2 + strlen(o->base_path) + strlen(key->auth_header) +
+                 call->request_id.len;
+    char *head = h2o_mem_alloc_pool(pool, cap);
+    int n = snprintf(head, cap,
+                     "POST %s%s%s%s HTTP/1.1\r\n"
+                     "Host: %s\r\n"
+                     "Authorization: %s\r\n"
+                     "Content-Type: application/json\r\n"
+                     "Accept: %s\r\n"
+                     "User-Agent: sluice/" SL_VERSION_BASE "\r\n"
+                     "X-Request-Id: %.*s\r\n"
+                     "Content-Length: %zu\r\n"
+                     "\r\n",
+                     call->absolute_form ? (o->tls ? "https://" : "http://") : "",
+                     call->absolute_form ? o->authority : "", o->base_path,
+                     endpoint_path(call->endpoint), o->authority, key->auth_header,
+                     call->stream ? "text/event-stream" : "application/json",
+                     (int)call->request_id.len, call->request_id.ptr, call->body_len);
+    SL_ASSERT(n > 0 && (size_t)n < cap);
+    h2o_iovec_t *v = h2o_mem_alloc_pool(pool, sizeof(*v) * (call->nbody + 1));
+    v[0] = h2o_iovec_init(head, (size_t)n);
+    memcpy(v + 1, call->body, sizeof(*v) * call->nbody);
+    *bufs = v;
+    *nbufs = call->nbody + 1;
+}
+
+/* OpenAI: {"error":{"message","type","code","param"}}; some compatible servers send
+ * {"error":"text"} or a top-level {"message": ...}. */
+static bool parse_error(struct sl_str body, struct sl_upstream_error_info *out)
+{
+    static const struct sl_str top[] = {SL_STR_INIT("error"), SL_STR_INIT("message")};
+    static const struct sl_str inner[] = {SL_STR_INIT("message"), SL_STR_INIT("type"),
+                                          SL_STR_INIT("code"), SL_STR_INIT("param")};
+    struct sl_json_member t[2], in[4];
+    *out = (struct sl_upstream_error_info){0};
+    if (sl_json_scan_object(body, SL_JSON_DEFAULT_MAX_DEPTH, top, 2, t, NULL) != SL_OK)
+        return false;
+    if (t[0].type == SL_JSON_OBJECT) {
+        if (sl_json_scan_object(t[0].value, SL_JSON_DEFAULT_MAX_DEPTH, inner, 4, in, NULL) != SL_OK)
+            return false;
+        if (in[0].type == SL_JSON_STRING)
+            out->message = in[0].value;
+        if (in[1].type == SL_JSON_STRING)
+            out->type = in[1].value;
+        if (in[2].type == SL_JSON_STRING || in[2].type == SL_JSON_NUMBER)
+            out->code = in[2].value;
+        if (in[3].type == SL_JSON_STRING)
+            out->param = in[3].value;
+    } else if (t[0].type == SL_JSON_STRING) {
+        out->message = t[0].value;
+    } else if (t[1].type == SL_JSON_STRING) {
+        out->message = t[1].value;
+    }
+    return out->message.len != 0;
+}
+
+const struct sl_provider_ops sl_provider_openai = {
+    .name = "openai",
+    .build_request = build_request,
+    .parse_error = parse_error,
+};
+
+const struct sl_provider_ops *sl_provider_for(const struct sl_provider_key *key)
+{
+    switch (key->adapter) {
+    case SL_ADAPTER_OPENAI:
+        return &sl_provider_openai;
+    }
+    return NULL;
+}

@@ -1,0 +1,285 @@
+#include <stdio.h>
+#include <string.h>
+
+#include "sluice/base.h"
+#include "sluice/json.h"
+#include "sluice/log.h"
+#include "sluice/relay.h"
+#include "sluice/reply.h"
+#include "sluice/splice.h"
+
+/* One event may be large (a long tool-call argument); the stream as a whole is never held. */
+#define MAX_EVENT_BYTES    (4u * 1024 * 1024)
+#define PENDING_HIGH_WATER (256u * 1024)
+#define PENDING_MAX        (MAX_EVENT_BYTES * 2 + 1024)
+
+static void flush(struct sl_relay *r);
+
+static uint64_t now_us(void)
+{
+    return sl_now_us();
+}
+
+/* Copies usage.prompt_tokens / completion_tokens into the request context. */
+static void take_usage(struct sl_relay *r, struct sl_str usage)
+{
+    struct sl_json_member m;
+    uint64_t v;
+    if (sl_json_find(usage, SL_STRLIT("prompt_tokens"), &m) == SL_OK &&
+        sl_json_to_u64(m.value, &v) == SL_OK)
+        r->ctx->prompt_tokens = (int64_t)v;
+    if (sl_json_find(usage, SL_STRLIT("completion_tokens"), &m) == SL_OK &&
+        sl_json_to_u64(m.value, &v) == SL_OK)
+        r->ctx->completion_tokens = (int64_t)v;
+}
+
+static int append(struct sl_relay *r, struct sl_str s)
+{
+    return sl_buf_append(&r->_pending, s.ptr, s.len);
+}
+
+/* Re-frames one event's data for the client: "data: " before every line. */
+static int append_data_lines(struct sl_relay *r, struct sl_str data)
+{
+    while (true) {
+        const char *nl = memchr(data.ptr, '\n', data.len);
+        size_t n = nl != NULL ? (size_t)(nl - data.ptr) : data.len;
+        if (append(r, SL_STRLIT("data: ")) != SL_OK ||
+            sl_buf_append(&r->_pending, data.ptr, n) != SL_OK ||
+            append(r, SL_STRLIT("\n")) != SL_OK)
+            return SL_E2BIG;
+        if (nl == NULL)
+            return SL_OK;
+        data = sl_str_init(nl + 1, data.len - n - 1);
+    }
+}
+
+/* A chunk: rewrite model, record usage, drop the usage-only chunk the caller did not ask for. */
+static int relay_json_event(struct sl_relay *r, const struct sl_sse_event *ev)
+{
+    static const struct sl_str keys[] = {SL_STR_INIT("model"), SL_STR_INIT("usage"),
+                                         SL_STR_INIT("choices")};
+    struct sl_json_member m[3];
+    if (sl_json_scan_object(ev->data, SL_JSON_DEFAULT_MAX_DEPTH, keys, 3, m, NULL) != SL_OK)
+        return append_data_lines(r, ev->data); /* not ours to judge: forward as received */
+    if (m[1].type == SL_JSON_OBJECT)
+        take_usage(r, m[1].value);
+    if (!r->include_usage && m[1].type == SL_JSON_OBJECT && m[2].type == SL_JSON_ARRAY &&
+        m[2].count == 0)
+        return SL_OK;
+    struct sl_splice sp;
+    sl_splice_init(&sp, ev->data);
+    if (m[0].type == SL_JSON_STRING)
+        sl_splice_replace(&sp, m[0].value, r->alias_json);
+    size_t before = r->_pending.len;
+    if (append(r, SL_STRLIT("data: ")) != SL_OK || sl_splice_append(&sp, &r->_pending) != SL_OK ||
+        append(r, SL_STRLIT("\n")) != SL_OK) {
+        r->_pending.len = before;
+        return SL_E2BIG;
+    }
+    return SL_OK;
+}
+
+static int on_event(void *ud, const struct sl_sse_event *ev)
+{
+    struct sl_relay *r = ud;
+    int rc = SL_OK;
+    if (ev->is_comment || !ev->has_data)
+        return SL_OK; /* upstream keep-alives; Sluice sends its own */
+    size_t before = r->_pending.len;
+    if (r->ctx->ttft_us < 0)
+        r->ctx->ttft_us = (int64_t)(now_us() - r->ctx->start_us);
+    if (ev->event.len != 0) {
+        if (append(r, SL_STRLIT("event: ")) != SL_OK || append(r, ev->event) != SL_OK ||
+            append(r, SL_STRLIT("\n")) != SL_OK)
+            return SL_E2BIG;
+    }
+    if (sl_str_eq_lit(ev->data, "[DONE]")) {
+        r->_saw_done = true;
+        rc = append_data_lines(r, ev->data);
+    } else if (ev->event.len == 0) {
+        rc = relay_json_event(r, ev);
+    } else {
+        rc = append_data_lines(r, ev->data);
+    }
+    /* The blank line that ends the event, unless the event was dropped. */
+    if (rc == SL_OK && r->_pending.len > before)
+        rc = append(r, SL_STRLIT("\n"));
+    return rc;
+}
+
+static void send_final_if_ready(struct sl_relay *r)
+{
+    if (r->_sending || r->_final_sent || !r->_upstream_ended || r->_pending.len != 0)
+        return;
+    r->_final_sent = true;
+    if (h2o_timeout_is_linked(&r->_keepalive))
+        h2o_timeout_unlink(&r->_keepalive);
+    h2o_send(r->req, NULL, 0, r->_client_gone ? H2O_SEND_STATE_ERROR : H2O_SEND_STATE_FINAL);
+}
+
+/* Hands everything pending to h2o, unless h2o still holds the previous batch. */
+static void flush(struct sl_relay *r)
+{
+    if (r->_sending || r->_final_sent)
+        return;
+    if (r->_pending.len == 0) {
+        send_final_if_ready(r);
+        return;
+    }
+    struct sl_buf t = r->_inflight;
+    r->_inflight = r->_pending;
+    r->_pending = t;
+    sl_buf_reset(&r->_pending);
+    r->_sending = true;
+    r->_last_send_us = now_us();
+    bool last = r->_upstream_ended;
+    h2o_iovec_t v = h2o_iovec_init(r->_inflight.ptr, r->_inflight.len);
+    if (last)
+        r->_final_sent = true;
+    h2o_send(r->req, &v, 1, last ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
+    if (r->_paused && r->up != NULL) {
+        r->_paused = false;
+        sl_upstream_resume(r->up);
+    }
+}
+
+static void on_proceed(h2o_generator_t *g, h2o_req_t *req)
+{
+    struct sl_relay *r = (struct sl_relay *)g;
+    SL_UNUSED(req);
+    r->_sending = false;
+    sl_buf_reset(&r->_inflight);
+    flush(r);
+}
+
+static void on_stop(h2o_generator_t *g, h2o_req_t *req)
+{
+    struct sl_relay *r = (struct sl_relay *)g;
+    SL_UNUSED(req);
+    /* The client went away: stop the upstream transfer now (it costs tokens). */
+    r->_final_sent = true;
+    r->ctx->client_gone = true;
+    if (h2o_timeout_is_linked(&r->_keepalive))
+        h2o_timeout_unlink(&r->_keepalive);
+    if (r->up != NULL) {
+        sl_upstream_cancel(r->up);
+        r->up = NULL;
+    }
+}
+
+static void on_keepalive(h2o_timeout_entry_t *e)
+{
+    struct sl_relay *r = SL_CONTAINER_OF(e, struct sl_relay, _keepalive);
+    uint64_t quiet_ms = (now_us() - r->_last_send_us) / 1000;
+    if (!r->_sending && r->_pending.len == 0 && quiet_ms + 5 >= r->_keepalive_timeout->timeout) {
+        append(r, SL_STRLIT(":\n\n"));
+        flush(r);
+    }
+    if (!r->_final_sent)
+        h2o_timeout_link(r->req->conn->ctx->loop, r->_keepalive_timeout, &r->_keepalive);
+}
+
+void sl_relay_start(struct sl_relay *r, h2o_req_t *req, struct sl_reqctx *ctx,
+                    struct sl_upstream_req *up, struct sl_str alias_json, bool include_usage,
+                    h2o_timeout_t *keepalive_timeout)
+{
+    *r = (struct sl_relay){.super = {on_proceed, on_stop},
+                           .req = req,
+                           .ctx = ctx,
+                           .up = up,
+                           .alias_json = alias_json,
+                           .include_usage = include_usage,
+                           ._keepalive_timeout = keepalive_timeout};
+    sl_sse_init(&r->_sse, MAX_EVENT_BYTES, false);
+    sl_buf_init(&r->_pending, PENDING_MAX);
+    sl_buf_init(&r->_inflight, PENDING_MAX);
+    ctx->stream = true;
+    req->res.status = 200;
+    req->res.reason = "OK";
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                   H2O_STRLIT("text/event-stream; charset=utf-8"));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
+                   H2O_STRLIT("no-cache"));
+    /* nginx and friends in front of Sluice must not buffer the stream either. */
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-accel-buffering"), 0, NULL,
+                          H2O_STRLIT("no"));
+    h2o_start_response(req, &r->super);
+    r->_last_send_us = now_us();
+    r->_keepalive.cb = on_keepalive;
+    if (keepalive_timeout != NULL)
+        h2o_timeout_link(req->conn->ctx->loop, keepalive_timeout, &r->_keepalive);
+}
+
+int sl_relay_feed(struct sl_relay *r, const char *data, size_t len)
+{
+    if (r->_final_sent)
+        return -1;
+    int rc = sl_sse_feed(&r->_sse, data, len, on_event, r);
+    if (rc != SL_OK) {
+        r->ctx->upstream_error = "too_large";
+        return -1;
+    }
+    flush(r);
+    if (!r->_paused && r->_pending.len > PENDING_HIGH_WATER && r->up != NULL) {
+        r->_paused = true;
+        sl_upstream_pause(r->up);
+    }
+    return 0;
+}
+
+static void append_error_frame(struct sl_relay *r, const char *type, const char *message)
+{
+    struct sl_str env = sl_error_envelope(&r->req->pool, type, NULL, sl_str_from_cstr(message));
+    append(r, SL_STRLIT("event: error\ndata: "));
+    append(r, env);
+    append(r, SL_STRLIT("\n\n"));
+}
+
+void sl_relay_upstream_done(struct sl_relay *r, enum sl_upstream_error err, const char *detail)
+{
+    r->up = NULL;
+    r->_upstream_ended = true;
+    if (r->_final_sent)
+        return;
+    char msg[256];
+    if (err != SL_UPSTREAM_OK) {
+        bool timeout = err == SL_UPSTREAM_ERR_IDLE || err == SL_UPSTREAM_ERR_DEADLINE;
+        snprintf(msg, sizeof(msg), "upstream stream %s: %s", timeout ? "timed out" : "failed",
+                 detail != NULL ? detail : "connection lost");
+        r->ctx->upstream_error = sl_upstream_error_name(err);
+        r->ctx->error_kind = timeout ? "upstream_timeout" : "stream_aborted";
+        append_error_frame(r, timeout ? "timeout" : "stream_aborted", msg);
+    } else if (!sl_sse_is_idle(&r->_sse)) {
+        r->ctx->error_kind = "stream_aborted";
+        append_error_frame(r, "stream_aborted", "upstream stream ended in the middle of an event");
+    } else if (!r->_saw_done) {
+        append(r, SL_STRLIT("data: [DONE]\n\n"));
+    }
+    flush(r);
+}
+
+void sl_relay_client_gone(struct sl_relay *r)
+{
+    r->ctx->client_gone = true;
+    if (r->up != NULL) {
+        sl_upstream_cancel(r->up);
+        r->up = NULL;
+    }
+    r->_upstream_ended = true;
+    sl_buf_reset(&r->_pending);
+    flush(r);
+}
+
+void sl_relay_dispose(struct sl_relay *r)
+{
+    if (h2o_timeout_is_linked(&r->_keepalive))
+        h2o_timeout_unlink(&r->_keepalive);
+    if (r->up != NULL) {
+        sl_upstream_cancel(r->up);
+        r->up = NULL;
+    }
+    sl_sse_dispose(&r->_sse);
+    sl_buf_dispose(&r->_pending);
+    sl_buf_dispose(&r->_inflight);
+}

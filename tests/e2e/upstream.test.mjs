@@ -1,0 +1,139 @@
+// Reaching upstreams: HTTPS with verification (CA file, IP and DNS names, wrong CA, verify
+// off), connection failures, HTTPS_PROXY through a CONNECT tunnel, HTTP_PROXY, NO_PROXY, and a
+// graceful drain that lets an in-flight upstream call finish.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import http from 'node:http';
+import OpenAI from 'openai';
+import { startGateway, stopGateway, KEYS } from './lib/gateway.mjs';
+import { makeCert, tempDir, sleep } from './lib/harness.mjs';
+
+const ask = (g, extra = {}) => new OpenAI({ apiKey: KEYS.teamA, baseURL: g.sluice.url('/v1'), maxRetries: 0 })
+  .chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }], ...extra });
+
+async function withTlsMock(fn) {
+  const dir = tempDir();
+  const cert = await makeCert(dir);
+  try { return await fn(cert); } finally { dir.cleanup(); }
+}
+
+test('HTTPS upstream verified against upstream.tls.ca_file, by DNS name and by IP', async () => {
+  await withTlsMock(async (cert) => {
+    for (const host of ['localhost', '127.0.0.1']) {
+      const g = await startGateway({ mockArgs: ['--tls-cert', cert.crt, '--tls-key', cert.key],
+        configExtra: `upstream:\n  tls:\n    ca_file: ${cert.crt}\n`, apiBaseFor: (mock) => `https://${host}:${mock.port}/v1` });
+      const r = await ask(g);
+      assert.equal(r.model, 'gpt-4o-mini', host);
+      assert.equal((await stopGateway(g)).code, 0);
+    }
+  });
+});
+
+test('an upstream certificate that does not verify is a 502 naming the problem', async () => {
+  await withTlsMock(async (cert) => {
+    const g = await startGateway({ mockArgs: ['--tls-cert', cert.crt, '--tls-key', cert.key],
+      apiBaseFor: (mock) => `https://localhost:${mock.port}/v1` });
+    await assert.rejects(ask(g), (e) => {
+      assert.equal(e.status, 502);
+      assert.equal(e.error.type, 'transport_error');
+      assert.match(e.error.message, /TLS handshake with localhost failed: self.signed certificate/);
+      return true;
+    });
+    assert.equal((await stopGateway(g)).code, 0);
+  });
+});
+
+test('upstream.tls.verify: false accepts any certificate', async () => {
+  await withTlsMock(async (cert) => {
+    const g = await startGateway({ mockArgs: ['--tls-cert', cert.crt, '--tls-key', cert.key],
+      configExtra: 'upstream:\n  tls:\n    verify: false\n', apiBaseFor: (mock) => `https://localhost:${mock.port}/v1` });
+    assert.equal((await ask(g)).model, 'gpt-4o-mini');
+    await stopGateway(g);
+  });
+});
+
+test('a refused connection is a 502 with the OS reason', async () => {
+  const closed = await new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
+  });
+  const g = await startGateway({ apiBase: `http://127.0.0.1:${closed}/v1` });
+  await assert.rejects(ask(g), (e) => {
+    assert.equal(e.status, 502);
+    assert.equal(e.error.message, `upstream unreachable: cannot connect to 127.0.0.1:${closed}: Connection refused`);
+    return true;
+  });
+  await stopGateway(g);
+});
+
+// A CONNECT proxy that records what it was asked and relays bytes.
+function connectProxy() {
+  const seen = [];
+  const server = net.createServer((c) => {
+    c.once('data', (buf) => {
+      const line = buf.toString('latin1').split('\r\n')[0];
+      seen.push(line);
+      const [host, port] = line.split(' ')[1].split(':');
+      const up = net.connect(Number(port), host === 'localhost' ? '127.0.0.1' : host, () => {
+        c.write('HTTP/1.1 200 Connection established\r\n\r\n');
+        c.pipe(up);
+        up.pipe(c);
+      });
+      up.on('error', () => c.destroy());
+      c.on('error', () => up.destroy());
+    });
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, seen, port: server.address().port })));
+}
+
+test('HTTPS_PROXY tunnels https upstreams through CONNECT; NO_PROXY bypasses it', async () => {
+  await withTlsMock(async (cert) => {
+    const proxy = await connectProxy();
+    const env = { HTTPS_PROXY: `http://127.0.0.1:${proxy.port}` };
+    const g = await startGateway({ mockArgs: ['--tls-cert', cert.crt, '--tls-key', cert.key], env,
+      configExtra: `upstream:\n  tls:\n    ca_file: ${cert.crt}\n`, apiBaseFor: (mock) => `https://localhost:${mock.port}/v1` });
+    assert.equal((await ask(g)).model, 'gpt-4o-mini');
+    assert.deepEqual(proxy.seen, [`CONNECT localhost:${g.mock.port} HTTP/1.1`]);
+    assert.match(g.sluice.log(), new RegExp(`outbound proxy: https=http://127\\.0\\.0\\.1:${proxy.port} http=none`));
+    await stopGateway(g);
+    const g2 = await startGateway({ mockArgs: ['--tls-cert', cert.crt, '--tls-key', cert.key],
+      env: { ...env, NO_PROXY: 'localhost' }, configExtra: `upstream:\n  tls:\n    ca_file: ${cert.crt}\n`,
+      apiBaseFor: (mock) => `https://localhost:${mock.port}/v1` });
+    assert.equal((await ask(g2)).model, 'gpt-4o-mini');
+    assert.equal(proxy.seen.length, 1, 'NO_PROXY: no second CONNECT');
+    await stopGateway(g2);
+    proxy.server.close();
+  });
+});
+
+test('HTTP_PROXY carries plain-http upstreams as absolute-form requests', async () => {
+  const lines = [];
+  const fwd = http.createServer((req, res) => {
+    lines.push(`${req.method} ${req.url}`);
+    const u = new URL(req.url);
+    const up = http.request({ host: u.hostname, port: u.port, path: u.pathname, method: req.method, headers: req.headers }, (r) => {
+      res.writeHead(r.statusCode, r.headers);
+      r.pipe(res);
+    });
+    req.pipe(up);
+  });
+  await new Promise((r) => fwd.listen(0, '127.0.0.1', r));
+  const g = await startGateway({ env: { HTTP_PROXY: `127.0.0.1:${fwd.address().port}` } });
+  assert.equal((await ask(g)).model, 'gpt-4o-mini');
+  assert.deepEqual(lines, [`POST http://127.0.0.1:${g.mock.port}/v1/chat/completions`]);
+  await stopGateway(g);
+  fwd.close();
+});
+
+test('SIGTERM: an in-flight upstream call finishes before exit', async () => {
+  const g = await startGateway();
+  const pending = ask(g, { mock: { latency_ms: 1500 } });
+  await sleep(300);
+  g.sluice.signal('SIGTERM');
+  const r = await pending;
+  assert.equal(r.model, 'gpt-4o-mini');
+  const exit = await g.sluice.stop(null);
+  assert.equal(exit.code, 0);
+  assert.match(g.sluice.log(), /path="\/v1\/chat\/completions" status=200[\s\S]*sluice shut down cleanly/);
+  await g.mock.stop();
+});
