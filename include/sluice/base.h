@@ -18,11 +18,11 @@ enum {
     SL_ENOENT = -6,   /* not found */
 };
 
-#define SL_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-#define SL_MIN(a, b) ((a) < (b) ? (a) : (b))
-#define SL_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define SL_ARRAY_LEN(a)                    (sizeof(a) / sizeof((a)[0]))
+#define SL_MIN(a, b)                       ((a) < (b) ? (a) : (b))
+#define SL_MAX(a, b)                       ((a) > (b) ? (a) : (b))
 #define SL_CONTAINER_OF(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
-#define SL_UNUSED(x) ((void)(x))
+#define SL_UNUSED(x)                       ((void)(x))
 
 /* Logs file:line and the failed expression, then aborts; active in every build (STYLE C.15). */
 #define SL_ASSERT(expr)                                                                            \
@@ -35,10 +35,10 @@ _Noreturn void sl__assert_fail(const char *expr, const char *file, int line);
 
 /* Allocation that cannot fail: out-of-memory aborts with the call site. Peer-controlled sizes
  * must be checked against a configured cap before calling these (STYLE B.12). */
-#define sl_xmalloc(n) sl__xmalloc((n), __FILE__, __LINE__)
+#define sl_xmalloc(n)     sl__xmalloc((n), __FILE__, __LINE__)
 #define sl_xcalloc(n, sz) sl__xcalloc((n), (sz), __FILE__, __LINE__)
 #define sl_xrealloc(p, n) sl__xrealloc((p), (n), __FILE__, __LINE__)
-#define sl_xstrdup(s) sl__xstrndup((s), (size_t)-1, __FILE__, __LINE__)
+#define sl_xstrdup(s)     sl__xstrndup((s), (size_t)-1, __FILE__, __LINE__)
 #define sl_xstrndup(s, n) sl__xstrndup((s), (n), __FILE__, __LINE__)
 
 void *sl__xmalloc(size_t n, const char *file, int line);

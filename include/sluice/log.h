@@ -38,8 +38,8 @@ const char *sl_log_level_name(enum sl_log_level level);
 void sl_log(enum sl_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define sl_log_error(...) sl_log(SL_LOG_ERROR, __VA_ARGS__)
-#define sl_log_warn(...) sl_log(SL_LOG_WARN, __VA_ARGS__)
-#define sl_log_info(...) sl_log(SL_LOG_INFO, __VA_ARGS__)
+#define sl_log_warn(...)  sl_log(SL_LOG_WARN, __VA_ARGS__)
+#define sl_log_info(...)  sl_log(SL_LOG_INFO, __VA_ARGS__)
 #define sl_log_debug(...)                                                                          \
     do {                                                                                           \
         if (sl_log_enabled(SL_LOG_DEBUG))                                                          \

@@ -66,6 +66,9 @@ enum sl_worker_cmd {
     /* Serve new requests on the generation passed as the message's argument (the worker
      * takes over one reference to it). */
     SL_WORKER_SET_GENERATION = 0,
+    /* Use the SSL_CTX passed as the argument for new TLS handshakes (the worker takes over one
+     * reference and drops its reference to the previous context). */
+    SL_WORKER_SET_TLS,
     /* Stop accepting; ask h2o to wind down (HTTP/2 GOAWAY, no more HTTP/1.1 keep-alive); then,
      * every 100 ms, close idle HTTP/1.1 connections and publish stats.receiving. */
     SL_WORKER_CLOSE_LISTENERS,

@@ -62,10 +62,25 @@ static void reload_resources(struct sl_server *s)
     sl_diag_dispose(&diag);
 }
 
+/* Certificate rotation without a restart: new handshakes use the new files. */
+static void reload_tls(struct sl_server *s)
+{
+    char err[512];
+    if (sl__server_reload_tls(s, err, sizeof(err)) != 0) {
+        sl_log_warn("reload: TLS certificate not reloaded: %s; the current certificate stays "
+                    "in use",
+                    err);
+        return;
+    }
+    sl_log_info("reload: TLS certificate reloaded from %s", s->cfg->proxy.tls.cert_file);
+}
+
 void sl_reload(struct sl_server *s)
 {
     sl_log_info("received SIGHUP: reloading");
     recheck_config(s);
+    if (s->cfg->proxy.tls.cert_file != NULL)
+        reload_tls(s);
     if (s->cfg->resources_file != NULL)
         reload_resources(s);
 }

@@ -12,6 +12,7 @@
 #include "sluice/listener.h"
 #include "sluice/log.h"
 #include "sluice/server.h"
+#include "sluice/tls.h"
 #include "sluice_version.h"
 
 /* Keeps the running server reachable for leak checkers after main's frame is gone. */
@@ -94,16 +95,65 @@ const struct sl_worker *sl_server_worker(const struct sl_server *s, unsigned i)
     return &s->workers[i];
 }
 
+/* Which listeners exist: plain HTTP on proxy.addr unless TLS is configured without its own
+ * address (then proxy.addr is TLS), plus TLS on proxy.tls.addr when that is set. */
+static int bind_proxy_listeners(struct sl_server *s)
+{
+    struct sl_config *cfg = s->cfg;
+    bool tls = cfg->proxy.tls.cert_file != NULL;
+    bool split = tls && cfg->proxy.tls.has_addr;
+    for (unsigned i = 0; i < s->nworkers; i++) {
+        struct sl_worker_listener *ls = s->workers[i]._listeners;
+        ls[0].fd =
+            sl_listener_open(tls && !split ? "proxy TLS" : "proxy", &cfg->proxy.addr, true, i == 0);
+        if (ls[0].fd == -1)
+            return SL_ERR;
+        if (tls && !split) {
+            SSL_CTX_up_ref(s->tls_ctx);
+            ls[0].accept_ctx.ssl_ctx = s->tls_ctx;
+        }
+        if (!split)
+            continue;
+        ls[1].fd = sl_listener_open("proxy TLS", &cfg->proxy.tls.addr, true, i == 0);
+        if (ls[1].fd == -1)
+            return SL_ERR;
+        SSL_CTX_up_ref(s->tls_ctx);
+        ls[1].accept_ctx.ssl_ctx = s->tls_ctx;
+    }
+    return SL_OK;
+}
+
 int sl_server_bind(struct sl_server *s)
 {
     struct sl_config *cfg = s->cfg;
-    for (unsigned i = 0; i < s->nworkers; i++) {
-        int fd = sl_listener_open("proxy", &cfg->proxy.addr, true, i == 0);
-        if (fd == -1)
+    if (cfg->proxy.tls.cert_file != NULL) {
+        char err[512];
+        s->tls_ctx = sl_tls_server_ctx_new(cfg->proxy.tls.cert_file, cfg->proxy.tls.key_file, err,
+                                           sizeof(err));
+        if (s->tls_ctx == NULL) {
+            fprintf(stderr, "sluice: proxy.tls: %s\n", err);
             return SL_ERR;
-        s->workers[i]._listeners[0].fd = fd;
+        }
     }
+    if (bind_proxy_listeners(s) != SL_OK)
+        return SL_ERR;
     return sl_control_bind(s);
+}
+
+int sl__server_reload_tls(struct sl_server *s, char *err, size_t errlen)
+{
+    const struct sl_config *cfg = s->cfg;
+    SSL_CTX *ctx =
+        sl_tls_server_ctx_new(cfg->proxy.tls.cert_file, cfg->proxy.tls.key_file, err, errlen);
+    if (ctx == NULL)
+        return SL_ERR;
+    for (unsigned i = 0; i < s->nworkers; i++) {
+        SSL_CTX_up_ref(ctx);
+        sl_worker_send(&s->workers[i], SL_WORKER_SET_TLS, ctx);
+    }
+    SSL_CTX_free(s->tls_ctx);
+    s->tls_ctx = ctx;
+    return SL_OK;
 }
 
 void sl__server_worker_started(struct sl_server *s)
@@ -160,11 +210,15 @@ int sl_server_run(struct sl_server *s)
         return 1;
     const struct sl_config *cfg = s->cfg;
     const struct sl_resources *res = s->gen->res;
-    sl_log_info("sluice %s listening on http://%s workers=%u body_limit=%llu provider_keys=%zu "
+    bool tls = cfg->proxy.tls.cert_file != NULL, split = tls && cfg->proxy.tls.has_addr;
+    char also[96] = "";
+    if (split)
+        snprintf(also, sizeof(also), " https://%s", cfg->proxy.tls.addr.text);
+    sl_log_info("sluice %s listening on %s://%s%s workers=%u body_limit=%llu provider_keys=%zu "
                 "models=%zu api_keys=%zu",
-                SL_VERSION, cfg->proxy.addr.text, s->nworkers,
-                (unsigned long long)cfg->proxy.request_body_limit_bytes, res->n_provider_keys,
-                res->n_models, res->n_api_keys);
+                SL_VERSION, tls && !split ? "https" : "http", cfg->proxy.addr.text, also,
+                s->nworkers, (unsigned long long)cfg->proxy.request_body_limit_bytes,
+                res->n_provider_keys, res->n_models, res->n_api_keys);
     return sl_control_run(s);
 }
 
@@ -179,12 +233,14 @@ void sl_server_free(struct sl_server *s)
         for (size_t j = 0; j < SL_WORKER_MAX_LISTENERS; j++) {
             if (s->workers[i]._listeners[j].fd != -1)
                 close(s->workers[i]._listeners[j].fd);
+            SSL_CTX_free(s->workers[i]._listeners[j].accept_ctx.ssl_ctx);
         }
     }
     sl_control_dispose(s);
     h2o_config_dispose(&s->globalconf);
     sl_generation_unref(s->gen);
     sl_proxy_env_dispose(&s->proxy_env);
+    SSL_CTX_free(s->tls_ctx);
     pthread_mutex_destroy(&s->started_mutex);
     pthread_cond_destroy(&s->started_cond);
     free(s->workers);

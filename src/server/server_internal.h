@@ -20,6 +20,7 @@ struct sl_server {
     _Atomic bool draining;
     struct sl_proxy_env proxy_env; /* read-only after start-up; shared by worker clients */
     struct sl_generation *gen;     /* the published generation (control thread's reference) */
+    SSL_CTX *tls_ctx;              /* proxy TLS context (control thread's reference) or NULL */
     /* Workers report in here once their loop is ready to accept. */
     pthread_mutex_t started_mutex;
     pthread_cond_t started_cond;
@@ -35,6 +36,10 @@ int sl_control_bind(struct sl_server *s);
 int sl_control_start(struct sl_server *s, const sigset_t *signals);
 int sl_control_run(struct sl_server *s);
 void sl_control_dispose(struct sl_server *s);
+
+/* Control thread: rebuilds the TLS context from proxy.tls and hands it to every worker; on
+ * failure keeps the current one and fills err. Returns 0 or SL_ERR. */
+int sl__server_reload_tls(struct sl_server *s, char *err, size_t errlen);
 
 /* Called by a worker thread when it is ready (after its first listener is registered). */
 void sl__server_worker_started(struct sl_server *s);

@@ -143,6 +143,19 @@ static void close_listeners(struct sl_worker *w)
         on_sweep(&w->_sweep_entry);
 }
 
+static void set_tls(struct sl_worker *w, SSL_CTX *ctx)
+{
+    for (size_t i = 0; i < SL_WORKER_MAX_LISTENERS; i++) {
+        struct sl_worker_listener *l = &w->_listeners[i];
+        if (l->accept_ctx.ssl_ctx == NULL)
+            continue;
+        SSL_CTX_free(l->accept_ctx.ssl_ctx);
+        SSL_CTX_up_ref(ctx);
+        l->accept_ctx.ssl_ctx = ctx;
+    }
+    SSL_CTX_free(ctx); /* the message's reference */
+}
+
 static void on_control_messages(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages)
 {
     struct sl_worker *w = SL_CONTAINER_OF(rx, struct sl_worker, _control_rx);
@@ -152,6 +165,9 @@ static void on_control_messages(h2o_multithread_receiver_t *rx, h2o_linklist_t *
         switch (m->cmd) {
         case SL_WORKER_SET_GENERATION:
             set_generation(w, m->arg);
+            break;
+        case SL_WORKER_SET_TLS:
+            set_tls(w, m->arg);
             break;
         case SL_WORKER_CLOSE_LISTENERS:
             close_listeners(w);

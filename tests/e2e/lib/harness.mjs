@@ -74,7 +74,9 @@ export class Proc {
     this.child.stdout.unref();
     this.child.stderr.unref();
     this.exited = new Promise((resolve) => {
-      this.child.on('exit', (code, signal) => { live.delete(this); resolve({ code, signal }); });
+      // 'close', not 'exit': it comes after stdout and stderr are drained, so a test that
+      // waited for the exit sees every line the process wrote.
+      this.child.on('close', (code, signal) => { live.delete(this); resolve({ code, signal }); });
     });
   }
   get pid() { return this.child.pid; }
@@ -110,13 +112,16 @@ export async function startSluice({ config, env = {}, args = [], dir } = {}) {
   p.dir = t;
   p.configFile = file;
   const m = await Promise.race([
-    p.waitFor(/sluice \S+ listening on http:\/\/\S*:(\d+)/, 'sluice to listen'),
+    p.waitFor(/sluice \S+ listening on (https?):\/\/\S*:(\d+)/, 'sluice to listen'),
     p.exited.then((r) => { throw new Error(`sluice exited early (${JSON.stringify(r)}):\n${p.log()}`); }),
   ]);
-  p.port = Number(m[1]);
+  p.scheme = m[1];
+  p.port = Number(m[2]);
   const mm = p.log().match(/metrics listening on http:\/\/[^\s]*:(\d+)/);
   if (mm) p.metricsPort = Number(mm[1]);
-  p.url = (path) => `http://127.0.0.1:${p.port}${path}`;
+  const tm = p.log().match(/listening on http:\/\/\S+ https:\/\/\S*:(\d+)/);
+  if (tm) p.tlsPort = Number(tm[1]);
+  p.url = (path) => `${p.scheme}://127.0.0.1:${p.port}${path}`;
   return p;
 }
 
