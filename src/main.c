@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/time.h>
 
 #include "sluice/boot.h"
@@ -210,6 +211,20 @@ static int load_runtime(const struct sl_config *cfg, struct sl_resources **res,
     return 0;
 }
 
+/* Each client and upstream connection is a descriptor; the soft limit (often 1024) would cap
+ * connections long before memory does, so use the hard limit the operator allows. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rlim_t was = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+            sl_log_debug("raised the open-files limit from %llu to %llu", (unsigned long long)was,
+                         (unsigned long long)rl.rlim_max);
+    }
+}
+
 static int serve(const struct cli *cli)
 {
     sl_server_block_signals();
@@ -217,6 +232,7 @@ static int serve(const struct cli *cli)
     if (cfg == NULL)
         return 1;
     sl_log_set_level(cfg->observability.log_level);
+    raise_fd_limit();
     if (cfg->admin.enabled)
         sl_log_warn("admin.enabled is true, but sluice has no admin listener yet; admin.* is "
                     "accepted for compatibility and ignored");

@@ -15,6 +15,11 @@ struct phr_header {
     size_t value_len;
 };
 
+/* Returns the request head's length, -2 if incomplete, -1 on error. */
+int phr_parse_request(const char *buf, size_t len, const char **method, size_t *method_len,
+                      const char **path, size_t *path_len, int *minor_version,
+                      struct phr_header *headers, size_t *num_headers, size_t last_len);
+
 /* Returns the head's length, -2 if incomplete, -1 on error. last_len is the length already
  * known to be incomplete (0 on the first call). */
 int phr_parse_response(const char *buf, size_t len, int *minor_version, int *status,

@@ -24,7 +24,8 @@ struct sl_worker_stats {
     /* Number of sweeps done since the listeners closed; receiving is valid once it is > 0. */
     _Atomic uint64_t sweeps;
     _Atomic uint64_t connections;
-    _Atomic uint64_t requests[6]; /* by status class: [0] = 1xx..[4] = 5xx, [5] = other */
+    _Atomic uint64_t connections_refused; /* over proxy.max_connections */
+    _Atomic uint64_t requests[6];         /* by status class: [0] = 1xx..[4] = 5xx, [5] = other */
 };
 
 #define SL_WORKER_MAX_LISTENERS 2 /* plain HTTP and, with proxy.tls.addr, TLS */

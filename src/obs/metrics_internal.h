@@ -94,6 +94,7 @@ struct sl__metrics_process {
     unsigned workers;
     bool draining;
     uint64_t open_connections;
+    uint64_t connections_refused;
     uint64_t http_requests[SL__STATUS_CLASSES]; /* by status class, as requests[] above */
 };
 

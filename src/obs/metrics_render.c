@@ -420,6 +420,9 @@ static void render_process(struct sl_buf *out, struct sl_buf *lb,
     gauge(out, "sluice_draining", "1 while a graceful shutdown is in progress.", p->draining);
     gauge(out, "sluice_open_connections", "Client connections currently open.",
           p->open_connections);
+    family(out, "sluice_connections_refused_total", "counter",
+           "Connections refused because proxy.max_connections were open.");
+    sl_buf_appendf(out, "sluice_connections_refused_total %" PRIu64 "\n", p->connections_refused);
     family(out, "sluice_http_requests_total", "counter",
            "Responses sent, by status class (every response, including h2o's own).");
     for (size_t c = 0; c < SL__STATUS_CLASSES; c++)
@@ -470,6 +473,8 @@ void sl_metrics_render(const struct sl_server *s, struct sl_buf *out)
         const struct sl_worker *w = sl_server_worker(s, i);
         stores[i] = w->metrics;
         p.open_connections += atomic_load_explicit(&w->stats.connections, memory_order_relaxed);
+        p.connections_refused +=
+            atomic_load_explicit(&w->stats.connections_refused, memory_order_relaxed);
         for (size_t c = 0; c < SL__STATUS_CLASSES; c++)
             p.http_requests[c] += atomic_load_explicit(&w->stats.requests[c], memory_order_relaxed);
     }

@@ -10,6 +10,7 @@
 #include "sluice/http.h"
 #include "sluice/log.h"
 #include "sluice/metrics.h"
+#include "sluice/picohttp.h"
 #include "sluice/reply.h"
 #include "sluice/server.h"
 #include "sluice/worker.h"
@@ -128,6 +129,44 @@ static void on_reqctx_dispose(void *p)
     sl_worker_unpin(ctx->pin);
 }
 
+/* h2o 2.2 frames an HTTP/1.1 body by Transfer-Encoding when both it and Content-Length are
+ * present and by the first of several Content-Length headers, and keeps neither header in
+ * req->headers. A request a proxy in front of Sluice might frame differently is refused
+ * (RFC 9112 section 6.3) instead of being guessed at: the head is still at the start of the
+ * connection's input buffer (h2o consumes it only when the response is done), so it is
+ * re-read here for requests that carry a body. Returns the reason, or NULL when framing is
+ * unambiguous. */
+static const char *ambiguous_framing(h2o_req_t *req)
+{
+    if (req->version >= 0x200 || req->entity.base == NULL)
+        return NULL;
+    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+    if (sock == NULL || sock->input == NULL)
+        return NULL;
+    struct phr_header hs[100];
+    size_t n = 100, ml, pl;
+    const char *m, *p;
+    int minor;
+    if (phr_parse_request(sock->input->bytes, sock->input->size, &m, &ml, &p, &pl, &minor, hs, &n,
+                          0) <= 0)
+        return NULL;
+    unsigned cl = 0, te = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct sl_str name = sl_str_init(hs[i].name, hs[i].name_len);
+        if (hs[i].name == NULL)
+            continue;
+        cl += sl_str_ieq_lit(name, "content-length");
+        te += sl_str_ieq_lit(name, "transfer-encoding");
+    }
+    if (cl != 0 && te != 0)
+        return "both Content-Length and Transfer-Encoding are present";
+    if (cl > 1)
+        return "Content-Length is repeated";
+    if (te > 1)
+        return "Transfer-Encoding is repeated";
+    return NULL;
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     SL_UNUSED(self);
@@ -143,6 +182,14 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     *h2o_req_getenv(req, H2O_STRLIT(ENV_CTX), 1) = h2o_iovec_init((char *)ctx, sizeof(*ctx));
     ctx->request_id = sl_request_id(req);
     sl_stat_add(&w->stats.inflight, 1);
+    const char *ambiguous = ambiguous_framing(req);
+    if (ambiguous != NULL) {
+        ctx->error_kind = "ambiguous_framing";
+        req->http1_is_persistent = 0;
+        sl_reply_error(req, 400, "invalid_request_error", "ambiguous_framing",
+                       "request payload is invalid: %s", ambiguous);
+        return 0;
+    }
     sl_router_dispatch(ctx, req);
     return 0;
 }

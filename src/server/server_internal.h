@@ -21,6 +21,9 @@ struct sl_server {
     struct sl_proxy_env proxy_env; /* read-only after start-up; shared by worker clients */
     struct sl_generation *gen;     /* the published generation (control thread's reference) */
     SSL_CTX *tls_ctx;              /* proxy TLS context (control thread's reference) or NULL */
+    /* Client connections open in the whole process, for proxy.max_connections: one atomic
+     * add per connection, never per request. */
+    _Atomic uint64_t open_connections;
     /* Workers report in here once their loop is ready to accept. */
     pthread_mutex_t started_mutex;
     pthread_cond_t started_cond;

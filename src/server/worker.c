@@ -2,7 +2,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "server_internal.h"
@@ -66,6 +68,30 @@ static void on_connection_close(void *data)
 {
     struct sl_worker *w = data;
     sl_stat_sub(&w->stats.connections, 1);
+    atomic_fetch_sub_explicit(&w->server->open_connections, 1, memory_order_relaxed);
+}
+
+/* Over proxy.max_connections: answer 503 in the OpenAI envelope and close, rather than leaving
+ * the client in the kernel's backlog. TLS clients cannot read plaintext, so they are closed. */
+static void refuse_connection(struct sl_worker *w, h2o_socket_t *sock, bool tls)
+{
+    static const char body[] = "{\"error\":{\"message\":\"too many connections (proxy."
+                               "max_connections); retry later\",\"type\":\"server_error\","
+                               "\"code\":\"too_many_connections\"}}";
+    char head[256];
+    int fd = h2o_socket_get_fd(sock);
+    sl_stat_add(&w->stats.connections_refused, 1);
+    if (!tls) {
+        int n = snprintf(head, sizeof(head),
+                         "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                         "Retry-After: 1\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n",
+                         sizeof(body) - 1);
+        struct iovec v[2] = {{head, (size_t)n}, {(void *)body, sizeof(body) - 1}};
+        /* A fresh socket's send buffer is empty, so this small write completes at once. */
+        (void)!writev(fd, v, 2);
+        shutdown(fd, SHUT_WR);
+    }
+    h2o_socket_close(sock);
 }
 
 static void on_accept(h2o_socket_t *listener, const char *err)
@@ -82,6 +108,14 @@ static void on_accept(h2o_socket_t *listener, const char *err)
          * depend on that, since a stream chunk held by Nagle costs up to 40 ms. */
         int on = 1;
         setsockopt(h2o_socket_get_fd(sock), IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+        uint64_t max = sl_server_config(w->server)->proxy.max_connections;
+        uint64_t open =
+            atomic_fetch_add_explicit(&w->server->open_connections, 1, memory_order_relaxed);
+        if (max != 0 && open >= max) {
+            atomic_fetch_sub_explicit(&w->server->open_connections, 1, memory_order_relaxed);
+            refuse_connection(w, sock, l->accept_ctx.ssl_ctx != NULL);
+            continue;
+        }
         sl_stat_add(&w->stats.connections, 1);
         sock->on_close.cb = on_connection_close;
         sock->on_close.data = w;
