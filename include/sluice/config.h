@@ -72,6 +72,7 @@ struct sl_config {
         uint64_t connect_timeout_ms;
         uint64_t pool_idle_timeout_secs;
         uint64_t pool_max_idle_per_host; /* 0 = unbounded */
+        uint64_t max_response_bytes;     /* non-stream responses; streams are never held */
         uint64_t retries;
         uint64_t tcp_keepalive_secs;
         uint64_t tcp_keepalive_interval_secs;

@@ -9,7 +9,6 @@
  * 502; deadlines 504. */
 #include <errno.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
@@ -17,6 +16,7 @@
 #include "sluice/api.h"
 #include "sluice/auth.h"
 #include "sluice/base.h"
+#include "sluice/body.h"
 #include "sluice/config.h"
 #include "sluice/generation.h"
 #include "sluice/json.h"
@@ -61,12 +61,6 @@ struct proxy {
 };
 
 static h2o_generator_t plain_generator = {NULL, NULL};
-
-static const struct sl_str scan_keys[] = {
-    SL_STR_INIT("model"),    SL_STR_INIT("stream"), SL_STR_INIT("stream_options"),
-    SL_STR_INIT("messages"), SL_STR_INIT("prompt"), SL_STR_INIT("input"),
-};
-enum { K_MODEL, K_STREAM, K_STREAM_OPTIONS, K_MESSAGES, K_PROMPT, K_INPUT, K_COUNT };
 
 /* ---- responses ---- */
 
@@ -207,7 +201,8 @@ static int on_head(void *ud, const struct sl_upstream_head *h)
             return 0;
         }
         p->state = PX_JSON;
-        sl_buf_init(&p->body, MAX_JSON_RESPONSE_BYTES);
+        sl_buf_init(&p->body,
+                    sl_server_config(p->ctx->worker->server)->upstream.max_response_bytes);
         return 0;
     }
     if (h->status >= 400 && h->status < 500) {
@@ -251,7 +246,8 @@ static int on_body(void *ud, const char *data, size_t len)
         p->ctx->error_kind = "upstream_error";
         p->ctx->upstream_error = "too_large";
         sl_reply_error(p->req, 502, "upstream_error", "response_too_large",
-                       "upstream response is larger than %u bytes", MAX_JSON_RESPONSE_BYTES);
+                       "upstream response is larger than %llu bytes (upstream.max_response_bytes)",
+                       (unsigned long long)p->body._max);
         return -1;
     case PX_ERROR_BODY:
         sl_buf_append(&p->body, data, len); /* past the cap the rest is ignored */
@@ -341,97 +337,15 @@ static void on_proxy_dispose(void *data)
 
 /* ---- the request ---- */
 
-static bool reject_body(h2o_req_t *req, struct sl_reqctx *ctx, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static bool reject_body(h2o_req_t *req, struct sl_reqctx *ctx, const char *fmt, ...)
-{
-    char msg[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    ctx->error_kind = "invalid_request";
-    sl_reply_error(req, 400, "invalid_request_error", NULL, "request payload is invalid: %s", msg);
-    return false;
-}
-
-/* Checks the fields each route needs. Returns false after replying 400. */
-static bool check_fields(h2o_req_t *req, struct sl_reqctx *ctx, enum sl_endpoint ep,
-                         const struct sl_json_member *m)
-{
-    if (m[K_MODEL].type == SL_JSON_ABSENT)
-        return reject_body(req, ctx, "missing field \"%s\"", "model");
-    if (m[K_MODEL].type != SL_JSON_STRING || m[K_MODEL].value.len <= 2)
-        return reject_body(req, ctx, "\"%s\" must be a non-empty string", "model");
-    if (m[K_STREAM].type != SL_JSON_ABSENT && m[K_STREAM].type != SL_JSON_TRUE &&
-        m[K_STREAM].type != SL_JSON_FALSE && m[K_STREAM].type != SL_JSON_NULL)
-        return reject_body(req, ctx, "\"%s\" must be a boolean", "stream");
-    switch (ep) {
-    case SL_EP_CHAT:
-        if (m[K_MESSAGES].type == SL_JSON_ABSENT)
-            return reject_body(req, ctx, "missing field \"%s\"", "messages");
-        if (m[K_MESSAGES].type != SL_JSON_ARRAY || m[K_MESSAGES].count == 0)
-            return reject_body(req, ctx, "\"%s\" must be a non-empty array", "messages");
-        break;
-    case SL_EP_COMPLETIONS:
-        if (m[K_PROMPT].type == SL_JSON_ABSENT)
-            return reject_body(req, ctx, "missing field \"%s\"", "prompt");
-        break;
-    case SL_EP_EMBEDDINGS:
-        if (m[K_INPUT].type == SL_JSON_ABSENT)
-            return reject_body(req, ctx, "missing field \"%s\"", "input");
-        break;
-    }
-    return true;
-}
-
-/* Forces stream_options.include_usage on (so token counts are always known) and records
- * whether the caller asked for it (only then is the usage chunk relayed). */
-static void force_include_usage(struct proxy *p, struct sl_splice *sp, struct sl_str body,
-                                const struct sl_json_member *so)
-{
-    static const struct sl_str inject = SL_STR_INIT(",\"stream_options\":{\"include_usage\":true}");
-    struct sl_json_member iu;
-    if (so->type == SL_JSON_ABSENT) {
-        size_t end = body.len;
-        while (end > 0 && body.ptr[end - 1] != '}')
-            end--;
-        SL_ASSERT(end > 0); /* a validated object ends with '}' */
-        sl_splice_insert(sp, end - 1, inject);
-        return;
-    }
-    if (so->type != SL_JSON_OBJECT) {
-        sl_splice_replace(sp, so->value, SL_STRLIT("{\"include_usage\":true}"));
-        return;
-    }
-    if (sl_json_find(so->value, SL_STRLIT("include_usage"), &iu) != SL_OK) {
-        size_t at = (size_t)(so->value.ptr - body.ptr) + 1; /* just after '{' */
-        sl_splice_insert(sp, at,
-                         so->count > 0 ? SL_STRLIT("\"include_usage\":true,")
-                                       : SL_STRLIT("\"include_usage\":true"));
-        return;
-    }
-    if (iu.type == SL_JSON_TRUE)
-        p->include_usage = true;
-    else
-        sl_splice_replace(sp, iu.value, SL_STRLIT("true"));
-}
-
-static void call_upstream(struct proxy *p, const struct sl_json_member *m,
-                          struct sl_buf *upstream_id)
+static void call_upstream(struct proxy *p, const struct sl_body *b, struct sl_buf *upstream_id)
 {
     h2o_req_t *req = p->req;
     struct sl_worker *w = p->ctx->worker;
     const struct sl_config *cfg = sl_server_config(w->server);
-    struct sl_str body = sl_str_from_iov(req->entity);
     struct sl_splice sp;
-    sl_splice_init(&sp, body);
     struct sl_str id_json =
         sl_str_from_iov(h2o_strdup(&req->pool, upstream_id->ptr, upstream_id->len));
-    sl_splice_replace(&sp, m[K_MODEL].value, id_json);
-    if (p->stream)
-        force_include_usage(p, &sp, body, &m[K_STREAM_OPTIONS]);
+    sl_body_rewrite(b, id_json, p->stream, &sp, &p->include_usage);
 
     h2o_iovec_t *pieces =
         h2o_mem_alloc_pool(&req->pool, sizeof(h2o_iovec_t) * sl_splice_max_iov(&sp));
@@ -482,30 +396,22 @@ static void proxy_request(struct sl_reqctx *ctx, h2o_req_t *req, enum sl_endpoin
         return;
     }
 
-    struct sl_json_member m[K_COUNT];
-    struct sl_json_error jerr;
-    struct sl_str body = sl_str_from_iov(req->entity);
-    if (body.len == 0) {
-        reject_body(req, ctx, "%s", "the body is empty (expected a JSON object)");
+    struct sl_body b;
+    char why[200];
+    if (sl_body_inspect(sl_str_from_iov(req->entity), ep, &b, why, sizeof(why)) != SL_OK) {
+        ctx->error_kind = "invalid_request";
+        sl_reply_error(req, 400, "invalid_request_error", NULL, "request payload is invalid: %s",
+                       why);
         return;
     }
-    if (sl_json_scan_object(body, SL_JSON_DEFAULT_MAX_DEPTH, scan_keys, K_COUNT, m, &jerr) !=
-        SL_OK) {
-        char why[160];
-        snprintf(why, sizeof(why), "%s at byte %zu", jerr.why, jerr.at);
-        reject_body(req, ctx, "%s", why);
-        return;
-    }
-    if (!check_fields(req, ctx, ep, m))
-        return;
-
-    char alias_buf[MAX_ALIAS_BYTES];
     struct sl_buf alias;
-    sl_buf_init(&alias, sizeof(alias_buf));
-    alias.ptr = NULL;
-    if (sl_json_unescape(m[K_MODEL].value, &alias) != SL_OK) {
+    sl_buf_init(&alias, MAX_ALIAS_BYTES);
+    if (sl_json_unescape(b.model.value, &alias) != SL_OK) {
         sl_buf_dispose(&alias);
-        reject_body(req, ctx, "%s", "\"model\" is too long");
+        ctx->error_kind = "invalid_request";
+        sl_reply_error(req, 400, "invalid_request_error", NULL,
+                       "request payload is invalid: \"model\" is longer than %u bytes",
+                       MAX_ALIAS_BYTES);
         return;
     }
     ctx->model = sl_str_from_iov(h2o_strdup(&req->pool, alias.ptr, alias.len));
@@ -533,14 +439,14 @@ static void proxy_request(struct sl_reqctx *ctx, h2o_req_t *req, enum sl_endpoin
 
     struct proxy *p = h2o_mem_alloc_shared(&req->pool, sizeof(*p), on_proxy_dispose);
     *p = (struct proxy){.ctx = ctx, .req = req, .endpoint = ep, .model = model};
-    p->alias_json = m[K_MODEL].value;
-    p->stream = ep != SL_EP_EMBEDDINGS && m[K_STREAM].type == SL_JSON_TRUE;
+    p->alias_json = b.model.value;
+    p->stream = ep != SL_EP_EMBEDDINGS && b.stream_requested;
     struct sl_buf id_text;
     sl_buf_init(&id_text, 4096);
     if (sl_json_unescape(sl_buf_str(&upstream_id), &id_text) == SL_OK)
         ctx->upstream_model = sl_str_from_iov(h2o_strdup(&req->pool, id_text.ptr, id_text.len));
     sl_buf_dispose(&id_text);
-    call_upstream(p, m, &upstream_id);
+    call_upstream(p, &b, &upstream_id);
     sl_buf_dispose(&upstream_id);
 }
 

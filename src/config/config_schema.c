@@ -78,6 +78,9 @@ const struct sl__cfg_key sl__cfg_keys[] = {
          FIELD(upstream.pool_idle_timeout_secs), "close pooled connections idle this long"),
     UINT("upstream.pool_max_idle_per_host", "0", 0, UINT32_MAX,
          FIELD(upstream.pool_max_idle_per_host), "idle pooled connections per host; 0 = unbounded"),
+    UINT("upstream.max_response_bytes", "67108864", 1024, SL_CONFIG_MAX_BODY_BYTES,
+         FIELD(upstream.max_response_bytes),
+         "cap on a non-streamed upstream response (streams are never held whole)"),
     UINT("upstream.retries", "2", 0, 10, FIELD(upstream.retries),
          "default retries of a failed call on the same target"),
     /* Linux caps TCP_KEEPIDLE and TCP_KEEPINTVL at 32767 and TCP_KEEPCNT at 127. */

@@ -1,0 +1,113 @@
+#include <stdio.h>
+
+#include "sluice/base.h"
+#include "sluice/body.h"
+
+enum { K_MODEL, K_STREAM, K_STREAM_OPTIONS, K_MESSAGES, K_PROMPT, K_INPUT, K_COUNT };
+
+static const struct sl_str keys[K_COUNT] = {
+    SL_STR_INIT("model"),    SL_STR_INIT("stream"), SL_STR_INIT("stream_options"),
+    SL_STR_INIT("messages"), SL_STR_INIT("prompt"), SL_STR_INIT("input"),
+};
+
+static int fail(char *why, size_t whylen, const char *fmt, const char *arg)
+    __attribute__((format(printf, 3, 0)));
+
+static int fail(char *why, size_t whylen, const char *fmt, const char *arg)
+{
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+    snprintf(why, whylen, fmt, arg);
+#pragma GCC diagnostic pop
+    return SL_EPARSE;
+}
+
+static int check_route_field(enum sl_endpoint ep, const struct sl_json_member *m, char *why,
+                             size_t whylen)
+{
+    switch (ep) {
+    case SL_EP_CHAT:
+        if (m[K_MESSAGES].type == SL_JSON_ABSENT)
+            return fail(why, whylen, "missing field \"%s\"", "messages");
+        if (m[K_MESSAGES].type != SL_JSON_ARRAY || m[K_MESSAGES].count == 0)
+            return fail(why, whylen, "\"%s\" must be a non-empty array", "messages");
+        break;
+    case SL_EP_COMPLETIONS:
+        if (m[K_PROMPT].type == SL_JSON_ABSENT)
+            return fail(why, whylen, "missing field \"%s\"", "prompt");
+        break;
+    case SL_EP_EMBEDDINGS:
+        if (m[K_INPUT].type == SL_JSON_ABSENT)
+            return fail(why, whylen, "missing field \"%s\"", "input");
+        break;
+    }
+    return SL_OK;
+}
+
+int sl_body_inspect(struct sl_str body, enum sl_endpoint ep, struct sl_body *out, char *why,
+                    size_t whylen)
+{
+    struct sl_json_member m[K_COUNT];
+    struct sl_json_error jerr;
+    *out = (struct sl_body){.raw = body};
+    if (body.len == 0)
+        return fail(why, whylen, "%s", "the body is empty (expected a JSON object)");
+    if (sl_json_scan_object(body, SL_JSON_DEFAULT_MAX_DEPTH, keys, K_COUNT, m, &jerr) != SL_OK) {
+        snprintf(why, whylen, "%s at byte %zu", jerr.why, jerr.at);
+        return SL_EPARSE;
+    }
+    if (m[K_MODEL].type == SL_JSON_ABSENT)
+        return fail(why, whylen, "missing field \"%s\"", "model");
+    if (m[K_MODEL].type != SL_JSON_STRING || m[K_MODEL].value.len <= 2)
+        return fail(why, whylen, "\"%s\" must be a non-empty string", "model");
+    enum sl_json_type st = m[K_STREAM].type;
+    if (st != SL_JSON_ABSENT && st != SL_JSON_TRUE && st != SL_JSON_FALSE && st != SL_JSON_NULL)
+        return fail(why, whylen, "\"%s\" must be a boolean", "stream");
+    if (check_route_field(ep, m, why, whylen) != SL_OK)
+        return SL_EPARSE;
+    out->model = m[K_MODEL];
+    out->stream = m[K_STREAM];
+    out->stream_options = m[K_STREAM_OPTIONS];
+    out->stream_requested = st == SL_JSON_TRUE;
+    return SL_OK;
+}
+
+static void force_include_usage(const struct sl_body *b, struct sl_splice *sp, bool *wants)
+{
+    static const struct sl_str inject = SL_STR_INIT(",\"stream_options\":{\"include_usage\":true}");
+    const struct sl_json_member *so = &b->stream_options;
+    struct sl_json_member iu;
+    if (so->type == SL_JSON_ABSENT) {
+        size_t end = b->raw.len;
+        while (end > 0 && b->raw.ptr[end - 1] != '}')
+            end--;
+        SL_ASSERT(end > 0); /* a validated object ends with '}' */
+        sl_splice_insert(sp, end - 1, inject);
+        return;
+    }
+    if (so->type != SL_JSON_OBJECT) {
+        sl_splice_replace(sp, so->value, SL_STRLIT("{\"include_usage\":true}"));
+        return;
+    }
+    if (sl_json_find(so->value, SL_STRLIT("include_usage"), &iu) != SL_OK) {
+        size_t at = (size_t)(so->value.ptr - b->raw.ptr) + 1; /* just after '{' */
+        sl_splice_insert(sp, at,
+                         so->count > 0 ? SL_STRLIT("\"include_usage\":true,")
+                                       : SL_STRLIT("\"include_usage\":true"));
+        return;
+    }
+    if (iu.type == SL_JSON_TRUE)
+        *wants = true;
+    else
+        sl_splice_replace(sp, iu.value, SL_STRLIT("true"));
+}
+
+void sl_body_rewrite(const struct sl_body *b, struct sl_str model_json, bool stream,
+                     struct sl_splice *sp, bool *caller_wants_usage)
+{
+    *caller_wants_usage = false;
+    sl_splice_init(sp, b->raw);
+    sl_splice_replace(sp, b->model.value, model_json);
+    if (stream)
+        force_include_usage(b, sp, caller_wants_usage);
+}
