@@ -92,7 +92,8 @@ test('chat stream without include_usage: no usage chunk reaches the caller, the 
 
 test('the stream helper (runTools-style event API) sees content and the final message', async () => {
   const runner = client.chat.completions.stream({
-    model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], mock: { chunks: 5, chunk_text: 'ab' },
+    model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], stream_options: { include_usage: true },
+    mock: { chunks: 5, chunk_text: 'ab' },
   });
   const deltas = [];
   runner.on('content', (d) => deltas.push(d));
@@ -100,6 +101,8 @@ test('the stream helper (runTools-style event API) sees content and the final me
   assert.equal(deltas.join(''), 'ab'.repeat(5));
   assert.equal(final.choices[0].message.content, 'ab'.repeat(5));
   assert.equal(final.model, 'gpt-4o-mini');
+  assert.equal(final.usage.completion_tokens, 5);
+  assert.ok(final.usage.prompt_tokens > 0);
 });
 
 test('wildcard models substitute the captured text into model_name', async () => {
@@ -178,6 +181,19 @@ test('400 for malformed JSON and missing fields, with the reference prefix', asy
   const r = await curl(['-X', 'POST', '-H', `authorization: Bearer ${KEYS.teamA}`, '-d', '{"model": "x",', g.sluice.url('/v1/chat/completions')]);
   assert.equal(r.status, 400);
   assert.match(JSON.parse(r.body).error.message, /^request payload is invalid: .* at byte \d+$/);
+});
+
+test('413 for a body over proxy.request_body_limit_bytes, as the SDK sees it', async () => {
+  const small = await startGateway({ env: { SLUICE_PROXY__REQUEST_BODY_LIMIT_BYTES: '4096' } });
+  const c = new OpenAI({ apiKey: KEYS.teamA, baseURL: small.sluice.url('/v1'), maxRetries: 0 });
+  await rejects(c.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x'.repeat(5000) }] }),
+    OpenAI.APIError, (e) => {
+      assert.equal(e.status, 413);
+      assert.equal(e.error.code, 'request_too_large');
+      assert.equal(e.error.message, 'request body is larger than the limit of 4096 bytes (proxy.request_body_limit_bytes)');
+    });
+  assert.equal((await small.mock.stats()).requests, 0, 'nothing reached the upstream');
+  await stopGateway(small);
 });
 
 test('upstream 4xx keep their status and message; 429 keeps Retry-After', async () => {
