@@ -17,6 +17,7 @@
 #include "sluice/auth.h"
 #include "sluice/base.h"
 #include "sluice/body.h"
+#include "sluice/chunk.h"
 #include "sluice/config.h"
 #include "sluice/generation.h"
 #include "sluice/json.h"
@@ -102,31 +103,20 @@ static void reply_upstream_failure(struct proxy *p, enum sl_upstream_error err, 
 /* 2xx JSON: rewrite model back to the alias and take usage. */
 static void finish_json(struct proxy *p)
 {
-    static const struct sl_str keys[] = {SL_STR_INIT("model"), SL_STR_INIT("usage")};
-    struct sl_json_member m[2];
     struct sl_str body = sl_buf_str(&p->body);
-    struct sl_json_error jerr;
-    if (sl_json_scan_object(body, SL_JSON_DEFAULT_MAX_DEPTH, keys, 2, m, &jerr) != SL_OK) {
+    struct sl_splice sp;
+    struct sl_chunk_usage u;
+    if (sl_chunk_plan(body, p->alias_json, true, &sp, &u) != SL_CHUNK_REWRITE) {
+        struct sl_json_error jerr = {"not a JSON object", 0};
+        sl_json_validate(body, SL_JSON_DEFAULT_MAX_DEPTH, &jerr);
         p->ctx->error_kind = "upstream_decode_error";
         p->ctx->upstream_error = "decode";
         sl_reply_error(p->req, 502, "upstream_decode_error", NULL,
                        "upstream returned invalid JSON: %s at byte %zu", jerr.why, jerr.at);
         return;
     }
-    if (m[1].type == SL_JSON_OBJECT) {
-        struct sl_json_member t;
-        uint64_t v;
-        if (sl_json_find(m[1].value, SL_STRLIT("prompt_tokens"), &t) == SL_OK &&
-            sl_json_to_u64(t.value, &v) == SL_OK)
-            p->ctx->prompt_tokens = (int64_t)v;
-        if (sl_json_find(m[1].value, SL_STRLIT("completion_tokens"), &t) == SL_OK &&
-            sl_json_to_u64(t.value, &v) == SL_OK)
-            p->ctx->completion_tokens = (int64_t)v;
-    }
-    struct sl_splice sp;
-    sl_splice_init(&sp, body);
-    if (m[0].type == SL_JSON_STRING)
-        sl_splice_replace(&sp, m[0].value, p->alias_json);
+    p->ctx->prompt_tokens = u.prompt_tokens;
+    p->ctx->completion_tokens = u.completion_tokens;
     h2o_iovec_t v[2 * SL_SPLICE_MAX_EDITS + 1];
     size_t len, n = sl_splice_iov(&sp, v, &len);
     reply_json(p, p->status, v, n, len);

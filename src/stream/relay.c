@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "sluice/base.h"
+#include "sluice/chunk.h"
 #include "sluice/json.h"
 #include "sluice/log.h"
 #include "sluice/relay.h"
@@ -18,19 +19,6 @@ static void flush(struct sl_relay *r);
 static uint64_t now_us(void)
 {
     return sl_now_us();
-}
-
-/* Copies usage.prompt_tokens / completion_tokens into the request context. */
-static void take_usage(struct sl_relay *r, struct sl_str usage)
-{
-    struct sl_json_member m;
-    uint64_t v;
-    if (sl_json_find(usage, SL_STRLIT("prompt_tokens"), &m) == SL_OK &&
-        sl_json_to_u64(m.value, &v) == SL_OK)
-        r->ctx->prompt_tokens = (int64_t)v;
-    if (sl_json_find(usage, SL_STRLIT("completion_tokens"), &m) == SL_OK &&
-        sl_json_to_u64(m.value, &v) == SL_OK)
-        r->ctx->completion_tokens = (int64_t)v;
 }
 
 static int append(struct sl_relay *r, struct sl_str s)
@@ -57,26 +45,27 @@ static int append_data_lines(struct sl_relay *r, struct sl_str data)
 /* A chunk: rewrite model, record usage, drop the usage-only chunk the caller did not ask for. */
 static int relay_json_event(struct sl_relay *r, const struct sl_sse_event *ev)
 {
-    static const struct sl_str keys[] = {SL_STR_INIT("model"), SL_STR_INIT("usage"),
-                                         SL_STR_INIT("choices")};
-    struct sl_json_member m[3];
-    if (sl_json_scan_object(ev->data, SL_JSON_DEFAULT_MAX_DEPTH, keys, 3, m, NULL) != SL_OK)
-        return append_data_lines(r, ev->data); /* not ours to judge: forward as received */
-    if (m[1].type == SL_JSON_OBJECT)
-        take_usage(r, m[1].value);
-    if (!r->include_usage && m[1].type == SL_JSON_OBJECT && m[2].type == SL_JSON_ARRAY &&
-        m[2].count == 0)
-        return SL_OK;
     struct sl_splice sp;
-    sl_splice_init(&sp, ev->data);
-    if (m[0].type == SL_JSON_STRING)
-        sl_splice_replace(&sp, m[0].value, r->alias_json);
-    size_t before = r->_pending.len;
-    if (append(r, SL_STRLIT("data: ")) != SL_OK || sl_splice_append(&sp, &r->_pending) != SL_OK ||
-        append(r, SL_STRLIT("\n")) != SL_OK) {
-        r->_pending.len = before;
-        return SL_E2BIG;
+    struct sl_chunk_usage u;
+    switch (sl_chunk_plan(ev->data, r->alias_json, r->include_usage, &sp, &u)) {
+    case SL_CHUNK_RAW:
+        return append_data_lines(r, ev->data); /* not ours to judge: forward as received */
+    case SL_CHUNK_DROP:
+        break;
+    case SL_CHUNK_REWRITE: {
+        size_t before = r->_pending.len;
+        if (append(r, SL_STRLIT("data: ")) != SL_OK ||
+            sl_splice_append(&sp, &r->_pending) != SL_OK || append(r, SL_STRLIT("\n")) != SL_OK) {
+            r->_pending.len = before;
+            return SL_E2BIG;
+        }
+        break;
     }
+    }
+    if (u.prompt_tokens >= 0)
+        r->ctx->prompt_tokens = u.prompt_tokens;
+    if (u.completion_tokens >= 0)
+        r->ctx->completion_tokens = u.completion_tokens;
     return SL_OK;
 }
 

@@ -35,7 +35,11 @@ test('stream headers and framing: text/event-stream, no buffering, [DONE] last',
   assert.equal(ev.at(-1), 'data: [DONE]');
   for (const e of ev.slice(0, -1)) {
     assert.match(e, /^data: \{/);
-    assert.equal(JSON.parse(e.slice(6)).model, 'gpt-4o-mini');
+    const chunk = JSON.parse(e.slice(6));
+    assert.equal(chunk.model, 'gpt-4o-mini');
+    // The upstream was asked for usage (every chunk then carries "usage": null); a caller who
+    // did not ask sees chunks as OpenAI would send them: no usage member at all.
+    assert.equal('usage' in chunk, false, e);
   }
   assert.equal(ev.length, 1 + 3 + 1 + 1);
 });

@@ -1,0 +1,52 @@
+/* Upstream chunks rewritten for the caller: a rewrite of any input must be a valid JSON object
+ * whose model is the alias, and without keep_usage it must carry no "usage": null. */
+#include <stdint.h>
+#include <string.h>
+
+#include "sluice/base.h"
+#include "sluice/chunk.h"
+#include "sluice/json.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static size_t count_occurrences(struct sl_str s, struct sl_str needle)
+{
+    size_t n = 0;
+    for (size_t i = 0; i + needle.len <= s.len; i++)
+        n += memcmp(s.ptr + i, needle.ptr, needle.len) == 0;
+    return n;
+}
+
+static void check(struct sl_str in, bool keep_usage)
+{
+    static const struct sl_str alias = SL_STR_INIT("\"alias-\\u00e9\"");
+    static const struct sl_str keys[] = {SL_STR_INIT("model"), SL_STR_INIT("usage")};
+    struct sl_splice sp;
+    struct sl_chunk_usage u;
+    struct sl_json_member before[2], after[2];
+    enum sl_chunk_action a = sl_chunk_plan(in, alias, keep_usage, &sp, &u);
+    bool valid = sl_json_scan_object(in, SL_JSON_DEFAULT_MAX_DEPTH, keys, 2, before, NULL) == SL_OK;
+    SL_ASSERT(valid == (a != SL_CHUNK_RAW));
+    if (a != SL_CHUNK_REWRITE)
+        return;
+    struct sl_buf out;
+    sl_buf_init(&out, in.len + alias.len + 16);
+    SL_ASSERT(sl_splice_append(&sp, &out) == SL_OK);
+    SL_ASSERT(sl_json_scan_object(sl_buf_str(&out), SL_JSON_DEFAULT_MAX_DEPTH, keys, 2, after,
+                                  NULL) == SL_OK);
+    if (before[0].type == SL_JSON_STRING)
+        SL_ASSERT(after[0].type == SL_JSON_STRING && sl_str_eq(after[0].value, alias));
+    /* With a repeated "usage" key only the effective (last) one is removed, which may uncover an
+     * earlier one; that pathological case is exempt. */
+    if (!keep_usage && count_occurrences(in, SL_STRLIT("\"usage\"")) <= 1)
+        SL_ASSERT(after[1].type != SL_JSON_NULL);
+    sl_buf_dispose(&out);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct sl_str in = sl_str_init((const char *)data, size);
+    check(in, true);
+    check(in, false);
+    return 0;
+}

@@ -1,0 +1,30 @@
+/* An OpenAI-wire JSON object coming back from an upstream (a whole response, or one stream
+ * event's data) rewritten for the caller: "model" becomes the alias the caller sent, usage is
+ * read, and for callers who did not ask for usage the usage-only stream chunk is dropped and
+ * "usage": null removed (forcing include_usage upstream adds them). Pure; fuzzed. */
+#ifndef SLUICE_CHUNK_H
+#define SLUICE_CHUNK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sluice/splice.h"
+#include "sluice/str.h"
+
+enum sl_chunk_action {
+    SL_CHUNK_RAW = 0, /* not a valid JSON object: leave it as it is */
+    SL_CHUNK_REWRITE, /* emit the splice */
+    SL_CHUNK_DROP,    /* emit nothing (the usage-only chunk the caller did not ask for) */
+};
+
+struct sl_chunk_usage {
+    int64_t prompt_tokens;     /* -1 = absent */
+    int64_t completion_tokens; /* -1 = absent */
+};
+
+/* Plans the rewrite of data into sp (initialised here over data). keep_usage is false only for
+ * stream chunks of callers who did not ask for usage. */
+enum sl_chunk_action sl_chunk_plan(struct sl_str data, struct sl_str alias_json, bool keep_usage,
+                                   struct sl_splice *sp, struct sl_chunk_usage *usage);
+
+#endif

@@ -1,0 +1,60 @@
+#include "sluice/chunk.h"
+
+#include "sluice/base.h"
+#include "sluice/json.h"
+
+static bool is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* The bytes to delete to remove one member from an object: the member and the comma that
+ * separates it from its neighbour (the one before it, or after it when it is the first). */
+static struct sl_str member_with_comma(struct sl_str obj, struct sl_str member)
+{
+    const char *start = member.ptr, *end = member.ptr + member.len, *lim = obj.ptr + obj.len;
+    const char *p = start;
+    while (p > obj.ptr && is_space(p[-1]))
+        p--;
+    if (p > obj.ptr && p[-1] == ',')
+        return sl_str_init(p - 1, (size_t)(end - (p - 1)));
+    const char *q = end;
+    while (q < lim && is_space(*q))
+        q++;
+    if (q < lim && *q == ',')
+        return sl_str_init(start, (size_t)(q + 1 - start));
+    return member;
+}
+
+static int64_t read_count(struct sl_str usage, struct sl_str key)
+{
+    struct sl_json_member m;
+    uint64_t v;
+    if (sl_json_find(usage, key, &m) != SL_OK || sl_json_to_u64(m.value, &v) != SL_OK ||
+        v > INT64_MAX)
+        return -1;
+    return (int64_t)v;
+}
+
+enum sl_chunk_action sl_chunk_plan(struct sl_str data, struct sl_str alias_json, bool keep_usage,
+                                   struct sl_splice *sp, struct sl_chunk_usage *usage)
+{
+    static const struct sl_str keys[] = {SL_STR_INIT("model"), SL_STR_INIT("usage"),
+                                         SL_STR_INIT("choices")};
+    struct sl_json_member m[3];
+    *usage = (struct sl_chunk_usage){-1, -1};
+    sl_splice_init(sp, data);
+    if (sl_json_scan_object(data, SL_JSON_DEFAULT_MAX_DEPTH, keys, 3, m, NULL) != SL_OK)
+        return SL_CHUNK_RAW;
+    if (m[1].type == SL_JSON_OBJECT) {
+        usage->prompt_tokens = read_count(m[1].value, SL_STRLIT("prompt_tokens"));
+        usage->completion_tokens = read_count(m[1].value, SL_STRLIT("completion_tokens"));
+        if (!keep_usage && m[2].type == SL_JSON_ARRAY && m[2].count == 0)
+            return SL_CHUNK_DROP;
+    }
+    if (m[0].type == SL_JSON_STRING)
+        sl_splice_replace(sp, m[0].value, alias_json);
+    if (!keep_usage && m[1].type == SL_JSON_NULL)
+        sl_splice_replace(sp, member_with_comma(data, m[1].member), SL_STR_NULL);
+    return SL_CHUNK_REWRITE;
+}
