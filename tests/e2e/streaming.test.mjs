@@ -4,7 +4,14 @@
 // leaving a slow non-streaming call.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn as spawnChild } from 'node:child_process';
+
+// curl for tests that kill it midway: no stdin, and no error when it dies.
+function spawn(cmd, args) {
+  const child = spawnChild(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.on('error', () => {});
+  return child;
+}
 import { startGateway, stopGateway, KEYS, resourcesYaml } from './lib/gateway.mjs';
 import { curl, eventually, sleep } from './lib/harness.mjs';
 
