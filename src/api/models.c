@@ -16,18 +16,11 @@
 void sl_api_models(struct sl_reqctx *ctx, h2o_req_t *req)
 {
     const struct sl_resources *res = ctx->pin->gen->res;
-    const struct sl_api_key *key;
+    const struct sl_api_key *key = sl_auth_require(ctx, req);
+    if (key == NULL)
+        return;
     struct timeval tv;
     gettimeofday(&tv, NULL);
-    enum sl_auth_result ar =
-        sl_auth_check(req, res, (int64_t)tv.tv_sec * 1000000 + tv.tv_usec, &key);
-    if (key != NULL)
-        ctx->key_name = sl_str_from_cstr(key->name);
-    if (ar != SL_AUTH_OK) {
-        ctx->error_kind = "unauthorized";
-        sl_auth_reply_failure(req, ar);
-        return;
-    }
     struct sl_buf b;
     sl_buf_init(&b, MODELS_MAX_BYTES);
     sl_buf_appendf(&b, "{\"object\":\"list\",\"data\":[");

@@ -11,7 +11,6 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/time.h>
 
 #include "sluice/api.h"
 #include "sluice/auth.h"
@@ -373,19 +372,9 @@ static void call_upstream(struct proxy *p, const struct sl_body *b, struct sl_bu
 static void proxy_request(struct sl_reqctx *ctx, h2o_req_t *req, enum sl_endpoint ep)
 {
     const struct sl_resources *res = ctx->pin->gen->res;
-    const struct sl_api_key *key;
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    enum sl_auth_result ar =
-        sl_auth_check(req, res, (int64_t)tv.tv_sec * 1000000 + tv.tv_usec, &key);
-    if (key != NULL)
-        ctx->key_name = sl_str_from_cstr(key->name);
-    if (ar != SL_AUTH_OK) {
-        ctx->error_kind = "unauthorized";
-        sl_auth_reply_failure(req, ar);
+    const struct sl_api_key *key = sl_auth_require(ctx, req);
+    if (key == NULL)
         return;
-    }
-
     struct sl_body b;
     char why[200];
     if (sl_body_inspect(sl_str_from_iov(req->entity), ep, &b, why, sizeof(why)) != SL_OK) {

@@ -1,9 +1,12 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 #include <string.h>
+#include <sys/time.h>
 
 #include "sluice/auth.h"
 #include "sluice/base.h"
+#include "sluice/generation.h"
+#include "sluice/http.h"
 #include "sluice/reply.h"
 
 /* Keys longer than this are not keys; refusing them early bounds the hashing work a client can
@@ -69,4 +72,20 @@ void sl_auth_reply_failure(h2o_req_t *req, enum sl_auth_result result)
         SL_ASSERT(!"not a failure");
         break;
     }
+}
+
+const struct sl_api_key *sl_auth_require(struct sl_reqctx *ctx, h2o_req_t *req)
+{
+    const struct sl_api_key *key;
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    enum sl_auth_result ar =
+        sl_auth_check(req, ctx->pin->gen->res, (int64_t)tv.tv_sec * 1000000 + tv.tv_usec, &key);
+    if (key != NULL)
+        ctx->key_name = sl_str_from_cstr(key->name);
+    if (ar == SL_AUTH_OK)
+        return key;
+    ctx->error_kind = "unauthorized";
+    sl_auth_reply_failure(req, ar);
+    return NULL;
 }
