@@ -1,9 +1,11 @@
 // Hostile clients, each with the exact outcome Sluice gives them: slow heads and bodies cut by
 // downstream.idle_timeout_secs; heads over h2o's caps refused with h2o's own 400; bodies over
-// proxy.request_body_limit_bytes refused with 413 before they are read; nesting, size and UTF-8
-// limits of request JSON; pipelining; 10,000 idle connections; HTTP/2 streams opened and reset
-// by the thousand. After each, nothing reached the upstream that should not have, and the
-// server still serves. Figures are printed with the "#" prefix (node's test runner diagnostics).
+// proxy.request_body_limit_bytes refused before they are read (HTTP/1.1: 413; HTTP/2: the
+// stream is reset); nesting, size and UTF-8 limits of request JSON; pipelining; a client that
+// stops reading; 10,000 idle connections; HTTP/2 streams opened and reset by the thousand.
+// After each, nothing reached the upstream that should not have, and the server still serves.
+// Figures are printed as "# ..." lines (node's test runner diagnostics). Tests marked todo
+// document bugs (docs/reliability.md) and do not fail the suite.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
@@ -18,7 +20,8 @@ import {
 
 const IDLE_SECS = 2;
 const BODY_LIMIT = 32 * MiB; // the default proxy.request_body_limit_bytes
-let mock, rapidMock, sink, s;
+const TIGHT_LIMIT = 1024;
+let mock, rapidMock, sink, s, tight;
 
 before(async () => {
   mock = await startMock(['--require-key', UPSTREAM_KEY]);
@@ -33,9 +36,15 @@ before(async () => {
     ],
     extra: `downstream:\n  idle_timeout_secs: ${IDLE_SECS}\n`,
   });
+  // The same upstream behind a 1 KiB body limit, for the limit's edges.
+  tight = await startProxy({
+    providers: { mock: `${mock.base}/v1` }, models: [{ name: 'gpt-4o-mini', provider: 'mock', upstream: 'mock-gpt' }],
+    workers: 1, proxy: [`request_body_limit_bytes: ${TIGHT_LIMIT}`],
+  });
 });
 after(async () => {
   assert.equal((await s.stop()).code, 0);
+  assert.equal((await tight.stop()).code, 0);
   await mock.stop();
   await rapidMock.stop();
   await sink.close();
@@ -197,15 +206,50 @@ test('a chunked body that passes the limit: 413 at once, the rest never awaited;
 // Content-Length body of exactly the limit is accepted (>); Sluice passes the limit through.
 test('a chunked body of exactly the limit is accepted, like a Content-Length body of the limit',
   { todo: 'h2o 2.2.5 compares the chunked body size with >= (413 at exactly the limit); see docs/reliability.md' }, async () => {
-    const small = await startSluice({ config: baseConfig().replace('  workers: 2', '  workers: 1\n  request_body_limit_bytes: 1024') });
+    const body = 'x'.repeat(TIGHT_LIMIT);
+    const cl = await exchange(tight.port, [`POST /v1/nothing HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: ${TIGHT_LIMIT}\r\n\r\n${body}`]);
+    assert.equal(parseResponses(cl.text)[0].status, 404, 'Content-Length: reaches routing');
+    const ch = await exchange(tight.port, [`POST /v1/nothing HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n${TIGHT_LIMIT.toString(16)}\r\n${body}\r\n0\r\n\r\n`]);
+    assert.equal(parseResponses(ch.text)[0].status, 404, 'chunked: should reach routing too');
+  });
+
+// HTTP/2 bodies are checked by h2o's HTTP/2 layer, which has no 413: it resets the stream.
+function h2exchange(port, body, c) {
+  return new Promise((resolve) => {
+    const st = c.request({ ':method': 'POST', ':path': '/v1/chat/completions', authorization: `Bearer ${KEY}`, 'content-type': 'application/json' });
+    let status = null, text = '';
+    st.on('response', (h) => { status = h[':status']; });
+    st.on('data', (d) => { text += d; });
+    st.on('error', () => {});
+    st.on('close', () => resolve({ status, text, rstCode: st.rstCode }));
+    st.end(body);
+  });
+}
+
+test('HTTP/2: a body over the limit: stream refused (RST_STREAM REFUSED_STREAM), nothing upstream, the connection serves on', async () => {
+  await mock.reset();
+  const c = http2.connect(`http://127.0.0.1:${tight.port}`);
+  try {
+    const r = await h2exchange(tight.port, chatBody('gpt-4o-mini', { pad: 'p'.repeat(TIGHT_LIMIT) }), c);
+    assert.equal(r.status, null, 'no response head');
+    assert.equal(r.rstCode, http2.constants.NGHTTP2_REFUSED_STREAM);
+    await assertNothingUpstream();
+    const ok = await h2exchange(tight.port, chatBody('gpt-4o-mini'), c);
+    assert.equal(ok.status, 200);
+  } finally {
+    c.close();
+  }
+});
+
+test('HTTP/2: a body over the limit gets 413 in the envelope, like HTTP/1.1',
+  { todo: 'h2o 2.2.5 answers an oversized HTTP/2 body with RST_STREAM(REFUSED_STREAM), which clients retry; see docs/reliability.md' }, async () => {
+    const c = http2.connect(`http://127.0.0.1:${tight.port}`);
     try {
-      const body = 'x'.repeat(1024);
-      const cl = await exchange(small.port, [`POST /v1/nothing HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 1024\r\n\r\n${body}`]);
-      assert.equal(parseResponses(cl.text)[0].status, 404, 'Content-Length: reaches routing');
-      const ch = await exchange(small.port, [`POST /v1/nothing HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n400\r\n${body}\r\n0\r\n\r\n`]);
-      assert.equal(parseResponses(ch.text)[0].status, 404, 'chunked: should reach routing too');
+      const r = await h2exchange(tight.port, chatBody('gpt-4o-mini', { pad: 'p'.repeat(TIGHT_LIMIT) }), c);
+      assert.equal(r.status, 413);
+      assert.equal(JSON.parse(r.text).error.code, 'request_too_large');
     } finally {
-      await small.stop();
+      c.close();
     }
   });
 
@@ -303,6 +347,35 @@ test('pipelined requests on one connection are answered in order, each in full',
   assert.equal(JSON.parse(res[4].body).object, 'list');
   assert.deepEqual((await mock.requests()).map((x) => x.headers['x-request-id']), ['p2', 'p3', 'p4']);
 });
+
+// ---- a client that stops reading ----
+
+test('a client that stops reading a stream costs at most ~1 MiB of memory per stream',
+  { todo: 'the relay pauses the upstream only after a whole upstream read batch (several MiB) is queued; see docs/reliability.md' }, async () => {
+    await mock.reset();
+    const N = 10;
+    const before = procSample(s.pid).rss;
+    const socks = [];
+    try {
+      for (let i = 0; i < N; i++) {
+        const body = chatBody('gpt-4o-mini', { stream: true, mock: { chunks: 1000000, chunk_text: 'z'.repeat(4000) } });
+        const c = net.connect(s.port, '127.0.0.1');
+        c.on('error', () => {});
+        await new Promise((r) => c.on('connect', r));
+        c.pause(); // never read: the socket buffers fill, then Sluice must hold back
+        c.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n${auth}Content-Length: ${body.length}\r\n\r\n${body}`);
+        socks.push(c);
+      }
+      await eventually(async () => (await mock.stats()).active === N, 'every stream running upstream');
+      await sleep(1500); // let the buffers fill up
+      const perStream = (procSample(s.pid).rss - before) / N;
+      console.log(`# a stream whose client stopped reading holds ${fmtMiB(perStream)} in Sluice`);
+      assert.ok(perStream <= MiB, `${fmtMiB(perStream)} per stream`);
+    } finally {
+      for (const c of socks) c.destroy();
+      await eventually(async () => (await mock.stats()).active === 0, 'the upstream streams to be cancelled');
+    }
+  });
 
 // ---- 10,000 idle connections ----
 

@@ -81,14 +81,23 @@ export async function startSink() {
   return { server, seen, base: `http://127.0.0.1:${server.address().port}/v1`, close: () => new Promise((r) => server.close(r)) };
 }
 
-// A raw TCP upstream that reads a request head and answers with `reply` (bytes as given), then
-// closes: for malformed responses no real server would send.
+// A raw TCP upstream that reads a request head and answers with `reply`, then closes: for
+// malformed responses no real server would send. reply is a string (latin1) or a list of
+// strings and pauses (numbers, in ms) written in order.
 export async function startRawUpstream(reply) {
+  const parts = Array.isArray(reply) ? reply : [reply];
   const server = net.createServer((c) => {
     let got = '', answered = false;
-    c.on('data', (d) => {
+    c.on('data', async (d) => {
       got += d.toString('latin1');
-      if (!answered && got.includes('\r\n\r\n')) { answered = true; c.end(reply); }
+      if (answered || !got.includes('\r\n\r\n')) return;
+      answered = true;
+      for (const p of parts) {
+        if (c.destroyed) return;
+        if (typeof p === 'number') await new Promise((r) => setTimeout(r, p));
+        else c.write(Buffer.from(p, 'latin1'));
+      }
+      c.end();
     });
     c.on('error', () => {});
   });
