@@ -182,8 +182,8 @@ export function curl(args, { input } = {}) {
         resolve({ ...res, status: Number(statusLine.split(' ')[1]), statusLine, headers,
           body: Buffer.from(rest, 'latin1').toString('utf8') });
       });
-    // curl may exit before reading its stdin (it only reads it for @- arguments): the EPIPE
-    // that the write then gets is not a test failure.
+    // curl may exit before reading stdin (it has nothing to read when input is empty); a late
+    // EPIPE on that pipe is not an error of the test.
     child.stdin.on('error', () => {});
     child.stdin.end(input ?? '');
     child.on('error', reject);
