@@ -63,6 +63,14 @@ class Books {
 
 // Checks one finished response against what its request may get back.
 function judge(books, req, status, text) {
+  try {
+    judgeParsed(books, req, status, text);
+  } catch (e) {
+    books.bad('unparseable', `${req.kind} ${status}: ${e.message}: ${text}`);
+  }
+}
+
+function judgeParsed(books, req, status, text) {
   if (req.toggle && status === 404) {
     if (JSON.parse(text).error?.type !== 'model_not_found') return books.bad('toggle_404_body', text);
     return void books.toggle[404]++;
