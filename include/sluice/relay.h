@@ -52,6 +52,10 @@ int sl_relay_feed(struct sl_relay *r, const char *data, size_t len);
  * one; a failure ends the stream with an "event: error" frame and no [DONE]. */
 void sl_relay_upstream_done(struct sl_relay *r, enum sl_upstream_error err, const char *detail);
 
+/* Microseconds h2o has been holding the current batch without asking for more (the client is
+ * not reading), or 0 when nothing is waiting on the client. */
+uint64_t sl_relay_blocked_us(const struct sl_relay *r, uint64_t now_us);
+
 /* The client left (noticed outside h2o): stop everything; h2o is told on the next send. */
 void sl_relay_client_gone(struct sl_relay *r);
 

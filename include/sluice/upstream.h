@@ -97,6 +97,10 @@ void sl_upstream_cancel(struct sl_upstream_req *r);
  * reached through HTTP_PROXY). */
 bool sl_upstream_uses_forward_proxy(const struct sl_upstreams *u, const struct sl_origin *origin);
 
+/* Links entry to fire in ms milliseconds on the worker's loop. Each distinct duration costs one
+ * h2o timeout list for the worker's lifetime, so callers round durations to a coarse grid. */
+void sl_upstreams_timer(struct sl_upstreams *u, uint64_t ms, h2o_timeout_entry_t *entry);
+
 /* Counters for tests and metrics (worker thread). */
 struct sl_upstream_stats {
     uint64_t connections_opened;

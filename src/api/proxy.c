@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "sluice/api.h"
 #include "sluice/auth.h"
@@ -58,6 +59,12 @@ struct proxy {
     struct sl_relay relay;
     bool relay_started;
     h2o_timeout_entry_t watch;
+    /* Retries on the same upstream (model retries, else upstream.retries). */
+    const h2o_iovec_t *reqbufs;
+    size_t nreqbufs;
+    struct sl_upstream_opts opts;
+    unsigned retries_done;
+    h2o_timeout_entry_t retry_timer;
 };
 
 static h2o_generator_t plain_generator = {NULL, NULL};
@@ -88,6 +95,7 @@ static void reply_upstream_failure(struct proxy *p, enum sl_upstream_error err, 
         sl_reply_error(p->req, 504, "timeout", NULL, "upstream request timed out: %s", what);
         break;
     case SL_UPSTREAM_ERR_PROTOCOL:
+    case SL_UPSTREAM_ERR_TOO_LARGE:
         p->ctx->error_kind = "upstream_decode_error";
         sl_reply_error(p->req, 502, "upstream_decode_error", NULL,
                        "upstream sent an invalid response: %s", what);
@@ -153,6 +161,80 @@ static void finish_error_body(struct proxy *p)
     sl_reply(req, p->status, "application/json", env);
 }
 
+/* ---- retries ---- */
+
+static const struct sl_upstream_cbs upstream_cbs;
+
+/* The reference gateway's rules for one target: 5xx and transport failures are retried within
+ * the budget; a timeout only when the model sets retries itself (a default budget never re-hits
+ * a target that timed out); 4xx, TLS verification and oversized responses never. */
+static bool should_retry(const struct proxy *p, enum sl_upstream_error err, int status)
+{
+    const struct sl_model *md = p->model;
+    uint64_t budget =
+        md->has_retries ? md->retries : sl_server_config(p->ctx->worker->server)->upstream.retries;
+    if (p->retries_done >= budget || p->ctx->client_gone)
+        return false;
+    if (err == SL_UPSTREAM_OK)
+        return status >= 500 && status <= 599;
+    switch (err) {
+    case SL_UPSTREAM_ERR_DNS:
+    case SL_UPSTREAM_ERR_CONNECT:
+    case SL_UPSTREAM_ERR_PROXY:
+    case SL_UPSTREAM_ERR_RESET:
+    case SL_UPSTREAM_ERR_PROTOCOL:
+        return true;
+    case SL_UPSTREAM_ERR_DEADLINE:
+    case SL_UPSTREAM_ERR_IDLE:
+    case SL_UPSTREAM_ERR_CONNECT_TIMEOUT:
+        return md->has_retries;
+    default:
+        return false;
+    }
+}
+
+/* 250 ms doubling up to 2 s (or the upstream's Retry-After when it is at most 5 s), plus up to
+ * 250 ms of jitter, on a 50 ms grid (each distinct delay costs the worker one timer list). */
+static uint64_t backoff_ms(const struct proxy *p)
+{
+    uint64_t ra;
+    if (p->retry_after.len != 0 && sl_str_to_u64(p->retry_after, 5, &ra) == SL_OK)
+        return ra * 1000;
+    unsigned n = p->retries_done < 4 ? p->retries_done : 4;
+    uint64_t base = SL_MIN(250u << n, 2000u);
+    uint64_t jitter = (sl_now_us() * 2654435761u >> 11) % 251;
+    return (base + jitter + 25) / 50 * 50;
+}
+
+static void on_retry(h2o_timeout_entry_t *e)
+{
+    struct proxy *p = SL_CONTAINER_OF(e, struct proxy, retry_timer);
+    p->state = PX_WAITING;
+    p->status = 0;
+    p->retry_after = SL_STR_NULL;
+    sl_buf_dispose(&p->body);
+    p->up = sl_upstream_start(p->ctx->worker->upstreams, &p->model->key->origin, p->reqbufs,
+                              p->nreqbufs, &p->opts, &upstream_cbs, p);
+}
+
+static void schedule_retry(struct proxy *p)
+{
+    uint64_t ms = backoff_ms(p);
+    p->retries_done++;
+    p->up = NULL;
+    p->state = PX_WAITING;
+    p->retry_timer.cb = on_retry;
+    sl_upstreams_timer(p->ctx->worker->upstreams, ms, &p->retry_timer);
+    sl_log_debug("retrying upstream call request_id=%.*s attempt=%u in %llu ms",
+                 SL_STR_FMT(p->ctx->request_id), p->retries_done + 1, (unsigned long long)ms);
+}
+
+static void stop_watch(struct proxy *p)
+{
+    if (h2o_timeout_is_linked(&p->watch))
+        h2o_timeout_unlink(&p->watch);
+}
+
 /* ---- upstream callbacks ---- */
 
 static bool is_event_stream(const struct sl_upstream_head *h)
@@ -203,10 +285,18 @@ static int on_head(void *ud, const struct sl_upstream_head *h)
         return 0;
     }
     /* 5xx and anything unexpected: the body is not shown to callers, so do not read it. */
+    p->ctx->upstream_error = h->status >= 500 ? "status_5xx" : "status_other";
+    struct sl_str ra = find_header(h, "retry-after");
+    if (ra.len != 0 && ra.len < 64)
+        p->retry_after = sl_str_from_iov(h2o_strdup(&p->req->pool, ra.ptr, ra.len));
+    if (should_retry(p, SL_UPSTREAM_OK, h->status)) {
+        schedule_retry(p);
+        return -1;
+    }
     p->up = NULL;
     p->state = PX_DONE;
+    stop_watch(p);
     p->ctx->error_kind = "upstream_error";
-    p->ctx->upstream_error = h->status >= 500 ? "status_5xx" : "status_other";
     if (h->status >= 500)
         sl_reply_error(p->req, 502, "upstream_error", NULL, "upstream returned %d", h->status);
     else
@@ -232,6 +322,7 @@ static int on_body(void *ud, const char *data, size_t len)
             return 0;
         p->up = NULL;
         p->state = PX_DONE;
+        stop_watch(p);
         p->ctx->error_kind = "upstream_error";
         p->ctx->upstream_error = "too_large";
         sl_reply_error(p->req, 502, "upstream_error", "response_too_large",
@@ -253,12 +344,17 @@ static void on_done(void *ud, enum sl_upstream_error err, const char *detail)
     enum proxy_state was = p->state;
     p->up = NULL;
     p->state = PX_DONE;
-    if (h2o_timeout_is_linked(&p->watch))
-        h2o_timeout_unlink(&p->watch);
     if (was == PX_STREAMING) {
+        /* The watch stays: the relay may still be waiting on a client that stopped reading. */
         sl_relay_upstream_done(&p->relay, err, detail);
         return;
     }
+    if (err != SL_UPSTREAM_OK && should_retry(p, err, 0)) {
+        p->ctx->upstream_error = sl_upstream_error_name(err);
+        schedule_retry(p);
+        return;
+    }
+    stop_watch(p);
     if (err != SL_UPSTREAM_OK) {
         reply_upstream_failure(p, err, detail);
         return;
@@ -274,24 +370,46 @@ static const struct sl_upstream_cbs upstream_cbs = {on_head, on_body, on_done};
 /* ---- the caller leaving ---- */
 
 /* h2o 2.2 does not read an HTTP/1.1 client socket while a handler works on its request, so a
- * caller who hangs up would only be noticed when the response is written. Poll for it once a
- * second and stop the upstream call (it costs tokens). HTTP/2 resets free the request, which
- * cancels the call from the dispose callback. */
+ * caller who hangs up would only be noticed when the response is written: poll for it. */
+static bool client_hung_up(h2o_req_t *req)
+{
+    if (req->version >= 0x200)
+        return false; /* HTTP/2 resets free the request: the dispose callback cancels */
+    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+    struct pollfd pfd = {.fd = sock != NULL ? h2o_socket_get_fd(sock) : -1, .events = POLLRDHUP};
+    return pfd.fd != -1 && poll(&pfd, 1, 0) == 1 &&
+           (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
+/* Once a second: has the caller left, or stopped reading a stream for longer than
+ * downstream.idle_timeout_secs (h2o 2.2 has no send timeout)? Either way the upstream call
+ * stops (it costs tokens) and the request ends. */
 static void on_watch(h2o_timeout_entry_t *e)
 {
     struct proxy *p = SL_CONTAINER_OF(e, struct proxy, watch);
-    h2o_socket_t *sock = p->req->conn->callbacks->get_socket(p->req->conn);
-    struct pollfd pfd = {.fd = sock != NULL ? h2o_socket_get_fd(sock) : -1, .events = POLLRDHUP};
-    if (pfd.fd == -1 || poll(&pfd, 1, 0) != 1 ||
-        (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)) == 0) {
+    uint64_t limit_us =
+        sl_server_config(p->ctx->worker->server)->downstream.idle_timeout_secs * 1000000;
+    bool stalled =
+        p->relay_started && limit_us != 0 && sl_relay_blocked_us(&p->relay, sl_now_us()) > limit_us;
+    bool gone = !stalled && client_hung_up(p->req);
+    if (!gone && !stalled) {
         h2o_timeout_link(p->req->conn->ctx->loop, &p->ctx->worker->client_watch_timeout, &p->watch);
         return;
     }
     p->ctx->client_gone = true;
-    if (p->state == PX_STREAMING) {
+    if (stalled)
+        p->ctx->error_kind = "client_stalled";
+    if (h2o_timeout_is_linked(&p->retry_timer))
+        h2o_timeout_unlink(&p->retry_timer);
+    if (p->relay_started) {
         sl_relay_client_gone(&p->relay);
         p->up = NULL;
         p->state = PX_DONE;
+        h2o_socket_t *sock = p->req->conn->callbacks->get_socket(p->req->conn);
+        /* A stalled HTTP/1.1 client: make h2o's pending write fail so it closes the
+         * connection and frees the request. */
+        if (stalled && p->req->version < 0x200 && sock != NULL)
+            shutdown(h2o_socket_get_fd(sock), SHUT_RDWR);
         return;
     }
     if (p->up != NULL) {
@@ -309,8 +427,12 @@ static void on_watch(h2o_timeout_entry_t *e)
 static void on_proxy_dispose(void *data)
 {
     struct proxy *p = data;
-    if (h2o_timeout_is_linked(&p->watch))
-        h2o_timeout_unlink(&p->watch);
+    stop_watch(p);
+    if (h2o_timeout_is_linked(&p->retry_timer)) {
+        /* Freed while waiting to retry: nothing is running upstream. */
+        h2o_timeout_unlink(&p->retry_timer);
+        p->ctx->client_gone = true;
+    }
     if (p->relay_started) {
         sl_relay_dispose(&p->relay);
         p->up = NULL;
@@ -362,11 +484,12 @@ static void call_upstream(struct proxy *p, const struct sl_body *b, struct sl_bu
     } else {
         opts.deadline_ms = timeout;
     }
+    p->reqbufs = bufs;
+    p->nreqbufs = nbufs;
+    p->opts = opts;
     p->up = sl_upstream_start(w->upstreams, &md->key->origin, bufs, nbufs, &opts, &upstream_cbs, p);
-    if (req->version < 0x200) {
-        p->watch.cb = on_watch;
-        h2o_timeout_link(req->conn->ctx->loop, &w->client_watch_timeout, &p->watch);
-    }
+    p->watch.cb = on_watch;
+    h2o_timeout_link(req->conn->ctx->loop, &w->client_watch_timeout, &p->watch);
 }
 
 static void proxy_request(struct sl_reqctx *ctx, h2o_req_t *req, enum sl_endpoint ep)

@@ -182,6 +182,16 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     *h2o_req_getenv(req, H2O_STRLIT(ENV_CTX), 1) = h2o_iovec_init((char *)ctx, sizeof(*ctx));
     ctx->request_id = sl_request_id(req);
     sl_stat_add(&w->stats.inflight, 1);
+    uint64_t limit = sl_server_config(w->server)->proxy.request_body_limit_bytes;
+    if (req->entity.len > limit) {
+        ctx->error_kind = "body_too_large";
+        req->http1_is_persistent = 0;
+        sl_reply_error(req, 413, "invalid_request_error", "request_too_large",
+                       "request body is larger than the limit of %llu bytes "
+                       "(proxy.request_body_limit_bytes)",
+                       (unsigned long long)limit);
+        return 0;
+    }
     const char *ambiguous = ambiguous_framing(req);
     if (ambiguous != NULL) {
         ctx->error_kind = "ambiguous_framing";

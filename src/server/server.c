@@ -40,7 +40,10 @@ struct sl_server *sl_server_new(struct sl_config *cfg, struct sl_resources *res,
 
     h2o_config_init(&s->globalconf);
     s->globalconf.server_name = h2o_iovec_init(s->server_name, strlen(s->server_name));
-    s->globalconf.max_request_entity_size = cfg->proxy.request_body_limit_bytes;
+    /* One byte of slack: h2o refuses a chunked body at >= its limit but a Content-Length body
+     * only above it, so the exact limit is enforced in the handler for both (http.c). h2o
+     * still refuses anything larger before reading it. */
+    s->globalconf.max_request_entity_size = cfg->proxy.request_body_limit_bytes + 1;
     /* h2o 2.2 reads idle keep-alive time and request-reading time with one timer. */
     uint64_t idle_ms = cfg->downstream.idle_timeout_secs != 0
                            ? cfg->downstream.idle_timeout_secs * 1000

@@ -248,6 +248,13 @@ void sl_relay_upstream_done(struct sl_relay *r, enum sl_upstream_error err, cons
     flush(r);
 }
 
+uint64_t sl_relay_blocked_us(const struct sl_relay *r, uint64_t now)
+{
+    if (!r->_sending || r->_final_sent || now < r->_last_send_us)
+        return 0;
+    return now - r->_last_send_us;
+}
+
 void sl_relay_client_gone(struct sl_relay *r)
 {
     r->ctx->client_gone = true;

@@ -371,6 +371,10 @@ static int parse_head(struct sl_upstream_req *r)
         }
         return 0;
     }
+    if (len > HEAD_MAX_BYTES) {
+        fail(r, SL_UPSTREAM_ERR_TOO_LARGE, "response head larger than 64 KiB");
+        return -1;
+    }
     if (len == -1 || read_framing(r, minor, status, hs, n) != 0) {
         fail(r, SL_UPSTREAM_ERR_PROTOCOL,
              len == -1 ? "malformed response head" : "response framing cannot be trusted");
@@ -586,10 +590,15 @@ static void on_tcp_connected(h2o_socket_t *sock, const char *err)
         start_tls_or_send(r);
 }
 
+/* h2o reads a socket until it is empty; a receive buffer of this size bounds what one read can
+ * queue for a stream whose client has stopped reading (the relay pauses after that read). */
+#define UPSTREAM_RCVBUF (256 * 1024)
+
 static void set_socket_options(struct sl_upstreams *u, int fd)
 {
-    int on = 1;
+    int on = 1, rcvbuf = UPSTREAM_RCVBUF;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
     if (u->keepalive_idle > 0) {
         setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
         setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &u->keepalive_idle, sizeof(int));
@@ -764,6 +773,11 @@ void sl_upstream_cancel(struct sl_upstream_req *r)
 bool sl_upstream_uses_forward_proxy(const struct sl_upstreams *u, const struct sl_origin *origin)
 {
     return !origin->tls && sl_proxy_env_select(u->proxy, false, origin->host, origin->port) != NULL;
+}
+
+void sl_upstreams_timer(struct sl_upstreams *u, uint64_t ms, h2o_timeout_entry_t *entry)
+{
+    sl__timeouts_link(&u->timeouts, ms, entry);
 }
 
 const struct sl_upstream_stats *sl_upstreams_stats(const struct sl_upstreams *u)

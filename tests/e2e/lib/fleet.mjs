@@ -10,7 +10,7 @@ import { startSluice, baseConfig, tempDir } from './harness.mjs';
 // The caller key every fleet accepts, allowed every model.
 export const KEY = KEYS.other;
 
-// providers: { name: api_base }; models: [{ name, provider, upstream, timeout?, stream_timeout? }]
+// providers: { name: api_base }; models: [{ name, provider, upstream, timeout?, stream_timeout?, retries? }]
 export function fleetResources(providers, models) {
   const lines = ['_format_version: "1"', 'provider_keys:'];
   for (const [name, base] of Object.entries(providers)) {
@@ -21,6 +21,7 @@ export function fleetResources(providers, models) {
     lines.push(`  - display_name: ${m.name}`, `    provider_key: ${m.provider}`, `    model_name: ${m.upstream ?? m.name}`);
     if (m.timeout !== undefined) lines.push(`    timeout: ${m.timeout}`);
     if (m.stream_timeout !== undefined) lines.push(`    stream_timeout: ${m.stream_timeout}`);
+    if (m.retries !== undefined) lines.push(`    retries: ${m.retries}`);
   }
   lines.push('api_keys:', '  - display_name: fleet', `    key_hash: ${sha256(KEY)}`, '    allowed_models: ["*"]');
   return lines.join('\n') + '\n';
