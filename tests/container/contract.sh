@@ -9,7 +9,8 @@
 #       no_new_privs: the file capability alone lets it serve /livez on :80 and :443.
 #   (b) restricted Pod Security Standard (drop ALL, add NET_BIND_SERVICE, no privilege
 #       escalation): bounding = permitted = effective = {NET_BIND_SERVICE}, no_new_privs,
-#       sluice exec'd directly (as the manifests' `command` does): it serves.
+#       sluice exec'd directly as PID 1 of its own PID namespace (as the manifests' `command`
+#       runs it, without tini): it serves, and SIGTERM still drains it to exit 0.
 #   (c) empty bounding set (drop ALL without adding NET_BIND_SERVICE back): the exec itself fails
 #       with "Operation not permitted".
 #   (d) a copy of the binary without the file capability: the bind fails with sluice's one-line
@@ -131,8 +132,10 @@ capsh_opts() {
 # shellcheck disable=SC2016 # expanded by the sh -c that runs it
 prelude='mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && mount -t proc proc "$1/proc" && shift && exec "$@"'
 
-# Builds the launch command in "$@": cmd_for PROFILE ENV PROG ARGS...; ENV is a space-separated
-# list of NAME=VALUE words (values without spaces).
+# Builds the launch command in $cmd: cmd_for PROFILE ENV PROG ARGS...; ENV is a space-separated
+# list of NAME=VALUE words (values without spaces). With pidns=1 the process is PID 1 of a new
+# PID namespace.
+pidns=0
 cmd_for() {
     profile=$1 envs=$2 prog=$3
     shift 3
@@ -141,13 +144,14 @@ cmd_for() {
     # shellcheck disable=SC2046,SC2086
     set -- env -i PATH=$image_path $envs capsh $chroot_opt $(capsh_opts "$profile") \
         --shell="$prog" -- "$@"
+    [ $pidns = 0 ] || set -- unshare --pid --fork --kill-child "$@"
     [ -z "$root" ] || set -- sh -c "$prelude" sh "$root" "$@"
     cmd="ip netns exec $ns"
     for a in "$@"; do cmd="$cmd '$a'"; done
 }
 
 # start LOG PROFILE ENV PROG ARGS...: starts in the background; $pid is the launched process
-# (each step execs the next, so it is the server's own pid, or tini's).
+# (each step execs the next, so it is the server's own pid, or tini's, or unshare's).
 start() {
     log=$1
     shift
@@ -181,9 +185,12 @@ wait_ready() {
     return 1
 }
 
-# Stops $pid with SIGTERM; true if it exits 0 within 20 s.
+# Sends SIGTERM the way a runtime does (to the container's PID 1: tini, or sluice itself) and
+# waits; returns the exit status of $pid (unshare passes its child's on).
 stop() {
-    kill -TERM "$pid" 2>/dev/null
+    target=$pid
+    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" != unshare ] || target=$(sluice_pid)
+    kill -TERM "${target:-$pid}" 2>/dev/null
     i=0
     while kill -0 "$pid" 2>/dev/null && [ $i -lt 200 ]; do
         sleep 0.1
@@ -193,21 +200,26 @@ stop() {
     wait "$pid"
 }
 
-# The sluice process: $pid itself, or its child when $pid is tini.
+# The sluice process: $pid itself, or its child when $pid is tini or unshare.
 sluice_pid() {
-    if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = sluice ]; then
-        echo "$pid"
-    else
-        cut -d' ' -f1 "/proc/$pid/task/$pid/children" 2>/dev/null
-    fi
+    p=$pid
+    for _ in 1 2 3; do
+        [ -n "$p" ] || return
+        if [ "$(cat "/proc/$p/comm" 2>/dev/null)" = sluice ]; then
+            echo "$p"
+            return
+        fi
+        p=$(cut -d' ' -f1 "/proc/$p/task/$p/children" 2>/dev/null)
+    done
 }
 
-# Prints "uid=U bnd=X prm=X eff=X nnp=N" for the sluice process.
+# Prints "uid=U bnd=X prm=X eff=X nnp=N" for the sluice process, plus " pid=1" when it is
+# PID 1 of its namespace.
 creds() {
     awk '/^Uid:/ { u = $2 } /^CapPrm:/ { p = $2 } /^CapEff:/ { e = $2 }
-         /^CapBnd:/ { b = $2 } /^NoNewPrivs:/ { n = $2 }
-         END { printf "uid=%s bnd=%s prm=%s eff=%s nnp=%s", u, b, p, e, n }' \
-        "/proc/$(sluice_pid)/status" 2>/dev/null
+         /^CapBnd:/ { b = $2 } /^NoNewPrivs:/ { n = $2 } /^NSpid:/ { ns = $NF }
+         END { printf "uid=%s bnd=%s prm=%s eff=%s nnp=%s%s", u, b, p, e, n,
+               ns == 1 ? " pid=1" : "" }' "/proc/$(sluice_pid)/status" 2>/dev/null
 }
 
 # serves NAME PROFILE EXPECTED_CREDS ENV PROG ARGS...: the scenario passes when sluice answers
@@ -314,8 +326,11 @@ else
         "uid=$uid bnd=$docker_bnd prm=$nbs_mask eff=$nbs_mask nnp=0" "" "$bin" --config "$config"
 fi
 
-serves "(b) restricted profile (drop ALL, add NET_BIND_SERVICE, no_new_privs)" restricted \
-    "uid=$uid bnd=$nbs_mask prm=$nbs_mask eff=$nbs_mask nnp=1" "" "$bin" --config "$config"
+pidns=1
+serves "(b) restricted profile (drop ALL, add NET_BIND_SERVICE, no_new_privs), sluice as PID 1" \
+    restricted "uid=$uid bnd=$nbs_mask prm=$nbs_mask eff=$nbs_mask nnp=1 pid=1" "" \
+    "$bin" --config "$config"
+pidns=0
 
 # env execs sluice with the same credentials and prints the errno text capsh does not.
 run "$work/empty.log" empty "" /usr/bin/env "$bin" --config "$config"
