@@ -15,6 +15,9 @@
 #       with "Operation not permitted".
 #   (d) a copy of the binary without the file capability: the bind fails with sluice's one-line
 #       EACCES message and exit 1.
+#   (f) host only, the systemd unit's model (deploy/systemd/sluice.service): that copy without
+#       the file capability, given CAP_NET_BIND_SERVICE as an ambient capability with the same
+#       bounding set and no_new_privs, serves.
 #
 # Two targets:
 #   contract.sh host BINARY            installs BINARY in a temporary prefix, applies the file
@@ -36,6 +39,7 @@ set -u
 
 uid=10001
 nbs_mask=0000000000000400 # CAP_NET_BIND_SERVICE is bit 10
+none=0000000000000000
 docker_caps=cap_chown,cap_dac_override,cap_fsetid,cap_fowner,cap_mknod,cap_net_raw,cap_setgid
 docker_caps=$docker_caps,cap_setuid,cap_setfcap,cap_setpcap,cap_net_bind_service,cap_sys_chroot
 docker_caps=$docker_caps,cap_kill,cap_audit_write
@@ -123,6 +127,10 @@ capsh_opts() {
             "--caps=cap_net_bind_service+ep --no-new-privs"
         ;;
     empty) echo "--drop=$all_caps --gid=$uid --groups= --uid=$uid --no-new-privs" ;;
+    ambient)
+        echo "--drop=$drop_for_restricted --keep=1 --gid=$uid --groups= --uid=$uid" \
+            "--caps=cap_net_bind_service+eip --addamb=cap_net_bind_service --no-new-privs"
+        ;;
     esac
 }
 
@@ -205,20 +213,22 @@ sluice_pid() {
     p=$pid
     for _ in 1 2 3; do
         [ -n "$p" ] || return
-        if [ "$(cat "/proc/$p/comm" 2>/dev/null)" = sluice ]; then
+        case $(cat "/proc/$p/comm" 2>/dev/null) in
+        sluice | sluice-nocap)
             echo "$p"
             return
-        fi
+            ;;
+        esac
         p=$(cut -d' ' -f1 "/proc/$p/task/$p/children" 2>/dev/null)
     done
 }
 
-# Prints "uid=U bnd=X prm=X eff=X nnp=N" for the sluice process, plus " pid=1" when it is
-# PID 1 of its namespace.
+# Prints "uid=U bnd=X prm=X eff=X amb=X nnp=N" for the sluice process, plus " pid=1" when it
+# is PID 1 of its namespace.
 creds() {
-    awk '/^Uid:/ { u = $2 } /^CapPrm:/ { p = $2 } /^CapEff:/ { e = $2 }
+    awk '/^Uid:/ { u = $2 } /^CapPrm:/ { p = $2 } /^CapEff:/ { e = $2 } /^CapAmb:/ { a = $2 }
          /^CapBnd:/ { b = $2 } /^NoNewPrivs:/ { n = $2 } /^NSpid:/ { ns = $NF }
-         END { printf "uid=%s bnd=%s prm=%s eff=%s nnp=%s%s", u, b, p, e, n,
+         END { printf "uid=%s bnd=%s prm=%s eff=%s amb=%s nnp=%s%s", u, b, p, e, a, n,
                ns == 1 ? " pid=1" : "" }' "/proc/$(sluice_pid)/status" 2>/dev/null
 }
 
@@ -319,16 +329,16 @@ if [ "$mode" = rootfs ] && [ $# -gt 0 ]; then
     ep=$1
     shift
     serves "(a) Docker default capabilities, through the image entrypoint" docker \
-        "uid=$uid bnd=$docker_bnd prm=$nbs_mask eff=$nbs_mask nnp=0" \
+        "uid=$uid bnd=$docker_bnd prm=$nbs_mask eff=$nbs_mask amb=$none nnp=0" \
         "$tini_env SLUICE_CONFIG_PATH=$config" "$ep" "$@"
 else
     serves "(a) Docker default capabilities" docker \
-        "uid=$uid bnd=$docker_bnd prm=$nbs_mask eff=$nbs_mask nnp=0" "" "$bin" --config "$config"
+        "uid=$uid bnd=$docker_bnd prm=$nbs_mask eff=$nbs_mask amb=$none nnp=0" "" "$bin" --config "$config"
 fi
 
 pidns=1
 serves "(b) restricted profile (drop ALL, add NET_BIND_SERVICE, no_new_privs), sluice as PID 1" \
-    restricted "uid=$uid bnd=$nbs_mask prm=$nbs_mask eff=$nbs_mask nnp=1 pid=1" "" \
+    restricted "uid=$uid bnd=$nbs_mask prm=$nbs_mask eff=$nbs_mask amb=$none nnp=1 pid=1" "" \
     "$bin" --config "$config"
 pidns=0
 
@@ -347,6 +357,12 @@ if [ $rc = 1 ] && [ "$(cat "$work/nocap.log")" = "$eacces" ]; then
 else
     fail "(d) copy without the file capability: expected exit 1 and the EACCES line, got exit $rc"
     show "$work/nocap.log"
+fi
+
+if [ "$mode" = host ]; then
+    serves "(f) systemd unit model: ambient NET_BIND_SERVICE, binary without the file capability" \
+        ambient "uid=$uid bnd=$nbs_mask prm=$nbs_mask eff=$nbs_mask amb=$nbs_mask nnp=1" "" \
+        "$dir_in/sluice-nocap" --config "$config"
 fi
 
 if [ "$mode" = rootfs ] && [ -n "${ep:-}" ]; then
