@@ -379,6 +379,17 @@ if [ "$mode" = rootfs ] && [ -n "${ep:-}" ]; then
         show "$work/ep-restricted.log"
     fi
 
+    # docker run --cap-drop ALL: the same refusal, reported by the entrypoint's exec.
+    run "$work/ep-empty.log" empty "$tini_env SLUICE_CONFIG_PATH=$config" "$ep" "$@"
+    if [ $rc = 126 ] && grep -q "exec: $bin: Operation not permitted" "$work/ep-empty.log"; then
+        pass "(c) empty bounding set through the image entrypoint: exit 126" \
+            "[$(tr -d '\n' <"$work/ep-empty.log")]"
+    else
+        fail "(c) empty bounding set through the entrypoint: expected exit 126 and" \
+            "'Operation not permitted', got exit $rc"
+        show "$work/ep-empty.log"
+    fi
+
     run "$work/ep-missing.log" docker "$tini_env SLUICE_CONFIG_PATH=/nonexistent/config.yaml" \
         "$ep" "$@"
     if [ $rc = 64 ] && grep -q "config file /nonexistent/config.yaml not found.*SLUICE_CONFIG_PATH" \
