@@ -21,17 +21,19 @@
 #
 # Two targets:
 #   contract.sh host BINARY            installs BINARY in a temporary prefix, applies the file
-#                                      capability with setcap, runs (a)-(d)
-#   contract.sh rootfs DIR [-- EP...]  runs against an image's extracted root filesystem (chroot,
-#                                      mounted read-only, as readOnlyRootFilesystem); the
-#                                      capability must already be on DIR/usr/local/bin/sluice.
-#                                      EP is the image's ENTRYPOINT: (a) starts sluice through it,
-#                                      and the image's own run-time checks are added: (e) the
-#                                      restricted profile through the entrypoint fails to bind
-#                                      (why the Kubernetes manifests exec sluice directly), the
-#                                      baked default config serves, the entrypoint's exit 64, and
-#                                      `sluice --version`. SLUICE_EXPECT_VERSION, when set, is the
-#                                      exact --version line expected.
+#                                      capability with setcap, runs (a)-(d) and (f)
+#   contract.sh rootfs DIR [-- EP...]  runs (a)-(d) against an image's extracted root filesystem
+#                                      (chroot, mounted read-only as under readOnlyRootFilesystem);
+#                                      the capability must already be on /usr/local/bin/sluice.
+#                                      EP is the image's ENTRYPOINT. With it, (a) goes through it
+#                                      (also with only NET_BIND_SERVICE in the bounding set, as
+#                                      docker run --cap-drop ALL --cap-add NET_BIND_SERVICE), (c)
+#                                      is shown through it too, and the image's run-time checks
+#                                      follow: (e) the restricted profile through the entrypoint
+#                                      fails to bind (why the Kubernetes manifests exec sluice
+#                                      directly), the baked default config serves, the entrypoint
+#                                      exits 64 without a config, and `sluice --version` runs
+#                                      (SLUICE_EXPECT_VERSION, when set, is the exact line).
 #
 # Prints PASS/FAIL per scenario and "N passed, N failed"; exits 1 if anything failed. Removes its
 # namespace, processes and files on every exit. Run as root.
@@ -127,6 +129,7 @@ capsh_opts() {
             "--caps=cap_net_bind_service+ep --no-new-privs"
         ;;
     empty) echo "--drop=$all_caps --gid=$uid --groups= --uid=$uid --no-new-privs" ;;
+    nbs) echo "--drop=$drop_for_restricted --gid=$uid --groups= --uid=$uid" ;;
     ambient)
         echo "--drop=$drop_for_restricted --keep=1 --gid=$uid --groups= --uid=$uid" \
             "--caps=cap_net_bind_service+eip --addamb=cap_net_bind_service --no-new-privs"
@@ -138,7 +141,8 @@ capsh_opts() {
 # read-only with /proc mounted, inside the mount namespace `ip netns exec` creates (so nothing
 # leaks into the host's mounts).
 # shellcheck disable=SC2016 # expanded by the sh -c that runs it
-prelude='mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && mount -t proc proc "$1/proc" && shift && exec "$@"'
+prelude='mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" &&
+    mount -t proc proc "$1/proc" && shift && exec "$@"'
 
 # Builds the launch command in $cmd: cmd_for PROFILE ENV PROG ARGS...; ENV is a space-separated
 # list of NAME=VALUE words (values without spaces). With pidns=1 the process is PID 1 of a new
@@ -331,6 +335,9 @@ if [ "$mode" = rootfs ] && [ $# -gt 0 ]; then
     serves "(a) Docker default capabilities, through the image entrypoint" docker \
         "uid=$uid bnd=$docker_bnd prm=$nbs_mask eff=$nbs_mask amb=$none nnp=0" \
         "$tini_env SLUICE_CONFIG_PATH=$config" "$ep" "$@"
+    serves "(a) docker run --cap-drop ALL --cap-add NET_BIND_SERVICE, through the entrypoint" nbs \
+        "uid=$uid bnd=$nbs_mask prm=$nbs_mask eff=$nbs_mask amb=$none nnp=0" \
+        "$tini_env SLUICE_CONFIG_PATH=$config" "$ep" "$@"
 else
     serves "(a) Docker default capabilities" docker \
         "uid=$uid bnd=$docker_bnd prm=$nbs_mask eff=$nbs_mask amb=$none nnp=0" "" \
@@ -395,8 +402,8 @@ if [ "$mode" = rootfs ] && [ -n "${ep:-}" ]; then
 
     run "$work/ep-missing.log" docker "$tini_env SLUICE_CONFIG_PATH=/nonexistent/config.yaml" \
         "$ep" "$@"
-    if [ $rc = 64 ] && grep -q "config file /nonexistent/config.yaml not found.*SLUICE_CONFIG_PATH" \
-        "$work/ep-missing.log"; then
+    hint="config file /nonexistent/config.yaml not found.*SLUICE_CONFIG_PATH"
+    if [ $rc = 64 ] && grep -q "$hint" "$work/ep-missing.log"; then
         pass "image: entrypoint without a config file exits 64 [$(cat "$work/ep-missing.log")]"
     else
         fail "image: entrypoint without a config file: expected exit 64 and the hint, got exit $rc"

@@ -130,12 +130,12 @@ check "rootfs: user sluice" "$(grep '^sluice:' "$mnt/etc/passwd")" \
     "sluice:x:10001:10001::/nonexistent:/usr/sbin/nologin"
 check "rootfs: group sluice" "$(grep '^sluice:' "$mnt/etc/group" | cut -d: -f1,3)" sluice:10001
 check "rootfs: /etc/sluice and /var/lib/sluice owned by 10001" \
-    "$(stat -c '%n %u:%g' "$mnt/etc/sluice" "$mnt/var/lib/sluice" | sed "s|$mnt||g" | tr '\n' ' ')" \
-    "/etc/sluice 10001:10001 /var/lib/sluice 10001:10001 "
+    "$(cd "$mnt" && stat -c '%n %u:%g' etc/sluice var/lib/sluice | tr '\n' ' ')" \
+    "etc/sluice 10001:10001 var/lib/sluice 10001:10001 "
 check "rootfs: tini and ca-certificates" \
     "$(find "$mnt/usr/bin/tini" "$mnt/etc/ssl/certs/ca-certificates.crt" 2>/dev/null | wc -l)" 2
-check "rootfs: no apt lists left" \
-    "$(find "$mnt/var/lib/apt/lists" -mindepth 1 -maxdepth 1 ! -name lock ! -name partial | wc -l)" 0
+check "rootfs: no apt lists left" "$(find "$mnt/var/lib/apt/lists" -mindepth 1 -maxdepth 1 \
+    ! -name lock ! -name partial | wc -l)" 0
 
 phase "contract against the image's root filesystem"
 version=$(sed -n 's/^project(sluice VERSION \([0-9.]*\).*/\1/p' "$repo/CMakeLists.txt")
