@@ -8,7 +8,7 @@
 #
 # Cache: the debootstrapped tree is kept as a tar (with xattrs) and rebuilt when it is older than
 # SLUICE_CI_BASE_MAX_AGE_DAYS (default 7) days, so security updates arrive within a week. The
-# images are re-imported only when the tar changed. Cold: about 60 s. Warm: under a second.
+# images are re-imported only when the tar changed. Cold: about 90 s. Warm: under a second.
 # Run as root. Usage: tests/container/base.sh
 set -eu
 # shellcheck source=tests/container/lib.sh

@@ -39,6 +39,8 @@ cleanup() {
         bh umount "$ctr" >/dev/null 2>&1
         bh rm "$ctr" >/dev/null 2>&1
     fi
+    # Working containers a killed build left behind (the store is ours and we hold its lock).
+    bh rm --all >/dev/null 2>&1
     if [ "${SLUICE_CI_KEEP_IMAGE:-}" != 1 ]; then
         bh rmi -f "$image" >/dev/null 2>&1
         # Intermediate layers of this build (untagged); the tagged bases stay.
