@@ -474,13 +474,17 @@ static void call_upstream(struct proxy *p, const struct sl_body *b, struct sl_bu
     const struct sl_model *md = p->model;
     uint64_t timeout = md->has_timeout ? md->timeout_ms : cfg->upstream.timeout_ms;
     if (p->stream) {
-        /* A stream has no total deadline; its budget is the longest silence between events. */
+        /* A stream has no total deadline; its budget is the longest silence between events, in
+         * the reference's order: the model's stream_timeout, its timeout (an explicit 0 means
+         * none), upstream.stream_timeout_ms, upstream.timeout_ms. */
         if (md->has_stream_timeout && md->stream_timeout_ms != 0)
             opts.idle_ms = md->stream_timeout_ms;
-        else if (timeout != 0)
-            opts.idle_ms = timeout;
-        else
+        else if (md->has_timeout)
+            opts.idle_ms = md->timeout_ms;
+        else if (cfg->upstream.stream_timeout_ms != 0)
             opts.idle_ms = cfg->upstream.stream_timeout_ms;
+        else
+            opts.idle_ms = cfg->upstream.timeout_ms;
     } else {
         opts.deadline_ms = timeout;
     }
