@@ -1,18 +1,22 @@
 #!/bin/sh
 # Installs the Debian 12 packages Sluice needs to build, test and run. A no-op (no apt-get call,
-# no network) when everything is already present. Usage: scripts/deps.sh [build|test|all]
+# no network) when everything is already present. Usage: scripts/deps.sh [build|test|all|bench]
+# (bench: the load generators, nginx and profilers of bench/run and bench/micro.sh, on top of
+# build and test; `all` does not include them.)
 set -eu
 
 build_pkgs="gcc make cmake pkg-config libh2o-evloop-dev libyaml-dev libjansson-dev libssl-dev
     ca-certificates"
 test_pkgs="libcmocka-dev curl nghttp2-client clang libclang-rt-14-dev nodejs npm valgrind
     clang-format"
+bench_pkgs="wrk nghttp2-client nginx-light linux-perf valgrind util-linux curl"
 
 case "${1:-all}" in
 build) pkgs="$build_pkgs" ;;
 test | all) pkgs="$build_pkgs $test_pkgs" ;;
+bench) pkgs="$build_pkgs $test_pkgs $bench_pkgs" ;;
 *)
-    echo "usage: $0 [build|test|all]" >&2
+    echo "usage: $0 [build|test|all|bench]" >&2
     exit 2
     ;;
 esac
