@@ -41,11 +41,13 @@ const HELP = `Usage: bench/run [options]
   --load-core N         core of the mocks and load generators (default 1)
   --update-docs         write the tables into docs/benchmarks.md
   --no-portkey-install  use Portkey only if it is already installed
+  --baseline BIN        also run another sluice binary (system "base") with the same
+                        configuration, for a before/after comparison in one run
 Results: a markdown table on stdout, JSON in bench/results/.`;
 
 function parseArgs(argv) {
   const o = { duration: 10, reps: 3, warmup: 2, systems: ALL_SYSTEMS, cells: ALL_CELLS,
-    sutCore: 0, loadCore: 1, updateDocs: false, portkeyInstall: true, quick: false };
+    sutCore: 0, loadCore: 1, updateDocs: false, portkeyInstall: true, quick: false, baseline: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
@@ -63,6 +65,7 @@ function parseArgs(argv) {
       case '--load-core': o.loadCore = Number(next()); break;
       case '--update-docs': o.updateDocs = true; break;
       case '--no-portkey-install': o.portkeyInstall = false; break;
+      case '--baseline': o.baseline = next(); break;
       case '-h': case '--help': console.log(HELP); process.exit(0); break;
       default: die(`unknown option ${a}\n${HELP}`);
     }
@@ -71,6 +74,10 @@ function parseArgs(argv) {
   for (const c of o.cells) if (!ALL_CELLS.includes(c)) die(`unknown cell ${c}`);
   if (!(o.duration > 0) || !(o.reps >= 1)) die('--duration and --reps must be positive');
   if (!o.systems.includes('direct')) o.systems.unshift('direct'); // every ratio needs it
+  if (o.baseline) {
+    if (!existsSync(o.baseline)) die(`--baseline ${o.baseline}: no such file`);
+    o.systems.push('base');
+  }
   return o;
 }
 
@@ -272,11 +279,11 @@ async function startMocks(o, dir) {
   return { fast, paced };
 }
 
-async function startSluice(o, dir, mocks, keys) {
+async function startSluice(o, dir, mocks, keys, bin = SLUICE, name = 'sluice') {
   writeFileSync(join(dir, 'resources.yaml'), resourcesYaml(mocks.fast.port, mocks.paced.port, keys));
   writeFileSync(join(dir, 'sluice.yaml'), sluiceConfig(dir));
-  const p = startServer('sluice', SLUICE, ['--config', join(dir, 'sluice.yaml')],
-    { core: o.sutCore, outFile: join(dir, 'sluice.log') });
+  const p = startServer(name, bin, ['--config', join(dir, 'sluice.yaml')],
+    { core: o.sutCore, outFile: join(dir, `${name}.log`) });
   const m = await waitFor(p, /sluice \S+ listening on http:\/\/\S*:(\d+)/, 'sluice');
   p.port = Number(m[1]);
   p.h2port = p.port;
@@ -483,6 +490,10 @@ function summarise(results, systems, cells) {
         sum.added_p999_us = pair((a, b) => lat(a, 'p999') - lat(b, 'p999'));
         sum.added_mean_us = pair((a, b) => lat(a, 'mean') - lat(b, 'mean'));
         sum.rps_vs_direct = pair((a, b) => a.rps / b.rps);
+        if (s === 'sluice' && systems.includes('base')) {
+          sum.rps_vs_base = pair((a, b) => a.rps / b.rps, 'base');
+          sum.cpu_vs_base = pair((a, b) => a.cpu_us_per_req / b.cpu_us_per_req, 'base');
+        }
         if (s !== 'nginx' && systems.includes('nginx')) sum.rps_vs_nginx = pair((a, b) => a.rps / b.rps, 'nginx');
         if (s !== 'portkey' && systems.includes('portkey')) sum.rps_vs_portkey = pair((a, b) => a.rps / b.rps, 'portkey');
       }
@@ -570,6 +581,17 @@ function report(o, meta, sum, rss) {
     }
     L.push('');
   }
+  if (o.systems.includes('base')) {
+    L.push(`Before/after: sluice (this build) ÷ base (${o.baseline}), pair-wise per repetition.`);
+    L.push('');
+    L.push('| cell | req/s ratio | CPU/req ratio |');
+    L.push('|---|--:|--:|');
+    for (const c of o.cells) {
+      const x = sum[c]?.sluice;
+      if (x?.rps_vs_base) L.push(`| ${c} | ${fmtR(x.rps_vs_base, 3, reps)} | ${fmtR(x.cpu_vs_base, 3, reps)} |`);
+    }
+    L.push('');
+  }
   L.push('Memory of the SUT (VmRSS of the process tree): idle = after start, before any request; peak = highest sample ' +
     '(every 100 ms) during the cells; after = 10 s after the last cell (the large-body burst) ended.');
   L.push('');
@@ -645,7 +667,8 @@ async function main() {
   const systems = {};
   const skipped = {};
   systems.direct = directSystem(mocks);
-  const starters = { nginx: startNginx, sluice: (oo, d, m) => startSluice(oo, d, m, keys), portkey: startPortkey };
+  const starters = { nginx: startNginx, sluice: (oo, d, m) => startSluice(oo, d, m, keys), portkey: startPortkey,
+    base: (oo, d, m) => startSluice(oo, d, m, keys, o.baseline, 'base') };
   for (const s of o.systems.filter((x) => x !== 'direct')) {
     try {
       systems[s] = await starters[s](o, dir, mocks);
