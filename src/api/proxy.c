@@ -120,14 +120,18 @@ static void finish_json(struct proxy *p)
         return;
     }
     if (m[1].type == SL_JSON_OBJECT) {
-        struct sl_json_member t;
+        /* One pass over usage for both counts (two sl_json_find calls scanned it twice). */
+        static const struct sl_str ukeys[] = {SL_STR_INIT("prompt_tokens"),
+                                              SL_STR_INIT("completion_tokens")};
+        struct sl_json_member t[2];
         uint64_t v;
-        if (sl_json_find(m[1].value, SL_STRLIT("prompt_tokens"), &t) == SL_OK &&
-            sl_json_to_u64(t.value, &v) == SL_OK)
-            p->ctx->prompt_tokens = (int64_t)v;
-        if (sl_json_find(m[1].value, SL_STRLIT("completion_tokens"), &t) == SL_OK &&
-            sl_json_to_u64(t.value, &v) == SL_OK)
-            p->ctx->completion_tokens = (int64_t)v;
+        if (sl_json_scan_object(m[1].value, SL_JSON_DEFAULT_MAX_DEPTH, ukeys, 2, t, NULL) ==
+            SL_OK) {
+            if (t[0].type == SL_JSON_NUMBER && sl_json_to_u64(t[0].value, &v) == SL_OK)
+                p->ctx->prompt_tokens = (int64_t)v;
+            if (t[1].type == SL_JSON_NUMBER && sl_json_to_u64(t[1].value, &v) == SL_OK)
+                p->ctx->completion_tokens = (int64_t)v;
+        }
     }
     struct sl_splice sp;
     sl_splice_init(&sp, body);

@@ -23,13 +23,15 @@ static uint64_t now_us(void)
 /* Copies usage.prompt_tokens / completion_tokens into the request context. */
 static void take_usage(struct sl_relay *r, struct sl_str usage)
 {
-    struct sl_json_member m;
+    static const struct sl_str keys[] = {SL_STR_INIT("prompt_tokens"),
+                                         SL_STR_INIT("completion_tokens")};
+    struct sl_json_member m[2];
     uint64_t v;
-    if (sl_json_find(usage, SL_STRLIT("prompt_tokens"), &m) == SL_OK &&
-        sl_json_to_u64(m.value, &v) == SL_OK)
+    if (sl_json_scan_object(usage, SL_JSON_DEFAULT_MAX_DEPTH, keys, 2, m, NULL) != SL_OK)
+        return;
+    if (m[0].type == SL_JSON_NUMBER && sl_json_to_u64(m[0].value, &v) == SL_OK)
         r->ctx->prompt_tokens = (int64_t)v;
-    if (sl_json_find(usage, SL_STRLIT("completion_tokens"), &m) == SL_OK &&
-        sl_json_to_u64(m.value, &v) == SL_OK)
+    if (m[1].type == SL_JSON_NUMBER && sl_json_to_u64(m[1].value, &v) == SL_OK)
         r->ctx->completion_tokens = (int64_t)v;
 }
 
