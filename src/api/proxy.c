@@ -8,6 +8,9 @@
  * event (stream/relay.c); 4xx keep their status and message; 5xx become 502; transport failures
  * 502; deadlines 504. */
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -325,9 +328,51 @@ static void on_watch(h2o_timeout_entry_t *e)
     h2o_send(p->req, NULL, 0, H2O_SEND_STATE_ERROR);
 }
 
+/* Giving memory back after a burst. glibc keeps freed memory in its arenas, and after the first
+ * large buffer is freed it raises its mmap and trim thresholds, so the buffers of a burst of
+ * large bodies (h2o's socket buffers, response bodies) stay resident for good: 5.7 MiB idle
+ * became 8.3 MiB ten seconds after 3 s of 120 KiB requests. Each proxied request that ends
+ * notes the time; once the worker has finished none for a second, malloc_trim releases the free
+ * pages of every arena. Per thread: each worker has its own loop. */
+#define TRIM_QUIET_MS 1000
+
+static __thread struct {
+    h2o_loop_t *loop;
+    h2o_timeout_t timeout;
+    h2o_timeout_entry_t entry;
+    uint64_t last_ms; /* when a proxied request last ended */
+} trim;
+
+static void on_trim(h2o_timeout_entry_t *e)
+{
+    SL_UNUSED(e);
+    if (h2o_now(trim.loop) - trim.last_ms < TRIM_QUIET_MS) {
+        h2o_timeout_link(trim.loop, &trim.timeout, &trim.entry);
+        return;
+    }
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
+static void note_request_end(h2o_loop_t *loop)
+{
+    if (trim.loop == NULL) {
+        trim.loop = loop;
+        h2o_timeout_init(loop, &trim.timeout, TRIM_QUIET_MS);
+        trim.entry.cb = on_trim;
+    }
+    if (trim.loop != loop)
+        return;
+    trim.last_ms = h2o_now(loop);
+    if (!h2o_timeout_is_linked(&trim.entry))
+        h2o_timeout_link(loop, &trim.timeout, &trim.entry);
+}
+
 static void on_proxy_dispose(void *data)
 {
     struct proxy *p = data;
+    note_request_end(p->req->conn->ctx->loop);
     if (h2o_timeout_is_linked(&p->watch))
         h2o_timeout_unlink(&p->watch);
     if (p->relay_started) {
