@@ -408,7 +408,7 @@ const CELLS = {
   'chat-c64': { kind: 'fast', body: 'chat', tool: 'wrk', conns: 64 },
   'chat-c256': { kind: 'fast', body: 'chat', tool: 'wrk', conns: 256 },
   stream: { kind: 'stream', body: 'stream', tool: 'client', conns: 1 },
-  'stream-paced': { kind: 'paced', body: 'paced', tool: 'client', conns: 1 },
+  'stream-paced': { kind: 'paced', body: 'paced', tool: 'client', conns: 8 },
   'h2-c64': { kind: 'fast', body: 'chat', tool: 'h2load', conns: 8, streams: 8 },
   'large-c8': { kind: 'fast', body: 'large', tool: 'wrk', conns: 8 },
 };
