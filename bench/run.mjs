@@ -15,7 +15,7 @@ import { tmpdir, homedir, cpus, loadavg, totalmem } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { REPLY, chatBody, resourcesYaml, sluiceConfig, N_KEYS, CALLER } from './workload.mjs';
+import { REPLY, chatBody, resourcesYaml, sluiceConfig, nginxConfig, N_KEYS, CALLER } from './workload.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const BUILD = process.env.SL_BENCH_BUILD ?? join(ROOT, 'build');
@@ -103,10 +103,14 @@ for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => { cleanup(); proc
 
 // Starts a long-lived server process; returns {pid, out(), stop()}. Output goes to a file so a
 // chatty server (an access log) never blocks on a pipe.
+// Systems under test get a minimal environment, as a service would, so variables of the shell
+// that runs the benchmark (SSL_CERT_FILE, proxies, LD_PRELOAD, ...) cannot change what is measured.
+const SUT_ENV = { PATH: process.env.PATH, HOME: process.env.HOME, LANG: 'C.UTF-8' };
+
 function startServer(name, cmd, args, { core, cwd, outFile, env } = {}) {
   const fd = outFile ? openForAppend(outFile) : 'ignore';
   const full = core !== undefined ? ['taskset', ['-c', String(core), cmd, ...args]] : [cmd, args];
-  const child = spawn(full[0], full[1], { cwd, env: env ?? process.env,
+  const child = spawn(full[0], full[1], { cwd, env: env ?? SUT_ENV,
     stdio: ['ignore', fd, fd], detached: false });
   children.add(child);
   let exited = null;
@@ -232,39 +236,6 @@ function busyJiffies() {
 }
 
 // ---- workload ----
-
-function nginxConfig(prefix, port, h2port, fastPort, pacedPort) {
-  return `daemon off;
-master_process off;
-worker_processes 1;
-pid ${prefix}/nginx.pid;
-error_log ${prefix}/error.log warn;
-events { worker_connections 8192; }
-http {
-    access_log ${prefix}/access.log;
-    client_body_temp_path ${prefix}/client_body;
-    proxy_temp_path ${prefix}/proxy;
-    fastcgi_temp_path ${prefix}/fastcgi;
-    uwsgi_temp_path ${prefix}/uwsgi;
-    scgi_temp_path ${prefix}/scgi;
-    client_max_body_size 32m;
-    client_body_buffer_size 256k;
-    keepalive_requests 10000000;
-    keepalive_timeout 120s;
-    proxy_http_version 1.1;
-    proxy_set_header Connection "";
-    upstream fast { server 127.0.0.1:${fastPort}; keepalive 512; keepalive_requests 10000000; }
-    upstream paced { server 127.0.0.1:${pacedPort}; keepalive 64; keepalive_requests 10000000; }
-    server {
-        listen 127.0.0.1:${port};
-        listen 127.0.0.1:${h2port} http2;
-        location /v1/ { proxy_pass http://fast; }
-        location /s/ { proxy_pass http://fast/; proxy_buffering off; }
-        location /p/ { proxy_pass http://paced/; proxy_buffering off; }
-    }
-}
-`;
-}
 
 // ---- systems ----
 

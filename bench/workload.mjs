@@ -75,3 +75,36 @@ shutdown:
 `;
 }
 
+// nginx as the reference proxy: one worker, keep-alive upstreams, access log on (as sluice).
+export function nginxConfig(prefix, port, h2port, fastPort, pacedPort) {
+  return `daemon off;
+master_process off;
+worker_processes 1;
+pid ${prefix}/nginx.pid;
+error_log ${prefix}/error.log warn;
+events { worker_connections 8192; }
+http {
+    access_log ${prefix}/access.log;
+    client_body_temp_path ${prefix}/client_body;
+    proxy_temp_path ${prefix}/proxy;
+    fastcgi_temp_path ${prefix}/fastcgi;
+    uwsgi_temp_path ${prefix}/uwsgi;
+    scgi_temp_path ${prefix}/scgi;
+    client_max_body_size 32m;
+    client_body_buffer_size 256k;
+    keepalive_requests 10000000;
+    keepalive_timeout 120s;
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    upstream fast { server 127.0.0.1:${fastPort}; keepalive 512; keepalive_requests 10000000; }
+    upstream paced { server 127.0.0.1:${pacedPort}; keepalive 64; keepalive_requests 10000000; }
+    server {
+        listen 127.0.0.1:${port};
+        listen 127.0.0.1:${h2port} http2;
+        location /v1/ { proxy_pass http://fast; }
+        location /s/ { proxy_pass http://fast/; proxy_buffering off; }
+        location /p/ { proxy_pass http://paced/; proxy_buffering off; }
+    }
+}
+`;
+}
