@@ -36,6 +36,7 @@
 #define MAX_JSON_RESPONSE_BYTES (64u * 1024 * 1024)
 #define MAX_ERROR_BODY_BYTES    (64u * 1024)
 #define MAX_ALIAS_BYTES         512
+#define MAX_UPSTREAM_ID_BYTES   4096
 
 enum proxy_state {
     PX_WAITING = 0, /* upstream exchange running, no head yet */
@@ -467,8 +468,9 @@ static void force_include_usage(struct proxy *p, struct sl_splice *sp, struct sl
         sl_splice_replace(sp, iu.value, SL_STRLIT("true"));
 }
 
-static void call_upstream(struct proxy *p, const struct sl_json_member *m,
-                          struct sl_buf *upstream_id)
+/* id_json: the upstream model id as a JSON string literal, in memory that lasts as long as the
+ * request (its pool, or the resources generation the request pins). */
+static void call_upstream(struct proxy *p, const struct sl_json_member *m, struct sl_str id_json)
 {
     h2o_req_t *req = p->req;
     struct sl_worker *w = p->ctx->worker;
@@ -476,8 +478,6 @@ static void call_upstream(struct proxy *p, const struct sl_json_member *m,
     struct sl_str body = sl_str_from_iov(req->entity);
     struct sl_splice sp;
     sl_splice_init(&sp, body);
-    struct sl_str id_json =
-        sl_str_from_iov(h2o_strdup(&req->pool, upstream_id->ptr, upstream_id->len));
     sl_splice_replace(&sp, m[K_MODEL].value, id_json);
     if (p->stream)
         force_include_usage(p, &sp, body, &m[K_STREAM_OPTIONS]);
@@ -515,6 +515,58 @@ static void call_upstream(struct proxy *p, const struct sl_json_member *m,
     }
 }
 
+/* Sets ctx->model to the alias the caller sent. Without escapes it is the JSON string's inside,
+ * which lives in the request body (no copy); otherwise it is unescaped into the request pool.
+ * Returns false after replying 400. */
+static bool take_alias(h2o_req_t *req, struct sl_reqctx *ctx, struct sl_str raw)
+{
+    struct sl_str inner = sl_str_init(raw.ptr + 1, raw.len - 2);
+    if (memchr(inner.ptr, '\\', inner.len) == NULL) {
+        if (inner.len > MAX_ALIAS_BYTES)
+            return reject_body(req, ctx, "%s", "\"model\" is too long");
+        ctx->model = inner;
+        return true;
+    }
+    struct sl_buf alias;
+    sl_buf_init(&alias, MAX_ALIAS_BYTES);
+    if (sl_json_unescape(raw, &alias) != SL_OK) {
+        sl_buf_dispose(&alias);
+        return reject_body(req, ctx, "%s", "\"model\" is too long");
+    }
+    ctx->model = sl_str_from_iov(h2o_strdup(&req->pool, alias.ptr, alias.len));
+    sl_buf_dispose(&alias);
+    return true;
+}
+
+/* The upstream model id of a resolved alias, as a JSON literal for the body (*id_json) and as
+ * text for the access log (*id_text, empty if it cannot be shown). A direct model's are precomputed
+ * in the resources the request pins; a wildcard's are built into the request pool. Returns false
+ * when the wildcard's id would be too long (the alias then resolves to nothing). */
+static bool upstream_id(h2o_req_t *req, const struct sl_resources *res,
+                        const struct sl_model *model, struct sl_str alias, struct sl_str *id_json,
+                        struct sl_str *id_text)
+{
+    *id_text = SL_STR_NULL;
+    if (!model->is_wildcard) {
+        *id_json = sl_str_from_cstr(model->model_name_json);
+        *id_text = sl_str_from_cstr(model->model_name);
+        return id_json->len <= MAX_UPSTREAM_ID_BYTES;
+    }
+    struct sl_buf id, text;
+    sl_buf_init(&id, MAX_UPSTREAM_ID_BYTES);
+    if (sl_resources_resolve(res, alias, &id) != model) {
+        sl_buf_dispose(&id);
+        return false;
+    }
+    *id_json = sl_str_from_iov(h2o_strdup(&req->pool, id.ptr, id.len));
+    sl_buf_init(&text, MAX_UPSTREAM_ID_BYTES);
+    if (sl_json_unescape(sl_buf_str(&id), &text) == SL_OK)
+        *id_text = sl_str_from_iov(h2o_strdup(&req->pool, text.ptr, text.len));
+    sl_buf_dispose(&text);
+    sl_buf_dispose(&id);
+    return true;
+}
+
 static void proxy_request(struct sl_reqctx *ctx, h2o_req_t *req, enum sl_endpoint ep)
 {
     const struct sl_resources *res = ctx->pin->gen->res;
@@ -548,23 +600,12 @@ static void proxy_request(struct sl_reqctx *ctx, h2o_req_t *req, enum sl_endpoin
     if (!check_fields(req, ctx, ep, m))
         return;
 
-    char alias_buf[MAX_ALIAS_BYTES];
-    struct sl_buf alias;
-    sl_buf_init(&alias, sizeof(alias_buf));
-    alias.ptr = NULL;
-    if (sl_json_unescape(m[K_MODEL].value, &alias) != SL_OK) {
-        sl_buf_dispose(&alias);
-        reject_body(req, ctx, "%s", "\"model\" is too long");
+    if (!take_alias(req, ctx, m[K_MODEL].value))
         return;
-    }
-    ctx->model = sl_str_from_iov(h2o_strdup(&req->pool, alias.ptr, alias.len));
-    sl_buf_dispose(&alias);
 
-    struct sl_buf upstream_id;
-    sl_buf_init(&upstream_id, 4096);
-    const struct sl_model *model = sl_resources_resolve(res, ctx->model, &upstream_id);
-    if (model == NULL) {
-        sl_buf_dispose(&upstream_id);
+    const struct sl_model *model = sl_resources_resolve(res, ctx->model, NULL);
+    struct sl_str id_json, id_text;
+    if (model == NULL || !upstream_id(req, res, model, ctx->model, &id_json, &id_text)) {
         ctx->error_kind = "model_not_found";
         sl_reply_error(req, 404, "model_not_found", NULL, "model \"%.*s\" does not exist",
                        (int)SL_MIN(ctx->model.len, 200), ctx->model.ptr);
@@ -572,7 +613,6 @@ static void proxy_request(struct sl_reqctx *ctx, h2o_req_t *req, enum sl_endpoin
     }
     ctx->model_label = sl_str_from_cstr(model->name);
     if (!sl_api_key_allows(key, ctx->model)) {
-        sl_buf_dispose(&upstream_id);
         ctx->error_kind = "permission_denied";
         sl_reply_error(req, 403, "permission_denied", NULL,
                        "API key \"%s\" is not allowed to use model \"%.*s\"", key->name,
@@ -580,17 +620,12 @@ static void proxy_request(struct sl_reqctx *ctx, h2o_req_t *req, enum sl_endpoin
         return;
     }
 
+    ctx->upstream_model = id_text;
     struct proxy *p = h2o_mem_alloc_shared(&req->pool, sizeof(*p), on_proxy_dispose);
     *p = (struct proxy){.ctx = ctx, .req = req, .endpoint = ep, .model = model};
     p->alias_json = m[K_MODEL].value;
     p->stream = ep != SL_EP_EMBEDDINGS && m[K_STREAM].type == SL_JSON_TRUE;
-    struct sl_buf id_text;
-    sl_buf_init(&id_text, 4096);
-    if (sl_json_unescape(sl_buf_str(&upstream_id), &id_text) == SL_OK)
-        ctx->upstream_model = sl_str_from_iov(h2o_strdup(&req->pool, id_text.ptr, id_text.len));
-    sl_buf_dispose(&id_text);
-    call_upstream(p, m, &upstream_id);
-    sl_buf_dispose(&upstream_id);
+    call_upstream(p, m, id_json);
 }
 
 void sl_api_chat_completions(struct sl_reqctx *ctx, h2o_req_t *req)
