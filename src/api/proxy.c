@@ -342,8 +342,9 @@ static void on_watch(h2o_timeout_entry_t *e)
  * faulted it back in on the next one, 8-11 page faults per request. Allocations below 1 MiB
  * come from the arenas and up to 8 MiB of free top is kept; the quiet-time malloc_trim above
  * gives it all back. Set once per process (mallopt is process-wide). */
-#define MMAP_FROM_BYTES (1u << 20)
-#define TRIM_KEEP_BYTES (8u << 20)
+#define MMAP_FROM_BYTES  (1u << 20)
+#define TRIM_KEEP_BYTES  (8u << 20)
+#define TRIM_QUIET_BYTES (128u << 10)
 
 static pthread_once_t malloc_tuned = PTHREAD_ONCE_INIT;
 
@@ -362,6 +363,21 @@ static __thread struct {
     uint64_t last_ms; /* when a proxied request last ended */
 } trim;
 
+/* malloc_trim returns the free pages inside every arena and the top of the main one, but not the
+ * top of a thread's arena: glibc shrinks that only from free(), for blocks of 64 KiB and more,
+ * when it exceeds M_TRIM_THRESHOLD. So lower the threshold for one such free on this worker's
+ * arena, then restore it. */
+static void release_memory(void)
+{
+#ifdef __GLIBC__
+    malloc_trim(0);
+    mallopt(M_TRIM_THRESHOLD, TRIM_QUIET_BYTES);
+    void *volatile block = malloc(64 * 1024);
+    free(block);
+    mallopt(M_TRIM_THRESHOLD, TRIM_KEEP_BYTES);
+#endif
+}
+
 static void on_trim(h2o_timeout_entry_t *e)
 {
     SL_UNUSED(e);
@@ -369,9 +385,7 @@ static void on_trim(h2o_timeout_entry_t *e)
         h2o_timeout_link(trim.loop, &trim.timeout, &trim.entry);
         return;
     }
-#ifdef __GLIBC__
-    malloc_trim(0);
-#endif
+    release_memory();
 }
 
 static void note_request_end(h2o_loop_t *loop)
