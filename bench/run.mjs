@@ -628,7 +628,11 @@ async function main() {
   for (const tool of ['wrk', 'h2load', 'taskset', 'curl']) {
     if ((await run('sh', ['-c', `command -v ${tool}`])).code !== 0) die(`${tool} is not installed (scripts/deps.sh bench)`);
   }
-  if (cpus().length < 2) log('warning: fewer than 2 CPUs; the SUT and the load generator share a core');
+  if (cpus().length < 2) {
+    log('warning: fewer than 2 CPUs; the SUT and the load generator share core 0');
+    o.sutCore = 0;
+    o.loadCore = 0;
+  }
   const meta = {
     date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
     mode: o.quick ? 'quick' : 'full',
