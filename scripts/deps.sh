@@ -1,8 +1,11 @@
 #!/bin/sh
 # Installs the Debian 12 packages Sluice needs to build, test and run. A no-op (no apt-get call,
-# no network) when everything is already present. Usage: scripts/deps.sh [build|test|all|container]
+# no network) when everything is already present.
+# Usage: scripts/deps.sh [build|test|all|container|bench]
 # `container` is the optional group for the image build and capability contract tests
-# (tests/container, run as root by .ci/run); `all` leaves it out so `make test` never pulls it.
+# (tests/container, run as root by .ci/run); `bench` adds the load generators, nginx and
+# profilers of bench/run and bench/micro.sh. `all` leaves both out so `make test` never pulls
+# them.
 set -eu
 
 build_pkgs="gcc make cmake pkg-config libh2o-evloop-dev libyaml-dev libjansson-dev libssl-dev
@@ -10,13 +13,15 @@ build_pkgs="gcc make cmake pkg-config libh2o-evloop-dev libyaml-dev libjansson-d
 test_pkgs="libcmocka-dev curl nghttp2-client clang libclang-rt-14-dev nodejs npm valgrind
     clang-format"
 container_pkgs="buildah debootstrap debian-archive-keyring libcap2-bin iproute2 curl openssl"
+bench_pkgs="wrk nghttp2-client nginx-light linux-perf valgrind util-linux curl"
 
 case "${1:-all}" in
 build) pkgs="$build_pkgs" ;;
 test | all) pkgs="$build_pkgs $test_pkgs" ;;
 container) pkgs="$container_pkgs" ;;
+bench) pkgs="$build_pkgs $test_pkgs $bench_pkgs" ;;
 *)
-    echo "usage: $0 [build|test|all|container]" >&2
+    echo "usage: $0 [build|test|all|container|bench]" >&2
     exit 2
     ;;
 esac

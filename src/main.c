@@ -16,6 +16,7 @@
 #include "sluice/proxy_env.h"
 #include "sluice/resources.h"
 #include "sluice/server.h"
+#include "sluice/worker.h"
 #include "sluice_version.h"
 
 #define EXIT_USAGE 2
@@ -233,6 +234,7 @@ static int serve(const struct cli *cli)
         return 1;
     sl_log_set_level(cfg->observability.log_level);
     raise_fd_limit();
+    sl_worker_tune_malloc();
     if (cfg->admin.enabled)
         sl_log_warn("admin.enabled is true, but sluice has no admin listener yet; admin.* is "
                     "accepted for compatibility and ignored");

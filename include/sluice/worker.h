@@ -50,6 +50,10 @@ struct sl_worker {
     /* Fires every second for requests watching their HTTP/1.1 client socket (h2o 2.2 does not
      * read it while a handler works, so a caller who leaves is otherwise noticed too late). */
     h2o_timeout_t client_watch_timeout;
+    /* Gives freed memory back to the kernel once the worker has been quiet for a second. */
+    h2o_timeout_t _trim_timeout;
+    h2o_timeout_entry_t _trim_entry;
+    uint64_t _last_request_end_ms;
     /* SSE keep-alive comments (downstream.sse_keepalive_interval_secs); NULL when disabled. */
     h2o_timeout_t *sse_keepalive_timeout;
     h2o_timeout_t _sse_keepalive;
@@ -80,6 +84,13 @@ enum sl_worker_cmd {
 int sl_worker_start(struct sl_worker *w, struct sl_generation *g);
 /* Sends a command with an optional argument; callable from any thread. */
 void sl_worker_send(struct sl_worker *w, enum sl_worker_cmd cmd, void *arg);
+
+/* Notes that a request ended (worker thread): after a second without one, the worker returns
+ * its free heap to the kernel, so RSS falls back after a burst. */
+void sl_worker_request_ended(struct sl_worker *w);
+
+/* Process-wide allocator settings for a gateway's allocation pattern; call once at start-up. */
+void sl_worker_tune_malloc(void);
 
 /* Pins the current generation for one request (worker thread); give it back with
  * sl_worker_unpin when the request ends. */

@@ -30,10 +30,11 @@
 #include "sluice/upstream.h"
 #include "sluice/worker.h"
 
-/* Caps on what an upstream may send back whole (streams are never held whole). */
-#define MAX_JSON_RESPONSE_BYTES (64u * 1024 * 1024)
-#define MAX_ERROR_BODY_BYTES    (64u * 1024)
-#define MAX_ALIAS_BYTES         512
+/* Error bodies are only mined for a message; JSON bodies are capped by
+ * upstream.max_response_bytes; streams are never held whole. */
+#define MAX_ERROR_BODY_BYTES  (64u * 1024)
+#define MAX_ALIAS_BYTES       512
+#define MAX_UPSTREAM_ID_BYTES 4096
 
 enum proxy_state {
     PX_WAITING = 0, /* upstream exchange running, no head yet */
@@ -448,14 +449,63 @@ static void on_proxy_dispose(void *data)
 
 /* ---- the request ---- */
 
-static void call_upstream(struct proxy *p, const struct sl_body *b, struct sl_buf *upstream_id)
+/* The alias as text: a slice of the body when the JSON string has no escapes (the common
+ * case), a decoded copy otherwise. Returns false after replying 400. */
+static bool take_alias(h2o_req_t *req, struct sl_reqctx *ctx, struct sl_str raw)
+{
+    struct sl_str inner = sl_str_init(raw.ptr + 1, raw.len - 2);
+    struct sl_buf alias;
+    if (memchr(inner.ptr, '\\', inner.len) == NULL && inner.len <= MAX_ALIAS_BYTES) {
+        ctx->model = inner;
+        return true;
+    }
+    sl_buf_init(&alias, MAX_ALIAS_BYTES);
+    if (sl_json_unescape(raw, &alias) != SL_OK) {
+        sl_buf_dispose(&alias);
+        ctx->error_kind = "invalid_request";
+        sl_reply_error(req, 400, "invalid_request_error", NULL,
+                       "request payload is invalid: \"model\" is longer than %u bytes",
+                       MAX_ALIAS_BYTES);
+        return false;
+    }
+    ctx->model = sl_str_from_iov(h2o_strdup(&req->pool, alias.ptr, alias.len));
+    sl_buf_dispose(&alias);
+    return true;
+}
+
+/* The upstream model id, as a JSON literal for the body and as text for the log. A direct
+ * model's are precomputed in the generation; a wildcard's are built per request. */
+static bool upstream_id(h2o_req_t *req, const struct sl_resources *res,
+                        const struct sl_model *model, struct sl_str alias, struct sl_str *id_json,
+                        struct sl_str *id_text)
+{
+    *id_text = SL_STR_NULL;
+    if (!model->is_wildcard) {
+        *id_json = sl_str_from_cstr(model->model_name_json);
+        *id_text = sl_str_from_cstr(model->model_name);
+        return true;
+    }
+    struct sl_buf id, text;
+    sl_buf_init(&id, MAX_UPSTREAM_ID_BYTES);
+    if (sl_resources_resolve(res, alias, &id) != model) {
+        sl_buf_dispose(&id);
+        return false;
+    }
+    *id_json = sl_str_from_iov(h2o_strdup(&req->pool, id.ptr, id.len));
+    sl_buf_init(&text, MAX_UPSTREAM_ID_BYTES);
+    if (sl_json_unescape(sl_buf_str(&id), &text) == SL_OK)
+        *id_text = sl_str_from_iov(h2o_strdup(&req->pool, text.ptr, text.len));
+    sl_buf_dispose(&text);
+    sl_buf_dispose(&id);
+    return true;
+}
+
+static void call_upstream(struct proxy *p, const struct sl_body *b, struct sl_str id_json)
 {
     h2o_req_t *req = p->req;
     struct sl_worker *w = p->ctx->worker;
     const struct sl_config *cfg = sl_server_config(w->server);
     struct sl_splice sp;
-    struct sl_str id_json =
-        sl_str_from_iov(h2o_strdup(&req->pool, upstream_id->ptr, upstream_id->len));
     sl_body_rewrite(b, id_json, p->stream, &sp, &p->include_usage);
 
     h2o_iovec_t *pieces =
@@ -510,24 +560,11 @@ static void proxy_request(struct sl_reqctx *ctx, h2o_req_t *req, enum sl_endpoin
                        why);
         return;
     }
-    struct sl_buf alias;
-    sl_buf_init(&alias, MAX_ALIAS_BYTES);
-    if (sl_json_unescape(b.model.value, &alias) != SL_OK) {
-        sl_buf_dispose(&alias);
-        ctx->error_kind = "invalid_request";
-        sl_reply_error(req, 400, "invalid_request_error", NULL,
-                       "request payload is invalid: \"model\" is longer than %u bytes",
-                       MAX_ALIAS_BYTES);
+    if (!take_alias(req, ctx, b.model.value))
         return;
-    }
-    ctx->model = sl_str_from_iov(h2o_strdup(&req->pool, alias.ptr, alias.len));
-    sl_buf_dispose(&alias);
-
-    struct sl_buf upstream_id;
-    sl_buf_init(&upstream_id, 4096);
-    const struct sl_model *model = sl_resources_resolve(res, ctx->model, &upstream_id);
-    if (model == NULL) {
-        sl_buf_dispose(&upstream_id);
+    const struct sl_model *model = sl_resources_resolve(res, ctx->model, NULL);
+    struct sl_str id_json, id_text;
+    if (model == NULL || !upstream_id(req, res, model, ctx->model, &id_json, &id_text)) {
         ctx->error_kind = "model_not_found";
         sl_reply_error(req, 404, "model_not_found", NULL, "model \"%.*s\" does not exist",
                        (int)SL_MIN(ctx->model.len, 200), ctx->model.ptr);
@@ -535,7 +572,6 @@ static void proxy_request(struct sl_reqctx *ctx, h2o_req_t *req, enum sl_endpoin
     }
     ctx->model_label = sl_str_from_cstr(model->name);
     if (!sl_api_key_allows(key, ctx->model)) {
-        sl_buf_dispose(&upstream_id);
         ctx->error_kind = "permission_denied";
         sl_reply_error(req, 403, "permission_denied", NULL,
                        "API key \"%s\" is not allowed to use model \"%.*s\"", key->name,
@@ -547,13 +583,8 @@ static void proxy_request(struct sl_reqctx *ctx, h2o_req_t *req, enum sl_endpoin
     *p = (struct proxy){.ctx = ctx, .req = req, .endpoint = ep, .model = model};
     p->alias_json = b.model.value;
     p->stream = ep != SL_EP_EMBEDDINGS && b.stream_requested;
-    struct sl_buf id_text;
-    sl_buf_init(&id_text, 4096);
-    if (sl_json_unescape(sl_buf_str(&upstream_id), &id_text) == SL_OK)
-        ctx->upstream_model = sl_str_from_iov(h2o_strdup(&req->pool, id_text.ptr, id_text.len));
-    sl_buf_dispose(&id_text);
-    call_upstream(p, &b, &upstream_id);
-    sl_buf_dispose(&upstream_id);
+    ctx->upstream_model = id_text;
+    call_upstream(p, &b, id_json);
 }
 
 void sl_api_chat_completions(struct sl_reqctx *ctx, h2o_req_t *req)

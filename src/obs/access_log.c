@@ -1,6 +1,10 @@
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "sluice/access_log.h"
 #include "sluice/base.h"
@@ -8,74 +12,268 @@
 
 #define PATH_LOG_MAX  256
 #define FIELD_LOG_MAX 160
+#define METHOD_MAX    32
+/* A line is at most about 1.5 KiB (every field is capped); keep room for the worst case. */
+#define LINE_MAX_BYTES 2048
 
-static double elapsed_ms(const struct timeval *from)
+/* Lines are formatted by hand (printf was a quarter of the instructions of a request) into a
+ * per-thread buffer that is written once at the end of the event-loop iteration, so a busy
+ * worker writes one batch of lines per iteration instead of one write(2) per request. A batch
+ * never exceeds PIPE_BUF, so it stays one atomic write on a pipe: lines from different threads
+ * never interleave. The loop flushes its batch before it sleeps again, so nothing waits longer
+ * than one iteration. */
+struct batch {
+    h2o_loop_t *loop;
+    h2o_timeout_t zero;
+    h2o_timeout_entry_t flush_entry;
+    time_t stamp_sec; /* second that stamp holds, formatted */
+    char stamp[24];   /* "2026-11-29T07:43:27." */
+    size_t len;
+    char buf[PIPE_BUF];
+};
+
+static __thread struct batch batch;
+
+static void write_all(const char *p, size_t n)
 {
-    struct timeval now;
-    gettimeofday(&now, NULL);
-    if (from->tv_sec == 0)
-        return 0;
-    return (double)(now.tv_sec - from->tv_sec) * 1e3 + (double)(now.tv_usec - from->tv_usec) / 1e3;
+    (void)!write(2, p, n);
 }
 
-static const char *proto_name(int version)
+static void flush(void)
+{
+    if (batch.len != 0)
+        write_all(batch.buf, batch.len);
+    batch.len = 0;
+}
+
+static void on_flush(h2o_timeout_entry_t *e)
+{
+    SL_UNUSED(e);
+    flush();
+}
+
+static char *put_lit(char *o, const char *s, size_t n)
+{
+    memcpy(o, s, n);
+    return o + n;
+}
+
+#define PUT_LIT(o, s) put_lit((o), (s), sizeof(s) - 1)
+
+static char *put_u64(char *o, uint64_t v)
+{
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    while (n > 0)
+        *o++ = tmp[--n];
+    return o;
+}
+
+static char *put_i64(char *o, int64_t v)
+{
+    if (v < 0) {
+        *o++ = '-';
+        return put_u64(o, (uint64_t)0 - (uint64_t)v);
+    }
+    return put_u64(o, (uint64_t)v);
+}
+
+/* The same text as "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ" (sl_log_timestamp); the date part is
+ * formatted once per second. */
+static char *put_timestamp(char *o)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if (ts.tv_sec != batch.stamp_sec || batch.stamp[0] == '\0') {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        int n = snprintf(batch.stamp, sizeof(batch.stamp), "%04d-%02d-%02dT%02d:%02d:%02d.",
+                         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                         tm.tm_sec);
+        SL_ASSERT(n > 0 && (size_t)n < sizeof(batch.stamp));
+        batch.stamp_sec = ts.tv_sec;
+    }
+    size_t n = strlen(batch.stamp);
+    o = put_lit(o, batch.stamp, n);
+    long ms = ts.tv_nsec / 1000000;
+    *o++ = (char)('0' + ms / 100);
+    *o++ = (char)('0' + ms / 10 % 10);
+    *o++ = (char)('0' + ms % 10);
+    *o++ = 'Z';
+    return o;
+}
+
+/* duration_ms with three decimals, as "%.3f" would print a whole number of microseconds. */
+static char *put_duration_ms(char *o, const struct timeval *from)
+{
+    if (from->tv_sec == 0)
+        return PUT_LIT(o, "0.000");
+    struct timeval now;
+    gettimeofday(&now, NULL);
+    int64_t us = (int64_t)(now.tv_sec - from->tv_sec) * 1000000 + (now.tv_usec - from->tv_usec);
+    if (us < 0) {
+        *o++ = '-';
+        us = -us;
+    }
+    o = put_u64(o, (uint64_t)us / 1000);
+    *o++ = '.';
+    unsigned frac = (unsigned)((uint64_t)us % 1000);
+    *o++ = (char)('0' + frac / 100);
+    *o++ = (char)('0' + frac / 10 % 10);
+    *o++ = (char)('0' + frac % 10);
+    return o;
+}
+
+static const char *proto_name(int version, size_t *len)
 {
     switch (version) {
     case 0x200:
+        *len = 6;
         return "HTTP/2";
     case 0x101:
+        *len = 8;
         return "HTTP/1.1";
     case 0x100:
+        *len = 8;
         return "HTTP/1.0";
     default:
+        *len = 1;
         return "-";
     }
 }
 
-/* Appends ` name=<escaped value>` when the value is set. */
-static size_t put_field(char *dst, size_t cap, const char *name, struct sl_str v)
+static bool is_plain(unsigned char c)
 {
-    if (v.len == 0 || cap < 8)
-        return 0;
-    char esc[FIELD_LOG_MAX];
-    sl_log_escape(esc, sizeof(esc), v);
-    int n = snprintf(dst, cap, " %s=%s", name, esc);
-    return n < 0 ? 0 : SL_MIN((size_t)n, cap - 1);
+    return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
 }
 
-static size_t put_ctx_fields(char *dst, size_t cap, const struct sl_reqctx *ctx)
+/* Writes exactly what sl_log_escape(o, cap, v) writes, without the NUL, and returns the end:
+ * the value in double quotes with \" \\ and \xNN escapes, cut so that it and the NUL would fit
+ * cap. Plain runs are copied whole instead of byte by byte. */
+static char *put_escaped(char *o, size_t cap, struct sl_str v)
 {
-    size_t o = 0;
-    o += put_field(dst + o, cap - o, "model", ctx->model);
-    o += put_field(dst + o, cap - o, "upstream_model", ctx->upstream_model);
-    o += put_field(dst + o, cap - o, "key", ctx->key_name);
-    if (ctx->prompt_tokens >= 0 && cap - o > 32)
-        o += (size_t)snprintf(dst + o, cap - o, " prompt_tokens=%" PRId64, ctx->prompt_tokens);
-    if (ctx->completion_tokens >= 0 && cap - o > 32)
-        o += (size_t)snprintf(dst + o, cap - o, " completion_tokens=%" PRId64,
-                              ctx->completion_tokens);
-    if (ctx->error_kind != NULL)
-        o += put_field(dst + o, cap - o, "error", sl_str_from_cstr(ctx->error_kind));
+    static const char hex[] = "0123456789abcdef";
+    char *start = o;
+    const size_t limit = cap - 2; /* the content ends at most here (closing quote + NUL) */
+    const unsigned char *p = (const unsigned char *)v.ptr, *end = p + v.len;
+    *o++ = '"';
+    while (p < end) {
+        const unsigned char *q = p;
+        while (q < end && is_plain(*q))
+            q++;
+        size_t run = (size_t)(q - p), room = limit - (size_t)(o - start);
+        if (run > room) {
+            o = put_lit(o, (const char *)p, room);
+            break;
+        }
+        o = put_lit(o, (const char *)p, run);
+        p = q;
+        if (p == end)
+            break;
+        unsigned char c = *p++;
+        size_t n = c == '"' || c == '\\' ? 2 : 4;
+        if ((size_t)(o - start) + n > limit)
+            break;
+        *o++ = '\\';
+        if (n == 2) {
+            *o++ = (char)c;
+        } else {
+            *o++ = 'x';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
+        }
+    }
+    *o++ = '"';
     return o;
+}
+
+/* Appends ` name=<escaped value>` when the value is set. */
+static char *put_field(char *o, const char *name, size_t name_len, struct sl_str v)
+{
+    if (v.len == 0)
+        return o;
+    *o++ = ' ';
+    o = put_lit(o, name, name_len);
+    *o++ = '=';
+    return put_escaped(o, FIELD_LOG_MAX, v);
+}
+
+#define PUT_FIELD(o, name, v) put_field((o), (name), sizeof(name) - 1, (v))
+
+static char *put_ctx_fields(char *o, const struct sl_reqctx *ctx)
+{
+    o = PUT_FIELD(o, "model", ctx->model);
+    o = PUT_FIELD(o, "upstream_model", ctx->upstream_model);
+    o = PUT_FIELD(o, "key", ctx->key_name);
+    if (ctx->prompt_tokens >= 0) {
+        o = PUT_LIT(o, " prompt_tokens=");
+        o = put_i64(o, ctx->prompt_tokens);
+    }
+    if (ctx->completion_tokens >= 0) {
+        o = PUT_LIT(o, " completion_tokens=");
+        o = put_i64(o, ctx->completion_tokens);
+    }
+    if (ctx->error_kind != NULL)
+        o = PUT_FIELD(o, "error", sl_str_from_cstr(ctx->error_kind));
+    return o;
+}
+
+/* Formats the whole line, newline included, into line (LINE_MAX_BYTES). Returns its length. */
+static size_t format_line(char *line, h2o_req_t *req, const struct sl_reqctx *ctx, int status)
+{
+    char *o = put_timestamp(line);
+    o = PUT_LIT(o, " INFO  access method=");
+    o = put_escaped(o, METHOD_MAX, sl_str_from_iov(req->input.method));
+    o = PUT_LIT(o, " path=");
+    o = put_escaped(o, PATH_LOG_MAX, sl_str_from_iov(req->input.path));
+    o = PUT_LIT(o, " status=");
+    o = put_i64(o, status);
+    o = PUT_LIT(o, " duration_ms=");
+    o = put_duration_ms(o, &req->timestamps.request_begin_at);
+    o = PUT_LIT(o, " bytes=");
+    o = put_u64(o, req->bytes_sent);
+    o = PUT_LIT(o, " proto=");
+    size_t plen;
+    const char *proto = proto_name(req->version, &plen);
+    o = put_lit(o, proto, plen);
+    o = PUT_LIT(o, " request_id=");
+    struct sl_str rid = ctx != NULL
+                            ? ctx->request_id
+                            : sl_str_from_iov(*h2o_req_getenv(req, H2O_STRLIT("sl.rid"), 1));
+    o = put_escaped(o, FIELD_LOG_MAX, rid);
+    if (ctx != NULL)
+        o = put_ctx_fields(o, ctx);
+    *o++ = '\n';
+    size_t n = (size_t)(o - line);
+    SL_ASSERT(n <= LINE_MAX_BYTES);
+    return n;
 }
 
 void sl_access_log_write(h2o_req_t *req, const struct sl_reqctx *ctx, int status)
 {
     if (!sl_log_enabled(SL_LOG_INFO))
         return;
-    char path[PATH_LOG_MAX], method[32], extra[1024] = "";
-    sl_log_escape(path, sizeof(path), sl_str_from_iov(req->input.path));
-    struct sl_str m = sl_str_from_iov(req->input.method);
-    sl_log_escape(method, sizeof(method), m);
-    struct sl_str rid = ctx != NULL
-                            ? ctx->request_id
-                            : sl_str_from_iov(*h2o_req_getenv(req, H2O_STRLIT("sl.rid"), 1));
-    char rid_esc[FIELD_LOG_MAX];
-    sl_log_escape(rid_esc, sizeof(rid_esc), rid);
-    if (ctx != NULL)
-        put_ctx_fields(extra, sizeof(extra), ctx);
-    sl_log_info("access method=%s path=%s status=%d duration_ms=%.3f bytes=%zu proto=%s "
-                "request_id=%s%s",
-                method, path, status, elapsed_ms(&req->timestamps.request_begin_at),
-                req->bytes_sent, proto_name(req->version), rid_esc, extra);
+    char line[LINE_MAX_BYTES];
+    size_t n = format_line(line, req, ctx, status);
+    h2o_loop_t *loop = req->conn->ctx->loop;
+    if (batch.loop == NULL) {
+        batch.loop = loop;
+        h2o_timeout_init(loop, &batch.zero, 0);
+        batch.flush_entry.cb = on_flush;
+    }
+    if (batch.loop != loop) { /* not the loop this thread batches for: write at once */
+        flush();
+        write_all(line, n);
+        return;
+    }
+    if (batch.len + n > sizeof(batch.buf))
+        flush();
+    memcpy(batch.buf + batch.len, line, n);
+    batch.len += n;
+    if (!h2o_timeout_is_linked(&batch.flush_entry))
+        h2o_timeout_link(loop, &batch.zero, &batch.flush_entry);
 }

@@ -1,7 +1,6 @@
 /* OpenAI and every OpenAI-compatible upstream: {api_base}/chat/completions, /completions and
  * /embeddings, "Authorization: Bearer <key>", the caller's body forwarded with model rewritten
  * (the api layer splices it; this file adds the head). */
-#include <stdio.h>
 #include <string.h>
 
 #include "sluice/base.h"
@@ -22,31 +21,66 @@ static const char *endpoint_path(enum sl_endpoint ep)
     return "/";
 }
 
+static char *put(char *o, const char *s, size_t n)
+{
+    memcpy(o, s, n);
+    return o + n;
+}
+
+static char *put_cstr(char *o, const char *s)
+{
+    return put(o, s, strlen(s));
+}
+
+#define PUT_LIT(o, s) put((o), (s), sizeof(s) - 1)
+
+static char *put_size(char *o, size_t v)
+{
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    while (n > 0)
+        *o++ = tmp[--n];
+    return o;
+}
+
+/* The head is assembled with memcpy: snprintf cost more than the rest of this function's
+ * caller put together (about 3,300 instructions per request). */
 static void build_request(h2o_mem_pool_t *pool, const struct sl_provider_key *key,
                           const struct sl_upstream_call *call, h2o_iovec_t **bufs, size_t *nbufs)
 {
     const struct sl_origin *o = &key->origin;
     size_t cap = 512 + strlen(o->authority) * 2 + strlen(o->base_path) + strlen(key->auth_header) +
                  call->request_id.len;
-    char *head = h2o_mem_alloc_pool(pool, cap);
-    int n = snprintf(head, cap,
-                     "POST %s%s%s%s HTTP/1.1\r\n"
-                     "Host: %s\r\n"
-                     "Authorization: %s\r\n"
-                     "Content-Type: application/json\r\n"
-                     "Accept: %s\r\n"
-                     "User-Agent: sluice/" SL_VERSION_BASE "\r\n"
-                     "X-Request-Id: %.*s\r\n"
-                     "Content-Length: %zu\r\n"
-                     "\r\n",
-                     call->absolute_form ? (o->tls ? "https://" : "http://") : "",
-                     call->absolute_form ? o->authority : "", o->base_path,
-                     endpoint_path(call->endpoint), o->authority, key->auth_header,
-                     call->stream ? "text/event-stream" : "application/json",
-                     (int)call->request_id.len, call->request_id.ptr, call->body_len);
-    SL_ASSERT(n > 0 && (size_t)n < cap);
+    char *head = h2o_mem_alloc_pool(pool, cap), *w = head;
+    w = PUT_LIT(w, "POST ");
+    if (call->absolute_form) {
+        w = put_cstr(w, o->tls ? "https://" : "http://");
+        w = put_cstr(w, o->authority);
+    }
+    w = put_cstr(w, o->base_path);
+    w = put_cstr(w, endpoint_path(call->endpoint));
+    w = PUT_LIT(w, " HTTP/1.1\r\nHost: ");
+    w = put_cstr(w, o->authority);
+    w = PUT_LIT(w, "\r\nAuthorization: ");
+    w = put_cstr(w, key->auth_header);
+    w = PUT_LIT(w, "\r\nContent-Type: application/json\r\nAccept: ");
+    if (call->stream)
+        w = PUT_LIT(w, "text/event-stream");
+    else
+        w = PUT_LIT(w, "application/json");
+    w = PUT_LIT(w, "\r\nUser-Agent: sluice/" SL_VERSION_BASE "\r\nX-Request-Id: ");
+    w = put(w, call->request_id.ptr, call->request_id.len);
+    w = PUT_LIT(w, "\r\nContent-Length: ");
+    w = put_size(w, call->body_len);
+    w = PUT_LIT(w, "\r\n\r\n");
+    size_t n = (size_t)(w - head);
+    SL_ASSERT(n < cap);
     h2o_iovec_t *v = h2o_mem_alloc_pool(pool, sizeof(*v) * (call->nbody + 1));
-    v[0] = h2o_iovec_init(head, (size_t)n);
+    v[0] = h2o_iovec_init(head, n);
     memcpy(v + 1, call->body, sizeof(*v) * call->nbody);
     *bufs = v;
     *nbufs = call->nbody + 1;

@@ -127,6 +127,7 @@ static void on_reqctx_dispose(void *p)
     if (ctx->route != NULL)
         sl_metrics_inflight(ctx->worker->metrics, ctx->route->name, -1);
     sl_worker_unpin(ctx->pin);
+    sl_worker_request_ended(ctx->worker);
 }
 
 /* h2o 2.2 frames an HTTP/1.1 body by Transfer-Encoding when both it and Content-Length are

@@ -1,6 +1,9 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +30,58 @@ struct worker_msg {
 };
 
 #define CLIENT_WATCH_MS 1000
+
+/* Giving memory back after a burst. glibc keeps freed memory in its arenas and, after the first
+ * large free, raises its mmap and trim thresholds, so the buffers of a burst of large bodies
+ * stayed resident (5.7 MiB idle became 8.3 MiB ten seconds after a burst of 120 KiB bodies).
+ * While busy, freed memory is kept: without the thresholds below, glibc returned the top of a
+ * worker's arena after nearly every 120 KiB request and faulted it back in on the next (8-11
+ * page faults per request). Once a worker has finished no request for a second, malloc_trim
+ * returns the free pages. Measured in bench/ (docs/benchmarks.md). */
+#define TRIM_QUIET_MS    1000
+#define MMAP_FROM_BYTES  (1u << 20)
+#define TRIM_KEEP_BYTES  (8u << 20)
+#define TRIM_QUIET_BYTES (128u << 10)
+
+void sl_worker_tune_malloc(void)
+{
+#ifdef __GLIBC__
+    mallopt(M_MMAP_THRESHOLD, MMAP_FROM_BYTES);
+    mallopt(M_TRIM_THRESHOLD, TRIM_KEEP_BYTES);
+#endif
+}
+
+/* malloc_trim returns the free pages inside every arena and the top of the main one, but not
+ * the top of a thread's arena: glibc shrinks that only from free() of a block of 64 KiB or more
+ * when the top exceeds M_TRIM_THRESHOLD. So lower the threshold for one such free on this
+ * worker's arena, then restore it. */
+static void release_memory(void)
+{
+#ifdef __GLIBC__
+    malloc_trim(0);
+    mallopt(M_TRIM_THRESHOLD, TRIM_QUIET_BYTES);
+    void *volatile block = malloc(64 * 1024);
+    free(block);
+    mallopt(M_TRIM_THRESHOLD, TRIM_KEEP_BYTES);
+#endif
+}
+
+static void on_trim(h2o_timeout_entry_t *e)
+{
+    struct sl_worker *w = SL_CONTAINER_OF(e, struct sl_worker, _trim_entry);
+    if (h2o_now(w->ctx.loop) - w->_last_request_end_ms < TRIM_QUIET_MS) {
+        h2o_timeout_link(w->ctx.loop, &w->_trim_timeout, &w->_trim_entry);
+        return;
+    }
+    release_memory();
+}
+
+void sl_worker_request_ended(struct sl_worker *w)
+{
+    w->_last_request_end_ms = h2o_now(w->ctx.loop);
+    if (!h2o_timeout_is_linked(&w->_trim_entry))
+        h2o_timeout_link(w->ctx.loop, &w->_trim_timeout, &w->_trim_entry);
+}
 
 static struct sl_gen_pin *new_pin(struct sl_generation *g)
 {
@@ -227,6 +282,8 @@ static void *worker_main(void *arg)
         sl_upstreams_new(&w->ctx, sl_server_config(w->server), sl_server_proxy_env(w->server));
     w->metrics = sl_metrics_worker_new();
     h2o_timeout_init(w->ctx.loop, &w->client_watch_timeout, CLIENT_WATCH_MS);
+    h2o_timeout_init(w->ctx.loop, &w->_trim_timeout, TRIM_QUIET_MS);
+    w->_trim_entry.cb = on_trim;
     uint64_t ka_secs = sl_server_config(w->server)->downstream.sse_keepalive_interval_secs;
     if (ka_secs != 0) {
         h2o_timeout_init(w->ctx.loop, &w->_sse_keepalive, ka_secs * 1000);

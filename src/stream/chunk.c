@@ -26,14 +26,19 @@ static struct sl_str member_with_comma(struct sl_str obj, struct sl_str member)
     return member;
 }
 
-static int64_t read_count(struct sl_str usage, struct sl_str key)
+/* Both counts in one scan of the usage object (it is small, but this runs per chunk). */
+static void read_usage(struct sl_str obj, struct sl_chunk_usage *u)
 {
-    struct sl_json_member m;
+    static const struct sl_str keys[] = {SL_STR_INIT("prompt_tokens"),
+                                         SL_STR_INIT("completion_tokens")};
+    struct sl_json_member m[2];
     uint64_t v;
-    if (sl_json_find(usage, key, &m) != SL_OK || sl_json_to_u64(m.value, &v) != SL_OK ||
-        v > INT64_MAX)
-        return -1;
-    return (int64_t)v;
+    if (sl_json_scan_object(obj, SL_JSON_DEFAULT_MAX_DEPTH, keys, 2, m, NULL) != SL_OK)
+        return;
+    if (m[0].type == SL_JSON_NUMBER && sl_json_to_u64(m[0].value, &v) == SL_OK && v <= INT64_MAX)
+        u->prompt_tokens = (int64_t)v;
+    if (m[1].type == SL_JSON_NUMBER && sl_json_to_u64(m[1].value, &v) == SL_OK && v <= INT64_MAX)
+        u->completion_tokens = (int64_t)v;
 }
 
 enum sl_chunk_action sl_chunk_plan(struct sl_str data, struct sl_str alias_json, bool keep_usage,
@@ -47,8 +52,7 @@ enum sl_chunk_action sl_chunk_plan(struct sl_str data, struct sl_str alias_json,
     if (sl_json_scan_object(data, SL_JSON_DEFAULT_MAX_DEPTH, keys, 3, m, NULL) != SL_OK)
         return SL_CHUNK_RAW;
     if (m[1].type == SL_JSON_OBJECT) {
-        usage->prompt_tokens = read_count(m[1].value, SL_STRLIT("prompt_tokens"));
-        usage->completion_tokens = read_count(m[1].value, SL_STRLIT("completion_tokens"));
+        read_usage(m[1].value, usage);
         if (!keep_usage && m[2].type == SL_JSON_ARRAY && m[2].count == 0)
             return SL_CHUNK_DROP;
     }

@@ -494,14 +494,33 @@ static void on_handshake(h2o_socket_t *sock, const char *err)
     send_request(r);
 }
 
+/* The worker's TLS client context, created the first time an https upstream needs it (about
+ * 1 ms once per worker; later contexts in the process cost a tenth of that). */
+static SSL_CTX *client_ssl_ctx(struct sl_upstreams *u)
+{
+    if (u->ssl_ctx != NULL || u->ssl_ctx_tried)
+        return u->ssl_ctx;
+    char err[256];
+    u->ssl_ctx_tried = true;
+    u->ssl_ctx = sl__tls_client_ctx_new(u->ca_file, u->tls_verify, err, sizeof(err));
+    if (u->ssl_ctx == NULL)
+        sl_log_error("upstream TLS context: %s; https upstreams will fail", err);
+    return u->ssl_ctx;
+}
+
 static void start_tls_or_send(struct sl_upstream_req *r)
 {
     if (!r->origin->tls) {
         send_request(r);
         return;
     }
+    SSL_CTX *ssl_ctx = client_ssl_ctx(r->u);
+    if (ssl_ctx == NULL) {
+        fail(r, SL_UPSTREAM_ERR_TLS, "no TLS client context (see the error logged for it)");
+        return;
+    }
     set_state(r, REQ_HANDSHAKING);
-    h2o_socket_ssl_handshake(r->conn->sock, r->u->ssl_ctx, r->origin->host, on_handshake);
+    h2o_socket_ssl_handshake(r->conn->sock, ssl_ctx, r->origin->host, on_handshake);
 }
 
 static void on_tunnel_response(h2o_socket_t *sock, const char *err)
@@ -789,15 +808,12 @@ struct sl_upstreams *sl_upstreams_new(h2o_context_t *ctx, const struct sl_config
                                       const struct sl_proxy_env *proxy)
 {
     static const struct sl_proxy_env no_proxy;
-    char err[256];
     struct sl_upstreams *u = sl_xcalloc(1, sizeof(*u));
     u->ctx = ctx;
     u->loop = ctx->loop;
     u->proxy = proxy != NULL ? proxy : &no_proxy;
     u->tls_verify = cfg->upstream.tls.verify;
-    u->ssl_ctx = sl__tls_client_ctx_new(cfg->upstream.tls.ca_file, u->tls_verify, err, sizeof(err));
-    if (u->ssl_ctx == NULL)
-        sl_log_error("upstream TLS context: %s; https upstreams will fail", err);
+    u->ca_file = cfg->upstream.tls.ca_file != NULL ? sl_xstrdup(cfg->upstream.tls.ca_file) : NULL;
     u->connect_timeout_ms = cfg->upstream.connect_timeout_ms;
     u->pool_idle_ms = cfg->upstream.pool_idle_timeout_secs * 1000;
     u->pool_max_idle = (size_t)cfg->upstream.pool_max_idle_per_host;
@@ -815,5 +831,6 @@ void sl_upstreams_free(struct sl_upstreams *u)
     h2o_timeout_dispose(u->loop, &u->zero_timeout);
     sl__timeouts_dispose(&u->timeouts);
     SSL_CTX_free(u->ssl_ctx);
+    free(u->ca_file);
     free(u);
 }

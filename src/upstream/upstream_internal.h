@@ -48,7 +48,12 @@ struct sl_pool {
 struct sl_upstreams {
     h2o_context_t *ctx;
     h2o_loop_t *loop;
+    /* Created on the first https connection (client_ssl_ctx in client.c): OpenSSL's algorithm
+     * tables cost 2.7 MiB of resident memory, which a gateway with plain-http upstreams never
+     * needs. NULL until then, and after a failure (ssl_ctx_tried). */
     SSL_CTX *ssl_ctx;
+    bool ssl_ctx_tried;
+    char *ca_file; /* upstream.tls.ca_file, or NULL for the system store */
     bool tls_verify;
     uint64_t connect_timeout_ms;
     uint64_t pool_idle_ms;

@@ -1,0 +1,168 @@
+// Instructions per request of sluice's hot path, counted by callgrind through the real binary.
+//
+// sluice (1 worker, the governed bench configuration: 1,000 caller keys, 100 models, access log
+// and metrics on) runs under `valgrind --tool=callgrind` twice: once serving N1 requests and once
+// N2, one keep-alive connection, against the mock (not under valgrind). Start-up, the first
+// connection and shutdown cost the same in both runs, so (Ir(N2) - Ir(N1)) / (N2 - N1) is the
+// cost of one request: parse, auth, route, rewrite, build the upstream request, relay the
+// response, access log, metrics. The same per function gives the top costs. Counts repeat to a
+// few instructions per request, so a regression shows in review.
+//
+//   bench/micro.sh [--n1 200] [--n2 1200] [--scenario chat|stream|large|all] [--top 25]
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync, readFileSync, existsSync, openSync, rmSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { REPLY, chatBody, resourcesYaml, sluiceConfig, N_KEYS, CALLER } from './workload.mjs';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const BUILD = process.env.SL_BENCH_BUILD ?? join(ROOT, 'build');
+const SLUICE = process.env.SL_MICRO_SLUICE ?? join(BUILD, 'sluice'); // another build to compare
+const MOCK = join(BUILD, 'tests/mock/sluice-mock');
+const CLIENT = join(BUILD, 'bench/sl-bench-client');
+
+const o = { n1: 200, n2: 1200, scenario: 'all', top: 25, json: null };
+for (let i = 2; i < process.argv.length; i++) {
+  const a = process.argv[i], v = process.argv[i + 1];
+  if (a === '--n1') { o.n1 = Number(v); i++; }
+  else if (a === '--n2') { o.n2 = Number(v); i++; }
+  else if (a === '--scenario') { o.scenario = v; i++; }
+  else if (a === '--top') { o.top = Number(v); i++; }
+  else if (a === '--json') { o.json = v; i++; }
+  else { console.error('usage: bench/micro.sh [--n1 N] [--n2 N] [--scenario chat|stream|large|all] [--top K] [--json FILE]'); process.exit(2); }
+}
+if (!(o.n2 > o.n1 && o.n1 > 0)) { console.error('micro: need 0 < n1 < n2'); process.exit(2); }
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const children = new Set();
+process.on('exit', () => { for (const c of children) try { process.kill(c.pid, 'SIGKILL'); } catch { /* gone */ } });
+
+function start(cmd, args, outFile) {
+  const fd = openSync(outFile, 'a');
+  const child = spawn(cmd, args, { stdio: ['ignore', fd, fd] });
+  children.add(child);
+  const p = { child, exited: null, out: () => readFileSync(outFile, 'utf8') };
+  child.on('exit', (code, sig) => { p.exited = { code, sig }; children.delete(child); });
+  return p;
+}
+
+function run(cmd, args) {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '', stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+async function waitFor(p, re, what, ms) {
+  const t0 = Date.now();
+  while (Date.now() - t0 < ms) {
+    const m = p.out().match(re);
+    if (m) return m;
+    if (p.exited) throw new Error(`${what} exited: ${p.out().slice(-500)}`);
+    await sleep(50);
+  }
+  throw new Error(`${what} not ready after ${ms} ms`);
+}
+
+// Runs sluice under callgrind for n requests; returns the callgrind output file.
+async function profile(dir, name, n, body, key) {
+  const out = join(dir, `callgrind.${name}.${n}.out`);
+  const p = start('valgrind', ['--tool=callgrind', `--callgrind-out-file=${out}`, '--dump-instr=no',
+    '--dump-line=no', SLUICE, '--config', join(dir, 'sluice.yaml')], join(dir, `sluice.${name}.${n}.log`));
+  const m = await waitFor(p, /sluice \S+ listening on http:\/\/\S*:(\d+)/, 'sluice under valgrind', 120000);
+  const r = await run(CLIENT, ['--port', m[1], '--path', '/v1/chat/completions', '--body', body,
+    '--header', `Authorization: Bearer ${key}`, '--requests', String(n)]);
+  const res = JSON.parse(r.stdout);
+  if (res.ok !== n) throw new Error(`${res.ok} of ${n} requests succeeded: ${r.stdout}`);
+  p.child.kill('SIGTERM');
+  for (let i = 0; i < 600 && !p.exited; i++) await sleep(100);
+  if (!p.exited) throw new Error('sluice did not exit after SIGTERM');
+  if (!existsSync(out)) throw new Error(`no callgrind output: ${p.out().slice(-500)}`);
+  return out;
+}
+
+// Self cost per function: "function (file or object)" -> Ir, from callgrind_annotate's table.
+async function functions(file) {
+  const r = await run('callgrind_annotate', ['--threshold=100', '--inclusive=no', '--auto=no', file]);
+  const fns = new Map();
+  const objs = new Map();
+  let total = 0, inTable = false;
+  for (const line of r.stdout.split('\n')) {
+    const t = line.match(/^\s*([\d,]+)\s+(?:\([^)]*\)\s+)?PROGRAM TOTALS/);
+    if (t) total = Number(t[1].replace(/,/g, ''));
+    if (/^Ir\s+file:function/.test(line)) { inTable = true; continue; }
+    if (!inTable) continue;
+    if (/^-{10}/.test(line)) { if (fns.size) break; continue; }
+    const m = line.match(/^\s*([\d,]+)\s+(?:\([^)]*\)\s+)?(.*?)(?:\s+\[([^\]]*)\])?\s*$/);
+    if (!m || !m[2]) continue;
+    const i = m[2].lastIndexOf(':');
+    const src = m[2].slice(0, i), fn = m[2].slice(i + 1);
+    const where = (src === '???' && m[3] ? m[3] : src).split('/').pop();
+    // Inlined code is reported under the header it came from; merge it into its function.
+    const key = fn.startsWith('0x') ? `${fn} (${where})` : fn;
+    if (!objs.has(key)) objs.set(key, where);
+    fns.set(key, (fns.get(key) ?? 0) + Number(m[1].replace(/,/g, '')));
+  }
+  return { total, fns: new Map([...fns].map(([k, v]) => [k.startsWith('0x') ? k : `${k} (${objs.get(k)})`, v])) };
+}
+
+async function scenario(dir, name, body, key) {
+  const a = await functions(await profile(dir, name, o.n1, body, key));
+  const b = await functions(await profile(dir, name, o.n2, body, key));
+  const dn = o.n2 - o.n1;
+  const per = (b.total - a.total) / dn;
+  const rows = [];
+  for (const [fn, ir] of b.fns) rows.push([fn, (ir - (a.fns.get(fn) ?? 0)) / dn]);
+  rows.sort((x, y) => y[1] - x[1]);
+  return { per, rows, totals: [a.total, b.total] };
+}
+
+async function main() {
+  for (const bin of [SLUICE, MOCK, CLIENT]) if (!existsSync(bin)) { console.error(`micro: ${bin} missing (make build)`); process.exit(2); }
+  if ((await run('sh', ['-c', 'command -v valgrind && command -v callgrind_annotate'])).code !== 0) {
+    console.error('micro: valgrind is not installed (scripts/deps.sh bench)');
+    process.exit(2);
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-micro-'));
+  const mock = start(MOCK, ['--listen', '127.0.0.1:0', '--quiet', '--reply', REPLY, '--chunks', '64'], join(dir, 'mock.log'));
+  const port = Number((await waitFor(mock, /listening on http:\/\/127\.0\.0\.1:(\d+)/, 'mock', 10000))[1]);
+  // Fixed keys so runs are comparable (the key's hash decides nothing but must be stable).
+  const keys = Array.from({ length: N_KEYS }, (_, i) => `sk-bench-${i}-${'0'.repeat(24)}`);
+  writeFileSync(join(dir, 'resources.yaml'), resourcesYaml(port, port, keys));
+  writeFileSync(join(dir, 'sluice.yaml'), sluiceConfig(dir));
+  writeFileSync(join(dir, 'chat.json'), chatBody('bench-42'));
+  writeFileSync(join(dir, 'stream.json'), chatBody('bench-42', { stream: true }));
+  writeFileSync(join(dir, 'large.json'), chatBody('bench-42', {}, 120 * 1024));
+  const names = o.scenario === 'all' ? ['chat', 'stream', 'large'] : [o.scenario];
+  const result = {};
+  for (const name of names) {
+    process.stderr.write(`micro: ${name}: callgrind runs of ${o.n1} and ${o.n2} requests\n`);
+    result[name] = await scenario(dir, name, join(dir, `${name}.json`), keys[CALLER]);
+  }
+  mock.child.kill('SIGTERM');
+  for (const name of names) {
+    const r = result[name];
+    const unit = { stream: 'stream (64 chunks, 67 events)', large: 'request (120 KiB chat, ~1 KiB reply)' }[name] ??
+      'request (1 KiB chat, ~1 KiB reply)';
+    console.log(`\n${name}: ${Math.round(r.per).toLocaleString('en-US')} instructions per ${unit}` +
+      `  [Ir ${r.totals[0].toLocaleString('en-US')} @ ${o.n1}, ${r.totals[1].toLocaleString('en-US')} @ ${o.n2}]`);
+    console.log('\n| Ir/req | share | function (object) |\n|--:|--:|---|');
+    for (const [fn, ir] of r.rows.slice(0, o.top)) {
+      console.log(`| ${Math.round(ir).toLocaleString('en-US')} | ${((100 * ir) / r.per).toFixed(1)} % | ${fn.replace(/\|/g, '\\|')} |`);
+    }
+  }
+  if (o.json) {
+    mkdirSync(dirname(o.json), { recursive: true });
+    writeFileSync(o.json, JSON.stringify(Object.fromEntries(Object.entries(result).map(([k, v]) =>
+      [k, { ir_per_request: v.per, totals: v.totals, top: v.rows.slice(0, 60) }])), null, 1));
+  }
+  if (!process.env.SL_MICRO_KEEP) rmSync(dir, { recursive: true, force: true });
+  else console.error(`micro: kept ${dir}`);
+}
+
+main().catch((e) => { console.error(`micro: ${e.stack ?? e}`); process.exit(1); });
