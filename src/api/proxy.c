@@ -449,14 +449,16 @@ static void on_proxy_dispose(void *data)
 
 /* ---- the request ---- */
 
-/* The alias as text: a slice of the body when the JSON string has no escapes (the common
- * case), a decoded copy otherwise. Returns false after replying 400. */
+/* The alias as text, copied into the request's pool (decoded when the JSON string has
+ * escapes). Never a slice of req->entity: the access log reads ctx->model while the request
+ * is disposed, and HTTP/2 frees a stream's body buffer before that. Returns false after
+ * replying 400. */
 static bool take_alias(h2o_req_t *req, struct sl_reqctx *ctx, struct sl_str raw)
 {
     struct sl_str inner = sl_str_init(raw.ptr + 1, raw.len - 2);
     struct sl_buf alias;
     if (memchr(inner.ptr, '\\', inner.len) == NULL && inner.len <= MAX_ALIAS_BYTES) {
-        ctx->model = inner;
+        ctx->model = sl_str_from_iov(h2o_strdup(&req->pool, inner.ptr, inner.len));
         return true;
     }
     sl_buf_init(&alias, MAX_ALIAS_BYTES);

@@ -8,7 +8,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { UPSTREAM_KEY } from './lib/gateway.mjs';
-import { startMock, tempDir, makeCert, run, eventually, scrapeMetrics } from './lib/harness.mjs';
+import { startMock, tempDir, makeCert, run, eventually, scrapeMetrics, teardown } from './lib/harness.mjs';
 import { startProxy, startRawUpstream, closedPort, call, chatBody } from './lib/fleet.mjs';
 import { expectDelta, reqSeries, errSeries } from './lib/probes.mjs';
 
@@ -73,12 +73,12 @@ before(async () => {
   });
 });
 
-after(async () => {
-  assert.equal((await s.stop()).code, 0);
-  for (const p of [mock, tlsUntrusted, tlsWrongName]) await p.stop();
-  for (const u of [garbage, bigHead, bigHeadLate, bigEvent]) await u.close();
-  dir.cleanup();
-});
+after(() => teardown(
+  async () => assert.equal((await s.stop()).code, 0),
+  ...[mock, tlsUntrusted, tlsWrongName].map((p) => () => p.stop()),
+  ...[garbage, bigHead, bigHeadLate, bigEvent].map((u) => () => u.close()),
+  () => dir.cleanup(),
+));
 
 const chat = (model, extra) => call(s.port, '/v1/chat/completions', { body: chatBody(model, extra) });
 const stream = (model, mockOpts) => chat(model, { stream: true, mock: mockOpts });

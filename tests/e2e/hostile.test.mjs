@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import net from 'node:net';
 import { UPSTREAM_KEY } from './lib/gateway.mjs';
-import { startMock, startSluice, baseConfig, curl, scrapeMetrics, eventually, sleep } from './lib/harness.mjs';
+import { startMock, startSluice, baseConfig, curl, scrapeMetrics, eventually, sleep, teardown } from './lib/harness.mjs';
 import { startProxy, startSink, call, chatBody, KEY } from './lib/fleet.mjs';
 import { exchange, trickle, parseResponses, H2O_BAD_REQUEST, H2O_MAX_REQLEN, H2O_MAX_HEADERS } from './lib/raw.mjs';
 import {
@@ -42,13 +42,13 @@ before(async () => {
     workers: 1, proxy: [`request_body_limit_bytes: ${TIGHT_LIMIT}`],
   });
 });
-after(async () => {
-  assert.equal((await s.stop()).code, 0);
-  assert.equal((await tight.stop()).code, 0);
-  await mock.stop();
-  await rapidMock.stop();
-  await sink.close();
-});
+after(() => teardown(
+  async () => assert.equal((await s.stop()).code, 0),
+  async () => assert.equal((await tight.stop()).code, 0),
+  () => mock.stop(),
+  () => rapidMock.stop(),
+  () => sink.close(),
+));
 
 const auth = `Authorization: Bearer ${KEY}\r\n`;
 

@@ -6,6 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { startProxy, call, chatBody } from './lib/fleet.mjs';
+import { teardown } from './lib/harness.mjs';
 
 let up, s;
 const calls = new Map(); // upstream model -> [{ at }]
@@ -56,10 +57,10 @@ before(async () => {
   });
 });
 
-after(async () => {
-  assert.equal((await s.stop()).code, 0);
-  up.close();
-});
+after(() => teardown(
+  async () => assert.equal((await s.stop()).code, 0),
+  () => up.close(),
+));
 
 const attempts = (upstream) => (calls.get(upstream) ?? []).length;
 

@@ -199,6 +199,22 @@ export function run(cmd, args, opts = {}) {
   });
 }
 
+// Runs every teardown step even when an earlier one fails, then rethrows the first failure.
+// An after() hook that stopped at its first failed assertion would leave the other servers
+// running, and their open handles would keep the test file alive until ctest's timeout.
+export async function teardown(...steps) {
+  const errors = [];
+  for (const step of steps) {
+    try {
+      await step();
+    } catch (e) {
+      errors.push(e);
+    }
+  }
+  if (errors.length === 1) throw errors[0];
+  if (errors.length > 1) throw new AggregateError(errors, errors.map((e) => e.message).join('\n'));
+}
+
 export function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
 
 // Fetches /metrics text and returns a map of "name{labels}" -> number.
