@@ -9,26 +9,21 @@
 #include "sluice/http.h"
 #include "sluice/reply.h"
 
-/* Keys longer than this are not keys; refusing them early bounds the hashing work a client can
- * ask for. */
-#define MAX_KEY_BYTES 1024
-
-/* Finds the credential. Returns false when absent or malformed. */
-static bool credential(h2o_req_t *req, struct sl_str *token)
+int sl_auth_credential(const h2o_headers_t *headers, struct sl_str *token)
 {
-    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+    ssize_t i = h2o_find_header(headers, H2O_TOKEN_AUTHORIZATION, -1);
     if (i != -1) {
-        struct sl_str v = sl_str_from_iov(req->headers.entries[i].value);
+        struct sl_str v = sl_str_from_iov(headers->entries[i].value);
         if (!sl_str_starts_with(v, SL_STRLIT("Bearer ")))
-            return false;
+            return SL_EPARSE;
         *token = sl_str_trim(sl_str_init(v.ptr + 7, v.len - 7));
     } else {
-        i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-api-key"), -1);
+        i = h2o_find_header_by_str(headers, H2O_STRLIT("x-api-key"), -1);
         if (i == -1)
-            return false;
-        *token = sl_str_trim(sl_str_from_iov(req->headers.entries[i].value));
+            return SL_ENOENT;
+        *token = sl_str_trim(sl_str_from_iov(headers->entries[i].value));
     }
-    return token->len > 0 && token->len <= MAX_KEY_BYTES;
+    return token->len > 0 && token->len <= SL_AUTH_MAX_KEY_BYTES ? SL_OK : SL_EPARSE;
 }
 
 enum sl_auth_result sl_auth_check(h2o_req_t *req, const struct sl_resources *res, int64_t now_us,
@@ -37,7 +32,7 @@ enum sl_auth_result sl_auth_check(h2o_req_t *req, const struct sl_resources *res
     struct sl_str token;
     uint8_t digest[SHA256_DIGEST_LENGTH];
     *key = NULL;
-    if (!credential(req, &token))
+    if (sl_auth_credential(&req->headers, &token) != SL_OK)
         return SL_AUTH_MISSING;
     SHA256((const unsigned char *)token.ptr, token.len, digest);
     *key = sl_resources_find_key(res, digest);
