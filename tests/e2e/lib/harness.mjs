@@ -132,6 +132,12 @@ export async function startSluice({ config, env = {}, args = [], dir } = {}) {
   return p;
 }
 
+// Starts sluice (under SL_TEST_WRAPPER, if set) without waiting for anything: for tests that
+// cannot wait for the "listening" line, e.g. at log_level warn.
+export function spawnSluice(args, env = {}) {
+  return new Proc(...sluiceCommand(args), cleanEnv(env));
+}
+
 // Runs sluice to completion (validate, bad configs, usage errors).
 export function runSluice(args, { env = {} } = {}) {
   return new Promise((resolve, reject) => {
