@@ -11,7 +11,14 @@ export const SLUICE_BIN = process.env.SL_TEST_BIN;
 export const MOCK_BIN = process.env.SL_TEST_MOCK;
 if (!SLUICE_BIN) throw new Error('SL_TEST_BIN is not set (run the e2e tests through ctest)');
 
-const HANG_MS = 30000;
+// SL_TEST_WRAPPER (opt-in, e.g. "valgrind --error-exitcode=99 ..."; `make valgrind` sets it) is
+// split on spaces and put in front of every sluice command; the mock is never wrapped. Waits
+// stretch under a wrapper, which slows sluice down many times.
+const WRAPPER = (process.env.SL_TEST_WRAPPER ?? '').split(' ').filter(Boolean);
+const HANG_MS = WRAPPER.length ? 120000 : 30000;
+function sluiceCommand(args) {
+  return WRAPPER.length ? [WRAPPER[0], [...WRAPPER.slice(1), SLUICE_BIN, ...args]] : [SLUICE_BIN, args];
+}
 
 // Every process a test file starts is killed when the file's process exits, so a failed
 // assertion never leaves a server running. Children are unref'd so a leftover one cannot keep
@@ -108,7 +115,7 @@ export async function startSluice({ config, env = {}, args = [], dir } = {}) {
   const t = dir ?? tempDir();
   const file = t.path('config.yaml');
   writeFileSync(file, config);
-  const p = new Proc(SLUICE_BIN, args.length ? args : ['--config', file], cleanEnv(env));
+  const p = new Proc(...sluiceCommand(args.length ? args : ['--config', file]), cleanEnv(env));
   p.dir = t;
   p.configFile = file;
   const m = await Promise.race([
@@ -125,10 +132,17 @@ export async function startSluice({ config, env = {}, args = [], dir } = {}) {
   return p;
 }
 
+// Starts sluice (under SL_TEST_WRAPPER, if set) without waiting for anything: for tests that
+// cannot wait for the "listening" line, e.g. at log_level warn.
+export function spawnSluice(args, env = {}) {
+  return new Proc(...sluiceCommand(args), cleanEnv(env));
+}
+
 // Runs sluice to completion (validate, bad configs, usage errors).
 export function runSluice(args, { env = {} } = {}) {
   return new Promise((resolve, reject) => {
-    execFile(SLUICE_BIN, args, { env: cleanEnv(env), timeout: HANG_MS }, (err, stdout, stderr) => {
+    const [bin, argv] = sluiceCommand(args);
+    execFile(bin, argv, { env: cleanEnv(env), timeout: HANG_MS }, (err, stdout, stderr) => {
       const report = sanitizerReport(stderr);
       if (report) { reject(new Error(`sanitizer report:\n${report}`)); return; }
       resolve({ code: err ? (err.code ?? 1) : 0, stdout, stderr });
