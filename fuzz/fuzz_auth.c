@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_check.h"
 #include "sluice/auth.h"
 #include "sluice/base.h"
 #include "sluice/diag.h"
@@ -16,14 +17,6 @@
 #include "sluice/resources.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_auth: check failed: %s (line %d)\n", #cond, __LINE__);           \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 /* sha256("sk-fuzz-known") */
 static const char resources_yaml[] =

@@ -11,19 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_check.h"
 #include "sluice/base.h"
 #include "sluice/buf.h"
 #include "sluice/json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_json: check failed: %s (line %d)\n", #cond, __LINE__);           \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 static bool within(struct sl_str inner, struct sl_str outer)
 {

@@ -10,19 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_check.h"
 #include "sluice/base.h"
 #include "sluice/buf.h"
 #include "sluice/sse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_sse: check failed: %s (line %d)\n", #cond, __LINE__);            \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 /* Everything delivered, serialised: per event a flags byte, four lengths, then the bytes. */
 struct log {

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "../src/upstream/upstream_internal.h"
+#include "fuzz_check.h"
 #include "sluice/base.h"
 #include "sluice/buf.h"
 #include "sluice/config.h"
@@ -32,14 +33,6 @@
 #include "sluice/upstream.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_upstream: check failed: %s (line %d)\n", #cond, __LINE__);       \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 /* The client's own caps (client.c): heads above this may be cut depending on how they arrive. */
 #define HEAD_MAX_BYTES (64 * 1024)
