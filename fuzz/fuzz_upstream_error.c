@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_check.h"
 #include "sluice/base.h"
 #include "sluice/buf.h"
 #include "sluice/h2o.h"
@@ -18,14 +19,6 @@
 #include "sluice/reply.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_upstream_error: check failed: %s (line %d)\n", #cond, __LINE__); \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 /* proxy.c: MAX_ERROR_BODY_BYTES; the unescaped message buffer in finish_error_body. */
 #define MAX_ERROR_BODY_BYTES (64u * 1024)
@@ -43,18 +36,6 @@ static void render_code(const struct sl_upstream_error_info *info, char *code, s
     else if (info->code.len != 0 && info->code.len < cap)
         snprintf(code, cap, "%.*s", (int)info->code.len, info->code.ptr);
     sl_buf_dispose(&cb);
-}
-
-/* Known defect, reported upstream of this target (see fuzz/README.md): sl_error_envelope puts
- * the code between quotes without escaping it, so a code holding '"', '\' or a control byte
- * breaks the envelope. Until that is fixed the envelope is only checked for other codes. */
-static bool code_needs_escaping(const char *code)
-{
-    for (const char *p = code; *p != '\0'; p++) {
-        if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
-            return true;
-    }
-    return false;
 }
 
 /* finish_error_body: the caller sees the upstream's message and code in Sluice's envelope. */
@@ -76,7 +57,7 @@ static void check_error_body(struct sl_str body)
     h2o_mem_init_pool(&pool);
     struct sl_str env =
         sl_error_envelope(&pool, "upstream_error", code[0] ? code : NULL, sl_buf_str(&msg));
-    if (!code_needs_escaping(code) || getenv("FUZZ_STRICT") != NULL) {
+    {
         json_error_t jerr;
         json_t *root = json_loadb(env.ptr, env.len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
         if (root == NULL)

@@ -16,7 +16,8 @@ void sl_reply(h2o_req_t *req, int status, const char *content_type, struct sl_st
 void sl_reply_error(h2o_req_t *req, int status, const char *type, const char *code, const char *fmt,
                     ...) __attribute__((format(printf, 5, 6)));
 
-/* Renders the envelope into pool memory. */
+/* Renders the envelope into pool memory: the message (cut to 1024 bytes), type and code (each
+ * under 128 bytes; code may be NULL) all JSON-escaped, so any bytes give valid JSON. */
 struct sl_str sl_error_envelope(h2o_mem_pool_t *pool, const char *type, const char *code,
                                 struct sl_str message);
 

@@ -8,6 +8,8 @@
 #include "sluice/reply.h"
 
 #define ERROR_MESSAGE_MAX 1024
+/* type and code are short identifiers; an upstream's error.code is cut to this by its reader. */
+#define ERROR_IDENT_MAX 128
 
 const char *sl_status_reason(int status)
 {
@@ -71,14 +73,21 @@ struct sl_str sl_error_envelope(h2o_mem_pool_t *pool, const char *type, const ch
 {
     struct sl_buf b;
     /* The message is capped; the envelope around it is small and fixed. */
-    sl_buf_init(&b, ERROR_MESSAGE_MAX * 6 + 256);
+    SL_ASSERT(strlen(type) < ERROR_IDENT_MAX && (code == NULL || strlen(code) < ERROR_IDENT_MAX));
+    /* Every byte escapes to at most 6 ("\u00XX"); the fixed text around them is 40 bytes. */
+    sl_buf_init(&b, (ERROR_MESSAGE_MAX + 2 * ERROR_IDENT_MAX) * 6 + 64);
     if (message.len > ERROR_MESSAGE_MAX)
         message.len = ERROR_MESSAGE_MAX;
     sl_buf_appendf(&b, "{\"error\":{\"message\":");
     sl_json_escape(&b, message);
-    sl_buf_appendf(&b, ",\"type\":\"%s\"", type);
-    if (code != NULL)
-        sl_buf_appendf(&b, ",\"code\":\"%s\"", code);
+    /* type and code are escaped too: an upstream 4xx's error.code reaches here, and an
+     * unescaped '"' in it would let the upstream forge the rest of the envelope. */
+    sl_buf_appendf(&b, ",\"type\":");
+    sl_json_escape(&b, sl_str_from_cstr(type));
+    if (code != NULL) {
+        sl_buf_appendf(&b, ",\"code\":");
+        sl_json_escape(&b, sl_str_from_cstr(code));
+    }
     sl_buf_appendf(&b, "}}");
     h2o_iovec_t out = h2o_strdup(pool, b.ptr, b.len);
     sl_buf_dispose(&b);
