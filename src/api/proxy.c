@@ -23,6 +23,7 @@
 #include "sluice/json.h"
 #include "sluice/log.h"
 #include "sluice/provider.h"
+#include "sluice/redact.h"
 #include "sluice/relay.h"
 #include "sluice/reply.h"
 #include "sluice/server.h"
@@ -32,9 +33,11 @@
 
 /* Error bodies are only mined for a message; JSON bodies are capped by
  * upstream.max_response_bytes; streams are never held whole. */
-#define MAX_ERROR_BODY_BYTES  (64u * 1024)
-#define MAX_ALIAS_BYTES       512
-#define MAX_UPSTREAM_ID_BYTES 4096
+#define MAX_ERROR_BODY_BYTES (64u * 1024)
+/* An upstream 4xx message longer than this (unescaped) becomes "upstream returned N". */
+#define MAX_UPSTREAM_MESSAGE_BYTES 1024u
+#define MAX_ALIAS_BYTES            512
+#define MAX_UPSTREAM_ID_BYTES      4096
 
 enum proxy_state {
     PX_WAITING = 0, /* upstream exchange running, no head yet */
@@ -130,6 +133,20 @@ static void finish_json(struct proxy *p)
     reply_json(p, p->status, v, n, len);
 }
 
+/* text with the provider key the upstream was sent replaced by SL_REDACTED, in pool memory: an
+ * upstream may quote the key in an error ("Incorrect API key provided: ..."). A result that
+ * would pass cap is cut before the secret that did not fit. */
+static struct sl_str without_provider_key(h2o_mem_pool_t *pool, struct sl_str text,
+                                          const struct sl_provider_key *key, size_t cap)
+{
+    struct sl_buf out;
+    sl_buf_init(&out, cap);
+    (void)sl_redact(text, sl_str_from_cstr(key->api_key), &out);
+    struct sl_str r = sl_str_from_iov(h2o_strdup(pool, out.ptr != NULL ? out.ptr : "", out.len));
+    sl_buf_dispose(&out);
+    return r;
+}
+
 /* 4xx: keep the status and the upstream's message; 429 keeps Retry-After. */
 static void finish_error_body(struct proxy *p)
 {
@@ -141,7 +158,7 @@ static void finish_error_body(struct proxy *p)
     if (p->retry_after.len != 0)
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
                        p->retry_after.ptr, p->retry_after.len);
-    sl_buf_init(&msg, 1024);
+    sl_buf_init(&msg, MAX_UPSTREAM_MESSAGE_BYTES);
     if (!sl_provider_openai.parse_error(sl_buf_str(&p->body), &info) ||
         sl_json_unescape(info.message, &msg) != SL_OK) {
         sl_buf_dispose(&msg);
@@ -151,14 +168,22 @@ static void finish_error_body(struct proxy *p)
     char code[128] = "";
     struct sl_buf cb;
     sl_buf_init(&cb, sizeof(code) - 1);
+    struct sl_str raw_code = sl_str_init(NULL, 0);
     if (info.code.len != 0 && info.code.ptr[0] == '"' && sl_json_unescape(info.code, &cb) == SL_OK)
-        snprintf(code, sizeof(code), "%.*s", (int)cb.len, cb.ptr);
+        raw_code = sl_buf_str(&cb);
     else if (info.code.len != 0 && info.code.len < sizeof(code))
-        snprintf(code, sizeof(code), "%.*s", (int)info.code.len, info.code.ptr);
+        raw_code = info.code;
+    if (raw_code.len != 0) {
+        struct sl_str c =
+            without_provider_key(&req->pool, raw_code, p->model->key, sizeof(code) - 1);
+        snprintf(code, sizeof(code), "%.*s", (int)c.len, c.ptr);
+    }
     sl_buf_dispose(&cb);
-    struct sl_str env =
-        sl_error_envelope(&req->pool, "upstream_error", code[0] ? code : NULL, sl_buf_str(&msg));
+    struct sl_str shown = without_provider_key(&req->pool, sl_buf_str(&msg), p->model->key,
+                                               MAX_UPSTREAM_MESSAGE_BYTES);
     sl_buf_dispose(&msg);
+    struct sl_str env =
+        sl_error_envelope(&req->pool, "upstream_error", code[0] ? code : NULL, shown);
     sl_reply(req, p->status, "application/json", env);
 }
 
