@@ -7,10 +7,10 @@
 #include "sluice/access_log.h"
 #include "sluice/api.h"
 #include "sluice/base.h"
+#include "sluice/framing.h"
 #include "sluice/http.h"
 #include "sluice/log.h"
 #include "sluice/metrics.h"
-#include "sluice/picohttp.h"
 #include "sluice/reply.h"
 #include "sluice/server.h"
 #include "sluice/worker.h"
@@ -130,13 +130,9 @@ static void on_reqctx_dispose(void *p)
     sl_worker_request_ended(ctx->worker);
 }
 
-/* h2o 2.2 frames an HTTP/1.1 body by Transfer-Encoding when both it and Content-Length are
- * present and by the first of several Content-Length headers, and keeps neither header in
- * req->headers. A request a proxy in front of Sluice might frame differently is refused
- * (RFC 9112 section 6.3) instead of being guessed at: the head is still at the start of the
- * connection's input buffer (h2o consumes it only when the response is done), so it is
- * re-read here for requests that carry a body. Returns the reason, or NULL when framing is
- * unambiguous. */
+/* Refuses a body whose framing another hop might read differently (see framing.h). The head
+ * is still at the start of the connection's input buffer: h2o consumes it only when the
+ * response is done. Returns the reason, or NULL when framing is unambiguous. */
 static const char *ambiguous_framing(h2o_req_t *req)
 {
     if (req->version >= 0x200 || req->entity.base == NULL)
@@ -144,26 +140,14 @@ static const char *ambiguous_framing(h2o_req_t *req)
     h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
     if (sock == NULL || sock->input == NULL)
         return NULL;
-    struct phr_header hs[100];
-    size_t n = 100, ml, pl;
-    const char *m, *p;
-    int minor;
-    if (phr_parse_request(sock->input->bytes, sock->input->size, &m, &ml, &p, &pl, &minor, hs, &n,
-                          0) <= 0)
+    struct sl_framing_headers f;
+    if (!sl_framing_scan(sl_str_init(sock->input->bytes, sock->input->size), &f))
         return NULL;
-    unsigned cl = 0, te = 0;
-    for (size_t i = 0; i < n; i++) {
-        struct sl_str name = sl_str_init(hs[i].name, hs[i].name_len);
-        if (hs[i].name == NULL)
-            continue;
-        cl += sl_str_ieq_lit(name, "content-length");
-        te += sl_str_ieq_lit(name, "transfer-encoding");
-    }
-    if (cl != 0 && te != 0)
+    if (f.content_length != 0 && f.transfer_encoding != 0)
         return "both Content-Length and Transfer-Encoding are present";
-    if (cl > 1)
+    if (f.content_length > 1)
         return "Content-Length is repeated";
-    if (te > 1)
+    if (f.transfer_encoding > 1)
         return "Transfer-Encoding is repeated";
     return NULL;
 }
