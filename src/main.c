@@ -1,5 +1,6 @@
 /* sluice: command line, config loading and server start. Exit codes: 0 success, 1 config or
  * boot error, 2 usage error. */
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -257,6 +258,11 @@ static int serve(const struct cli *cli)
         sl_server_free(server);
         return 1;
     }
+    /* Parsing config.yaml and the resources file leaves about 1 MiB of freed heap behind
+     * (1,000 caller keys); give it back before serving rather than at the first quiet second. */
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
     int rc = sl_server_run(server);
     sl_server_free(server);
     return rc;
