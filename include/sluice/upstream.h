@@ -77,6 +77,10 @@ struct sl_upstreams *sl_upstreams_new(h2o_context_t *ctx, const struct sl_config
                                       const struct sl_proxy_env *proxy);
 void sl_upstreams_free(struct sl_upstreams *u);
 
+/* Calls cb(data) each time an idle pooled connection is closed, by the upstream or by its idle
+ * timer: memory freed while nothing else runs, which the worker then gives back (worker.c). */
+void sl_upstreams_on_idle_closed(struct sl_upstreams *u, void (*cb)(void *data), void *data);
+
 /* Starts an exchange with origin: connects (or reuses a pooled connection), writes reqbufs (a
  * complete HTTP/1.1 request; the buffers must stay valid until on_done or cancel), reads the
  * response. Callbacks are never called from within this function. */

@@ -57,6 +57,11 @@ void sl_worker_tune_malloc(void)
  * worker's arena, then restore it. */
 static void release_memory(void)
 {
+    /* h2o keeps up to 16 freed socket input buffers per thread for reuse; scattered through the
+     * arena, they pin the pages around them. Free them first so those pages can go. */
+    h2o_mem_recycle_t *buffers = &h2o_socket_buffer_prototype.allocator;
+    while (buffers->cnt != 0)
+        free(h2o_mem_alloc_recycle(buffers, 0));
 #ifdef __GLIBC__
     malloc_trim(0);
     mallopt(M_TRIM_THRESHOLD, TRIM_QUIET_BYTES);
@@ -76,11 +81,24 @@ static void on_trim(h2o_timeout_entry_t *e)
     release_memory();
 }
 
+/* Memory was freed: give it back once the worker has been quiet for TRIM_QUIET_MS. Besides
+ * request ends, closed client connections and idle upstream connections closing later (by
+ * their idle timer or the upstream) free buffers after the first trim would have run. */
+static void arm_trim(struct sl_worker *w)
+{
+    if (!h2o_timeout_is_linked(&w->_trim_entry))
+        h2o_timeout_link(w->ctx.loop, &w->_trim_timeout, &w->_trim_entry);
+}
+
+static void on_upstream_idle_closed(void *data)
+{
+    arm_trim(data);
+}
+
 void sl_worker_request_ended(struct sl_worker *w)
 {
     w->_last_request_end_ms = h2o_now(w->ctx.loop);
-    if (!h2o_timeout_is_linked(&w->_trim_entry))
-        h2o_timeout_link(w->ctx.loop, &w->_trim_timeout, &w->_trim_entry);
+    arm_trim(w);
 }
 
 static struct sl_gen_pin *new_pin(struct sl_generation *g)
@@ -124,6 +142,7 @@ static void on_connection_close(void *data)
     struct sl_worker *w = data;
     sl_stat_sub(&w->stats.connections, 1);
     atomic_fetch_sub_explicit(&w->server->open_connections, 1, memory_order_relaxed);
+    arm_trim(w);
 }
 
 /* Over proxy.max_connections: answer 503 in the OpenAI envelope and close, rather than leaving
@@ -280,6 +299,7 @@ static void *worker_main(void *arg)
     h2o_context_init(&w->ctx, h2o_evloop_create(), &w->server->globalconf);
     w->upstreams =
         sl_upstreams_new(&w->ctx, sl_server_config(w->server), sl_server_proxy_env(w->server));
+    sl_upstreams_on_idle_closed(w->upstreams, on_upstream_idle_closed, w);
     w->metrics = sl_metrics_worker_new();
     h2o_timeout_init(w->ctx.loop, &w->client_watch_timeout, CLIENT_WATCH_MS);
     h2o_timeout_init(w->ctx.loop, &w->_trim_timeout, TRIM_QUIET_MS);

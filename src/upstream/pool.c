@@ -32,17 +32,31 @@ void sl__upconn_close(struct sl_upconn *c)
     free(c);
 }
 
+void sl_upstreams_on_idle_closed(struct sl_upstreams *u, void (*cb)(void *data), void *data)
+{
+    u->idle_closed_cb = cb;
+    u->idle_closed_data = data;
+}
+
+static void close_idle(struct sl_upconn *c)
+{
+    struct sl_upstreams *u = c->pool->u;
+    sl__upconn_close(c);
+    if (u->idle_closed_cb != NULL)
+        u->idle_closed_cb(u->idle_closed_data);
+}
+
 /* An idle HTTP/1.1 connection has nothing to say: any byte or EOF means the upstream closed it
  * (or broke the protocol), so it must not be reused. */
 static void on_idle_read(h2o_socket_t *sock, const char *err)
 {
     SL_UNUSED(err);
-    sl__upconn_close(sock->data);
+    close_idle(sock->data);
 }
 
 static void on_idle_timeout(h2o_timeout_entry_t *entry)
 {
-    sl__upconn_close(SL_CONTAINER_OF(entry, struct sl_upconn, idle_timer));
+    close_idle(SL_CONTAINER_OF(entry, struct sl_upconn, idle_timer));
 }
 
 struct sl_upconn *sl__pool_take(struct sl_pool *p)

@@ -48,6 +48,8 @@ struct sl_pool {
 struct sl_upstreams {
     h2o_context_t *ctx;
     h2o_loop_t *loop;
+    void (*idle_closed_cb)(void *data); /* sl_upstreams_on_idle_closed */
+    void *idle_closed_data;
     /* Created on the first https connection (client_ssl_ctx in client.c): OpenSSL's algorithm
      * tables cost 2.7 MiB of resident memory, which a gateway with plain-http upstreams never
      * needs. NULL until then, and after a failure (ssl_ctx_tried). */

@@ -338,6 +338,37 @@ static void test_stale_pooled_connection_is_retried(void **state)
     sl_buf_dispose(&b.body);
 }
 
+static void count_idle_closed(void *data)
+{
+    (*(int *)data)++;
+}
+
+/* A pooled connection the upstream closes while idle is freed at once, and the worker hears of
+ * it (it gives the memory back once quiet). */
+static void test_idle_close_is_reported(void **state)
+{
+    (void)state;
+    struct server s = {.n_scripts = 1, .close_idle_after_first = true};
+    s.scripts[0].steps[0] = (struct step){RESP_HEAD "Content-Length: 1\r\n\r\na", 0};
+    server_start(&s);
+    struct world w;
+    world_init(&w, s.port, NULL);
+    int closed = 0;
+    sl_upstreams_on_idle_closed(w.u, count_idle_closed, &closed);
+    struct result a = {0};
+    run(&w, &a, 5000, 0);
+    assert_int_equal(a.err, SL_UPSTREAM_OK);
+    assert_int_equal(closed, 0);
+    /* Bounded only so that a missing callback fails instead of hanging. */
+    uint64_t give_up = h2o_now(w.ctx.loop) + 5000;
+    while (closed == 0 && h2o_now(w.ctx.loop) < give_up)
+        h2o_evloop_run(w.ctx.loop, 10);
+    assert_int_equal(closed, 1);
+    world_dispose(&w);
+    server_stop(&s);
+    sl_buf_dispose(&a.body);
+}
+
 static void test_connect_refused(void **state)
 {
     (void)state;
@@ -621,6 +652,7 @@ int main(void)
         cmocka_unit_test(test_connect_refused),
         cmocka_unit_test(test_dns_failure),
         cmocka_unit_test(test_deadline_and_idle),
+        cmocka_unit_test(test_idle_close_is_reported),
         cmocka_unit_test(test_pause_resume),
         cmocka_unit_test(test_cancel_and_abandon),
         cmocka_unit_test(test_bad_responses),
