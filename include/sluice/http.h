@@ -10,6 +10,7 @@
 struct sl_gen_pin;
 struct sl_server;
 struct sl_worker;
+struct sl_client_conn;
 struct sl_route;
 
 /* Per-request state of every request that reaches the router. Allocated from req->pool; its
@@ -34,6 +35,11 @@ struct sl_reqctx {
     int64_t completion_tokens;
     /* Set when the client left before the response completed (logged as 499). */
     bool client_gone;
+    /* HTTP/1.1: called at once when the client closes its end while the request is handled;
+     * set by a handler that has work to stop (the proxy's upstream call). */
+    void (*on_client_gone)(void *data);
+    void *on_client_gone_data;
+    struct sl_client_conn *client_conn; /* HTTP/1.1 only; NULL otherwise */
 };
 
 /* The request's context, or NULL for requests h2o answered itself (e.g. a 413 for a body over

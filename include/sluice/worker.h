@@ -30,6 +30,19 @@ struct sl_worker_stats {
 
 #define SL_WORKER_MAX_LISTENERS 2 /* plain HTTP and, with proxy.tls.addr, TLS */
 
+struct sl_reqctx;
+
+/* One accepted client connection, kept in its socket's on_close.data; freed when it closes. */
+struct sl_client_conn {
+    struct sl_worker *worker;
+    h2o_socket_t *sock;
+    /* HTTP/1.1: the request being handled on it, or NULL (see keep_reading in http.c). */
+    struct sl_reqctx *current;
+};
+
+/* The connection record of a socket the worker accepted, or NULL for any other socket. */
+struct sl_client_conn *sl_client_conn_of(h2o_socket_t *sock);
+
 struct sl_worker_listener {
     int fd; /* bound by the main thread; -1 when unused */
     h2o_socket_t *sock;

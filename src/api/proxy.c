@@ -395,8 +395,9 @@ static const struct sl_upstream_cbs upstream_cbs = {on_head, on_body, on_done};
 
 /* ---- the caller leaving ---- */
 
-/* h2o 2.2 does not read an HTTP/1.1 client socket while a handler works on its request, so a
- * caller who hangs up would only be noticed when the response is written: poll for it. */
+/* An HTTP/1.1 client socket is polled while its request is handled (keep_reading in
+ * server/http.c), which reports a close at once through on_client_gone. This poll covers a
+ * socket no longer polled then: one with a pipelined request queued behind this one. */
 static bool client_hung_up(h2o_req_t *req)
 {
     if (req->version >= 0x200)
@@ -406,6 +407,8 @@ static bool client_hung_up(h2o_req_t *req)
     return pfd.fd != -1 && poll(&pfd, 1, 0) == 1 &&
            (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
+
+static void abandon(struct proxy *p, bool stalled);
 
 /* Once a second: has the caller left, or stopped reading a stream for longer than
  * downstream.idle_timeout_secs (h2o 2.2 has no send timeout)? Either way the upstream call
@@ -422,6 +425,24 @@ static void on_watch(h2o_timeout_entry_t *e)
         h2o_timeout_link(p->req->conn->ctx->loop, &p->ctx->worker->client_watch_timeout, &p->watch);
         return;
     }
+    abandon(p, stalled);
+}
+
+/* The HTTP/1.1 client closed its end (server/http.c noticed at once). The watch is linked
+ * exactly while there is work to stop. */
+static void on_client_gone(void *data)
+{
+    struct proxy *p = data;
+    if (!h2o_timeout_is_linked(&p->watch))
+        return;
+    stop_watch(p);
+    abandon(p, false);
+}
+
+/* The caller left (or stalled a stream): stop the upstream call, which costs tokens, and end
+ * the request. */
+static void abandon(struct proxy *p, bool stalled)
+{
     p->ctx->client_gone = true;
     if (stalled)
         p->ctx->error_kind = "client_stalled";
@@ -454,6 +475,7 @@ static void on_proxy_dispose(void *data)
 {
     struct proxy *p = data;
     stop_watch(p);
+    p->ctx->on_client_gone = NULL;
     if (h2o_timeout_is_linked(&p->retry_timer)) {
         /* Freed while waiting to retry: nothing is running upstream. */
         h2o_timeout_unlink(&p->retry_timer);
@@ -571,6 +593,8 @@ static void call_upstream(struct proxy *p, const struct sl_body *b, struct sl_st
     p->up = sl_upstream_start(w->upstreams, &md->key->origin, bufs, nbufs, &opts, &upstream_cbs, p);
     p->watch.cb = on_watch;
     h2o_timeout_link(req->conn->ctx->loop, &w->client_watch_timeout, &p->watch);
+    p->ctx->on_client_gone = on_client_gone;
+    p->ctx->on_client_gone_data = p;
 }
 
 static void proxy_request(struct sl_reqctx *ctx, h2o_req_t *req, enum sl_endpoint ep)

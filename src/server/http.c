@@ -1,6 +1,8 @@
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "server_internal.h"
@@ -120,9 +122,57 @@ uint64_t sl_now_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+/* The client socket's read callback while its request is handled (see keep_reading). The
+ * socket is marked don't-read, so h2o only reports it readable; whether that is input or the
+ * end is read off the kernel's queue without taking anything from it. */
+static void on_client_readable(h2o_socket_t *sock, const char *err)
+{
+    char byte;
+    ssize_t n = err != NULL ? -1 : recv(h2o_socket_get_fd(sock), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && err == NULL && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return; /* nothing after all */
+    /* Input (a pipelined request) stays queued in the kernel for h2o, which reads it once the
+     * response is done; epoll is level-triggered, so stop polling until then. */
+    h2o_socket_read_stop(sock);
+    if (n > 0)
+        return;
+    /* The end (0) or an error: the caller has gone. Let the handler stop its work now rather
+     * than at its next watch tick. */
+    struct sl_client_conn *c = sl_client_conn_of(sock);
+    struct sl_reqctx *ctx = c != NULL ? c->current : NULL;
+    if (ctx != NULL && ctx->on_client_gone != NULL)
+        ctx->on_client_gone(ctx->on_client_gone_data);
+}
+
+/* h2o 2.2 stops reading an HTTP/1.1 client socket while a handler works and starts again once
+ * the response is written: two epoll_ctl calls per request, 8 % of a worker's CPU at c=64
+ * (docs/benchmarks.md), and a caller who hangs up goes unnoticed meanwhile. h2o's evloop
+ * applies read start/stop when the loop turn ends, so starting again here, in the same turn
+ * as h2o's stop, leaves epoll untouched. The socket must not actually be read meanwhile: the
+ * request's head and body are slices of its input buffer, which more input could move, so it is
+ * marked don't-read until the request is disposed (before h2o reads the next request and
+ * replaces this callback with its own). */
+static void keep_reading(struct sl_reqctx *ctx, h2o_req_t *req)
+{
+    if (req->version >= 0x200)
+        return;
+    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+    struct sl_client_conn *c = sock != NULL ? sl_client_conn_of(sock) : NULL;
+    if (c == NULL || h2o_socket_is_reading(sock))
+        return;
+    c->current = ctx;
+    ctx->client_conn = c;
+    h2o_socket_dont_read(sock, 1);
+    h2o_socket_read_start(sock, on_client_readable);
+}
+
 static void on_reqctx_dispose(void *p)
 {
     struct sl_reqctx *ctx = p;
+    if (ctx->client_conn != NULL && ctx->client_conn->current == ctx) {
+        ctx->client_conn->current = NULL;
+        h2o_socket_dont_read(ctx->client_conn->sock, 0);
+    }
     sl_stat_sub(&ctx->worker->stats.inflight, 1);
     if (ctx->route != NULL)
         sl_metrics_inflight(ctx->worker->metrics, ctx->route->name, -1);
@@ -166,6 +216,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
                               .ttft_us = -1};
     *h2o_req_getenv(req, H2O_STRLIT(ENV_CTX), 1) = h2o_iovec_init((char *)ctx, sizeof(*ctx));
     ctx->request_id = sl_request_id(req);
+    keep_reading(ctx, req);
     sl_stat_add(&w->stats.inflight, 1);
     uint64_t limit = sl_server_config(w->server)->proxy.request_body_limit_bytes;
     if (req->entity.len > limit) {

@@ -139,10 +139,19 @@ static void set_generation(struct sl_worker *w, struct sl_generation *g)
 
 static void on_connection_close(void *data)
 {
-    struct sl_worker *w = data;
+    struct sl_client_conn *c = data;
+    struct sl_worker *w = c->worker;
+    /* h2o disposes a connection's request before it closes the socket. */
+    SL_ASSERT(c->current == NULL);
+    free(c);
     sl_stat_sub(&w->stats.connections, 1);
     atomic_fetch_sub_explicit(&w->server->open_connections, 1, memory_order_relaxed);
     arm_trim(w);
+}
+
+struct sl_client_conn *sl_client_conn_of(h2o_socket_t *sock)
+{
+    return sock->on_close.cb == on_connection_close ? sock->on_close.data : NULL;
 }
 
 /* Over proxy.max_connections: answer 503 in the OpenAI envelope and close, rather than leaving
@@ -191,8 +200,11 @@ static void on_accept(h2o_socket_t *listener, const char *err)
             continue;
         }
         sl_stat_add(&w->stats.connections, 1);
+        struct sl_client_conn *c = sl_xcalloc(1, sizeof(*c));
+        c->worker = w;
+        c->sock = sock;
         sock->on_close.cb = on_connection_close;
-        sock->on_close.data = w;
+        sock->on_close.data = c;
         h2o_accept(&l->accept_ctx, sock);
     }
 }

@@ -361,6 +361,29 @@ test('pipelined requests on one connection are answered in order, each in full',
   assert.deepEqual((await mock.requests()).map((x) => x.headers['x-request-id']), ['p2', 'p3', 'p4']);
 });
 
+// Sluice keeps reading an HTTP/1.1 socket while a request is handled (server/http.c
+// keep_reading): what arrives meanwhile waits in the connection's buffer, up to 64 KiB, then the
+// socket is left unread until h2o takes it up after the response. Here ~150 KiB of pipelined
+// requests arrive while the first waits a second for its upstream.
+test('pipelined requests that arrive while an earlier one is handled wait their turn, past 64 KiB too', async () => {
+  await mock.reset();
+  const req = (id, body, extra = '') =>
+    `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n${auth}X-Request-Id: ${id}\r\n${extra}` +
+    `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+  const slow = chatBody('gpt-4o-mini', { mock: { latency_ms: 1000, reply: 'first' } });
+  const big = (i) => chatBody('gpt-4o-mini', { mock: { reply: `next ${i}` }, messages: [{ role: 'user', content: 'y'.repeat(50000) }] });
+  const later = [1, 2, 3].map((i) => req(`q${i}`, big(i), i === 3 ? 'Connection: close\r\n' : '')).join('');
+  const r = await exchange(s.port, [req('q0', slow), 200, later]);
+  assert.equal(r.closed, true);
+  const res = parseResponses(r.text);
+  assert.deepEqual(res.map((x) => x.headers['x-request-id']), ['q0', 'q1', 'q2', 'q3']);
+  assert.deepEqual(res.map((x) => x.status), [200, 200, 200, 200]);
+  assert.deepEqual(res.map((x) => JSON.parse(x.body).choices[0].message.content), ['first', 'next 1', 'next 2', 'next 3']);
+  const seen = await mock.requests();
+  assert.deepEqual(seen.map((x) => x.headers['x-request-id']), ['q0', 'q1', 'q2', 'q3']);
+  await assertServing();
+});
+
 // ---- a client that stops reading ----
 
 // Each upstream read is bounded by the upstream socket's receive buffer (256 KiB) and the relay
