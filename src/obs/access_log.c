@@ -9,6 +9,7 @@
 #include "sluice/access_log.h"
 #include "sluice/base.h"
 #include "sluice/log.h"
+#include "sluice/put.h"
 
 #define PATH_LOG_MAX  256
 #define FIELD_LOG_MAX 160
@@ -52,36 +53,6 @@ static void on_flush(h2o_timeout_entry_t *e)
     flush();
 }
 
-static char *put_lit(char *o, const char *s, size_t n)
-{
-    memcpy(o, s, n);
-    return o + n;
-}
-
-#define PUT_LIT(o, s) put_lit((o), (s), sizeof(s) - 1)
-
-static char *put_u64(char *o, uint64_t v)
-{
-    char tmp[24];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    while (n > 0)
-        *o++ = tmp[--n];
-    return o;
-}
-
-static char *put_i64(char *o, int64_t v)
-{
-    if (v < 0) {
-        *o++ = '-';
-        return put_u64(o, (uint64_t)0 - (uint64_t)v);
-    }
-    return put_u64(o, (uint64_t)v);
-}
-
 /* The same text as "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ" (sl_log_timestamp); the date part is
  * formatted once per second. */
 static char *put_timestamp(char *o)
@@ -98,7 +69,7 @@ static char *put_timestamp(char *o)
         batch.stamp_sec = ts.tv_sec;
     }
     size_t n = strlen(batch.stamp);
-    o = put_lit(o, batch.stamp, n);
+    o = sl_put(o, batch.stamp, n);
     long ms = ts.tv_nsec / 1000000;
     *o++ = (char)('0' + ms / 100);
     *o++ = (char)('0' + ms / 10 % 10);
@@ -111,7 +82,7 @@ static char *put_timestamp(char *o)
 static char *put_duration_ms(char *o, const struct timeval *from)
 {
     if (from->tv_sec == 0)
-        return PUT_LIT(o, "0.000");
+        return SL_PUT_LIT(o, "0.000");
     struct timeval now;
     gettimeofday(&now, NULL);
     int64_t us = (int64_t)(now.tv_sec - from->tv_sec) * 1000000 + (now.tv_usec - from->tv_usec);
@@ -119,7 +90,7 @@ static char *put_duration_ms(char *o, const struct timeval *from)
         *o++ = '-';
         us = -us;
     }
-    o = put_u64(o, (uint64_t)us / 1000);
+    o = sl_put_u64(o, (uint64_t)us / 1000);
     *o++ = '.';
     unsigned frac = (unsigned)((uint64_t)us % 1000);
     *o++ = (char)('0' + frac / 100);
@@ -167,10 +138,10 @@ static char *put_escaped(char *o, size_t cap, struct sl_str v)
             q++;
         size_t run = (size_t)(q - p), room = limit - (size_t)(o - start);
         if (run > room) {
-            o = put_lit(o, (const char *)p, room);
+            o = sl_put(o, (const char *)p, room);
             break;
         }
-        o = put_lit(o, (const char *)p, run);
+        o = sl_put(o, (const char *)p, run);
         p = q;
         if (p == end)
             break;
@@ -197,7 +168,7 @@ static char *put_field(char *o, const char *name, size_t name_len, struct sl_str
     if (v.len == 0)
         return o;
     *o++ = ' ';
-    o = put_lit(o, name, name_len);
+    o = sl_put(o, name, name_len);
     *o++ = '=';
     return put_escaped(o, FIELD_LOG_MAX, v);
 }
@@ -210,12 +181,12 @@ static char *put_ctx_fields(char *o, const struct sl_reqctx *ctx)
     o = PUT_FIELD(o, "upstream_model", ctx->upstream_model);
     o = PUT_FIELD(o, "key", ctx->key_name);
     if (ctx->prompt_tokens >= 0) {
-        o = PUT_LIT(o, " prompt_tokens=");
-        o = put_i64(o, ctx->prompt_tokens);
+        o = SL_PUT_LIT(o, " prompt_tokens=");
+        o = sl_put_i64(o, ctx->prompt_tokens);
     }
     if (ctx->completion_tokens >= 0) {
-        o = PUT_LIT(o, " completion_tokens=");
-        o = put_i64(o, ctx->completion_tokens);
+        o = SL_PUT_LIT(o, " completion_tokens=");
+        o = sl_put_i64(o, ctx->completion_tokens);
     }
     if (ctx->error_kind != NULL)
         o = PUT_FIELD(o, "error", sl_str_from_cstr(ctx->error_kind));
@@ -226,21 +197,21 @@ static char *put_ctx_fields(char *o, const struct sl_reqctx *ctx)
 static size_t format_line(char *line, h2o_req_t *req, const struct sl_reqctx *ctx, int status)
 {
     char *o = put_timestamp(line);
-    o = PUT_LIT(o, " INFO  access method=");
+    o = SL_PUT_LIT(o, " INFO  access method=");
     o = put_escaped(o, METHOD_MAX, sl_str_from_iov(req->input.method));
-    o = PUT_LIT(o, " path=");
+    o = SL_PUT_LIT(o, " path=");
     o = put_escaped(o, PATH_LOG_MAX, sl_str_from_iov(req->input.path));
-    o = PUT_LIT(o, " status=");
-    o = put_i64(o, status);
-    o = PUT_LIT(o, " duration_ms=");
+    o = SL_PUT_LIT(o, " status=");
+    o = sl_put_i64(o, status);
+    o = SL_PUT_LIT(o, " duration_ms=");
     o = put_duration_ms(o, &req->timestamps.request_begin_at);
-    o = PUT_LIT(o, " bytes=");
-    o = put_u64(o, req->bytes_sent);
-    o = PUT_LIT(o, " proto=");
+    o = SL_PUT_LIT(o, " bytes=");
+    o = sl_put_u64(o, req->bytes_sent);
+    o = SL_PUT_LIT(o, " proto=");
     size_t plen;
     const char *proto = proto_name(req->version, &plen);
-    o = put_lit(o, proto, plen);
-    o = PUT_LIT(o, " request_id=");
+    o = sl_put(o, proto, plen);
+    o = SL_PUT_LIT(o, " request_id=");
     struct sl_str rid = ctx != NULL
                             ? ctx->request_id
                             : sl_str_from_iov(*h2o_req_getenv(req, H2O_STRLIT("sl.rid"), 1));
