@@ -78,8 +78,8 @@ work=$(mktemp -d /tmp/sluice-contract.XXXXXX)
 chmod 0755 "$work"
 root=""
 dir_in=$work # the test directory as sluice sees it
-passed=0
-failed=0
+# shellcheck source=tests/container/tally.sh
+. "$(dirname "$0")/tally.sh"
 
 cleanup() {
     # Every process in our namespace is ours; nothing else can be in it.
@@ -91,14 +91,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
-pass() {
-    passed=$((passed + 1))
-    echo "PASS $*"
-}
-fail() {
-    failed=$((failed + 1))
-    echo "FAIL $*"
-}
 # Shows a log under a failure, indented.
 show() { sed -e 's/^/    | /' "$1" | tail -n 20; }
 

@@ -29,8 +29,8 @@ command -v buildah >/dev/null 2>&1 || die "buildah not found (scripts/deps.sh co
 image=localhost/sluice:ci-$$
 work=$(mktemp -d /tmp/sluice-image.XXXXXX)
 ctr=""
-passed=0
-failed=0
+# shellcheck source=tests/container/tally.sh
+. "$here/tally.sh"
 t0=$(date +%s)
 phase() { note "$1 ($(($(date +%s) - t0)) s)"; }
 
@@ -51,14 +51,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
-pass() {
-    passed=$((passed + 1))
-    echo "PASS $*"
-}
-fail() {
-    failed=$((failed + 1))
-    echo "FAIL $*"
-}
 check() { # check NAME GOT WANT
     if [ "$2" = "$3" ]; then pass "$1 [$2]"; else fail "$1: got '$2', want '$3'"; fi
 }
