@@ -36,8 +36,10 @@
 #define MAX_ERROR_BODY_BYTES (64u * 1024)
 /* An upstream 4xx message longer than this (unescaped) becomes "upstream returned N". */
 #define MAX_UPSTREAM_MESSAGE_BYTES 1024u
-#define MAX_ALIAS_BYTES            512
-#define MAX_UPSTREAM_ID_BYTES      4096
+/* ...and its code longer than this is dropped (the envelope's limit is 127). */
+#define MAX_UPSTREAM_CODE_BYTES 127u
+#define MAX_ALIAS_BYTES         512
+#define MAX_UPSTREAM_ID_BYTES   4096
 
 enum proxy_state {
     PX_WAITING = 0, /* upstream exchange running, no head yet */
@@ -165,25 +167,26 @@ static void finish_error_body(struct proxy *p)
         sl_reply_error(req, p->status, "upstream_error", NULL, "upstream returned %d", p->status);
         return;
     }
-    char code[128] = "";
+    /* The code: a JSON string unescaped, or a short bare literal (a number) as it is. */
     struct sl_buf cb;
-    sl_buf_init(&cb, sizeof(code) - 1);
-    struct sl_str raw_code = sl_str_init(NULL, 0);
+    sl_buf_init(&cb, MAX_UPSTREAM_CODE_BYTES);
+    struct sl_str raw_code = SL_STR_NULL;
     if (info.code.len != 0 && info.code.ptr[0] == '"' && sl_json_unescape(info.code, &cb) == SL_OK)
         raw_code = sl_buf_str(&cb);
-    else if (info.code.len != 0 && info.code.len < sizeof(code))
+    else if (info.code.len != 0 && info.code.len <= MAX_UPSTREAM_CODE_BYTES)
         raw_code = info.code;
-    if (raw_code.len != 0) {
-        struct sl_str c =
-            without_provider_key(&req->pool, raw_code, p->model->key, sizeof(code) - 1);
-        snprintf(code, sizeof(code), "%.*s", (int)c.len, c.ptr);
-    }
+    /* Pool copies are NUL-terminated; a code cut at an embedded NUL stays a valid code. */
+    struct sl_str code =
+        raw_code.len != 0
+            ? without_provider_key(&req->pool, raw_code, p->model->key, MAX_UPSTREAM_CODE_BYTES)
+            : SL_STR_NULL;
     sl_buf_dispose(&cb);
     struct sl_str shown = without_provider_key(&req->pool, sl_buf_str(&msg), p->model->key,
                                                MAX_UPSTREAM_MESSAGE_BYTES);
     sl_buf_dispose(&msg);
     struct sl_str env =
-        sl_error_envelope(&req->pool, "upstream_error", code[0] ? code : NULL, shown);
+        sl_error_envelope(&req->pool, "upstream_error",
+                          code.len != 0 && code.ptr[0] != '\0' ? code.ptr : NULL, shown);
     sl_reply(req, p->status, "application/json", env);
 }
 
