@@ -59,6 +59,60 @@ int sl_json_scan_object(struct sl_str doc, unsigned max_depth, const struct sl_s
  * or SL_EPARSE. */
 int sl_json_find(struct sl_str obj, struct sl_str key, struct sl_json_member *out);
 
+/* A member name as it appears in the document: the bytes between its quotes, and whether they
+ * contain escapes (then compare with sl_json_key_eq, which decodes). */
+struct sl_json_key {
+    struct sl_str raw;
+    bool escaped;
+};
+
+/* True when key, decoded, equals the plain UTF-8 text s. */
+bool sl_json_key_eq(struct sl_json_key key, struct sl_str s);
+
+/* Iterates the elements of one array or the members of one object, validating each value in
+ * full before returning it, so a loop that runs to the end has validated the whole container
+ * in one pass (the closing bracket and anything after it are checked by the last call). Used
+ * by code that must see every member (duplicate keys, repeated "model" in replies) or walk
+ * arrays (translation). No allocation; slices point into the container. */
+struct sl_json_iter {
+    /* private */
+    const unsigned char *_p, *_end, *_base;
+    const char *_why;
+    const unsigned char *_at;
+    unsigned _max_depth;
+    bool _object;
+    bool _first;
+    bool _closed;
+};
+
+/* Starts on doc, which must be an array or an object (surrounding whitespace allowed). Returns
+ * 0, or SL_EPARSE (see sl_json_iter_error). */
+int sl_json_iter_init(struct sl_json_iter *it, struct sl_str doc, unsigned max_depth);
+
+/* Produces the next element: returns 1 with *val filled (and, in an object, *key; key may be
+ * NULL for arrays), 0 after the last one once the rest of doc was checked, or SL_EPARSE. */
+int sl_json_iter_next(struct sl_json_iter *it, struct sl_json_key *key, struct sl_json_member *val);
+
+/* Why the iteration failed. */
+struct sl_json_error sl_json_iter_error(const struct sl_json_iter *it);
+
+/* Remembers the member names of one object to find a repeated one, decoding escapes
+ * ("model" and "mod\u0065l" are the same name). Small objects are compared linearly; past
+ * 16 names a hash table takes over. Lives on the stack; nothing to dispose. */
+#define SL_JSON_KEYSET_MAX 1024
+struct sl_json_keyset {
+    /* private */
+    size_t _n;
+    struct sl_json_key _keys[SL_JSON_KEYSET_MAX];
+    uint16_t _slots[SL_JSON_KEYSET_MAX * 2]; /* index + 1 into _keys; 0 = empty */
+};
+
+void sl_json_keyset_init(struct sl_json_keyset *s);
+
+/* Adds key. Returns 0, SL_EEXIST when the name was added before, or SL_E2BIG past
+ * SL_JSON_KEYSET_MAX names. */
+int sl_json_keyset_add(struct sl_json_keyset *s, struct sl_json_key key);
+
 /* Decodes a raw JSON string value (with its quotes) into dst, as UTF-8. Returns 0, SL_EPARSE
  * for a malformed string, or SL_E2BIG when dst's cap is reached. */
 int sl_json_unescape(struct sl_str raw, struct sl_buf *dst);

@@ -44,18 +44,85 @@ static int check_route_field(enum sl_endpoint ep, const struct sl_json_member *m
     return SL_OK;
 }
 
+/* why = `duplicate key "<name>"`, the name decoded and cut to fit. */
+static int fail_duplicate(struct sl_json_key k, char *why, size_t whylen)
+{
+    char name[64];
+    struct sl_buf b;
+    sl_buf_init(&b, sizeof(name) - 1);
+    if (sl_json_unescape(sl_str_init(k.raw.ptr - 1, k.raw.len + 2), &b) != SL_OK)
+        (void)sl_buf_append(&b, k.raw.ptr, SL_MIN(k.raw.len, sizeof(name) - 1));
+    snprintf(name, sizeof(name), "%.*s", (int)b.len, b.ptr != NULL ? b.ptr : "");
+    sl_buf_dispose(&b);
+    return fail(why, whylen, "duplicate key \"%s\"", name);
+}
+
+/* Says what is wrong with a document that is not an object: its first error if it is not JSON
+ * at all, else that it is not an object. */
+static int expect_object(struct sl_str doc, char *why, size_t whylen)
+{
+    size_t i = 0;
+    while (i < doc.len &&
+           (doc.ptr[i] == ' ' || doc.ptr[i] == '\t' || doc.ptr[i] == '\n' || doc.ptr[i] == '\r'))
+        i++;
+    if (i < doc.len && doc.ptr[i] == '{')
+        return SL_OK;
+    struct sl_json_error jerr = {"expected an object", i};
+    (void)sl_json_validate(doc, SL_JSON_DEFAULT_MAX_DEPTH, &jerr);
+    snprintf(why, whylen, "%s at byte %zu", jerr.why, jerr.at);
+    return SL_EPARSE;
+}
+
+/* Walks one object's members, refusing a repeated name (an upstream that keeps the first of
+ * two "model" members would otherwise serve what the caller may not use), and records the
+ * members named in keys. */
+static int scan_unique(struct sl_str obj, const struct sl_str *names, size_t n,
+                       struct sl_json_member *out, char *why, size_t whylen)
+{
+    struct sl_json_iter it;
+    struct sl_json_keyset seen;
+    struct sl_json_key k;
+    struct sl_json_member m;
+    int rc;
+    for (size_t i = 0; i < n; i++)
+        out[i] = (struct sl_json_member){.type = SL_JSON_ABSENT};
+    sl_json_keyset_init(&seen);
+    if (expect_object(obj, why, whylen) != SL_OK)
+        return SL_EPARSE;
+    if (sl_json_iter_init(&it, obj, SL_JSON_DEFAULT_MAX_DEPTH) != SL_OK)
+        goto parse_error;
+    while ((rc = sl_json_iter_next(&it, &k, &m)) == 1) {
+        int add = sl_json_keyset_add(&seen, k);
+        if (add == SL_EEXIST)
+            return fail_duplicate(k, why, whylen);
+        if (add == SL_E2BIG)
+            return fail(why, whylen, "an object has more than %s members", "1024");
+        for (size_t i = 0; i < n; i++) {
+            if (sl_json_key_eq(k, names[i])) {
+                out[i] = m;
+                break;
+            }
+        }
+    }
+    if (rc == 0)
+        return SL_OK;
+parse_error : {
+    struct sl_json_error jerr = sl_json_iter_error(&it);
+    snprintf(why, whylen, "%s at byte %zu", jerr.why, jerr.at);
+    return SL_EPARSE;
+}
+}
+
 int sl_body_inspect(struct sl_str body, enum sl_endpoint ep, struct sl_body *out, char *why,
                     size_t whylen)
 {
-    struct sl_json_member m[K_COUNT];
-    struct sl_json_error jerr;
+    struct sl_json_member m[K_COUNT], iu;
+    static const struct sl_str so_keys[] = {SL_STR_INIT("include_usage")};
     *out = (struct sl_body){.raw = body};
     if (body.len == 0)
         return fail(why, whylen, "%s", "the body is empty (expected a JSON object)");
-    if (sl_json_scan_object(body, SL_JSON_DEFAULT_MAX_DEPTH, keys, K_COUNT, m, &jerr) != SL_OK) {
-        snprintf(why, whylen, "%s at byte %zu", jerr.why, jerr.at);
+    if (scan_unique(body, keys, K_COUNT, m, why, whylen) != SL_OK)
         return SL_EPARSE;
-    }
     if (m[K_MODEL].type == SL_JSON_ABSENT)
         return fail(why, whylen, "missing field \"%s\"", "model");
     if (m[K_MODEL].type != SL_JSON_STRING || m[K_MODEL].value.len <= 2)
@@ -63,6 +130,9 @@ int sl_body_inspect(struct sl_str body, enum sl_endpoint ep, struct sl_body *out
     enum sl_json_type st = m[K_STREAM].type;
     if (st != SL_JSON_ABSENT && st != SL_JSON_TRUE && st != SL_JSON_FALSE && st != SL_JSON_NULL)
         return fail(why, whylen, "\"%s\" must be a boolean", "stream");
+    if (m[K_STREAM_OPTIONS].type == SL_JSON_OBJECT &&
+        scan_unique(m[K_STREAM_OPTIONS].value, so_keys, 1, &iu, why, whylen) != SL_OK)
+        return SL_EPARSE;
     if (check_route_field(ep, m, why, whylen) != SL_OK)
         return SL_EPARSE;
     out->model = m[K_MODEL];
