@@ -37,10 +37,8 @@ static void reply_method_not_allowed(h2o_req_t *req, struct sl_str path)
     }
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL,
                    h2o_strdup(&req->pool, allow, o).base, o);
-    sl_reply_error(req, 405, "invalid_request_error", "method_not_allowed",
-                   "method %.*s is not allowed on %.*s (allowed: %s)",
-                   (int)SL_MIN(req->method.len, 16), req->method.base, (int)SL_MIN(path.len, 128),
-                   path.ptr, allow);
+    sl_reply_error(req, SL_ERR_METHOD_NOT_ALLOWED, (int)SL_MIN(req->method.len, 16),
+                   req->method.base, (int)SL_MIN(path.len, 128), path.ptr, allow);
 }
 
 void sl_router_dispatch(struct sl_reqctx *ctx, h2o_req_t *req)
@@ -60,12 +58,9 @@ void sl_router_dispatch(struct sl_reqctx *ctx, h2o_req_t *req)
         return;
     }
     if (path_known) {
-        ctx->error_kind = "method_not_allowed";
         reply_method_not_allowed(req, path);
         return;
     }
-    ctx->error_kind = "not_found";
-    sl_reply_error(req, 404, "invalid_request_error", "not_found", "no route for %.*s %.*s",
-                   (int)SL_MIN(req->method.len, 16), req->method.base, (int)SL_MIN(path.len, 128),
-                   path.ptr);
+    sl_reply_error(req, SL_ERR_ROUTE_NOT_FOUND, (int)SL_MIN(req->method.len, 16), req->method.base,
+                   (int)SL_MIN(path.len, 128), path.ptr);
 }

@@ -1,3 +1,4 @@
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -217,11 +218,22 @@ int sl_relay_feed(struct sl_relay *r, const char *data, size_t len)
     return 0;
 }
 
-static void append_error_frame(struct sl_relay *r, const char *type, const char *message)
+/* Ends the stream with an "event: error" frame for a row of errors.h. */
+static void error_frame(struct sl_relay *r, int status, const char *type, const char *code,
+                        const char *kind, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+static void error_frame(struct sl_relay *r, int status, const char *type, const char *code,
+                        const char *kind, const char *fmt, ...)
 {
-    struct sl_str env = sl_error_envelope(&r->req->pool, type, NULL, sl_str_from_cstr(message));
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    r->ctx->error_kind = kind;
     append(r, SL_STRLIT("event: error\ndata: "));
-    append(r, env);
+    append(r, sl_error_envelopef(&r->req->pool, status, type, code, kind, "%s", msg));
     append(r, SL_STRLIT("\n\n"));
 }
 
@@ -231,17 +243,15 @@ void sl_relay_upstream_done(struct sl_relay *r, enum sl_upstream_error err, cons
     r->_upstream_ended = true;
     if (r->_final_sent)
         return;
-    char msg[256];
     if (err != SL_UPSTREAM_OK) {
-        bool timeout = err == SL_UPSTREAM_ERR_IDLE || err == SL_UPSTREAM_ERR_DEADLINE;
-        snprintf(msg, sizeof(msg), "upstream stream %s: %s", timeout ? "timed out" : "failed",
-                 detail != NULL ? detail : "connection lost");
+        const char *what = detail != NULL ? detail : "connection lost";
         r->ctx->upstream_error = sl_upstream_error_name(err);
-        r->ctx->error_kind = timeout ? "upstream_timeout" : "stream_aborted";
-        append_error_frame(r, timeout ? "timeout" : "stream_aborted", msg);
+        if (err == SL_UPSTREAM_ERR_IDLE || err == SL_UPSTREAM_ERR_DEADLINE)
+            error_frame(r, SL_ERR_STREAM_TIMEOUT, what);
+        else
+            error_frame(r, SL_ERR_STREAM_ABORTED, what);
     } else if (!sl_sse_is_idle(&r->_sse)) {
-        r->ctx->error_kind = "stream_aborted";
-        append_error_frame(r, "stream_aborted", "upstream stream ended in the middle of an event");
+        error_frame(r, SL_ERR_STREAM_CUT);
     } else if (!r->_saw_done) {
         append(r, SL_STRLIT("data: [DONE]\n\n"));
     }
