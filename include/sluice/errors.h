@@ -70,6 +70,9 @@
 #define SL_ERR_UPSTREAM_TOO_LARGE                                                                  \
     502, "upstream_error", "response_too_large", "upstream_error",                                 \
         "upstream response is larger than %llu bytes (upstream.max_response_bytes)"
+#define SL_ERR_UPSTREAM_MODEL_REPEATS                                                              \
+    502, "upstream_decode_error", NULL, "upstream_decode_error",                                   \
+        "upstream reply repeats \"model\" more than %d times"
 /* An upstream 4xx whose message could not be read: the status is the upstream's. */
 #define SL_ERR_UPSTREAM_4XX 0, "upstream_error", NULL, "upstream_error", "upstream returned %d"
 
@@ -79,8 +82,10 @@
     504, "timeout", NULL, "upstream_timeout", "upstream stream timed out: %s"
 #define SL_ERR_STREAM_ABORTED                                                                      \
     502, "stream_aborted", NULL, "stream_aborted", "upstream stream failed: %s"
-#define SL_ERR_STREAM_CUT                                                                          \
+#define SL_ERR_STREAM_MODEL_REPEATS                                                                \
     502, "stream_aborted", NULL, "stream_aborted",                                                 \
-        "upstream stream ended in the middle of an event"
+        "upstream event repeats \"model\" more than %d times"
+#define SL_ERR_STREAM_CUT                                                                          \
+    502, "stream_aborted", NULL, "stream_aborted", "upstream stream ended in the middle of an event"
 
 #endif

@@ -89,6 +89,11 @@ struct sl_json_iter {
  * 0, or SL_EPARSE (see sl_json_iter_error). */
 int sl_json_iter_init(struct sl_json_iter *it, struct sl_str doc, unsigned max_depth);
 
+static inline bool sl_json_iter_is_object(const struct sl_json_iter *it)
+{
+    return it->_object;
+}
+
 /* Produces the next element: returns 1 with *val filled (and, in an object, *key; key may be
  * NULL for arrays), 0 after the last one once the rest of doc was checked, or SL_EPARSE. */
 int sl_json_iter_next(struct sl_json_iter *it, struct sl_json_key *key, struct sl_json_member *val);

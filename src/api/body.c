@@ -91,7 +91,7 @@ static int scan_unique(struct sl_str obj, const struct sl_str *names, size_t n,
         return SL_EPARSE;
     if (sl_json_iter_init(&it, obj, SL_JSON_DEFAULT_MAX_DEPTH) != SL_OK)
         goto parse_error;
-    while ((rc = sl_json_iter_next(&it, &k, &m)) == 1) {
+    for (rc = sl_json_iter_next(&it, &k, &m); rc == 1; rc = sl_json_iter_next(&it, &k, &m)) {
         int add = sl_json_keyset_add(&seen, k);
         if (add == SL_EEXIST)
             return fail_duplicate(k, why, whylen);

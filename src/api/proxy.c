@@ -115,7 +115,13 @@ static void finish_json(struct proxy *p)
     struct sl_str body = sl_buf_str(&p->body);
     struct sl_splice sp;
     struct sl_chunk_usage u;
-    if (sl_chunk_plan(body, p->alias_json, true, &sp, &u) != SL_CHUNK_REWRITE) {
+    enum sl_chunk_action a = sl_chunk_plan(body, p->alias_json, true, &sp, &u);
+    if (a == SL_CHUNK_REFUSE) {
+        p->ctx->upstream_error = "decode";
+        sl_reply_error(p->req, SL_ERR_UPSTREAM_MODEL_REPEATS, SL_SPLICE_MAX_EDITS);
+        return;
+    }
+    if (a != SL_CHUNK_REWRITE) {
         struct sl_json_error jerr = {"not a JSON object", 0};
         sl_json_validate(body, SL_JSON_DEFAULT_MAX_DEPTH, &jerr);
         p->ctx->upstream_error = "decode";
@@ -260,12 +266,19 @@ static void stop_watch(struct proxy *p)
 
 /* ---- upstream callbacks ---- */
 
+/* Media types compare case-insensitively and without their parameters (RFC 9110 8.3.1):
+ * "Text/Event-Stream; charset=utf-8" is an event stream. */
 static bool is_event_stream(const struct sl_upstream_head *h)
 {
     for (size_t i = 0; i < h->num_headers; i++) {
         const struct phr_header *x = &h->headers[i];
-        if (x->name != NULL && sl_str_ieq_lit(sl_str_init(x->name, x->name_len), "content-type"))
-            return memmem(x->value, x->value_len, "text/event-stream", 17) != NULL;
+        if (x->name == NULL || !sl_str_ieq_lit(sl_str_init(x->name, x->name_len), "content-type"))
+            continue;
+        struct sl_str v = sl_str_init(x->value, x->value_len);
+        const char *semi = memchr(v.ptr, ';', v.len);
+        if (semi != NULL)
+            v.len = (size_t)(semi - v.ptr);
+        return sl_str_ieq_lit(sl_str_trim(v), "text/event-stream");
     }
     return false;
 }
@@ -333,9 +346,7 @@ static int on_body(void *ud, const char *data, size_t len)
     case PX_STREAMING:
         if (sl_relay_feed(&p->relay, data, len) == 0)
             return 0;
-        p->up = NULL;
-        p->relay.up = NULL;
-        sl_relay_upstream_done(&p->relay, SL_UPSTREAM_ERR_TOO_LARGE, "event larger than 4 MiB");
+        p->up = NULL; /* the relay ended the caller's stream */
         p->state = PX_DONE;
         return -1;
     case PX_JSON:
@@ -367,13 +378,15 @@ static void on_done(void *ud, enum sl_upstream_error err, const char *detail)
         sl_relay_upstream_done(&p->relay, err, detail);
         return;
     }
-    if (err != SL_UPSTREAM_OK && should_retry(p, err, 0)) {
+    /* A 4xx head is the upstream's final word on this request even when its body is cut: a
+     * retry would only repeat it (or turn it into a 502). */
+    if (err != SL_UPSTREAM_OK && was != PX_ERROR_BODY && should_retry(p, err, 0)) {
         p->ctx->upstream_error = sl_upstream_error_name(err);
         schedule_retry(p);
         return;
     }
     stop_watch(p);
-    if (err != SL_UPSTREAM_OK) {
+    if (err != SL_UPSTREAM_OK && was != PX_ERROR_BODY) {
         reply_upstream_failure(p, err, detail);
         return;
     }
@@ -505,6 +518,19 @@ static bool take_alias(h2o_req_t *req, struct sl_reqctx *ctx, struct sl_str raw)
         sl_buf_dispose(&alias);
         sl_reply_error(req, SL_ERR_INVALID_REQUEST, "\"model\" is longer than 512 bytes");
         return false;
+    }
+    /* Only an escape can put a control character in a JSON string. A name with one cannot be
+     * configured, and quoting it back (a NUL would cut the text) would mislead. */
+    for (size_t i = 0; i < alias.len; i++) {
+        unsigned char c = (unsigned char)alias.ptr[i];
+        if (c < 0x20 || c == 0x7f) {
+            char why[96];
+            snprintf(why, sizeof(why),
+                     "\"model\" contains a control character (U+%04X at byte %zu)", c, i);
+            sl_buf_dispose(&alias);
+            sl_reply_error(req, SL_ERR_INVALID_REQUEST, why);
+            return false;
+        }
     }
     ctx->model = sl_str_from_iov(h2o_strdup(&req->pool, alias.ptr, alias.len));
     sl_buf_dispose(&alias);

@@ -11,9 +11,18 @@ static const struct sl_route routes[] = {
     {"POST", "/v1/completions", "completions", sl_api_completions},
     {"POST", "/v1/embeddings", "embeddings", sl_api_embeddings},
     {"GET", "/v1/models", "models", sl_api_models},
+    {"GET", "/v1/models/", "model", sl_api_model},
     {"GET", "/livez", "livez", sl_api_livez},
     {"GET", "/readyz", "readyz", sl_api_readyz},
 };
+
+static bool path_matches(const struct sl_route *r, struct sl_str path)
+{
+    size_t n = strlen(r->path);
+    if (r->path[n - 1] == '/')
+        return path.len > n && memcmp(path.ptr, r->path, n) == 0;
+    return h2o_memis(path.ptr, path.len, r->path, n);
+}
 
 static bool method_matches(const struct sl_route *r, h2o_iovec_t method)
 {
@@ -28,7 +37,7 @@ static void reply_method_not_allowed(h2o_req_t *req, struct sl_str path)
     size_t o = 0;
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         const struct sl_route *r = &routes[i];
-        if (!h2o_memis(path.ptr, path.len, r->path, strlen(r->path)))
+        if (!path_matches(r, path))
             continue;
         int n = snprintf(allow + o, sizeof(allow) - o, "%s%s%s", o != 0 ? ", " : "", r->method,
                          strcmp(r->method, "GET") == 0 ? ", HEAD" : "");
@@ -47,7 +56,7 @@ void sl_router_dispatch(struct sl_reqctx *ctx, h2o_req_t *req)
     bool path_known = false;
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         const struct sl_route *r = &routes[i];
-        if (!h2o_memis(path.ptr, path.len, r->path, strlen(r->path)))
+        if (!path_matches(r, path))
             continue;
         path_known = true;
         if (!method_matches(r, req->method))

@@ -434,3 +434,24 @@ int sl_sse_feed(struct sl_sse_parser *p, const char *buf, size_t len, sl_sse_eve
     }
     return feed_inplace(p, s, end, cb, ud);
 }
+
+int sl_sse_finish(struct sl_sse_parser *p, sl_sse_event_cb *cb, void *ud)
+{
+    int rc;
+    if (p->_state == ST_FAILED)
+        return SL_E2BIG;
+    if (sl_sse_is_idle(p))
+        return SL_OK;
+    if (p->_raw.len > p->_line) {
+        /* The open line: a lone CR already ends it; otherwise it ends at EOF. */
+        if (!p->_cr_pending && sl_buf_append(&p->_raw, "\n", 1) != SL_OK)
+            return fail_big(p);
+        p->_cr_pending = false;
+        rc = finish_buffered_line(p, cb, ud);
+        if (rc != 0)
+            return rc < 0 ? rc : SL_OK;
+    }
+    if (p->_has_data && sl_str_eq_lit(sl_buf_str(&p->_data), "[DONE]"))
+        return dispatch_buffered(p, cb, ud);
+    return SL_OK;
+}

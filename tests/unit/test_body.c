@@ -32,8 +32,7 @@ static void test_duplicate_top_level(void **state)
 {
     (void)state;
     expect_duplicate("{\"model\":\"a\",\"model\":\"b\"," MSGS "}", "duplicate key \"model\"");
-    expect_duplicate("{\"model\":\"a\"," MSGS ",\"mod\\u0065l\":\"b\"}",
-                     "duplicate key \"model\"");
+    expect_duplicate("{\"model\":\"a\"," MSGS ",\"mod\\u0065l\":\"b\"}", "duplicate key \"model\"");
     expect_duplicate("{\"model\":\"a\"," MSGS ",\"stream\":true,\"stream\":false}",
                      "duplicate key \"stream\"");
     expect_duplicate("{\"model\":\"a\"," MSGS ",\"x\":1,\"x\":2}", "duplicate key \"x\"");
