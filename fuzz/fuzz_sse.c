@@ -42,6 +42,7 @@ static int on_event(void *ud, const struct sl_sse_event *ev)
     CHECK(memchr(ev->id.ptr, '\0', ev->id.len) == NULL);
     CHECK(ev->data.len <= ev->raw.len && ev->raw.len > 0);
     CHECK(ev->has_data || ev->is_comment || ev->data.len == 0);
+    CHECK(ev->is_comment || ev->multiline == (memchr(ev->data.ptr, '\n', ev->data.len) != NULL));
     put(&l->all, &flags, 1);
     for (size_t i = 0; i < 4; i++)
         put(&l->all, &parts[i].len, sizeof(parts[i].len));
@@ -83,6 +84,7 @@ static int reference(const uint8_t *s, size_t n, size_t max, bool comments, stru
     struct sl_buf event, id, data;
     size_t i = 0, start, j, next;
     bool has_data = false;
+    size_t data_lines = 0; /* the reference counts lines; the parser is checked against it */
     int rc = SL_OK;
     if (n < 3 && memcmp(s, "\xef\xbb\xbf", n) == 0)
         return SL_OK; /* all of it may still become a BOM */
@@ -116,11 +118,13 @@ static int reference(const uint8_t *s, size_t n, size_t max, bool comments, stru
             ev.data = str_of(&data);
             ev.raw = sl_str_init((const char *)s + start, next - start);
             ev.has_data = has_data;
+            ev.multiline = data_lines > 1;
             on_event(l, &ev);
             sl_buf_reset(&event);
             sl_buf_reset(&id);
             sl_buf_reset(&data);
             has_data = false;
+            data_lines = 0;
             start = next;
         } else if (name == 0) {
             ev.data = value;
@@ -133,6 +137,7 @@ static int reference(const uint8_t *s, size_t n, size_t max, bool comments, stru
                 put(&data, "\n", 1);
             put(&data, value.ptr, value.len);
             has_data = true;
+            data_lines++;
         } else if (name == 5 && memcmp(line, "event", 5) == 0) {
             sl_buf_reset(&event);
             put(&event, value.ptr, value.len);

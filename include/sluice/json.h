@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "sluice/buf.h"
 #include "sluice/str.h"
@@ -37,6 +38,7 @@ struct sl_json_member {
     struct sl_str value;  /* raw bytes of the value (strings keep their quotes) */
     struct sl_str member; /* raw bytes from the key's opening quote to the value's end */
     size_t count;         /* arrays and objects: number of elements / members */
+    unsigned seen;        /* sl_json_scan_object: how often the key occurred (last one kept) */
 };
 
 /* Why a document was rejected: a static message and the byte offset where it was noticed. */
@@ -66,8 +68,16 @@ struct sl_json_key {
     bool escaped;
 };
 
-/* True when key, decoded, equals the plain UTF-8 text s. */
-bool sl_json_key_eq(struct sl_json_key key, struct sl_str s);
+bool sl__json_escaped_key_eq(struct sl_json_key key, struct sl_str s);
+
+/* True when key, decoded, equals the plain UTF-8 text s. Inline: walks compare every member
+ * name with a few wanted ones, and the length test settles nearly all of them. */
+static inline bool sl_json_key_eq(struct sl_json_key key, struct sl_str s)
+{
+    if (key.escaped)
+        return sl__json_escaped_key_eq(key, s);
+    return key.raw.len == s.len && (s.len == 0 || memcmp(key.raw.ptr, s.ptr, s.len) == 0);
+}
 
 /* Iterates the elements of one array or the members of one object, validating each value in
  * full before returning it, so a loop that runs to the end has validated the whole container
@@ -108,7 +118,10 @@ struct sl_json_error sl_json_iter_error(const struct sl_json_iter *it);
 struct sl_json_keyset {
     /* private */
     size_t _n;
+    uint64_t _tags; /* one bit per (length, first byte, last byte) class of plain names */
+    bool _escaped;  /* some name had escapes: tags cannot rule anything out */
     struct sl_json_key _keys[SL_JSON_KEYSET_MAX];
+    uint32_t _hash[SL_JSON_KEYSET_MAX];      /* of the decoded name: most compares stop here */
     uint16_t _slots[SL_JSON_KEYSET_MAX * 2]; /* index + 1 into _keys; 0 = empty */
 };
 
@@ -117,6 +130,15 @@ void sl_json_keyset_init(struct sl_json_keyset *s);
 /* Adds key. Returns 0, SL_EEXIST when the name was added before, or SL_E2BIG past
  * SL_JSON_KEYSET_MAX names. */
 int sl_json_keyset_add(struct sl_json_keyset *s, struct sl_json_key key);
+
+/* sl_json_scan_object for a document whose top-level member names must all differ: returns
+ * SL_EEXIST at the first name that repeats an earlier one (escapes decoded), with *dup set to it
+ * and err->why "duplicate key" at its opening quote. Objects with more than SL_JSON_KEYSET_MAX
+ * members are refused (SL_E2BIG). seen is the caller's scratch (it is large for a stack frame
+ * deep in a callback chain, so the caller decides where it lives). */
+int sl_json_scan_unique(struct sl_str doc, unsigned max_depth, const struct sl_str *keys, size_t n,
+                        struct sl_json_member *out, struct sl_json_error *err,
+                        struct sl_json_keyset *seen, struct sl_json_key *dup);
 
 /* Decodes a raw JSON string value (with its quotes) into dst, as UTF-8. Returns 0, SL_EPARSE
  * for a malformed string, or SL_E2BIG when dst's cap is reached. */

@@ -31,6 +31,7 @@ struct sl_sse_event {
     struct sl_str id;    /* value of the last "id:" field; empty if none */
     struct sl_str raw;   /* the event's bytes exactly as received, through its blank line */
     bool has_data;       /* at least one data field was present */
+    bool multiline;      /* several data fields: data contains LF (one data line cannot) */
     bool is_comment;     /* a ":" comment line, reported only when want_comments is set */
 };
 

@@ -57,60 +57,25 @@ static int fail_duplicate(struct sl_json_key k, char *why, size_t whylen)
     return fail(why, whylen, "duplicate key \"%s\"", name);
 }
 
-/* Says what is wrong with a document that is not an object: its first error if it is not JSON
- * at all, else that it is not an object. */
-static int expect_object(struct sl_str doc, char *why, size_t whylen)
-{
-    size_t i = 0;
-    while (i < doc.len &&
-           (doc.ptr[i] == ' ' || doc.ptr[i] == '\t' || doc.ptr[i] == '\n' || doc.ptr[i] == '\r'))
-        i++;
-    if (i < doc.len && doc.ptr[i] == '{')
-        return SL_OK;
-    struct sl_json_error jerr = {"expected an object", i};
-    (void)sl_json_validate(doc, SL_JSON_DEFAULT_MAX_DEPTH, &jerr);
-    snprintf(why, whylen, "%s at byte %zu", jerr.why, jerr.at);
-    return SL_EPARSE;
-}
-
-/* Walks one object's members, refusing a repeated name (an upstream that keeps the first of
- * two "model" members would otherwise serve what the caller may not use), and records the
- * members named in keys. */
+/* Scans one object whose member names must all differ (an upstream that keeps the first of two
+ * "model" members would otherwise serve what the caller may not use), recording the members
+ * named in names. */
 static int scan_unique(struct sl_str obj, const struct sl_str *names, size_t n,
                        struct sl_json_member *out, char *why, size_t whylen)
 {
-    struct sl_json_iter it;
     struct sl_json_keyset seen;
-    struct sl_json_key k;
-    struct sl_json_member m;
-    int rc;
-    for (size_t i = 0; i < n; i++)
-        out[i] = (struct sl_json_member){.type = SL_JSON_ABSENT};
-    sl_json_keyset_init(&seen);
-    if (expect_object(obj, why, whylen) != SL_OK)
+    struct sl_json_key dup;
+    struct sl_json_error jerr;
+    int rc = sl_json_scan_unique(obj, SL_JSON_DEFAULT_MAX_DEPTH, names, n, out, &jerr, &seen, &dup);
+    if (rc == SL_EEXIST)
+        return fail_duplicate(dup, why, whylen);
+    if (rc == SL_E2BIG)
+        return fail(why, whylen, "an object has more than %s members", "1024");
+    if (rc != SL_OK) {
+        snprintf(why, whylen, "%s at byte %zu", jerr.why, jerr.at);
         return SL_EPARSE;
-    if (sl_json_iter_init(&it, obj, SL_JSON_DEFAULT_MAX_DEPTH) != SL_OK)
-        goto parse_error;
-    for (rc = sl_json_iter_next(&it, &k, &m); rc == 1; rc = sl_json_iter_next(&it, &k, &m)) {
-        int add = sl_json_keyset_add(&seen, k);
-        if (add == SL_EEXIST)
-            return fail_duplicate(k, why, whylen);
-        if (add == SL_E2BIG)
-            return fail(why, whylen, "an object has more than %s members", "1024");
-        for (size_t i = 0; i < n; i++) {
-            if (sl_json_key_eq(k, names[i])) {
-                out[i] = m;
-                break;
-            }
-        }
     }
-    if (rc == 0)
-        return SL_OK;
-parse_error : {
-    struct sl_json_error jerr = sl_json_iter_error(&it);
-    snprintf(why, whylen, "%s at byte %zu", jerr.why, jerr.at);
-    return SL_EPARSE;
-}
+    return SL_OK;
 }
 
 int sl_body_inspect(struct sl_str body, enum sl_endpoint ep, struct sl_body *out, char *why,

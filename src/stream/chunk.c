@@ -41,42 +41,46 @@ static void read_usage(struct sl_str obj, struct sl_chunk_usage *u)
         u->completion_tokens = (int64_t)v;
 }
 
-enum sl_chunk_action sl_chunk_plan(struct sl_str data, struct sl_str alias_json, bool keep_usage,
-                                   struct sl_splice *sp, struct sl_chunk_usage *usage)
+/* The rare reply that repeats "model": every copy is rewritten, found by a second walk. */
+static bool replace_every_model(struct sl_str data, struct sl_str alias_json, struct sl_splice *sp)
 {
     struct sl_json_iter it;
     struct sl_json_key k;
-    struct sl_json_member m, use = {.type = SL_JSON_ABSENT}, choices = {.type = SL_JSON_ABSENT};
-    int rc;
+    struct sl_json_member m;
+    SL_ASSERT(sl_json_iter_init(&it, data, SL_JSON_DEFAULT_MAX_DEPTH) == SL_OK);
+    while (sl_json_iter_next(&it, &k, &m) == 1) {
+        if (!sl_json_key_eq(k, SL_STRLIT("model")))
+            continue;
+        if (sl_splice_is_full(sp))
+            return false;
+        sl_splice_replace(sp, m.value, alias_json);
+    }
+    return true;
+}
+
+enum sl_chunk_action sl_chunk_plan(struct sl_str data, struct sl_str alias_json, bool keep_usage,
+                                   struct sl_splice *sp, struct sl_chunk_usage *usage)
+{
+    static const struct sl_str keys[] = {SL_STR_INIT("model"), SL_STR_INIT("usage"),
+                                         SL_STR_INIT("choices")};
+    struct sl_json_member m[3];
     *usage = (struct sl_chunk_usage){-1, -1};
     sl_splice_init(sp, data);
-    if (sl_json_iter_init(&it, data, SL_JSON_DEFAULT_MAX_DEPTH) != SL_OK ||
-        !sl_json_iter_is_object(&it))
+    if (sl_json_scan_object(data, SL_JSON_DEFAULT_MAX_DEPTH, keys, 3, m, NULL) != SL_OK)
         return SL_CHUNK_RAW;
-    for (rc = sl_json_iter_next(&it, &k, &m); rc == 1; rc = sl_json_iter_next(&it, &k, &m)) {
-        if (sl_json_key_eq(k, SL_STRLIT("model"))) {
-            if (sl_splice_is_full(sp))
-                return SL_CHUNK_REFUSE;
-            sl_splice_replace(sp, m.value, alias_json);
-        } else if (sl_json_key_eq(k, SL_STRLIT("usage"))) {
-            use = m;
-        } else if (sl_json_key_eq(k, SL_STRLIT("choices"))) {
-            choices = m;
-        }
-    }
-    if (rc != 0) {
-        sl_splice_init(sp, data);
-        return SL_CHUNK_RAW;
-    }
-    if (use.type == SL_JSON_OBJECT) {
-        read_usage(use.value, usage);
-        if (!keep_usage && choices.type == SL_JSON_ARRAY && choices.count == 0)
+    if (m[1].type == SL_JSON_OBJECT) {
+        read_usage(m[1].value, usage);
+        if (!keep_usage && m[2].type == SL_JSON_ARRAY && m[2].count == 0)
             return SL_CHUNK_DROP;
     }
-    if (!keep_usage && use.type == SL_JSON_NULL) {
+    if (m[0].seen == 1)
+        sl_splice_replace(sp, m[0].value, alias_json);
+    else if (m[0].seen > 1 && !replace_every_model(data, alias_json, sp))
+        return SL_CHUNK_REFUSE;
+    if (!keep_usage && m[1].type == SL_JSON_NULL) {
         if (sl_splice_is_full(sp))
             return SL_CHUNK_REFUSE;
-        sl_splice_replace(sp, member_with_comma(data, use.member), SL_STR_NULL);
+        sl_splice_replace(sp, member_with_comma(data, m[1].member), SL_STR_NULL);
     }
     return SL_CHUNK_REWRITE;
 }

@@ -73,6 +73,12 @@ static int relay_json_event(struct sl_relay *r, const struct sl_sse_event *ev)
     case SL_CHUNK_DROP:
         break;
     case SL_CHUNK_REWRITE:
+        if (!ev->multiline) { /* the usual event: one line in, one line out */
+            if (append(r, SL_STRLIT("data: ")) != SL_OK ||
+                sl_splice_append(&sp, &r->_pending) != SL_OK || append(r, SL_STRLIT("\n")) != SL_OK)
+                return SL_E2BIG;
+            break;
+        }
         n = sl_splice_iov(&sp, v, &len);
         if (append_framed(r, v, n) != SL_OK)
             return SL_E2BIG;

@@ -200,6 +200,7 @@ static int dispatch_buffered(struct sl_sse_parser *p, sl_sse_event_cb *cb, void 
         .id = p->_id.len != 0 ? sl_buf_str(&p->_id) : (struct sl_str){empty, 0},
         .raw = sl_buf_str(&p->_raw),
         .has_data = p->_has_data,
+        .multiline = p->_data.len != 0 && memchr(p->_data.ptr, '\n', p->_data.len) != NULL,
     };
     int rc = cb(ud, &ev);
     reset_event(p);
@@ -313,6 +314,7 @@ static int dispatch_inplace(struct sl_sse_parser *p, struct inplace *ev, const c
         .id = ev->id,
         .raw = sl_str_init(ev->start, (size_t)(next - ev->start)),
         .has_data = ev->has_data,
+        .multiline = ev->joined,
     };
     int rc = cb(ud, &out);
     if (ev->joined)
