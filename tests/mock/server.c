@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "anthropic.h"
 #include "mjson.h"
 #include "render.h"
 #include "server.h"
@@ -36,6 +37,8 @@ enum endpoint {
     EP_COMPLETIONS,
     EP_EMBEDDINGS,
     EP_MODELS,
+    EP_MESSAGES,     /* Anthropic: anthropic.c */
+    EP_COUNT_TOKENS, /* Anthropic: anthropic.c */
 };
 
 /* A delayed, dripped or streamed response. Lives in req->pool as a shared entry so that its
@@ -994,6 +997,10 @@ static int handle_control(h2o_req_t *req, struct sl_str path)
 
 static enum endpoint route(struct sl_str path)
 {
+    if (sl_str_ends_with(path, SL_STRLIT("/messages/count_tokens")))
+        return EP_COUNT_TOKENS;
+    if (sl_str_ends_with(path, SL_STRLIT("/messages")))
+        return EP_MESSAGES;
     if (sl_str_ends_with(path, SL_STRLIT("/chat/completions")))
         return EP_CHAT;
     if (sl_str_ends_with(path, SL_STRLIT("/completions")))
@@ -1083,10 +1090,14 @@ static int dispatch(struct mock_worker *w, h2o_req_t *req, enum endpoint ep)
         [EP_COMPLETIONS] = REC_COMPLETIONS,
         [EP_EMBEDDINGS] = REC_EMBEDDINGS,
         [EP_MODELS] = REC_MODELS,
+        [EP_MESSAGES] = REC_MESSAGES,
+        [EP_COUNT_TOKENS] = REC_COUNT_TOKENS,
     };
     bool get = ep == EP_MODELS;
 
     rec_count(&w->counters, counters[ep], 1);
+    if (ep == EP_MESSAGES || ep == EP_COUNT_TOKENS)
+        return mock_anthropic_handle(w, req, ep == EP_COUNT_TOKENS);
     if (!authorized(req))
         return 0;
     if (get ? !is_method(req, H2O_STRLIT("GET")) : !is_method(req, H2O_STRLIT("POST")))
