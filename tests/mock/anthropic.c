@@ -77,15 +77,15 @@ static struct sl_str header(h2o_req_t *req, const char *name, size_t len, bool *
     return sl_str_init(req->headers.entries[i].value.base, req->headers.entries[i].value.len);
 }
 
-/* The caller's key: x-api-key, else "Authorization: Bearer KEY" (the SDKs for API version
- * 2026-10-21 send the key that way; the API reads x-api-key first). */
+/* The caller's key: a non-empty x-api-key, else "Authorization: Bearer KEY" (the SDKs for API
+ * version 2026-10-21 send the key that way; the API reads x-api-key first). */
 static struct sl_str api_key(h2o_req_t *req)
 {
-    struct sl_str v = header(req, H2O_STRLIT("x-api-key"), NULL);
+    struct sl_str v = sl_str_trim(header(req, H2O_STRLIT("x-api-key"), NULL));
     ssize_t i;
 
-    if (v.ptr != NULL)
-        return sl_str_trim(v);
+    if (v.len != 0)
+        return v;
     i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
     if (i == -1)
         return SL_STR_NULL;
