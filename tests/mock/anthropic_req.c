@@ -25,7 +25,6 @@ struct val {
     size_t plen;
     struct sl_str *tool_names; /* decoded names from tools, for tool_choice */
     size_t n_tool_names;
-    size_t n_messages;
 };
 
 /* A decoded list of tool_use or tool_result ids of one message, with their block indexes. */
@@ -35,21 +34,34 @@ struct ids {
     size_t n, cap;
 };
 
+/* Appends ".seg" (or "seg" at the start) to the path, cut at its capacity; returns the old length
+ * for pop. Plain copies: the path moves on every member, so no printf here. */
 static size_t push(struct val *v, const char *seg)
 {
-    size_t old = v->plen;
-    int n = snprintf(v->path + v->plen, sizeof(v->path) - v->plen, "%s%s", v->plen ? "." : "", seg);
-    if (n > 0)
-        v->plen = SL_MIN(v->plen + (size_t)n, sizeof(v->path) - 1);
+    size_t old = v->plen, room = sizeof(v->path) - 1 - v->plen, n = strlen(seg);
+
+    if (old != 0 && room != 0) {
+        v->path[v->plen++] = '.';
+        room--;
+    }
+    n = SL_MIN(n, room);
+    memcpy(v->path + v->plen, seg, n);
+    v->plen += n;
+    v->path[v->plen] = '\0';
     return old;
 }
 
 static size_t push_index(struct val *v, size_t i)
 {
     char tmp[24];
+    size_t n = sizeof(tmp) - 1;
 
-    snprintf(tmp, sizeof(tmp), "%zu", i);
-    return push(v, tmp);
+    tmp[n] = '\0';
+    do {
+        tmp[--n] = (char)('0' + i % 10);
+        i /= 10;
+    } while (i != 0);
+    return push(v, tmp + n);
 }
 
 static void pop(struct val *v, size_t len)
@@ -291,6 +303,8 @@ static int get_uint(struct val *v, struct mj_value x, uint64_t min, uint64_t *ou
 
     if (x.type != MJ_NUMBER)
         return fail(v, "Input should be a valid integer");
+    if (sl_str_to_u64(x.raw, UINT64_MAX, out) == SL_OK && *out >= min)
+        return SL_OK; /* the common case: plain digits */
     d = number_of(x);
     if (d != floor(d))
         return fail(v, "Input should be a valid integer, got a number with a fractional part");
@@ -608,7 +622,7 @@ struct msg {
     struct ids uses, results;
 };
 
-static int check_message(struct val *v, struct mj_value m, size_t k, struct msg *out)
+static int check_message(struct val *v, struct mj_value m, bool last, struct msg *out)
 {
     static const char *const roles[] = {"user", "assistant"};
     static const struct fspec specs[] = {{"role", K_CUSTOM, true}, {"content", K_CUSTOM, true}};
@@ -631,7 +645,7 @@ static int check_message(struct val *v, struct mj_value m, size_t k, struct msg 
         .assistant = out->assistant, .uses = &out->uses, .results = &out->results};
     if (((x[1].type == MJ_STRING && x[1].raw.len == 2) ||
          (x[1].type == MJ_ARRAY && is_empty_array(x[1]))) &&
-        !(out->assistant && k + 1 == v->n_messages))
+        !(out->assistant && last))
         return fail(v, "all messages must have non-empty content except for the optional final "
                        "assistant message");
     old = push(v, "content");
@@ -680,23 +694,24 @@ static int check_tool_pairing(struct val *v, const struct msg *prev, const struc
 static int check_messages(struct val *v, struct mj_value arr)
 {
     struct mj_iter it;
-    struct mj_value m;
+    struct mj_value m, next;
     struct msg msgs[2] = {{0}};
     size_t k = 0;
+    bool more;
 
     if (arr.type != MJ_ARRAY)
         return fail(v, "Input should be a valid list");
     mj_iter_init(&it, arr);
-    while (mj_next_elem(&it, &m))
-        v->n_messages++;
-    if (v->n_messages == 0)
+    more = mj_next_elem(&it, &next);
+    if (!more)
         return fail(v, "at least one message is required");
-    mj_iter_init(&it, arr);
-    while (mj_next_elem(&it, &m)) {
+    while (more) {
         struct msg *cur = &msgs[k % 2], *prev = k ? &msgs[(k + 1) % 2] : NULL;
         size_t o2 = push_index(v, k);
+        m = next;
+        more = mj_next_elem(&it, &next);
         *cur = (struct msg){0};
-        int rc = check_message(v, m, k, cur);
+        int rc = check_message(v, m, !more, cur);
         if (rc == SL_OK)
             rc = check_tool_pairing(v, prev, cur, k);
         if (rc != SL_OK)
@@ -1010,8 +1025,12 @@ static int collect_top(struct val *v, struct sl_str doc, struct mj_value *top)
         top[i] = (struct mj_value){MJ_ABSENT, SL_STR_NULL};
     mj_iter_init(&it, root);
     while (mj_next_member(&it, &key, &x)) {
+        /* Plain keys (the usual case) compare as bytes; only escaped ones need decoding. */
+        bool plain = memchr(key.ptr, '\\', key.len) == NULL;
         size_t i = 0;
-        while (i < T_N && !mj_str_is(key, top_keys[i].name))
+        while (i < T_N && !(plain ? key.len - 2 == strlen(top_keys[i].name) &&
+                                        memcmp(key.ptr + 1, top_keys[i].name, key.len - 2) == 0
+                                  : mj_str_is(key, top_keys[i].name)))
             i++;
         if (i == T_N || !allowed_here(v, top_keys[i].where))
             return extra(v, key);
