@@ -170,6 +170,27 @@ test('the server logs the config notes at start', async () => {
   assert.match(r.stderr, /^sluice: \S+config\.yaml:17: warning: upstream\.tls\.verify: false: upstream certificates and host names are NOT checked/m);
 });
 
+test('AISIX-shaped resources files validate: key without provider, model provider differing from its key', async () => {
+  for (const [name, env, counts] of [
+    ['resources-bench.yaml', { BENCH_AISIX_KEY: 'bench-token' }, '3 resource(s) (1 provider key(s), 1 model(s), 1 API key(s))'],
+    ['resources-key-without-provider.yaml', { VLLM_KEY: 'k' }, '5 resource(s) (2 provider key(s), 2 model(s), 1 API key(s))'],
+    ['resources-provider-differs.yaml', { OPENROUTER_KEY: 'k' }, '3 resource(s) (1 provider key(s), 2 model(s), 0 API key(s))'],
+  ]) {
+    const v = await runSluice(['validate', '--resources', AISIX(name)], { env });
+    assert.equal(v.code, 0, `${name}: ${v.stderr}`);
+    assert.equal(v.stdout, `OK: ${AISIX(name)} loaded ${counts}\n`);
+  }
+});
+
+test('a model group gets one error, and a missing allowed_models entry is named plainly', async () => {
+  const f = AISIX('resources-routing.yaml');
+  const r = await runSluice(['validate', '--resources', f], { env: { OPENAI_API_KEY: 'k' } });
+  assert.equal(r.code, 1);
+  assert.equal(r.stderr, `sluice: ${f}: 2 errors:\n` +
+    `${f}:15: models[1] ("smart"): routing: not supported by sluice yet (model groups are not built yet; callers can name the direct models)\n` +
+    `${f}:22: api_keys[0] ("team"): allowed_models[1]: "nope" is not defined in models\n`);
+});
+
 // The proxy variables are loaded at start with config.yaml: a value that stops the server fails
 // validate too, naming the variable and its value without the password.
 test('validate and boot refuse an unusable HTTPS_PROXY without printing its password', async () => {
