@@ -460,10 +460,17 @@ static void resolve(struct loader *l)
                  "responses and provider keys; use upstream.tls.ca_file for a private CA");
 }
 
-static int cmp_notes(const void *pa, const void *pb)
+/* Notes come from the walk and from resolve(): put them in file order, those without a line
+ * first, ties in the order found (an insertion sort: stable, and there are a handful). */
+static void sort_notes(struct sl_config *cfg)
 {
-    const struct sl_config_note *a = pa, *b = pb;
-    return a->line < b->line ? -1 : a->line > b->line;
+    for (size_t i = 1; i < cfg->n_notes; i++) {
+        struct sl_config_note n = cfg->notes[i];
+        size_t j = i;
+        for (; j > 0 && cfg->notes[j - 1].line > n.line; j--)
+            cfg->notes[j] = cfg->notes[j - 1];
+        cfg->notes[j] = n;
+    }
 }
 
 int sl_config_parse(const char *data, size_t len, const char *name, char *const *envp,
@@ -493,9 +500,7 @@ int sl_config_parse(const char *data, size_t len, const char *name, char *const 
     sl_yaml_doc_dispose(&doc);
     if (diag->count == errors_before) {
         resolve(&l);
-        /* Notes come from the walk and from resolve(): show them in file order (those without
-         * a line first); qsort is not stable, but lines of different notes differ. */
-        qsort(l.cfg->notes, l.cfg->n_notes, sizeof(*l.cfg->notes), cmp_notes);
+        sort_notes(l.cfg);
     }
     free(l.origins);
     if (diag->count != errors_before) {
