@@ -100,16 +100,28 @@ static struct sl_str fresh_request_id(h2o_mem_pool_t *pool)
     return sl_str_init(out, 36);
 }
 
+/* The caller's id from the first of proxy.request_id.accept_headers that carries a valid one
+ * (names were lower-cased at load, as h2o stores request header names), or an empty slice. An
+ * invalid value is skipped, not refused: the id is for correlation, not worth failing a call. */
+static struct sl_str caller_request_id(h2o_req_t *req)
+{
+    const struct sl_config_list *names =
+        &sl_server_config(sl_worker_of(req)->server)->proxy.request_id.accept_headers;
+    for (size_t n = 0; n < names->n; n++) {
+        ssize_t i = h2o_find_header_by_str(&req->headers, names->v[n], names->len[n], -1);
+        if (i != -1 && sl_request_id_is_valid(sl_str_from_iov(req->headers.entries[i].value)))
+            return sl_str_from_iov(req->headers.entries[i].value);
+    }
+    return SL_STR_NULL;
+}
+
 struct sl_str sl_request_id(h2o_req_t *req)
 {
     h2o_iovec_t *slot = h2o_req_getenv(req, H2O_STRLIT(ENV_RID), 1);
     if (slot->base != NULL)
         return sl_str_from_iov(*slot);
-    struct sl_str id = SL_STR_NULL;
-    ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-request-id"), -1);
-    if (i != -1 && sl_request_id_is_valid(sl_str_from_iov(req->headers.entries[i].value)))
-        id = sl_str_from_iov(req->headers.entries[i].value);
-    else
+    struct sl_str id = caller_request_id(req);
+    if (id.len == 0)
         id = fresh_request_id(&req->pool);
     *slot = sl_iov_from_str(id);
     return id;
