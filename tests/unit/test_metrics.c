@@ -19,14 +19,14 @@
 
 #define RENDER_MAX (64u * 1024 * 1024)
 
-static const struct sl__metrics_process test_process = {.version = "test", .workers = 2};
+static const struct sl_metrics_process test_process = {.version = "test", .workers = 2};
 
-static char *render_with(const struct sl__metrics_process *p, struct sl_metrics_worker **stores,
+static char *render_with(const struct sl_metrics_process *p, struct sl_metrics_worker **stores,
                          size_t n)
 {
     struct sl_buf out;
     sl_buf_init(&out, RENDER_MAX);
-    sl__metrics_render_stores(p, (const struct sl_metrics_worker *const *)stores, n, &out);
+    sl_metrics_render(p, (const struct sl_metrics_worker *const *)stores, n, &out);
     char *text = sl_xstrndup(out.ptr != NULL ? out.ptr : "", out.len);
     sl_buf_dispose(&out);
     return text;
@@ -88,7 +88,7 @@ static void test_empty_render_is_exact(void **state)
 {
     (void)state;
     sl__metrics_reload_reset();
-    struct sl__metrics_process p = {.version = "1.2\"3",
+    struct sl_metrics_process p = {.version = "1.2\"3",
                                     .workers = 2,
                                     .draining = true,
                                     .open_connections = 5,
