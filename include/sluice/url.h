@@ -11,6 +11,16 @@
 #include "sluice/buf.h"
 #include "sluice/str.h"
 
+/* Where an upstream lives, derived from a normalised api_base. */
+struct sl_origin {
+    bool tls;
+    char *host; /* connect target, SNI and certificate name; IPv6 without brackets */
+    uint16_t port;
+    char *authority; /* Host header value: "host" or "host:port" (IPv6 in brackets) */
+    char *base_path; /* path prefix without trailing slash: "/v1", "" */
+    char *key;       /* "https://host:port": identifies a connection pool */
+};
+
 /* A parsed absolute http(s) URL. Slices point into the parsed text. */
 struct sl_url {
     bool tls;           /* https */
