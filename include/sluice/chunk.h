@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "sluice/json.h"
 #include "sluice/splice.h"
 #include "sluice/str.h"
 
@@ -24,6 +25,12 @@ struct sl_chunk_usage {
     int64_t prompt_tokens;     /* -1 = absent */
     int64_t completion_tokens; /* -1 = absent */
 };
+
+/* Adds to sp the edits that set every "model" member of the object obj (a slice of sp's source)
+ * to alias_json; model is what a scan of obj found for "model" (its last occurrence and how often
+ * it occurred). Returns false when they would not fit in sp. */
+bool sl_chunk_replace_models(struct sl_str obj, const struct sl_json_member *model,
+                             struct sl_str alias_json, struct sl_splice *sp);
 
 /* Plans the rewrite of data into sp (initialised here over data). keep_usage is false only for
  * stream chunks of callers who did not ask for usage. */

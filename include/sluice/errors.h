@@ -53,6 +53,14 @@
     403, "permission_denied", NULL, "permission_denied",                                           \
         "API key \"%s\" is not allowed to use model \"%.*s\""
 
+#define SL_ERR_ROUTE_UNSUPPORTED                                                                   \
+    400, "invalid_request_error", NULL, "invalid_request",                                         \
+        "model \"%.*s\" (provider family %s) cannot serve %s"
+#define SL_ERR_COUNT_TOKENS_UNSUPPORTED                                                            \
+    400, "invalid_request_error", NULL, "invalid_request",                                         \
+        "count_tokens is supported for Anthropic models only: model \"%.*s\" is served by the "    \
+        "%s provider family"
+
 /* Upstream failures */
 #define SL_ERR_UPSTREAM_TIMEOUT                                                                    \
     504, "timeout", NULL, "upstream_timeout", "upstream request timed out: %s"

@@ -20,9 +20,9 @@ struct sl_json_w {
     /* private */
     int _err;
     unsigned _depth;
-    bool _want_key;                        /* inside an object, a key is due */
-    uint64_t _nonempty;                    /* bit d: the container at depth d has a value */
-    uint64_t _object;                      /* bit d: the container at depth d is an object */
+    bool _want_key;     /* inside an object, a key is due */
+    uint64_t _nonempty; /* bit d: the container at depth d has a value */
+    uint64_t _object;   /* bit d: the container at depth d is an object */
 };
 
 /* Starts writing at the end of out (which keeps what it holds). */

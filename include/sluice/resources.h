@@ -16,10 +16,12 @@
 #include "sluice/str.h"
 #include "sluice/url.h"
 
-/* Wire family used to talk to the upstream. Only OpenAI-compatible upstreams exist so far;
- * other adapters are rejected at load time as "not supported yet". */
+/* Wire family used to talk to the upstream (reference 3.5, 6): the key's adapter, else its
+ * provider's family (anthropic for "anthropic", openai for every other vendor). Families not
+ * built yet are rejected at load time as "not supported yet". */
 enum sl_adapter {
     SL_ADAPTER_OPENAI = 0,
+    SL_ADAPTER_ANTHROPIC,
 };
 
 struct sl_provider_key {

@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "sluice/exchange.h"
 #include "sluice/generation.h"
 #include "sluice/h2o.h"
 
@@ -30,14 +31,14 @@ struct sl_worker_stats {
 
 #define SL_WORKER_MAX_LISTENERS 2 /* plain HTTP and, with proxy.tls.addr, TLS */
 
-struct sl_reqctx;
+struct sl_exchange;
 
 /* One accepted client connection, kept in its socket's on_close.data; freed when it closes. */
 struct sl_client_conn {
     struct sl_worker *worker;
     h2o_socket_t *sock;
     /* HTTP/1.1: the request being handled on it, or NULL (see keep_reading in http.c). */
-    struct sl_reqctx *current;
+    struct sl_exchange *current;
 };
 
 /* The connection record of a socket the worker accepted, or NULL for any other socket. */
@@ -67,6 +68,8 @@ struct sl_worker {
     h2o_timeout_t _trim_timeout;
     h2o_timeout_entry_t _trim_entry;
     uint64_t _last_request_end_ms;
+    /* What the worker lends the request path (set before the loop runs). */
+    struct sl_services svc;
     /* SSE keep-alive comments (downstream.sse_keepalive_interval_secs); NULL when disabled. */
     h2o_timeout_t *sse_keepalive_timeout;
     h2o_timeout_t _sse_keepalive;

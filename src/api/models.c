@@ -4,11 +4,10 @@
 #include <stdio.h>
 #include <sys/time.h>
 
-#include "sluice/api.h"
-#include "sluice/auth.h"
 #include "sluice/base.h"
 #include "sluice/buf.h"
-#include "sluice/generation.h"
+#include "sluice/errors.h"
+#include "sluice/exchange.h"
 #include "sluice/json.h"
 #include "sluice/reply.h"
 
@@ -44,12 +43,13 @@ static bool is_visible(const struct sl_api_key *key, const struct sl_model *m)
     return !m->is_wildcard && sl_api_key_allows(key, sl_str_from_cstr(m->name));
 }
 
-void sl_api_models(struct sl_reqctx *ctx, h2o_req_t *req)
+int sl_phase_models(struct sl_exchange *x)
 {
-    const struct sl_resources *res = ctx->pin->gen->res;
-    const struct sl_api_key *key = sl_auth_require(ctx, req);
-    if (key == NULL)
-        return;
+    const struct sl_resources *res = x->res;
+    h2o_req_t *req = x->req;
+    if (sl_phase_auth(x) != SL_OK)
+        return SL_DONE;
+    const struct sl_api_key *key = x->key;
     long long created = now_s();
     struct sl_buf b;
     sl_buf_init(&b, MODELS_MAX_BYTES);
@@ -66,29 +66,30 @@ void sl_api_models(struct sl_reqctx *ctx, h2o_req_t *req)
     }
     sl_buf_appendf(&b, "]}");
     reply_buf(req, &b);
+    return SL_DONE;
 }
 
 /* The id is the rest of the path, percent-decoded by h2o (the openai SDK encodes "/" in ids
  * such as "openai/gpt-4o" as %2F). An id the caller may not use is reported exactly like one
  * that does not exist, so ids cannot be probed. */
-void sl_api_model(struct sl_reqctx *ctx, h2o_req_t *req)
+int sl_phase_model(struct sl_exchange *x)
 {
-    const struct sl_resources *res = ctx->pin->gen->res;
-    const struct sl_api_key *key = sl_auth_require(ctx, req);
-    if (key == NULL)
-        return;
+    h2o_req_t *req = x->req;
+    if (sl_phase_auth(x) != SL_OK)
+        return SL_DONE;
     static const size_t prefix = sizeof("/v1/models/") - 1;
     struct sl_str id =
         sl_str_init(req->path_normalized.base + prefix, req->path_normalized.len - prefix);
-    ctx->model = id;
-    const struct sl_model *m = sl_resources_resolve(res, id, NULL);
-    if (m == NULL || !is_visible(key, m)) {
-        sl_reply_error(req, SL_ERR_MODEL_NOT_FOUND, (int)SL_MIN(id.len, 200), id.ptr);
-        return;
+    x->log.model = id;
+    const struct sl_model *m = sl_resources_resolve(x->res, id, NULL);
+    if (m == NULL || !is_visible(x->key, m)) {
+        sl_exchange_error(x, SL_ERR_MODEL_NOT_FOUND, (int)SL_MIN(id.len, 200), id.ptr);
+        return SL_DONE;
     }
-    ctx->model_label = sl_str_from_cstr(m->name);
+    x->log.model_label = sl_str_from_cstr(m->name);
     struct sl_buf b;
     sl_buf_init(&b, MODELS_MAX_BYTES);
     append_model(&b, m, now_s());
     reply_buf(req, &b);
+    return SL_DONE;
 }

@@ -1,5 +1,6 @@
 #include <arpa/inet.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sluice/base.h"
@@ -274,24 +275,20 @@ static int append_lower(struct sl_buf *out, struct sl_str s)
     return SL_OK;
 }
 
-int sl_url_normalize_openai_base(struct sl_str api_base, struct sl_buf *out, const char **why)
+/* Appends scheme, lower-cased host, a non-default port and path to out. */
+static int append_base(const struct sl_url *u, struct sl_str path, struct sl_buf *out,
+                       const char **why)
 {
-    struct sl_url u;
-    if (sl_url_parse(api_base, &u, why) != SL_OK)
-        return SL_EPARSE;
-    struct sl_str path = strip_path(u.path);
-    if (path.len == 0 && sl_str_ieq_lit(u.host, "api.openai.com"))
-        path = SL_STRLIT("/v1");
     size_t keep = out->len;
-    int rc = sl_buf_append_str(out, u.tls ? SL_STRLIT("https://") : SL_STRLIT("http://"));
-    if (rc == SL_OK && u.host_is_ipv6)
+    int rc = sl_buf_append_str(out, u->tls ? SL_STRLIT("https://") : SL_STRLIT("http://"));
+    if (rc == SL_OK && u->host_is_ipv6)
         rc = sl_buf_append(out, "[", 1);
     if (rc == SL_OK)
-        rc = append_lower(out, u.host);
-    if (rc == SL_OK && u.host_is_ipv6)
+        rc = append_lower(out, u->host);
+    if (rc == SL_OK && u->host_is_ipv6)
         rc = sl_buf_append(out, "]", 1);
-    if (rc == SL_OK && u.port != (u.tls ? 443 : 80))
-        rc = sl_buf_appendf(out, ":%u", (unsigned)u.port);
+    if (rc == SL_OK && u->port != (u->tls ? 443 : 80))
+        rc = sl_buf_appendf(out, ":%u", (unsigned)u->port);
     if (rc == SL_OK)
         rc = sl_buf_append_str(out, path);
     if (rc != SL_OK) {
@@ -302,4 +299,43 @@ int sl_url_normalize_openai_base(struct sl_str api_base, struct sl_buf *out, con
         return SL_E2BIG;
     }
     return SL_OK;
+}
+
+int sl_url_normalize_openai_base(struct sl_str api_base, struct sl_buf *out, const char **why)
+{
+    struct sl_url u;
+    if (sl_url_parse(api_base, &u, why) != SL_OK)
+        return SL_EPARSE;
+    struct sl_str path = strip_path(u.path);
+    if (path.len == 0 && sl_str_ieq_lit(u.host, "api.openai.com"))
+        path = SL_STRLIT("/v1");
+    return append_base(&u, path, out, why);
+}
+
+int sl_url_normalize_anthropic_base(struct sl_str api_base, struct sl_buf *out, const char **why)
+{
+    static const struct sl_str suffixes[] = {SL_STR_INIT("/messages/count_tokens"),
+                                             SL_STR_INIT("/messages"), SL_STR_INIT("/v1")};
+    struct sl_url u;
+    if (sl_url_parse(api_base, &u, why) != SL_OK)
+        return SL_EPARSE;
+    struct sl_str path = u.path;
+    for (size_t i = 0; i < SL_ARRAY_LEN(suffixes); i++) {
+        while (path.len > 0 && path.ptr[path.len - 1] == '/')
+            path.len--;
+        if (sl_str_ends_with(path, suffixes[i]))
+            path.len -= suffixes[i].len;
+    }
+    while (path.len > 0 && path.ptr[path.len - 1] == '/')
+        path.len--;
+    return append_base(&u, path, out, why);
+}
+
+void sl_origin_dispose(struct sl_origin *o)
+{
+    free(o->host);
+    free(o->authority);
+    free(o->base_path);
+    free(o->key);
+    *o = (struct sl_origin){0};
 }

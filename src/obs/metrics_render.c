@@ -459,4 +459,3 @@ void sl_metrics_render(const struct sl_metrics_process *p,
     rows_dispose(&rows);
     sl_buf_dispose(&lb);
 }
-

@@ -222,7 +222,7 @@ struct sweep {
 static int sweep_one(h2o_req_t *req, void *data)
 {
     struct sweep *sw = data;
-    if (sl_reqctx_of(req) != NULL)
+    if (sl_exchange_of(req) != NULL)
         return 0;
     if (req->version == 0 && req->timestamps.request_begin_at.tv_sec == 0) {
         h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
@@ -321,6 +321,12 @@ static void *worker_main(void *arg)
         h2o_timeout_init(w->ctx.loop, &w->_sse_keepalive, ka_secs * 1000);
         w->sse_keepalive_timeout = &w->_sse_keepalive;
     }
+    w->svc = (struct sl_services){.cfg = sl_server_config(w->server),
+                                  .upstreams = w->upstreams,
+                                  .metrics = w->metrics,
+                                  .sse_keepalive = w->sse_keepalive_timeout,
+                                  .client_watch = &w->client_watch_timeout,
+                                  .draining = sl_server_draining_flag(w->server)};
     h2o_multithread_register_receiver(w->ctx.queue, &w->_control_rx, on_control_messages);
     h2o_timeout_init(w->ctx.loop, &w->_sweep_timeout, SWEEP_MS);
     w->_sweep_entry.cb = on_sweep;

@@ -89,10 +89,10 @@ static void test_empty_render_is_exact(void **state)
     (void)state;
     sl__metrics_reload_reset();
     struct sl_metrics_process p = {.version = "1.2\"3",
-                                    .workers = 2,
-                                    .draining = true,
-                                    .open_connections = 5,
-                                    .http_requests = {0, 7, 0, 1, 0, 2}};
+                                   .workers = 2,
+                                   .draining = true,
+                                   .open_connections = 5,
+                                   .http_requests = {0, 7, 0, 1, 0, 2}};
     struct sl_metrics_worker *stores[2] = {NULL, sl_metrics_worker_new()};
     char *text = render_with(&p, stores, 2);
     assert_string_equal(

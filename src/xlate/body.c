@@ -22,23 +22,26 @@ static int fail(char *why, size_t whylen, const char *fmt, const char *arg)
     return SL_EPARSE;
 }
 
-static int check_route_field(enum sl_endpoint ep, const struct sl_json_member *m, char *why,
+static int check_route_field(enum sl_op op, const struct sl_json_member *m, char *why,
                              size_t whylen)
 {
-    switch (ep) {
-    case SL_EP_CHAT:
+    switch (op) {
+    case SL_OP_CHAT:
         if (m[K_MESSAGES].type == SL_JSON_ABSENT)
             return fail(why, whylen, "missing field \"%s\"", "messages");
         if (m[K_MESSAGES].type != SL_JSON_ARRAY || m[K_MESSAGES].count == 0)
             return fail(why, whylen, "\"%s\" must be a non-empty array", "messages");
         break;
-    case SL_EP_COMPLETIONS:
+    case SL_OP_COMPLETIONS:
         if (m[K_PROMPT].type == SL_JSON_ABSENT)
             return fail(why, whylen, "missing field \"%s\"", "prompt");
         break;
-    case SL_EP_EMBEDDINGS:
+    case SL_OP_EMBEDDINGS:
         if (m[K_INPUT].type == SL_JSON_ABSENT)
             return fail(why, whylen, "missing field \"%s\"", "input");
+        break;
+    case SL_OP_COUNT_TOKENS:
+        SL_ASSERT(!"not an OpenAI route");
         break;
     }
     return SL_OK;
@@ -78,12 +81,12 @@ static int scan_unique(struct sl_str obj, const struct sl_str *names, size_t n,
     return SL_OK;
 }
 
-int sl_body_inspect(struct sl_str body, enum sl_endpoint ep, struct sl_body *out, char *why,
+int sl_body_inspect(struct sl_str body, enum sl_op op, struct sl_call *out, char *why,
                     size_t whylen)
 {
     struct sl_json_member m[K_COUNT], iu;
     static const struct sl_str so_keys[] = {SL_STR_INIT("include_usage")};
-    *out = (struct sl_body){.raw = body};
+    *out = (struct sl_call){.body = body};
     if (body.len == 0)
         return fail(why, whylen, "%s", "the body is empty (expected a JSON object)");
     if (scan_unique(body, keys, K_COUNT, m, why, whylen) != SL_OK)
@@ -98,23 +101,23 @@ int sl_body_inspect(struct sl_str body, enum sl_endpoint ep, struct sl_body *out
     if (m[K_STREAM_OPTIONS].type == SL_JSON_OBJECT &&
         scan_unique(m[K_STREAM_OPTIONS].value, so_keys, 1, &iu, why, whylen) != SL_OK)
         return SL_EPARSE;
-    if (check_route_field(ep, m, why, whylen) != SL_OK)
+    if (check_route_field(op, m, why, whylen) != SL_OK)
         return SL_EPARSE;
     out->model = m[K_MODEL];
-    out->stream = m[K_STREAM];
     out->stream_options = m[K_STREAM_OPTIONS];
-    out->stream_requested = st == SL_JSON_TRUE;
+    out->stream = st == SL_JSON_TRUE && op != SL_OP_EMBEDDINGS;
+    out->include_usage = m[K_STREAM_OPTIONS].type == SL_JSON_OBJECT && iu.type == SL_JSON_TRUE;
     return SL_OK;
 }
 
-static void force_include_usage(const struct sl_body *b, struct sl_splice *sp, bool *wants)
+static void force_include_usage(const struct sl_call *c, struct sl_splice *sp)
 {
     static const struct sl_str inject = SL_STR_INIT(",\"stream_options\":{\"include_usage\":true}");
-    const struct sl_json_member *so = &b->stream_options;
+    const struct sl_json_member *so = &c->stream_options;
     struct sl_json_member iu;
     if (so->type == SL_JSON_ABSENT) {
-        size_t end = b->raw.len;
-        while (end > 0 && b->raw.ptr[end - 1] != '}')
+        size_t end = c->body.len;
+        while (end > 0 && c->body.ptr[end - 1] != '}')
             end--;
         SL_ASSERT(end > 0); /* a validated object ends with '}' */
         sl_splice_insert(sp, end - 1, inject);
@@ -125,24 +128,21 @@ static void force_include_usage(const struct sl_body *b, struct sl_splice *sp, b
         return;
     }
     if (sl_json_find(so->value, SL_STRLIT("include_usage"), &iu) != SL_OK) {
-        size_t at = (size_t)(so->value.ptr - b->raw.ptr) + 1; /* just after '{' */
+        size_t at = (size_t)(so->value.ptr - c->body.ptr) + 1; /* just after '{' */
         sl_splice_insert(sp, at,
                          so->count > 0 ? SL_STRLIT("\"include_usage\":true,")
                                        : SL_STRLIT("\"include_usage\":true"));
         return;
     }
-    if (iu.type == SL_JSON_TRUE)
-        *wants = true;
-    else
+    if (iu.type != SL_JSON_TRUE)
         sl_splice_replace(sp, iu.value, SL_STRLIT("true"));
 }
 
-void sl_body_rewrite(const struct sl_body *b, struct sl_str model_json, bool stream,
-                     struct sl_splice *sp, bool *caller_wants_usage)
+void sl_body_rewrite(const struct sl_call *call, struct sl_str model_json, bool stream,
+                     struct sl_splice *sp)
 {
-    *caller_wants_usage = false;
-    sl_splice_init(sp, b->raw);
-    sl_splice_replace(sp, b->model.value, model_json);
+    sl_splice_init(sp, call->body);
+    sl_splice_replace(sp, call->model.value, model_json);
     if (stream)
-        force_include_usage(b, sp, caller_wants_usage);
+        force_include_usage(call, sp);
 }

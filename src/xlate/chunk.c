@@ -58,6 +58,19 @@ static bool replace_every_model(struct sl_str data, struct sl_str alias_json, st
     return true;
 }
 
+bool sl_chunk_replace_models(struct sl_str obj, const struct sl_json_member *model,
+                             struct sl_str alias_json, struct sl_splice *sp)
+{
+    if (model->seen == 0)
+        return true;
+    if (model->seen > 1)
+        return replace_every_model(obj, alias_json, sp);
+    if (sl_splice_is_full(sp))
+        return false;
+    sl_splice_replace(sp, model->value, alias_json);
+    return true;
+}
+
 enum sl_chunk_action sl_chunk_plan(struct sl_str data, struct sl_str alias_json, bool keep_usage,
                                    struct sl_splice *sp, struct sl_chunk_usage *usage)
 {
@@ -73,9 +86,7 @@ enum sl_chunk_action sl_chunk_plan(struct sl_str data, struct sl_str alias_json,
         if (!keep_usage && m[2].type == SL_JSON_ARRAY && m[2].count == 0)
             return SL_CHUNK_DROP;
     }
-    if (m[0].seen == 1)
-        sl_splice_replace(sp, m[0].value, alias_json);
-    else if (m[0].seen > 1 && !replace_every_model(data, alias_json, sp))
+    if (!sl_chunk_replace_models(data, &m[0], alias_json, sp))
         return SL_CHUNK_REFUSE;
     if (!keep_usage && m[1].type == SL_JSON_NULL) {
         if (sl_splice_is_full(sp))
