@@ -642,6 +642,42 @@ static void test_no_proxy(void **state)
     sl_diag_dispose(&d);
 }
 
+/* user:password in a proxy URL is percent-decoded, each part on its own, as curl does. */
+static void test_proxy_credentials_percent_decoded(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *url, *auth;
+    } cases[] = {
+        {"http://user:p%40ss@proxy:3128", "Basic dXNlcjpwQHNz"}, /* user:p@ss */
+        {"http://a:b%3Ac@proxy:3128", "Basic YTpiOmM="},         /* a:b:c */
+        {"http://us%zz:pw%@proxy:3128", "Basic dXMleno6cHcl"},   /* kept as is */
+        {"http://u%20s:@proxy:3128", "Basic dSBzOg=="},          /* "u s:" */
+        {"http://p%40ss:w@rd@proxy:3128", "Basic cEBzczp3QHJk"}, /* p@ss:w@rd */
+    };
+    for (size_t i = 0; i < SL_ARRAY_LEN(cases); i++) {
+        char env[128];
+        snprintf(env, sizeof(env), "HTTPS_PROXY=%s", cases[i].url);
+        char *envp[] = {env, NULL};
+        struct sl_proxy_env pe;
+        struct sl_diag d;
+        sl_diag_init(&d, "env");
+        assert_int_equal(sl_proxy_env_load(envp, &pe, &d), SL_OK);
+        assert_string_equal(pe.https.auth_value, cases[i].auth);
+        assert_string_equal(pe.https.display, "http://proxy:3128");
+        sl_proxy_env_dispose(&pe);
+        sl_diag_dispose(&d);
+    }
+    char *nul[] = {(char *)"HTTPS_PROXY=http://user:a%00b@proxy:3128", NULL};
+    struct sl_proxy_env pe;
+    struct sl_diag d;
+    sl_diag_init(&d, "env");
+    assert_int_equal(sl_proxy_env_load(nul, &pe, &d), SL_ERR);
+    assert_string_equal(d.entries[0].msg, "environment HTTPS_PROXY: invalid proxy URL (its user "
+                                          "name or password holds %00)");
+    sl_diag_dispose(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -658,6 +694,7 @@ int main(void)
         cmocka_unit_test(test_bad_responses),
         cmocka_unit_test(test_connect_tunnel),
         cmocka_unit_test(test_no_proxy),
+        cmocka_unit_test(test_proxy_credentials_percent_decoded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
