@@ -5,9 +5,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import http from 'node:http';
+import https from 'node:https';
+import { readFileSync } from 'node:fs';
 import OpenAI from 'openai';
 import { startGateway, stopGateway, KEYS } from './lib/gateway.mjs';
-import { makeCert, tempDir, sleep } from './lib/harness.mjs';
+import { makeCert, tempDir, sleep, run } from './lib/harness.mjs';
 
 const ask = (g, extra = {}) => new OpenAI({ apiKey: KEYS.teamA, baseURL: g.sluice.url('/v1'), maxRetries: 0 })
   .chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }], ...extra });
@@ -42,6 +44,64 @@ test('an upstream certificate that does not verify is a 502 naming the problem',
     });
     assert.equal((await stopGateway(g)).code, 0);
   });
+});
+
+// A small HTTPS upstream that records the SNI (servername, false for none) of every request.
+async function sniUpstream(cert) {
+  const seen = [];
+  const server = https.createServer({ key: readFileSync(cert.key), cert: readFileSync(cert.crt) }, (req, res) => {
+    seen.push(req.socket.servername);
+    let body = '';
+    req.on('data', (d) => { body += d; });
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ id: 'sni', object: 'chat.completion', created: 0, model: JSON.parse(body).model,
+        choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }] }));
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return { seen, port: server.address().port, close: () => { server.closeAllConnections(); server.close(); } };
+}
+
+test('an IP-literal HTTPS upstream gets no SNI (RFC 6066) and is checked against its IP SAN', async () => {
+  await withTlsMock(async (cert) => {
+    const up = await sniUpstream(cert); // SAN: DNS:localhost, IP:127.0.0.1
+    try {
+      for (const host of ['127.0.0.1', 'localhost']) {
+        const g = await startGateway({ configExtra: `upstream:\n  tls:\n    ca_file: ${cert.crt}\n`,
+          apiBase: `https://${host}:${up.port}/v1` });
+        try {
+          assert.equal((await ask(g)).model, 'gpt-4o-mini', host);
+        } finally { await stopGateway(g); }
+      }
+      assert.deepEqual(up.seen, [false, 'localhost']);
+    } finally { up.close(); }
+  });
+});
+
+test('an IP-literal upstream whose certificate lacks that IP is refused, naming the mismatch', async () => {
+  const dir = tempDir();
+  try {
+    const key = dir.path('other-ip.key'), crt = dir.path('other-ip.crt');
+    const r = await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', crt,
+      '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=DNS:127.0.0.1,IP:127.0.0.2']);
+    assert.equal(r.code, 0, r.stderr);
+    // A DNS SAN spelling the address does not count: an IP literal matches IP SANs only.
+    const up = await sniUpstream({ key, crt });
+    const g = await startGateway({ configExtra: `upstream:\n  tls:\n    ca_file: ${crt}\n`,
+      apiBase: `https://127.0.0.1:${up.port}/v1` });
+    try {
+      await assert.rejects(ask(g), (e) => {
+        assert.equal(e.status, 502);
+        assert.equal(e.error.message, 'upstream unreachable: TLS handshake with 127.0.0.1 failed: IP address mismatch');
+        return true;
+      });
+      assert.deepEqual(up.seen, [], 'no request was sent');
+    } finally {
+      await stopGateway(g);
+      up.close();
+    }
+  } finally { dir.cleanup(); }
 });
 
 test('upstream.tls.verify: false accepts any certificate', async () => {
