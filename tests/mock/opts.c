@@ -17,6 +17,7 @@ enum field_kind {
     F_CODE,    /* any JSON value, kept as JSON text */
     F_SCALAR,  /* string or integer, kept as text (retry_after) */
     F_HEADERS, /* object of name: string-or-number */
+    F_TOKEN,   /* an HTTP token of 1..32 characters (a coding name) */
 };
 
 struct field {
@@ -54,6 +55,9 @@ static const struct field fields[] = {
     FIELD(invalid_json, F_BOOL),
     FIELD(no_usage, F_BOOL),
     FIELD(dimensions, F_DIMS),
+    FIELD(content_encoding, F_TOKEN),
+    FIELD(transfer_encoding_gzip, F_BOOL),
+    FIELD(corrupt_encoding, F_BOOL),
 };
 
 struct parse_ctx {
@@ -103,6 +107,17 @@ static int parse_uint(struct parse_ctx *pc, const struct field *f, json_t *v, ui
         return fail(pc, f->name, why);
     }
     *out = (uint64_t)json_integer_value(v);
+    return SL_OK;
+}
+
+#define TOKEN_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-.^_`|~"
+
+static int parse_token(struct parse_ctx *pc, const struct field *f, json_t *v, struct sl_str *dst)
+{
+    size_t n = json_is_string(v) ? json_string_length(v) : 0;
+    if (n == 0 || n > 32 || strspn(json_string_value(v), TOKEN_CHARS) != n)
+        return fail(pc, f->name, "expected an HTTP token of 1 to 32 characters");
+    *dst = copy_str(pc, json_string_value(v), n);
     return SL_OK;
 }
 
@@ -206,6 +221,8 @@ static int parse_field(struct parse_ctx *pc, const struct field *f, json_t *v, s
         return SL_OK;
     case F_HEADERS:
         return parse_headers(pc, o, v);
+    case F_TOKEN:
+        return parse_token(pc, f, v, dst);
     default:
         return parse_text(pc, f, v, o);
     }
