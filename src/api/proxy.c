@@ -106,6 +106,16 @@ static void reply_upstream_failure(struct proxy *p, enum sl_upstream_error err, 
         sl_reply_error(p->req, 502, "upstream_decode_error", NULL,
                        "upstream sent an invalid response: %s", what);
         break;
+    case SL_UPSTREAM_ERR_DECODE:
+        p->ctx->error_kind = "upstream_decode_error";
+        sl_reply_error(p->req, 502, "upstream_decode_error", NULL,
+                       "cannot decode the upstream response: %s", what);
+        break;
+    case SL_UPSTREAM_ERR_PROXY_AUTH:
+        p->ctx->error_kind = "transport_error";
+        sl_reply_error(p->req, 502, "transport_error", "proxy_auth_required",
+                       "upstream unreachable: %s", what);
+        break;
     default:
         p->ctx->error_kind = "transport_error";
         sl_reply_error(p->req, 502, "transport_error", NULL, "upstream unreachable: %s", what);
@@ -196,7 +206,9 @@ static const struct sl_upstream_cbs upstream_cbs;
 
 /* The reference gateway's rules for one target: 5xx and transport failures are retried within
  * the budget; a timeout only when the model sets retries itself (a default budget never re-hits
- * a target that timed out); 4xx, TLS verification and oversized responses never. */
+ * a target that timed out); 4xx, TLS verification and oversized responses never. Nor are the
+ * egress proxy's own failures (its 407, no connection to it) or bodies that cannot be decoded:
+ * another attempt gets the same answer, later. */
 static bool should_retry(const struct proxy *p, enum sl_upstream_error err, int status)
 {
     const struct sl_model *md = p->model;
@@ -217,6 +229,10 @@ static bool should_retry(const struct proxy *p, enum sl_upstream_error err, int 
     case SL_UPSTREAM_ERR_IDLE:
     case SL_UPSTREAM_ERR_CONNECT_TIMEOUT:
         return md->has_retries;
+    case SL_UPSTREAM_ERR_PROXY_AUTH:
+    case SL_UPSTREAM_ERR_PROXY_UNREACHABLE:
+    case SL_UPSTREAM_ERR_DECODE:
+        return false;
     default:
         return false;
     }
@@ -592,6 +608,7 @@ static void call_upstream(struct proxy *p, const struct sl_body *b, struct sl_st
     }
     p->reqbufs = bufs;
     p->nreqbufs = nbufs;
+    opts.request_id = p->ctx->request_id;
     p->opts = opts;
     p->up = sl_upstream_start(w->upstreams, &md->key->origin, bufs, nbufs, &opts, &upstream_cbs, p);
     p->watch.cb = on_watch;

@@ -42,6 +42,7 @@ static void build_request(h2o_mem_pool_t *pool, const struct sl_provider_key *ke
     w = sl_put_cstr(w, o->authority);
     w = SL_PUT_LIT(w, "\r\nAuthorization: ");
     w = sl_put_cstr(w, key->auth_header);
+    w = SL_PUT_LIT(w, "\r\nAccept-Encoding: identity");
     w = SL_PUT_LIT(w, "\r\nContent-Type: application/json\r\nAccept: ");
     if (call->stream)
         w = SL_PUT_LIT(w, "text/event-stream");
