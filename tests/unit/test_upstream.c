@@ -995,6 +995,40 @@ static void test_proxy_demands_auth(void **state)
     free(log);
 }
 
+/* Through HTTP_PROXY the request itself goes to the proxy, so a 407 answer is the proxy's. */
+static void test_forward_proxy_demands_auth(void **state)
+{
+    (void)state;
+    struct server s = {.n_scripts = 1};
+    s.scripts[0].steps[0] =
+        (struct step){"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n", 0};
+    server_start(&s);
+    char env[64];
+    snprintf(env, sizeof(env), "HTTP_PROXY=127.0.0.1:%u", s.port);
+    char *envp[] = {env, NULL};
+    struct sl_proxy_env pe;
+    struct sl_diag d;
+    sl_diag_init(&d, "env");
+    assert_int_equal(sl_proxy_env_load(envp, &pe, &d), SL_OK);
+    struct world w;
+    world_init(&w, 8080, &pe);
+    struct result r = {0};
+    run(&w, &r, 5000, 0);
+    assert_int_equal(r.err, SL_UPSTREAM_ERR_PROXY_AUTH);
+    assert_int_equal(r.heads, 0);
+    char want[160];
+    snprintf(want, sizeof(want),
+             "egress proxy http://127.0.0.1:%u demanded authentication (407) for a request to "
+             "127.0.0.1:8080; the proxy URL has no credentials",
+             s.port);
+    assert_string_equal(r.detail, want);
+    world_dispose(&w);
+    server_stop(&s);
+    sl_proxy_env_dispose(&pe);
+    sl_diag_dispose(&d);
+    sl_buf_dispose(&r.body);
+}
+
 static void test_proxy_unreachable(void **state)
 {
     (void)state;
@@ -1116,6 +1150,7 @@ int main(void)
         cmocka_unit_test(test_bad_codings),
         cmocka_unit_test(test_bomb_stops_at_the_callers_cap),
         cmocka_unit_test(test_proxy_demands_auth),
+        cmocka_unit_test(test_forward_proxy_demands_auth),
         cmocka_unit_test(test_proxy_unreachable),
         cmocka_unit_test(test_failure_log_is_rate_limited),
         cmocka_unit_test(test_proxy_credentials_percent_decoded),
