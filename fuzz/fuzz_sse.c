@@ -42,6 +42,7 @@ static int on_event(void *ud, const struct sl_sse_event *ev)
     CHECK(memchr(ev->id.ptr, '\0', ev->id.len) == NULL);
     CHECK(ev->data.len <= ev->raw.len && ev->raw.len > 0);
     CHECK(ev->has_data || ev->is_comment || ev->data.len == 0);
+    CHECK(ev->is_comment || ev->multiline == (memchr(ev->data.ptr, '\n', ev->data.len) != NULL));
     put(&l->all, &flags, 1);
     for (size_t i = 0; i < 4; i++)
         put(&l->all, &parts[i].len, sizeof(parts[i].len));
@@ -83,6 +84,7 @@ static int reference(const uint8_t *s, size_t n, size_t max, bool comments, stru
     struct sl_buf event, id, data;
     size_t i = 0, start, j, next;
     bool has_data = false;
+    size_t data_lines = 0; /* the reference counts lines; the parser is checked against it */
     int rc = SL_OK;
     if (n < 3 && memcmp(s, "\xef\xbb\xbf", n) == 0)
         return SL_OK; /* all of it may still become a BOM */
@@ -116,11 +118,13 @@ static int reference(const uint8_t *s, size_t n, size_t max, bool comments, stru
             ev.data = str_of(&data);
             ev.raw = sl_str_init((const char *)s + start, next - start);
             ev.has_data = has_data;
+            ev.multiline = data_lines > 1;
             on_event(l, &ev);
             sl_buf_reset(&event);
             sl_buf_reset(&id);
             sl_buf_reset(&data);
             has_data = false;
+            data_lines = 0;
             start = next;
         } else if (name == 0) {
             ev.data = value;
@@ -133,6 +137,7 @@ static int reference(const uint8_t *s, size_t n, size_t max, bool comments, stru
                 put(&data, "\n", 1);
             put(&data, value.ptr, value.len);
             has_data = true;
+            data_lines++;
         } else if (name == 5 && memcmp(line, "event", 5) == 0) {
             sl_buf_reset(&event);
             put(&event, value.ptr, value.len);
@@ -150,9 +155,22 @@ static int reference(const uint8_t *s, size_t n, size_t max, bool comments, stru
     return rc;
 }
 
+static int count_finished(void *ud, const struct sl_sse_event *ev)
+{
+    size_t *n = ud;
+    if (!ev->is_comment)
+        (*n)++;
+    return 0;
+}
+
+/* What sl_sse_finish did at the end of a run: events it delivered, and idleness after it. */
+static size_t fin_events;
+static bool fin_idle;
+
 /* Feeds the stream in pieces of at most step bytes (0: one piece, else also cut at cut). Each
  * piece is an exact-size heap copy so ASan sees any read past it. Returns the first non-zero
- * result, or 0; *idle receives sl_sse_is_idle at the end. */
+ * result, or 0; *idle receives sl_sse_is_idle at the end (before finishing, whose effect goes
+ * to fin_events and fin_idle). */
 static int run(const uint8_t *s, size_t n, size_t cut, size_t step, size_t max, bool comments,
                struct log *l, bool *idle)
 {
@@ -174,6 +192,14 @@ static int run(const uint8_t *s, size_t n, size_t cut, size_t step, size_t max, 
     if (rc == SL_E2BIG)
         CHECK(sl_sse_feed(&p, "data: x\n\n", 9, on_event, l) == SL_E2BIG);
     *idle = sl_sse_is_idle(&p);
+    fin_events = 0;
+    int frc = sl_sse_finish(&p, count_finished, &fin_events);
+    fin_idle = sl_sse_is_idle(&p);
+    CHECK(frc == SL_OK || frc == SL_E2BIG);
+    CHECK(frc == SL_E2BIG || rc != SL_E2BIG || fin_events == 0);
+    /* An idle parser has nothing to finish; finishing delivers at most the open event. */
+    CHECK(!*idle || (fin_events == 0 && fin_idle));
+    CHECK(fin_events <= 1);
     sl_sse_dispose(&p);
     return rc;
 }
@@ -192,7 +218,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     log_init(&split);
     log_init(&quiet);
     rc_w = run(data, size, 0, 0, max, true, &whole, &idle_w);
+    size_t fin_w = fin_events;
+    bool fin_idle_w = fin_idle;
     rc_s = run(data, size, cut, 0, max, true, &split, &idle_s);
+    CHECK(fin_events == fin_w && fin_idle == fin_idle_w);
     CHECK(rc_w == SL_OK || rc_w == SL_E2BIG);
     CHECK(rc_w == rc_s && idle_w == idle_s && log_eq(&whole, &split));
     log_init(&ref);

@@ -85,6 +85,7 @@ static struct world *world_get(void)
     h2o_context_init(&w.ctx, h2o_evloop_create(), &w.gc);
     w.cfg.upstream.connect_timeout_ms = 1000;
     w.cfg.upstream.pool_idle_timeout_secs = 30;
+    w.cfg.upstream.pool_max_idle_per_host = SL_CONFIG_UNBOUNDED;
     w.u = sl_upstreams_new(&w.ctx, &w.cfg, NULL);
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
     socklen_t len = sizeof(sin);

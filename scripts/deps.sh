@@ -12,7 +12,7 @@ build_pkgs="gcc make cmake pkg-config libh2o-evloop-dev libyaml-dev libjansson-d
     zlib1g-dev ca-certificates"
 test_pkgs="libcmocka-dev curl nghttp2-client clang libclang-rt-14-dev nodejs npm valgrind
     clang-format"
-container_pkgs="buildah debootstrap debian-archive-keyring libcap2-bin iproute2 curl openssl"
+container_pkgs="buildah debootstrap debian-archive-keyring libcap2-bin iproute2 curl openssl binutils"
 bench_pkgs="wrk nghttp2-client nginx-light linux-perf valgrind util-linux curl"
 
 case "${1:-all}" in

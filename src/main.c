@@ -160,6 +160,24 @@ static int validate_resources_file(const char *path)
     return rc;
 }
 
+/* HTTPS_PROXY, HTTP_PROXY and NO_PROXY are loaded with config.yaml when the server starts, and
+ * a value refused there stops it: validate refuses it too. */
+static int validate_proxy_env(void)
+{
+    struct sl_diag diag;
+    struct sl_proxy_env pe;
+    int rc = 0;
+    sl_diag_init(&diag, "environment");
+    if (sl_proxy_env_load(environ, &pe, &diag) != 0) {
+        sl_boot_print_errors(&diag);
+        rc = 1;
+    } else {
+        sl_proxy_env_dispose(&pe);
+    }
+    sl_diag_dispose(&diag);
+    return rc;
+}
+
 static int validate(const struct cli *cli)
 {
     int rc = 0;
@@ -167,7 +185,11 @@ static int validate(const struct cli *cli)
         struct sl_config *cfg = load_config(cli->config);
         if (cfg == NULL) {
             rc = 1;
+        } else if (validate_proxy_env() != 0) {
+            rc = 1;
+            sl_config_free(cfg);
         } else {
+            sl_config_print_notes(cfg, stderr);
             printf("OK: %s: proxy on %s, %u worker(s)\n", cli->config, cfg->proxy.addr.text,
                    cfg->proxy.workers);
             /* A config that names a resources file only boots if that file loads too. */
@@ -236,9 +258,7 @@ static int serve(const struct cli *cli)
     sl_log_set_level(cfg->observability.log_level);
     raise_fd_limit();
     sl_worker_tune_malloc();
-    if (cfg->admin.enabled)
-        sl_log_warn("admin.enabled is true, but sluice has no admin listener yet; admin.* is "
-                    "accepted for compatibility and ignored");
+    sl_config_log_notes(cfg);
     struct sl_resources *res;
     struct sl_proxy_env pe;
     if (load_runtime(cfg, &res, &pe) != 0) {

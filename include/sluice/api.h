@@ -11,8 +11,8 @@ typedef void sl_route_fn(struct sl_reqctx *ctx, h2o_req_t *req);
 
 struct sl_route {
     const char *method; /* "GET" routes also answer HEAD */
-    const char *path;
-    const char *name; /* stable label for logs and metrics */
+    const char *path;   /* a path ending in '/' matches every longer path below it */
+    const char *name;   /* stable label for logs and metrics */
     sl_route_fn *handle;
 };
 
@@ -34,5 +34,6 @@ void sl_api_embeddings(struct sl_reqctx *ctx, h2o_req_t *req);
 
 /* models.c */
 void sl_api_models(struct sl_reqctx *ctx, h2o_req_t *req);
+void sl_api_model(struct sl_reqctx *ctx, h2o_req_t *req); /* GET /v1/models/{id} */
 
 #endif

@@ -16,6 +16,7 @@ enum {
     SL_EPARSE = -4,   /* malformed input */
     SL_E2BIG = -5,    /* a configured size cap was reached */
     SL_ENOENT = -6,   /* not found */
+    SL_EEXIST = -7,   /* already present */
 };
 
 #define SL_ARRAY_LEN(a)                    (sizeof(a) / sizeof((a)[0]))

@@ -1,7 +1,9 @@
 /* An OpenAI-wire JSON object coming back from an upstream (a whole response, or one stream
- * event's data) rewritten for the caller: "model" becomes the alias the caller sent, usage is
- * read, and for callers who did not ask for usage the usage-only stream chunk is dropped and
- * "usage": null removed (forcing include_usage upstream adds them). Pure; fuzzed. */
+ * event's data) rewritten for the caller: every top-level "model" becomes the alias the caller
+ * sent (a reply that repeats the member is rewritten in each place, so the upstream id never
+ * shows), usage is read, and for callers who did not ask for usage the usage-only stream chunk
+ * is dropped and "usage": null removed (forcing include_usage upstream adds them). Pure;
+ * fuzzed. */
 #ifndef SLUICE_CHUNK_H
 #define SLUICE_CHUNK_H
 
@@ -15,6 +17,7 @@ enum sl_chunk_action {
     SL_CHUNK_RAW = 0, /* not a valid JSON object: leave it as it is */
     SL_CHUNK_REWRITE, /* emit the splice */
     SL_CHUNK_DROP,    /* emit nothing (the usage-only chunk the caller did not ask for) */
+    SL_CHUNK_REFUSE,  /* "model" repeats more often than a splice can rewrite: do not emit */
 };
 
 struct sl_chunk_usage {

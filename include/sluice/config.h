@@ -31,6 +31,28 @@ uint16_t sl_addr_port(const struct sl_addr *a);
 /* Sets the port (used after binding port 0) and refreshes text. */
 void sl_addr_set_port(struct sl_addr *a, uint16_t port);
 
+/* A list of strings from the file or a comma-separated environment variable. */
+struct sl_config_list {
+    char **v;
+    size_t *len; /* len[i] == strlen(v[i]), kept so the request path never calls strlen */
+    size_t n;
+};
+
+/* A remark about a valid configuration, made at load: a warning (a setting that weakens
+ * security or does not do what an AISIX config expects) or an info line (an AISIX block that is
+ * switched off and therefore accepted). Logged at start, printed by `sluice validate`. */
+struct sl_config_note {
+    enum sl_log_level level; /* SL_LOG_WARN or SL_LOG_INFO */
+    unsigned line;           /* line in the file, 0 when none (an environment value) */
+    char *msg;
+};
+
+/* At most this many proxy.request_id.accept_headers: each one is looked up on every request. */
+#define SL_CONFIG_MAX_ID_HEADERS 16
+
+/* upstream.pool_max_idle_per_host when the key is not set: no cap on idle connections. */
+#define SL_CONFIG_UNBOUNDED UINT64_MAX
+
 struct sl_config {
     char *file; /* path the config was loaded from */
 
@@ -48,10 +70,17 @@ struct sl_config {
             bool has_addr; /* proxy.tls.addr given: TLS there, plain HTTP on proxy.addr */
             struct sl_addr addr;
         } tls;
+        struct {
+            /* Lower-case header names a caller may send its own request id in, in precedence
+             * order; empty = always mint one. */
+            struct sl_config_list accept_headers;
+        } request_id;
     } proxy;
 
     struct {
-        bool enabled; /* accepted for compatibility; Sluice has no admin listener */
+        /* Sluice has no admin listener. Resolved as in AISIX: the file's value, else true when
+         * the admin section is present at all (AISIX's default), else false. */
+        bool enabled;
         char *addr;
     } admin;
 
@@ -67,16 +96,16 @@ struct sl_config {
     } observability;
 
     struct {
-        uint64_t timeout_ms;        /* 0 = no deadline */
-        uint64_t stream_timeout_ms; /* 0 = fall back to timeout_ms */
-        uint64_t connect_timeout_ms;
+        uint64_t timeout_ms;         /* 0 = no deadline */
+        uint64_t stream_timeout_ms;  /* 0 = fall back to timeout_ms */
+        uint64_t connect_timeout_ms; /* 0 = no connect deadline */
         uint64_t pool_idle_timeout_secs;
-        uint64_t pool_max_idle_per_host; /* 0 = unbounded */
+        uint64_t pool_max_idle_per_host; /* 0 = keep none; SL_CONFIG_UNBOUNDED when unset */
         uint64_t max_response_bytes;     /* non-stream responses; streams are never held */
         uint64_t retries;
-        uint64_t tcp_keepalive_secs;
-        uint64_t tcp_keepalive_interval_secs;
-        uint64_t tcp_keepalive_retries;
+        uint64_t tcp_keepalive_secs;          /* 0 = TCP keep-alive off */
+        uint64_t tcp_keepalive_interval_secs; /* 0 = the kernel's default */
+        uint64_t tcp_keepalive_retries;       /* 0 = the kernel's default */
         struct {
             char *ca_file; /* NULL = system trust store */
             bool verify;
@@ -91,6 +120,9 @@ struct sl_config {
     struct {
         uint64_t min_drain_secs;
     } shutdown;
+
+    struct sl_config_note *notes; /* in file order */
+    size_t n_notes;
 };
 
 /* Hard ceiling for request bodies, also used when request_body_limit_bytes is 0. */
@@ -109,6 +141,13 @@ int sl_config_parse(const char *data, size_t len, const char *name, char *const 
                     struct sl_config **out, struct sl_diag *diag);
 
 void sl_config_free(struct sl_config *cfg);
+
+/* Logs every note at its level (at start, after the log level is set). */
+void sl_config_log_notes(const struct sl_config *cfg);
+
+/* Writes every note as "sluice: <file>:<line>: warning: <msg>" (or "info:") to fp, a FILE *
+ * (what `sluice validate` shows). */
+void sl_config_print_notes(const struct sl_config *cfg, void *fp);
 
 /* Number of CPUs this process may use: the affinity mask, further limited by a cgroup v2
  * cpu.max (or v1 cfs) quota, rounded up; never 0. */

@@ -46,8 +46,9 @@ struct sl_reqctx {
  * the limit, or a malformed chunked body) before the router ran. */
 struct sl_reqctx *sl_reqctx_of(h2o_req_t *req);
 
-/* The request id: the caller's x-request-id when it is 1-128 visible ASCII characters, else a
- * fresh random UUIDv4. Computed once per request and memoised. */
+/* The request id: the caller's, from the first header of proxy.request_id.accept_headers
+ * (default x-request-id) whose value is 1-128 visible ASCII characters, else a fresh random
+ * UUIDv4. Computed once per request and memoised. */
 struct sl_str sl_request_id(h2o_req_t *req);
 
 /* Microseconds on the monotonic clock. */

@@ -44,12 +44,14 @@ void sl_relay_start(struct sl_relay *r, h2o_req_t *req, struct sl_reqctx *ctx,
                     struct sl_upstream_req *up, struct sl_str alias_json, bool include_usage,
                     h2o_timeout_t *keepalive_timeout);
 
-/* Upstream body bytes. Returns 0, or -1 when the relay cannot continue (the caller abandons the
- * upstream exchange). */
+/* Upstream body bytes. Returns 0, or -1 when the relay cannot continue: it has then ended the
+ * client's stream itself (an error frame unless the client is gone) and the caller abandons the
+ * upstream exchange without calling sl_relay_upstream_done. */
 int sl_relay_feed(struct sl_relay *r, const char *data, size_t len);
 
-/* The upstream exchange ended (err SL_UPSTREAM_OK = cleanly). A clean end without [DONE] gets
- * one; a failure ends the stream with an "event: error" frame and no [DONE]. */
+/* The upstream exchange ended (err SL_UPSTREAM_OK = cleanly). At a clean end an open last line
+ * is ended and an open [DONE] event counts; an end without [DONE] gets one; an event left
+ * incomplete or a failure ends the stream with an "event: error" frame and no [DONE]. */
 void sl_relay_upstream_done(struct sl_relay *r, enum sl_upstream_error err, const char *detail);
 
 /* Microseconds h2o has been holding the current batch without asking for more (the client is

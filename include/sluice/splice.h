@@ -4,13 +4,14 @@
 #ifndef SLUICE_SPLICE_H
 #define SLUICE_SPLICE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "sluice/buf.h"
 #include "sluice/h2o.h"
 #include "sluice/str.h"
 
-#define SL_SPLICE_MAX_EDITS 4
+#define SL_SPLICE_MAX_EDITS 16
 
 struct sl_splice {
     struct sl_str src;
@@ -25,6 +26,11 @@ void sl_splice_init(struct sl_splice *s, struct sl_str src);
 /* span must lie inside src; edits must not overlap (asserted). */
 void sl_splice_replace(struct sl_splice *s, struct sl_str span, struct sl_str with);
 void sl_splice_insert(struct sl_splice *s, size_t at, struct sl_str with);
+
+static inline bool sl_splice_is_full(const struct sl_splice *s)
+{
+    return s->n == SL_SPLICE_MAX_EDITS;
+}
 
 /* Number of iovecs sl_splice_iov may produce. */
 static inline size_t sl_splice_max_iov(const struct sl_splice *s)

@@ -31,6 +31,7 @@ struct sl_sse_event {
     struct sl_str id;    /* value of the last "id:" field; empty if none */
     struct sl_str raw;   /* the event's bytes exactly as received, through its blank line */
     bool has_data;       /* at least one data field was present */
+    bool multiline;      /* several data fields: data contains LF (one data line cannot) */
     bool is_comment;     /* a ":" comment line, reported only when want_comments is set */
 };
 
@@ -61,6 +62,13 @@ void sl_sse_dispose(struct sl_sse_parser *p);
  * call. */
 int sl_sse_feed(struct sl_sse_parser *p, const char *buf, size_t len, sl_sse_event_cb *cb,
                 void *ud);
+
+/* The stream ended (upstream EOF): a line still open is ended (including a final lone CR that
+ * was waiting to see whether an LF follows), and an event still open whose data is exactly
+ * "[DONE]" is delivered, since nothing can follow it. Any other open event stays undelivered:
+ * per the format it is incomplete, and sl_sse_is_idle then says false. Returns 0, SL_E2BIG or
+ * the callback's negative return. */
+int sl_sse_finish(struct sl_sse_parser *p, sl_sse_event_cb *cb, void *ud);
 
 /* True when no partial event is buffered (a stream that ends here ended cleanly). */
 bool sl_sse_is_idle(const struct sl_sse_parser *p);

@@ -44,18 +44,50 @@ static int check_route_field(enum sl_endpoint ep, const struct sl_json_member *m
     return SL_OK;
 }
 
-int sl_body_inspect(struct sl_str body, enum sl_endpoint ep, struct sl_body *out, char *why,
-                    size_t whylen)
+/* why = `duplicate key "<name>"`, the name decoded and cut to fit. */
+static int fail_duplicate(struct sl_json_key k, char *why, size_t whylen)
 {
-    struct sl_json_member m[K_COUNT];
+    char name[64];
+    struct sl_buf b;
+    sl_buf_init(&b, sizeof(name) - 1);
+    if (sl_json_unescape(sl_str_init(k.raw.ptr - 1, k.raw.len + 2), &b) != SL_OK)
+        (void)sl_buf_append(&b, k.raw.ptr, SL_MIN(k.raw.len, sizeof(name) - 1));
+    snprintf(name, sizeof(name), "%.*s", (int)b.len, b.ptr != NULL ? b.ptr : "");
+    sl_buf_dispose(&b);
+    return fail(why, whylen, "duplicate key \"%s\"", name);
+}
+
+/* Scans one object whose member names must all differ (an upstream that keeps the first of two
+ * "model" members would otherwise serve what the caller may not use), recording the members
+ * named in names. */
+static int scan_unique(struct sl_str obj, const struct sl_str *names, size_t n,
+                       struct sl_json_member *out, char *why, size_t whylen)
+{
+    struct sl_json_keyset seen;
+    struct sl_json_key dup;
     struct sl_json_error jerr;
-    *out = (struct sl_body){.raw = body};
-    if (body.len == 0)
-        return fail(why, whylen, "%s", "the body is empty (expected a JSON object)");
-    if (sl_json_scan_object(body, SL_JSON_DEFAULT_MAX_DEPTH, keys, K_COUNT, m, &jerr) != SL_OK) {
+    int rc = sl_json_scan_unique(obj, SL_JSON_DEFAULT_MAX_DEPTH, names, n, out, &jerr, &seen, &dup);
+    if (rc == SL_EEXIST)
+        return fail_duplicate(dup, why, whylen);
+    if (rc == SL_E2BIG)
+        return fail(why, whylen, "an object has more than %s members", "1024");
+    if (rc != SL_OK) {
         snprintf(why, whylen, "%s at byte %zu", jerr.why, jerr.at);
         return SL_EPARSE;
     }
+    return SL_OK;
+}
+
+int sl_body_inspect(struct sl_str body, enum sl_endpoint ep, struct sl_body *out, char *why,
+                    size_t whylen)
+{
+    struct sl_json_member m[K_COUNT], iu;
+    static const struct sl_str so_keys[] = {SL_STR_INIT("include_usage")};
+    *out = (struct sl_body){.raw = body};
+    if (body.len == 0)
+        return fail(why, whylen, "%s", "the body is empty (expected a JSON object)");
+    if (scan_unique(body, keys, K_COUNT, m, why, whylen) != SL_OK)
+        return SL_EPARSE;
     if (m[K_MODEL].type == SL_JSON_ABSENT)
         return fail(why, whylen, "missing field \"%s\"", "model");
     if (m[K_MODEL].type != SL_JSON_STRING || m[K_MODEL].value.len <= 2)
@@ -63,6 +95,9 @@ int sl_body_inspect(struct sl_str body, enum sl_endpoint ep, struct sl_body *out
     enum sl_json_type st = m[K_STREAM].type;
     if (st != SL_JSON_ABSENT && st != SL_JSON_TRUE && st != SL_JSON_FALSE && st != SL_JSON_NULL)
         return fail(why, whylen, "\"%s\" must be a boolean", "stream");
+    if (m[K_STREAM_OPTIONS].type == SL_JSON_OBJECT &&
+        scan_unique(m[K_STREAM_OPTIONS].value, so_keys, 1, &iu, why, whylen) != SL_OK)
+        return SL_EPARSE;
     if (check_route_field(ep, m, why, whylen) != SL_OK)
         return SL_EPARSE;
     out->model = m[K_MODEL];

@@ -97,28 +97,20 @@ static void reply_upstream_failure(struct proxy *p, enum sl_upstream_error err, 
     case SL_UPSTREAM_ERR_DEADLINE:
     case SL_UPSTREAM_ERR_IDLE:
     case SL_UPSTREAM_ERR_CONNECT_TIMEOUT:
-        p->ctx->error_kind = "upstream_timeout";
-        sl_reply_error(p->req, 504, "timeout", NULL, "upstream request timed out: %s", what);
+        sl_reply_error(p->req, SL_ERR_UPSTREAM_TIMEOUT, what);
         break;
     case SL_UPSTREAM_ERR_PROTOCOL:
     case SL_UPSTREAM_ERR_TOO_LARGE:
-        p->ctx->error_kind = "upstream_decode_error";
-        sl_reply_error(p->req, 502, "upstream_decode_error", NULL,
-                       "upstream sent an invalid response: %s", what);
+        sl_reply_error(p->req, SL_ERR_UPSTREAM_INVALID, what);
         break;
     case SL_UPSTREAM_ERR_DECODE:
-        p->ctx->error_kind = "upstream_decode_error";
-        sl_reply_error(p->req, 502, "upstream_decode_error", NULL,
-                       "cannot decode the upstream response: %s", what);
+        sl_reply_error(p->req, SL_ERR_UPSTREAM_UNDECODABLE, what);
         break;
     case SL_UPSTREAM_ERR_PROXY_AUTH:
-        p->ctx->error_kind = "transport_error";
-        sl_reply_error(p->req, 502, "transport_error", "proxy_auth_required",
-                       "upstream unreachable: %s", what);
+        sl_reply_error(p->req, SL_ERR_UPSTREAM_PROXY_AUTH, what);
         break;
     default:
-        p->ctx->error_kind = "transport_error";
-        sl_reply_error(p->req, 502, "transport_error", NULL, "upstream unreachable: %s", what);
+        sl_reply_error(p->req, SL_ERR_UPSTREAM_UNREACHABLE, what);
         break;
     }
 }
@@ -129,13 +121,17 @@ static void finish_json(struct proxy *p)
     struct sl_str body = sl_buf_str(&p->body);
     struct sl_splice sp;
     struct sl_chunk_usage u;
-    if (sl_chunk_plan(body, p->alias_json, true, &sp, &u) != SL_CHUNK_REWRITE) {
+    enum sl_chunk_action a = sl_chunk_plan(body, p->alias_json, true, &sp, &u);
+    if (a == SL_CHUNK_REFUSE) {
+        p->ctx->upstream_error = "decode";
+        sl_reply_error(p->req, SL_ERR_UPSTREAM_MODEL_REPEATS, SL_SPLICE_MAX_EDITS);
+        return;
+    }
+    if (a != SL_CHUNK_REWRITE) {
         struct sl_json_error jerr = {"not a JSON object", 0};
         sl_json_validate(body, SL_JSON_DEFAULT_MAX_DEPTH, &jerr);
-        p->ctx->error_kind = "upstream_decode_error";
         p->ctx->upstream_error = "decode";
-        sl_reply_error(p->req, 502, "upstream_decode_error", NULL,
-                       "upstream returned invalid JSON: %s at byte %zu", jerr.why, jerr.at);
+        sl_reply_error(p->req, SL_ERR_UPSTREAM_BAD_JSON, jerr.why, jerr.at);
         return;
     }
     p->ctx->prompt_tokens = u.prompt_tokens;
@@ -174,7 +170,7 @@ static void finish_error_body(struct proxy *p)
     if (!sl_provider_openai.parse_error(sl_buf_str(&p->body), &info) ||
         sl_json_unescape(info.message, &msg) != SL_OK) {
         sl_buf_dispose(&msg);
-        sl_reply_error(req, p->status, "upstream_error", NULL, "upstream returned %d", p->status);
+        sl_reply_error_status(req, p->status, SL_ERR_UPSTREAM_4XX, p->status);
         return;
     }
     /* The code: a JSON string unescaped, or a short bare literal (a number) as it is. */
@@ -282,12 +278,19 @@ static void stop_watch(struct proxy *p)
 
 /* ---- upstream callbacks ---- */
 
+/* Media types compare case-insensitively and without their parameters (RFC 9110 8.3.1):
+ * "Text/Event-Stream; charset=utf-8" is an event stream. */
 static bool is_event_stream(const struct sl_upstream_head *h)
 {
     for (size_t i = 0; i < h->num_headers; i++) {
         const struct phr_header *x = &h->headers[i];
-        if (x->name != NULL && sl_str_ieq_lit(sl_str_init(x->name, x->name_len), "content-type"))
-            return memmem(x->value, x->value_len, "text/event-stream", 17) != NULL;
+        if (x->name == NULL || !sl_str_ieq_lit(sl_str_init(x->name, x->name_len), "content-type"))
+            continue;
+        struct sl_str v = sl_str_init(x->value, x->value_len);
+        const char *semi = memchr(v.ptr, ';', v.len);
+        if (semi != NULL)
+            v.len = (size_t)(semi - v.ptr);
+        return sl_str_ieq_lit(sl_str_trim(v), "text/event-stream");
     }
     return false;
 }
@@ -341,12 +344,10 @@ static int on_head(void *ud, const struct sl_upstream_head *h)
     p->up = NULL;
     p->state = PX_DONE;
     stop_watch(p);
-    p->ctx->error_kind = "upstream_error";
     if (h->status >= 500)
-        sl_reply_error(p->req, 502, "upstream_error", NULL, "upstream returned %d", h->status);
+        sl_reply_error(p->req, SL_ERR_UPSTREAM_5XX, h->status);
     else
-        sl_reply_error(p->req, 502, "upstream_error", NULL,
-                       "upstream returned unexpected status %d", h->status);
+        sl_reply_error(p->req, SL_ERR_UPSTREAM_ODD_STATUS, h->status);
     return -1;
 }
 
@@ -357,9 +358,7 @@ static int on_body(void *ud, const char *data, size_t len)
     case PX_STREAMING:
         if (sl_relay_feed(&p->relay, data, len) == 0)
             return 0;
-        p->up = NULL;
-        p->relay.up = NULL;
-        sl_relay_upstream_done(&p->relay, SL_UPSTREAM_ERR_TOO_LARGE, "event larger than 4 MiB");
+        p->up = NULL; /* the relay ended the caller's stream */
         p->state = PX_DONE;
         return -1;
     case PX_JSON:
@@ -368,11 +367,8 @@ static int on_body(void *ud, const char *data, size_t len)
         p->up = NULL;
         p->state = PX_DONE;
         stop_watch(p);
-        p->ctx->error_kind = "upstream_error";
         p->ctx->upstream_error = "too_large";
-        sl_reply_error(p->req, 502, "upstream_error", "response_too_large",
-                       "upstream response is larger than %llu bytes (upstream.max_response_bytes)",
-                       (unsigned long long)p->body._max);
+        sl_reply_error(p->req, SL_ERR_UPSTREAM_TOO_LARGE, (unsigned long long)p->body._max);
         return -1;
     case PX_ERROR_BODY:
         sl_buf_append(&p->body, data, len); /* past the cap the rest is ignored */
@@ -394,13 +390,15 @@ static void on_done(void *ud, enum sl_upstream_error err, const char *detail)
         sl_relay_upstream_done(&p->relay, err, detail);
         return;
     }
-    if (err != SL_UPSTREAM_OK && should_retry(p, err, 0)) {
+    /* A 4xx head is the upstream's final word on this request even when its body is cut: a
+     * retry would only repeat it (or turn it into a 502). */
+    if (err != SL_UPSTREAM_OK && was != PX_ERROR_BODY && should_retry(p, err, 0)) {
         p->ctx->upstream_error = sl_upstream_error_name(err);
         schedule_retry(p);
         return;
     }
     stop_watch(p);
-    if (err != SL_UPSTREAM_OK) {
+    if (err != SL_UPSTREAM_OK && was != PX_ERROR_BODY) {
         reply_upstream_failure(p, err, detail);
         return;
     }
@@ -530,11 +528,21 @@ static bool take_alias(h2o_req_t *req, struct sl_reqctx *ctx, struct sl_str raw)
     sl_buf_init(&alias, MAX_ALIAS_BYTES);
     if (sl_json_unescape(raw, &alias) != SL_OK) {
         sl_buf_dispose(&alias);
-        ctx->error_kind = "invalid_request";
-        sl_reply_error(req, 400, "invalid_request_error", NULL,
-                       "request payload is invalid: \"model\" is longer than %u bytes",
-                       MAX_ALIAS_BYTES);
+        sl_reply_error(req, SL_ERR_INVALID_REQUEST, "\"model\" is longer than 512 bytes");
         return false;
+    }
+    /* Only an escape can put a control character in a JSON string. A name with one cannot be
+     * configured, and quoting it back (a NUL would cut the text) would mislead. */
+    for (size_t i = 0; i < alias.len; i++) {
+        unsigned char c = (unsigned char)alias.ptr[i];
+        if (c < 0x20 || c == 0x7f) {
+            char why[96];
+            snprintf(why, sizeof(why),
+                     "\"model\" contains a control character (U+%04X at byte %zu)", c, i);
+            sl_buf_dispose(&alias);
+            sl_reply_error(req, SL_ERR_INVALID_REQUEST, why);
+            return false;
+        }
     }
     ctx->model = sl_str_from_iov(h2o_strdup(&req->pool, alias.ptr, alias.len));
     sl_buf_dispose(&alias);
@@ -626,9 +634,7 @@ static void proxy_request(struct sl_reqctx *ctx, h2o_req_t *req, enum sl_endpoin
     struct sl_body b;
     char why[200];
     if (sl_body_inspect(sl_str_from_iov(req->entity), ep, &b, why, sizeof(why)) != SL_OK) {
-        ctx->error_kind = "invalid_request";
-        sl_reply_error(req, 400, "invalid_request_error", NULL, "request payload is invalid: %s",
-                       why);
+        sl_reply_error(req, SL_ERR_INVALID_REQUEST, why);
         return;
     }
     if (!take_alias(req, ctx, b.model.value))
@@ -636,17 +642,14 @@ static void proxy_request(struct sl_reqctx *ctx, h2o_req_t *req, enum sl_endpoin
     const struct sl_model *model = sl_resources_resolve(res, ctx->model, NULL);
     struct sl_str id_json, id_text;
     if (model == NULL || !upstream_id(req, res, model, ctx->model, &id_json, &id_text)) {
-        ctx->error_kind = "model_not_found";
-        sl_reply_error(req, 404, "model_not_found", NULL, "model \"%.*s\" does not exist",
-                       (int)SL_MIN(ctx->model.len, 200), ctx->model.ptr);
+        sl_reply_error(req, SL_ERR_MODEL_NOT_FOUND, (int)SL_MIN(ctx->model.len, 200),
+                       ctx->model.ptr);
         return;
     }
     ctx->model_label = sl_str_from_cstr(model->name);
     if (!sl_api_key_allows(key, ctx->model)) {
-        ctx->error_kind = "permission_denied";
-        sl_reply_error(req, 403, "permission_denied", NULL,
-                       "API key \"%s\" is not allowed to use model \"%.*s\"", key->name,
-                       (int)SL_MIN(ctx->model.len, 200), ctx->model.ptr);
+        sl_reply_error(req, SL_ERR_MODEL_NOT_ALLOWED, key->name, (int)SL_MIN(ctx->model.len, 200),
+                       ctx->model.ptr);
         return;
     }
 

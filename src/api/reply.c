@@ -4,6 +4,7 @@
 
 #include "sluice/base.h"
 #include "sluice/buf.h"
+#include "sluice/http.h"
 #include "sluice/json.h"
 #include "sluice/reply.h"
 
@@ -72,8 +73,10 @@ struct sl_str sl_error_envelope(h2o_mem_pool_t *pool, const char *type, const ch
                                 struct sl_str message)
 {
     struct sl_buf b;
+    if (code == NULL)
+        code = type;
     /* The message is capped; the envelope around it is small and fixed. */
-    SL_ASSERT(strlen(type) < ERROR_IDENT_MAX && (code == NULL || strlen(code) < ERROR_IDENT_MAX));
+    SL_ASSERT(strlen(type) < ERROR_IDENT_MAX && strlen(code) < ERROR_IDENT_MAX);
     /* Every byte escapes to at most 6 ("\u00XX"); the fixed text around them is 40 bytes. */
     sl_buf_init(&b, (ERROR_MESSAGE_MAX + 2 * ERROR_IDENT_MAX) * 6 + 64);
     if (message.len > ERROR_MESSAGE_MAX)
@@ -84,27 +87,71 @@ struct sl_str sl_error_envelope(h2o_mem_pool_t *pool, const char *type, const ch
      * unescaped '"' in it would let the upstream forge the rest of the envelope. */
     sl_buf_appendf(&b, ",\"type\":");
     sl_json_escape(&b, sl_str_from_cstr(type));
-    if (code != NULL) {
-        sl_buf_appendf(&b, ",\"code\":");
-        sl_json_escape(&b, sl_str_from_cstr(code));
-    }
+    sl_buf_appendf(&b, ",\"code\":");
+    sl_json_escape(&b, sl_str_from_cstr(code));
     sl_buf_appendf(&b, "}}");
     h2o_iovec_t out = h2o_strdup(pool, b.ptr, b.len);
     sl_buf_dispose(&b);
     return sl_str_from_iov(out);
 }
 
-void sl_reply_error(h2o_req_t *req, int status, const char *type, const char *code, const char *fmt,
-                    ...)
+static struct sl_str format_message(char *msg, size_t cap, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+static struct sl_str format_message(char *msg, size_t cap, const char *fmt, va_list ap)
+{
+    int n = vsnprintf(msg, cap, fmt, ap);
+    if (n < 0)
+        n = 0;
+    return sl_str_init(msg, SL_MIN((size_t)n, cap - 1));
+}
+
+static void reply_errorv(h2o_req_t *req, int status, const char *type, const char *code,
+                         const char *kind, const char *fmt, va_list ap)
+    __attribute__((format(printf, 6, 0)));
+
+static void reply_errorv(h2o_req_t *req, int status, const char *type, const char *code,
+                         const char *kind, const char *fmt, va_list ap)
+{
+    char msg[ERROR_MESSAGE_MAX];
+    struct sl_reqctx *ctx = sl_reqctx_of(req);
+    SL_ASSERT(status >= 400 && status <= 599);
+    if (ctx != NULL)
+        ctx->error_kind = kind;
+    struct sl_str body =
+        sl_error_envelope(&req->pool, type, code, format_message(msg, sizeof(msg), fmt, ap));
+    sl_reply(req, status, "application/json", body);
+}
+
+void sl_reply_error(h2o_req_t *req, int status, const char *type, const char *code,
+                    const char *kind, const char *fmt, ...)
+{
+    va_list ap;
+    SL_ASSERT(status != 0); /* a row without a status goes through sl_reply_error_status */
+    va_start(ap, fmt);
+    reply_errorv(req, status, type, code, kind, fmt, ap);
+    va_end(ap);
+}
+
+void sl_reply_error_status(h2o_req_t *req, int status, int row_status, const char *type,
+                           const char *code, const char *kind, const char *fmt, ...)
+{
+    va_list ap;
+    SL_UNUSED(row_status);
+    va_start(ap, fmt);
+    reply_errorv(req, status, type, code, kind, fmt, ap);
+    va_end(ap);
+}
+
+struct sl_str sl_error_envelopef(h2o_mem_pool_t *pool, int status, const char *type,
+                                 const char *code, const char *kind, const char *fmt, ...)
 {
     char msg[ERROR_MESSAGE_MAX];
     va_list ap;
+    SL_UNUSED(status);
+    SL_UNUSED(kind);
     va_start(ap, fmt);
-    int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+    struct sl_str m = format_message(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    if (n < 0)
-        n = 0;
-    struct sl_str body = sl_error_envelope(&req->pool, type, code,
-                                           sl_str_init(msg, SL_MIN((size_t)n, sizeof(msg) - 1)));
-    sl_reply(req, status, "application/json", body);
+    return sl_error_envelope(pool, type, code, m);
 }

@@ -577,22 +577,200 @@ static enum sl_json_type type_of(unsigned char c)
 static void record(const struct sl_str *keys, size_t n, size_t first, struct sl_json_member *out,
                    const struct sl_json_member *m)
 {
+    unsigned seen = out[first].seen + 1;
     out[first] = *m;
+    out[first].seen = seen;
     for (size_t j = first + 1; j < n; j++) {
         if (sl_str_eq(keys[j], keys[first]))
-            out[j] = *m;
+            out[j] = out[first];
     }
+}
+
+/* ---- member names ---- */
+
+/* Reads a key's decoded bytes one at a time (escapes expanded to UTF-8). */
+struct key_reader {
+    const unsigned char *p, *end;
+    unsigned char pend[4];
+    unsigned npend, ipend;
+};
+
+static int key_reader_next(struct key_reader *r)
+{
+    if (r->ipend < r->npend)
+        return r->pend[r->ipend++];
+    if (r->p == r->end)
+        return -1;
+    if (*r->p != '\\')
+        return *r->p++;
+    uint32_t cp;
+    r->p += decode_escape(r->p, &cp);
+    r->npend = (unsigned)utf8_encode(cp, r->pend);
+    r->ipend = 1;
+    return r->pend[0];
+}
+
+static struct key_reader key_reader_of(struct sl_json_key k)
+{
+    const unsigned char *p = bytes_of(k.raw);
+    return (struct key_reader){.p = p, .end = p + k.raw.len};
+}
+
+bool sl__json_escaped_key_eq(struct sl_json_key key, struct sl_str s)
+{
+    const unsigned char *p = bytes_of(key.raw);
+    return escaped_eq(p, p + key.raw.len, s);
+}
+
+static bool keys_equal(struct sl_json_key a, struct sl_json_key b)
+{
+    if (!a.escaped && !b.escaped)
+        return a.raw.len == b.raw.len &&
+               (a.raw.len == 0 || memcmp(a.raw.ptr, b.raw.ptr, a.raw.len) == 0);
+    struct key_reader ra = key_reader_of(a), rb = key_reader_of(b);
+    int ca, cb;
+    do {
+        ca = key_reader_next(&ra);
+        cb = key_reader_next(&rb);
+    } while (ca == cb && ca != -1);
+    return ca == cb;
+}
+
+static uint32_t key_hash(struct sl_json_key k)
+{
+    uint32_t h = 2166136261u; /* FNV-1a over the decoded bytes */
+    if (!k.escaped) {
+        const unsigned char *p = bytes_of(k.raw), *end = p + k.raw.len;
+        while (p < end)
+            h = (h ^ *p++) * 16777619u;
+        return h;
+    }
+    struct key_reader r = key_reader_of(k);
+    for (int c = key_reader_next(&r); c != -1; c = key_reader_next(&r))
+        h = (h ^ (uint32_t)c) * 16777619u;
+    return h;
+}
+
+#define KEYSET_LINEAR 16
+
+void sl_json_keyset_init(struct sl_json_keyset *s)
+{
+    s->_n = 0;
+    s->_tags = 0;
+    s->_escaped = false;
+}
+
+/* A cheap class of a plain name: two names in different classes differ. */
+static inline uint64_t key_tag(struct sl_json_key k)
+{
+    const unsigned char *p = bytes_of(k.raw);
+    unsigned t = (unsigned)k.raw.len;
+    if (k.raw.len != 0)
+        t = t * 31u + p[0] * 7u + p[k.raw.len - 1];
+    return 1ULL << (t & 63);
+}
+
+/* True when k (whose hash is h) is present; else, when index is below the cap, records k as
+ * _keys[index]. */
+static bool keyset_probe(struct sl_json_keyset *s, struct sl_json_key k, uint32_t h, size_t index)
+{
+    const size_t mask = SL_ARRAY_LEN(s->_slots) - 1;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+        if (s->_slots[i] == 0) {
+            if (index < SL_JSON_KEYSET_MAX)
+                s->_slots[i] = (uint16_t)(index + 1);
+            return false;
+        }
+        size_t j = s->_slots[i] - 1u;
+        if (s->_hash[j] == h && keys_equal(s->_keys[j], k))
+            return true;
+    }
+}
+
+static int keyset_add_slow(struct sl_json_keyset *s, struct sl_json_key k)
+{
+    /* A request's top level has a handful of members: comparing lengths (then bytes) with each
+     * earlier name costs less than hashing them. */
+    if (s->_n < KEYSET_LINEAR) {
+        s->_escaped |= k.escaped;
+        if (!k.escaped)
+            s->_tags |= key_tag(k);
+        for (size_t i = 0; i < s->_n; i++) {
+            const struct sl_json_key *o = &s->_keys[i];
+            if ((o->escaped || k.escaped || o->raw.len == k.raw.len) && keys_equal(*o, k))
+                return SL_EEXIST;
+        }
+        s->_keys[s->_n++] = k;
+        return SL_OK;
+    }
+    if (s->_n == KEYSET_LINEAR) {
+        memset(s->_slots, 0, sizeof(s->_slots));
+        for (size_t i = 0; i < KEYSET_LINEAR; i++) {
+            s->_hash[i] = key_hash(s->_keys[i]);
+            (void)keyset_probe(s, s->_keys[i], s->_hash[i], i);
+        }
+    }
+    uint32_t h = key_hash(k);
+    if (keyset_probe(s, k, h, s->_n))
+        return SL_EEXIST;
+    if (s->_n == SL_JSON_KEYSET_MAX)
+        return SL_E2BIG;
+    s->_hash[s->_n] = h;
+    s->_keys[s->_n++] = k;
+    return SL_OK;
+}
+
+/* Most names are plain and of a class never seen before: then they are new, and recording them
+ * takes a few instructions inlined into the scanner's member loop. */
+static inline int keyset_add(struct sl_json_keyset *s, struct sl_json_key k)
+{
+    if (s->_n < KEYSET_LINEAR && !k.escaped && !s->_escaped) {
+        uint64_t tag = key_tag(k);
+        if ((s->_tags & tag) == 0) {
+            s->_tags |= tag;
+            s->_keys[s->_n++] = k;
+            return SL_OK;
+        }
+    }
+    return keyset_add_slow(s, k);
+}
+
+int sl_json_keyset_add(struct sl_json_keyset *s, struct sl_json_key k)
+{
+    return keyset_add(s, k);
+}
+
+/* Names already seen in the top-level object, when repeats are refused. */
+struct unique {
+    struct sl_json_keyset *seen;
+    struct sl_json_key *dup;
+};
+
+static int check_unique(struct scan *s, struct unique *u, const unsigned char *kstart, bool escaped)
+{
+    struct sl_json_key k = {sl_str_init((const char *)kstart + 1, (size_t)(s->p - kstart) - 2),
+                            escaped};
+    int rc = keyset_add(u->seen, k);
+    if (rc == SL_OK)
+        return SL_OK;
+    *u->dup = k;
+    fail(s, kstart, rc == SL_EEXIST ? "duplicate key" : "too many members");
+    return rc;
 }
 
 /* Scans one member of the top-level object: s->p is on the key's opening quote. */
 static int scan_member(struct scan *s, unsigned max_depth, const struct sl_str *keys, size_t n,
-                       struct sl_json_member *out)
+                       struct sl_json_member *out, struct unique *u)
 {
     const unsigned char *kstart = s->p;
     bool escaped = false;
     struct sl_json_member m;
+    int rc;
     if (scan_string(s, &escaped) != SL_OK)
         return SL_EPARSE;
+    rc = u != NULL ? check_unique(s, u, kstart, escaped) : SL_OK;
+    if (rc != SL_OK)
+        return rc;
     size_t which = match_key(kstart + 1, s->p - 1, escaped, keys, n);
     skip_ws(s);
     if (s->p == s->end)
@@ -616,8 +794,9 @@ static int scan_member(struct scan *s, unsigned max_depth, const struct sl_str *
 }
 
 static int scan_members(struct scan *s, unsigned max_depth, const struct sl_str *keys, size_t n,
-                        struct sl_json_member *out)
+                        struct sl_json_member *out, struct unique *u)
 {
+    int rc;
     if (max_depth == 0)
         return fail(s, s->p, "nesting too deep");
     s->p++;
@@ -632,8 +811,9 @@ static int scan_members(struct scan *s, unsigned max_depth, const struct sl_str 
             return fail(s, s->p, "unexpected end of input");
         if (*s->p != '"')
             return fail(s, s->p, "expected a string key");
-        if (scan_member(s, max_depth, keys, n, out) != SL_OK)
-            return SL_EPARSE;
+        rc = scan_member(s, max_depth, keys, n, out, u);
+        if (rc != SL_OK)
+            return rc;
         skip_ws(s);
         if (s->p == s->end)
             return fail(s, s->p, "unexpected end of input");
@@ -647,10 +827,11 @@ static int scan_members(struct scan *s, unsigned max_depth, const struct sl_str 
     }
 }
 
-int sl_json_scan_object(struct sl_str doc, unsigned max_depth, const struct sl_str *keys, size_t n,
-                        struct sl_json_member *out, struct sl_json_error *err)
+static int scan_object(struct sl_str doc, unsigned max_depth, const struct sl_str *keys, size_t n,
+                       struct sl_json_member *out, struct sl_json_error *err, struct unique *u)
 {
     struct scan s;
+    int rc = SL_EPARSE;
     for (size_t i = 0; i < n; i++)
         out[i] = (struct sl_json_member){.type = SL_JSON_ABSENT};
     max_depth = clamp_depth(max_depth);
@@ -664,14 +845,31 @@ int sl_json_scan_object(struct sl_str doc, unsigned max_depth, const struct sl_s
         fail(&s, first, "expected an object");
         goto fail;
     }
-    if (scan_members(&s, max_depth, keys, n, out) != SL_OK || scan_end(&s) != SL_OK)
-        goto fail;
-    return SL_OK;
+    rc = scan_members(&s, max_depth, keys, n, out, u);
+    if (rc == SL_OK)
+        rc = scan_end(&s);
+    if (rc == SL_OK)
+        return SL_OK;
 fail:
     for (size_t i = 0; i < n; i++)
         out[i] = (struct sl_json_member){.type = SL_JSON_ABSENT};
     fill_error(&s, err);
-    return SL_EPARSE;
+    return rc;
+}
+
+int sl_json_scan_object(struct sl_str doc, unsigned max_depth, const struct sl_str *keys, size_t n,
+                        struct sl_json_member *out, struct sl_json_error *err)
+{
+    return scan_object(doc, max_depth, keys, n, out, err, NULL);
+}
+
+int sl_json_scan_unique(struct sl_str doc, unsigned max_depth, const struct sl_str *keys, size_t n,
+                        struct sl_json_member *out, struct sl_json_error *err,
+                        struct sl_json_keyset *seen, struct sl_json_key *dup)
+{
+    struct unique u = {seen, dup};
+    sl_json_keyset_init(seen);
+    return scan_object(doc, max_depth, keys, n, out, err, &u);
 }
 
 int sl_json_find(struct sl_str obj, struct sl_str key, struct sl_json_member *out)
@@ -782,4 +980,140 @@ int sl_json_to_u64(struct sl_str raw, uint64_t *out)
     if (raw.len > 1 && raw.ptr[0] == '0')
         return SL_EPARSE;
     return sl_str_to_u64(raw, UINT64_MAX, out);
+}
+
+/* ---- iteration ---- */
+
+static void iter_fail(struct sl_json_iter *it, const struct scan *s)
+{
+    it->_why = s->why;
+    it->_at = s->at;
+    it->_closed = true;
+    it->_p = it->_end; /* every later call fails the same way */
+}
+
+static void iter_load(const struct sl_json_iter *it, struct scan *s)
+{
+    s->p = it->_p;
+    s->end = it->_end;
+    s->base = it->_base;
+    s->why = NULL;
+    s->at = it->_p;
+}
+
+int sl_json_iter_init(struct sl_json_iter *it, struct sl_str doc, unsigned max_depth)
+{
+    struct scan s;
+    *it = (struct sl_json_iter){._max_depth = clamp_depth(max_depth), ._first = true};
+    if (scan_init(&s, doc) != SL_OK)
+        goto fail;
+    if (*s.p != '{' && *s.p != '[') {
+        fail(&s, s.p, "expected an object or an array");
+        goto fail;
+    }
+    if (it->_max_depth == 0) {
+        fail(&s, s.p, "nesting too deep");
+        goto fail;
+    }
+    it->_object = *s.p == '{';
+    s.p++;
+    skip_ws(&s);
+    if (s.p < s.end && *s.p == (it->_object ? '}' : ']')) {
+        s.p++;
+        it->_closed = true;
+    }
+    it->_p = s.p;
+    it->_end = s.end;
+    it->_base = s.base;
+    return SL_OK;
+fail:
+    it->_base = s.base;
+    it->_end = s.end;
+    iter_fail(it, &s);
+    return SL_EPARSE;
+}
+
+/* After the last element: the closing bracket was consumed; only whitespace may follow. */
+static int iter_finish(struct sl_json_iter *it, struct scan *s)
+{
+    if (it->_why != NULL)
+        return SL_EPARSE;
+    if (scan_end(s) != SL_OK) {
+        iter_fail(it, s);
+        return SL_EPARSE;
+    }
+    it->_p = s->p;
+    return 0;
+}
+
+int sl_json_iter_next(struct sl_json_iter *it, struct sl_json_key *key, struct sl_json_member *val)
+{
+    struct scan s;
+    iter_load(it, &s);
+    if (it->_closed)
+        return iter_finish(it, &s);
+    if (!it->_first) {
+        skip_ws(&s);
+        if (s.p == s.end) {
+            fail(&s, s.p, "unexpected end of input");
+            goto fail;
+        }
+        if (*s.p == (it->_object ? '}' : ']')) {
+            s.p++;
+            it->_closed = true;
+            return iter_finish(it, &s);
+        }
+        if (*s.p != ',') {
+            fail(&s, s.p, it->_object ? "expected ',' or '}'" : "expected ',' or ']'");
+            goto fail;
+        }
+        s.p++;
+    }
+    it->_first = false;
+    if (it->_object) {
+        skip_ws(&s);
+        const unsigned char *kstart = s.p;
+        bool escaped = false;
+        if (s.p == s.end || *s.p != '"') {
+            fail(&s, s.p, s.p == s.end ? "unexpected end of input" : "expected a string key");
+            goto fail;
+        }
+        if (scan_string(&s, &escaped) != SL_OK)
+            goto fail;
+        if (key != NULL)
+            *key = (struct sl_json_key){
+                sl_str_init((const char *)kstart + 1, (size_t)(s.p - kstart) - 2), escaped};
+        skip_ws(&s);
+        if (s.p == s.end || *s.p != ':') {
+            fail(&s, s.p, s.p == s.end ? "unexpected end of input" : "expected ':' after key");
+            goto fail;
+        }
+        s.p++;
+        val->member = sl_str_init((const char *)kstart, 0);
+    }
+    skip_ws(&s);
+    const unsigned char *vstart = s.p;
+    if (scan_value(&s, 1, it->_max_depth, &val->count) != SL_OK)
+        goto fail;
+    val->type = type_of(*vstart);
+    val->value = sl_str_init((const char *)vstart, (size_t)(s.p - vstart));
+    if (it->_object)
+        val->member.len = (size_t)(s.p - (const unsigned char *)val->member.ptr);
+    else
+        val->member = val->value;
+    if (val->type != SL_JSON_ARRAY && val->type != SL_JSON_OBJECT)
+        val->count = 0;
+    it->_p = s.p;
+    return 1;
+fail:
+    iter_fail(it, &s);
+    return SL_EPARSE;
+}
+
+struct sl_json_error sl_json_iter_error(const struct sl_json_iter *it)
+{
+    struct sl_json_error e = {"no error", 0};
+    if (it->_why != NULL)
+        e = (struct sl_json_error){it->_why, (size_t)(it->_at - it->_base)};
+    return e;
 }

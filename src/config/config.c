@@ -26,6 +26,7 @@ struct loader {
     struct sl_config *cfg;
     struct sl_diag *diag;
     struct origin *origins; /* one per schema row */
+    unsigned admin_line;    /* line of the admin section's key; 0 when the file has none */
 };
 
 static struct origin *origin_of(struct loader *l, const struct sl__cfg_key *k)
@@ -72,6 +73,22 @@ static void report_key(struct loader *l, const struct sl__cfg_key *k, const char
     o->bad = true;
 }
 
+static void add_note(struct sl_config *cfg, enum sl_log_level level, unsigned line, const char *fmt,
+                     ...) __attribute__((format(printf, 4, 5)));
+
+static void add_note(struct sl_config *cfg, enum sl_log_level level, unsigned line, const char *fmt,
+                     ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    cfg->notes = sl_xrealloc(cfg->notes, (cfg->n_notes + 1) * sizeof(*cfg->notes));
+    cfg->notes[cfg->n_notes++] =
+        (struct sl_config_note){.level = level, .line = line, .msg = sl_xstrdup(msg)};
+}
+
 static void apply_defaults(struct loader *l)
 {
     for (size_t i = 0; i < sl__cfg_nkeys; i++) {
@@ -85,11 +102,25 @@ static void apply_defaults(struct loader *l)
     }
 }
 
-static const char *unsupported_msg(const struct sl__cfg_key *k, char *buf, size_t cap)
+static const char *unsupported_msg(const struct sl__cfg_key *k, const char *why, char *buf,
+                                   size_t cap)
 {
-    snprintf(buf, cap, "%s: not supported by sluice yet%s%s", k->path, k->doc != NULL ? "; " : "",
-             k->doc != NULL ? k->doc : "");
+    snprintf(buf, cap, "%s: not supported by sluice yet%s%s%s%s%s", k->path,
+             k->doc != NULL ? "; " : "", k->doc != NULL ? k->doc : "", why[0] != '\0' ? " (" : "",
+             why, why[0] != '\0' ? ")" : "");
     return buf;
+}
+
+/* An unsupported AISIX block in the file: accepted with an info note when it is switched off,
+ * refused naming what it needs otherwise. */
+static void unsupported_in_file(struct loader *l, const struct sl__cfg_key *k,
+                                const struct sl_yaml_node *key, const struct sl_yaml_node *value)
+{
+    char note[512], why[256], msg[PATH_CAP + 512];
+    if (sl__cfg_compat_inert(k, value, note, sizeof(note), why, sizeof(why)))
+        add_note(l->cfg, SL_LOG_INFO, key->line, "%s: %s", k->path, note);
+    else
+        sl_diag_add(l->diag, key->line, "%s", unsupported_msg(k, why, msg, sizeof(msg)));
 }
 
 /* Joins prefix and a mapping key into a lookup path. Keys with dots (which would alias a
@@ -172,12 +203,14 @@ static void walk_map(struct loader *l, const struct sl_yaml_node *map, struct sl
 {
     for (size_t i = 0; i < map->n; i++) {
         const struct sl_yaml_node *key = map->pairs[i].key, *value = map->pairs[i].value;
-        char buf[PATH_CAP], msg[PATH_CAP + 64];
+        char buf[PATH_CAP];
         struct sl_str path = SL_STR_NULL;
         bool joined = join_path(prefix, key->value, buf, &path);
         const struct sl__cfg_key *k = joined ? sl__cfg_find(path) : NULL;
+        if (joined && sl_str_eq_lit(path, "admin") && !sl_yaml_is_null(value))
+            l->admin_line = key->line;
         if (k != NULL && k->type == SL__CFG_UNSUPPORTED)
-            sl_diag_add(l->diag, key->line, "%s", unsupported_msg(k, msg, sizeof(msg)));
+            unsupported_in_file(l, k, key, value);
         else if (k != NULL)
             set_from_file(l, k, key, value);
         else if (joined && sl__cfg_is_section(path))
@@ -259,7 +292,7 @@ static void apply_env_var(struct loader *l, const char *entry)
     if (eq == NULL)
         return;
     struct sl_str name = sl_str_init(entry, (size_t)(eq - entry));
-    char buf[PATH_CAP], shown[256], msg[PATH_CAP + 64];
+    char buf[PATH_CAP], shown[256], msg[PATH_CAP + 512];
     struct sl_str path;
     sl__cfg_display(shown, sizeof(shown), name);
     if (!env_path(name, buf, &path)) {
@@ -268,7 +301,8 @@ static void apply_env_var(struct loader *l, const char *entry)
     }
     const struct sl__cfg_key *k = sl__cfg_find_unsupported(path);
     if (k != NULL) {
-        sl_diag_add(l->diag, 0, "environment %s: %s", shown, unsupported_msg(k, msg, sizeof(msg)));
+        sl_diag_add(l->diag, 0, "environment %s: %s", shown,
+                    unsupported_msg(k, "", msg, sizeof(msg)));
         return;
     }
     k = sl__cfg_find(path);
@@ -326,6 +360,20 @@ static void check_files(struct loader *l)
     }
 }
 
+/* The upstream CA bundle is loaded by each worker at its first https connection; a file that
+ * holds no certificate would only fail there, request after request. Load it now the same way. */
+static void check_ca_file(struct loader *l)
+{
+    const struct sl__cfg_key *k = row("upstream.tls.ca_file");
+    const char *path = l->cfg->upstream.tls.ca_file;
+    char reason[256], shown[256];
+    if (path == NULL || origin_of(l, k)->bad)
+        return;
+    if (sl__config_check_ca(path, reason, sizeof(reason)) != SL_OK)
+        report_key(l, k, "%s is not a PEM CA bundle (%s)",
+                   sl__cfg_display(shown, sizeof(shown), sl_str_from_cstr(path)), reason);
+}
+
 static void check_tls_pair(struct loader *l, const struct sl__cfg_key *kcert,
                            const struct sl__cfg_key *kkey)
 {
@@ -364,6 +412,32 @@ static void check_tls(struct loader *l)
         report_key(l, kaddr, "must differ from proxy.addr (both are %s)", tls->text);
 }
 
+/* The line a note about key k points at: where the file set it, else fallback. */
+static unsigned note_line(struct loader *l, const char *path, unsigned fallback)
+{
+    const struct origin *o = origin_of(l, row(path));
+    return o->set && o->env == NULL ? o->line : fallback;
+}
+
+/* AISIX enables the admin listener unless admin.enabled is false, so an AISIX config with an
+ * admin section expects one. Sluice has none: say so instead of ignoring it silently. */
+static void resolve_admin(struct loader *l)
+{
+    struct sl_config *cfg = l->cfg;
+    static const char *const keys[] = {"admin.addr", "admin.admin_keys", "admin.tls.cert_file",
+                                       "admin.tls.key_file"};
+    bool present = l->admin_line != 0;
+    for (size_t i = 0; i < SL_ARRAY_LEN(keys); i++)
+        present = present || origin_of(l, row(keys[i]))->set;
+    if (!origin_of(l, row("admin.enabled"))->set)
+        cfg->admin.enabled = present;
+    if (cfg->admin.enabled)
+        add_note(cfg, SL_LOG_WARN, note_line(l, "admin.enabled", l->admin_line),
+                 "admin.enabled: the admin listener is on (AISIX's default when an admin "
+                 "section is present), but sluice has no admin listener: admin.* is accepted "
+                 "and ignored; set admin.enabled: false to silence this");
+}
+
 static void resolve(struct loader *l)
 {
     struct sl_config *cfg = l->cfg;
@@ -372,9 +446,31 @@ static void resolve(struct loader *l)
     if (cfg->proxy.request_body_limit_bytes == 0)
         cfg->proxy.request_body_limit_bytes = SL_CONFIG_MAX_BODY_BYTES;
     cfg->proxy.tls.has_addr = origin_of(l, row("proxy.tls.addr"))->set;
+    if (!origin_of(l, row("upstream.pool_max_idle_per_host"))->set)
+        cfg->upstream.pool_max_idle_per_host = SL_CONFIG_UNBOUNDED;
     if (!cfg->proxy.thread_per_core)
-        sl_log_warn("proxy.thread_per_core: false is ignored; sluice always runs one worker "
-                    "loop per core");
+        add_note(cfg, SL_LOG_WARN, note_line(l, "proxy.thread_per_core", 0),
+                 "proxy.thread_per_core: false is ignored; sluice always runs one worker loop "
+                 "per core");
+    resolve_admin(l);
+    if (!cfg->upstream.tls.verify)
+        add_note(cfg, SL_LOG_WARN, note_line(l, "upstream.tls.verify", 0),
+                 "upstream.tls.verify: false: upstream certificates and host names are NOT "
+                 "checked, so anyone who can intercept a connection can read and change prompts, "
+                 "responses and provider keys; use upstream.tls.ca_file for a private CA");
+}
+
+/* Notes come from the walk and from resolve(): put them in file order, those without a line
+ * first, ties in the order found (an insertion sort: stable, and there are a handful). */
+static void sort_notes(struct sl_config *cfg)
+{
+    for (size_t i = 1; i < cfg->n_notes; i++) {
+        struct sl_config_note n = cfg->notes[i];
+        size_t j = i;
+        for (; j > 0 && cfg->notes[j - 1].line > n.line; j--)
+            cfg->notes[j] = cfg->notes[j - 1];
+        cfg->notes[j] = n;
+    }
 }
 
 int sl_config_parse(const char *data, size_t len, const char *name, char *const *envp,
@@ -398,11 +494,14 @@ int sl_config_parse(const char *data, size_t len, const char *name, char *const 
     if (parsed) {
         check_required(&l);
         check_files(&l);
+        check_ca_file(&l);
         check_tls(&l);
     }
     sl_yaml_doc_dispose(&doc);
-    if (diag->count == errors_before)
+    if (diag->count == errors_before) {
         resolve(&l);
+        sort_notes(l.cfg);
+    }
     free(l.origins);
     if (diag->count != errors_before) {
         sl_config_free(l.cfg);
@@ -436,8 +535,16 @@ void sl_config_free(struct sl_config *cfg)
 {
     if (cfg == NULL)
         return;
+    for (size_t i = 0; i < cfg->n_notes; i++)
+        free(cfg->notes[i].msg);
+    free(cfg->notes);
+    cfg->notes = NULL;
     for (size_t i = 0; i < sl__cfg_nkeys; i++) {
         const struct sl__cfg_key *k = &sl__cfg_keys[i];
+        if (k->type == SL__CFG_HEADER_LIST) {
+            sl__cfg_list_dispose((struct sl_config_list *)(void *)((char *)cfg + k->off));
+            continue;
+        }
         bool is_string =
             k->type == SL__CFG_STRING || k->type == SL__CFG_FILE || k->type == SL__CFG_URL_PATH;
         if (!is_string || k->off == SL__CFG_NO_FIELD)
@@ -449,4 +556,27 @@ void sl_config_free(struct sl_config *cfg)
     free(cfg->file);
     cfg->file = NULL;
     free(cfg);
+}
+
+void sl_config_log_notes(const struct sl_config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_notes; i++) {
+        const struct sl_config_note *n = &cfg->notes[i];
+        if (n->line != 0)
+            sl_log(n->level, "%s:%u: %s", cfg->file, n->line, n->msg);
+        else
+            sl_log(n->level, "%s: %s", cfg->file, n->msg);
+    }
+}
+
+void sl_config_print_notes(const struct sl_config *cfg, void *fp)
+{
+    for (size_t i = 0; i < cfg->n_notes; i++) {
+        const struct sl_config_note *n = &cfg->notes[i];
+        const char *level = n->level == SL_LOG_WARN ? "warning" : "info";
+        if (n->line != 0)
+            fprintf(fp, "sluice: %s:%u: %s: %s\n", cfg->file, n->line, level, n->msg);
+        else
+            fprintf(fp, "sluice: %s: %s: %s\n", cfg->file, level, n->msg);
+    }
 }

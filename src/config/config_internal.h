@@ -19,6 +19,7 @@ enum sl__cfg_type {
     SL__CFG_ADDR,        /* sl_addr_parse -> struct sl_addr */
     SL__CFG_LOG_LEVEL,   /* sl_log_level_parse -> enum sl_log_level */
     SL__CFG_STR_LIST,    /* list of non-empty strings; validated, not stored */
+    SL__CFG_HEADER_LIST, /* list of HTTP header names -> struct sl_config_list, lower-cased */
     SL__CFG_URL_PATH,    /* "/..." without spaces, '?' or '#' -> char * */
     SL__CFG_UNSUPPORTED, /* a reference (AISIX) key Sluice does not implement: always an error */
 };
@@ -71,6 +72,16 @@ struct sl__cfg_problem {
 int sl__cfg_parse_value(const struct sl__cfg_key *k, const struct sl__cfg_val *v,
                         struct sl_config *cfg, struct sl__cfg_problem *p);
 
+/* AISIX blocks Sluice does not implement are refused, except when the block is switched off or
+ * left at its default (it does nothing in AISIX then either). For such an SL__CFG_UNSUPPORTED
+ * row k and its value, returns true with note filled ("accepted and ignored" text); otherwise
+ * false, with why naming the feature the block needs, or empty when there is nothing to add. */
+bool sl__cfg_compat_inert(const struct sl__cfg_key *k, const struct sl_yaml_node *value, char *note,
+                          size_t note_cap, char *why, size_t why_cap);
+
+/* Frees a list's strings and arrays and empties it. */
+void sl__cfg_list_dispose(struct sl_config_list *l);
+
 /* Writes s double-quoted with escapes, cut at 64 bytes with "...", into dst; returns dst. */
 const char *sl__cfg_quote(char *dst, size_t cap, struct sl_str s);
 /* Like sl__cfg_quote, but leaves tame text (printable ASCII without spaces or quotes, at most
@@ -80,6 +91,10 @@ const char *sl__cfg_display(char *dst, size_t cap, struct sl_str s);
 /* Checks that path names a readable regular file of sane size (opened without blocking, so a
  * FIFO cannot hang the loader). Returns 0, or fills err with the reason and returns SL_ERR. */
 int sl__config_check_file(const char *path, char *err, size_t cap);
+
+/* Loads a CA bundle as the upstream TLS client will (SSL_CTX_load_verify_locations on a scratch
+ * context). Returns 0, or SL_ERR with OpenSSL's reason in reason. */
+int sl__config_check_ca(const char *path, char *reason, size_t cap);
 
 enum sl__tls_check {
     SL__TLS_OK = 0,

@@ -138,3 +138,17 @@ out_ctx:
     SSL_CTX_free(ctx);
     return rc;
 }
+
+int sl__config_check_ca(const char *path, char *reason, size_t cap)
+{
+    int rc = SL_OK;
+    ERR_clear_error();
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    SL_ASSERT(ctx != NULL);
+    if (SSL_CTX_load_verify_locations(ctx, path, NULL) != 1) {
+        take_reason(reason, cap);
+        rc = SL_ERR;
+    }
+    SSL_CTX_free(ctx);
+    return rc;
+}

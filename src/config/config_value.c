@@ -64,6 +64,10 @@ static void expected(const struct sl__cfg_key *k, bool env, char *buf, size_t ca
     case SL__CFG_URL_PATH:
         snprintf(buf, cap, "a URL path starting with \"/\"");
         break;
+    case SL__CFG_HEADER_LIST:
+        snprintf(buf, cap, "%s",
+                 env ? "a comma-separated list of header names" : "a list of header names");
+        break;
     case SL__CFG_UNSUPPORTED:
         SL_ASSERT(!"unsupported keys have no value type");
     }
@@ -250,6 +254,150 @@ static int parse_list(const struct sl__cfg_key *k, const struct sl__cfg_val *v, 
     return SL_OK;
 }
 
+/* Headers a request id must never be read from: the id is echoed in the response, written to
+ * the access log and sent upstream, so reading it from one of these would disclose a
+ * credential, a signature or the caller's trace context through all three (the reference
+ * refuses the same set), or take it from the header that routes the request. */
+static const char *const credential_headers[] = {
+    "authorization",  "proxy-authorization",
+    "x-api-key",      "api-key",
+    "x-goog-api-key", "cookie",
+    "set-cookie",     "x-amz-security-token",
+    "x-amz-date",     "x-amz-content-sha256",
+};
+
+/* Why a request id may not come from name (lower case), or NULL when it may. */
+static const char *refused_header(struct sl_str name)
+{
+    for (size_t i = 0; i < SL_ARRAY_LEN(credential_headers); i++) {
+        if (sl_str_eq(name, sl_str_from_cstr(credential_headers[i])))
+            return "it carries credentials";
+    }
+    if (sl_str_eq_lit(name, "host"))
+        return "it names the host the request is for";
+    if (sl_str_eq_lit(name, "traceparent") || sl_str_eq_lit(name, "tracestate"))
+        return "it carries the caller's trace context";
+    return NULL;
+}
+
+/* RFC 9110 token characters. */
+static bool is_tchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+#define HEADER_NAME_MAX 128
+
+static void list_add(struct sl_config_list *l, struct sl_str s)
+{
+    l->v = sl_xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
+    l->len = sl_xrealloc(l->len, (l->n + 1) * sizeof(*l->len));
+    l->v[l->n] = sl_str_dup(s);
+    l->len[l->n] = s.len;
+    l->n++;
+}
+
+void sl__cfg_list_dispose(struct sl_config_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+    free(l->len);
+    *l = (struct sl_config_list){0};
+}
+
+/* Checks one header name (item i, 1-based) and appends it lower-cased to out. */
+static int add_header(struct sl_str name, size_t i, struct sl_config_list *out,
+                      struct sl__cfg_problem *p)
+{
+    char q[96], lower[HEADER_NAME_MAX];
+    bool ok = name.len > 0 && name.len <= HEADER_NAME_MAX;
+    for (size_t j = 0; ok && j < name.len; j++)
+        ok = is_tchar((unsigned char)name.ptr[j]);
+    if (!ok) {
+        snprintf(p->msg, sizeof(p->msg),
+                 "item %zu: expected an HTTP header name of at most %d letters, digits and "
+                 "!#$%%&'*+-.^_`|~, got %s",
+                 i, HEADER_NAME_MAX, sl__cfg_quote(q, sizeof(q), name));
+        return SL_EPARSE;
+    }
+    for (size_t j = 0; j < name.len; j++) {
+        char c = name.ptr[j];
+        lower[j] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+    }
+    struct sl_str l = sl_str_init(lower, name.len);
+    const char *why = refused_header(l);
+    if (why != NULL) {
+        snprintf(p->msg, sizeof(p->msg),
+                 "item %zu: %s is refused: %s, and the request id is echoed to the caller, "
+                 "logged and sent upstream",
+                 i, sl__cfg_quote(q, sizeof(q), name), why);
+        return SL_EPARSE;
+    }
+    if (out->n == SL_CONFIG_MAX_ID_HEADERS) {
+        snprintf(p->msg, sizeof(p->msg), "at most %d headers, got more", SL_CONFIG_MAX_ID_HEADERS);
+        return SL_EPARSE;
+    }
+    list_add(out, l);
+    return SL_OK;
+}
+
+/* A header list from an environment value: comma-separated, blanks around names ignored; an
+ * empty value is an empty list. */
+static int parse_env_headers(const struct sl__cfg_val *v, struct sl_config_list *out,
+                             struct sl__cfg_problem *p)
+{
+    struct sl_str rest = v->text;
+    for (size_t i = 1; rest.len > 0; i++) {
+        const char *comma = memchr(rest.ptr, ',', rest.len);
+        size_t n = comma != NULL ? (size_t)(comma - rest.ptr) : rest.len;
+        if (add_header(sl_str_trim(sl_str_init(rest.ptr, n)), i, out, p) != SL_OK)
+            return SL_EPARSE;
+        rest.ptr += comma != NULL ? n + 1 : n;
+        rest.len -= comma != NULL ? n + 1 : n;
+        if (comma != NULL && rest.len == 0)
+            return add_header(SL_STR_NULL, i + 1, out, p);
+    }
+    return SL_OK;
+}
+
+static int parse_header_list(const struct sl__cfg_key *k, const struct sl__cfg_val *v, void *dst,
+                             struct sl__cfg_problem *p)
+{
+    struct sl_config_list list = {0};
+    int rc = SL_OK;
+    SL_ASSERT(dst != NULL);
+    if (v->node == NULL) {
+        rc = parse_env_headers(v, &list, p);
+    } else if (v->node->kind != SL_YAML_SEQ) {
+        rc = mismatch(k, v, p);
+    } else {
+        for (size_t i = 0; rc == SL_OK && i < v->node->n; i++) {
+            const struct sl_yaml_node *item = v->node->items[i];
+            struct sl__cfg_val iv = {item, item->value};
+            char got[160];
+            if (item->kind == SL_YAML_SCALAR && !sl_yaml_is_null(item)) {
+                rc = add_header(item->value, i + 1, &list, p);
+            } else {
+                given(k, &iv, got, sizeof(got));
+                snprintf(p->msg, sizeof(p->msg), "item %zu: expected a header name, got %s", i + 1,
+                         got);
+                rc = SL_EPARSE;
+            }
+            if (rc != SL_OK)
+                p->line = item->line;
+        }
+    }
+    if (rc != SL_OK) {
+        sl__cfg_list_dispose(&list);
+        return rc;
+    }
+    sl__cfg_list_dispose(dst);
+    *(struct sl_config_list *)dst = list;
+    return SL_OK;
+}
+
 int sl__cfg_parse_value(const struct sl__cfg_key *k, const struct sl__cfg_val *v,
                         struct sl_config *cfg, struct sl__cfg_problem *p)
 {
@@ -271,6 +419,8 @@ int sl__cfg_parse_value(const struct sl__cfg_key *k, const struct sl__cfg_val *v
         return parse_log_level(k, v, dst, p);
     case SL__CFG_STR_LIST:
         return parse_list(k, v, dst, p);
+    case SL__CFG_HEADER_LIST:
+        return parse_header_list(k, v, dst, p);
     case SL__CFG_UNSUPPORTED:
         break;
     }

@@ -207,7 +207,7 @@ int sl_resources_parse(const char *data, size_t len, const char *name, char *con
         /* The name tables point into the document: drop them first. */
         sl__res_names_dispose(&l.provider_keys);
         sl__res_names_dispose(&l.models);
-        free(l.key_providers);
+        free(l.keys);
         free(l.wildcards);
         sl_yaml_doc_dispose(&doc);
     }

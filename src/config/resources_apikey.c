@@ -176,7 +176,7 @@ static char *read_glob(struct sl__res_entry *e, size_t i, const struct sl_yaml_n
     }
     if (stars == 0 && !names_model(e->l, g)) {
         sl__res_error(e, item->line, what, "%s is not defined in models",
-                      sl__res_show(&v, shown, sizeof(shown)));
+                      sl__res_name_of(&v, shown, sizeof(shown)));
         sl__res_val_dispose(&v);
         return NULL;
     }

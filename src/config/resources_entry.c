@@ -76,6 +76,16 @@ const char *sl__res_show(const struct sl__res_val *v, char *buf, size_t cap)
     return buf;
 }
 
+const char *sl__res_name_of(const struct sl__res_val *v, char *buf, size_t cap)
+{
+    char q[96];
+    bool raw = v->interpolated || v->text == NULL;
+    SL_ASSERT(!v->secret);
+    sl__cfg_quote(q, sizeof(q), raw ? v->node->value : sl_str_init(v->text, v->len));
+    snprintf(buf, cap, "%s%s", q, v->interpolated ? " (interpolated)" : "");
+    return buf;
+}
+
 /* What a value is, for "got ...": a kind for collections and null, else the shown scalar. */
 static const char *given(const struct sl__res_val *v, char *buf, size_t cap)
 {

@@ -64,12 +64,25 @@ struct sl__res_names {
     size_t n;
 };
 
+/* What a provider key leaves to the models that name it. A key without provider (optional, as
+ * in the reference) gets its wire family from adapter and its api_base from the file; when
+ * either is missing too, the vendor of the first model (in file order) naming the key decides:
+ * its family (openai, or anthropic: not built yet) and whether the default OpenAI base applies. */
+struct sl__res_key_info {
+    struct sl_str provider_shown; /* provider as written, for messages; empty when absent */
+    bool needs_family;            /* neither provider nor adapter */
+    bool needs_base;              /* neither provider nor api_base */
+    bool settled;                 /* a model supplied what was missing (or tried to) */
+    const char *vendor;           /* that model's provider, inherited by later models without */
+    bool bad;                     /* the key has reported problems: models add none about it */
+};
+
 struct sl__res_loader {
     struct sl_resources *r;
     struct sl_diag *diag;
     char *const *envp;
     struct sl__res_names provider_keys; /* names of provider_keys[], for models[].provider_key */
-    struct sl_str *key_providers;       /* provider_keys[i].provider for messages, or empty */
+    struct sl__res_key_info *keys;      /* one per provider_keys[i] */
     struct sl__res_names models;        /* names of models[], for api_keys[].allowed_models */
     const struct sl_model **wildcards;  /* wildcard models in file order */
     size_t n_wildcards;
@@ -126,6 +139,10 @@ char *sl__res_val_take(struct sl__res_val *v);
 /* The value for a message: quoted; the raw ${...} text when interpolated; a kind for secrets. */
 const char *sl__res_show(const struct sl__res_val *v, char *buf, size_t cap);
 
+/* A value used as a name (a reference to another entry), for "X is not defined": quoted, without
+ * sl__res_show's "a quoted string" (quoting does not change a name); raw when interpolated. */
+const char *sl__res_name_of(const struct sl__res_val *v, char *buf, size_t cap);
+
 /* "models[2] (\"gpt-4o\")", or "models[2]" when name.ptr is NULL. */
 void sl__res_label(char *buf, size_t cap, const char *collection, size_t index, struct sl_str name);
 
@@ -152,6 +169,14 @@ void sl__res_names_dispose(struct sl__res_names *t);
 void sl__res_load_provider_keys(struct sl__res_loader *l, const struct sl_yaml_node *node);
 void sl__res_load_models(struct sl__res_loader *l, const struct sl_yaml_node *node);
 void sl__res_load_api_keys(struct sl__res_loader *l, const struct sl_yaml_node *node);
+
+/* Called for each model that names provider_keys[key_index] with the model's own provider
+ * (NULL when it has none; valid vendor syntax): supplies what the key left open (see struct
+ * sl__res_key_info), reporting problems on the model entry e or on the key. Returns the vendor
+ * the model inherits when it has none of its own: the key's provider, else the vendor the key
+ * was settled with, else its adapter's family name; NULL after reporting that the model must
+ * name one. model_provider must outlive the loader (it is kept as the settled vendor). */
+const char *sl__res_key_use(struct sl__res_entry *e, size_t key_index, const char *model_provider);
 
 /* Reports "<collection>: expected a list of mappings, got ..." unless node is a list or null;
  * returns the number of items (0 for null or a bad value). */

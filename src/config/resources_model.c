@@ -17,6 +17,10 @@ enum {
     F_TIMEOUT,
     F_STREAM_TIMEOUT,
     F_RETRIES,
+    F_PROVIDER_KEY_ID,
+    F_ROUTING,
+    F_ENSEMBLE,
+    F_SEMANTIC,
 };
 
 /* clang-format off */
@@ -28,11 +32,12 @@ static const struct sl__res_field fields[] = {
     [F_TIMEOUT] = {"timeout", SL__RES_UINT, 0, SL__RES_YEAR_MS, NULL},
     [F_STREAM_TIMEOUT] = {"stream_timeout", SL__RES_UINT, 0, SL__RES_YEAR_MS, NULL},
     [F_RETRIES] = {"retries", SL__RES_UINT, 0, SL__RES_MAX_RETRIES, NULL},
-    {"provider_key_id", SL__RES_REJECTED, 0, 0,
+    [F_PROVIDER_KEY_ID] = {"provider_key_id", SL__RES_REJECTED, 0, 0,
      "not accepted in a resources file; use provider_key with the key's display_name"},
-    {"routing", SL__RES_UNSUPPORTED, 0, 0, "only direct models: provider_key + model_name"},
-    {"ensemble", SL__RES_UNSUPPORTED, 0, 0, "only direct models: provider_key + model_name"},
-    {"semantic", SL__RES_UNSUPPORTED, 0, 0, "only direct models: provider_key + model_name"},
+    [F_ROUTING] = {"routing", SL__RES_UNSUPPORTED, 0, 0,
+                   "model groups are not built yet; callers can name the direct models"},
+    [F_ENSEMBLE] = {"ensemble", SL__RES_UNSUPPORTED, 0, 0, "ensembles are not built yet"},
+    [F_SEMANTIC] = {"semantic", SL__RES_UNSUPPORTED, 0, 0, "semantic routers are not built yet"},
     {"cooldown", SL__RES_UNSUPPORTED, 0, 0, NULL},
     {"rate_limit", SL__RES_UNSUPPORTED, 0, 0, NULL},
     {"cost", SL__RES_UNSUPPORTED, 0, 0, NULL},
@@ -71,7 +76,7 @@ static const struct sl__res_name *read_key(struct sl__res_entry *e, struct sl_mo
         sl__res_names_find(&e->l->provider_keys, sl_str_init(v.text, v.len));
     if (k == NULL)
         sl__res_error(e, v.node->line, "provider_key", "%s is not defined in provider_keys",
-                      sl__res_show(&v, shown, sizeof(shown)));
+                      sl__res_name_of(&v, shown, sizeof(shown)));
     else
         m->key = &e->l->r->provider_keys[k->index];
     sl__res_val_dispose(&v);
@@ -97,33 +102,32 @@ static void read_model_name(struct sl__res_entry *e, struct sl_model *m)
     sl__res_val_dispose(&v);
 }
 
-/* The model's own provider must agree with its key's; without one it inherits the key's. */
+/* The model's provider is its vendor label (/v1/models owned_by). As in the reference it may
+ * differ from its key's: the key's provider or adapter picks the wire family. It only decides
+ * the family and default api_base of a key that sets no provider (sl__res_key_use). Without
+ * one the model inherits its key's. */
 static void read_provider(struct sl__res_entry *e, struct sl_model *m,
                           const struct sl__res_name *key)
 {
     struct sl__res_val v;
-    char shown[256], kq[96], nq[96];
-    const char *key_provider = m->key != NULL ? m->key->provider : NULL;
+    char shown[256];
     int rc = sl__res_string(e, F_PROVIDER, &v);
-    if (rc == SL_ENOENT && key_provider != NULL)
-        m->provider = sl_xstrdup(key_provider);
-    if (rc != SL_OK)
+    if (rc == SL_EPARSE)
         return;
-    struct sl_str p = sl_str_init(v.text, v.len);
-    if (!sl__res_is_vendor(p))
+    if (rc == SL_OK && !sl__res_is_vendor(sl_str_init(v.text, v.len))) {
         sl__res_error(e, v.node->line, "provider",
                       "expected a vendor name of lower-case letters, digits, \"-\", \"_\" and "
                       "\".\", got %s",
                       sl__res_show(&v, shown, sizeof(shown)));
-    else if (key_provider != NULL && !sl_str_eq(p, sl_str_from_cstr(key_provider)))
-        sl__res_error(e, v.node->line, "provider",
-                      "%s does not match provider %s of provider key %s",
-                      sl__res_show(&v, shown, sizeof(shown)),
-                      sl__cfg_quote(kq, sizeof(kq), e->l->key_providers[key->index]),
-                      sl__cfg_quote(nq, sizeof(nq), key->shown));
-    else
-        m->provider = sl__res_val_take(&v);
-    sl__res_val_dispose(&v);
+        sl__res_val_dispose(&v);
+        return;
+    }
+    char *own = rc == SL_OK ? sl__res_val_take(&v) : NULL;
+    const char *inherited = key != NULL ? sl__res_key_use(e, key->index, own) : NULL;
+    if (own != NULL)
+        m->provider = own;
+    else if (inherited != NULL)
+        m->provider = sl_xstrdup(inherited);
 }
 
 static void read_settings(struct sl__res_entry *e, struct sl_model *m)
@@ -151,6 +155,10 @@ static void load_one(struct sl__res_loader *l, size_t i, const struct sl_yaml_no
     struct sl__res_entry e;
     m->line = item->line;
     if (!sl__res_entry_begin(l, &schema, i, item, &e, &m->name))
+        return;
+    /* A model group, ensemble or router has no provider_key or model_name (the reference
+     * refuses them there): its one error is that Sluice does not build it yet. */
+    if (e.values[F_ROUTING] != NULL || e.values[F_ENSEMBLE] != NULL || e.values[F_SEMANTIC] != NULL)
         return;
     if (m->name != NULL)
         check_name(&e, m);

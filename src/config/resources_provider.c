@@ -1,3 +1,4 @@
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,7 @@ enum {
 /* clang-format off */
 static const struct sl__res_field fields[] = {
     [F_DISPLAY_NAME] = {"display_name", SL__RES_STRING, SL__RES_REQUIRED, 0, NULL},
-    [F_PROVIDER] = {"provider", SL__RES_STRING, SL__RES_REQUIRED, 0, NULL},
+    [F_PROVIDER] = {"provider", SL__RES_STRING, 0, 0, NULL},
     [F_API_KEY] = {"api_key", SL__RES_SECRET, 0, 0, NULL},
     [F_SECRET] = {"secret", SL__RES_SECRET, 0, 0, NULL},
     [F_API_BASE] = {"api_base", SL__RES_STRING, 0, 0, NULL},
@@ -42,33 +43,41 @@ static const struct sl__res_schema schema = {"provider_keys", fields, SL_ARRAY_L
 static const char *const unsupported_adapters[] = {"anthropic", "bedrock", "vertex",
                                                    "azure-openai"};
 
-static char *read_provider(struct sl__res_entry *e)
+/* provider is optional: returns 0 with *out set, SL_ENOENT when absent, SL_EPARSE after
+ * reporting a bad value. */
+static int read_provider(struct sl__res_entry *e, char **out)
 {
     struct sl__res_val v;
     char shown[256];
-    if (sl__res_string(e, F_PROVIDER, &v) != SL_OK)
-        return NULL;
+    *out = NULL;
+    int rc = sl__res_string(e, F_PROVIDER, &v);
+    if (rc != SL_OK)
+        return rc;
     if (!sl__res_is_vendor(sl_str_init(v.text, v.len))) {
         sl__res_error(e, v.node->line, "provider",
                       "expected a vendor name of lower-case letters, digits, \"-\", \"_\" and "
                       "\".\", got %s",
                       sl__res_show(&v, shown, sizeof(shown)));
         sl__res_val_dispose(&v);
-        return NULL;
+        return SL_EPARSE;
     }
-    return sl__res_val_take(&v);
+    *out = sl__res_val_take(&v);
+    return SL_OK;
 }
 
-/* Returns 0 when the key speaks the OpenAI wire format; reports and returns SL_EPARSE if not. */
-static int check_adapter(struct sl__res_entry *e, const char *provider)
+/* Returns 0 when the key speaks the OpenAI wire format, or leaves it to its models (no
+ * provider, no adapter; *has_adapter false); reports and returns SL_EPARSE if not. */
+static int check_adapter(struct sl__res_entry *e, const char *provider, bool *has_adapter)
 {
     struct sl__res_val v;
     char shown[256];
     int rc = sl__res_string(e, F_ADAPTER, &v);
+    *has_adapter = rc != SL_ENOENT;
     if (rc == SL_EPARSE)
         return rc;
     if (rc == SL_ENOENT) {
-        /* Without an adapter the vendor picks the wire family, as in the reference. */
+        /* Without an adapter the vendor picks the wire family, as in the reference; without
+         * either, the models naming the key do (sl__res_key_use). */
         if (provider != NULL && strcmp(provider, "anthropic") == 0) {
             sl__res_error(e, e->values[F_PROVIDER]->line, "provider",
                           "\"anthropic\" is not supported by sluice yet (set adapter: openai "
@@ -157,17 +166,20 @@ static void build_origin(struct sl_provider_key *pk)
     free(h);
 }
 
-/* Normalises api_base (or applies the openai default) into pk->api_base. */
+/* Normalises api_base (or applies the openai default) into pk->api_base. Returns SL_ENOENT when
+ * the key has neither api_base nor provider: a model names the vendor later. */
 static int read_api_base(struct sl__res_entry *e, struct sl_provider_key *pk, bool supported,
-                         struct sl_str provider_shown)
+                         int provider_rc, struct sl_str provider_shown)
 {
     struct sl__res_val v;
     struct sl_buf b;
     const char *why = NULL;
     int rc = sl__res_string(e, F_API_BASE, &v);
-    /* An unsupported vendor was reported already; a missing base would only add noise. */
-    if (rc == SL_ENOENT && (!supported || pk->provider == NULL))
+    /* An unsupported or bad vendor was reported already; a missing base would only add noise. */
+    if (rc == SL_ENOENT && (!supported || provider_rc == SL_EPARSE))
         return SL_EPARSE;
+    if (rc == SL_ENOENT && provider_rc == SL_ENOENT)
+        return SL_ENOENT;
     if (rc == SL_ENOENT && strcmp(pk->provider, "openai") != 0) {
         char q[96];
         sl__res_error(e, 0, "api_base",
@@ -198,18 +210,27 @@ static int read_api_base(struct sl__res_entry *e, struct sl_provider_key *pk, bo
 static void load_one(struct sl__res_loader *l, size_t i, const struct sl_yaml_node *item)
 {
     struct sl_provider_key *pk = &l->r->provider_keys[i];
+    struct sl__res_key_info *info = &l->keys[i];
     struct sl__res_entry e;
+    bool has_adapter = false;
+    size_t errors = l->diag->count;
     pk->line = item->line;
-    if (!sl__res_entry_begin(l, &schema, i, item, &e, &pk->name))
+    if (!sl__res_entry_begin(l, &schema, i, item, &e, &pk->name)) {
+        info->bad = true;
         return;
-    pk->provider = read_provider(&e);
+    }
+    int provider_rc = read_provider(&e, &pk->provider);
     if (pk->provider != NULL)
-        l->key_providers[i] = sl__res_printable(e.values[F_PROVIDER], pk->provider);
+        info->provider_shown = sl__res_printable(e.values[F_PROVIDER], pk->provider);
     pk->adapter = SL_ADAPTER_OPENAI;
     pk->api_key = read_api_key(&e);
-    bool supported = check_adapter(&e, pk->provider) == SL_OK;
-    if (read_api_base(&e, pk, supported, l->key_providers[i]) == SL_OK)
+    bool supported = check_adapter(&e, pk->provider, &has_adapter) == SL_OK;
+    int base_rc = read_api_base(&e, pk, supported, provider_rc, info->provider_shown);
+    if (base_rc == SL_OK)
         build_origin(pk);
+    info->needs_family = provider_rc == SL_ENOENT && !has_adapter;
+    info->needs_base = base_rc == SL_ENOENT;
+    info->bad = l->diag->count != errors;
     if (pk->api_key != NULL) {
         size_t n = strlen(pk->api_key);
         pk->auth_header = sl_xmalloc(n + 8);
@@ -224,7 +245,7 @@ void sl__res_load_provider_keys(struct sl__res_loader *l, const struct sl_yaml_n
     struct sl_resources *r = l->r;
     r->provider_keys = sl_xcalloc(n != 0 ? n : 1, sizeof(*r->provider_keys));
     r->n_provider_keys = n;
-    l->key_providers = sl_xcalloc(n != 0 ? n : 1, sizeof(*l->key_providers));
+    l->keys = sl_xcalloc(n != 0 ? n : 1, sizeof(*l->keys));
     for (size_t i = 0; i < n; i++)
         load_one(l, i, node->items[i]);
     const char **names = sl_xcalloc(n != 0 ? n : 1, sizeof(*names));
@@ -232,4 +253,91 @@ void sl__res_load_provider_keys(struct sl__res_loader *l, const struct sl_yaml_n
         names[i] = r->provider_keys[i].name;
     sl__res_names_build(l, &l->provider_keys, "provider_keys", node, names);
     free(names);
+}
+
+/* The key's display_name quoted for a message (its raw text when interpolated). */
+static const char *key_quoted(struct sl__res_loader *l, size_t i, char *buf, size_t cap)
+{
+    const char *name = l->r->provider_keys[i].name;
+    const struct sl__res_name *n = sl__res_names_find(&l->provider_keys, sl_str_from_cstr(name));
+    return sl__cfg_quote(buf, cap, n != NULL ? n->shown : sl_str_from_cstr(name));
+}
+
+/* A problem of provider_keys[i] found while reading a model. */
+static void key_error(struct sl__res_loader *l, size_t i, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void key_error(struct sl__res_loader *l, size_t i, const char *field, const char *fmt, ...)
+{
+    const struct sl_provider_key *pk = &l->r->provider_keys[i];
+    const struct sl__res_name *n =
+        sl__res_names_find(&l->provider_keys, sl_str_from_cstr(pk->name));
+    char label[192], msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    sl__res_label(label, sizeof(label), "provider_keys", i, n != NULL ? n->shown : SL_STR_NULL);
+    sl_diag_add(l->diag, pk->line, "%s: %s: %s", label, field, msg);
+}
+
+/* The model's vendor settles a key that had none: the wire family (when the key has no
+ * adapter) and the default api_base (when it has none). */
+static void settle(struct sl__res_entry *e, size_t i, const char *vendor)
+{
+    struct sl__res_loader *l = e->l;
+    struct sl__res_key_info *info = &l->keys[i];
+    struct sl_provider_key *pk = &l->r->provider_keys[i];
+    char shown[96], kq[96];
+    const struct sl_yaml_node *pn = sl_yaml_map_get(e->map, "provider");
+    key_quoted(l, i, kq, sizeof(kq));
+    sl__cfg_quote(shown, sizeof(shown), sl__res_printable(pn, vendor));
+    info->settled = true;
+    info->vendor = vendor;
+    if (info->needs_family && strcmp(vendor, "anthropic") == 0) {
+        sl__res_error(e, pn->line, "provider",
+                      "%s is not supported by sluice yet: provider key %s sets neither provider "
+                      "nor adapter, so the model's provider picks the wire family (set adapter: "
+                      "openai on the key for an OpenAI-compatible endpoint)",
+                      shown, kq);
+        return;
+    }
+    if (!info->needs_base)
+        return;
+    if (strcmp(vendor, "openai") != 0) {
+        key_error(l, i, "api_base",
+                  "required for provider %s, taken from %s because the key sets no provider (the "
+                  "default " OPENAI_DEFAULT_BASE " applies only to provider openai)",
+                  shown, e->label);
+        return;
+    }
+    pk->api_base = sl_xstrdup(OPENAI_DEFAULT_BASE);
+    build_origin(pk);
+}
+
+const char *sl__res_key_use(struct sl__res_entry *e, size_t key_index, const char *model_provider)
+{
+    struct sl__res_loader *l = e->l;
+    struct sl__res_key_info *info = &l->keys[key_index];
+    const struct sl_provider_key *pk = &l->r->provider_keys[key_index];
+    bool pending = info->needs_family || info->needs_base;
+    char kq[96];
+    if (pending && !info->settled && !info->bad && model_provider != NULL)
+        settle(e, key_index, model_provider);
+    if (pk->provider != NULL)
+        return pk->provider;
+    if (info->vendor != NULL)
+        return info->vendor;
+    if (!pending)
+        return "openai"; /* the adapter's family: the only one built */
+    if (model_provider == NULL && !info->bad)
+        sl__res_error(e, 0, "provider",
+                      "required: provider key %s sets neither provider nor %s, so the model's "
+                      "provider decides %s",
+                      key_quoted(l, key_index, kq, sizeof(kq)),
+                      info->needs_family ? "adapter" : "api_base",
+                      info->needs_family ? "the wire family"
+                                         : "whether the default api_base "
+                                           "applies");
+    return NULL;
 }

@@ -66,18 +66,16 @@ void sl_auth_reply_failure(h2o_req_t *req, enum sl_auth_result result)
 {
     switch (result) {
     case SL_AUTH_MISSING:
-        sl_reply_error(req, 401, "invalid_api_key", NULL,
-                       "missing or malformed Authorization header (expected \"Bearer <key>\" or "
-                       "an x-api-key header)");
+        sl_reply_error(req, SL_ERR_KEY_MISSING);
         break;
     case SL_AUTH_UNKNOWN:
-        sl_reply_error(req, 401, "invalid_api_key", NULL, "invalid API key");
+        sl_reply_error(req, SL_ERR_KEY_UNKNOWN);
         break;
     case SL_AUTH_DISABLED:
-        sl_reply_error(req, 401, "invalid_api_key", "api_key_disabled", "API key is disabled");
+        sl_reply_error(req, SL_ERR_KEY_DISABLED);
         break;
     case SL_AUTH_EXPIRED:
-        sl_reply_error(req, 401, "invalid_api_key", "api_key_expired", "API key has expired");
+        sl_reply_error(req, SL_ERR_KEY_EXPIRED);
         break;
     case SL_AUTH_OK:
         SL_ASSERT(!"not a failure");
@@ -96,7 +94,6 @@ const struct sl_api_key *sl_auth_require(struct sl_reqctx *ctx, h2o_req_t *req)
         ctx->key_name = sl_str_from_cstr(key->name);
     if (ar == SL_AUTH_OK)
         return key;
-    ctx->error_kind = "unauthorized";
     sl_auth_reply_failure(req, ar);
     return NULL;
 }

@@ -100,16 +100,28 @@ static struct sl_str fresh_request_id(h2o_mem_pool_t *pool)
     return sl_str_init(out, 36);
 }
 
+/* The caller's id from the first of proxy.request_id.accept_headers that carries a valid one
+ * (names were lower-cased at load, as h2o stores request header names), or an empty slice. An
+ * invalid value is skipped, not refused: the id is for correlation, not worth failing a call. */
+static struct sl_str caller_request_id(h2o_req_t *req)
+{
+    const struct sl_config_list *names =
+        &sl_server_config(sl_worker_of(req)->server)->proxy.request_id.accept_headers;
+    for (size_t n = 0; n < names->n; n++) {
+        ssize_t i = h2o_find_header_by_str(&req->headers, names->v[n], names->len[n], -1);
+        if (i != -1 && sl_request_id_is_valid(sl_str_from_iov(req->headers.entries[i].value)))
+            return sl_str_from_iov(req->headers.entries[i].value);
+    }
+    return SL_STR_NULL;
+}
+
 struct sl_str sl_request_id(h2o_req_t *req)
 {
     h2o_iovec_t *slot = h2o_req_getenv(req, H2O_STRLIT(ENV_RID), 1);
     if (slot->base != NULL)
         return sl_str_from_iov(*slot);
-    struct sl_str id = SL_STR_NULL;
-    ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-request-id"), -1);
-    if (i != -1 && sl_request_id_is_valid(sl_str_from_iov(req->headers.entries[i].value)))
-        id = sl_str_from_iov(req->headers.entries[i].value);
-    else
+    struct sl_str id = caller_request_id(req);
+    if (id.len == 0)
         id = fresh_request_id(&req->pool);
     *slot = sl_iov_from_str(id);
     return id;
@@ -220,20 +232,14 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     sl_stat_add(&w->stats.inflight, 1);
     uint64_t limit = sl_server_config(w->server)->proxy.request_body_limit_bytes;
     if (req->entity.len > limit) {
-        ctx->error_kind = "body_too_large";
         req->http1_is_persistent = 0;
-        sl_reply_error(req, 413, "invalid_request_error", "request_too_large",
-                       "request body is larger than the limit of %llu bytes "
-                       "(proxy.request_body_limit_bytes)",
-                       (unsigned long long)limit);
+        sl_reply_error(req, SL_ERR_BODY_TOO_LARGE, (unsigned long long)limit);
         return 0;
     }
     const char *ambiguous = ambiguous_framing(req);
     if (ambiguous != NULL) {
-        ctx->error_kind = "ambiguous_framing";
         req->http1_is_persistent = 0;
-        sl_reply_error(req, 400, "invalid_request_error", "ambiguous_framing",
-                       "request payload is invalid: %s", ambiguous);
+        sl_reply_error(req, SL_ERR_AMBIGUOUS_FRAMING, ambiguous);
         return 0;
     }
     sl_router_dispatch(ctx, req);
@@ -248,30 +254,27 @@ struct envelope_ostream {
     struct sl_server *server;
 };
 
-static struct sl_str h2o_error_message(h2o_req_t *req, const struct sl_server *s,
-                                       struct sl_str original)
+/* The envelope for an error h2o raised itself; original is its text/plain body. */
+static struct sl_str h2o_error_body(h2o_req_t *req, const struct sl_server *s,
+                                    struct sl_str original)
 {
-    char msg[256];
-    switch (req->res.status) {
+    h2o_mem_pool_t *pool = &req->pool;
+    int status = req->res.status;
+    int shown = (int)SL_MIN(original.len, 200);
+    switch (status) {
     case 413:
-        snprintf(msg, sizeof(msg),
-                 "request body is larger than the limit of %llu bytes "
-                 "(proxy.request_body_limit_bytes)",
-                 (unsigned long long)s->cfg->proxy.request_body_limit_bytes);
-        break;
+        return sl_error_envelopef(pool, SL_ERR_BODY_TOO_LARGE,
+                                  (unsigned long long)s->cfg->proxy.request_body_limit_bytes);
     case 400:
-        snprintf(msg, sizeof(msg), "request payload is invalid: %.*s",
-                 (int)SL_MIN(original.len, 128), original.ptr);
-        break;
+        return sl_error_envelopef(pool, SL_ERR_INVALID_REQUEST_TEXT, SL_MIN(shown, 128),
+                                  original.ptr);
     case 417:
-        snprintf(msg, sizeof(msg),
-                 "expectation failed: only \"Expect: 100-continue\" is supported");
-        break;
+        return sl_error_envelopef(pool, SL_ERR_EXPECTATION_FAILED);
     default:
-        snprintf(msg, sizeof(msg), "%.*s", (int)SL_MIN(original.len, 200), original.ptr);
-        break;
+        if (status >= 500)
+            return sl_error_envelopef(pool, SL_ERR_HTTP_SERVER, shown, original.ptr);
+        return sl_error_envelopef(pool, SL_ERR_HTTP_CLIENT, shown, original.ptr);
     }
-    return sl_str_init(h2o_strdup(&req->pool, msg, SIZE_MAX).base, strlen(msg));
 }
 
 static void envelope_do_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs, size_t n,
@@ -285,11 +288,7 @@ static void envelope_do_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *b
         memcpy(original + len, bufs[i].base, take);
         len += take;
     }
-    int status = req->res.status;
-    const char *type = status >= 500 ? "api_error" : "invalid_request_error";
-    const char *code = status == 413 ? "request_too_large" : NULL;
-    struct sl_str body = sl_error_envelope(
-        &req->pool, type, code, h2o_error_message(req, o->server, sl_str_init(original, len)));
+    struct sl_str body = h2o_error_body(req, o->server, sl_str_init(original, len));
     h2o_set_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE,
                    H2O_STRLIT("application/json"), 1);
     req->res.content_length = body.len;

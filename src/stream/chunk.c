@@ -41,6 +41,23 @@ static void read_usage(struct sl_str obj, struct sl_chunk_usage *u)
         u->completion_tokens = (int64_t)v;
 }
 
+/* The rare reply that repeats "model": every copy is rewritten, found by a second walk. */
+static bool replace_every_model(struct sl_str data, struct sl_str alias_json, struct sl_splice *sp)
+{
+    struct sl_json_iter it;
+    struct sl_json_key k;
+    struct sl_json_member m;
+    SL_ASSERT(sl_json_iter_init(&it, data, SL_JSON_DEFAULT_MAX_DEPTH) == SL_OK);
+    while (sl_json_iter_next(&it, &k, &m) == 1) {
+        if (!sl_json_key_eq(k, SL_STRLIT("model")))
+            continue;
+        if (sl_splice_is_full(sp))
+            return false;
+        sl_splice_replace(sp, m.value, alias_json);
+    }
+    return true;
+}
+
 enum sl_chunk_action sl_chunk_plan(struct sl_str data, struct sl_str alias_json, bool keep_usage,
                                    struct sl_splice *sp, struct sl_chunk_usage *usage)
 {
@@ -56,9 +73,14 @@ enum sl_chunk_action sl_chunk_plan(struct sl_str data, struct sl_str alias_json,
         if (!keep_usage && m[2].type == SL_JSON_ARRAY && m[2].count == 0)
             return SL_CHUNK_DROP;
     }
-    if (m[0].type == SL_JSON_STRING)
+    if (m[0].seen == 1)
         sl_splice_replace(sp, m[0].value, alias_json);
-    if (!keep_usage && m[1].type == SL_JSON_NULL)
+    else if (m[0].seen > 1 && !replace_every_model(data, alias_json, sp))
+        return SL_CHUNK_REFUSE;
+    if (!keep_usage && m[1].type == SL_JSON_NULL) {
+        if (sl_splice_is_full(sp))
+            return SL_CHUNK_REFUSE;
         sl_splice_replace(sp, member_with_comma(data, m[1].member), SL_STR_NULL);
+    }
     return SL_CHUNK_REWRITE;
 }

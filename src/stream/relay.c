@@ -1,3 +1,4 @@
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -13,6 +14,8 @@
 #define MAX_EVENT_BYTES    (4u * 1024 * 1024)
 #define PENDING_HIGH_WATER (256u * 1024)
 #define PENDING_MAX        (MAX_EVENT_BYTES * 2 + 1024)
+/* on_event's refusal of an event whose model cannot be rewritten (below every SL_E*). */
+#define RELAY_REFUSED (-100)
 
 static void flush(struct sl_relay *r);
 
@@ -26,41 +29,60 @@ static int append(struct sl_relay *r, struct sl_str s)
     return sl_buf_append(&r->_pending, s.ptr, s.len);
 }
 
-/* Re-frames one event's data for the client: "data: " before every line. */
-static int append_data_lines(struct sl_relay *r, struct sl_str data)
+/* Frames data for the client: "data: " before every line of it. Used for the caller's copy of an
+ * event whether rewritten or not, so an upstream event with several data lines stays several
+ * valid "data:" lines (JSON may be split across lines at any whitespace). */
+static int append_framed(struct sl_relay *r, const h2o_iovec_t *v, size_t n)
 {
-    while (true) {
-        const char *nl = memchr(data.ptr, '\n', data.len);
-        size_t n = nl != NULL ? (size_t)(nl - data.ptr) : data.len;
-        if (append(r, SL_STRLIT("data: ")) != SL_OK ||
-            sl_buf_append(&r->_pending, data.ptr, n) != SL_OK ||
-            append(r, SL_STRLIT("\n")) != SL_OK)
-            return SL_E2BIG;
-        if (nl == NULL)
-            return SL_OK;
-        data = sl_str_init(nl + 1, data.len - n - 1);
+    if (append(r, SL_STRLIT("data: ")) != SL_OK)
+        return SL_E2BIG;
+    for (size_t i = 0; i < n; i++) {
+        const char *p = v[i].base, *end = p + v[i].len;
+        while (p < end) {
+            const char *nl = memchr(p, '\n', (size_t)(end - p));
+            const char *stop = nl != NULL ? nl + 1 : end;
+            if (sl_buf_append(&r->_pending, p, (size_t)(stop - p)) != SL_OK ||
+                (nl != NULL && append(r, SL_STRLIT("data: ")) != SL_OK))
+                return SL_E2BIG;
+            p = stop;
+        }
     }
+    return append(r, SL_STRLIT("\n"));
 }
 
-/* A chunk: rewrite model, record usage, drop the usage-only chunk the caller did not ask for. */
+static int append_data_lines(struct sl_relay *r, struct sl_str data)
+{
+    h2o_iovec_t v = sl_iov_from_str(data);
+    return append_framed(r, &v, 1);
+}
+
+/* An event's JSON: every top-level model rewritten to the alias, usage recorded, and in OpenAI
+ * chunks (unnamed events) the usage-only chunk dropped unless the caller asked for it. */
 static int relay_json_event(struct sl_relay *r, const struct sl_sse_event *ev)
 {
     struct sl_splice sp;
     struct sl_chunk_usage u;
-    switch (sl_chunk_plan(ev->data, r->alias_json, r->include_usage, &sp, &u)) {
+    bool keep_usage = r->include_usage || ev->event.len != 0;
+    h2o_iovec_t v[2 * SL_SPLICE_MAX_EDITS + 1];
+    size_t n, len;
+    switch (sl_chunk_plan(ev->data, r->alias_json, keep_usage, &sp, &u)) {
     case SL_CHUNK_RAW:
         return append_data_lines(r, ev->data); /* not ours to judge: forward as received */
+    case SL_CHUNK_REFUSE:
+        return RELAY_REFUSED;
     case SL_CHUNK_DROP:
         break;
-    case SL_CHUNK_REWRITE: {
-        size_t before = r->_pending.len;
-        if (append(r, SL_STRLIT("data: ")) != SL_OK ||
-            sl_splice_append(&sp, &r->_pending) != SL_OK || append(r, SL_STRLIT("\n")) != SL_OK) {
-            r->_pending.len = before;
-            return SL_E2BIG;
+    case SL_CHUNK_REWRITE:
+        if (!ev->multiline) { /* the usual event: one line in, one line out */
+            if (append(r, SL_STRLIT("data: ")) != SL_OK ||
+                sl_splice_append(&sp, &r->_pending) != SL_OK || append(r, SL_STRLIT("\n")) != SL_OK)
+                return SL_E2BIG;
+            break;
         }
+        n = sl_splice_iov(&sp, v, &len);
+        if (append_framed(r, v, n) != SL_OK)
+            return SL_E2BIG;
         break;
-    }
     }
     if (u.prompt_tokens >= 0)
         r->ctx->prompt_tokens = u.prompt_tokens;
@@ -86,15 +108,16 @@ static int on_event(void *ud, const struct sl_sse_event *ev)
     if (sl_str_eq_lit(ev->data, "[DONE]")) {
         r->_saw_done = true;
         rc = append_data_lines(r, ev->data);
-    } else if (ev->event.len == 0) {
-        rc = relay_json_event(r, ev);
     } else {
-        rc = append_data_lines(r, ev->data);
+        rc = relay_json_event(r, ev);
     }
-    /* The blank line that ends the event, unless the event was dropped. */
-    if (rc == SL_OK && r->_pending.len > before)
-        rc = append(r, SL_STRLIT("\n"));
-    return rc;
+    if (rc != SL_OK) {
+        r->_pending.len = before; /* nothing half-written goes out */
+        return rc;
+    }
+    /* The blank line that ends the event, unless the event was dropped (only unnamed OpenAI
+     * chunks are). */
+    return r->_pending.len > before ? append(r, SL_STRLIT("\n")) : SL_OK;
 }
 
 static void send_final_if_ready(struct sl_relay *r)
@@ -200,13 +223,48 @@ void sl_relay_start(struct sl_relay *r, h2o_req_t *req, struct sl_reqctx *ctx,
         h2o_timeout_link(req->conn->ctx->loop, keepalive_timeout, &r->_keepalive);
 }
 
+/* Ends the stream with an "event: error" frame for a row of errors.h. */
+static void error_frame(struct sl_relay *r, int status, const char *type, const char *code,
+                        const char *kind, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+static void error_frame(struct sl_relay *r, int status, const char *type, const char *code,
+                        const char *kind, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    r->ctx->error_kind = kind;
+    append(r, SL_STRLIT("event: error\ndata: "));
+    append(r, sl_error_envelopef(&r->req->pool, status, type, code, kind, "%s", msg));
+    append(r, SL_STRLIT("\n\n"));
+}
+
+/* The relay cannot go on with this upstream stream: its caller abandons the exchange, and the
+ * client gets an error frame. */
+static void fail_stream(struct sl_relay *r, int rc)
+{
+    r->up = NULL;
+    r->_upstream_ended = true;
+    if (rc == RELAY_REFUSED) {
+        r->ctx->upstream_error = "decode";
+        error_frame(r, SL_ERR_STREAM_MODEL_REPEATS, SL_SPLICE_MAX_EDITS);
+    } else {
+        r->ctx->upstream_error = "too_large";
+        error_frame(r, SL_ERR_STREAM_ABORTED, "event larger than 4 MiB");
+    }
+    flush(r);
+}
+
 int sl_relay_feed(struct sl_relay *r, const char *data, size_t len)
 {
     if (r->_final_sent)
         return -1;
     int rc = sl_sse_feed(&r->_sse, data, len, on_event, r);
     if (rc != SL_OK) {
-        r->ctx->upstream_error = "too_large";
+        fail_stream(r, rc);
         return -1;
     }
     flush(r);
@@ -217,34 +275,32 @@ int sl_relay_feed(struct sl_relay *r, const char *data, size_t len)
     return 0;
 }
 
-static void append_error_frame(struct sl_relay *r, const char *type, const char *message)
-{
-    struct sl_str env = sl_error_envelope(&r->req->pool, type, NULL, sl_str_from_cstr(message));
-    append(r, SL_STRLIT("event: error\ndata: "));
-    append(r, env);
-    append(r, SL_STRLIT("\n\n"));
-}
-
 void sl_relay_upstream_done(struct sl_relay *r, enum sl_upstream_error err, const char *detail)
 {
     r->up = NULL;
     r->_upstream_ended = true;
     if (r->_final_sent)
         return;
-    char msg[256];
     if (err != SL_UPSTREAM_OK) {
-        bool timeout = err == SL_UPSTREAM_ERR_IDLE || err == SL_UPSTREAM_ERR_DEADLINE;
-        snprintf(msg, sizeof(msg), "upstream stream %s: %s", timeout ? "timed out" : "failed",
-                 detail != NULL ? detail : "connection lost");
+        const char *what = detail != NULL ? detail : "connection lost";
         r->ctx->upstream_error = sl_upstream_error_name(err);
-        r->ctx->error_kind = timeout ? "upstream_timeout" : "stream_aborted";
-        append_error_frame(r, timeout ? "timeout" : "stream_aborted", msg);
-    } else if (!sl_sse_is_idle(&r->_sse)) {
-        r->ctx->error_kind = "stream_aborted";
-        append_error_frame(r, "stream_aborted", "upstream stream ended in the middle of an event");
-    } else if (!r->_saw_done) {
-        append(r, SL_STRLIT("data: [DONE]\n\n"));
+        if (err == SL_UPSTREAM_ERR_IDLE || err == SL_UPSTREAM_ERR_DEADLINE)
+            error_frame(r, SL_ERR_STREAM_TIMEOUT, what);
+        else
+            error_frame(r, SL_ERR_STREAM_ABORTED, what);
+        flush(r);
+        return;
     }
+    /* A last line or a last [DONE] without its blank line still counts at EOF. */
+    int rc = sl_sse_finish(&r->_sse, on_event, r);
+    if (rc != SL_OK) {
+        fail_stream(r, rc);
+        return;
+    }
+    if (!sl_sse_is_idle(&r->_sse))
+        error_frame(r, SL_ERR_STREAM_CUT);
+    else if (!r->_saw_done)
+        append(r, SL_STRLIT("data: [DONE]\n\n"));
     flush(r);
 }
 

@@ -200,6 +200,7 @@ static int dispatch_buffered(struct sl_sse_parser *p, sl_sse_event_cb *cb, void 
         .id = p->_id.len != 0 ? sl_buf_str(&p->_id) : (struct sl_str){empty, 0},
         .raw = sl_buf_str(&p->_raw),
         .has_data = p->_has_data,
+        .multiline = p->_data.len != 0 && memchr(p->_data.ptr, '\n', p->_data.len) != NULL,
     };
     int rc = cb(ud, &ev);
     reset_event(p);
@@ -313,6 +314,7 @@ static int dispatch_inplace(struct sl_sse_parser *p, struct inplace *ev, const c
         .id = ev->id,
         .raw = sl_str_init(ev->start, (size_t)(next - ev->start)),
         .has_data = ev->has_data,
+        .multiline = ev->joined,
     };
     int rc = cb(ud, &out);
     if (ev->joined)
@@ -433,4 +435,25 @@ int sl_sse_feed(struct sl_sse_parser *p, const char *buf, size_t len, sl_sse_eve
             return rc;
     }
     return feed_inplace(p, s, end, cb, ud);
+}
+
+int sl_sse_finish(struct sl_sse_parser *p, sl_sse_event_cb *cb, void *ud)
+{
+    int rc;
+    if (p->_state == ST_FAILED)
+        return SL_E2BIG;
+    if (sl_sse_is_idle(p))
+        return SL_OK;
+    if (p->_raw.len > p->_line) {
+        /* The open line: a lone CR already ends it; otherwise it ends at EOF. */
+        if (!p->_cr_pending && sl_buf_append(&p->_raw, "\n", 1) != SL_OK)
+            return fail_big(p);
+        p->_cr_pending = false;
+        rc = finish_buffered_line(p, cb, ud);
+        if (rc != 0)
+            return rc < 0 ? rc : SL_OK;
+    }
+    if (p->_has_data && sl_str_eq_lit(sl_buf_str(&p->_data), "[DONE]"))
+        return dispatch_buffered(p, cb, ud);
+    return SL_OK;
 }

@@ -823,11 +823,15 @@ static void set_socket_options(struct sl_upstreams *u, int fd)
     int on = 1, rcvbuf = UPSTREAM_RCVBUF;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    /* 0 switches a knob off, as in AISIX: tcp_keepalive_secs 0 means no keep-alive at all; an
+     * interval or count of 0 leaves the kernel's default (net.ipv4.tcp_keepalive_*). */
     if (u->keepalive_idle > 0) {
         setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
         setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &u->keepalive_idle, sizeof(int));
-        setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &u->keepalive_interval, sizeof(int));
-        setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &u->keepalive_count, sizeof(int));
+        if (u->keepalive_interval > 0)
+            setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &u->keepalive_interval, sizeof(int));
+        if (u->keepalive_count > 0)
+            setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &u->keepalive_count, sizeof(int));
     }
 }
 
@@ -905,7 +909,10 @@ static void connect_begin(struct sl_upstream_req *r)
     r->got_bytes = false;
     r->head_last_len = 0;
     r->connect_timer.cb = on_connect_timeout;
-    sl__timeouts_link(&r->u->timeouts, r->u->connect_timeout_ms, &r->connect_timer);
+    /* upstream.connect_timeout_ms 0 = no connect deadline (the call's own deadline still
+     * applies); a 0 ms timer would fire at once. */
+    if (r->u->connect_timeout_ms != 0)
+        sl__timeouts_link(&r->u->timeouts, r->u->connect_timeout_ms, &r->connect_timer);
     unlink_timer(&r->idle_timer);
     struct sockaddr_storage ss;
     socklen_t len;

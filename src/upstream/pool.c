@@ -75,7 +75,8 @@ void sl__pool_put(struct sl_pool *p, struct sl_upconn *c)
 {
     struct sl_upstreams *u = p->u;
     c->req = NULL;
-    if (u->pool_idle_ms == 0 || (u->pool_max_idle != 0 && p->n_idle >= u->pool_max_idle)) {
+    /* pool_max_idle 0 keeps no idle connection (AISIX's meaning); unset is SIZE_MAX. */
+    if (u->pool_idle_ms == 0 || p->n_idle >= u->pool_max_idle) {
         if (u->pool_idle_ms == 0 || h2o_linklist_is_empty(&p->idle)) {
             sl__upconn_close(c);
             return;

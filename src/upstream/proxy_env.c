@@ -2,10 +2,12 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "sluice/base.h"
+#include "sluice/log.h"
 #include "sluice/proxy_env.h"
 #include "sluice/url.h"
 
@@ -88,18 +90,36 @@ static char *basic_auth(struct sl_str userinfo)
     return out;
 }
 
+/* The value for a message, quoted and escaped, with the user info of a URL (which holds the
+ * proxy password) replaced by "***". */
+static const char *shown_value(const char *value, char *buf, size_t cap)
+{
+    char masked[512];
+    const char *start = strstr(value, "://");
+    start = start != NULL ? start + 3 : value;
+    const char *at = strrchr(start, '@');
+    if (at != NULL)
+        snprintf(masked, sizeof(masked), "%.*s***%s", (int)(start - value), value, at);
+    else
+        snprintf(masked, sizeof(masked), "%s", value);
+    sl_log_escape(buf, cap, sl_str_from_cstr(masked));
+    OPENSSL_cleanse(masked, sizeof(masked));
+    return buf;
+}
+
 static int parse_target(const char *var, const char *value, struct sl_proxy_target *t,
                         struct sl_diag *diag)
 {
+    char shown[256];
     struct sl_str v = sl_str_from_cstr(value);
     struct sl_str userinfo = SL_STR_NULL;
     char *text = NULL;
     const char *why = NULL;
     if (sl_str_starts_with(v, SL_STRLIT("https://"))) {
         sl_diag_add(diag, 0,
-                    "environment %s: https:// proxies are not supported; use an http:// "
+                    "environment %s=%s: https:// proxies are not supported; use an http:// "
                     "proxy URL (the tunnel to the upstream is still TLS)",
-                    var);
+                    var, shown_value(value, shown, sizeof(shown)));
         return SL_ERR;
     }
     if (!sl_str_starts_with(v, SL_STRLIT("http://")))
@@ -120,7 +140,8 @@ static int parse_target(const char *var, const char *value, struct sl_proxy_targ
     struct sl_url url;
     int rc = why != NULL ? SL_EPARSE : sl_url_parse(sl_str_from_cstr(text), &url, &why);
     if (rc != SL_OK || url.path.len > 1) {
-        sl_diag_add(diag, 0, "environment %s: invalid proxy URL (%s)", var,
+        sl_diag_add(diag, 0, "environment %s=%s: invalid proxy URL (%s)", var,
+                    shown_value(value, shown, sizeof(shown)),
                     why != NULL ? why : "a proxy URL has no path");
         OPENSSL_cleanse(text, text_len);
         free(text);

@@ -67,7 +67,7 @@ struct sl_upstreams {
     bool tls_verify;
     uint64_t connect_timeout_ms;
     uint64_t pool_idle_ms;
-    size_t pool_max_idle; /* 0 = unbounded */
+    size_t pool_max_idle; /* 0 = keep none; SIZE_MAX (the default) = unbounded */
     int keepalive_idle, keepalive_interval, keepalive_count;
     const struct sl_proxy_env *proxy; /* never NULL: an empty env when none was given */
     struct sl_timeouts timeouts;

@@ -5,9 +5,13 @@
 #   - the layers (read from the pushed layer tars): /usr/local/bin/sluice is in exactly one layer,
 #     and that layer's tar entry carries the file capability (extracted with its xattrs and read
 #     back with getcap); no layer ever held setcap (libcap2-bin came and went in one RUN);
+#   - the binary's layer holds the binary and its debug file and nothing else (no whiteout, no
+#     dpkg or apt logs);
 #   - the root filesystem (a working container of the image, as the runtime would unpack it):
 #     getcap shows cap_net_bind_service=ep, libcap2-bin is not installed, the sluice user and
-#     the directories it owns;
+#     the directories it owns; the binary is stripped, its debug file is under
+#     /usr/lib/debug/.build-id with the same build id; every library the binary links is there,
+#     and libjansson4 is not installed unless the binary links it;
 #   - then contract.sh against that root filesystem, chrooted: scenarios (a)-(e) and the image's
 #     run-time checks (default config, exit 64, --version).
 # Prints PASS/FAIL per check and ends with "N passed, N failed" over everything (the contract's
@@ -101,6 +105,13 @@ done
 # shellcheck disable=SC2086 # count the words
 if [ "$(echo $with_bin | wc -w)" = 1 ]; then
     pass "layers: /usr/local/bin/sluice is in exactly one of $n layers (layer$with_bin)"
+    # That layer holds the binary and its debug file only: no whiteout of a mount point the RUN
+    # used, no dpkg or apt logs, no package database (no package is installed in that RUN).
+    # shellcheck disable=SC2086
+    check "layers: the binary's layer holds only the binary and its debug file" \
+        "$(sed 's|^\./||; s|/$||' "$work/layer$(echo $with_bin).list" | grep -vxE \
+            'usr|usr/local|usr/local/bin|usr/local/bin/sluice|usr/lib|usr/lib/debug|usr/lib/debug/\.build-id|usr/lib/debug/\.build-id/[0-9a-f]{2}|usr/lib/debug/\.build-id/[0-9a-f]{2}/[0-9a-f]{38}\.debug' |
+            tr '\n' ' ')" ""
     mkdir "$work/x"
     tar --xattrs --xattrs-include='security.capability' -xpf "$bin_layer" -C "$work/x" \
         usr/local/bin/sluice
@@ -130,6 +141,46 @@ check "rootfs: tini and ca-certificates" \
     "$(find "$mnt/usr/bin/tini" "$mnt/etc/ssl/certs/ca-certificates.crt" 2>/dev/null | wc -l)" 2
 check "rootfs: no apt lists left" "$(find "$mnt/var/lib/apt/lists" -mindepth 1 -maxdepth 1 \
     ! -name lock ! -name partial | wc -l)" 0
+
+# The binary ships stripped; its debug info is a separate file where gdb looks for it by build
+# id, and the binary's .gnu_debuglink names it.
+bin=$mnt/usr/local/bin/sluice
+build_id=$(readelf -n "$bin" | sed -n 's/^ *Build ID: \([0-9a-f]*\)$/\1/p')
+check "rootfs: the binary is stripped (no .symtab, no .debug_* sections)" \
+    "$(readelf -S -W "$bin" | grep -cE ' \.(symtab|debug_[a-z_]+) ')" 0
+check "rootfs: the binary has a .gnu_debuglink" \
+    "$(readelf -S -W "$bin" | grep -c ' \.gnu_debuglink ')" 1
+debug=$mnt/usr/lib/debug/.build-id/$(echo "$build_id" | cut -c1-2)/$(echo "$build_id" | cut -c3-).debug
+if [ -n "$build_id" ] && [ -f "$debug" ]; then
+    check "rootfs: the debug file has the binary's build id" \
+        "$(readelf -n "$debug" | sed -n 's/^ *Build ID: \([0-9a-f]*\)$/\1/p')" "$build_id"
+    check "rootfs: the debug file holds the debug info (.debug_info)" \
+        "$(readelf -S -W "$debug" | grep -c ' \.debug_info ')" 1
+else
+    fail "rootfs: no debug file for build id '$build_id' at ${debug#"$mnt"}"
+fi
+size=$(stat -c %s "$bin")
+if [ "$size" -lt 600000 ]; then
+    pass "rootfs: the binary is $size bytes"
+else
+    fail "rootfs: the binary is $size bytes (stripped it is about 210 KB)"
+fi
+
+# The runtime packages follow the binary: every library it links is in the image, and
+# libjansson4, which it does not link, is not installed.
+missing=""
+for lib in $(objdump -p "$bin" | awk '$1 == "NEEDED" { print $2 }'); do
+    found=$(find "$mnt/usr/lib" "$mnt/lib" -maxdepth 2 -name "$lib" 2>/dev/null | head -n 1)
+    [ -n "$found" ] || missing="$missing $lib"
+done
+check "rootfs: every NEEDED library of the binary is in the image" "${missing:- none}" " none"
+if objdump -p "$bin" | grep -q 'NEEDED *libjansson'; then
+    pass "rootfs: the binary links libjansson (so libjansson4 may be installed)"
+else
+    check "rootfs: libjansson4 not installed (the binary does not link it)" \
+        "$(dpkg-query --admindir="$mnt/var/lib/dpkg" -W -f '${Status}' libjansson4 2>/dev/null |
+            grep -c 'install ok installed')" 0
+fi
 
 phase "contract against the image's root filesystem"
 version=$(sed -n 's/^project(sluice VERSION \([0-9.]*\).*/\1/p' "$repo/CMakeLists.txt")

@@ -96,7 +96,7 @@ test('br (not decodable here) is a 502 upstream_decode_error naming it, JSON and
     assert.equal(r.status, 502, 'a stream is refused before its head, not cut after it');
     assert.deepEqual(errorOf(r), {
       message: 'cannot decode the upstream response: unsupported content coding "br"',
-      type: 'upstream_decode_error',
+      type: 'upstream_decode_error', code: 'upstream_decode_error',
     });
   }
   await expectDelta(g.sluice, before, {
@@ -114,7 +114,7 @@ test('corrupt gzip is a 502 upstream_decode_error with zlib\'s reason; in a stre
   assert.equal(r.status, 502);
   assert.deepEqual(errorOf(r), {
     message: 'cannot decode the upstream response: corrupt gzip data: incorrect length check',
-    type: 'upstream_decode_error',
+    type: 'upstream_decode_error', code: 'upstream_decode_error',
   });
 });
 

@@ -109,7 +109,7 @@ test('refused connection: 502 transport_error naming the OS reason; kind connect
   for (const r of [await chat('refused'), await stream('refused')]) {
     assert.equal(r.status, 502);
     assert.deepEqual(errorOf(r), {
-      message: `upstream unreachable: cannot connect to 127.0.0.1:${refusedPort}: Connection refused`, type: 'transport_error',
+      message: `upstream unreachable: cannot connect to 127.0.0.1:${refusedPort}: Connection refused`, type: 'transport_error', code: 'transport_error',
     });
   }
   await expectDelta(s, before, { [chatReq('refused', '5xx')]: 2, [errSeries('refused', 'connect')]: 2 });
@@ -120,13 +120,13 @@ test('TLS certificate that does not verify (verify on): 502 transport_error; kin
   const untrusted = await chat('tls-untrusted');
   assert.equal(untrusted.status, 502);
   assert.deepEqual(errorOf(untrusted), {
-    message: 'upstream unreachable: TLS handshake with localhost failed: self-signed certificate', type: 'transport_error',
+    message: 'upstream unreachable: TLS handshake with localhost failed: self-signed certificate', type: 'transport_error', code: 'transport_error',
   });
   // Signed by a trusted CA (upstream.tls.ca_file), but for another host name.
   const wrong = await chat('tls-wrong-name');
   assert.equal(wrong.status, 502);
   assert.deepEqual(errorOf(wrong), {
-    message: 'upstream unreachable: TLS handshake with localhost failed: hostname mismatch', type: 'transport_error',
+    message: 'upstream unreachable: TLS handshake with localhost failed: hostname mismatch', type: 'transport_error', code: 'transport_error',
   });
   assert.equal((await tlsUntrusted.stats()).requests + (await tlsWrongName.stats()).requests, 0, 'no request was sent');
   await expectDelta(s, before, {
@@ -143,7 +143,7 @@ test('reset before the response head: 502 transport_error, JSON and stream alike
   for (const extra of [{}, { stream: true }]) {
     const r = await chat('ok', { ...extra, mock: { reset_before_headers: true } });
     assert.equal(r.status, 502);
-    assert.deepEqual(errorOf(r), { message: 'upstream unreachable: connection closed before the response head', type: 'transport_error' });
+    assert.deepEqual(errorOf(r), { message: 'upstream unreachable: connection closed before the response head', type: 'transport_error', code: 'transport_error' });
   }
   assert.equal((await mock.stats()).requests, 2, 'one upstream call each (retries: 0; a fresh connection gets no stale-connection retry)');
   await expectDelta(s, before, { [chatReq('ok', '5xx')]: 2, [errSeries('ok', 'reset')]: 2 });
@@ -157,7 +157,7 @@ test('reset mid-stream: 200, then an event: error frame (stream_aborted), no [DO
   const contents = events(r.text).filter((e) => e.startsWith('data: {')).map((e) => JSON.parse(e.slice(6)).choices[0].delta.content);
   assert.deepEqual(contents, ['', 'w', 'w'], 'the role chunk and the two deltas sent before the cut');
   assert.deepEqual(errorFrame(r.text), {
-    message: 'upstream stream failed: connection closed in the middle of the response body', type: 'stream_aborted',
+    message: 'upstream stream failed: connection closed in the middle of the response body', type: 'stream_aborted', code: 'stream_aborted',
   });
   assert.equal((await mock.stats()).streams_disconnected, 1);
   await expectDelta(s, before, { [chatReq('ok', '2xx')]: 1, [errSeries('ok', 'reset')]: 1 });
@@ -168,7 +168,7 @@ test('malformed response framing: 502 upstream_decode_error; kind protocol', asy
   const r = await chat('garbage');
   assert.equal(r.status, 502);
   assert.deepEqual(errorOf(r), {
-    message: 'upstream sent an invalid response: response framing cannot be trusted', type: 'upstream_decode_error',
+    message: 'upstream sent an invalid response: response framing cannot be trusted', type: 'upstream_decode_error', code: 'upstream_decode_error',
   });
   await expectDelta(s, before, { [chatReq('garbage', '5xx')]: 1, [errSeries('garbage', 'protocol')]: 1 });
 });
@@ -177,7 +177,7 @@ test('a response head past 64 KiB: 502 upstream_decode_error; kind too_large', a
   const before = await scrapeMetrics(s);
   const r = await chat('big-head');
   assert.equal(r.status, 502);
-  assert.deepEqual(errorOf(r), { message: 'upstream sent an invalid response: response head larger than 64 KiB', type: 'upstream_decode_error' });
+  assert.deepEqual(errorOf(r), { message: 'upstream sent an invalid response: response head larger than 64 KiB', type: 'upstream_decode_error', code: 'upstream_decode_error' });
   await expectDelta(s, before, { [chatReq('big-head', '5xx')]: 1, [errSeries('big-head', 'too_large')]: 1 });
 });
 
@@ -192,7 +192,7 @@ test('a stream event over 4 MiB: 200, then an event: error frame; kind too_large
   const r = await stream('big-event', {});
   assert.equal(r.status, 200);
   assert.ok(r.text.length < 4096, 'nothing of the oversized event was relayed');
-  assert.deepEqual(errorFrame(r.text), { message: 'upstream stream failed: event larger than 4 MiB', type: 'stream_aborted' });
+  assert.deepEqual(errorFrame(r.text), { message: 'upstream stream failed: event larger than 4 MiB', type: 'stream_aborted', code: 'stream_aborted' });
   await expectDelta(s, before, { [chatReq('big-event', '2xx')]: 1, [errSeries('big-event', 'too_large')]: 1 });
 });
 
@@ -203,14 +203,14 @@ test('a stream that stalls: event: error (timeout) after stream_timeout of silen
   const before = await scrapeMetrics(s);
   const r = await stream('stall', { chunks: 5, chunk_text: 'z', stall_after_chunks: 1 });
   assert.equal(r.status, 200);
-  assert.deepEqual(errorFrame(r.text), { message: 'upstream stream timed out: nothing received for 500 ms', type: 'timeout' });
+  assert.deepEqual(errorFrame(r.text), { message: 'upstream stream timed out: nothing received for 500 ms', type: 'timeout', code: 'timeout' });
   await eventually(async () => (await mock.stats()).active === 0, 'the stalled upstream transfer to be dropped');
   assert.equal((await mock.stats()).streams_aborted, 1);
   // Silent before the head: no stream has started, so it is a plain 504.
   const silent = await stream('stall', { latency_ms: 5000 });
   assert.equal(silent.status, 504);
   assert.deepEqual(errorOf(silent), {
-    message: 'upstream request timed out: nothing received for 500 ms', type: 'timeout',
+    message: 'upstream request timed out: nothing received for 500 ms', type: 'timeout', code: 'timeout',
   });
   await expectDelta(s, before, {
     [chatReq('stall', '2xx')]: 1, [chatReq('stall', '5xx')]: 1, [errSeries('stall', 'stream_idle')]: 2,
@@ -236,7 +236,7 @@ test('a drip past the model deadline: 504 timeout although bytes keep coming; ki
   const r = await chat('deadline', { mock: { drip_ms: 20 } });
   assert.equal(r.status, 504);
   assert.deepEqual(errorOf(r), {
-    message: 'upstream request timed out: no complete response within 1000 ms', type: 'timeout',
+    message: 'upstream request timed out: no complete response within 1000 ms', type: 'timeout', code: 'timeout',
   });
   await eventually(async () => (await mock.stats()).active === 0, 'the drip to be abandoned upstream');
   // The same deadline when nothing at all comes back.
@@ -294,7 +294,7 @@ test('5xx: 502 upstream_error "upstream returned N", the upstream body withheld;
     for (const extra of [{}, { stream: true }]) {
       const r = await chat('ok', { ...extra, mock: { status, error_message: 'internal detail' } });
       assert.equal(r.status, 502);
-      assert.deepEqual(errorOf(r), { message: `upstream returned ${status}`, type: 'upstream_error' });
+      assert.deepEqual(errorOf(r), { message: `upstream returned ${status}`, type: 'upstream_error', code: 'upstream_error' });
     }
   }
   await expectDelta(s, before, { [chatReq('ok', '5xx')]: 8, [errSeries('ok', 'status_5xx')]: 8 });

@@ -289,7 +289,7 @@ test('JSON nested 128 levels deep is accepted and forwarded intact; 129 levels g
   const bad = await call(s.port, '/v1/chat/completions', { body: deep.body });
   assert.equal(bad.status, 400);
   assert.deepEqual(JSON.parse(bad.text).error, {
-    message: `request payload is invalid: nesting too deep at byte ${deep.deepest}`, type: 'invalid_request_error',
+    message: `request payload is invalid: nesting too deep at byte ${deep.deepest}`, type: 'invalid_request_error', code: 'invalid_request_error',
   });
   assert.equal(sink.seen.length, seen + 1, 'the 129-level body was not forwarded');
   // A body nested far deeper costs no more: the scan stops at level 129.

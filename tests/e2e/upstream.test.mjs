@@ -223,7 +223,7 @@ test('a proxy that refuses the connection: a 502 naming the proxy, not retried',
     assert.equal(r.status, 502);
     assert.deepEqual(JSON.parse(r.text).error, {
       message: `upstream unreachable: cannot connect to proxy http://127.0.0.1:${port}: Connection refused`,
-      type: 'transport_error',
+      type: 'transport_error', code: 'transport_error',
     });
     await g.sluice.waitFor(/path="\/v1\/chat\/completions" status=502 /, 'the access line');
     assert.doesNotMatch(g.sluice.log(), /retrying upstream call/);

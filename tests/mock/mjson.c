@@ -351,6 +351,213 @@ int mj_validate(struct sl_str doc)
     return s.p == s.end ? SL_OK : SL_EPARSE;
 }
 
+void mj_iter_init(struct mj_iter *it, struct mj_value v)
+{
+    SL_ASSERT(v.type == MJ_OBJECT || v.type == MJ_ARRAY);
+    it->p = (const unsigned char *)v.raw.ptr + 1;
+    it->end = (const unsigned char *)v.raw.ptr + v.raw.len - 1;
+}
+
+/* The end of the string that opens at p (a validated document): the next quote not escaped. */
+static const unsigned char *skip_string(const unsigned char *p, const unsigned char *end)
+{
+    for (p++;;) {
+        const unsigned char *q = memchr(p, '"', (size_t)(end - p)), *b;
+        SL_ASSERT(q != NULL);
+        for (b = q; b > p && b[-1] == '\\'; b--)
+            ;
+        if ((q - b) % 2 == 0)
+            return q + 1;
+        p = q + 1;
+    }
+}
+
+/* The end of the value at p in a validated document. Skipping needs no validation, so strings go
+ * by memchr: walking a body a second time costs a fraction of the validating scan. */
+static const unsigned char *skip_validated(const unsigned char *p, const unsigned char *end)
+{
+    unsigned depth = 0;
+
+    do {
+        SL_ASSERT(p < end);
+        switch (*p) {
+        case '"':
+            p = skip_string(p, end);
+            continue;
+        case '{':
+        case '[':
+            depth++;
+            break;
+        case '}':
+        case ']':
+            depth--;
+            break;
+        default:
+            if (depth == 0) {
+                while (p < end && strchr(",}] \t\r\n", *p) == NULL)
+                    p++;
+                return p;
+            }
+        }
+        p++;
+    } while (depth != 0);
+    return p;
+}
+
+static enum mj_type type_at(unsigned char c)
+{
+    switch (c) {
+    case '{':
+        return MJ_OBJECT;
+    case '[':
+        return MJ_ARRAY;
+    case '"':
+        return MJ_STRING;
+    case 't':
+        return MJ_TRUE;
+    case 'f':
+        return MJ_FALSE;
+    case 'n':
+        return MJ_NULL;
+    default:
+        return MJ_NUMBER;
+    }
+}
+
+/* Takes the value at it->p and the separator after it. */
+static void iter_value(struct mj_iter *it, struct mj_value *v)
+{
+    struct scan s = {it->p, it->end};
+    const unsigned char *start;
+
+    skip_ws(&s);
+    start = s.p;
+    s.p = skip_validated(s.p, s.end);
+    v->type = type_at(*start);
+    v->raw = sl_str_init((const char *)start, (size_t)(s.p - start));
+    skip_ws(&s);
+    if (s.p < s.end && *s.p == ',')
+        s.p++;
+    it->p = s.p;
+}
+
+bool mj_next_member(struct mj_iter *it, struct sl_str *key, struct mj_value *v)
+{
+    struct scan s = {it->p, it->end};
+    const unsigned char *start;
+
+    skip_ws(&s);
+    if (s.p >= s.end)
+        return false;
+    start = s.p;
+    SL_ASSERT(*s.p == '"');
+    s.p = skip_string(s.p, s.end);
+    *key = sl_str_init((const char *)start, (size_t)(s.p - start));
+    skip_ws(&s);
+    SL_ASSERT(s.p < s.end && *s.p == ':');
+    it->p = s.p + 1;
+    iter_value(it, v);
+    return true;
+}
+
+bool mj_next_elem(struct mj_iter *it, struct mj_value *v)
+{
+    struct scan s = {it->p, it->end};
+
+    skip_ws(&s);
+    if (s.p >= s.end)
+        return false;
+    it->p = s.p;
+    iter_value(it, v);
+    return true;
+}
+
+static unsigned hex4(const char *p)
+{
+    return (unsigned)(hex_val((unsigned char)p[0]) << 12 | hex_val((unsigned char)p[1]) << 8 |
+                      hex_val((unsigned char)p[2]) << 4 | hex_val((unsigned char)p[3]));
+}
+
+static size_t put_utf8(char *d, unsigned cp)
+{
+    if (cp < 0x80) {
+        d[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        d[0] = (char)(0xc0 | cp >> 6);
+        d[1] = (char)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        d[0] = (char)(0xe0 | cp >> 12);
+        d[1] = (char)(0x80 | (cp >> 6 & 0x3f));
+        d[2] = (char)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    d[0] = (char)(0xf0 | cp >> 18);
+    d[1] = (char)(0x80 | (cp >> 12 & 0x3f));
+    d[2] = (char)(0x80 | (cp >> 6 & 0x3f));
+    d[3] = (char)(0x80 | (cp & 0x3f));
+    return 4;
+}
+
+/* Decodes the \u escape at raw[*i] (pointing at the 'u'), joining a surrogate pair. */
+static unsigned unescape_u(struct sl_str raw, size_t *i)
+{
+    unsigned cp = hex4(raw.ptr + *i + 1);
+
+    *i += 4;
+    if (cp >= 0xd800 && cp <= 0xdbff && *i + 6 < raw.len && raw.ptr[*i + 1] == '\\' &&
+        raw.ptr[*i + 2] == 'u') {
+        unsigned lo = hex4(raw.ptr + *i + 3);
+        if (lo >= 0xdc00 && lo <= 0xdfff) {
+            *i += 6;
+            return 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+        }
+    }
+    return cp >= 0xd800 && cp <= 0xdfff ? 0xfffd : cp;
+}
+
+size_t mj_unescape(struct sl_str raw, char *dst)
+{
+    static const char simple[] = "\"\"\\\\//b\bf\fn\nr\rt\t";
+    size_t n = 0;
+
+    SL_ASSERT(raw.len >= 2 && raw.ptr[0] == '"');
+    for (size_t i = 1; i + 1 < raw.len; i++) {
+        char c = raw.ptr[i];
+        if (c != '\\') {
+            dst[n++] = c;
+            continue;
+        }
+        c = raw.ptr[++i];
+        if (c == 'u') {
+            n += put_utf8(dst + n, unescape_u(raw, &i));
+            continue;
+        }
+        for (size_t k = 0; k < sizeof(simple) - 1; k += 2)
+            if (simple[k] == c)
+                dst[n++] = simple[k + 1];
+    }
+    return n;
+}
+
+bool mj_str_is(struct sl_str raw, const char *lit)
+{
+    size_t len = strlen(lit), inner = raw.len - 2;
+    char buf[6 * 256];
+
+    SL_ASSERT(len <= 256 && raw.len >= 2);
+    if (inner == len && memcmp(raw.ptr + 1, lit, len) == 0)
+        return true;
+    /* Decoding never lengthens a string and each decoded byte takes at most six raw bytes
+     * (\u00XX), so only a longer token with escapes can still match. */
+    if (inner <= len || inner > 6 * len || memchr(raw.ptr, '\\', raw.len) == NULL)
+        return false;
+    return mj_unescape(raw, buf) == len && memcmp(buf, lit, len) == 0;
+}
+
 /* Writes the escape sequence of an ASCII byte that cannot appear raw in a JSON string. */
 static char *escape_ascii(char *d, unsigned char c)
 {

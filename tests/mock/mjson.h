@@ -44,6 +44,28 @@ int mj_scan_object(struct sl_str doc, const struct sl_str *keys, size_t n, struc
 /* Validates doc as any single JSON value. Returns 0 or SL_EPARSE. */
 int mj_validate(struct sl_str doc);
 
+/* Walks the members of an object or the elements of an array that was already validated (for
+ * example by mj_scan_object on the document holding it), without building a DOM. */
+struct mj_iter {
+    const unsigned char *p;
+    const unsigned char *end;
+};
+
+/* Starts a walk over v, which must be an MJ_OBJECT or MJ_ARRAY value from a validated document. */
+void mj_iter_init(struct mj_iter *it, struct mj_value v);
+/* The next member of an object: *key is its raw name token (quotes included), *v its value.
+ * Returns false after the last member. */
+bool mj_next_member(struct mj_iter *it, struct sl_str *key, struct mj_value *v);
+/* The next element of an array. Returns false after the last element. */
+bool mj_next_elem(struct mj_iter *it, struct mj_value *v);
+
+/* Decodes the string token raw (quotes included, from a validated document) into dst, which must
+ * hold raw.len bytes. Returns the decoded length. Escaped surrogate pairs become one UTF-8
+ * sequence; a lone escaped surrogate becomes U+FFFD. */
+size_t mj_unescape(struct sl_str raw, char *dst);
+/* true when the string token raw decodes to exactly lit (at most 256 bytes). */
+bool mj_str_is(struct sl_str raw, const char *lit);
+
 /* The most bytes mj_escape writes for an input of n bytes (quotes included). */
 static inline size_t mj_escape_bound(size_t n)
 {

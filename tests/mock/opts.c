@@ -13,11 +13,16 @@ enum field_kind {
     F_DIMS,   /* integer 1..MOCK_MAX_DIMENSIONS */
     F_BOOL,
     F_STRING,
-    F_STATUS,  /* integer 200..599 */
-    F_CODE,    /* any JSON value, kept as JSON text */
-    F_SCALAR,  /* string or integer, kept as text (retry_after) */
-    F_HEADERS, /* object of name: string-or-number */
-    F_TOKEN,   /* an HTTP token of 1..32 characters (a coding name) */
+    F_STATUS,     /* integer 200..599 */
+    F_CODE,       /* any JSON value, kept as JSON text */
+    F_SCALAR,     /* string or integer, kept as text (retry_after) */
+    F_HEADERS,    /* object of name: string-or-number */
+    F_TOKENS,     /* integer 0..MOCK_MAX_TOKENS */
+    F_TOOL_CALLS, /* OpenAI: array of {name, arguments, id?} */
+    F_TOOL_USE,   /* Anthropic: {name, input?, id?} or an array of them */
+    F_FINISH,     /* one of OpenAI's finish_reason values */
+    F_STOP,       /* one of Anthropic's stop_reason values */
+    F_CODING,     /* an HTTP token of 1..32 characters (a content coding's name) */
 };
 
 struct field {
@@ -55,10 +60,34 @@ static const struct field fields[] = {
     FIELD(invalid_json, F_BOOL),
     FIELD(no_usage, F_BOOL),
     FIELD(dimensions, F_DIMS),
-    FIELD(content_encoding, F_TOKEN),
+    FIELD(stream_error_after_chunks, F_CHUNKS),
+    FIELD(tool_calls, F_TOOL_CALLS),
+    FIELD(reasoning_content, F_STRING),
+    FIELD(finish_reason, F_FINISH),
+    FIELD(cached_tokens, F_TOKENS),
+    FIELD(reasoning_tokens, F_TOKENS),
+    FIELD(tool_use, F_TOOL_USE),
+    FIELD(thinking, F_STRING),
+    FIELD(stop_reason, F_STOP),
+    FIELD(stop_sequence, F_STRING),
+    FIELD(input_tokens, F_TOKENS),
+    FIELD(output_tokens, F_TOKENS),
+    FIELD(cache_creation_input_tokens, F_TOKENS),
+    FIELD(cache_read_input_tokens, F_TOKENS),
+    FIELD(content_encoding, F_CODING),
     FIELD(transfer_encoding_gzip, F_BOOL),
     FIELD(corrupt_encoding, F_BOOL),
 };
+
+static const char *const finish_reasons[] = {"stop", "length", "tool_calls", "content_filter",
+                                             "function_call"};
+static const char *const stop_reasons[] = {"end_turn",
+                                           "max_tokens",
+                                           "stop_sequence",
+                                           "tool_use",
+                                           "pause_turn",
+                                           "refusal",
+                                           "model_context_window_exceeded"};
 
 struct parse_ctx {
     mock_alloc_fn *alloc;
@@ -78,6 +107,13 @@ void mock_opts_init(struct mock_opts *o, const struct mock_defaults *d)
         .disconnect_after_chunks = MOCK_NEVER,
         .stall_after_chunks = MOCK_NEVER,
         .reply = d->reply,
+        .stream_error_after_chunks = MOCK_NEVER,
+        .cached_tokens = MOCK_UNSET,
+        .reasoning_tokens = MOCK_UNSET,
+        .input_tokens = MOCK_UNSET,
+        .output_tokens = MOCK_UNSET,
+        .cache_creation_input_tokens = MOCK_UNSET,
+        .cache_read_input_tokens = MOCK_UNSET,
     };
 }
 
@@ -112,7 +148,7 @@ static int parse_uint(struct parse_ctx *pc, const struct field *f, json_t *v, ui
 
 #define TOKEN_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-.^_`|~"
 
-static int parse_token(struct parse_ctx *pc, const struct field *f, json_t *v, struct sl_str *dst)
+static int parse_coding(struct parse_ctx *pc, const struct field *f, json_t *v, struct sl_str *dst)
 {
     size_t n = json_is_string(v) ? json_string_length(v) : 0;
     if (n == 0 || n > 32 || strspn(json_string_value(v), TOKEN_CHARS) != n)
@@ -190,6 +226,129 @@ static int parse_text(struct parse_ctx *pc, const struct field *f, json_t *v, st
     return SL_OK;
 }
 
+/* One string member of a tool call object: required ones must be present. */
+static int tool_string(struct parse_ctx *pc, const char *field, json_t *call, const char *key,
+                       bool required, struct sl_str *out)
+{
+    json_t *v = json_object_get(call, key);
+    char why[96];
+
+    if (v == NULL && !required)
+        return SL_OK;
+    if (v == NULL || !json_is_string(v) || json_string_length(v) > MOCK_MAX_STRING ||
+        (required && json_string_length(v) == 0)) {
+        snprintf(why, sizeof(why), "each call needs \"%s\" as a %sstring", key,
+                 required ? "non-empty " : "");
+        return fail(pc, field, why);
+    }
+    *out = copy_str(pc, json_string_value(v), json_string_length(v));
+    return SL_OK;
+}
+
+/* Checks that call has only the given members. */
+static int tool_members(struct parse_ctx *pc, const char *field, json_t *call,
+                        const char *const *allowed, size_t n)
+{
+    const char *key;
+    json_t *v;
+    char why[128];
+
+    if (!json_is_object(call))
+        return fail(pc, field, "each call must be an object");
+    json_object_foreach(call, key, v)
+    {
+        size_t i = 0;
+        while (i < n && strcmp(allowed[i], key) != 0)
+            i++;
+        if (i == n) {
+            snprintf(why, sizeof(why), "unknown member \"%.48s\" in a call", key);
+            return fail(pc, field, why);
+        }
+    }
+    return SL_OK;
+}
+
+/* mock.tool_calls (OpenAI): [{name, arguments, id?}], 1..16 calls. */
+static int parse_tool_calls(struct parse_ctx *pc, struct mock_opts *o, json_t *v)
+{
+    static const char *const allowed[] = {"name", "arguments", "id"};
+    size_t n = json_is_array(v) ? json_array_size(v) : 0;
+
+    if (n == 0 || n > MOCK_MAX_TOOL_CALLS)
+        return fail(pc, "tool_calls", "expected an array of 1 to 16 {name, arguments, id?}");
+    o->tool_calls = pc->alloc(pc->ud, n * sizeof(*o->tool_calls));
+    for (size_t i = 0; i < n; i++) {
+        json_t *call = json_array_get(v, i);
+        struct mock_tool_call *c = &o->tool_calls[i];
+        *c = (struct mock_tool_call){0};
+        if (tool_members(pc, "tool_calls", call, allowed, SL_ARRAY_LEN(allowed)) != SL_OK ||
+            tool_string(pc, "tool_calls", call, "name", true, &c->name) != SL_OK ||
+            tool_string(pc, "tool_calls", call, "arguments", false, &c->args) != SL_OK ||
+            tool_string(pc, "tool_calls", call, "id", false, &c->id) != SL_OK)
+            return SL_EPARSE;
+        if (json_object_get(call, "arguments") == NULL)
+            return fail(pc, "tool_calls", "each call needs \"arguments\" as a string");
+    }
+    o->n_tool_calls = n;
+    return SL_OK;
+}
+
+/* mock.tool_use (Anthropic): {name, input?, id?} or an array of 1..16 of them. input must be an
+ * object (default {}); it is kept as compact JSON. */
+static int parse_tool_use(struct parse_ctx *pc, struct mock_opts *o, json_t *v)
+{
+    static const char *const allowed[] = {"name", "input", "id"};
+    bool many = json_is_array(v);
+    size_t n = many ? json_array_size(v) : 1;
+
+    if (n == 0 || n > MOCK_MAX_TOOL_CALLS || (!many && !json_is_object(v)))
+        return fail(pc, "tool_use", "expected {name, input?, id?} or an array of 1 to 16 of them");
+    o->tool_use = pc->alloc(pc->ud, n * sizeof(*o->tool_use));
+    for (size_t i = 0; i < n; i++) {
+        json_t *call = many ? json_array_get(v, i) : v;
+        json_t *input;
+        struct mock_tool_call *c = &o->tool_use[i];
+        *c = (struct mock_tool_call){0};
+        if (tool_members(pc, "tool_use", call, allowed, SL_ARRAY_LEN(allowed)) != SL_OK ||
+            tool_string(pc, "tool_use", call, "name", true, &c->name) != SL_OK ||
+            tool_string(pc, "tool_use", call, "id", false, &c->id) != SL_OK)
+            return SL_EPARSE;
+        input = json_object_get(call, "input");
+        if (input == NULL) {
+            c->args = SL_STRLIT("{}");
+            continue;
+        }
+        if (!json_is_object(input))
+            return fail(pc, "tool_use", "\"input\" must be an object");
+        char *text = json_dumps(input, JSON_COMPACT);
+        SL_ASSERT(text != NULL);
+        c->args = copy_str(pc, text, strlen(text));
+        free(text);
+    }
+    o->n_tool_use = n;
+    return SL_OK;
+}
+
+/* A string that must be one of allowed[0..n). */
+static int parse_enum(struct parse_ctx *pc, const struct field *f, json_t *v,
+                      const char *const *allowed, size_t n, struct mock_opts *o)
+{
+    char why[256];
+    size_t len = 0;
+
+    for (size_t i = 0; json_is_string(v) && i < n; i++) {
+        if (strcmp(json_string_value(v), allowed[i]) == 0) {
+            *(struct sl_str *)(void *)((char *)o + f->offset) =
+                copy_str(pc, allowed[i], strlen(allowed[i]));
+            return SL_OK;
+        }
+    }
+    len = (size_t)snprintf(why, sizeof(why), "expected one of");
+    for (size_t i = 0; i < n && len < sizeof(why); i++)
+        len += (size_t)snprintf(why + len, sizeof(why) - len, " %s", allowed[i]);
+    return fail(pc, f->name, why);
+}
+
 static int parse_field(struct parse_ctx *pc, const struct field *f, json_t *v, struct mock_opts *o)
 {
     void *dst = (char *)o + f->offset;
@@ -221,8 +380,19 @@ static int parse_field(struct parse_ctx *pc, const struct field *f, json_t *v, s
         return SL_OK;
     case F_HEADERS:
         return parse_headers(pc, o, v);
-    case F_TOKEN:
-        return parse_token(pc, f, v, dst);
+    case F_TOKENS:
+        rc = parse_uint(pc, f, v, 0, MOCK_MAX_TOKENS, &u);
+        break;
+    case F_TOOL_CALLS:
+        return parse_tool_calls(pc, o, v);
+    case F_TOOL_USE:
+        return parse_tool_use(pc, o, v);
+    case F_FINISH:
+        return parse_enum(pc, f, v, finish_reasons, SL_ARRAY_LEN(finish_reasons), o);
+    case F_STOP:
+        return parse_enum(pc, f, v, stop_reasons, SL_ARRAY_LEN(stop_reasons), o);
+    case F_CODING:
+        return parse_coding(pc, f, v, dst);
     default:
         return parse_text(pc, f, v, o);
     }
@@ -274,8 +444,35 @@ int mock_opts_parse(struct mock_opts *o, struct sl_str json, mock_alloc_fn *allo
             goto out;
         if (is_content_field(name))
             o->content_overridden = true;
+        if (is_content_field(name) && strcmp(name, "chunks") != 0)
+            o->text_set = true;
     }
 out:
     json_decref(root);
     return rc;
+}
+
+bool mock_opts_has_openai_only(const struct mock_opts *o, const char **name)
+{
+    *name = o->n_tool_calls != 0                ? "tool_calls"
+            : o->reasoning_content.ptr != NULL  ? "reasoning_content"
+            : o->finish_reason.ptr != NULL      ? "finish_reason"
+            : o->cached_tokens != MOCK_UNSET    ? "cached_tokens"
+            : o->reasoning_tokens != MOCK_UNSET ? "reasoning_tokens"
+                                                : NULL;
+    return *name != NULL;
+}
+
+bool mock_opts_has_anthropic_only(const struct mock_opts *o, const char **name)
+{
+    *name = o->n_tool_use != 0                             ? "tool_use"
+            : o->thinking.ptr != NULL                      ? "thinking"
+            : o->stop_reason.ptr != NULL                   ? "stop_reason"
+            : o->stop_sequence.ptr != NULL                 ? "stop_sequence"
+            : o->input_tokens != MOCK_UNSET                ? "input_tokens"
+            : o->output_tokens != MOCK_UNSET               ? "output_tokens"
+            : o->cache_creation_input_tokens != MOCK_UNSET ? "cache_creation_input_tokens"
+            : o->cache_read_input_tokens != MOCK_UNSET     ? "cache_read_input_tokens"
+                                                           : NULL;
+    return *name != NULL;
 }

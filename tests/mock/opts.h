@@ -18,9 +18,13 @@
 #define MOCK_MAX_DIMENSIONS     65536u
 #define MOCK_MAX_HEADERS        32u
 #define MOCK_MAX_STRING         (1u << 20) /* reply, chunk_text, error_body, ... */
+#define MOCK_MAX_TOOL_CALLS     16u
+#define MOCK_MAX_TOKENS         (1ull << 40) /* usage overrides */
 
-/* "never" for disconnect_after_chunks and stall_after_chunks. */
+/* "never" for disconnect_after_chunks, stall_after_chunks and stream_error_after_chunks. */
 #define MOCK_NEVER UINT64_MAX
+/* "not set" for the usage overrides. */
+#define MOCK_UNSET UINT64_MAX
 
 /* Defaults from the command line; strings are NUL-terminated and live for the whole run. */
 struct mock_defaults {
@@ -35,6 +39,14 @@ struct mock_defaults {
 struct mock_header {
     struct sl_str name; /* lower-case */
     struct sl_str value;
+};
+
+/* A tool call the reply makes: mock.tool_calls (OpenAI) or mock.tool_use (Anthropic). */
+struct mock_tool_call {
+    struct sl_str id;   /* raw text; ptr NULL: generated */
+    struct sl_str name; /* raw text */
+    struct sl_str
+        args; /* OpenAI: the arguments string; Anthropic: the input object as compact JSON */
 };
 
 struct mock_opts {
@@ -67,7 +79,31 @@ struct mock_opts {
     bool transfer_encoding_gzip; /* HTTP/1.1: Transfer-Encoding: gzip, chunked */
     bool corrupt_encoding;       /* damage the last compressed byte of a non-stream body */
     bool content_overridden;     /* reply, chunk_text, chunks or response_bytes was set */
+    bool text_set; /* reply, chunk_text or response_bytes was set: text beside tool calls */
+    uint64_t stream_error_after_chunks; /* in-band stream error after N deltas */
+    /* OpenAI chat completions only. */
+    struct mock_tool_call *tool_calls;
+    size_t n_tool_calls;
+    struct sl_str reasoning_content; /* raw text; ptr NULL: none */
+    struct sl_str finish_reason;     /* ptr NULL: stop, or tool_calls with tool_calls */
+    uint64_t cached_tokens;          /* MOCK_UNSET: no prompt_tokens_details */
+    uint64_t reasoning_tokens;       /* MOCK_UNSET: no completion_tokens_details */
+    /* Anthropic Messages only. */
+    struct mock_tool_call *tool_use;
+    size_t n_tool_use;
+    struct sl_str thinking;    /* raw text; ptr NULL: none (unless the request enables thinking) */
+    struct sl_str stop_reason; /* ptr NULL: end_turn, or tool_use with tool_use */
+    struct sl_str stop_sequence;          /* raw text; ptr NULL: null */
+    uint64_t input_tokens;                /* MOCK_UNSET: derived from the request */
+    uint64_t output_tokens;               /* MOCK_UNSET: the number of content deltas */
+    uint64_t cache_creation_input_tokens; /* MOCK_UNSET: 0 */
+    uint64_t cache_read_input_tokens;     /* MOCK_UNSET: 0 */
 };
+
+/* true when o sets an option that only OpenAI chat completions use; *name is set to it. */
+bool mock_opts_has_openai_only(const struct mock_opts *o, const char **name);
+/* true when o sets an option that only Anthropic Messages use; *name is set to it. */
+bool mock_opts_has_anthropic_only(const struct mock_opts *o, const char **name);
 
 /* Allocation for strings copied out of the parsed object; must not fail (abort on OOM). */
 typedef void *mock_alloc_fn(void *ud, size_t n);

@@ -25,7 +25,26 @@ static void put_usage(struct mj_writer *w, const struct rd_ctx *c)
     mj_put_u64(w, c->completion_tokens);
     MJ_PUT_LIT(w, ",\"total_tokens\":");
     mj_put_u64(w, c->prompt_tokens + c->completion_tokens);
+    if (c->details) {
+        MJ_PUT_LIT(w, ",\"prompt_tokens_details\":{\"cached_tokens\":");
+        mj_put_u64(w, c->cached_tokens);
+        MJ_PUT_LIT(w, ",\"audio_tokens\":0},\"completion_tokens_details\":{\"reasoning_tokens\":");
+        mj_put_u64(w, c->reasoning_tokens);
+        MJ_PUT_LIT(w, ",\"audio_tokens\":0,\"accepted_prediction_tokens\":0,"
+                      "\"rejected_prediction_tokens\":0}");
+    }
     MJ_PUT_LIT(w, "}");
+}
+
+/* ,"finish_reason":"..." then the end of the choice and of the choices array. */
+static void put_finish(struct mj_writer *w, const struct rd_ctx *c)
+{
+    MJ_PUT_LIT(w, "\"finish_reason\":\"");
+    if (c->finish_reason.ptr != NULL)
+        mj_put_str(w, c->finish_reason);
+    else
+        MJ_PUT_LIT(w, "stop");
+    MJ_PUT_LIT(w, "\"}]");
 }
 
 static void put_event_end(struct mj_writer *w, bool crlf)
@@ -39,10 +58,65 @@ static void put_event_end(struct mj_writer *w, bool crlf)
 void rd_chat_completion(struct mj_writer *w, const struct rd_ctx *c, struct sl_str content,
                         bool usage)
 {
+    struct rd_message m = {.content = content};
+
+    rd_chat_message(w, c, &m, usage);
+}
+
+/* A tool call's id: its own, or call_mock_<i>. */
+static void put_call_id(struct mj_writer *w, const struct mock_tool_call *call, size_t i)
+{
+    if (call->id.ptr != NULL) {
+        mj_put_escaped(w, call->id);
+        return;
+    }
+    MJ_PUT_LIT(w, "\"call_mock_");
+    mj_put_u64(w, i);
+    MJ_PUT_LIT(w, "\"");
+}
+
+size_t rd_calls_bound(const struct mock_tool_call *calls, size_t n)
+{
+    size_t total = 32;
+
+    for (size_t i = 0; i < n; i++)
+        total += 96 + mj_escape_bound(calls[i].id.len) + mj_escape_bound(calls[i].name.len) +
+                 mj_escape_bound(calls[i].args.len);
+    return total;
+}
+
+static void put_calls(struct mj_writer *w, const struct mock_tool_call *calls, size_t n)
+{
+    MJ_PUT_LIT(w, ",\"tool_calls\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i != 0)
+            MJ_PUT_LIT(w, ",");
+        MJ_PUT_LIT(w, "{\"id\":");
+        put_call_id(w, &calls[i], i);
+        MJ_PUT_LIT(w, ",\"type\":\"function\",\"function\":{\"name\":");
+        mj_put_escaped(w, calls[i].name);
+        MJ_PUT_LIT(w, ",\"arguments\":");
+        mj_put_escaped(w, calls[i].args);
+        MJ_PUT_LIT(w, "}}");
+    }
+    MJ_PUT_LIT(w, "]");
+}
+
+void rd_chat_message(struct mj_writer *w, const struct rd_ctx *c, const struct rd_message *m,
+                     bool usage)
+{
     put_head(w, c, "chat.completion", 15);
     MJ_PUT_LIT(w, "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
-    mj_put_str(w, content);
-    MJ_PUT_LIT(w, ",\"refusal\":null},\"logprobs\":null,\"finish_reason\":\"stop\"}]");
+    mj_put_str(w, m->content);
+    if (m->reasoning.ptr != NULL) {
+        MJ_PUT_LIT(w, ",\"reasoning_content\":");
+        mj_put_str(w, m->reasoning);
+    }
+    MJ_PUT_LIT(w, ",\"refusal\":null");
+    if (m->n_calls != 0)
+        put_calls(w, m->calls, m->n_calls);
+    MJ_PUT_LIT(w, "},\"logprobs\":null,");
+    put_finish(w, c);
     if (usage) {
         MJ_PUT_LIT(w, ",");
         put_usage(w, c);
@@ -56,7 +130,8 @@ void rd_text_completion(struct mj_writer *w, const struct rd_ctx *c, struct sl_s
     put_head(w, c, "text_completion", 15);
     MJ_PUT_LIT(w, "\"choices\":[{\"text\":");
     mj_put_str(w, content);
-    MJ_PUT_LIT(w, ",\"index\":0,\"logprobs\":null,\"finish_reason\":\"stop\"}]");
+    MJ_PUT_LIT(w, ",\"index\":0,\"logprobs\":null,");
+    put_finish(w, c);
     if (usage) {
         MJ_PUT_LIT(w, ",");
         put_usage(w, c);
@@ -99,8 +174,8 @@ void rd_chat_event(struct mj_writer *w, const struct rd_ctx *c, enum rd_chunk ki
         MJ_PUT_LIT(w, "},\"logprobs\":null,\"finish_reason\":null}]");
         break;
     case RD_CHUNK_FINISH:
-        MJ_PUT_LIT(w, "\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,"
-                      "\"finish_reason\":\"stop\"}]");
+        MJ_PUT_LIT(w, "\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,");
+        put_finish(w, c);
         break;
     case RD_CHUNK_USAGE:
         put_usage_chunk(w, c);
@@ -125,8 +200,8 @@ void rd_text_event(struct mj_writer *w, const struct rd_ctx *c, enum rd_chunk ki
         MJ_PUT_LIT(w, ",\"index\":0,\"logprobs\":null,\"finish_reason\":null}]");
         break;
     case RD_CHUNK_FINISH:
-        MJ_PUT_LIT(w, "\"choices\":[{\"text\":\"\",\"index\":0,\"logprobs\":null,"
-                      "\"finish_reason\":\"stop\"}]");
+        MJ_PUT_LIT(w, "\"choices\":[{\"text\":\"\",\"index\":0,\"logprobs\":null,");
+        put_finish(w, c);
         break;
     case RD_CHUNK_USAGE:
         put_usage_chunk(w, c);
@@ -312,4 +387,169 @@ void rd_embeddings_end(struct mj_writer *w, struct sl_str model, uint64_t prompt
     MJ_PUT_LIT(w, ",\"total_tokens\":");
     mj_put_u64(w, prompt_tokens);
     MJ_PUT_LIT(w, "}}");
+}
+
+/* --- planned OpenAI streams --- */
+
+enum rd_kind {
+    RDK_ROLE = 0,  /* chat: delta.role (content "" or null) */
+    RDK_REASONING, /* chat: delta.reasoning_content piece */
+    RDK_CONTENT,   /* delta.content piece (chat) or text piece (legacy) */
+    RDK_TOOL_HEAD, /* chat: index, id, type, function.name, empty arguments */
+    RDK_TOOL_ARGS, /* chat: a function.arguments piece */
+    RDK_FINISH,
+    RDK_USAGE,
+    RDK_DONE,
+};
+
+static void add_seg(struct rd_stream *s, enum rd_kind kind, unsigned flags, size_t arg,
+                    uint64_t count)
+{
+    SL_ASSERT(s->_n_segs < RD_MAX_SEGS);
+    if (count == 0)
+        return;
+    s->_segs[s->_n_segs++] = (struct rd_seg){(uint8_t)kind, (uint8_t)flags, (uint16_t)arg, count};
+}
+
+uint64_t rd_stream_deltas(const struct rd_stream *s)
+{
+    uint64_t n = (s->text ? s->chunks : 0) + (s->reasoning.ptr != NULL ? s->chunks : 0);
+
+    for (size_t i = 0; i < s->n_calls; i++)
+        n += rd_arg_pieces(s->calls[i].args);
+    return n;
+}
+
+size_t rd_stream_plan(struct rd_stream *s, mock_alloc_fn *alloc, void *ud,
+                      const struct rd_seg **segs, size_t *n_segs)
+{
+    const unsigned delta = RD_SEG_DELTA | RD_SEG_CHECK;
+    size_t tok = s->chunk_tok.len, head = 0;
+
+    s->_n_segs = 0;
+    if (s->chat)
+        add_seg(s, RDK_ROLE, 0, 0, 1);
+    if (s->reasoning.ptr != NULL) {
+        add_seg(s, RDK_REASONING, delta, 0, s->chunks);
+        tok = SL_MAX(tok, mj_escape_bound(rd_piece_bound(s->reasoning, s->chunks)));
+    }
+    if (s->text)
+        add_seg(s, RDK_CONTENT, delta, 0, s->chunks);
+    if (s->chunk_tok.ptr == NULL)
+        tok = SL_MAX(tok, mj_escape_bound(rd_piece_bound(s->reply, s->chunks)));
+    for (size_t i = 0; i < s->n_calls; i++) {
+        add_seg(s, RDK_TOOL_HEAD, RD_SEG_CHECK, i, 1);
+        add_seg(s, RDK_TOOL_ARGS, delta, i, rd_arg_pieces(s->calls[i].args));
+        tok = SL_MAX(tok, mj_escape_bound(s->calls[i].args.len));
+        head = SL_MAX(head, rd_calls_bound(&s->calls[i], 1));
+    }
+    add_seg(s, RDK_FINISH, RD_SEG_CHECK, 0, 1);
+    if (s->usage)
+        add_seg(s, RDK_USAGE, 0, 0, 1);
+    add_seg(s, RDK_DONE, 0, 0, 1);
+    s->_tok = alloc(ud, tok + 1);
+    *segs = s->_segs;
+    *n_segs = s->_n_segs;
+    return rd_bound(&s->c, SL_MAX(tok, head)) + 256;
+}
+
+/* The escaped content piece j: chunk_text, or piece j of the reply. */
+static struct sl_str content_piece(struct rd_stream *s, uint64_t j)
+{
+    if (s->chunk_tok.ptr != NULL)
+        return s->chunk_tok;
+    return sl_str_init(s->_tok, mj_escape(s->_tok, rd_piece(s->reply, j, s->chunks)));
+}
+
+static void put_delta_open(struct mj_writer *w, const struct rd_stream *s)
+{
+    MJ_PUT_LIT(w, "data: ");
+    put_head(w, &s->c, "chat.completion.chunk", 21);
+    MJ_PUT_LIT(w, "\"choices\":[{\"index\":0,\"delta\":{");
+}
+
+static void put_delta_close(struct mj_writer *w, const struct rd_stream *s)
+{
+    MJ_PUT_LIT(w, "},\"logprobs\":null,\"finish_reason\":null}]");
+    put_chunk_end(w, &s->c);
+}
+
+static void tool_event(struct rd_stream *s, const struct rd_seg *seg, uint64_t j,
+                       struct mj_writer *w)
+{
+    const struct mock_tool_call *call = &s->calls[seg->arg];
+
+    put_delta_open(w, s);
+    MJ_PUT_LIT(w, "\"tool_calls\":[{\"index\":");
+    mj_put_u64(w, seg->arg);
+    if (seg->kind == RDK_TOOL_HEAD) {
+        MJ_PUT_LIT(w, ",\"id\":");
+        put_call_id(w, call, seg->arg);
+        MJ_PUT_LIT(w, ",\"type\":\"function\",\"function\":{\"name\":");
+        mj_put_escaped(w, call->name);
+        MJ_PUT_LIT(w, ",\"arguments\":\"\"}}]");
+    } else {
+        struct sl_str piece = rd_piece(call->args, j, rd_arg_pieces(call->args));
+        MJ_PUT_LIT(w, ",\"function\":{\"arguments\":");
+        mj_put_escaped(w, piece);
+        MJ_PUT_LIT(w, "}}]");
+    }
+    put_delta_close(w, s);
+}
+
+void rd_stream_event(void *stream, const struct rd_seg *seg, uint64_t j, struct mj_writer *w)
+{
+    struct rd_stream *s = stream;
+    void (*render)(struct mj_writer *, const struct rd_ctx *, enum rd_chunk, struct sl_str) =
+        s->chat ? rd_chat_event : rd_text_event;
+
+    switch ((enum rd_kind)seg->kind) {
+    case RDK_ROLE:
+        if (s->text) {
+            render(w, &s->c, RD_CHUNK_ROLE, SL_STR_NULL);
+            return;
+        }
+        put_delta_open(w, s);
+        MJ_PUT_LIT(w, "\"role\":\"assistant\",\"content\":null,\"refusal\":null");
+        put_delta_close(w, s);
+        return;
+    case RDK_REASONING:
+        put_delta_open(w, s);
+        MJ_PUT_LIT(w, "\"reasoning_content\":");
+        mj_put_escaped(w, rd_piece(s->reasoning, j, s->chunks));
+        put_delta_close(w, s);
+        return;
+    case RDK_CONTENT:
+        if (s->invalid_json)
+            rd_broken_event(w, &s->c);
+        else
+            render(w, &s->c, RD_CHUNK_CONTENT, content_piece(s, j));
+        return;
+    case RDK_TOOL_HEAD:
+    case RDK_TOOL_ARGS:
+        tool_event(s, seg, j, w);
+        return;
+    case RDK_FINISH:
+        render(w, &s->c, RD_CHUNK_FINISH, SL_STR_NULL);
+        return;
+    case RDK_USAGE:
+        render(w, &s->c, RD_CHUNK_USAGE, SL_STR_NULL);
+        return;
+    case RDK_DONE:
+        rd_done_event(w, s->c.crlf);
+        return;
+    }
+    SL_ASSERT(!"unknown OpenAI stream event kind");
+}
+
+void rd_stream_error(void *stream, struct mj_writer *w)
+{
+    struct rd_stream *s = stream;
+
+    MJ_PUT_LIT(w, "data: ");
+    rd_error(w,
+             SL_STRLIT("\"The server had an error while processing your request. Sorry about "
+                       "that! (sluice-mock: stream_error_after_chunks)\""),
+             SL_STRLIT("\"server_error\""), SL_STRLIT("null"), SL_STRLIT("null"));
+    put_event_end(w, s->c.crlf);
 }

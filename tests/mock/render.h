@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "mjson.h"
+#include "opts.h"
 #include "sluice/str.h"
 
 /* What every body and event of one response shares. */
@@ -17,8 +18,12 @@ struct rd_ctx {
     uint64_t created;    /* unix seconds */
     uint64_t prompt_tokens;
     uint64_t completion_tokens;
-    bool crlf;       /* SSE lines end in CRLF instead of LF */
-    bool usage_null; /* stream chunks other than the usage chunk carry "usage":null */
+    bool crlf;                   /* SSE lines end in CRLF instead of LF */
+    bool usage_null;             /* stream chunks other than the usage chunk carry "usage":null */
+    struct sl_str finish_reason; /* plain ASCII; ptr NULL: "stop" */
+    bool details; /* usage carries prompt_tokens_details and completion_tokens_details */
+    uint64_t cached_tokens;
+    uint64_t reasoning_tokens;
 };
 
 /* An upper bound on the fixed text of any one body or event, excluding id, model, content and
@@ -42,6 +47,22 @@ static inline size_t rd_bound(const struct rd_ctx *c, size_t content_len)
  * The usage object is omitted when usage is false. */
 void rd_chat_completion(struct mj_writer *w, const struct rd_ctx *c, struct sl_str content,
                         bool usage);
+
+/* A chat.completion's assistant message beyond plain content. */
+struct rd_message {
+    struct sl_str content;              /* JSON token: a string, or null */
+    struct sl_str reasoning;            /* JSON token; ptr NULL: no reasoning_content */
+    const struct mock_tool_call *calls; /* raw text, escaped when written */
+    size_t n_calls;
+};
+
+/* Bytes enough for the tool_calls array of calls (the fixed text of each call included). */
+size_t rd_calls_bound(const struct mock_tool_call *calls, size_t n);
+/* A chat.completion body with message m: reasoning_content and tool_calls when m has them
+ * (a call without an id gets "call_mock_<i>"). Needs rd_bound(c, content + reasoning) +
+ * rd_calls_bound(calls) bytes. */
+void rd_chat_message(struct mj_writer *w, const struct rd_ctx *c, const struct rd_message *m,
+                     bool usage);
 void rd_text_completion(struct mj_writer *w, const struct rd_ctx *c, struct sl_str content,
                         bool usage);
 
@@ -71,6 +92,63 @@ static inline size_t rd_error_bound(struct sl_str message, struct sl_str type, s
 /* The OpenAI model list. */
 void rd_models(struct mj_writer *w, uint64_t created);
 #define RD_MODELS_BOUND 1024
+
+/* Streams are planned as a short list of segments, each a run of events of one kind; a stream's
+ * renderer writes event j of a segment. The flags tell the state machine which events are content
+ * deltas (counted by the *_after_chunks controls and paced by chunk_interval_ms) and before which
+ * events those controls are checked. */
+#define RD_SEG_DELTA 1u
+#define RD_SEG_CHECK 2u
+
+struct rd_seg {
+    uint8_t kind; /* the renderer's own event kinds */
+    uint8_t flags;
+    uint16_t arg; /* e.g. a tool call or content block index */
+    uint64_t count;
+};
+
+/* Renders event j of seg into w; writes an in-band stream error into w. */
+typedef void rd_event_fn(void *stream, const struct rd_seg *seg, uint64_t j, struct mj_writer *w);
+typedef void rd_error_fn(void *stream, struct mj_writer *w);
+
+#define RD_MAX_SEGS (8 + 2 * MOCK_MAX_TOOL_CALLS)
+
+/* A chat.completion.chunk or legacy text_completion stream. The caller fills the public fields,
+ * then calls rd_stream_plan. */
+struct rd_stream {
+    struct rd_ctx c;
+    bool chat;                          /* false: a legacy completions stream */
+    bool usage;                         /* the include_usage chunk */
+    bool invalid_json;                  /* content events carry truncated JSON */
+    bool text;                          /* content deltas (else the role chunk has content null) */
+    struct sl_str chunk_tok;            /* escaped chunk_text for every delta; ptr NULL: pieces */
+    struct sl_str reply;                /* raw text cut into chunks pieces */
+    uint64_t chunks;                    /* content deltas */
+    struct sl_str reasoning;            /* raw text cut into chunks deltas; ptr NULL: none */
+    const struct mock_tool_call *calls; /* chat only */
+    size_t n_calls;
+    /* private */
+    char *_tok; /* scratch for one escaped piece */
+    struct rd_seg _segs[RD_MAX_SEGS];
+    size_t _n_segs;
+};
+
+/* Plans s's events: role (chat), reasoning deltas, content deltas, for each tool call a head
+ * chunk (index, id, type, name, empty arguments) and up to four argument pieces, the finish chunk,
+ * the usage chunk and [DONE]. Allocates scratch with alloc. Returns bytes enough for any one event
+ * (or the stream error). *segs and *n_segs receive the plan. */
+size_t rd_stream_plan(struct rd_stream *s, mock_alloc_fn *alloc, void *ud,
+                      const struct rd_seg **segs, size_t *n_segs);
+rd_event_fn rd_stream_event;
+/* data: {"error":{"message":...,"type":"server_error","param":null,"code":null}} */
+rd_error_fn rd_stream_error;
+/* The pieces a tool call's arguments (or input JSON) are streamed in: up to four. */
+static inline uint64_t rd_arg_pieces(struct sl_str args)
+{
+    return SL_MIN(args.len, 4);
+}
+/* The number of content deltas of s (content, reasoning and argument pieces): completion_tokens. */
+uint64_t rd_stream_deltas(const struct rd_stream *s);
 
 /* Piece i of n when text is cut into n pieces of about equal size for streaming, never inside a
  * UTF-8 sequence. The pieces concatenate to text; some are empty when n exceeds text's length. */

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "anthropic.h"
 #include "encode.h"
 #include "mjson.h"
 #include "render.h"
@@ -37,6 +38,8 @@ enum endpoint {
     EP_COMPLETIONS,
     EP_EMBEDDINGS,
     EP_MODELS,
+    EP_MESSAGES,     /* Anthropic: anthropic.c */
+    EP_COUNT_TOKENS, /* Anthropic: anthropic.c */
 };
 
 /* A delayed, dripped or streamed response. Lives in req->pool as a shared entry so that its
@@ -47,15 +50,6 @@ enum mreq_state {
     MREQ_DRIP,        /* sending a non-stream body one byte per drip_ms */
     MREQ_STALLED,     /* stall_after_chunks reached: nothing more is sent */
     MREQ_DONE,        /* final or error sent, or the client went away */
-};
-
-enum sse_phase {
-    SSE_ROLE = 0, /* chat only: the delta.role chunk */
-    SSE_CONTENT,  /* content deltas */
-    SSE_FINISH,   /* the finish_reason chunk */
-    SSE_USAGE,    /* the usage-only chunk (include_usage) */
-    SSE_DONE,     /* data: [DONE] */
-    SSE_END,      /* everything sent */
 };
 
 struct mreq {
@@ -72,18 +66,16 @@ struct mreq {
     int status;
     struct sl_str body; /* non-stream: the whole body */
     size_t body_off;
-    bool chat;
     bool stream;
-    bool include_usage;
-    struct rd_ctx rc;
-    enum sse_phase phase;
+    struct mock_sse sse; /* stream: the planned events */
+    size_t seg;          /* the segment of the next event */
+    uint64_t seg_j;      /* the next event's index in its segment */
+    bool erroring;       /* the next event is the in-band error (stream_error_after_chunks) */
+    bool errored;        /* the in-band error was rendered: it is the last event */
     uint64_t content_sent;
     uint64_t events_sent;
-    struct sl_str piece_src; /* text cut into o.chunks deltas when chunk_tok is unset */
-    struct sl_str chunk_tok; /* escaped chunk_text, every delta; ptr NULL: use pieces */
-    char *tok;               /* scratch for one escaped piece */
-    char *ev;                /* the event being sent */
-    size_t ev_cap, ev_len, ev_off;
+    char *ev; /* the event being sent */
+    size_t ev_len, ev_off;
     struct mock_encoder enc[2]; /* content_encoding, then transfer_encoding_gzip */
     size_t n_enc;
     char *zbuf[2]; /* each encoder's output for the piece h2o holds (malloc) */
@@ -138,6 +130,8 @@ static const char *reason_of(int status)
         return "Service Unavailable";
     case 504:
         return "Gateway Timeout";
+    case 529:
+        return "Site Overloaded";
     default:
         return status < 400 ? "OK" : "Error";
     }
@@ -218,13 +212,14 @@ static struct sl_str encode_body(h2o_req_t *req, const struct mock_opts *o, stru
             compressed = true;
         }
     }
-    if (o->transfer_encoding_gzip) {
+    bool te = o->transfer_encoding_gzip && req->version == 0x101; /* HTTP/2 has no TE */
+    if (te) {
         body = compress_pool(req, MOCK_CODING_GZIP, body);
         compressed = true;
     }
     if (o->corrupt_encoding && compressed)
         ((char *)body.ptr)[body.len - 1] ^= 0x55; /* pool memory written just above */
-    if (!o->transfer_encoding_gzip)
+    if (!te)
         return body;
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_TRANSFER_ENCODING, NULL,
                    H2O_STRLIT("gzip, chunked"));
@@ -485,7 +480,7 @@ static void sse_send_piece(struct mreq *m)
 {
     size_t end = m->o.split_writes ? next_cut(m->ev_off, m->ev_len) : m->ev_len;
     size_t off = m->ev_off;
-    bool final = m->phase == SSE_END && end == m->ev_len;
+    bool final = (m->errored || m->seg == m->sse.n_segs) && end == m->ev_len;
 
     m->ev_off = end;
     if (final) {
@@ -495,54 +490,36 @@ static void sse_send_piece(struct mreq *m)
     stream_write(m, m->ev + off, end - off, final);
 }
 
-static struct sl_str content_token(struct mreq *m)
+/* Moves past empty segments so that m->seg names the next event's segment (or the end). */
+static void skip_empty(struct mreq *m)
 {
-    if (m->chunk_tok.ptr != NULL)
-        return m->chunk_tok;
-    struct sl_str piece = rd_piece(m->piece_src, m->content_sent, m->o.chunks);
-    return sl_str_init(m->tok, mj_escape(m->tok, piece));
+    while (m->seg < m->sse.n_segs && m->seg_j == m->sse.segs[m->seg].count) {
+        m->seg++;
+        m->seg_j = 0;
+    }
 }
 
-/* Writes the event of the current phase and moves to the next phase. */
+/* Writes the next event (or the in-band error) and moves past it. */
 static void sse_render(struct mreq *m, struct mj_writer *wr)
 {
-    void (*render)(struct mj_writer *, const struct rd_ctx *, enum rd_chunk, struct sl_str) =
-        m->chat ? rd_chat_event : rd_text_event;
-    bool usage = m->include_usage && !m->o.no_usage;
+    const struct rd_seg *seg = &m->sse.segs[m->seg];
 
-    switch (m->phase) {
-    case SSE_ROLE:
-        render(wr, &m->rc, RD_CHUNK_ROLE, SL_STR_NULL);
-        m->phase = m->o.chunks > 0 ? SSE_CONTENT : SSE_FINISH;
-        break;
-    case SSE_CONTENT:
-        if (m->o.invalid_json)
-            rd_broken_event(wr, &m->rc);
-        else
-            render(wr, &m->rc, RD_CHUNK_CONTENT, content_token(m));
-        m->content_sent++;
-        m->phase = m->content_sent < m->o.chunks ? SSE_CONTENT : SSE_FINISH;
-        break;
-    case SSE_FINISH:
-        render(wr, &m->rc, RD_CHUNK_FINISH, SL_STR_NULL);
-        m->phase = usage ? SSE_USAGE : SSE_DONE;
-        break;
-    case SSE_USAGE:
-        render(wr, &m->rc, RD_CHUNK_USAGE, SL_STR_NULL);
-        m->phase = SSE_DONE;
-        break;
-    case SSE_DONE:
-        rd_done_event(wr, m->rc.crlf);
-        m->phase = SSE_END;
-        break;
-    case SSE_END:
-        SL_ASSERT(!"no event after [DONE]");
+    if (m->erroring) {
+        m->sse.error(m->sse.st, wr);
+        m->errored = true;
+        rec_count(&m->w->counters, REC_ERRORS_INJECTED, 1);
+        return;
     }
+    m->sse.event(m->sse.st, seg, m->seg_j, wr);
+    if ((seg->flags & RD_SEG_DELTA) != 0)
+        m->content_sent++;
+    m->seg_j++;
+    skip_empty(m);
 }
 
 static void sse_emit(struct mreq *m)
 {
-    struct mj_writer wr = {m->ev, m->ev + m->ev_cap};
+    struct mj_writer wr = {m->ev, m->ev + m->sse.ev_cap};
 
     sse_render(m, &wr);
     m->ev_len = (size_t)(wr.ptr - m->ev);
@@ -551,12 +528,15 @@ static void sse_emit(struct mreq *m)
     sse_send_piece(m);
 }
 
-/* Decides what follows a completely sent event: a stall, a cut, a pause, or the next event. */
+/* Decides what follows a completely sent event: a stall, a cut, the in-band error, a pause, or
+ * the next event. The *_after_chunks controls act before events their segment marks. */
 static void sse_next(struct mreq *m)
 {
+    const struct rd_seg *seg = &m->sse.segs[m->seg];
     uint64_t delay = 0;
 
-    if (m->phase == SSE_CONTENT || m->phase == SSE_FINISH) {
+    SL_ASSERT(m->seg < m->sse.n_segs);
+    if ((seg->flags & RD_SEG_CHECK) != 0) {
         if (m->content_sent == m->o.stall_after_chunks) {
             set_state(m, MREQ_STALLED);
             return;
@@ -565,10 +545,11 @@ static void sse_next(struct mreq *m)
             cut_stream(m);
             return;
         }
+        m->erroring = m->content_sent == m->o.stream_error_after_chunks;
     }
     if (m->events_sent == 0)
         delay = m->o.ttft_ms;
-    else if (m->phase == SSE_CONTENT && m->content_sent > 0)
+    else if ((seg->flags & RD_SEG_DELTA) != 0 && m->content_sent > 0 && !m->erroring)
         delay = m->o.chunk_interval_ms;
     if (delay != 0) {
         arm(m->w, &m->timer, delay);
@@ -637,7 +618,7 @@ static void start_stream_encoding(struct mreq *m)
         if (mock_coding_of(m->o.content_encoding, &c))
             mock_encoder_init(&m->enc[m->n_enc++], c);
     }
-    if (m->o.transfer_encoding_gzip)
+    if (m->o.transfer_encoding_gzip && m->req->version == 0x101)
         mock_encoder_init(&m->enc[m->n_enc++], MOCK_CODING_GZIP);
 }
 
@@ -803,12 +784,34 @@ static int apply_mock(h2o_req_t *req, struct mock_opts *o, const struct mj_value
     return SL_OK;
 }
 
+/* Rejects options of another endpoint, so a test that sets one there fails loudly. Replies 400
+ * and returns true when o has one. */
+static bool check_scope(h2o_req_t *req, const struct mock_opts *o, enum endpoint ep)
+{
+    const char *name = NULL;
+    char err[160];
+
+    if (mock_opts_has_anthropic_only(o, &name)) {
+        snprintf(err, sizeof(err), "mock.%s: only for Anthropic Messages (.../v1/messages)", name);
+    } else if (ep != EP_CHAT && mock_opts_has_openai_only(o, &name)) {
+        bool legacy_ok =
+            ep == EP_COMPLETIONS && o->n_tool_calls == 0 && o->reasoning_content.ptr == NULL;
+        if (legacy_ok)
+            return false;
+        snprintf(err, sizeof(err), "mock.%s: only for chat completions", name);
+    } else {
+        return false;
+    }
+    reply_error(req, 400, err, "\"mock\"");
+    return true;
+}
+
 static uint64_t prompt_tokens(h2o_req_t *req)
 {
     return SL_MAX(req->entity.len / 4, 1);
 }
 
-static struct sl_str make_id(struct mock_worker *w, h2o_req_t *req, const char *prefix)
+struct sl_str mock__make_id(struct mock_worker *w, h2o_req_t *req, const char *prefix, char sep)
 {
     struct mj_writer wr = {h2o_mem_alloc_pool(&req->pool, 64), NULL};
     char *begin = wr.ptr;
@@ -816,14 +819,17 @@ static struct sl_str make_id(struct mock_worker *w, h2o_req_t *req, const char *
     wr.end = wr.ptr + 64;
     mj_put(&wr, prefix, strlen(prefix));
     mj_put_u64(&wr, w->id);
-    MJ_PUT_LIT(&wr, "-");
+    mj_put(&wr, &sep, 1);
     mj_put_u64(&wr, ++w->_seq);
     return sl_str_init(begin, (size_t)(wr.ptr - begin));
 }
 
-/* The non-stream content as a JSON string token: the reply, padded to response_bytes with ASCII
- * filler (so the escaped text grows by exactly the filler's length). */
-static struct sl_str reply_token(h2o_req_t *req, const struct mock_opts *o)
+static struct sl_str make_id(struct mock_worker *w, h2o_req_t *req, const char *prefix)
+{
+    return mock__make_id(w, req, prefix, '-');
+}
+
+struct sl_str mock__reply_token(h2o_req_t *req, const struct mock_opts *o)
 {
     static const char filler[] = " lorem ipsum dolor sit amet, consectetur adipiscing elit.";
     struct sl_str tok;
@@ -853,31 +859,75 @@ static bool wants_usage(const struct mj_value *stream_options)
     return mj_scan_object(stream_options->raw, &key, 1, &v) == SL_OK && v.type == MJ_TRUE;
 }
 
-static void prepare_stream(struct mreq *m, h2o_req_t *req)
+/* The content deltas a chat reply has: completion_tokens. */
+static bool chat_has_text(const struct mock_opts *o)
 {
-    size_t tok_max;
+    return o->n_tool_calls == 0 || o->text_set;
+}
 
-    m->stream = true;
-    rec_count(&m->w->counters, REC_STREAMS_STARTED, 1);
-    m->rc.crlf = m->o.crlf;
-    m->rc.usage_null = m->include_usage && !m->o.no_usage;
-    m->phase = m->chat ? SSE_ROLE : (m->o.chunks > 0 ? SSE_CONTENT : SSE_FINISH);
-    if (m->o.chunk_text.ptr != NULL) {
-        m->chunk_tok = escape_pool(req, m->o.chunk_text);
-        tok_max = m->chunk_tok.len;
-    } else {
-        m->piece_src = m->o.reply;
-        tok_max = mj_escape_bound(rd_piece_bound(m->piece_src, m->o.chunks));
-        m->tok = h2o_mem_alloc_pool(&req->pool, tok_max);
-    }
-    m->ev_cap = rd_bound(&m->rc, tok_max);
-    m->ev = h2o_mem_alloc_pool(&req->pool, m->ev_cap);
+static uint64_t chat_deltas(const struct mock_opts *o, bool chat)
+{
+    struct rd_stream s = {.text = !chat || chat_has_text(o),
+                          .chunks = o->chunks,
+                          .reasoning = o->reasoning_content,
+                          .calls = o->tool_calls,
+                          .n_calls = o->n_tool_calls};
+
+    return rd_stream_deltas(&s);
+}
+
+static void start_openai_stream(struct mock_worker *w, h2o_req_t *req, const struct mock_opts *o,
+                                const struct rd_ctx *rc, bool chat, bool include_usage)
+{
+    struct rd_stream *s = h2o_mem_alloc_pool(&req->pool, sizeof(*s));
+    struct mock_sse sse = {.event = rd_stream_event, .error = rd_stream_error, .st = s};
+
+    *s = (struct rd_stream){.c = *rc,
+                            .chat = chat,
+                            .usage = include_usage && !o->no_usage,
+                            .invalid_json = o->invalid_json,
+                            .text = !chat || chat_has_text(o),
+                            .reply = o->reply,
+                            .chunks = o->chunks,
+                            .reasoning = o->reasoning_content,
+                            .calls = o->tool_calls,
+                            .n_calls = o->n_tool_calls};
+    s->c.crlf = o->crlf;
+    s->c.usage_null = s->usage;
+    if (o->chunk_text.ptr != NULL)
+        s->chunk_tok = escape_pool(req, o->chunk_text);
+    sse.ev_cap = rd_stream_plan(s, pool_alloc, &req->pool, &sse.segs, &sse.n_segs);
+    mock__stream(w, req, o, &sse);
+}
+
+/* A chat.completion with reasoning_content or tool_calls. */
+static struct sl_str render_message(h2o_req_t *req, const struct rd_ctx *rc,
+                                    const struct mock_opts *o)
+{
+    struct rd_message msg = {.content =
+                                 chat_has_text(o) ? mock__reply_token(req, o) : SL_STRLIT("null"),
+                             .calls = o->tool_calls,
+                             .n_calls = o->n_tool_calls};
+    size_t cap;
+
+    if (o->reasoning_content.ptr != NULL)
+        msg.reasoning = escape_pool(req, o->reasoning_content);
+    cap = rd_bound(rc, msg.content.len + msg.reasoning.len) +
+          rd_calls_bound(o->tool_calls, o->n_tool_calls);
+    struct mj_writer wr = {h2o_mem_alloc_pool(&req->pool, cap), NULL};
+    char *begin = wr.ptr;
+
+    wr.end = wr.ptr + cap;
+    rd_chat_message(&wr, rc, &msg, !o->no_usage);
+    return sl_str_init(begin, (size_t)(wr.ptr - begin));
 }
 
 static struct sl_str render_completion(h2o_req_t *req, const struct rd_ctx *rc,
                                        const struct mock_opts *o, bool chat)
 {
-    struct sl_str tok = reply_token(req, o);
+    if (chat && !o->invalid_json && (o->reasoning_content.ptr != NULL || o->n_tool_calls != 0))
+        return render_message(req, rc, o);
+    struct sl_str tok = mock__reply_token(req, o);
     size_t cap = rd_bound(rc, tok.len);
     struct mj_writer wr = {h2o_mem_alloc_pool(&req->pool, cap), NULL};
     char *begin = wr.ptr;
@@ -907,7 +957,8 @@ static int handle_generate(struct mock_worker *w, h2o_req_t *req, bool chat)
     if (v[0].type != MJ_STRING)
         return reply_error(req, 400, "you must provide a model parameter", "\"model\"");
     mock_opts_init(&o, &g.cfg.defaults);
-    if (apply_mock(req, &o, &v[3]) != SL_OK)
+    if (apply_mock(req, &o, &v[3]) != SL_OK ||
+        check_scope(req, &o, chat ? EP_CHAT : EP_COMPLETIONS))
         return 0;
     if (is_error_status(&o)) {
         rec_count(&w->counters, REC_ERRORS_INJECTED, 1);
@@ -917,18 +968,19 @@ static int handle_generate(struct mock_worker *w, h2o_req_t *req, bool chat)
     rc.model = v[0].raw;
     rc.created = h2o_now(w->ctx.loop) / 1000;
     rc.prompt_tokens = prompt_tokens(req);
-    rc.completion_tokens = o.chunks;
+    rc.completion_tokens = chat_deltas(&o, chat);
+    rc.finish_reason = o.finish_reason.ptr != NULL ? o.finish_reason
+                       : o.n_tool_calls != 0       ? SL_STRLIT("tool_calls")
+                                                   : SL_STR_NULL;
+    rc.details = o.cached_tokens != MOCK_UNSET || o.reasoning_tokens != MOCK_UNSET;
+    rc.cached_tokens = o.cached_tokens != MOCK_UNSET ? o.cached_tokens : 0;
+    rc.reasoning_tokens = o.reasoning_tokens != MOCK_UNSET ? o.reasoning_tokens : 0;
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, NULL,
                           rc.id.ptr, rc.id.len);
     if (v[1].type != MJ_TRUE)
         return respond_body(w, req, &o, o.status != 0 ? o.status : 200,
                             render_completion(req, &rc, &o, chat));
-    struct mreq *m = mreq_new(w, req, &o);
-    m->chat = chat;
-    m->include_usage = wants_usage(&v[2]);
-    m->rc = rc;
-    prepare_stream(m, req);
-    mreq_start(m);
+    start_openai_stream(w, req, &o, &rc, chat, wants_usage(&v[2]));
     return 0;
 }
 
@@ -990,7 +1042,7 @@ static int handle_embeddings(struct mock_worker *w, h2o_req_t *req)
     if (v[2].type == MJ_NUMBER && sl_str_to_u64(v[2].raw, MOCK_MAX_DIMENSIONS, &dims) == SL_OK &&
         dims > 0)
         o.dimensions = dims;
-    if (apply_mock(req, &o, &v[4]) != SL_OK)
+    if (apply_mock(req, &o, &v[4]) != SL_OK || check_scope(req, &o, EP_EMBEDDINGS))
         return 0;
     if (is_error_status(&o)) {
         rec_count(&w->counters, REC_ERRORS_INJECTED, 1);
@@ -1044,6 +1096,10 @@ static int handle_control(h2o_req_t *req, struct sl_str path)
 
 static enum endpoint route(struct sl_str path)
 {
+    if (sl_str_ends_with(path, SL_STRLIT("/messages/count_tokens")))
+        return EP_COUNT_TOKENS;
+    if (sl_str_ends_with(path, SL_STRLIT("/messages")))
+        return EP_MESSAGES;
     if (sl_str_ends_with(path, SL_STRLIT("/chat/completions")))
         return EP_CHAT;
     if (sl_str_ends_with(path, SL_STRLIT("/completions")))
@@ -1133,10 +1189,14 @@ static int dispatch(struct mock_worker *w, h2o_req_t *req, enum endpoint ep)
         [EP_COMPLETIONS] = REC_COMPLETIONS,
         [EP_EMBEDDINGS] = REC_EMBEDDINGS,
         [EP_MODELS] = REC_MODELS,
+        [EP_MESSAGES] = REC_MESSAGES,
+        [EP_COUNT_TOKENS] = REC_COUNT_TOKENS,
     };
     bool get = ep == EP_MODELS;
 
     rec_count(&w->counters, counters[ep], 1);
+    if (ep == EP_MESSAGES || ep == EP_COUNT_TOKENS)
+        return mock_anthropic_handle(w, req, ep == EP_COUNT_TOKENS);
     if (!authorized(req))
         return 0;
     if (get ? !is_method(req, H2O_STRLIT("GET")) : !is_method(req, H2O_STRLIT("POST")))
@@ -1171,6 +1231,47 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     if (ep == EP_NONE)
         return reply_error(req, 404, "sluice-mock: unknown path", "null");
     return dispatch(w, req, ep);
+}
+
+/* --- internals for the endpoint files (server.h) --- */
+
+void *mock__pool_alloc(void *ud, size_t n)
+{
+    return pool_alloc(ud, n);
+}
+
+void mock__send_json(h2o_req_t *req, int status, struct sl_str body, const struct mock_opts *o)
+{
+    send_json(req, status, body, o);
+}
+
+const struct mock_server_cfg *mock__cfg(void)
+{
+    return &g.cfg;
+}
+
+struct sl_str mock__escape_pool(h2o_req_t *req, struct sl_str s)
+{
+    return escape_pool(req, s);
+}
+
+int mock__respond_body(struct mock_worker *w, h2o_req_t *req, const struct mock_opts *o, int status,
+                       struct sl_str body)
+{
+    return respond_body(w, req, o, status, body);
+}
+
+void mock__stream(struct mock_worker *w, h2o_req_t *req, const struct mock_opts *o,
+                  const struct mock_sse *sse)
+{
+    struct mreq *m = mreq_new(w, req, o);
+
+    m->stream = true;
+    m->sse = *sse;
+    m->ev = h2o_mem_alloc_pool(&req->pool, sse->ev_cap);
+    rec_count(&w->counters, REC_STREAMS_STARTED, 1);
+    skip_empty(m);
+    mreq_start(m);
 }
 
 void mock_server_init(const struct mock_server_cfg *cfg)

@@ -11,6 +11,7 @@
 
 #include "opts.h"
 #include "record.h"
+#include "render.h"
 
 struct mock_server_cfg {
     struct mock_defaults defaults;
@@ -47,5 +48,37 @@ void mock_server_register(h2o_hostconf_t *host);
 /* Initialises w (zeroed by the caller) with an h2o context on loop. */
 void mock_worker_init(struct mock_worker *w, unsigned id, h2o_evloop_t *loop,
                       h2o_globalconf_t *conf);
+
+/* Internals shared with the endpoint files (anthropic.c); loop thread only. */
+
+/* A planned event stream: event(st, seg, j, w) writes event j of segment seg, error(st, w) the
+ * in-band error; no event (nor the error) exceeds ev_cap bytes. segs and st live in req->pool. */
+struct mock_sse {
+    const struct rd_seg *segs;
+    size_t n_segs;
+    size_t ev_cap;
+    rd_event_fn *event;
+    rd_error_fn *error;
+    void *st;
+};
+
+/* Allocates n bytes from the h2o pool ud (a mock_alloc_fn). */
+void *mock__pool_alloc(void *ud, size_t n);
+/* The process-wide configuration given to mock_server_init. */
+const struct mock_server_cfg *mock__cfg(void);
+/* A response id: prefix, the worker id, sep and a per-worker sequence number, in req->pool. */
+struct sl_str mock__make_id(struct mock_worker *w, h2o_req_t *req, const char *prefix, char sep);
+/* s as a JSON string token in req->pool. */
+struct sl_str mock__escape_pool(h2o_req_t *req, struct sl_str s);
+/* The non-stream content as a JSON string token: the reply, padded to response_bytes. */
+struct sl_str mock__reply_token(h2o_req_t *req, const struct mock_opts *o);
+/* Sends a JSON body (in req->pool or static) now, with o's headers (o may be NULL). */
+void mock__send_json(h2o_req_t *req, int status, struct sl_str body, const struct mock_opts *o);
+/* Sends a JSON body (in req->pool or static) with o's delays, drip and headers. Returns 0. */
+int mock__respond_body(struct mock_worker *w, h2o_req_t *req, const struct mock_opts *o, int status,
+                       struct sl_str body);
+/* Streams sse's events as text/event-stream with o's delays and faults. */
+void mock__stream(struct mock_worker *w, h2o_req_t *req, const struct mock_opts *o,
+                  const struct mock_sse *sse);
 
 #endif

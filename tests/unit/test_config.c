@@ -164,6 +164,8 @@ static void test_full_config(void **state)
              "    cert_file: %s\n"
              "    key_file: '%s'\n"
              "    addr: \"[::]:8443\"\n"
+             "  request_id:\n"
+             "    accept_headers: [X-AISIX-Request-Id, x-request-id, \"X-Trace_ID.1\"]\n"
              "admin:\n"
              "  enabled: false\n"
              "  addr: 127.0.0.1:0\n"
@@ -211,6 +213,12 @@ static void test_full_config(void **state)
     assert_string_equal(cfg->proxy.tls.key_file, key_pem);
     assert_true(cfg->proxy.tls.has_addr);
     assert_string_equal(cfg->proxy.tls.addr.text, "[::]:8443");
+    const struct sl_config_list *ids = &cfg->proxy.request_id.accept_headers;
+    assert_int_equal(ids->n, 3);
+    assert_string_equal(ids->v[0], "x-aisix-request-id");
+    assert_int_equal(ids->len[0], strlen("x-aisix-request-id"));
+    assert_string_equal(ids->v[1], "x-request-id");
+    assert_string_equal(ids->v[2], "x-trace_id.1");
     assert_false(cfg->admin.enabled);
     assert_string_equal(cfg->admin.addr, "127.0.0.1:0");
     assert_string_equal(cfg->observability.service_name, "gw");
@@ -240,6 +248,9 @@ static void assert_defaults(const struct sl_config *cfg)
 {
     assert_null(cfg->resources_file);
     assert_string_equal(cfg->proxy.addr.text, "127.0.0.1:8080");
+    assert_int_equal(cfg->proxy.request_id.accept_headers.n, 1);
+    assert_string_equal(cfg->proxy.request_id.accept_headers.v[0], "x-request-id");
+    assert_int_equal(cfg->n_notes, 0);
     unsigned cpus = sl_config_available_cpus();
     assert_int_equal(cfg->proxy.workers, cpus > 1024 ? 1024 : cpus);
     assert_int_equal(cfg->proxy.request_body_limit_bytes, 33554432);
@@ -260,7 +271,7 @@ static void assert_defaults(const struct sl_config *cfg)
     assert_int_equal(cfg->upstream.stream_timeout_ms, 0);
     assert_int_equal(cfg->upstream.connect_timeout_ms, 5000);
     assert_int_equal(cfg->upstream.pool_idle_timeout_secs, 30);
-    assert_int_equal(cfg->upstream.pool_max_idle_per_host, 0);
+    assert_true(cfg->upstream.pool_max_idle_per_host == SL_CONFIG_UNBOUNDED);
     assert_int_equal(cfg->upstream.retries, 2);
     assert_int_equal(cfg->upstream.tcp_keepalive_secs, 60);
     assert_int_equal(cfg->upstream.tcp_keepalive_interval_secs, 30);
@@ -297,14 +308,36 @@ static void test_body_limit_zero_is_hard_max(void **state)
            "got \"1073741825\"\n");
 }
 
+/* Everything sl_config_print_notes writes for yaml (which must load). */
+static char *notes_of(const char *yaml, char *const *env)
+{
+    struct sl_config *cfg = load_ok(yaml, env);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    sl_config_print_notes(cfg, f);
+    fclose(f);
+    sl_config_free(cfg);
+    return text;
+}
+
+static void expect_notes(const char *yaml, char *const *env, const char *want)
+{
+    char *got = notes_of(yaml, env);
+    assert_string_equal(got, want);
+    free(got);
+}
+
 static void test_thread_per_core_false_is_accepted(void **state)
 {
     (void)state;
-    sl_log_set_level(SL_LOG_ERROR); /* the warning is expected; keep test output quiet */
     struct sl_config *cfg = load_ok(MINIMAL "  thread_per_core: false\n", no_env);
-    sl_log_set_level(SL_LOG_INFO);
     assert_false(cfg->proxy.thread_per_core);
     sl_config_free(cfg);
+    expect_notes(MINIMAL "  thread_per_core: false\n", no_env,
+                 "sluice: c.yaml:3: warning: proxy.thread_per_core: false is ignored; sluice "
+                 "always runs one worker loop per core\n");
 }
 
 static void test_unknown_keys(void **state)
@@ -331,26 +364,221 @@ static void test_unsupported_keys(void **state)
     (void)state;
     expect(MINIMAL "etcd:\n  endpoints: [http://127.0.0.1:2379]\n",
            "c.yaml:3: etcd: not supported by sluice yet; use resources_file\n");
-    expect(MINIMAL "  real_ip:\n    header: x-real-ip\n  url_rewrites: []\n",
-           "c.yaml:3: proxy.real_ip: not supported by sluice yet\n"
-           "c.yaml:5: proxy.url_rewrites: not supported by sluice yet\n");
-    expect(MINIMAL "cache: ~\nratelimit: {}\nmanaged: {enabled: false}\n"
-                   "bedrock_endpoint_url: x\n",
-           "c.yaml:3: cache: not supported by sluice yet\n"
-           "c.yaml:4: ratelimit: not supported by sluice yet\n"
-           "c.yaml:5: managed: not supported by sluice yet\n"
-           "c.yaml:6: bedrock_endpoint_url: not supported by sluice yet\n");
-    expect(MINIMAL "observability:\n  tracing: {}\n  metrics:\n    otlp: {}\n"
-                   "    buckets: {}\n    client_type_rules: []\n"
+    expect(MINIMAL "  real_ip:\n    trusted_proxies: [10.0.0.0/8]\n"
+                   "  url_rewrites: [{match: a, rewrite: b}]\n",
+           "c.yaml:3: proxy.real_ip: not supported by sluice yet (trusted_proxies needs client "
+           "address resolution)\n"
+           "c.yaml:5: proxy.url_rewrites: not supported by sluice yet (rules need URL "
+           "rewriting)\n");
+    expect(MINIMAL "cache:\n  backend: redis\nratelimit: {redis: {url: x}}\n"
+                   "managed: {enabled: true}\nbedrock_endpoint_url: x\n",
+           "c.yaml:3: cache: not supported by sluice yet (backend redis needs a redis response "
+           "cache)\n"
+           "c.yaml:5: ratelimit: not supported by sluice yet (redis needs shared rate-limit "
+           "counters)\n"
+           "c.yaml:6: managed: not supported by sluice yet (enabled: true needs AISIX Cloud "
+           "managed mode)\n"
+           "c.yaml:7: bedrock_endpoint_url: not supported by sluice yet\n");
+    expect(MINIMAL "observability:\n  tracing: {otlp: {enabled: true}}\n  metrics:\n"
+                   "    otlp: {enabled: TRUE, endpoint: x}\n"
+                   "    buckets: {}\n    client_type_rules: [{pattern: a, client: b}]\n"
                    "upstream:\n  tls:\n    client_cert_file: a\n    client_key_file: b\n"
                    "  proxy:\n",
-           "c.yaml:4: observability.tracing: not supported by sluice yet\n"
-           "c.yaml:6: observability.metrics.otlp: not supported by sluice yet\n"
+           "c.yaml:4: observability.tracing: not supported by sluice yet (enabled: true needs "
+           "OTLP tracing)\n"
+           "c.yaml:6: observability.metrics.otlp: not supported by sluice yet (enabled: true "
+           "needs OTLP metrics export)\n"
            "c.yaml:7: observability.metrics.buckets: not supported by sluice yet\n"
-           "c.yaml:8: observability.metrics.client_type_rules: not supported by sluice yet\n"
+           "c.yaml:8: observability.metrics.client_type_rules: not supported by sluice yet "
+           "(rules need the per-client token metric)\n"
            "c.yaml:11: upstream.tls.client_cert_file: not supported by sluice yet\n"
            "c.yaml:12: upstream.tls.client_key_file: not supported by sluice yet\n"
            "c.yaml:13: upstream.proxy: unknown key\n");
+    /* Not switched off: a quoted or unknown value, or a key outside the block's shape. */
+    expect(MINIMAL "cache: {backend: memcached}\nobservability:\n  tracing:\n    otlp:\n"
+                   "      enabled: 'false'\n  metrics:\n    otlp: {enabled: false, port: 1}\n",
+           "c.yaml:3: cache: not supported by sluice yet\n"
+           "c.yaml:5: observability.tracing: not supported by sluice yet\n"
+           "c.yaml:9: observability.metrics.otlp: not supported by sluice yet\n");
+}
+
+/* AISIX spells out blocks at their defaults (its example config, its test harness): those load,
+ * each with an info line, since they do nothing in AISIX either. */
+static void test_switched_off_blocks_load(void **state)
+{
+    (void)state;
+    expect_notes(MINIMAL "  real_ip:\n    trusted_proxies: []\n    header: x-forwarded-for\n"
+                         "  url_rewrites: []\n"
+                         "observability:\n"
+                         "  metrics:\n"
+                         "    otlp:\n"
+                         "      enabled: false\n"
+                         "      endpoint: \"http://127.0.0.1:4317\"\n"
+                         "    client_type_rules: []\n"
+                         "  tracing:\n"
+                         "    otlp: {enabled: false, endpoint: \"http://127.0.0.1:4317\", "
+                         "sample_ratio: 1.0}\n"
+                         "cache:\n  backend: \"memory\"\n"
+                         "ratelimit:\n  backend: memory\n  concurrency_ttl_secs: 300\n"
+                         "managed: {enabled: false}\n"
+                         "bedrock_endpoint_url: \"\"\n",
+                 no_env,
+                 "sluice: c.yaml:3: info: proxy.real_ip: no trusted proxies: the client address "
+                 "is the TCP peer's, as in sluice; accepted\n"
+                 "sluice: c.yaml:6: info: proxy.url_rewrites: no rules; accepted\n"
+                 "sluice: c.yaml:9: info: observability.metrics.otlp: switched off; accepted and "
+                 "ignored (sluice has no OTLP metrics export)\n"
+                 "sluice: c.yaml:12: info: observability.metrics.client_type_rules: no rules; "
+                 "accepted\n"
+                 "sluice: c.yaml:13: info: observability.tracing: switched off; accepted and "
+                 "ignored (sluice has no OTLP tracing)\n"
+                 "sluice: c.yaml:15: info: cache: backend memory is a legacy knob; accepted and "
+                 "ignored (sluice has no response cache)\n"
+                 "sluice: c.yaml:17: info: ratelimit: backend memory limits nothing by itself; "
+                 "accepted and ignored (sluice has no rate limits)\n"
+                 "sluice: c.yaml:20: info: managed: switched off; accepted and ignored\n"
+                 "sluice: c.yaml:21: info: bedrock_endpoint_url: empty means unset; accepted\n");
+    /* Empty and null blocks are at their defaults too. */
+    expect_notes(MINIMAL "  real_ip: {header: x-real-ip}\n"
+                         "cache: ~\nratelimit: {}\nobservability:\n  tracing: {}\n",
+                 no_env,
+                 "sluice: c.yaml:3: info: proxy.real_ip: no trusted proxies: the client address "
+                 "is the TCP peer's, as in sluice; accepted\n"
+                 "sluice: c.yaml:4: info: cache: backend memory is a legacy knob; accepted and "
+                 "ignored (sluice has no response cache)\n"
+                 "sluice: c.yaml:5: info: ratelimit: backend memory limits nothing by itself; "
+                 "accepted and ignored (sluice has no rate limits)\n"
+                 "sluice: c.yaml:7: info: observability.tracing: switched off; accepted and "
+                 "ignored (sluice has no OTLP tracing)\n");
+}
+
+/* AISIX turns the admin listener on unless admin.enabled is false; Sluice has none and says so
+ * as a warning instead of ignoring the section silently. */
+static void test_admin_warning(void **state)
+{
+    (void)state;
+    static const char warning[] =
+        "warning: admin.enabled: the admin listener is on (AISIX's default when an admin section "
+        "is present), but sluice has no admin listener: admin.* is accepted and ignored; set "
+        "admin.enabled: false to silence this\n";
+    char want[1024];
+    snprintf(want, sizeof(want), "sluice: c.yaml:3: %s", warning);
+    expect_notes(MINIMAL "admin:\n  admin_keys:\n    - \"aisix-admin-dummy\"\n", no_env, want);
+    snprintf(want, sizeof(want), "sluice: c.yaml:4: %s", warning);
+    expect_notes(MINIMAL "admin:\n  enabled: true\n", no_env, want);
+    snprintf(want, sizeof(want), "sluice: c.yaml: %s", warning);
+    char *env[] = {(char *)"SLUICE_ADMIN__ADDR=127.0.0.1:3001", NULL};
+    expect_notes(MINIMAL, env, want);
+    struct sl_config *cfg = load_ok(MINIMAL "admin:\n  admin_keys: [k]\n", no_env);
+    assert_true(cfg->admin.enabled);
+    sl_config_free(cfg);
+    expect_notes(MINIMAL "admin:\n  enabled: false\n  admin_keys: [k]\n", no_env, "");
+    expect_notes(MINIMAL "admin: ~\n", no_env, "");
+}
+
+static void test_tls_verify_false_warns(void **state)
+{
+    (void)state;
+    expect_notes(MINIMAL "upstream:\n  tls:\n    verify: false\n", no_env,
+                 "sluice: c.yaml:5: warning: upstream.tls.verify: false: upstream certificates "
+                 "and host names are NOT checked, so anyone who can intercept a connection can "
+                 "read and change prompts, responses and provider keys; use "
+                 "upstream.tls.ca_file for a private CA\n");
+    char *env[] = {(char *)"SLUICE_UPSTREAM__TLS__VERIFY=0", NULL};
+    char *got = notes_of(MINIMAL, env);
+    assert_non_null(strstr(got, "sluice: c.yaml: warning: upstream.tls.verify: false:"));
+    free(got);
+}
+
+/* AISIX's own test config sets tcp_keepalive_secs: 0; every duration accepts 0 there. */
+static void test_zero_switches_knobs_off(void **state)
+{
+    (void)state;
+    struct sl_config *cfg = load_ok(MINIMAL "upstream:\n  connect_timeout_ms: 0\n"
+                                            "  tcp_keepalive_secs: 0\n"
+                                            "  tcp_keepalive_interval_secs: 0\n"
+                                            "  tcp_keepalive_retries: 0\n"
+                                            "  pool_max_idle_per_host: 0\n",
+                                    no_env);
+    assert_int_equal(cfg->upstream.connect_timeout_ms, 0);
+    assert_int_equal(cfg->upstream.tcp_keepalive_secs, 0);
+    assert_int_equal(cfg->upstream.tcp_keepalive_interval_secs, 0);
+    assert_int_equal(cfg->upstream.tcp_keepalive_retries, 0);
+    assert_int_equal(cfg->upstream.pool_max_idle_per_host, 0);
+    sl_config_free(cfg);
+    char *env[] = {(char *)"SLUICE_UPSTREAM__POOL_MAX_IDLE_PER_HOST=0", NULL};
+    cfg = load_ok(MINIMAL, env);
+    assert_int_equal(cfg->upstream.pool_max_idle_per_host, 0);
+    sl_config_free(cfg);
+}
+
+static void test_request_id_headers(void **state)
+{
+    (void)state;
+    struct sl_config *cfg = load_ok(MINIMAL "  request_id:\n    accept_headers: []\n", no_env);
+    assert_int_equal(cfg->proxy.request_id.accept_headers.n, 0);
+    sl_config_free(cfg);
+    char *env[] = {(char *)"SLUICE_PROXY__REQUEST_ID__ACCEPT_HEADERS= X-Aisix-Request-Id ,x-b",
+                   NULL};
+    cfg = load_ok(MINIMAL "  request_id:\n    accept_headers: [x-a]\n", env);
+    assert_int_equal(cfg->proxy.request_id.accept_headers.n, 2);
+    assert_string_equal(cfg->proxy.request_id.accept_headers.v[0], "x-aisix-request-id");
+    assert_string_equal(cfg->proxy.request_id.accept_headers.v[1], "x-b");
+    sl_config_free(cfg);
+    char *empty[] = {(char *)"SLUICE_PROXY__REQUEST_ID__ACCEPT_HEADERS=", NULL};
+    cfg = load_ok(MINIMAL, empty);
+    assert_int_equal(cfg->proxy.request_id.accept_headers.n, 0);
+    sl_config_free(cfg);
+
+    expect(MINIMAL "  request_id:\n    accept_headers:\n      - x-request-id\n"
+                   "      - Authorization\n",
+           "c.yaml:6: proxy.request_id.accept_headers: item 2: \"Authorization\" is refused: it "
+           "carries credentials, and the request id is echoed to the caller, logged and sent "
+           "upstream\n");
+    static const char *const refused[][2] = {
+        {"proxy-authorization", "it carries credentials"},
+        {"x-api-key", "it carries credentials"},
+        {"api-key", "it carries credentials"},
+        {"x-goog-api-key", "it carries credentials"},
+        {"cookie", "it carries credentials"},
+        {"set-cookie", "it carries credentials"},
+        {"x-amz-security-token", "it carries credentials"},
+        {"HOST", "it names the host the request is for"},
+        {"traceparent", "it carries the caller's trace context"},
+        {"tracestate", "it carries the caller's trace context"},
+    };
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        char yaml[256], want[512];
+        snprintf(yaml, sizeof(yaml), MINIMAL "  request_id:\n    accept_headers: [%s]\n",
+                 refused[i][0]);
+        snprintf(want, sizeof(want),
+                 "c.yaml:4: proxy.request_id.accept_headers: item 1: \"%s\" is refused: %s, and "
+                 "the request id is echoed to the caller, logged and sent upstream\n",
+                 refused[i][0], refused[i][1]);
+        expect(yaml, want);
+    }
+    expect(MINIMAL "  request_id:\n    accept_headers: [\"x id\", ~]\n",
+           "c.yaml:4: proxy.request_id.accept_headers: item 1: expected an HTTP header name of at "
+           "most 128 letters, digits and !#$%&'*+-.^_`|~, got \"x id\"\n");
+    expect(MINIMAL "  request_id:\n    accept_headers: [x-a, ~]\n",
+           "c.yaml:4: proxy.request_id.accept_headers: item 2: expected a header name, got "
+           "null\n");
+    expect(MINIMAL "  request_id:\n    accept_headers: x-request-id\n",
+           "c.yaml:4: proxy.request_id.accept_headers: expected a list of header names, got "
+           "\"x-request-id\"\n");
+    expect(MINIMAL "  request_id:\n    accept_headers: [a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q]\n",
+           "c.yaml:4: proxy.request_id.accept_headers: at most 16 headers, got more\n");
+    char *bad[] = {(char *)"SLUICE_PROXY__REQUEST_ID__ACCEPT_HEADERS=x-a,cookie", NULL};
+    expect_env(MINIMAL, bad,
+               "c.yaml: environment SLUICE_PROXY__REQUEST_ID__ACCEPT_HEADERS=\"x-a,cookie\": "
+               "proxy.request_id.accept_headers: item 2: \"cookie\" is refused: it carries "
+               "credentials, and the request id is echoed to the caller, logged and sent "
+               "upstream\n");
+    char *trailing[] = {(char *)"SLUICE_PROXY__REQUEST_ID__ACCEPT_HEADERS=x-a,", NULL};
+    expect_env(MINIMAL, trailing,
+               "c.yaml: environment SLUICE_PROXY__REQUEST_ID__ACCEPT_HEADERS=\"x-a,\": "
+               "proxy.request_id.accept_headers: item 2: expected an HTTP header name of at most "
+               "128 letters, digits and !#$%&'*+-.^_`|~, got \"\"\n");
 }
 
 static void test_wrong_types(void **state)
@@ -395,11 +623,11 @@ static void test_wrong_types(void **state)
     expect(MINIMAL "observability:\n  metrics:\n    prometheus:\n      path: metrics\n",
            "c.yaml:6: observability.metrics.prometheus.path: expected a URL path starting with "
            "\"/\", got \"metrics\"\n");
-    expect(MINIMAL "upstream:\n  retries: 11\n  connect_timeout_ms: 0\n"
+    expect(MINIMAL "upstream:\n  retries: 11\n  connect_timeout_ms: -1\n"
                    "shutdown:\n  min_drain_secs: 86401\n",
            "c.yaml:4: upstream.retries: expected an integer from 0 to 10, got \"11\"\n"
-           "c.yaml:5: upstream.connect_timeout_ms: expected an integer from 1 to 31536000000, "
-           "got \"0\"\n"
+           "c.yaml:5: upstream.connect_timeout_ms: expected an integer from 0 to 31536000000, "
+           "got \"-1\"\n"
            "c.yaml:7: shutdown.min_drain_secs: expected an integer from 0 to 86400, got "
            "\"86401\"\n");
     expect(MINIMAL "upstream:\n  timeout_ms: 99999999999999999999999\n",
@@ -407,6 +635,34 @@ static void test_wrong_types(void **state)
            "\"99999999999999999999999\"\n");
     expect(MINIMAL "upstream:\n  tls:\n    ca_file: |\n      x\n",
            "c.yaml:5: upstream.tls.ca_file: cannot read \"x\\x0a\": No such file or directory\n");
+    expect(MINIMAL "upstream:\n  tcp_keepalive_retries: 128\n",
+           "c.yaml:4: upstream.tcp_keepalive_retries: expected an integer from 0 to 127, got "
+           "\"128\"\n");
+}
+
+/* A CA bundle without a certificate would otherwise fail only at the first https request. */
+static void test_ca_file_is_loaded(void **state)
+{
+    (void)state;
+    char yaml[512], want[1024];
+    snprintf(yaml, sizeof(yaml), MINIMAL "upstream:\n  tls:\n    ca_file: %s\n", junk_pem);
+    snprintf(want, sizeof(want),
+             "c.yaml:5: upstream.tls.ca_file: %s is not a PEM CA bundle (no certificate or crl "
+             "found)\n",
+             junk_pem);
+    expect(yaml, want);
+    char env_entry[256];
+    snprintf(env_entry, sizeof(env_entry), "SLUICE_UPSTREAM__TLS__CA_FILE=%s", key_pem);
+    char *env[] = {env_entry, NULL};
+    snprintf(want, sizeof(want),
+             "c.yaml: environment SLUICE_UPSTREAM__TLS__CA_FILE=\"%s\": upstream.tls.ca_file: %s "
+             "is not a PEM CA bundle (no certificate or crl found)\n",
+             key_pem, key_pem);
+    expect_env(MINIMAL, env, want);
+    snprintf(yaml, sizeof(yaml), MINIMAL "upstream:\n  tls:\n    ca_file: %s\n", cert_pem);
+    struct sl_config *cfg = load_ok(yaml, no_env);
+    assert_string_equal(cfg->upstream.tls.ca_file, cert_pem);
+    sl_config_free(cfg);
 }
 
 static void test_admin_keys_are_never_echoed(void **state)
@@ -795,6 +1051,12 @@ int main(void)
         cmocka_unit_test(test_thread_per_core_false_is_accepted),
         cmocka_unit_test(test_unknown_keys),
         cmocka_unit_test(test_unsupported_keys),
+        cmocka_unit_test(test_switched_off_blocks_load),
+        cmocka_unit_test(test_admin_warning),
+        cmocka_unit_test(test_tls_verify_false_warns),
+        cmocka_unit_test(test_zero_switches_knobs_off),
+        cmocka_unit_test(test_request_id_headers),
+        cmocka_unit_test(test_ca_file_is_loaded),
         cmocka_unit_test(test_wrong_types),
         cmocka_unit_test(test_admin_keys_are_never_echoed),
         cmocka_unit_test(test_addresses),

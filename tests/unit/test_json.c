@@ -692,6 +692,120 @@ static void test_null_slices(void **state)
     sl_buf_dispose(&b);
 }
 
+/* Iterating a container to its end validates it exactly as sl_json_validate does: same verdict,
+ * same message, same offset, for every case of the table whose document is a container. */
+static void test_iter_agrees_with_validate(void **state)
+{
+    (void)state;
+    size_t containers = 0;
+    for (size_t i = 0; i < SL_ARRAY_LEN(cases); i++) {
+        const struct json_case *c = &cases[i];
+        struct sl_str doc = sl_str_init(c->doc, c->len);
+        size_t j = 0;
+        while (j < c->len && strchr(" \t\r\n", c->doc[j]) != NULL && c->doc[j] != '\0')
+            j++;
+        if (j == c->len || (c->doc[j] != '{' && c->doc[j] != '['))
+            continue;
+        containers++;
+        struct sl_json_iter it;
+        struct sl_json_key k;
+        struct sl_json_member m;
+        int rc = sl_json_iter_init(&it, doc, SL_JSON_DEFAULT_MAX_DEPTH);
+        if (rc == SL_OK)
+            do
+                rc = sl_json_iter_next(&it, &k, &m);
+            while (rc == 1);
+        struct sl_json_error want = {NULL, 0}, got = sl_json_iter_error(&it);
+        int vrc = sl_json_validate(doc, SL_JSON_DEFAULT_MAX_DEPTH, &want);
+        if (vrc == SL_OK) {
+            if (rc != 0)
+                fail_msg("case %zu: iteration failed (%s at %zu) on a valid document", i, got.why,
+                         got.at);
+            continue;
+        }
+        if (rc != SL_EPARSE)
+            fail_msg("case %zu: iteration accepted an invalid document", i);
+        assert_string_equal(got.why, want.why);
+        assert_int_equal(got.at, want.at);
+    }
+    assert_true(containers >= 20);
+}
+
+static void test_iter_members_and_elements(void **state)
+{
+    (void)state;
+    static const char doc[] = " {\"a\":1, \"b\" : [true,{\"x\":null}] ,\"c\\u0064\":\"s\"} ";
+    struct sl_json_iter it;
+    struct sl_json_key k;
+    struct sl_json_member m;
+    assert_int_equal(sl_json_iter_init(&it, SL_STRLIT(doc), 8), SL_OK);
+    assert_int_equal(sl_json_iter_next(&it, &k, &m), 1);
+    assert_true(sl_json_key_eq(k, SL_STRLIT("a")));
+    assert_int_equal(m.type, SL_JSON_NUMBER);
+    assert_slice(m.member, "\"a\":1");
+    assert_int_equal(sl_json_iter_next(&it, &k, &m), 1);
+    assert_true(sl_json_key_eq(k, SL_STRLIT("b")) && !k.escaped);
+    assert_int_equal(m.type, SL_JSON_ARRAY);
+    assert_int_equal(m.count, 2);
+    assert_slice(m.member, "\"b\" : [true,{\"x\":null}]");
+    struct sl_json_iter arr;
+    assert_int_equal(sl_json_iter_init(&arr, m.value, 8), SL_OK);
+    assert_int_equal(sl_json_iter_next(&arr, NULL, &m), 1);
+    assert_int_equal(m.type, SL_JSON_TRUE);
+    assert_int_equal(sl_json_iter_next(&arr, NULL, &m), 1);
+    assert_int_equal(m.type, SL_JSON_OBJECT);
+    assert_int_equal(m.count, 1);
+    assert_int_equal(sl_json_iter_next(&arr, NULL, &m), 0);
+    assert_int_equal(sl_json_iter_next(&it, &k, &m), 1);
+    assert_true(k.escaped);
+    assert_true(sl_json_key_eq(k, SL_STRLIT("cd")));
+    assert_false(sl_json_key_eq(k, SL_STRLIT("c")));
+    assert_int_equal(sl_json_iter_next(&it, &k, &m), 0);
+    assert_int_equal(sl_json_iter_next(&it, &k, &m), 0);
+    /* Empty containers, and a scalar where a container is needed. */
+    assert_int_equal(sl_json_iter_init(&it, SL_STRLIT("[ ]"), 8), SL_OK);
+    assert_int_equal(sl_json_iter_next(&it, NULL, &m), 0);
+    assert_int_equal(sl_json_iter_init(&it, SL_STRLIT("{}x"), 8), SL_OK);
+    assert_int_equal(sl_json_iter_next(&it, &k, &m), SL_EPARSE);
+    assert_string_equal(sl_json_iter_error(&it).why, "trailing data after JSON value");
+    assert_int_equal(sl_json_iter_init(&it, SL_STRLIT("\"s\""), 8), SL_EPARSE);
+    assert_string_equal(sl_json_iter_error(&it).why, "expected an object or an array");
+    assert_int_equal(sl_json_iter_init(&it, SL_STRLIT("[1]"), 0), SL_EPARSE);
+    assert_string_equal(sl_json_iter_error(&it).why, "nesting too deep");
+}
+
+static struct sl_json_key key_of(const char *raw)
+{
+    return (struct sl_json_key){sl_str_from_cstr(raw), strchr(raw, '\\') != NULL};
+}
+
+static void test_keyset(void **state)
+{
+    (void)state;
+    struct sl_json_keyset *s = malloc(sizeof(*s));
+    assert_non_null(s);
+    sl_json_keyset_init(s);
+    assert_int_equal(sl_json_keyset_add(s, key_of("model")), SL_OK);
+    assert_int_equal(sl_json_keyset_add(s, key_of("modelx")), SL_OK);
+    assert_int_equal(sl_json_keyset_add(s, key_of("")), SL_OK);
+    assert_int_equal(sl_json_keyset_add(s, key_of("mod\\u0065l")), SL_EEXIST);
+    assert_int_equal(sl_json_keyset_add(s, key_of("\\u006dodel")), SL_EEXIST);
+    assert_int_equal(sl_json_keyset_add(s, key_of("")), SL_EEXIST);
+    assert_int_equal(sl_json_keyset_add(s, key_of("\\u00e9")), SL_OK);
+    assert_int_equal(sl_json_keyset_add(s, key_of("\xc3\xa9")), SL_EEXIST);
+    /* Past the linear phase the hash table must find the same duplicates, early and late. */
+    char names[SL_JSON_KEYSET_MAX][16];
+    for (size_t i = 4; i < SL_JSON_KEYSET_MAX; i++) {
+        snprintf(names[i], sizeof(names[i]), "k%zu", i);
+        assert_int_equal(sl_json_keyset_add(s, key_of(names[i])), SL_OK);
+    }
+    assert_int_equal(sl_json_keyset_add(s, key_of("mod\\u0065l")), SL_EEXIST);
+    assert_int_equal(sl_json_keyset_add(s, key_of("k1000")), SL_EEXIST);
+    assert_int_equal(sl_json_keyset_add(s, key_of("k\\u0035")), SL_EEXIST);
+    assert_int_equal(sl_json_keyset_add(s, key_of("fresh")), SL_E2BIG);
+    free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -710,6 +824,9 @@ int main(void)
         cmocka_unit_test(test_escape),
         cmocka_unit_test(test_to_u64),
         cmocka_unit_test(test_null_slices),
+        cmocka_unit_test(test_iter_agrees_with_validate),
+        cmocka_unit_test(test_iter_members_and_elements),
+        cmocka_unit_test(test_keyset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -162,6 +162,57 @@ static void test_writer_u64(void **state)
     assert_memory_equal(buf, "0,18446744073709551615", 22);
 }
 
+static void test_iterate_members_and_elements(void **state)
+{
+    static const struct sl_str keys[] = {MJ_KEY("a")};
+    struct mj_value top, v;
+    struct mj_iter it;
+    struct sl_str key;
+    const char *doc =
+        "{\"a\": { \"k\\u0031\" : [1, \"two\" ,{\"x\":[]}], \"e\":{} , \"n\":null } }";
+    size_t n = 0;
+
+    (void)state;
+    assert_int_equal(mj_scan_object(S(doc), keys, 1, &top), SL_OK);
+    mj_iter_init(&it, top);
+    assert_true(mj_next_member(&it, &key, &v));
+    assert_true(sl_str_eq_lit(key, "\"k\\u0031\""));
+    assert_true(mj_str_is(key, "k1"));
+    assert_int_equal(v.type, MJ_ARRAY);
+    struct mj_iter arr;
+    mj_iter_init(&arr, v);
+    while (mj_next_elem(&arr, &v))
+        n++;
+    assert_int_equal(n, 3);
+    assert_true(mj_next_member(&it, &key, &v));
+    assert_true(mj_str_is(key, "e"));
+    assert_int_equal(v.type, MJ_OBJECT);
+    mj_iter_init(&arr, v);
+    assert_false(mj_next_member(&arr, &key, &v));
+    assert_true(mj_next_member(&it, &key, &v));
+    assert_int_equal(v.type, MJ_NULL);
+    assert_false(mj_next_member(&it, &key, &v));
+    /* An empty array has no elements. */
+    mj_iter_init(&arr, (struct mj_value){MJ_ARRAY, S("[ ]")});
+    assert_false(mj_next_elem(&arr, &v));
+}
+
+static void test_unescape(void **state)
+{
+    char out[64];
+    struct sl_str raw = S("\"a\\\"b\\\\c\\/\\n\\u00e9\\ud83d\\ude00\\ud800x\"");
+    size_t n = mj_unescape(raw, out);
+
+    (void)state;
+    assert_int_equal(n, strlen("a\"b\\c/\n\xc3\xa9\xf0\x9f\x98\x80\xef\xbf\xbdx"));
+    assert_memory_equal(out, "a\"b\\c/\n\xc3\xa9\xf0\x9f\x98\x80\xef\xbf\xbdx", n);
+    assert_true(mj_str_is(S("\"user\""), "user"));
+    assert_true(mj_str_is(S("\"us\\u0065r\""), "user"));
+    assert_false(mj_str_is(S("\"users\""), "user"));
+    assert_false(mj_str_is(S("\"use\""), "user"));
+    assert_true(mj_str_is(S("\"\""), ""));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -172,6 +223,8 @@ int main(void)
         cmocka_unit_test(test_depth_limit),
         cmocka_unit_test(test_escape),
         cmocka_unit_test(test_writer_u64),
+        cmocka_unit_test(test_iterate_members_and_elements),
+        cmocka_unit_test(test_unescape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

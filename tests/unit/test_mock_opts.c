@@ -59,6 +59,11 @@ static void test_defaults(void **state)
     assert_int_equal(o.stall_after_chunks, MOCK_NEVER);
     assert_null(o.chunk_text.ptr);
     assert_false(o.content_overridden);
+    assert_int_equal(o.stream_error_after_chunks, MOCK_NEVER);
+    assert_int_equal(o.cached_tokens, MOCK_UNSET);
+    assert_int_equal(o.input_tokens, MOCK_UNSET);
+    assert_int_equal(o.n_tool_calls, 0);
+    assert_int_equal(o.n_tool_use, 0);
 }
 
 static void test_every_field(void **state)
@@ -120,6 +125,20 @@ static void test_rejects_with_a_message_naming_the_field(void **state)
         {"{\"headers\":{\"bad name\":\"x\"}}", "mock.headers"},
         {"{\"headers\":{\"x\":\"a\\r\\nb\"}}", "mock.headers"},
         {"{\"retry_after\":\"1\\n\"}", "mock.retry_after"},
+        {"{\"tool_calls\":[]}", "mock.tool_calls"},
+        {"{\"tool_calls\":[{\"name\":\"f\"}]}", "mock.tool_calls: each call needs \"arguments\""},
+        {"{\"tool_calls\":[{\"name\":\"\",\"arguments\":\"{}\"}]}", "mock.tool_calls"},
+        {"{\"tool_calls\":[{\"name\":\"f\",\"arguments\":{}}]}", "mock.tool_calls"},
+        {"{\"tool_calls\":[{\"name\":\"f\",\"arguments\":\"\",\"x\":1}]}", "unknown member \"x\""},
+        {"{\"tool_use\":{\"input\":{}}}", "mock.tool_use"},
+        {"{\"tool_use\":{\"name\":\"f\",\"input\":[1]}}", "\"input\" must be an object"},
+        {"{\"tool_use\":\"f\"}", "mock.tool_use"},
+        {"{\"finish_reason\":\"done\"}", "mock.finish_reason: expected one of stop length"},
+        {"{\"stop_reason\":\"stop\"}", "mock.stop_reason: expected one of end_turn"},
+        {"{\"input_tokens\":-1}", "mock.input_tokens"},
+        {"{\"cached_tokens\":1.5}", "mock.cached_tokens"},
+        {"{\"thinking\":true}", "mock.thinking"},
+        {"{\"stream_error_after_chunks\":\"1\"}", "mock.stream_error_after_chunks"},
     };
     struct mock_opts o;
     struct arena a = {0};
@@ -134,12 +153,84 @@ static void test_rejects_with_a_message_naming_the_field(void **state)
     }
 }
 
+static void test_tool_calls_and_provider_fields(void **state)
+{
+    struct mock_opts o;
+    struct arena a = {0};
+    char err[160];
+    const char *name;
+
+    (void)state;
+    assert_int_equal(parse(&o, &a,
+                           "{\"tool_calls\":[{\"name\":\"f\",\"arguments\":\"{\\\"x\\\":1}\"},"
+                           "{\"name\":\"g\",\"arguments\":\"\",\"id\":\"call_9\"}],"
+                           "\"reasoning_content\":\"why\",\"finish_reason\":\"length\","
+                           "\"cached_tokens\":4,\"reasoning_tokens\":0,"
+                           "\"stream_error_after_chunks\":2}",
+                           err, sizeof(err)),
+                     SL_OK);
+    assert_int_equal(o.n_tool_calls, 2);
+    assert_true(sl_str_eq_lit(o.tool_calls[0].name, "f"));
+    assert_true(sl_str_eq_lit(o.tool_calls[0].args, "{\"x\":1}"));
+    assert_null(o.tool_calls[0].id.ptr);
+    assert_true(sl_str_eq_lit(o.tool_calls[1].id, "call_9"));
+    assert_true(sl_str_eq_lit(o.tool_calls[1].args, ""));
+    assert_true(sl_str_eq_lit(o.reasoning_content, "why"));
+    assert_true(sl_str_eq_lit(o.finish_reason, "length"));
+    assert_int_equal(o.cached_tokens, 4);
+    assert_int_equal(o.reasoning_tokens, 0);
+    assert_int_equal(o.stream_error_after_chunks, 2);
+    assert_true(mock_opts_has_openai_only(&o, &name));
+    assert_string_equal(name, "tool_calls");
+    assert_false(mock_opts_has_anthropic_only(&o, &name));
+    assert_false(o.text_set);
+    arena_free(&a);
+
+    assert_int_equal(
+        parse(&o, &a,
+              "{\"tool_use\":{\"name\":\"get\",\"input\":{\"b\":[1,2],\"a\":\"\u00e9\"}},"
+              "\"thinking\":\"hmm\",\"stop_reason\":\"max_tokens\","
+              "\"stop_sequence\":\"END\",\"input_tokens\":10,\"output_tokens\":3,"
+              "\"cache_creation_input_tokens\":5,\"cache_read_input_tokens\":6,"
+              "\"chunks\":2}",
+              err, sizeof(err)),
+        SL_OK);
+    assert_int_equal(o.n_tool_use, 1);
+    /* input keeps its member order and is compact UTF-8. */
+    assert_true(sl_str_eq_lit(o.tool_use[0].args, "{\"b\":[1,2],\"a\":\"\xc3\xa9\"}"));
+    assert_true(sl_str_eq_lit(o.thinking, "hmm"));
+    assert_true(sl_str_eq_lit(o.stop_reason, "max_tokens"));
+    assert_true(sl_str_eq_lit(o.stop_sequence, "END"));
+    assert_int_equal(o.input_tokens, 10);
+    assert_int_equal(o.output_tokens, 3);
+    assert_int_equal(o.cache_creation_input_tokens, 5);
+    assert_int_equal(o.cache_read_input_tokens, 6);
+    assert_true(o.content_overridden);
+    assert_false(o.text_set); /* chunks alone does not ask for text beside a tool call */
+    assert_true(mock_opts_has_anthropic_only(&o, &name));
+    assert_string_equal(name, "tool_use");
+    assert_false(mock_opts_has_openai_only(&o, &name));
+    arena_free(&a);
+
+    assert_int_equal(parse(&o, &a,
+                           "{\"tool_use\":[{\"name\":\"a\"},{\"name\":\"b\",\"id\":\"t\"}],"
+                           "\"reply\":\"x\"}",
+                           err, sizeof(err)),
+                     SL_OK);
+    assert_int_equal(o.n_tool_use, 2);
+    assert_true(sl_str_eq_lit(o.tool_use[0].args, "{}"));
+    assert_true(sl_str_eq_lit(o.tool_use[1].id, "t"));
+    assert_true(o.text_set);
+    arena_free(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_every_field),
         cmocka_unit_test(test_rejects_with_a_message_naming_the_field),
+        cmocka_unit_test(test_tool_calls_and_provider_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

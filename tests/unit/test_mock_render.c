@@ -213,6 +213,194 @@ static void test_embeddings(void **state)
     json_decref(j);
 }
 
+static void *block_alloc(void *ud, size_t n)
+{
+    void **blocks = ud;
+    for (size_t i = 0; i < 16; i++) {
+        if (blocks[i] == NULL)
+            return blocks[i] = calloc(1, n);
+    }
+    fail_msg("block_alloc: out of slots");
+    return NULL;
+}
+
+static void free_blocks(void **blocks)
+{
+    for (size_t i = 0; i < 16; i++) {
+        free(blocks[i]);
+        blocks[i] = NULL;
+    }
+}
+
+static const struct mock_tool_call calls[] = {
+    {.name = MJ_KEY("get_weather"), .args = MJ_KEY("{\"city\":\"Paris \\u00e9\"}")},
+    {.id = MJ_KEY("call_\"x\""), .name = MJ_KEY("noop"), .args = MJ_KEY("")},
+};
+
+static void test_chat_message_with_tool_calls(void **state)
+{
+    struct rd_ctx c = ctx(false, false);
+    struct rd_message m = {.content = SL_STRLIT("null"),
+                           .reasoning = SL_STRLIT("\"why\""),
+                           .calls = calls,
+                           .n_calls = 2};
+    size_t cap = rd_bound(&c, 10) + rd_calls_bound(calls, 2);
+    char *buf = malloc(cap);
+    struct mj_writer w = {buf, buf + cap};
+    json_t *j, *msg, *tc;
+
+    (void)state;
+    c.finish_reason = SL_STRLIT("tool_calls");
+    c.details = true;
+    c.cached_tokens = 7;
+    rd_chat_message(&w, &c, &m, true);
+    j = parse(buf, (size_t)(w.ptr - buf));
+    msg = json_object_get(json_array_get(json_object_get(j, "choices"), 0), "message");
+    assert_true(json_is_null(json_object_get(msg, "content")));
+    assert_string_equal(json_string_value(json_object_get(msg, "reasoning_content")), "why");
+    tc = json_object_get(msg, "tool_calls");
+    assert_int_equal(json_array_size(tc), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(tc, 0), "id")),
+                        "call_mock_0");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(tc, 1), "id")),
+                        "call_\"x\"");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(tc, 0), "type")),
+                        "function");
+    json_t *fn = json_object_get(json_array_get(tc, 0), "function");
+    assert_string_equal(json_string_value(json_object_get(fn, "name")), "get_weather");
+    assert_string_equal(json_string_value(json_object_get(fn, "arguments")),
+                        "{\"city\":\"Paris \\u00e9\"}");
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(j, "choices"), 0), "finish_reason")),
+                        "tool_calls");
+    json_t *usage = json_object_get(j, "usage");
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(usage, "prompt_tokens_details"), "cached_tokens")),
+                     7);
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(usage, "completion_tokens_details"), "reasoning_tokens")),
+                     0);
+    json_decref(j);
+    free(buf);
+}
+
+/* Renders every event of a planned stream; checks each fits the bound the plan returned. */
+static json_t *render_stream(struct rd_stream *s, void **blocks, size_t *deltas)
+{
+    const struct rd_seg *segs;
+    size_t n_segs, cap = rd_stream_plan(s, block_alloc, blocks, &segs, &n_segs);
+    json_t *events = json_array();
+    char *buf = malloc(cap);
+
+    *deltas = 0;
+    for (size_t i = 0; i < n_segs; i++) {
+        for (uint64_t j = 0; j < segs[i].count; j++) {
+            struct mj_writer w = {buf, buf + cap};
+            rd_stream_event(s, &segs[i], j, &w);
+            if ((segs[i].flags & RD_SEG_DELTA) != 0)
+                (*deltas)++;
+            if (w.ptr - buf == 14 && memcmp(buf, "data: [DONE]\n\n", 14) == 0)
+                json_array_append_new(events, json_string("[DONE]"));
+            else
+                json_array_append_new(events, event_json(buf, (size_t)(w.ptr - buf), false));
+        }
+    }
+    free(buf);
+    return events;
+}
+
+static void test_planned_chat_stream(void **state)
+{
+    void *blocks[16] = {0};
+    struct rd_stream s = {.c = ctx(false, true),
+                          .chat = true,
+                          .usage = true,
+                          .text = true,
+                          .reply = SL_STRLIT("Hello, w\xc3\xb6rld"),
+                          .chunks = 3,
+                          .reasoning = SL_STRLIT("because"),
+                          .calls = calls,
+                          .n_calls = 2};
+    size_t deltas, i = 0;
+    json_t *ev, *d;
+    char joined[64] = "";
+
+    (void)state;
+    s.c.finish_reason = SL_STRLIT("tool_calls");
+    ev = render_stream(&s, blocks, &deltas);
+    /* role, 3 reasoning, 3 content, head + 4 argument pieces, head (empty arguments), finish,
+     * usage, [DONE] */
+    assert_int_equal(json_array_size(ev), 1 + 3 + 3 + 5 + 1 + 3);
+    assert_int_equal(deltas, rd_stream_deltas(&s));
+    assert_int_equal(deltas, 3 + 3 + 4);
+#define DELTA(k)                                                                                   \
+    json_object_get(json_array_get(json_object_get(json_array_get(ev, k), "choices"), 0), "delta")
+    assert_string_equal(json_string_value(json_object_get(DELTA(i++), "role")), "assistant");
+    for (int k = 0; k < 3; k++)
+        strcat(joined, json_string_value(json_object_get(DELTA(i++), "reasoning_content")));
+    assert_string_equal(joined, "because");
+    joined[0] = '\0';
+    for (int k = 0; k < 3; k++)
+        strcat(joined, json_string_value(json_object_get(DELTA(i++), "content")));
+    assert_string_equal(joined, "Hello, w\xc3\xb6rld");
+    d = json_array_get(json_object_get(DELTA(i++), "tool_calls"), 0);
+    assert_int_equal(json_integer_value(json_object_get(d, "index")), 0);
+    assert_string_equal(json_string_value(json_object_get(d, "id")), "call_mock_0");
+    assert_string_equal(json_string_value(json_object_get(d, "type")), "function");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(d, "function"), "name")),
+                        "get_weather");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(d, "function"), "arguments")), "");
+    joined[0] = '\0';
+    for (int k = 0; k < 4; k++) {
+        d = json_array_get(json_object_get(DELTA(i++), "tool_calls"), 0);
+        assert_int_equal(json_integer_value(json_object_get(d, "index")), 0);
+        assert_null(json_object_get(d, "id"));
+        strcat(joined,
+               json_string_value(json_object_get(json_object_get(d, "function"), "arguments")));
+    }
+    assert_string_equal(joined, "{\"city\":\"Paris \\u00e9\"}");
+    d = json_array_get(json_object_get(DELTA(i++), "tool_calls"), 0);
+    assert_int_equal(json_integer_value(json_object_get(d, "index")), 1);
+    assert_string_equal(json_string_value(json_object_get(d, "id")), "call_\"x\"");
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(json_array_get(ev, i++), "choices"), 0),
+                            "finish_reason")),
+                        "tool_calls");
+    assert_int_equal(json_array_size(json_object_get(json_array_get(ev, i++), "choices")), 0);
+    assert_string_equal(json_string_value(json_array_get(ev, i)), "[DONE]");
+#undef DELTA
+    json_decref(ev);
+    free_blocks(blocks);
+
+    /* Tool calls alone: the role chunk says content null and no content deltas follow. */
+    s = (struct rd_stream){
+        .c = ctx(false, false), .chat = true, .chunks = 8, .calls = calls, .n_calls = 1};
+    ev = render_stream(&s, blocks, &deltas);
+    assert_int_equal(json_array_size(ev), 1 + 1 + 4 + 1 + 1);
+    d = json_object_get(json_array_get(json_object_get(json_array_get(ev, 0), "choices"), 0),
+                        "delta");
+    assert_true(json_is_null(json_object_get(d, "content")));
+    json_decref(ev);
+    free_blocks(blocks);
+}
+
+static void test_stream_error_event(void **state)
+{
+    struct rd_stream s = {.c = ctx(true, false)};
+    char buf[512];
+    struct mj_writer w = {buf, buf + sizeof(buf)};
+    json_t *j;
+
+    (void)state;
+    rd_stream_error(&s, &w);
+    j = event_json(buf, (size_t)(w.ptr - buf), true);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "error"), "type")),
+                        "server_error");
+    assert_true(json_is_null(json_object_get(json_object_get(j, "error"), "code")));
+    json_decref(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -222,6 +410,9 @@ int main(void)
         cmocka_unit_test(test_error_and_models),
         cmocka_unit_test(test_pieces_concatenate_on_char_boundaries),
         cmocka_unit_test(test_embeddings),
+        cmocka_unit_test(test_chat_message_with_tool_calls),
+        cmocka_unit_test(test_planned_chat_stream),
+        cmocka_unit_test(test_stream_error_event),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -442,7 +442,6 @@ static void test_provider_key_errors(void **state)
                "  - display_name: g\n"
                "    provider: openai\n"
                "    api_key: \"sk-SECRET\\0x\"\n",
-           "r.yaml:3: provider_keys[0] (\"a\"): provider: required field is missing\n"
            "r.yaml:3: provider_keys[0] (\"a\"): api_key: required field is missing\n"
            "r.yaml:5: provider_keys[1] (\"b\"): provider: expected a vendor name of lower-case "
            "letters, digits, \"-\", \"_\" and \".\", got \"Open AI\"\n"
@@ -573,8 +572,6 @@ static void test_model_errors(void **state)
            "use provider_key with the key's display_name\n"
            "r.yaml:14: models[1] (\"b\"): model_name: \"*\" is only allowed when display_name is "
            "a wildcard, got a quoted string \"x*\"\n"
-           "r.yaml:15: models[1] (\"b\"): provider: \"deepseek\" does not match provider "
-           "\"openai\" of provider key \"mock\"\n"
            "r.yaml:18: models[2] (\"c*\"): model_name: a template has at most one \"*\", got a "
            "quoted string \"*x*\"\n"
            "r.yaml:19: models[2] (\"c*\"): provider: expected a vendor name of lower-case "
@@ -618,9 +615,6 @@ static void test_model_errors(void **state)
                        "  - display_name: m\n"
                        "    provider_key: mock\n"
                        "    model_name: m\n"
-                       "    routing: {targets: []}\n"
-                       "    ensemble: {}\n"
-                       "    semantic: {}\n"
                        "    cooldown: {}\n"
                        "    rate_limit: {rpm: 1}\n"
                        "    cost: {}\n"
@@ -629,29 +623,171 @@ static void test_model_errors(void **state)
                        "    auto_prompt_caching: {}\n"
                        "    embedding: {}\n"
                        "    modelname: x\n",
-           "r.yaml:11: models[0] (\"m\"): routing: not supported by sluice yet (only direct "
-           "models: provider_key + model_name)\n"
-           "r.yaml:12: models[0] (\"m\"): ensemble: not supported by sluice yet (only direct "
-           "models: provider_key + model_name)\n"
-           "r.yaml:13: models[0] (\"m\"): semantic: not supported by sluice yet (only direct "
-           "models: provider_key + model_name)\n"
-           "r.yaml:14: models[0] (\"m\"): cooldown: not supported by sluice yet\n"
-           "r.yaml:15: models[0] (\"m\"): rate_limit: not supported by sluice yet\n"
-           "r.yaml:16: models[0] (\"m\"): cost: not supported by sluice yet\n"
-           "r.yaml:17: models[0] (\"m\"): allowed_cidrs: not supported by sluice yet\n"
-           "r.yaml:18: models[0] (\"m\"): background_model_check: not supported by sluice yet\n"
-           "r.yaml:19: models[0] (\"m\"): auto_prompt_caching: not supported by sluice yet\n"
-           "r.yaml:20: models[0] (\"m\"): embedding: not supported by sluice yet\n"
-           "r.yaml:21: models[0] (\"m\"): modelname: unknown key (did you mean model_name?)\n");
+           "r.yaml:11: models[0] (\"m\"): cooldown: not supported by sluice yet\n"
+           "r.yaml:12: models[0] (\"m\"): rate_limit: not supported by sluice yet\n"
+           "r.yaml:13: models[0] (\"m\"): cost: not supported by sluice yet\n"
+           "r.yaml:14: models[0] (\"m\"): allowed_cidrs: not supported by sluice yet\n"
+           "r.yaml:15: models[0] (\"m\"): background_model_check: not supported by sluice yet\n"
+           "r.yaml:16: models[0] (\"m\"): auto_prompt_caching: not supported by sluice yet\n"
+           "r.yaml:17: models[0] (\"m\"): embedding: not supported by sluice yet\n"
+           "r.yaml:18: models[0] (\"m\"): modelname: unknown key (did you mean model_name?)\n");
 }
 
-/* A model's provider may restate its key's. */
-static void test_model_provider_matches(void **state)
+/* An AISIX model group (routing), ensemble or semantic router has no provider_key or
+ * model_name; adding them would make a file AISIX refuses. Each gets one error. */
+static void test_virtual_models_get_one_error(void **state)
 {
     (void)state;
-    struct sl_resources *r = load_ok(HDR PK_MOCK M_MINI "    provider: openai\n");
-    assert_string_equal(r->models[0].provider, "openai");
+    expect(HDR PK_MOCK M_MINI
+           "  - display_name: smart\n"
+           "    routing:\n"
+           "      strategy: failover\n"
+           "      targets:\n"
+           "        - model: gpt-4o-mini\n"
+           "    timeout: 30000\n"
+           "  - display_name: panel\n"
+           "    ensemble: {panel: [{model: gpt-4o-mini}], judge: {model: "
+           "gpt-4o-mini}}\n"
+           "  - display_name: router\n"
+           "    semantic: {embedding_model: gpt-4o-mini, routes: []}\n"
+           "api_keys:\n"
+           "  - display_name: a\n"
+           "    key_hash: 9E3B2B30646B010D7075843489FDFA4B3C2257B902B3162E5D5D385F1C6C4360\n"
+           "    allowed_models: [smart, panel]\n",
+           "r.yaml:12: models[1] (\"smart\"): routing: not supported by sluice yet (model groups "
+           "are not built yet; callers can name the direct models)\n"
+           "r.yaml:18: models[2] (\"panel\"): ensemble: not supported by sluice yet (ensembles "
+           "are not built yet)\n"
+           "r.yaml:20: models[3] (\"router\"): semantic: not supported by sluice yet (semantic "
+           "routers are not built yet)\n");
+}
+
+/* As in AISIX, a model's provider may differ from its key's: it is the model's vendor label
+ * (owned_by), and the key's provider or adapter picks the wire family. */
+static void test_model_provider_may_differ(void **state)
+{
+    (void)state;
+    struct sl_resources *r = load_ok(HDR PK_MOCK M_MINI "    provider: openai\n"
+                                                        "  - display_name: ds\n"
+                                                        "    provider: deepseek\n"
+                                                        "    provider_key: mock\n"
+                                                        "    model_name: deepseek-chat\n");
+    assert_string_equal(r->models[1].provider, "openai");
+    assert_string_equal(r->models[0].provider, "deepseek");
+    assert_int_equal(r->models[0].key->adapter, SL_ADAPTER_OPENAI);
+    assert_string_equal(r->models[0].key->provider, "openai");
     sl_resources_free(r);
+}
+
+/* provider_keys[].provider is optional in AISIX: the family then comes from adapter, and what
+ * the key leaves open (family, default api_base) from the first model naming it. */
+static void test_key_without_provider(void **state)
+{
+    (void)state;
+    /* AISIX's own validate fixture: a key with only api_key, a model saying openai. */
+    struct sl_resources *r = load_ok(HDR "provider_keys:\n"
+                                         "  - display_name: pk\n"
+                                         "    api_key: sk-x\n"
+                                         "models:\n"
+                                         "  - display_name: m1\n"
+                                         "    provider: openai\n"
+                                         "    model_name: gpt-4o\n"
+                                         "    provider_key: pk\n"
+                                         "  - display_name: m2\n"
+                                         "    model_name: gpt-4o-mini\n"
+                                         "    provider_key: pk\n");
+    const struct sl_provider_key *k = &r->provider_keys[0];
+    assert_null(k->provider);
+    assert_int_equal(k->adapter, SL_ADAPTER_OPENAI);
+    assert_string_equal(k->api_base, "https://api.openai.com/v1");
+    assert_string_equal(k->origin.host, "api.openai.com");
+    assert_string_equal(r->models[0].provider, "openai");
+    assert_string_equal(r->models[1].provider, "openai"); /* inherited from m1, which settled pk */
+    sl_resources_free(r);
+    expect(HDR "provider_keys:\n"
+               "  - display_name: pk\n"
+               "    api_key: sk-x\n"
+               "models:\n"
+               "  - display_name: m2\n"
+               "    model_name: gpt-4o-mini\n"
+               "    provider_key: pk\n",
+           "r.yaml:6: models[0] (\"m2\"): provider: required: provider key \"pk\" sets neither "
+           "provider nor adapter, so the model's provider decides the wire family\n");
+
+    /* A BYO endpoint: adapter and api_base, no provider; models label it as they like. */
+    r = load_ok(HDR "provider_keys:\n"
+                    "  - display_name: byo\n"
+                    "    adapter: openai\n"
+                    "    api_base: http://10.0.0.5:8000/v1\n"
+                    "    api_key: k\n"
+                    "models:\n"
+                    "  - display_name: llama\n"
+                    "    model_name: llama-3\n"
+                    "    provider_key: byo\n"
+                    "  - display_name: qwen\n"
+                    "    provider: qwen\n"
+                    "    model_name: qwen-2\n"
+                    "    provider_key: byo\n"
+                    "  - display_name: claude-ish\n"
+                    "    provider: anthropic\n"
+                    "    model_name: c\n"
+                    "    provider_key: byo\n");
+    assert_null(r->provider_keys[0].provider);
+    assert_string_equal(r->provider_keys[0].origin.authority, "10.0.0.5:8000");
+    assert_string_equal(r->models[0].provider, "anthropic");
+    assert_string_equal(r->models[1].provider, "openai");
+    assert_string_equal(r->models[2].provider, "qwen");
+    sl_resources_free(r);
+
+    /* Without api_base the vendor decides whether the default applies; without adapter it
+     * picks the family, and the Anthropic family is not built yet. Keys no model names load. */
+    expect(HDR "provider_keys:\n"
+               "  - display_name: ds\n"
+               "    adapter: openai\n"
+               "    api_key: k\n"
+               "  - display_name: an\n"
+               "    api_key: k\n"
+               "    api_base: https://api.anthropic.com\n"
+               "  - display_name: unused\n"
+               "    api_key: k\n"
+               "models:\n"
+               "  - display_name: a\n"
+               "    provider: deepseek\n"
+               "    model_name: deepseek-chat\n"
+               "    provider_key: ds\n"
+               "  - display_name: b\n"
+               "    provider: deepseek\n"
+               "    model_name: deepseek-chat\n"
+               "    provider_key: ds\n"
+               "  - display_name: c\n"
+               "    provider: anthropic\n"
+               "    model_name: claude\n"
+               "    provider_key: an\n",
+           "r.yaml:3: provider_keys[0] (\"ds\"): api_base: required for provider \"deepseek\", "
+           "taken from models[0] (\"a\") because the key sets no provider (the default "
+           "https://api.openai.com/v1 applies only to provider openai)\n"
+           "r.yaml:21: models[2] (\"c\"): provider: \"anthropic\" is not supported by sluice yet: "
+           "provider key \"an\" sets neither provider nor adapter, so the model's provider picks "
+           "the wire family (set adapter: openai on the key for an OpenAI-compatible "
+           "endpoint)\n");
+    expect(HDR "provider_keys:\n"
+               "  - display_name: ds\n"
+               "    adapter: openai\n"
+               "    api_key: k\n"
+               "models:\n"
+               "  - display_name: d\n"
+               "    model_name: x\n"
+               "    provider_key: ds\n",
+           "r.yaml:7: models[0] (\"d\"): provider: required: provider key \"ds\" sets neither "
+           "provider nor api_base, so the model's provider decides whether the default "
+           "api_base applies\n");
+    /* Families not built yet still fail naming them, with or without provider. */
+    expect(HDR "provider_keys:\n"
+               "  - display_name: v\n"
+               "    adapter: vertex\n"
+               "    api_key: k\n",
+           "r.yaml:4: provider_keys[0] (\"v\"): adapter: \"vertex\" is not supported by sluice "
+           "yet\n");
 }
 
 static void test_api_key_errors(void **state)
@@ -662,7 +798,7 @@ static void test_api_key_errors(void **state)
            "  - display_name: a\n"
            "    key_env: CALLER_KEY\n"
            "    key_hash: abc\n"
-           "    allowed_models: [gpt-5, \"a*b*\", \"m*\", mock, \"\", [x], gpt-4o-mini]\n"
+           "    allowed_models: [gpt-5, \"a*b*\", \"m*\", \"mock\", \"\", [x], gpt-4o-mini]\n"
            "  - display_name: b\n"
            "    key_hash: sk-SECRET-pasted-by-mistake\n"
            "    allowed_models:\n"
@@ -896,7 +1032,6 @@ static void test_errors_in_line_order(void **state)
            "r.yaml:2: api_keys[0] (\"k\"): allowed_models: required field is missing\n"
            "r.yaml:4: models[0] (\"m\"): provider_key: required field is missing\n"
            "r.yaml:4: models[0] (\"m\"): model_name: required field is missing\n"
-           "r.yaml:6: provider_keys[0] (\"p\"): provider: required field is missing\n"
            "r.yaml:6: provider_keys[0] (\"p\"): api_key: required field is missing\n"
            "r.yaml:7: bogus: unknown key\n");
 }
@@ -1195,15 +1330,31 @@ static void test_no_variable_value_in_cross_references(void **state)
                "    model_name: m\n"
                "  - display_name: ${TEAM}\n"
                "    provider_key: k\n"
+               "    model_name: m\n"
+               "  - display_name: q\n"
+               "    provider_key: ${TEAM}-key\n"
+               "    provider: ${TEAM}\n"
                "    model_name: m\n",
            "r.yaml:3: provider_keys[0] (\"k\"): api_base: required for provider \"${TEAM}\" (the "
            "default https://api.openai.com/v1 applies only to provider openai)\n"
            "r.yaml:7: models[0] (\"${TEAM}*x*\"): display_name: a wildcard name has exactly one "
            "\"*\", got \"${TEAM}*x*\"\n"
-           "r.yaml:10: models[0] (\"${TEAM}*x*\"): provider: \"openai\" does not match provider "
-           "\"${TEAM}\" of provider key \"k\"\n"
            "r.yaml:17: models[3] (\"${TEAM}\"): display_name: duplicate display_name \"${TEAM}\" "
-           "(first at line 14)\n");
+           "(first at line 14)\n"
+           "r.yaml:21: models[4] (\"q\"): provider_key: \"${TEAM}-key\" (interpolated) is not "
+           "defined in provider_keys\n");
+    /* A key without provider takes the model's vendor: shown as written, never expanded. */
+    expect(HDR "provider_keys:\n"
+               "  - display_name: ${TEAM}-key\n"
+               "    api_key: x\n"
+               "models:\n"
+               "  - display_name: m\n"
+               "    provider_key: ${TEAM}-key\n"
+               "    provider: ${TEAM}\n"
+               "    model_name: m\n",
+           "r.yaml:3: provider_keys[0] (\"${TEAM}-key\"): api_base: required for provider "
+           "\"${TEAM}\", taken from models[0] (\"m\") because the key sets no provider (the "
+           "default https://api.openai.com/v1 applies only to provider openai)\n");
 }
 
 /* The example `make run` serves loads without any environment and does what its comments say. */
@@ -1280,7 +1431,9 @@ int main(void)
         cmocka_unit_test(test_provider_key_errors),
         cmocka_unit_test(test_provider_adapter_openai),
         cmocka_unit_test(test_model_errors),
-        cmocka_unit_test(test_model_provider_matches),
+        cmocka_unit_test(test_virtual_models_get_one_error),
+        cmocka_unit_test(test_model_provider_may_differ),
+        cmocka_unit_test(test_key_without_provider),
         cmocka_unit_test(test_api_key_errors),
         cmocka_unit_test(test_api_key_duplicate_digest),
         cmocka_unit_test(test_key_env_hashing),

@@ -584,6 +584,51 @@ static void test_zero_copy(void **state)
     sl_sse_dispose(&p);
 }
 
+/* At EOF: an open line ends, a final lone CR ends its line, and an open [DONE] is delivered;
+ * any other open event stays open (the stream was cut). */
+static void test_finish(void **state)
+{
+    static const struct {
+        const char *in;
+        size_t events;    /* delivered after finish */
+        bool idle;        /* after finish */
+        const char *last; /* data of the last event */
+    } cases[] = {
+        {"data: a\r\rdata: [DONE]\r\r", 2, true, "[DONE]"},
+        {"data: a\n\ndata: [DONE]", 2, true, "[DONE]"},
+        {"data: a\n\ndata: [DONE]\n", 2, true, "[DONE]"},
+        {"data: a\n\ndata: [DONE]\r", 2, true, "[DONE]"},
+        {"data: a\n\ndata: [DONE]\r\n", 2, true, "[DONE]"},
+        {"data: a\n\ndata: b\n", 1, false, "a"},
+        {"data: a\n\ndata: b", 1, false, "a"},
+        {"data: a\n\ndata: [DONE]\ndata: x\n", 1, false, "a"},
+        {"data: a\n\n: comment", 1, false, "a"},
+        {"data: a\n\n", 1, true, "a"},
+    };
+    (void)state;
+    for (size_t i = 0; i < SL_ARRAY_LEN(cases); i++) {
+        /* Whole, and split before the last byte (a CR there must wait for finish). */
+        for (int split = 0; split < 2; split++) {
+            struct sl_sse_parser p;
+            size_t n = strlen(cases[i].in), cut = split ? n - 1 : n;
+            sl_sse_init(&p, 1024, false);
+            assert_int_equal(feed(&p, &r1, cases[i].in, cut), SL_OK);
+            assert_int_equal(feed(&p, &r1, cases[i].in + cut, n - cut), SL_OK);
+            assert_int_equal(sl_sse_finish(&p, on_event, &r1), SL_OK);
+            if (r1.n != cases[i].events || sl_sse_is_idle(&p) != cases[i].idle)
+                fail_msg("case %zu split %d: %zu events, idle %d", i, split, r1.n,
+                         sl_sse_is_idle(&p));
+            assert_int_equal(r1.ev[r1.n - 1].data.len, strlen(cases[i].last));
+            assert_memory_equal(r1.ev[r1.n - 1].data.ptr, cases[i].last, strlen(cases[i].last));
+            /* A second finish changes nothing. */
+            assert_int_equal(sl_sse_finish(&p, on_event, &r1), SL_OK);
+            assert_int_equal(r1.n, cases[i].events);
+            rec_clear(&r1);
+            sl_sse_dispose(&p);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -600,6 +645,7 @@ int main(void)
         cmocka_unit_test_teardown(test_callback_stops, teardown),
         cmocka_unit_test_teardown(test_is_idle, teardown),
         cmocka_unit_test_teardown(test_zero_copy, teardown),
+        cmocka_unit_test_teardown(test_finish, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

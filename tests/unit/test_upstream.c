@@ -212,6 +212,7 @@ static void world_init(struct world *w, uint16_t port, const struct sl_proxy_env
     h2o_context_init(&w->ctx, h2o_evloop_create(), &w->gc);
     w->cfg.upstream.connect_timeout_ms = 2000;
     w->cfg.upstream.pool_idle_timeout_secs = 30;
+    w->cfg.upstream.pool_max_idle_per_host = SL_CONFIG_UNBOUNDED;
     w->cfg.upstream.tls.verify = true;
     w->u = sl_upstreams_new(&w->ctx, &w->cfg, pe);
     snprintf(w->host, sizeof(w->host), "127.0.0.1");
@@ -299,6 +300,34 @@ static void test_content_length_and_reuse(void **state)
     assert_int_equal(s.connections_seen, 1);
     assert_int_equal(sl_upstreams_stats(w.u)->connections_reused, 1);
     assert_non_null(strstr(s.last_request, "POST /v1/chat/completions HTTP/1.1\r\n"));
+    world_dispose(&w);
+    server_stop(&s);
+    sl_buf_dispose(&a.body);
+    sl_buf_dispose(&b.body);
+}
+
+/* AISIX's 0s: pool_max_idle_per_host 0 keeps no idle connection, connect_timeout_ms 0 is no
+ * connect deadline (a 0 ms timer would fail every connect at once). */
+static void test_zero_pool_and_connect_timeout(void **state)
+{
+    (void)state;
+    struct server s = {.n_scripts = 2};
+    s.scripts[0].steps[0] = (struct step){RESP_HEAD "Content-Length: 2\r\n\r\nok", 0};
+    s.scripts[1].steps[0] = (struct step){RESP_HEAD "Content-Length: 2\r\n\r\nok", 0};
+    server_start(&s);
+    struct world w;
+    world_init(&w, s.port, NULL);
+    sl_upstreams_free(w.u);
+    w.cfg.upstream.pool_max_idle_per_host = 0;
+    w.cfg.upstream.connect_timeout_ms = 0;
+    w.u = sl_upstreams_new(&w.ctx, &w.cfg, NULL);
+    struct result a = {0}, b = {0};
+    run(&w, &a, 5000, 0);
+    assert_int_equal(a.err, SL_UPSTREAM_OK);
+    run(&w, &b, 5000, 0);
+    assert_int_equal(b.err, SL_UPSTREAM_OK);
+    assert_int_equal(s.connections_seen, 2);
+    assert_int_equal(sl_upstreams_stats(w.u)->connections_reused, 0);
     world_dispose(&w);
     server_stop(&s);
     sl_buf_dispose(&a.body);
@@ -685,8 +714,16 @@ static void test_no_proxy(void **state)
     char *bad[] = {(char *)"https_proxy=https://p:1", NULL};
     assert_int_equal(sl_proxy_env_load(bad, &pe, &d), SL_ERR);
     assert_string_equal(d.entries[0].msg,
-                        "environment https_proxy: https:// proxies are not supported; use an "
-                        "http:// proxy URL (the tunnel to the upstream is still TLS)");
+                        "environment https_proxy=\"https://p:1\": https:// proxies are not "
+                        "supported; use an http:// proxy URL (the tunnel to the upstream is still "
+                        "TLS)");
+    /* The value is named, its password never. */
+    char *secret[] = {(char *)"HTTP_PROXY=http://user:s3cret@proxy.local:99999", NULL};
+    assert_int_equal(sl_proxy_env_load(secret, &pe, &d), SL_ERR);
+    assert_null(strstr(d.entries[1].msg, "s3cret"));
+    assert_non_null(strstr(d.entries[1].msg,
+                           "environment HTTP_PROXY=\"http://***@proxy.local:99999\": "
+                           "invalid proxy URL ("));
     sl_diag_dispose(&d);
 }
 
@@ -1124,8 +1161,9 @@ static void test_proxy_credentials_percent_decoded(void **state)
     struct sl_diag d;
     sl_diag_init(&d, "env");
     assert_int_equal(sl_proxy_env_load(nul, &pe, &d), SL_ERR);
-    assert_string_equal(d.entries[0].msg, "environment HTTPS_PROXY: invalid proxy URL (its user "
-                                          "name or password holds %00)");
+    assert_string_equal(d.entries[0].msg,
+                        "environment HTTPS_PROXY=\"http://***@proxy:3128\": invalid proxy URL (its "
+                        "user name or password holds %00)");
     sl_diag_dispose(&d);
 }
 
@@ -1133,6 +1171,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_content_length_and_reuse),
+        cmocka_unit_test(test_zero_pool_and_connect_timeout),
         cmocka_unit_test(test_chunked_split_everywhere),
         cmocka_unit_test(test_until_close_and_interim),
         cmocka_unit_test(test_stale_pooled_connection_is_retried),

@@ -1,0 +1,98 @@
+/* Every error Sluice itself answers a client with, in one table. A row is an object-like macro
+ * that expands, inside the argument list of sl_reply_error, to
+ *     status, type, code, kind, message template
+ * so a call site names the row and passes only the template's arguments, and the compiler checks
+ * them against the template (it is a string literal at the call):
+ *     sl_reply_error(req, SL_ERR_MODEL_NOT_FOUND, SL_STR_FMT(alias));
+ * status: the HTTP status (0: the caller passes it, see sl_reply_error_status). type: the
+ * reference gateway's error type. code: the envelope's code; NULL means "the same as type", so
+ * a client that checks err.code finds a value as it would with OpenAI. kind: the access log's
+ * error_kind and the metric label. The dialect (OpenAI or, later, others) decides how the row is
+ * rendered; docs/operations.md lists the rows as callers see them. */
+#ifndef SLUICE_ERRORS_H
+#define SLUICE_ERRORS_H
+
+/* Requests */
+#define SL_ERR_INVALID_REQUEST                                                                     \
+    400, "invalid_request_error", NULL, "invalid_request", "request payload is invalid: %s"
+#define SL_ERR_INVALID_REQUEST_TEXT                                                                \
+    400, "invalid_request_error", NULL, "invalid_request", "request payload is invalid: %.*s"
+#define SL_ERR_AMBIGUOUS_FRAMING                                                                   \
+    400, "invalid_request_error", "ambiguous_framing", "ambiguous_framing",                        \
+        "request payload is invalid: %s"
+#define SL_ERR_BODY_TOO_LARGE                                                                      \
+    413, "invalid_request_error", "request_too_large", "body_too_large",                           \
+        "request body is larger than the limit of %llu bytes (proxy.request_body_limit_bytes)"
+#define SL_ERR_ROUTE_NOT_FOUND                                                                     \
+    404, "invalid_request_error", "not_found", "not_found", "no route for %.*s %.*s"
+#define SL_ERR_METHOD_NOT_ALLOWED                                                                  \
+    405, "invalid_request_error", "method_not_allowed", "method_not_allowed",                      \
+        "method %.*s is not allowed on %.*s (allowed: %s)"
+#define SL_ERR_EXPECTATION_FAILED                                                                  \
+    417, "invalid_request_error", NULL, "expectation_failed",                                      \
+        "expectation failed: only \"Expect: 100-continue\" is supported"
+/* Other errors h2o raises itself (the status is h2o's; the message is its text). */
+#define SL_ERR_HTTP_CLIENT 0, "invalid_request_error", NULL, "http_error", "%.*s"
+#define SL_ERR_HTTP_SERVER 0, "api_error", NULL, "http_error", "%.*s"
+
+/* Caller keys */
+#define SL_ERR_KEY_MISSING                                                                         \
+    401, "invalid_api_key", NULL, "unauthorized",                                                  \
+        "missing or malformed Authorization header (expected \"Bearer <key>\" or an x-api-key "    \
+        "header)"
+#define SL_ERR_KEY_UNKNOWN 401, "invalid_api_key", NULL, "unauthorized", "invalid API key"
+#define SL_ERR_KEY_DISABLED                                                                        \
+    401, "invalid_api_key", "api_key_disabled", "unauthorized", "API key is disabled"
+#define SL_ERR_KEY_EXPIRED                                                                         \
+    401, "invalid_api_key", "api_key_expired", "unauthorized", "API key has expired"
+
+/* Models */
+#define SL_ERR_MODEL_NOT_FOUND                                                                     \
+    404, "model_not_found", NULL, "model_not_found", "model \"%.*s\" does not exist"
+#define SL_ERR_MODEL_NOT_ALLOWED                                                                   \
+    403, "permission_denied", NULL, "permission_denied",                                           \
+        "API key \"%s\" is not allowed to use model \"%.*s\""
+
+/* Upstream failures */
+#define SL_ERR_UPSTREAM_TIMEOUT                                                                    \
+    504, "timeout", NULL, "upstream_timeout", "upstream request timed out: %s"
+#define SL_ERR_UPSTREAM_INVALID                                                                    \
+    502, "upstream_decode_error", NULL, "upstream_decode_error",                                   \
+        "upstream sent an invalid response: %s"
+#define SL_ERR_UPSTREAM_BAD_JSON                                                                   \
+    502, "upstream_decode_error", NULL, "upstream_decode_error",                                   \
+        "upstream returned invalid JSON: %s at byte %zu"
+#define SL_ERR_UPSTREAM_UNREACHABLE                                                                \
+    502, "transport_error", NULL, "transport_error", "upstream unreachable: %s"
+/* The egress proxy's 407: final, never retried (src/upstream/client.c fail_proxy_auth). */
+#define SL_ERR_UPSTREAM_PROXY_AUTH                                                                 \
+    502, "transport_error", "proxy_auth_required", "transport_error", "upstream unreachable: %s"
+/* A body coding Sluice cannot undo (br, zstd), or corrupt gzip/deflate data. */
+#define SL_ERR_UPSTREAM_UNDECODABLE                                                                \
+    502, "upstream_decode_error", NULL, "upstream_decode_error",                                   \
+        "cannot decode the upstream response: %s"
+#define SL_ERR_UPSTREAM_5XX 502, "upstream_error", NULL, "upstream_error", "upstream returned %d"
+#define SL_ERR_UPSTREAM_ODD_STATUS                                                                 \
+    502, "upstream_error", NULL, "upstream_error", "upstream returned unexpected status %d"
+#define SL_ERR_UPSTREAM_TOO_LARGE                                                                  \
+    502, "upstream_error", "response_too_large", "upstream_error",                                 \
+        "upstream response is larger than %llu bytes (upstream.max_response_bytes)"
+#define SL_ERR_UPSTREAM_MODEL_REPEATS                                                              \
+    502, "upstream_decode_error", NULL, "upstream_decode_error",                                   \
+        "upstream reply repeats \"model\" more than %d times"
+/* An upstream 4xx whose message could not be read: the status is the upstream's. */
+#define SL_ERR_UPSTREAM_4XX 0, "upstream_error", NULL, "upstream_error", "upstream returned %d"
+
+/* In-stream failures (an "event: error" frame after the 200; status is what the failure would
+ * have been before it). */
+#define SL_ERR_STREAM_TIMEOUT                                                                      \
+    504, "timeout", NULL, "upstream_timeout", "upstream stream timed out: %s"
+#define SL_ERR_STREAM_ABORTED                                                                      \
+    502, "stream_aborted", NULL, "stream_aborted", "upstream stream failed: %s"
+#define SL_ERR_STREAM_MODEL_REPEATS                                                                \
+    502, "stream_aborted", NULL, "stream_aborted",                                                 \
+        "upstream event repeats \"model\" more than %d times"
+#define SL_ERR_STREAM_CUT                                                                          \
+    502, "stream_aborted", NULL, "stream_aborted", "upstream stream ended in the middle of an event"
+
+#endif
