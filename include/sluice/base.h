@@ -7,8 +7,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* One return convention (STYLE C.13): 0 success, negative SL_E* failure. */
+/* One return convention (STYLE C.13): 0 success, negative SL_E* failure; SL_DONE is a success
+ * that also says "nothing more to do" (a reply was sent, a stream was ended). */
 enum {
+    SL_DONE = 1,
     SL_OK = 0,
     SL_ERR = -1,      /* generic failure; details were reported through the caller's channel */
     SL_AGAIN = -2,    /* need more bytes or a later event */
