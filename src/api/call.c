@@ -129,6 +129,12 @@ static void reply_upstream_failure(struct call *c, enum sl_upstream_error err, c
     case SL_UPSTREAM_ERR_TOO_LARGE:
         sl_exchange_error(x, SL_ERR_UPSTREAM_INVALID, what);
         break;
+    case SL_UPSTREAM_ERR_DECODE:
+        sl_exchange_error(x, SL_ERR_UPSTREAM_UNDECODABLE, what);
+        break;
+    case SL_UPSTREAM_ERR_PROXY_AUTH:
+        sl_exchange_error(x, SL_ERR_UPSTREAM_PROXY_AUTH, what);
+        break;
     default:
         sl_exchange_error(x, SL_ERR_UPSTREAM_UNREACHABLE, what);
         break;
@@ -271,7 +277,8 @@ static const struct sl_upstream_cbs upstream_cbs;
 /* The reference gateway's rules for one target: 5xx (as the family counts them) and transport
  * failures are retried within the budget; a timeout only when the model sets retries itself (a
  * default budget never re-hits a target that timed out); 4xx, TLS verification and oversized
- * responses never. */
+ * responses never. Nor are the egress proxy's own failures (its 407, no connection to it) or
+ * bodies that cannot be decoded: another attempt gets the same answer, later. */
 static bool should_retry(const struct call *c, enum sl_upstream_error err, int status)
 {
     const struct sl_model *md = c->x->model;
@@ -291,6 +298,10 @@ static bool should_retry(const struct call *c, enum sl_upstream_error err, int s
     case SL_UPSTREAM_ERR_IDLE:
     case SL_UPSTREAM_ERR_CONNECT_TIMEOUT:
         return md->has_retries;
+    case SL_UPSTREAM_ERR_PROXY_AUTH:
+    case SL_UPSTREAM_ERR_PROXY_UNREACHABLE:
+    case SL_UPSTREAM_ERR_DECODE:
+        return false;
     default:
         return false;
     }
@@ -469,8 +480,15 @@ static int on_body(void *ud, const char *data, size_t len)
         sl_exchange_error(c->x, SL_ERR_UPSTREAM_TOO_LARGE, (unsigned long long)c->body._max);
         return -1;
     case CALL_ERROR_BODY:
-        sl_buf_append(&c->body, data, len); /* past the cap the rest is ignored */
-        return 0;
+        if (sl_buf_append(&c->body, data, len) == SL_OK)
+            return 0;
+        /* Only a message is wanted from an error body: past its cap, stop reading (a
+         * compressed body could otherwise inflate for as long as the deadline allows). */
+        c->up = NULL;
+        set_state(c, CALL_DONE);
+        stop_watch(c);
+        finish_error_body(c);
+        return -1;
     default:
         SL_ASSERT(!"body in an unexpected state");
         return -1;
@@ -731,6 +749,7 @@ int sl_phase_upstream(struct sl_exchange *x)
     c->reqbufs = bufs;
     c->nreqbufs = nbufs;
     c->opts = timeouts(x);
+    c->opts.request_id = x->log.request_id;
     if (x->call.stream) {
         sl_relay_init(&c->relay, req, &x->log, x->svc->sse_keepalive);
         c->relay_ready = true;

@@ -22,6 +22,7 @@ enum field_kind {
     F_TOOL_USE,   /* Anthropic: {name, input?, id?} or an array of them */
     F_FINISH,     /* one of OpenAI's finish_reason values */
     F_STOP,       /* one of Anthropic's stop_reason values */
+    F_CODING,     /* an HTTP token of 1..32 characters (a content coding's name) */
 };
 
 struct field {
@@ -73,6 +74,9 @@ static const struct field fields[] = {
     FIELD(output_tokens, F_TOKENS),
     FIELD(cache_creation_input_tokens, F_TOKENS),
     FIELD(cache_read_input_tokens, F_TOKENS),
+    FIELD(content_encoding, F_CODING),
+    FIELD(transfer_encoding_gzip, F_BOOL),
+    FIELD(corrupt_encoding, F_BOOL),
 };
 
 static const char *const finish_reasons[] = {"stop", "length", "tool_calls", "content_filter",
@@ -139,6 +143,17 @@ static int parse_uint(struct parse_ctx *pc, const struct field *f, json_t *v, ui
         return fail(pc, f->name, why);
     }
     *out = (uint64_t)json_integer_value(v);
+    return SL_OK;
+}
+
+#define TOKEN_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-.^_`|~"
+
+static int parse_coding(struct parse_ctx *pc, const struct field *f, json_t *v, struct sl_str *dst)
+{
+    size_t n = json_is_string(v) ? json_string_length(v) : 0;
+    if (n == 0 || n > 32 || strspn(json_string_value(v), TOKEN_CHARS) != n)
+        return fail(pc, f->name, "expected an HTTP token of 1 to 32 characters");
+    *dst = copy_str(pc, json_string_value(v), n);
     return SL_OK;
 }
 
@@ -376,6 +391,8 @@ static int parse_field(struct parse_ctx *pc, const struct field *f, json_t *v, s
         return parse_enum(pc, f, v, finish_reasons, SL_ARRAY_LEN(finish_reasons), o);
     case F_STOP:
         return parse_enum(pc, f, v, stop_reasons, SL_ARRAY_LEN(stop_reasons), o);
+    case F_CODING:
+        return parse_coding(pc, f, v, dst);
     default:
         return parse_text(pc, f, v, o);
     }

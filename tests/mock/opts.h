@@ -74,7 +74,11 @@ struct mock_opts {
     bool reset_before_headers;
     bool invalid_json;
     bool no_usage;
-    bool content_overridden; /* reply, chunk_text, chunks or response_bytes was set */
+    /* Content-Encoding sent (gzip, x-gzip and deflate compress the body); ptr NULL: none */
+    struct sl_str content_encoding;
+    bool transfer_encoding_gzip; /* HTTP/1.1: Transfer-Encoding: gzip, chunked */
+    bool corrupt_encoding;       /* damage the last compressed byte of a non-stream body */
+    bool content_overridden;     /* reply, chunk_text, chunks or response_bytes was set */
     bool text_set; /* reply, chunk_text or response_bytes was set: text beside tool calls */
     uint64_t stream_error_after_chunks; /* in-band stream error after N deltas */
     /* OpenAI chat completions only. */
