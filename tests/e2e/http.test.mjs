@@ -4,6 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startSluice, baseConfig, curl, run, scrapeMetrics } from './lib/harness.mjs';
 import { exchange, parseResponses } from './lib/raw.mjs';
+import { startGateway, stopGateway, KEYS } from './lib/gateway.mjs';
 import net from 'node:net';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -106,9 +107,37 @@ test('a chunked body over the limit gets 413 too', async () => {
   assert.equal(JSON.parse(r.body).error.code, 'request_too_large');
 });
 
-test('a body exactly at the limit is accepted (reaches routing)', async () => {
-  const r = await curl(['-X', 'POST', '--data-binary', 'x'.repeat(1024), s.url('/v1/unknown')]);
-  assert.equal(r.status, 404);
+// The proxied route, so "accepted" means the upstream got it: a valid chat body padded to
+// exactly the limit reaches the mock whole, with Content-Length and chunked alike; one byte
+// more is refused and nothing reaches the mock.
+test('a chat body of exactly the limit reaches the upstream (Content-Length and chunked); one byte more gets 413', async () => {
+  const g = await startGateway({ env: { SLUICE_PROXY__REQUEST_BODY_LIMIT_BYTES: '1024' } });
+  try {
+    const padding = (size) => 'p'.repeat(size - '{"model":"gpt-4o-mini","messages":[{"role":"user","content":""}]}'.length);
+    const chatOf = (size) => {
+      const body = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: padding(size) }] });
+      assert.equal(body.length, size);
+      return body;
+    };
+    const post = (body, chunked) => curl(['-X', 'POST', '-H', `authorization: Bearer ${KEYS.teamA}`,
+      '-H', 'content-type: application/json', ...(chunked ? ['-H', 'transfer-encoding: chunked'] : []),
+      '--data-binary', '@-', g.sluice.url('/v1/chat/completions')], { input: body });
+    for (const chunked of [false, true]) {
+      await g.mock.reset();
+      const at = await post(chatOf(1024), chunked);
+      assert.equal(at.status, 200, at.body);
+      assert.equal(JSON.parse(at.body).model, 'gpt-4o-mini');
+      const seen = await g.mock.requests();
+      assert.equal(seen.length, 1);
+      assert.equal(JSON.parse(seen[0].body).messages[0].content, padding(1024));
+      const over = await post(chatOf(1025), chunked);
+      assert.equal(over.status, 413, over.body);
+      assert.equal(JSON.parse(over.body).error.code, 'request_too_large');
+      assert.equal((await g.mock.stats()).requests, 1, 'the body over the limit never reached the upstream');
+    }
+  } finally {
+    assert.equal((await stopGateway(g)).code, 0);
+  }
 });
 
 test('HTTP/1.1 keep-alive serves several requests on one connection', async () => {
