@@ -61,6 +61,7 @@ struct sl_metrics_process {
     bool draining;
     uint64_t open_connections;
     uint64_t connections_refused;
+    uint64_t lingering_closes;
     uint64_t http_requests[SL_METRICS_STATUS_CLASSES]; /* by status class */
 };
 
@@ -72,6 +73,7 @@ void sl_metrics_render(const struct sl_metrics_process *p,
 /* Families (all prefixed sluice_):
  *   build_info{version} gauge 1
  *   workers, draining, open_connections gauges
+ *   connections_refused_total, lingering_closes_total counters
  *   http_requests_total{code} counter (status class, every response incl. h2o's own)
  *   requests_total{route,model,status} counter
  *   client_cancelled_total{route,model} counter (status 499)

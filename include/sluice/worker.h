@@ -27,6 +27,9 @@ struct sl_worker_stats {
     _Atomic uint64_t connections;
     _Atomic uint64_t connections_refused; /* over proxy.max_connections */
     _Atomic uint64_t requests[6];         /* by status class: [0] = 1xx..[4] = 5xx, [5] = other */
+    /* Client connections closed gracefully: write side shut, then what the client still sent
+     * read and thrown away (see src/server/linger.c). */
+    _Atomic uint64_t lingering_closes;
 };
 
 #define SL_WORKER_MAX_LISTENERS 2 /* plain HTTP and, with proxy.tls.addr, TLS */
@@ -39,6 +42,10 @@ struct sl_client_conn {
     h2o_socket_t *sock;
     /* HTTP/1.1: the request being handled on it, or NULL (see keep_reading in http.c). */
     struct sl_exchange *current;
+    /* HTTP/1.x: a second descriptor of the socket, taken when a response will end the
+     * connection, so that the socket outlives h2o's close and is closed gracefully
+     * (src/server/linger.c); -1 otherwise. */
+    int _linger_fd;
 };
 
 /* The connection record of a socket the worker accepted, or NULL for any other socket. */
@@ -80,6 +87,10 @@ struct sl_worker {
     h2o_multithread_receiver_t _control_rx;
     h2o_timeout_t _sweep_timeout;
     h2o_timeout_entry_t _sweep_entry;
+    /* Client sockets being closed gracefully (src/server/linger.c), oldest first. */
+    h2o_linklist_t _lingering;
+    size_t _n_lingering;
+    h2o_timeout_t _linger_timeout;
 };
 
 /* Messages the control thread sends to a worker (delivered on the worker's loop). */

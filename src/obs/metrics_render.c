@@ -421,6 +421,10 @@ static void render_process(struct sl_buf *out, struct sl_buf *lb,
     family(out, "sluice_connections_refused_total", "counter",
            "Connections refused because proxy.max_connections were open.");
     sl_buf_appendf(out, "sluice_connections_refused_total %" PRIu64 "\n", p->connections_refused);
+    family(out, "sluice_lingering_closes_total", "counter",
+           "Client connections closed gracefully: write side shut, then what the client still "
+           "sent read and discarded (at most 32 MiB or 5 s).");
+    sl_buf_appendf(out, "sluice_lingering_closes_total %" PRIu64 "\n", p->lingering_closes);
     family(out, "sluice_http_requests_total", "counter",
            "Responses sent, by status class (every response, including h2o's own).");
     for (size_t c = 0; c < SL__STATUS_CLASSES; c++)

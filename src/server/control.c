@@ -165,6 +165,8 @@ static void render_metrics(const struct sl_server *s, struct sl_buf *out)
         p.open_connections += atomic_load_explicit(&w->stats.connections, memory_order_relaxed);
         p.connections_refused +=
             atomic_load_explicit(&w->stats.connections_refused, memory_order_relaxed);
+        p.lingering_closes +=
+            atomic_load_explicit(&w->stats.lingering_closes, memory_order_relaxed);
         for (size_t c = 0; c < SL_METRICS_STATUS_CLASSES; c++)
             p.http_requests[c] += atomic_load_explicit(&w->stats.requests[c], memory_order_relaxed);
     }

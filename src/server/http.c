@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -168,6 +169,23 @@ static void keep_reading(struct sl_exchange *x, h2o_req_t *req)
     h2o_socket_read_start(sock, on_client_readable);
 }
 
+/* The HTTP/1.x response being set up ends the connection (an error h2o or Sluice raised before
+ * reading the whole body, Connection: close, the drain), and the client may still be sending:
+ * h2o would close a socket with unread input, and the reset that draws would throw away the
+ * response before the client reads it. A second descriptor keeps the socket open past h2o's
+ * close so that linger.c can close it gracefully. Keep-alive responses cost nothing. */
+static void keep_for_graceful_close(h2o_req_t *req)
+{
+    if (req->version >= 0x200 || req->http1_is_persistent)
+        return;
+    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+    struct sl_client_conn *c = sock != NULL ? sl_client_conn_of(sock) : NULL;
+    if (c == NULL || c->_linger_fd != -1)
+        return;
+    /* On failure (out of descriptors) the connection is closed as h2o closes it. */
+    c->_linger_fd = fcntl(h2o_socket_get_fd(sock), F_DUPFD_CLOEXEC, 0);
+}
+
 static void on_exchange_dispose(void *p)
 {
     struct sl_exchange *x = p;
@@ -310,6 +328,7 @@ static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t *
     /* While draining, HTTP/1.1 clients are told to reconnect (to another replica). */
     if (sl_server_is_draining(s))
         req->http1_is_persistent = 0;
+    keep_for_graceful_close(req);
     if (sl_exchange_of(req) == NULL && req->res.status >= 400) {
         struct envelope_ostream *o =
             (void *)h2o_add_ostream(req, sizeof(struct envelope_ostream), slot);

@@ -77,6 +77,8 @@ static const struct field fields[] = {
     FIELD(content_encoding, F_CODING),
     FIELD(transfer_encoding_gzip, F_BOOL),
     FIELD(corrupt_encoding, F_BOOL),
+    FIELD(fail_first, F_CHUNKS),
+    FIELD(tag, F_STRING),
 };
 
 static const char *const finish_reasons[] = {"stop", "length", "tool_calls", "content_filter",
@@ -106,6 +108,8 @@ void mock_opts_init(struct mock_opts *o, const struct mock_defaults *d)
         .dimensions = d->dimensions,
         .disconnect_after_chunks = MOCK_NEVER,
         .stall_after_chunks = MOCK_NEVER,
+        .fail_first = MOCK_NEVER,
+        .tag = SL_STRLIT(""),
         .reply = d->reply,
         .stream_error_after_chunks = MOCK_NEVER,
         .cached_tokens = MOCK_UNSET,
@@ -447,6 +451,8 @@ int mock_opts_parse(struct mock_opts *o, struct sl_str json, mock_alloc_fn *allo
         if (is_content_field(name) && strcmp(name, "chunks") != 0)
             o->text_set = true;
     }
+    if (o->tag.len > MOCK_MAX_TAG)
+        rc = fail(&pc, "tag", "expected a string of at most 128 bytes");
 out:
     json_decref(root);
     return rc;

@@ -333,6 +333,21 @@ static bool is_error_status(const struct mock_opts *o)
     return o->status >= 300;
 }
 
+int mock__fail_first(struct mock_opts *o)
+{
+    uint64_t seen;
+
+    if (o->fail_first == MOCK_NEVER)
+        return SL_OK;
+    if (rec_count_tag(o->tag, &seen) != SL_OK)
+        return SL_ERR;
+    if (seen > o->fail_first) {
+        o->status = 0;
+        o->reset_before_headers = false;
+    }
+    return SL_OK;
+}
+
 /* --- the state machine of delayed, dripped and streamed responses --- */
 
 static void set_state(struct mreq *m, enum mreq_state to)
@@ -960,6 +975,8 @@ static int handle_generate(struct mock_worker *w, h2o_req_t *req, bool chat)
     if (apply_mock(req, &o, &v[3]) != SL_OK ||
         check_scope(req, &o, chat ? EP_CHAT : EP_COMPLETIONS))
         return 0;
+    if (mock__fail_first(&o) != SL_OK)
+        return reply_error(req, 400, MOCK_TOO_MANY_TAGS, "\"mock\"");
     if (is_error_status(&o)) {
         rec_count(&w->counters, REC_ERRORS_INJECTED, 1);
         return respond_body(w, req, &o, o.status, injected_error(req, &o));
