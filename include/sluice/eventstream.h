@@ -14,9 +14,9 @@
  * buffered.
  *
  * Zero-copy where possible: a message that lies whole inside one fed buffer is delivered as
- * slices into that buffer; one that spans feeds is gathered in the decoder's own buffer
- * (allocated once its prelude has been checked, at most max_message_bytes). One decoder per
- * stream, used by one thread at a time. */
+ * slices into that buffer; one that spans feeds is gathered in the decoder's own buffer, which
+ * grows only once its prelude has been checked and only as its bytes arrive (at most
+ * max_message_bytes). One decoder per stream, used by one thread at a time. */
 #ifndef SLUICE_EVENTSTREAM_H
 #define SLUICE_EVENTSTREAM_H
 

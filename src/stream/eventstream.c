@@ -2,9 +2,9 @@
  *
  * Two paths, as in sse.c: a message whose bytes all lie in the fed buffer is checked and
  * delivered in place; one cut by the end of a buffer is gathered in _msg, first its 12-byte
- * prelude (checked before anything else is kept), then, with room reserved for exactly the
- * declared length, the rest. Nothing is parsed before its bytes are complete and its CRC
- * checked, so both paths share one check-and-deliver step and a split cannot change a result. */
+ * prelude (checked before anything else is kept), then the rest. Nothing is parsed before its bytes
+ * are complete and its CRC checked, so both paths share one check-and-deliver step and a split
+ * cannot change a result. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,7 +13,8 @@
 #include "sluice/base.h"
 #include "sluice/eventstream.h"
 
-/* Storage kept between messages; a larger buffer (one big message) is given back. */
+/* A gathered message up to this size gets room for all of it at once, and the storage is kept
+ * for the next one; a larger message grows as it arrives and its storage is given back. */
 #define KEEP_BYTES (64u * 1024)
 
 static uint32_t be32(const unsigned char *p)
@@ -251,10 +252,12 @@ static int gather(struct sl_eventstream_decoder *d, const unsigned char *p, size
     return SL_OK;
 }
 
-/* Makes room for the whole message at once, now that its length is known and checked. */
+/* Makes room for the message now that its length is known and checked: all of it when small,
+ * so it is copied without reallocating; a large one grows with the bytes that actually arrive,
+ * so a 12-byte prelude cannot make the decoder hold max_message_bytes. */
 static void reserve(struct sl_eventstream_decoder *d)
 {
-    char *room = sl_buf_reserve(&d->_msg, d->_total - d->_msg.len);
+    char *room = sl_buf_reserve(&d->_msg, SL_MIN(d->_total, KEEP_BYTES) - d->_msg.len);
     SL_ASSERT(room != NULL);
 }
 
