@@ -72,6 +72,7 @@ struct sl_eventstream_decoder {
     /* private */
     struct sl_buf _msg; /* the bytes so far of a message that spans feeds */
     uint32_t _total;    /* its total length once its prelude is checked; 0 before */
+    int _state;
     int _error;         /* the first error; every later feed returns it */
     uint64_t _messages; /* messages delivered */
     uint64_t _offset;   /* stream offset of the message being decoded */

@@ -13,6 +13,25 @@
 #include "sluice/base.h"
 #include "sluice/eventstream.h"
 
+enum {
+    ST_IDLE = 0, /* at a message boundary, nothing buffered */
+    ST_PRELUDE,  /* part of a prelude gathered in _msg */
+    ST_BODY,     /* a checked prelude (_total) and part of the rest gathered in _msg */
+    ST_FAILED,   /* an error; _error and _why say which, and stay */
+};
+
+/* The one place the state moves; anything but these moves is a bug. */
+static void set_state(struct sl_eventstream_decoder *d, int to)
+{
+    static const bool legal[4][4] = {
+        [ST_IDLE] = {[ST_PRELUDE] = true, [ST_BODY] = true, [ST_FAILED] = true},
+        [ST_PRELUDE] = {[ST_BODY] = true, [ST_FAILED] = true},
+        [ST_BODY] = {[ST_IDLE] = true, [ST_FAILED] = true},
+    };
+    SL_ASSERT(legal[d->_state][to]);
+    d->_state = to;
+}
+
 /* A gathered message up to this size gets room for all of it at once, and the storage is kept
  * for the next one; a larger message grows as it arrives and its storage is given back. */
 #define KEEP_BYTES (64u * 1024)
@@ -44,6 +63,7 @@ __attribute__((format(printf, 3, 4))) static int failf(struct sl_eventstream_dec
         vsnprintf(d->_why + n, sizeof(d->_why) - (size_t)n, fmt, ap);
     va_end(ap);
     d->_error = rc;
+    set_state(d, ST_FAILED);
     sl_buf_dispose(&d->_msg);
     return rc;
 }
@@ -243,13 +263,12 @@ static int deliver(struct sl_eventstream_decoder *d, const unsigned char *p, uin
     return cb(ud, &m);
 }
 
-static int gather(struct sl_eventstream_decoder *d, const unsigned char *p, size_t n)
+static void gather(struct sl_eventstream_decoder *d, const unsigned char *p, size_t n)
 {
     /* Within the cap by construction: at most 12 bytes before the prelude is checked, at most
      * the checked total after. */
     int rc = sl_buf_append(&d->_msg, p, n);
     SL_ASSERT(rc == SL_OK);
-    return SL_OK;
 }
 
 /* Makes room for the message now that its length is known and checked: all of it when small,
@@ -268,7 +287,7 @@ static int feed_gathered(struct sl_eventstream_decoder *d, const unsigned char *
     const unsigned char *p = *pp;
     size_t take;
     int rc;
-    if (d->_total == 0) {
+    if (d->_state == ST_PRELUDE) {
         take = SL_MIN((size_t)(end - p), SL_EVENTSTREAM_PRELUDE_BYTES - d->_msg.len);
         gather(d, p, take);
         *pp = p += take;
@@ -278,20 +297,23 @@ static int feed_gathered(struct sl_eventstream_decoder *d, const unsigned char *
         if (rc != SL_OK)
             return rc;
         reserve(d);
+        set_state(d, ST_BODY);
     }
+    SL_ASSERT(d->_state == ST_BODY);
     take = SL_MIN((size_t)(end - p), d->_total - d->_msg.len);
     gather(d, p, take);
     *pp = p + take;
     if (d->_msg.len < d->_total)
         return SL_OK;
     rc = deliver(d, (const unsigned char *)d->_msg.ptr, d->_total, cb, ud);
-    if (d->_error != 0)
+    if (d->_state == ST_FAILED)
         return rc;
     if (d->_total > KEEP_BYTES)
         sl_buf_dispose(&d->_msg);
     else
         sl_buf_reset(&d->_msg);
     d->_total = 0;
+    set_state(d, ST_IDLE);
     return rc;
 }
 
@@ -309,7 +331,7 @@ void sl_eventstream_dispose(struct sl_eventstream_decoder *d)
 
 bool sl_eventstream_is_idle(const struct sl_eventstream_decoder *d)
 {
-    return d->_error == 0 && d->_msg.len == 0;
+    return d->_state == ST_IDLE;
 }
 
 const char *sl_eventstream_strerror(const struct sl_eventstream_decoder *d)
@@ -323,24 +345,29 @@ int sl_eventstream_feed(struct sl_eventstream_decoder *d, const char *buf, size_
     const unsigned char *p = (const unsigned char *)buf, *end = p + len;
     uint32_t total;
     int rc;
-    if (d->_error != 0)
+    if (d->_state == ST_FAILED)
         return d->_error;
     while (p < end) {
-        if (d->_msg.len != 0) {
+        if (d->_state != ST_IDLE) {
             rc = feed_gathered(d, &p, end, cb, ud);
             if (rc != SL_OK)
                 return rc;
             continue;
         }
-        if ((size_t)(end - p) < SL_EVENTSTREAM_PRELUDE_BYTES)
-            return gather(d, p, (size_t)(end - p));
+        if ((size_t)(end - p) < SL_EVENTSTREAM_PRELUDE_BYTES) {
+            set_state(d, ST_PRELUDE);
+            gather(d, p, (size_t)(end - p));
+            return SL_OK;
+        }
         rc = check_prelude(d, p, &total);
         if (rc != SL_OK)
             return rc;
         if ((size_t)(end - p) < total) {
             d->_total = total;
             reserve(d);
-            return gather(d, p, (size_t)(end - p));
+            set_state(d, ST_BODY);
+            gather(d, p, (size_t)(end - p));
+            return SL_OK;
         }
         rc = deliver(d, p, total, cb, ud);
         p += total;
