@@ -21,7 +21,12 @@
  *   callgrind_annotate --inclusive=yes /tmp/cg.out | grep -E 'sl_sigv4_sign|sl_eventstream_feed'
  *
  * and divide the inclusive Ir by the call counts the program prints (with an argument it runs
- * that many iterations once, without timing). */
+ * that many iterations once, without timing).
+ *
+ * Measured on the development VM (2 shared cores, OpenSSL 3.0.19 using SHA-NI, zlib 1.2.13):
+ * 1.6-1.7 us of CPU per signing (56,500 instructions under callgrind, whose CPU has no SHA-NI,
+ * 44,600 of them in libcrypto); 215-245 ns per message (1,580 instructions, 1,035 of them in
+ * zlib's crc32_z), whole or cut every 700 bytes. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -98,7 +98,8 @@ void sl_sigv4_cache_free(struct sl_sigv4_cache *c);
 uint64_t sl_sigv4_cache_derivations(const struct sl_sigv4_cache *c);
 
 /* Signs req with creds at req->now. Allocates the output once from pool and nothing on the
- * heap (OpenSSL 3.0's digest contexts allocate a few small blocks inside each (re)init).
+ * heap itself (OpenSSL 3.0 makes 4 small allocations per signing when it re-initialises the
+ * cached digest and HMAC contexts).
  * Returns 0 with *out filled; SL_EPARSE when the request or credentials are malformed (no host
  * header, a reserved or invalid header name, a CR, LF or NUL in a value, a path not starting
  * with '/', a time outside years 0-9999, an empty credential field); SL_E2BIG past a limit
