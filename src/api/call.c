@@ -618,10 +618,10 @@ static void on_call_dispose(void *data)
         h2o_timeout_unlink(&c->retry_timer);
         c->x->log.client_gone = true;
     }
-    if (c->relay_ready) {
+    if (c->relay_started)
+        c->up = NULL; /* the relay holds the upstream call and cancels it below */
+    if (c->relay_ready)
         sl_relay_dispose(&c->relay);
-        c->up = NULL;
-    }
     if (c->up != NULL) {
         /* The request died first (HTTP/2 reset, connection closed): stop the upstream call. */
         c->x->log.client_gone = true;
