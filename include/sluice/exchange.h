@@ -54,13 +54,13 @@ typedef int sl_phase_fn(struct sl_exchange *x);
 
 /* A route's request handling. */
 struct sl_route {
-    const char *method; /* "GET" routes also answer HEAD */
-    const char *path;   /* a path ending in '/' matches every longer path below it */
-    const char *name;   /* stable label for logs and metrics */
+    const char *method;               /* "GET" routes also answer HEAD */
+    const char *path;                 /* a path ending in '/' matches every longer path below it */
+    const char *name;                 /* stable label for logs and metrics */
     const struct sl_dialect *dialect; /* how errors look on this route */
     enum sl_op op;
-    enum sl_wire wire;            /* the caller's wire on this route */
-    sl_phase_fn *const *phases;   /* NULL-terminated */
+    enum sl_wire wire;          /* the caller's wire on this route */
+    sl_phase_fn *const *phases; /* NULL-terminated */
 };
 
 /* One upstream attempt (a retry or, later, a failover target). */
@@ -81,13 +81,13 @@ struct sl_exchange {
     const struct sl_route *route; /* NULL until routed */
     struct sl_reqlog log;
     /* What the phases found. */
-    const struct sl_api_key *key;  /* auth */
-    struct sl_call call;           /* inspect: the caller's body as its dialect sees it */
-    const struct sl_model *model;  /* route */
-    struct sl_str alias_json;      /* the "model" value the caller sent, raw */
-    struct sl_str upstream_id;     /* the upstream model id: text */
+    const struct sl_api_key *key;   /* auth */
+    struct sl_call call;            /* inspect: the caller's body as its dialect sees it */
+    const struct sl_model *model;   /* route */
+    struct sl_str alias_json;       /* the "model" value the caller sent, raw */
+    struct sl_str upstream_id;      /* the upstream model id: text */
     struct sl_str upstream_id_json; /* ... and as a JSON string literal */
-    struct sl_usage usage; /* tokens, as the upstream reported them */
+    struct sl_usage usage;          /* tokens, as the upstream reported them */
     struct sl_attempt attempts[SL_EXCHANGE_MAX_ATTEMPTS];
     unsigned n_attempts;
     void *mod[SL_MOD_COUNT];
@@ -124,7 +124,8 @@ void sl_exchange_resume(struct sl_exchange *x);
  *     sl_exchange_error(x, SL_ERR_MODEL_NOT_FOUND, SL_STR_FMT(alias));
  * The row's kind becomes the log's error_kind. */
 void sl_exchange_error(struct sl_exchange *x, int status, const char *type, const char *code,
-                       const char *kind, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+                       const char *kind, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
 
 /* The same with the caller-visible status given (rows whose status is 0) and, optionally, the
  * upstream's own error type for dialects that keep it. */

@@ -10,7 +10,7 @@
 #include "sluice/str.h"
 
 struct sl_reqlog {
-    const char *route;            /* static route name; NULL: matched no route */
+    const char *route; /* static route name; NULL: matched no route */
     struct sl_str request_id;
     uint64_t start_us;            /* monotonic clock when the request reached Sluice */
     struct sl_str model;          /* alias the caller sent (pool memory) */

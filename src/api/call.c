@@ -259,9 +259,9 @@ static void finish_error_body(struct call *c)
         info.code.len <= MAX_UPSTREAM_CODE_BYTES)
         raw_code = info.code;
     /* Pool copies are NUL-terminated; a code cut at an embedded NUL stays a valid code. */
-    struct sl_str code = raw_code.len != 0 ? without_provider_key(&req->pool, raw_code, key,
-                                                                  MAX_UPSTREAM_CODE_BYTES)
-                                           : SL_STR_NULL;
+    struct sl_str code =
+        raw_code.len != 0 ? without_provider_key(&req->pool, raw_code, key, MAX_UPSTREAM_CODE_BYTES)
+                          : SL_STR_NULL;
     struct sl_str shown = without_provider_key(&req->pool, msg, key, MAX_UPSTREAM_MESSAGE_BYTES);
     struct sl_str type = unescaped(&req->pool, info.type, MAX_UPSTREAM_CODE_BYTES);
     struct sl_str env = dialect_of(c)->error_body(
@@ -402,9 +402,8 @@ static void start_stream(struct call *c)
     h2o_mem_pool_t *pool = &x->req->pool;
     const struct sl_dialect *d = dialect_of(c);
     struct sl_filter *tail = sl_relay_tail(&c->relay, d->encoder(pool, sl_relay_out(&c->relay)));
-    struct sl_filter *head = c->pair != NULL
-                                 ? c->pair->stream(pool, &c->xc, &x->usage, tail)
-                                 : d->passthrough_stream(pool, &c->xc, &x->usage, tail);
+    struct sl_filter *head = c->pair != NULL ? c->pair->stream(pool, &c->xc, &x->usage, tail)
+                                             : d->passthrough_stream(pool, &c->xc, &x->usage, tail);
     set_state(c, CALL_STREAMING);
     c->relay_started = true;
     sl_relay_start(&c->relay, c->up, head);
@@ -677,8 +676,7 @@ static h2o_iovec_t *upstream_body(struct call *c, size_t *n, size_t *len)
         return v;
     }
     char why[256];
-    sl_buf_init(&c->translated,
-                x->svc->cfg->proxy.request_body_limit_bytes + TRANSLATED_SLACK);
+    sl_buf_init(&c->translated, x->svc->cfg->proxy.request_body_limit_bytes + TRANSLATED_SLACK);
     int rc = c->pair->request(&c->xc, x->call.body, &c->translated, why, sizeof(why));
     if (rc == SL_E2BIG)
         snprintf(why, sizeof(why), "the translated request is larger than the body limit");

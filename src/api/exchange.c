@@ -20,17 +20,17 @@
 #include "sluice/metrics.h"
 #include "sluice/reply.h"
 
-#define ENV_EXCHANGE "sl.x"
+#define ENV_EXCHANGE      "sl.x"
 #define ERROR_MESSAGE_MAX 1024
 
-static sl_phase_fn *const proxied[] = {sl_phase_auth, sl_phase_inspect, sl_phase_route,
+static sl_phase_fn *const proxied[] = {sl_phase_auth,   sl_phase_inspect,  sl_phase_route,
                                        sl_phase_access, sl_phase_upstream, NULL};
 static sl_phase_fn *const livez[] = {sl_phase_livez, NULL};
 static sl_phase_fn *const readyz[] = {sl_phase_readyz, NULL};
 static sl_phase_fn *const models[] = {sl_phase_models, NULL};
 static sl_phase_fn *const model[] = {sl_phase_model, NULL};
 
-#define OPENAI (&sl_dialect_openai)
+#define OPENAI    (&sl_dialect_openai)
 #define ANTHROPIC (&sl_dialect_anthropic)
 
 /* clang-format off */
@@ -162,8 +162,8 @@ void sl_exchange_dispatch(struct sl_exchange *x)
         reply_method_not_allowed(x, path);
         return;
     }
-    sl_exchange_error(x, SL_ERR_ROUTE_NOT_FOUND, (int)SL_MIN(req->method.len, 16),
-                      req->method.base, (int)SL_MIN(path.len, 128), path.ptr);
+    sl_exchange_error(x, SL_ERR_ROUTE_NOT_FOUND, (int)SL_MIN(req->method.len, 16), req->method.base,
+                      (int)SL_MIN(path.len, 128), path.ptr);
 }
 
 /* ---- errors ---- */
@@ -179,9 +179,8 @@ static void reply_errorv(struct sl_exchange *x, int status, struct sl_str upstre
     char msg[ERROR_MESSAGE_MAX];
     int n = vsnprintf(msg, sizeof(msg), fmt, ap);
     SL_ASSERT(status >= 400 && status <= 599);
-    const struct sl_dialect *d = x->route != NULL && x->route->dialect != NULL
-                                     ? x->route->dialect
-                                     : &sl_dialect_openai;
+    const struct sl_dialect *d =
+        x->route != NULL && x->route->dialect != NULL ? x->route->dialect : &sl_dialect_openai;
     x->log.error_kind = kind;
     struct sl_str message = sl_str_init(msg, SL_MIN((size_t)SL_MAX(n, 0), sizeof(msg) - 1));
     sl_reply(x->req, status, "application/json",

@@ -71,8 +71,8 @@ static int take_alias(struct sl_exchange *x, struct sl_str raw)
         unsigned char c = (unsigned char)alias.ptr[i];
         if (c < 0x20 || c == 0x7f) {
             char why[96];
-            snprintf(why, sizeof(why), "\"model\" contains a control character (U+%04X at byte %zu)",
-                     c, i);
+            snprintf(why, sizeof(why),
+                     "\"model\" contains a control character (U+%04X at byte %zu)", c, i);
             sl_buf_dispose(&alias);
             sl_exchange_error(x, SL_ERR_INVALID_REQUEST, why);
             return SL_DONE;
@@ -88,8 +88,8 @@ int sl_phase_inspect(struct sl_exchange *x)
 {
     char why[200];
     const struct sl_route *r = x->route;
-    if (r->dialect->inspect(r->op, sl_str_from_iov(x->req->entity), &x->call, why,
-                            sizeof(why)) != SL_OK) {
+    if (r->dialect->inspect(r->op, sl_str_from_iov(x->req->entity), &x->call, why, sizeof(why)) !=
+        SL_OK) {
         sl_exchange_error(x, SL_ERR_INVALID_REQUEST, why);
         return SL_DONE;
     }
@@ -142,7 +142,7 @@ int sl_phase_access(struct sl_exchange *x)
 {
     if (sl_api_key_allows(x->key, x->log.model))
         return SL_OK;
-    sl_exchange_error(x, SL_ERR_MODEL_NOT_ALLOWED, x->key->name,
-                      (int)SL_MIN(x->log.model.len, 200), x->log.model.ptr);
+    sl_exchange_error(x, SL_ERR_MODEL_NOT_ALLOWED, x->key->name, (int)SL_MIN(x->log.model.len, 200),
+                      x->log.model.ptr);
     return SL_DONE;
 }

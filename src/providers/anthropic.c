@@ -38,9 +38,8 @@ static void build_request(h2o_mem_pool_t *pool, const struct sl_provider_key *ke
                           const struct sl_upstream_call *call, h2o_iovec_t **bufs, size_t *nbufs)
 {
     const struct sl_origin *o = &key->origin;
-    struct sl_str version = caller_header_ok(call->anthropic_version)
-                                ? call->anthropic_version
-                                : SL_STRLIT(DEFAULT_VERSION);
+    struct sl_str version = caller_header_ok(call->anthropic_version) ? call->anthropic_version
+                                                                      : SL_STRLIT(DEFAULT_VERSION);
     bool beta = caller_header_ok(call->anthropic_beta);
     size_t cap = 640 + strlen(o->authority) * 2 + strlen(o->base_path) + strlen(key->api_key) +
                  call->request_id.len + 2 * MAX_CALLER_HEADER;

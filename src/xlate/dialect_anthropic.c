@@ -75,9 +75,9 @@ static struct sl_str error_body(h2o_mem_pool_t *pool, int status, const char *ty
     SL_UNUSED(type);
     SL_UNUSED(code);
     sl_buf_init(&b, ERROR_MESSAGE_MAX * 6 + 256);
-    append_envelope(&b, is_ident(upstream_type) ? upstream_type
-                                                : sl_str_from_cstr(type_for_status(status)),
-                    message);
+    append_envelope(
+        &b, is_ident(upstream_type) ? upstream_type : sl_str_from_cstr(type_for_status(status)),
+        message);
     h2o_iovec_t out = h2o_strdup(pool, b.ptr, b.len);
     sl_buf_dispose(&b);
     return sl_str_from_iov(out);
@@ -267,20 +267,20 @@ static int64_t count_of(const struct sl_json_member *m)
  * message_delta reports only some) leave what is known alone. */
 static void read_usage(struct sl_str obj, struct sl_usage *u)
 {
-    static const struct sl_str keys[] = {
-        SL_STR_INIT("input_tokens"), SL_STR_INIT("output_tokens"),
-        SL_STR_INIT("cache_read_input_tokens"), SL_STR_INIT("cache_creation_input_tokens")};
+    static const struct sl_str keys[] = {SL_STR_INIT("input_tokens"), SL_STR_INIT("output_tokens"),
+                                         SL_STR_INIT("cache_read_input_tokens"),
+                                         SL_STR_INIT("cache_creation_input_tokens")};
     struct sl_json_member m[4];
     if (sl_json_scan_object(obj, SL_JSON_DEFAULT_MAX_DEPTH, keys, 4, m, NULL) != SL_OK)
         return;
-    int64_t in = count_of(&m[0]), out = count_of(&m[1]), rd = count_of(&m[2]),
-            wr = count_of(&m[3]);
+    int64_t in = count_of(&m[0]), out = count_of(&m[1]), rd = count_of(&m[2]), wr = count_of(&m[3]);
     if (rd >= 0)
         u->cache_read_tokens = rd;
     if (wr >= 0)
         u->cache_creation_tokens = wr;
     if (in >= 0)
-        u->input_tokens = in + SL_MAX(u->cache_read_tokens, 0) + SL_MAX(u->cache_creation_tokens, 0);
+        u->input_tokens =
+            in + SL_MAX(u->cache_read_tokens, 0) + SL_MAX(u->cache_creation_tokens, 0);
     if (out >= 0)
         u->output_tokens = out;
 }
@@ -297,8 +297,7 @@ static enum sl_rewrite passthrough_json(const struct sl_xlate_ctx *c, struct sl_
         return SL_REWRITE_RAW;
     if (m[1].type == SL_JSON_OBJECT)
         read_usage(m[1].value, usage);
-    return sl_chunk_replace_models(body, &m[0], alias_json, sp) ? SL_REWRITE_OK
-                                                                : SL_REWRITE_REFUSE;
+    return sl_chunk_replace_models(body, &m[0], alias_json, sp) ? SL_REWRITE_OK : SL_REWRITE_REFUSE;
 }
 
 /* Events go on as the upstream framed them, except message_start, whose message carries the
@@ -364,7 +363,8 @@ static struct sl_filter *passthrough_stream(h2o_mem_pool_t *pool, const struct s
                                             struct sl_usage *usage, struct sl_filter *next)
 {
     struct rewrite *r = h2o_mem_alloc_shared(pool, sizeof(*r), rewrite_dispose);
-    *r = (struct rewrite){.super = {&rewrite_ops, next}, .alias_json = c->alias_json, .usage = usage};
+    *r = (struct rewrite){
+        .super = {&rewrite_ops, next}, .alias_json = c->alias_json, .usage = usage};
     sl_buf_init(&r->scratch, EVENT_MAX_BYTES);
     return &r->super;
 }

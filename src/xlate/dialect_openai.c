@@ -83,8 +83,8 @@ static int put_data_lines(struct encoder *e, struct sl_str data)
     for (;;) {
         const char *nl = memchr(data.ptr, '\n', data.len);
         size_t n = nl != NULL ? (size_t)(nl - data.ptr) : data.len;
-        if (put(e, SL_STRLIT("data: ")) != SL_OK ||
-            sl_buf_append(e->out, data.ptr, n) != SL_OK || put(e, SL_STRLIT("\n")) != SL_OK)
+        if (put(e, SL_STRLIT("data: ")) != SL_OK || sl_buf_append(e->out, data.ptr, n) != SL_OK ||
+            put(e, SL_STRLIT("\n")) != SL_OK)
             return SL_E2BIG;
         if (nl == NULL)
             return SL_OK;
