@@ -79,6 +79,9 @@ struct sl_exchange {
     struct sl_gen_pin *pin; /* the configuration generation this request runs on */
     const struct sl_resources *res;
     const struct sl_route *route; /* NULL until routed */
+    /* How errors look: the route's dialect, unless a route serves several (GET /v1/models
+     * answers Anthropic's SDKs in Anthropic's shapes). NULL until routed: OpenAI's. */
+    const struct sl_dialect *dialect;
     struct sl_reqlog log;
     /* What the phases found. */
     const struct sl_api_key *key;   /* auth */

@@ -78,7 +78,7 @@ static h2o_generator_t plain_generator = {NULL, NULL};
 
 static const struct sl_dialect *dialect_of(const struct call *c)
 {
-    return c->x->route->dialect;
+    return c->x->dialect;
 }
 
 /* The legal moves: a head decides JSON, error body or stream; everything ends in done; a retry

@@ -153,6 +153,7 @@ void sl_exchange_dispatch(struct sl_exchange *x)
         if (!method_matches(r, req->method))
             continue;
         x->route = r;
+        x->dialect = r->dialect;
         x->log.route = r->name;
         sl_metrics_inflight(x->svc->metrics, r->name, 1);
         run(x);
@@ -179,8 +180,7 @@ static void reply_errorv(struct sl_exchange *x, int status, struct sl_str upstre
     char msg[ERROR_MESSAGE_MAX];
     int n = vsnprintf(msg, sizeof(msg), fmt, ap);
     SL_ASSERT(status >= 400 && status <= 599);
-    const struct sl_dialect *d =
-        x->route != NULL && x->route->dialect != NULL ? x->route->dialect : &sl_dialect_openai;
+    const struct sl_dialect *d = x->dialect != NULL ? x->dialect : &sl_dialect_openai;
     x->log.error_kind = kind;
     struct sl_str message = sl_str_init(msg, SL_MIN((size_t)SL_MAX(n, 0), sizeof(msg) - 1));
     sl_reply(x->req, status, "application/json",
