@@ -50,6 +50,37 @@ struct sl_config_note {
 /* At most this many proxy.request_id.accept_headers: each one is looked up on every request. */
 #define SL_CONFIG_MAX_ID_HEADERS 16
 
+/* Where rate-limit counters live (ratelimit.backend). */
+enum sl_rl_backend {
+    SL_RL_BACKEND_MEMORY = 0, /* per process: N replicas enforce N times each limit */
+    SL_RL_BACKEND_REDIS,      /* shared by every replica through one Redis */
+};
+
+/* A Redis connection block (ratelimit.redis; the response cache reuses the shape). Single mode
+ * only: cluster and sentinel are refused at load. The url is parsed at load into host, port,
+ * tls and, when the url carries them, username, password and database. */
+struct sl_redis_config {
+    char *url;      /* as written; may hold a password, so it is never logged */
+    char *mode;     /* "single" */
+    char *host;     /* from url: connect target and TLS name; IPv6 without brackets */
+    uint16_t port;  /* from url; 6379 by default */
+    bool tls;       /* rediss://, or a tls block given */
+    char *username; /* NULL: the default user (AUTH with the password only) */
+    char *password; /* NULL: no AUTH; wiped on free */
+    uint64_t database;
+    struct {
+        char *ca_file; /* NULL: the system trust store */
+        char *client_cert_file;
+        char *client_key_file;
+        bool verify;
+    } tls_opts;
+    uint64_t connect_timeout_ms; /* DNS, TCP, TLS and AUTH */
+    uint64_t timeout_ms;         /* a command without its reply this long breaks the connection */
+    char *on_error;              /* "allow" or "deny" */
+    bool deny_on_error;          /* resolved from on_error */
+    char *key_prefix;            /* every key this process writes starts with it */
+};
+
 /* upstream.pool_max_idle_per_host when the key is not set: no cap on idle connections. */
 #define SL_CONFIG_UNBOUNDED UINT64_MAX
 
@@ -120,6 +151,15 @@ struct sl_config {
     struct {
         uint64_t min_drain_secs;
     } shutdown;
+
+    struct {
+        char *backend_name; /* "memory" or "redis", as written */
+        enum sl_rl_backend backend;
+        /* Redis: a concurrency slot whose holder stopped renewing it (a crashed replica) is
+         * reclaimed after this long. */
+        uint64_t concurrency_ttl_secs;
+        struct sl_redis_config redis;
+    } ratelimit;
 
     struct sl_config_note *notes; /* in file order */
     size_t n_notes;

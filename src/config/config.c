@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "sluice/base.h"
 #include "sluice/config.h"
 #include "sluice/log.h"
@@ -412,6 +414,114 @@ static void check_tls(struct loader *l)
         report_key(l, kaddr, "must differ from proxy.addr (both are %s)", tls->text);
 }
 
+static unsigned note_line(struct loader *l, const char *path, unsigned fallback);
+
+/* One of the words a string key accepts, or -1 after reporting it. */
+static int pick(struct loader *l, const char *path, const char *value, const char *const *words)
+{
+    for (int i = 0; words[i] != NULL; i++) {
+        if (strcmp(value, words[i]) == 0)
+            return i;
+    }
+    char q[96], list[160] = "";
+    size_t o = 0;
+    for (int i = 0; words[i] != NULL && o < sizeof(list); i++) {
+        const char *sep = i == 0 ? "" : words[i + 1] == NULL ? " or " : ", ";
+        int n = snprintf(list + o, sizeof(list) - o, "%s%s", sep, words[i]);
+        o += n > 0 ? (size_t)n : 0;
+    }
+    report_key(l, row(path), "expected %s, got %s", list,
+               sl__cfg_quote(q, sizeof(q), sl_str_from_cstr(value)));
+    return -1;
+}
+
+/* What the url carries (user, password, database) may also be given as keys, but not both: one
+ * of them would be silently ignored. */
+static void take_from_url(struct loader *l, const char *path, char **field, char **from_url)
+{
+    if (*from_url == NULL)
+        return;
+    if (*field != NULL)
+        report_key(l, row(path), "also given in ratelimit.redis.url; set it in one place");
+    else
+        *field = *from_url;
+    if (*field != *from_url) {
+        OPENSSL_cleanse(*from_url, strlen(*from_url));
+        free(*from_url);
+    }
+    *from_url = NULL;
+}
+
+static void check_redis_tls(struct loader *l, struct sl_redis_config *r)
+{
+    const char *cert = "ratelimit.redis.tls.client_cert_file",
+               *key = "ratelimit.redis.tls.client_key_file", *ca = "ratelimit.redis.tls.ca_file";
+    bool has_cert = r->tls_opts.client_cert_file != NULL,
+         has_key = r->tls_opts.client_key_file != NULL;
+    if (has_cert != has_key)
+        report_key(l, row(has_cert ? cert : key),
+                   "needs %s as well (a client certificate and its key go together)",
+                   has_cert ? key : cert);
+    if (r->tls)
+        return;
+    const char *paths[] = {ca, cert, key};
+    for (size_t i = 0; i < SL_ARRAY_LEN(paths); i++) {
+        if (origin_of(l, row(paths[i]))->set && !origin_of(l, row(paths[i]))->bad)
+            report_key(l, row(paths[i]), "applies to TLS connections only: use a rediss:// url");
+    }
+}
+
+/* ratelimit.redis: single mode, a url parsed into host, port and TLS, credentials in one place. */
+static void check_redis(struct loader *l, struct sl_redis_config *r, bool needed)
+{
+    static const char *const modes[] = {"single", "cluster", "sentinel", NULL};
+    static const char *const on_error[] = {"allow", "deny", NULL};
+    const struct sl__cfg_key *kurl = row("ratelimit.redis.url");
+    int m = pick(l, "ratelimit.redis.mode", r->mode, modes);
+    if (m > 0)
+        report_key(l, row("ratelimit.redis.mode"),
+                   "%s is not supported by sluice yet (only single: one Redis server)", modes[m]);
+    r->deny_on_error = pick(l, "ratelimit.redis.on_error", r->on_error, on_error) == 1;
+    if (r->url == NULL) {
+        if (needed && !origin_of(l, kurl)->bad)
+            sl_diag_add(l->diag, 0,
+                        "ratelimit.redis.url: required when ratelimit.backend is redis");
+        return;
+    }
+    struct sl__redis_url u;
+    const char *why;
+    if (sl__redis_url_parse(sl_str_from_cstr(r->url), &u, &why) != SL_OK) {
+        report_key(l, kurl, "%s", why);
+        return;
+    }
+    r->host = u.host;
+    u.host = NULL;
+    r->port = u.port;
+    r->tls = u.tls;
+    take_from_url(l, "ratelimit.redis.username", &r->username, &u.username);
+    take_from_url(l, "ratelimit.redis.password", &r->password, &u.password);
+    if (u.has_database && origin_of(l, row("ratelimit.redis.database"))->set)
+        report_key(l, row("ratelimit.redis.database"),
+                   "also given in ratelimit.redis.url; set it in one place");
+    else if (u.has_database)
+        r->database = u.database;
+    sl__redis_url_dispose(&u);
+    check_redis_tls(l, r);
+}
+
+static void check_ratelimit(struct loader *l)
+{
+    static const char *const backends[] = {"memory", "redis", NULL};
+    struct sl_config *cfg = l->cfg;
+    int b = pick(l, "ratelimit.backend", cfg->ratelimit.backend_name, backends);
+    cfg->ratelimit.backend = b == 1 ? SL_RL_BACKEND_REDIS : SL_RL_BACKEND_MEMORY;
+    check_redis(l, &cfg->ratelimit.redis, b == 1);
+    if (b == 0 && cfg->ratelimit.redis.url != NULL)
+        add_note(cfg, SL_LOG_INFO, note_line(l, "ratelimit.redis.url", 0),
+                 "ratelimit.redis is set but ratelimit.backend is memory: counters stay in this "
+                 "process and Redis is not used");
+}
+
 /* The line a note about key k points at: where the file set it, else fallback. */
 static unsigned note_line(struct loader *l, const char *path, unsigned fallback)
 {
@@ -496,6 +606,7 @@ int sl_config_parse(const char *data, size_t len, const char *name, char *const 
         check_files(&l);
         check_ca_file(&l);
         check_tls(&l);
+        check_ratelimit(&l);
     }
     sl_yaml_doc_dispose(&doc);
     if (diag->count == errors_before) {
@@ -550,9 +661,12 @@ void sl_config_free(struct sl_config *cfg)
         if (!is_string || k->off == SL__CFG_NO_FIELD)
             continue;
         char **field = (char **)(void *)((char *)cfg + k->off);
+        if ((k->flags & SL__CFG_SECRET) && *field != NULL)
+            OPENSSL_cleanse(*field, strlen(*field));
         free(*field);
         *field = NULL;
     }
+    free(cfg->ratelimit.redis.host);
     free(cfg->file);
     cfg->file = NULL;
     free(cfg);

@@ -115,14 +115,6 @@ static bool cache(const struct sl_yaml_node *v, struct verdict *out)
     return memory_backend(v, keys, "a redis response cache", out);
 }
 
-/* The limits themselves live in resources (api_keys[].rate_limit, models[].rate_limit,
- * rate_limit_policies), all refused; the counter backend alone limits nothing. */
-static bool ratelimit(const struct sl_yaml_node *v, struct verdict *out)
-{
-    static const char *const keys[] = {"backend", "concurrency_ttl_secs", NULL};
-    return memory_backend(v, keys, "shared rate-limit counters", out);
-}
-
 static bool managed(const struct sl_yaml_node *v, struct verdict *out)
 {
     static const char *const keys[] = {"enabled", NULL};
@@ -171,9 +163,6 @@ static const struct inert_rule rules[] = {
      "switched off; accepted and ignored (sluice has no OTLP tracing)"},
     {"cache", cache,
      "backend memory is a legacy knob; accepted and ignored (sluice has no response cache)"},
-    {"ratelimit", ratelimit,
-     "backend memory limits nothing by itself; accepted and ignored (sluice has no rate "
-     "limits)"},
     {"managed", managed, "switched off; accepted and ignored"},
     {"proxy.real_ip", real_ip,
      "no trusted proxies: the client address is the TCP peer's, as in sluice; accepted"},

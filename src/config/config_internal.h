@@ -112,6 +112,23 @@ enum sl__tls_check sl__config_check_tls(const char *cert, const char *key, char 
  * prepended to /proc/self/cgroup and /sys/fs/cgroup/...). Returns 0 when there is no quota. */
 unsigned sl__config_cgroup_cpu_limit(const char *root);
 
+/* A parsed ratelimit.redis.url (config_redis.c). */
+struct sl__redis_url {
+    bool tls; /* rediss:// */
+    char *host;
+    uint16_t port;
+    char *username; /* NULL when the url has none */
+    char *password; /* NULL when the url has none; wiped by dispose */
+    bool has_database;
+    uint64_t database;
+};
+
+/* Parses redis://[[user]:password@]host[:port][/database] or rediss://...; %XX escapes in the
+ * user and password are decoded. Returns 0, or SL_EPARSE with *why a static reason that never
+ * quotes the url (it may hold a password). */
+int sl__redis_url_parse(struct sl_str text, struct sl__redis_url *u, const char **why);
+void sl__redis_url_dispose(struct sl__redis_url *u);
+
 /* Reads a whole file of at most max bytes into a new heap buffer (caller frees). Returns 0, EFBIG
  * when larger, or the errno of the failed call. */
 int sl__yaml_read_file(const char *path, size_t max, char **out, size_t *out_len);

@@ -148,7 +148,6 @@ test('AISIX-shaped config files validate, with a warning for the admin listener 
     `sluice: ${f}:24: info: observability.metrics.otlp: switched off; accepted and ignored (sluice has no OTLP metrics export)`,
     `sluice: ${f}:27: info: observability.tracing: switched off; accepted and ignored (sluice has no OTLP tracing)`,
     `sluice: ${f}:33: info: cache: backend memory is a legacy knob; accepted and ignored (sluice has no response cache)`,
-    `sluice: ${f}:36: info: ratelimit: backend memory limits nothing by itself; accepted and ignored (sluice has no rate limits)`,
     '',
   ].join('\n'));
   assert.match(r.stdout, /^OK: .*config-example\.yaml: proxy on 0\.0\.0\.0:3000, \d+ worker\(s\)\n$/);

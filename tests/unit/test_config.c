@@ -370,15 +370,17 @@ static void test_unsupported_keys(void **state)
            "address resolution)\n"
            "c.yaml:5: proxy.url_rewrites: not supported by sluice yet (rules need URL "
            "rewriting)\n");
-    expect(MINIMAL "cache:\n  backend: redis\nratelimit: {redis: {url: x}}\n"
+    expect(MINIMAL "cache:\n  backend: redis\nratelimit: {redis: {mode: cluster, nodes: [a]}}\n"
                    "managed: {enabled: true}\nbedrock_endpoint_url: x\n",
            "c.yaml:3: cache: not supported by sluice yet (backend redis needs a redis response "
            "cache)\n"
-           "c.yaml:5: ratelimit: not supported by sluice yet (redis needs shared rate-limit "
-           "counters)\n"
+           "c.yaml:5: ratelimit.redis.nodes: not supported by sluice yet; cluster mode is not "
+           "supported yet\n"
            "c.yaml:6: managed: not supported by sluice yet (enabled: true needs AISIX Cloud "
            "managed mode)\n"
-           "c.yaml:7: bedrock_endpoint_url: not supported by sluice yet\n");
+           "c.yaml:7: bedrock_endpoint_url: not supported by sluice yet\n"
+           "c.yaml:5: ratelimit.redis.mode: cluster is not supported by sluice yet (only single: "
+           "one Redis server)\n");
     expect(MINIMAL "observability:\n  tracing: {otlp: {enabled: true}}\n  metrics:\n"
                    "    otlp: {enabled: TRUE, endpoint: x}\n"
                    "    buckets: {}\n    client_type_rules: [{pattern: a, client: b}]\n"
@@ -434,8 +436,6 @@ static void test_switched_off_blocks_load(void **state)
                  "ignored (sluice has no OTLP tracing)\n"
                  "sluice: c.yaml:15: info: cache: backend memory is a legacy knob; accepted and "
                  "ignored (sluice has no response cache)\n"
-                 "sluice: c.yaml:17: info: ratelimit: backend memory limits nothing by itself; "
-                 "accepted and ignored (sluice has no rate limits)\n"
                  "sluice: c.yaml:20: info: managed: switched off; accepted and ignored\n"
                  "sluice: c.yaml:21: info: bedrock_endpoint_url: empty means unset; accepted\n");
     /* Empty and null blocks are at their defaults too. */
@@ -446,8 +446,6 @@ static void test_switched_off_blocks_load(void **state)
                  "is the TCP peer's, as in sluice; accepted\n"
                  "sluice: c.yaml:4: info: cache: backend memory is a legacy knob; accepted and "
                  "ignored (sluice has no response cache)\n"
-                 "sluice: c.yaml:5: info: ratelimit: backend memory limits nothing by itself; "
-                 "accepted and ignored (sluice has no rate limits)\n"
                  "sluice: c.yaml:7: info: observability.tracing: switched off; accepted and "
                  "ignored (sluice has no OTLP tracing)\n");
 }
@@ -1024,6 +1022,113 @@ static void test_cgroup_cpus(void **state)
     assert_true(sl_config_available_cpus() >= 1);
 }
 
+/* ratelimit: the backend, the redis url parsed into host, port, TLS and credentials, single mode
+ * only, credentials in one place, TLS files with rediss:// only. */
+static void test_ratelimit(void **state)
+{
+    (void)state;
+    struct sl_config *cfg;
+    struct sl_diag d;
+    assert_int_equal(load(MINIMAL, no_env, &cfg, &d), SL_OK);
+    assert_int_equal(cfg->ratelimit.backend, SL_RL_BACKEND_MEMORY);
+    assert_int_equal(cfg->ratelimit.concurrency_ttl_secs, 300);
+    assert_null(cfg->ratelimit.redis.host);
+    sl_config_free(cfg);
+    sl_diag_dispose(&d);
+
+    assert_int_equal(load(MINIMAL "ratelimit:\n  backend: redis\n  redis:\n"
+                                  "    url: rediss://bob:p%40ss@[::1]:7000/3\n    on_error: deny\n",
+                          no_env, &cfg, &d),
+                     SL_OK);
+    const struct sl_redis_config *r = &cfg->ratelimit.redis;
+    assert_int_equal(cfg->ratelimit.backend, SL_RL_BACKEND_REDIS);
+    assert_string_equal(r->host, "::1");
+    assert_int_equal(r->port, 7000);
+    assert_true(r->tls);
+    assert_string_equal(r->username, "bob");
+    assert_string_equal(r->password, "p@ss");
+    assert_int_equal(r->database, 3);
+    assert_true(r->deny_on_error);
+    assert_true(r->tls_opts.verify);
+    assert_string_equal(r->key_prefix, "sluice");
+    sl_config_free(cfg);
+    sl_diag_dispose(&d);
+
+    assert_int_equal(load(MINIMAL "ratelimit:\n  backend: redis\n  redis:\n    url: redis://h\n"
+                                  "    password: pw\n    database: 2\n",
+                          no_env, &cfg, &d),
+                     SL_OK);
+    assert_string_equal(cfg->ratelimit.redis.host, "h");
+    assert_int_equal(cfg->ratelimit.redis.port, 6379);
+    assert_false(cfg->ratelimit.redis.tls);
+    assert_null(cfg->ratelimit.redis.username);
+    assert_string_equal(cfg->ratelimit.redis.password, "pw");
+    assert_int_equal(cfg->ratelimit.redis.database, 2);
+    assert_false(cfg->ratelimit.redis.deny_on_error);
+    sl_config_free(cfg);
+    sl_diag_dispose(&d);
+
+    /* The url is never quoted back: it may hold a password. */
+    expect(MINIMAL "ratelimit:\n  backend: redis\n",
+           "c.yaml: ratelimit.redis.url: required when ratelimit.backend is redis\n");
+    expect(MINIMAL "ratelimit:\n  backend: etcd\n  redis: {url: 'http://u:secret@h'}\n",
+           "c.yaml:4: ratelimit.backend: expected memory or redis, got \"etcd\"\n"
+           "c.yaml:5: ratelimit.redis.url: expected a redis:// or rediss:// url\n");
+    expect(MINIMAL "ratelimit:\n  redis:\n    url: redis://:secret@h:99999\n"
+                   "    mode: sentinel\n    on_error: maybe\n",
+           "c.yaml:6: ratelimit.redis.mode: sentinel is not supported by sluice yet (only single: "
+           "one Redis server)\n"
+           "c.yaml:7: ratelimit.redis.on_error: expected allow or deny, got \"maybe\"\n"
+           "c.yaml:5: ratelimit.redis.url: the port is not a number from 1 to 65535\n");
+    expect(MINIMAL "ratelimit:\n  redis:\n    url: redis://:secret@h/1\n    password: x\n"
+                   "    database: 1\n",
+           "c.yaml:6: ratelimit.redis.password: also given in ratelimit.redis.url; set it in one "
+           "place\n"
+           "c.yaml:7: ratelimit.redis.database: also given in ratelimit.redis.url; set it in one "
+           "place\n");
+    char yaml[512];
+    snprintf(yaml, sizeof(yaml),
+             MINIMAL "ratelimit:\n  redis:\n    url: redis://h\n    tls:\n      ca_file: %s\n"
+                     "      client_cert_file: %s\n",
+             cert_pem, cert_pem);
+    expect(yaml, "c.yaml:8: ratelimit.redis.tls.client_cert_file: needs "
+                 "ratelimit.redis.tls.client_key_file as well (a client certificate and its key "
+                 "go together)\n"
+                 "c.yaml:7: ratelimit.redis.tls.ca_file: applies to TLS connections only: use a "
+                 "rediss:// url\n");
+    static char var[] = "SLUICE_RATELIMIT__REDIS__URL=redis://:hunter2@h:x";
+    char *const env[] = {var, NULL};
+    expect_env(MINIMAL, env,
+               "c.yaml: environment SLUICE_RATELIMIT__REDIS__URL: ratelimit.redis.url: the port is "
+               "not a number from 1 to 65535\n");
+}
+
+static void test_redis_url(void **state)
+{
+    (void)state;
+    struct sl__redis_url u;
+    const char *why;
+    assert_int_equal(sl__redis_url_parse(SL_STRLIT("redis://secret@localhost"), &u, &why), SL_OK);
+    assert_string_equal(u.host, "localhost");
+    assert_null(u.username);
+    assert_string_equal(u.password, "secret");
+    assert_false(u.has_database);
+    sl__redis_url_dispose(&u);
+    assert_int_equal(sl__redis_url_parse(SL_STRLIT("redis://a@b:c@10.0.0.1:1/0"), &u, &why), SL_OK);
+    assert_string_equal(u.username, "a@b");
+    assert_string_equal(u.password, "c");
+    assert_string_equal(u.host, "10.0.0.1");
+    assert_int_equal(u.port, 1);
+    assert_true(u.has_database);
+    sl__redis_url_dispose(&u);
+    static const char *const bad[] = {
+        "redis://",    "redis://h:0",   "redis://h/x",    "redis://h?db=1",     "redis://[::1",
+        "redis://h h", "redis://%zz@h", "redis://:%00@h", "unix:///tmp/r.sock", "redis://[::1]x",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(sl__redis_url_parse(sl_str_from_cstr(bad[i]), &u, &why), SL_EPARSE);
+}
+
 /* docs/configuration.md documents every key the schema knows, supported or not. */
 static void test_docs_cover_schema(void **state)
 {
@@ -1069,6 +1174,8 @@ int main(void)
         cmocka_unit_test(test_tls_errors),
         cmocka_unit_test(test_load_file),
         cmocka_unit_test(test_cgroup_cpus),
+        cmocka_unit_test(test_ratelimit),
+        cmocka_unit_test(test_redis_url),
         cmocka_unit_test(test_docs_cover_schema),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
