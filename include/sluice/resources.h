@@ -16,12 +16,135 @@
 #include "sluice/str.h"
 #include "sluice/url.h"
 
+struct sl_tz;
+
 /* Wire family used to talk to the upstream (reference 3.5, 6): the key's adapter, else its
  * provider's family (anthropic for "anthropic", openai for every other vendor). Families not
  * built yet are rejected at load time as "not supported yet". */
 enum sl_adapter {
     SL_ADAPTER_OPENAI = 0,
     SL_ADAPTER_ANTHROPIC,
+};
+
+/* Rate limits (reference 3.7, 8): windowed dimensions, fixed windows aligned to the clock. */
+enum sl_rl_dim {
+    SL_RL_RPS = 0, /* requests per 1 s */
+    SL_RL_RPM,     /* requests per 60 s */
+    SL_RL_RPH,     /* requests per 3600 s */
+    SL_RL_RPD,     /* requests per 86400 s */
+    SL_RL_TPM,     /* tokens per 60 s */
+    SL_RL_TPD,     /* tokens per 86400 s */
+    SL_RL_DIMS,
+};
+#define SL_RL_REQUEST_DIMS 4 /* the first four count requests; the rest tokens */
+
+/* A rate_limit block. A dimension is limited when its bit is set in `set`; a limit of 0 refuses
+ * every request on that dimension, as in the reference. */
+struct sl_rate_limit {
+    uint64_t max[SL_RL_DIMS];
+    uint32_t concurrency;
+    uint8_t set; /* bit (1 << dim) */
+    bool has_concurrency;
+};
+
+static inline bool sl_rate_limit_is_set(const struct sl_rate_limit *l)
+{
+    return l->set != 0 || l->has_concurrency;
+}
+
+/* models[].cost: USD per 1,000 prompt and completion tokens. */
+struct sl_cost {
+    bool set;
+    double input_per_1k;
+    double output_per_1k;
+};
+
+/* Calendar periods of a budget, in UTC: from midnight, from Monday midnight, from the 1st. */
+enum sl_budget_window {
+    SL_BUDGET_DAY = 0,
+    SL_BUDGET_WEEK,
+    SL_BUDGET_MONTH,
+};
+
+/* api_keys[].budget: USD a key may spend per period (Sluice's file-mode budget). */
+struct sl_budget {
+    bool set;
+    double limit_usd;
+    uint64_t limit_nusd; /* limit_usd in nano-dollars, the unit spend is counted in */
+    enum sl_budget_window window;
+};
+
+/* Rate-limit policies (reference 3.9). */
+enum sl_policy_scope {
+    SL_SCOPE_API_KEY = 0,
+    SL_SCOPE_MODEL,
+    SL_SCOPE_TEAM,
+    SL_SCOPE_MEMBER,
+    SL_SCOPE_TEAM_MEMBER,
+};
+
+/* What a condition leaf looks at; also group_by's dimensions (without model_name). */
+enum sl_cond_dim {
+    SL_COND_TEAM = 0,   /* the key's team_id */
+    SL_COND_MEMBER,     /* the key's user_id */
+    SL_COND_API_KEY,    /* the key's display_name */
+    SL_COND_MODEL,      /* the resolved model's display_name (a wildcard row's own name) */
+    SL_COND_MODEL_NAME, /* the alias the caller sent */
+    SL_COND_PROVIDER,   /* the resolved model's provider */
+    SL_COND_DIMS,
+};
+
+enum sl_cond_op {
+    SL_OP_EQ = 0,   /* == */
+    SL_OP_NE,       /* ~= */
+    SL_OP_REGEX,    /* ~~ : POSIX extended regular expression, matched anywhere */
+    SL_OP_REGEX_CI, /* ~* : the same, ignoring case */
+    SL_OP_IN,       /* in : one of a list */
+};
+
+/* One node of a condition tree: a leaf, or an and/or group of nodes. */
+struct sl_cond_node {
+    bool is_group;
+    bool negate;
+    /* leaf */
+    enum sl_cond_dim dim;
+    enum sl_cond_op op;
+    char **values; /* one for ==, ~=, ~~, ~*; the list for in */
+    size_t n_values;
+    void *regex; /* a compiled regex_t for ~~ and ~* */
+    /* group */
+    bool is_or;
+    struct sl_cond_node *children;
+    size_t n_children;
+};
+
+/* A recurring window during which a policy is suspended (not enforced). */
+struct sl_policy_schedule {
+    struct sl_tz *tz;
+    uint8_t days_of_week; /* bit 0 = Monday .. bit 6 = Sunday; 0 when dates are given */
+    int32_t *dates;       /* days since 1970-01-01, local to tz */
+    size_t n_dates;
+    uint16_t start_min; /* minutes after local midnight, inclusive */
+    uint16_t end_min;   /* exclusive; 1440 = end of day; before start_min: crosses midnight */
+};
+
+struct sl_rl_policy {
+    char *name;
+    char id[37]; /* UUIDv5 of "rate_limit_policies/<name>", the reference's file id */
+    bool conditional;
+    /* classic form */
+    enum sl_policy_scope scope;
+    char *scope_ref;
+    /* conditional form: nodes combined with AND (none: every request) */
+    struct sl_cond_node *conditions;
+    size_t n_conditions;
+    uint8_t group_by;   /* bit (1 << sl_cond_dim), never SL_COND_MODEL_NAME */
+    bool follows_model; /* refers to a model property: reserved where the model is known */
+    struct sl_rate_limit limits;
+    struct sl_policy_schedule *schedules;
+    size_t n_schedules;
+    char *bucket; /* "p:<name>" escaped, plus the classic scope */
+    unsigned line;
 };
 
 struct sl_provider_key {
@@ -50,6 +173,9 @@ struct sl_model {
     uint64_t stream_timeout_ms; /* 0 = defer to timeout */
     bool has_retries;
     uint64_t retries;
+    struct sl_rate_limit rate_limit;
+    struct sl_cost cost;
+    char *bucket; /* rate-limit bucket: "m:" and the escaped display_name */
     unsigned line;
 };
 
@@ -61,6 +187,13 @@ struct sl_api_key {
     bool disabled;
     bool has_expiry;
     int64_t expires_at_us; /* valid up to and including this instant (Unix microseconds) */
+    char *team_id;         /* NULL when unset; policy dimensions "team" and "member" */
+    char *user_id;
+    struct sl_rate_limit rate_limit;
+    struct sl_budget budget;
+    char *bucket;      /* rate-limit bucket: "k:" and the escaped display_name */
+    char *team_bucket; /* team_id and user_id escaped for bucket names, or NULL */
+    char *member_bucket;
     unsigned line;
 };
 
@@ -72,6 +205,8 @@ struct sl_resources {
     size_t n_models;
     struct sl_api_key *api_keys;
     size_t n_api_keys;
+    struct sl_rl_policy *policies; /* rate_limit_policies, in file order */
+    size_t n_policies;
     void *_index; /* private lookup tables */
 };
 
@@ -109,5 +244,10 @@ bool sl_api_key_allows(const struct sl_api_key *key, struct sl_str alias);
 
 /* True when a single-'*' glob matches s. */
 bool sl_glob_match(struct sl_str glob, struct sl_str s);
+
+/* Appends s to out for use inside a rate-limit bucket name: '%', ':', '=', '{', '}' and bytes
+ * outside printable ASCII become %XX, so bucket names made of several parts never collide and
+ * stay within a Redis hash tag. */
+int sl_bucket_escape(struct sl_buf *out, struct sl_str s);
 
 #endif

@@ -24,7 +24,6 @@ static const char *const unsupported_collections[] = {
     "a2a_agents",
     "cache_policies",
     "observability_exporters",
-    "rate_limit_policies",
     "oidc_providers",
     "claim_mappings",
     "passthrough_routes",
@@ -32,13 +31,10 @@ static const char *const unsupported_collections[] = {
 };
 
 static const char *const top_level_keys[] = {
-    "_format_version",
-    "provider_keys",
-    "models",
-    "api_keys",
+    "_format_version", "provider_keys", "models", "api_keys", "rate_limit_policies",
 };
 
-enum { TOP_VERSION = 0, TOP_PROVIDER_KEYS, TOP_MODELS, TOP_API_KEYS, TOP_N };
+enum { TOP_VERSION = 0, TOP_PROVIDER_KEYS, TOP_MODELS, TOP_API_KEYS, TOP_POLICIES, TOP_N };
 
 static bool is_unsupported_collection(struct sl_str key)
 {
@@ -126,10 +122,11 @@ static void load_root(struct sl__res_loader *l, const struct sl_yaml_node *root)
             report_unknown_top(l, key);
     }
     check_version(l, top[TOP_VERSION]);
-    /* Dependency order: models name provider keys, api keys name models. */
+    /* Dependency order: models name provider keys, api keys name models, policies name both. */
     sl__res_load_provider_keys(l, top[TOP_PROVIDER_KEYS]);
     sl__res_load_models(l, top[TOP_MODELS]);
     sl__res_load_api_keys(l, top[TOP_API_KEYS]);
+    sl__res_load_policies(l, top[TOP_POLICIES]);
 }
 
 struct model_pos {
@@ -207,6 +204,7 @@ int sl_resources_parse(const char *data, size_t len, const char *name, char *con
         /* The name tables point into the document: drop them first. */
         sl__res_names_dispose(&l.provider_keys);
         sl__res_names_dispose(&l.models);
+        sl__res_names_dispose(&l.api_keys);
         free(l.keys);
         free(l.wildcards);
         sl_yaml_doc_dispose(&doc);
@@ -269,6 +267,7 @@ static void free_model(struct sl_model *m)
     free(m->provider);
     free(m->model_name);
     free(m->model_name_json);
+    free(m->bucket);
 }
 
 static void free_api_key(struct sl_api_key *k)
@@ -277,6 +276,11 @@ static void free_api_key(struct sl_api_key *k)
     for (size_t i = 0; i < k->n_allowed_models; i++)
         free(k->allowed_models[i]);
     free(k->allowed_models);
+    free(k->team_id);
+    free(k->user_id);
+    free(k->bucket);
+    free(k->team_bucket);
+    free(k->member_bucket);
     OPENSSL_cleanse(k->digest, sizeof(k->digest));
 }
 
@@ -291,6 +295,9 @@ void sl_resources_free(struct sl_resources *r)
         free_model(&r->models[i]);
     for (size_t i = 0; i < r->n_api_keys; i++)
         free_api_key(&r->api_keys[i]);
+    for (size_t i = 0; i < r->n_policies; i++)
+        sl__res_policy_free(&r->policies[i]);
+    free(r->policies);
     free(r->provider_keys);
     free(r->models);
     free(r->api_keys);

@@ -22,6 +22,8 @@ enum {
     F_TEAM_ID,
     F_USER_ID,
     F_USER_NAME,
+    F_RATE_LIMIT,
+    F_BUDGET,
 };
 
 /* clang-format off */
@@ -35,7 +37,8 @@ static const struct sl__res_field fields[] = {
     [F_TEAM_ID] = {"team_id", SL__RES_STRING, 0, 0, NULL},
     [F_USER_ID] = {"user_id", SL__RES_STRING, 0, 0, NULL},
     [F_USER_NAME] = {"user_name", SL__RES_STRING, 0, 0, NULL},
-    {"rate_limit", SL__RES_UNSUPPORTED, 0, 0, NULL},
+    [F_RATE_LIMIT] = {"rate_limit", SL__RES_MAP, 0, 0, NULL},
+    [F_BUDGET] = {"budget", SL__RES_MAP, 0, 0, NULL},
     {"allowed_routes", SL__RES_UNSUPPORTED, 0, 0, NULL},
     {"allowed_agents", SL__RES_UNSUPPORTED, 0, 0, NULL},
     {"mcp_access", SL__RES_UNSUPPORTED, 0, 0, NULL},
@@ -211,15 +214,21 @@ static void read_expiry(struct sl__res_entry *e, struct sl_api_key *k)
     sl__res_val_dispose(&v);
 }
 
-/* team_id, user_id and user_name are accepted metadata: checked, then dropped. */
-static void read_metadata(struct sl__res_entry *e)
+/* team_id and user_id are the policy dimensions team and member; user_name is accepted
+ * metadata: checked, then dropped. */
+static void read_metadata(struct sl__res_entry *e, struct sl_api_key *k)
 {
-    static const size_t rows[] = {F_TEAM_ID, F_USER_ID, F_USER_NAME};
-    for (size_t i = 0; i < SL_ARRAY_LEN(rows); i++) {
-        struct sl__res_val v;
-        if (sl__res_string(e, rows[i], &v) == SL_OK)
-            sl__res_val_dispose(&v);
-    }
+    struct sl__res_val v;
+    if (sl__res_string(e, F_TEAM_ID, &v) == SL_OK)
+        k->team_id = sl__res_val_take(&v);
+    if (sl__res_string(e, F_USER_ID, &v) == SL_OK)
+        k->user_id = sl__res_val_take(&v);
+    if (sl__res_string(e, F_USER_NAME, &v) == SL_OK)
+        sl__res_val_dispose(&v);
+    if (k->team_id != NULL)
+        k->team_bucket = sl__res_bucket("", k->team_id);
+    if (k->user_id != NULL)
+        k->member_bucket = sl__res_bucket("", k->user_id);
 }
 
 static void load_one(struct sl__res_loader *l, size_t i, const struct sl_yaml_node *item,
@@ -238,7 +247,11 @@ static void load_one(struct sl__res_loader *l, size_t i, const struct sl_yaml_no
     read_expiry(&e, k);
     if (sl__res_bool(&e, F_DISABLED, &k->disabled) != SL_OK)
         k->disabled = false;
-    read_metadata(&e);
+    read_metadata(&e, k);
+    sl__res_rate_limit(&e, F_RATE_LIMIT, &k->rate_limit);
+    sl__res_budget(&e, F_BUDGET, &k->budget);
+    if (k->name != NULL)
+        k->bucket = sl__res_bucket("k:", k->name);
 }
 
 static int cmp_refs(const void *pa, const void *pb)
@@ -284,8 +297,6 @@ void sl__res_load_api_keys(struct sl__res_loader *l, const struct sl_yaml_node *
     const char **names = sl_xcalloc(n != 0 ? n : 1, sizeof(*names));
     for (size_t i = 0; i < n; i++)
         names[i] = r->api_keys[i].name;
-    struct sl__res_names t;
-    sl__res_names_build(l, &t, "api_keys", node, names);
-    sl__res_names_dispose(&t);
+    sl__res_names_build(l, &l->api_keys, "api_keys", node, names);
     free(names);
 }

@@ -156,26 +156,107 @@ int sl__res_string(struct sl__res_entry *e, size_t row, struct sl__res_val *out)
     return sl__res_scalar(e, f->name, n, f->type == SL__RES_SECRET, out);
 }
 
-/* Interpolates a plain scalar for a typed read; non-plain values are left to the caller. */
-static int typed_text(struct sl__res_entry *e, size_t row, struct sl__res_val *out)
+/* Interpolates a plain scalar node for a typed read; non-plain values are left to the caller. */
+static int node_text(struct sl__res_entry *e, const char *what, const struct sl_yaml_node *n,
+                     struct sl__res_val *out)
 {
-    const struct sl__res_field *f = &e->schema->fields[row];
-    const struct sl_yaml_node *n = present(e, row);
     struct sl__interp in;
     char why[256];
     *out = (struct sl__res_val){.node = n};
-    if (n == NULL)
-        return SL_ENOENT;
     if (n->kind != SL_YAML_SCALAR || n->style != SL_YAML_PLAIN)
         return SL_OK;
     if (sl__interpolate(n->value, e->l->envp, SL__RES_VALUE_MAX, &in) != SL_OK) {
-        sl__res_error(e, n->line, f->name, "%s", sl__interp_describe(&in, why, sizeof(why)));
+        sl__res_error(e, n->line, what, "%s", sl__interp_describe(&in, why, sizeof(why)));
         return SL_EPARSE;
     }
     out->text = in.text;
     out->len = in.len;
     out->interpolated = in.refs != 0;
     return SL_OK;
+}
+
+static int typed_text(struct sl__res_entry *e, size_t row, struct sl__res_val *out)
+{
+    const struct sl_yaml_node *n = present(e, row);
+    *out = (struct sl__res_val){.node = n};
+    if (n == NULL)
+        return SL_ENOENT;
+    return node_text(e, e->schema->fields[row].name, n, out);
+}
+
+int sl__res_uint_at(struct sl__res_entry *e, const char *what, const struct sl_yaml_node *n,
+                    uint64_t max, uint64_t *out)
+{
+    struct sl__res_val v;
+    char exp[96];
+    int rc = node_text(e, what, n, &v);
+    if (rc != SL_OK)
+        return rc;
+    if (v.text == NULL || sl_str_to_u64(sl_str_init(v.text, v.len), max, out) != SL_OK) {
+        snprintf(exp, sizeof(exp), "an integer from 0 to %llu", (unsigned long long)max);
+        mismatch(e, what, &v, exp);
+        rc = SL_EPARSE;
+    }
+    sl__res_val_dispose(&v);
+    return rc;
+}
+
+int sl__res_decimal_at(struct sl__res_entry *e, const char *what, const struct sl_yaml_node *n,
+                       double max, double *out)
+{
+    struct sl__res_val v;
+    char exp[96];
+    int rc = node_text(e, what, n, &v);
+    if (rc != SL_OK)
+        return rc;
+    bool ok = v.text != NULL && v.len > 0 && v.text[0] >= '0' && v.text[0] <= '9';
+    char *end = NULL;
+    double d = ok ? strtod(v.text, &end) : 0;
+    if (!ok || end != v.text + v.len || !(d >= 0 && d <= max)) {
+        snprintf(exp, sizeof(exp), "a number from 0 to %g", max);
+        mismatch(e, what, &v, exp);
+        rc = SL_EPARSE;
+    } else {
+        *out = d;
+    }
+    sl__res_val_dispose(&v);
+    return rc;
+}
+
+bool sl__res_submap(struct sl__res_entry *e, const char *what, const struct sl_yaml_node *map,
+                    const char *const *keys, const struct sl_yaml_node **values)
+{
+    char shown[256], hint[96];
+    if (map->kind != SL_YAML_MAP) {
+        sl__res_error(e, map->line, what, "expected a mapping, got %s", sl_yaml_describe(map));
+        return false;
+    }
+    size_t nkeys = 0;
+    while (keys[nkeys] != NULL)
+        values[nkeys++] = NULL;
+    for (size_t i = 0; i < map->n; i++) {
+        const struct sl_yaml_node *key = map->pairs[i].key;
+        size_t k = 0, best = nkeys, best_d = MAX_DIST + 1;
+        while (k < nkeys && !sl_str_eq(key->value, sl_str_from_cstr(keys[k])))
+            k++;
+        if (k < nkeys) {
+            values[k] = map->pairs[i].value;
+            continue;
+        }
+        for (size_t j = 0; j < nkeys; j++) {
+            size_t d = sl__edit_distance(key->value, sl_str_from_cstr(keys[j]), MAX_DIST);
+            if (d < best_d) {
+                best = j;
+                best_d = d;
+            }
+        }
+        hint[0] = '\0';
+        if (best < nkeys)
+            snprintf(hint, sizeof(hint), " (did you mean %s?)", keys[best]);
+        sl__res_error(e, key->line, what, "%s: unknown key%s",
+                      sl__cfg_display(shown, sizeof(shown), key->value), hint);
+    }
+    return true;
 }
 
 int sl__res_uint(struct sl__res_entry *e, size_t row, uint64_t *out)
@@ -298,7 +379,8 @@ static char *read_display_name(struct sl__res_entry *e)
     if (sl__res_string(e, 0, &v) != SL_OK)
         return NULL;
     if (has_control(sl_str_init(v.text, v.len))) {
-        sl__res_error(e, v.node->line, "display_name", "control characters are not allowed, got %s",
+        sl__res_error(e, v.node->line, e->schema->fields[0].name,
+                      "control characters are not allowed, got %s",
                       sl__res_show(&v, shown, sizeof(shown)));
         sl__res_val_dispose(&v);
         return NULL;
@@ -313,7 +395,9 @@ bool sl__res_entry_begin(struct sl__res_loader *l, const struct sl__res_schema *
                          const struct sl_yaml_node *item, struct sl__res_entry *e, char **name)
 {
     SL_ASSERT(schema->n <= SL__RES_MAX_FIELDS);
-    SL_ASSERT(strcmp(schema->fields[0].name, "display_name") == 0);
+    /* The identity: display_name, or name for the collections that use it. */
+    SL_ASSERT(strcmp(schema->fields[0].name, "display_name") == 0 ||
+              strcmp(schema->fields[0].name, "name") == 0);
     *e = (struct sl__res_entry){.l = l, .schema = schema, .index = i, .map = item};
     *name = NULL;
     sl__res_label(e->label, sizeof(e->label), schema->collection, i, SL_STR_NULL);
@@ -321,7 +405,7 @@ bool sl__res_entry_begin(struct sl__res_loader *l, const struct sl__res_schema *
         sl__res_error(e, item->line, NULL, "expected a mapping, got %s", sl_yaml_describe(item));
         return false;
     }
-    e->values[0] = sl_yaml_map_get(item, "display_name");
+    e->values[0] = sl_yaml_map_get(item, schema->fields[0].name);
     *name = read_display_name(e);
     for (size_t k = 0; k < item->n; k++)
         sort_key(e, item->pairs[k].key, item->pairs[k].value);
@@ -374,10 +458,12 @@ void sl__res_names_build(struct sl__res_loader *l, struct sl__res_names *t, cons
                          const struct sl_yaml_node *seq, const char *const *names)
 {
     size_t n = seq != NULL && seq->kind == SL_YAML_SEQ ? seq->n : 0;
+    bool by_name = strcmp(collection, "rate_limit_policies") == 0;
+    const char *field = by_name ? "name" : "display_name";
     t->v = sl_xcalloc(n != 0 ? n : 1, sizeof(*t->v));
     t->n = 0;
     for (size_t i = 0; i < n; i++) {
-        const struct sl_yaml_node *dn = sl_yaml_map_get(seq->items[i], "display_name");
+        const struct sl_yaml_node *dn = sl_yaml_map_get(seq->items[i], field);
         if (names[i] != NULL)
             t->v[t->n++] =
                 (struct sl__res_name){names[i], sl__res_printable(dn, names[i]), i, dn->line};
@@ -391,9 +477,8 @@ void sl__res_names_build(struct sl__res_loader *l, struct sl__res_names *t, cons
         }
         char label[192], q[96];
         sl__res_label(label, sizeof(label), collection, t->v[i].index, t->v[i].shown);
-        sl_diag_add(l->diag, t->v[i].line,
-                    "%s: display_name: duplicate display_name %s (first at line %u)", label,
-                    sl__cfg_quote(q, sizeof(q), t->v[i].shown), t->v[first].line);
+        sl_diag_add(l->diag, t->v[i].line, "%s: %s: duplicate %s %s (first at line %u)", label,
+                    field, field, sl__cfg_quote(q, sizeof(q), t->v[i].shown), t->v[first].line);
     }
 }
 

@@ -28,6 +28,7 @@ enum sl__res_type {
     SL__RES_BOOL,        /* plain true or false */
     SL__RES_UINT,        /* plain decimal digits within [0, max] */
     SL__RES_LIST,        /* a list; its items are read by the collection */
+    SL__RES_MAP,         /* a mapping; read by the collection */
     SL__RES_UNSUPPORTED, /* a reference field Sluice does not implement: always an error */
     SL__RES_REJECTED,    /* a field the file form never accepts; hint says what to write */
 };
@@ -84,6 +85,7 @@ struct sl__res_loader {
     struct sl__res_names provider_keys; /* names of provider_keys[], for models[].provider_key */
     struct sl__res_key_info *keys;      /* one per provider_keys[i] */
     struct sl__res_names models;        /* names of models[], for api_keys[].allowed_models */
+    struct sl__res_names api_keys;      /* names of api_keys[], for rate_limit_policies */
     const struct sl_model **wildcards;  /* wildcard models in file order */
     size_t n_wildcards;
 };
@@ -129,6 +131,27 @@ int sl__res_scalar(struct sl__res_entry *e, const char *what, const struct sl_ya
 /* Typed reads with the same return convention. */
 int sl__res_uint(struct sl__res_entry *e, size_t row, uint64_t *out);
 int sl__res_bool(struct sl__res_entry *e, size_t row, bool *out);
+/* Typed reads of a node that is not a schema row (a nested mapping's value); what names it in
+ * messages ("rate_limit.rpm"). A decimal is plain digits with an optional fraction or exponent,
+ * at least 0 and at most max. Return 0 or SL_EPARSE after reporting. */
+int sl__res_uint_at(struct sl__res_entry *e, const char *what, const struct sl_yaml_node *n,
+                    uint64_t max, uint64_t *out);
+int sl__res_decimal_at(struct sl__res_entry *e, const char *what, const struct sl_yaml_node *n,
+                       double max, double *out);
+/* Sorts the pairs of a nested mapping into values[] by keys (NULL-terminated; values has a slot
+ * per key, NULL when absent) and reports unknown keys as "<what>: <key>: unknown key". Returns
+ * false after reporting a value that is not a mapping. */
+bool sl__res_submap(struct sl__res_entry *e, const char *what, const struct sl_yaml_node *map,
+                    const char *const *keys, const struct sl_yaml_node **values);
+
+/* A rate_limit, cost or budget block of row (absent or null: left unset). Problems are
+ * reported; what could be read is kept. */
+void sl__res_rate_limit(struct sl__res_entry *e, size_t row, struct sl_rate_limit *out);
+void sl__res_cost(struct sl__res_entry *e, size_t row, struct sl_cost *out);
+void sl__res_budget(struct sl__res_entry *e, size_t row, struct sl_budget *out);
+/* "<prefix>" followed by the escaped name, as a new string. */
+char *sl__res_bucket(const char *prefix, const char *name);
+
 /* Returns row's value node when it is a list; SL_ENOENT / SL_EPARSE as above. */
 int sl__res_list(struct sl__res_entry *e, size_t row, const struct sl_yaml_node **out);
 
@@ -169,6 +192,8 @@ void sl__res_names_dispose(struct sl__res_names *t);
 void sl__res_load_provider_keys(struct sl__res_loader *l, const struct sl_yaml_node *node);
 void sl__res_load_models(struct sl__res_loader *l, const struct sl_yaml_node *node);
 void sl__res_load_api_keys(struct sl__res_loader *l, const struct sl_yaml_node *node);
+void sl__res_load_policies(struct sl__res_loader *l, const struct sl_yaml_node *node);
+void sl__res_policy_free(struct sl_rl_policy *p);
 
 /* Called for each model that names provider_keys[key_index] with the model's own provider
  * (NULL when it has none; valid vendor syntax): supplies what the key left open (see struct

@@ -21,6 +21,8 @@ enum {
     F_ROUTING,
     F_ENSEMBLE,
     F_SEMANTIC,
+    F_RATE_LIMIT,
+    F_COST,
 };
 
 /* clang-format off */
@@ -38,9 +40,9 @@ static const struct sl__res_field fields[] = {
                    "model groups are not built yet; callers can name the direct models"},
     [F_ENSEMBLE] = {"ensemble", SL__RES_UNSUPPORTED, 0, 0, "ensembles are not built yet"},
     [F_SEMANTIC] = {"semantic", SL__RES_UNSUPPORTED, 0, 0, "semantic routers are not built yet"},
+    [F_RATE_LIMIT] = {"rate_limit", SL__RES_MAP, 0, 0, NULL},
+    [F_COST] = {"cost", SL__RES_MAP, 0, 0, NULL},
     {"cooldown", SL__RES_UNSUPPORTED, 0, 0, NULL},
-    {"rate_limit", SL__RES_UNSUPPORTED, 0, 0, NULL},
-    {"cost", SL__RES_UNSUPPORTED, 0, 0, NULL},
     {"allowed_cidrs", SL__RES_UNSUPPORTED, 0, 0, NULL},
     {"background_model_check", SL__RES_UNSUPPORTED, 0, 0, NULL},
     {"auto_prompt_caching", SL__RES_UNSUPPORTED, 0, 0, NULL},
@@ -135,6 +137,8 @@ static void read_settings(struct sl__res_entry *e, struct sl_model *m)
     m->has_timeout = sl__res_uint(e, F_TIMEOUT, &m->timeout_ms) == SL_OK;
     m->has_stream_timeout = sl__res_uint(e, F_STREAM_TIMEOUT, &m->stream_timeout_ms) == SL_OK;
     m->has_retries = sl__res_uint(e, F_RETRIES, &m->retries) == SL_OK;
+    sl__res_rate_limit(e, F_RATE_LIMIT, &m->rate_limit);
+    sl__res_cost(e, F_COST, &m->cost);
 }
 
 static void build_json(struct sl_model *m)
@@ -167,6 +171,8 @@ static void load_one(struct sl__res_loader *l, size_t i, const struct sl_yaml_no
     read_provider(&e, m, key);
     read_settings(&e, m);
     build_json(m);
+    if (m->name != NULL)
+        m->bucket = sl__res_bucket("m:", m->name);
 }
 
 void sl__res_load_models(struct sl__res_loader *l, const struct sl_yaml_node *node)

@@ -352,7 +352,7 @@ static void test_unsupported_collections(void **state)
 {
     (void)state;
     expect(HDR "guardrails:\n  - name: g\nmcp_servers: [{name: m}]\na2a_agents: [x]\n"
-               "cache_policies: [x]\nobservability_exporters: [x]\nrate_limit_policies: [x]\n"
+               "cache_policies: [x]\nobservability_exporters: [x]\n"
                "oidc_providers: [x]\nclaim_mappings: [x]\npassthrough_routes: [x]\n"
                "mcp_auth_settings: {anonymous: true}\n",
            "r.yaml:2: guardrails: not supported by sluice yet\n"
@@ -360,11 +360,10 @@ static void test_unsupported_collections(void **state)
            "r.yaml:5: a2a_agents: not supported by sluice yet\n"
            "r.yaml:6: cache_policies: not supported by sluice yet\n"
            "r.yaml:7: observability_exporters: not supported by sluice yet\n"
-           "r.yaml:8: rate_limit_policies: not supported by sluice yet\n"
-           "r.yaml:9: oidc_providers: not supported by sluice yet\n"
-           "r.yaml:10: claim_mappings: not supported by sluice yet\n"
-           "r.yaml:11: passthrough_routes: not supported by sluice yet\n"
-           "r.yaml:12: mcp_auth_settings: not supported by sluice yet\n");
+           "r.yaml:8: oidc_providers: not supported by sluice yet\n"
+           "r.yaml:9: claim_mappings: not supported by sluice yet\n"
+           "r.yaml:10: passthrough_routes: not supported by sluice yet\n"
+           "r.yaml:11: mcp_auth_settings: not supported by sluice yet\n");
 }
 
 static void test_common_entry_errors(void **state)
@@ -620,8 +619,8 @@ static void test_model_errors(void **state)
                        "    embedding: {}\n"
                        "    modelname: x\n",
            "r.yaml:11: models[0] (\"m\"): cooldown: not supported by sluice yet\n"
-           "r.yaml:12: models[0] (\"m\"): rate_limit: not supported by sluice yet\n"
-           "r.yaml:13: models[0] (\"m\"): cost: not supported by sluice yet\n"
+           "r.yaml:13: models[0] (\"m\"): cost.input_per_1k: required field is missing\n"
+           "r.yaml:13: models[0] (\"m\"): cost.output_per_1k: required field is missing\n"
            "r.yaml:14: models[0] (\"m\"): allowed_cidrs: not supported by sluice yet\n"
            "r.yaml:15: models[0] (\"m\"): background_model_check: not supported by sluice yet\n"
            "r.yaml:16: models[0] (\"m\"): auto_prompt_caching: not supported by sluice yet\n"
@@ -903,7 +902,6 @@ static void test_api_key_errors(void **state)
                "    jwt_provider: p\n"
                "    jwt_subject: s\n"
                "    allowed_model: []\n",
-           "r.yaml:6: api_keys[0] (\"k\"): rate_limit: not supported by sluice yet\n"
            "r.yaml:7: api_keys[0] (\"k\"): allowed_routes: not supported by sluice yet\n"
            "r.yaml:8: api_keys[0] (\"k\"): allowed_agents: not supported by sluice yet\n"
            "r.yaml:9: api_keys[0] (\"k\"): mcp_access: not supported by sluice yet\n"
@@ -912,6 +910,222 @@ static void test_api_key_errors(void **state)
            "r.yaml:12: api_keys[0] (\"k\"): jwt_subject: not supported by sluice yet\n"
            "r.yaml:13: api_keys[0] (\"k\"): allowed_model: unknown key (did you mean "
            "allowed_models?)\n");
+}
+
+/* rate_limit, cost and budget blocks on models and keys; team_id and user_id are kept. */
+static void test_limits_and_cost(void **state)
+{
+    (void)state;
+    struct sl_resources *r =
+        load_ok(HDR PK_MOCK M_MINI "    rate_limit: {rps: 5, rpm: 0, tpd: 1000, concurrency: 2,"
+                                   " tpm: ~}\n"
+                                   "    cost: {input_per_1k: 0.0025, output_per_1k: 1e-2}\n"
+                                   "api_keys:\n"
+                                   "  - display_name: \"k:{1}\"\n"
+                                   "    key_env: CALLER_KEY\n"
+                                   "    allowed_models: [\"*\"]\n"
+                                   "    team_id: t:1\n"
+                                   "    user_id: u 2\n"
+                                   "    rate_limit: {rpm: 600}\n"
+                                   "    budget: {limit_usd: 12.5, window: week}\n");
+    const struct sl_model *m = &r->models[0];
+    assert_int_equal(m->rate_limit.set, (1u << SL_RL_RPS) | (1u << SL_RL_RPM) | (1u << SL_RL_TPD));
+    assert_int_equal(m->rate_limit.max[SL_RL_RPS], 5);
+    assert_int_equal(m->rate_limit.max[SL_RL_RPM], 0);
+    assert_int_equal(m->rate_limit.max[SL_RL_TPD], 1000);
+    assert_true(m->rate_limit.has_concurrency);
+    assert_int_equal(m->rate_limit.concurrency, 2);
+    assert_true(m->cost.set);
+    assert_true(m->cost.input_per_1k == 0.0025 && m->cost.output_per_1k == 0.01);
+    assert_string_equal(m->bucket, "m:gpt-4o-mini");
+    const struct sl_api_key *k = &r->api_keys[0];
+    assert_string_equal(k->team_id, "t:1");
+    assert_string_equal(k->user_id, "u 2");
+    assert_string_equal(k->bucket, "k:k%3A%7B1%7D");
+    assert_string_equal(k->team_bucket, "t%3A1");
+    assert_string_equal(k->member_bucket, "u%202");
+    assert_int_equal(k->rate_limit.set, 1u << SL_RL_RPM);
+    assert_false(k->rate_limit.has_concurrency);
+    assert_true(k->budget.set);
+    assert_int_equal(k->budget.window, SL_BUDGET_WEEK);
+    assert_int_equal(k->budget.limit_nusd, 12500000000ull);
+    sl_resources_free(r);
+
+    expect(HDR PK_MOCK M_MINI "    rate_limit: {rpn: 1, rps: -1, concurrency: 4294967296}\n"
+                              "    cost: {input_per_1k: .5, output_per_1k: NaN, x: 1}\n"
+                              "api_keys:\n"
+                              "  - display_name: k\n"
+                              "    key_env: CALLER_KEY\n"
+                              "    allowed_models: []\n"
+                              "    rate_limit: [1]\n"
+                              "    budget: {limit_usd: 5, window: year}\n"
+                              "  - display_name: j\n"
+                              "    key_env: CALLER_KEY_2\n"
+                              "    allowed_models: []\n"
+                              "    budget: {window: day}\n",
+           "r.yaml:11: models[0] (\"gpt-4o-mini\"): rate_limit: rpn: unknown key (did you mean "
+           "rps?)\n"
+           "r.yaml:11: models[0] (\"gpt-4o-mini\"): rate_limit.rps: expected an integer from 0 to "
+           "281474976710656, got \"-1\"\n"
+           "r.yaml:11: models[0] (\"gpt-4o-mini\"): rate_limit.concurrency: expected an integer "
+           "from 0 to 4294967295, got \"4294967296\"\n"
+           "r.yaml:12: models[0] (\"gpt-4o-mini\"): cost: x: unknown key\n"
+           "r.yaml:12: models[0] (\"gpt-4o-mini\"): cost.input_per_1k: expected a number from 0 "
+           "to 1e+06, got \".5\"\n"
+           "r.yaml:12: models[0] (\"gpt-4o-mini\"): cost.output_per_1k: expected a number from 0 "
+           "to 1e+06, got \"NaN\"\n"
+           "r.yaml:17: api_keys[0] (\"k\"): rate_limit: expected a mapping, got a list\n"
+           "r.yaml:18: api_keys[0] (\"k\"): budget.window: expected day, week or month, got "
+           "\"year\"\n"
+           "r.yaml:22: api_keys[1] (\"j\"): budget.limit_usd: required field is missing\n");
+}
+
+#define TWO_KEYS                                                                                   \
+    "api_keys:\n"                                                                                  \
+    "  - display_name: ci\n"                                                                       \
+    "    key_env: CALLER_KEY\n"                                                                    \
+    "    allowed_models: [\"*\"]\n"                                                                \
+    "    team_id: t1\n"                                                                            \
+    "    user_id: u1\n"                                                                            \
+    "  - display_name: other\n"                                                                    \
+    "    key_env: CALLER_KEY_2\n"                                                                  \
+    "    allowed_models: [\"*\"]\n"
+
+static void test_policies(void **state)
+{
+    (void)state;
+    struct sl_resources *r =
+        load_ok(HDR PK_MOCK M_MINI TWO_KEYS
+                "rate_limit_policies:\n"
+                "  - name: team-quota\n"
+                "    scope: team_member\n"
+                "    scope_ref: t1\n"
+                "    window: day\n"
+                "    max_requests: 100\n"
+                "    max_tokens: 5000\n"
+                "  - name: key-rpm\n"
+                "    scope: api_key\n"
+                "    scope_ref: ci\n"
+                "    window: second\n"
+                "    max_requests: 3\n"
+                "    schedules:\n"
+                "      - {timezone: Europe/Berlin, days_of_week: [sat, sun], start_time: \"22:00\","
+                " end_time: \"09:00\"}\n"
+                "      - {timezone: UTC, dates: [2026-12-25], start_time: \"00:00\", end_time: "
+                "\"24:00\"}\n"
+                "  - name: premium\n"
+                "    conditions:\n"
+                "      - {dimension: team, operator: in, value: [t1, t2]}\n"
+                "      - logic: or\n"
+                "        negate: true\n"
+                "        children:\n"
+                "          - {dimension: model_name, operator: \"~*\", value: \"^GPT-4\"}\n"
+                "          - {dimension: api_key, operator: \"==\", value: other, negate: true}\n"
+                "    group_by: [provider, member]\n"
+                "    limits: {rpm: 20, concurrency: 1}\n"
+                "    action: reject\n");
+    assert_int_equal(r->n_policies, 3);
+    const struct sl_rl_policy *p = &r->policies[0];
+    assert_false(p->conditional);
+    assert_int_equal(p->scope, SL_SCOPE_TEAM_MEMBER);
+    assert_int_equal(p->limits.set, (1u << SL_RL_RPD) | (1u << SL_RL_TPD));
+    assert_string_equal(p->bucket, "p:team-quota:team_member=t1");
+    assert_false(p->follows_model);
+    /* uuid5(ns, "rate_limit_policies/team-quota") as the reference derives it. */
+    assert_string_equal(p->id, "2935a7a6-4a9c-51b9-8893-459f6aacf845");
+    p = &r->policies[1];
+    assert_int_equal(p->limits.set, 1u << SL_RL_RPS);
+    assert_int_equal(p->n_schedules, 2);
+    assert_int_equal(p->schedules[0].days_of_week, (1u << 5) | (1u << 6));
+    assert_int_equal(p->schedules[0].start_min, 22 * 60);
+    assert_int_equal(p->schedules[0].end_min, 9 * 60);
+    assert_int_equal(p->schedules[1].n_dates, 1);
+    assert_int_equal(p->schedules[1].end_min, 1440);
+    p = &r->policies[2];
+    assert_true(p->conditional);
+    assert_true(p->follows_model);
+    assert_int_equal(p->n_conditions, 2);
+    assert_true(p->conditions[1].is_group && p->conditions[1].is_or && p->conditions[1].negate);
+    assert_non_null(p->conditions[1].children[0].regex);
+    assert_int_equal(p->group_by, (1u << SL_COND_PROVIDER) | (1u << SL_COND_MEMBER));
+    assert_string_equal(p->bucket, "p:premium");
+    sl_resources_free(r);
+
+    expect(HDR PK_MOCK M_MINI TWO_KEYS
+           "rate_limit_policies:\n"
+           "  - name: a\n"
+           "    scope: api_key\n"
+           "    scope_ref: nobody\n"
+           "    window: minute\n"
+           "    max_requests: 1\n"
+           "  - name: b\n"
+           "    scope: model\n"
+           "    scope_ref: gpt-4o-mini\n"
+           "    window: hour\n"
+           "    max_tokens: 1\n"
+           "  - name: c\n"
+           "    scope: team\n"
+           "    scope_ref: t1\n"
+           "    window: minute\n"
+           "    limits: {rpm: 1}\n"
+           "  - name: d\n"
+           "    conditions: [{dimension: team, operator: \"~~\", value: x}]\n"
+           "    limits: {}\n"
+           "  - name: e\n"
+           "    conditions:\n"
+           "      - {dimension: model, operator: in, value: [gpt-4o-mini, ghost]}\n"
+           "    group_by: [team, team]\n"
+           "    limits: {rpd: 1}\n"
+           "  - name: f\n"
+           "    conditions: [{dimension: model_name, operator: \"~~\", value: \"^a|b$\"}]\n"
+           "    limits: {rpd: 1}\n"
+           "    schedules: [{timezone: Mars/Olympus, days_of_week: [mon], start_time: \"1:00\", "
+           "end_time: \"25:00\"}]\n"
+           "  - name: a\n"
+           "    scope: team\n"
+           "    scope_ref: t1\n"
+           "    window: week\n"
+           "    max_requests: 1\n"
+           "  - name: g\n"
+           "    group_by: [member]\n",
+           "r.yaml:23: rate_limit_policies[0] (\"a\"): scope_ref: \"nobody\" is not defined in "
+           "api_keys\n"
+           "r.yaml:30: rate_limit_policies[1] (\"b\"): max_tokens: tokens are counted per minute "
+           "or per day, not per hour; use window: minute or day for max_tokens\n"
+           "r.yaml:32: rate_limit_policies[2] (\"c\"): scope: not allowed with limits: a policy "
+           "is either the classic form (scope, scope_ref, window, max_*) or the conditional one "
+           "(conditions, group_by, limits, action)\n"
+           "r.yaml:37: rate_limit_policies[3] (\"d\"): conditions: operator ~~ is not supported "
+           "on team\n"
+           "r.yaml:38: rate_limit_policies[3] (\"d\"): limits: must set at least one limit\n"
+           "r.yaml:41: rate_limit_policies[4] (\"e\"): conditions (model): \"ghost\" is not "
+           "defined in models\n"
+           "r.yaml:42: rate_limit_policies[4] (\"e\"): group_by: repeats dimension team\n"
+           "r.yaml:47: rate_limit_policies[5] (\"f\"): schedules.timezone: unknown time zone "
+           "\"Mars/Olympus\" (/usr/share/zoneinfo/Mars/Olympus: No such file or directory)\n"
+           "r.yaml:47: rate_limit_policies[5] (\"f\"): schedules.start_time: expected HH:MM, got "
+           "a quoted string \"1:00\"\n"
+           "r.yaml:47: rate_limit_policies[5] (\"f\"): schedules.end_time: expected HH:MM or "
+           "24:00, got a quoted string \"25:00\"\n"
+           "r.yaml:48: rate_limit_policies[6] (\"a\"): name: duplicate name \"a\" (first at line "
+           "21)\n"
+           "r.yaml:51: rate_limit_policies[6] (\"a\"): window: expected one of second, minute, "
+           "hour, day, got \"week\"\n"
+           "r.yaml:53: rate_limit_policies[7] (\"g\"): limits: required with conditions, group_by "
+           "or action (the conditional form)\n");
+    /* The regex library's own reason follows; only Sluice's part is pinned here. */
+    const char *yaml = HDR PK_MOCK M_MINI TWO_KEYS
+        "rate_limit_policies:\n"
+        "  - name: f\n"
+        "    conditions: [{dimension: model_name, operator: \"~~\", value: \"(\"}]\n"
+        "    limits: {rpd: 1}\n";
+    struct sl_diag d;
+    assert_int_equal(load(yaml, env, &r, &d), SL_ERR);
+    assert_int_equal(d.count, 1);
+    assert_non_null(strstr(d.entries[0].msg, "rate_limit_policies[0] (\"f\"): conditions: regex "
+                                             "\"(\" does not compile as a POSIX extended regular "
+                                             "expression: "));
+    sl_diag_dispose(&d);
 }
 
 static void test_api_key_duplicate_digest(void **state)
@@ -1466,6 +1680,8 @@ int main(void)
         cmocka_unit_test(test_key_without_provider),
         cmocka_unit_test(test_api_key_errors),
         cmocka_unit_test(test_api_key_duplicate_digest),
+        cmocka_unit_test(test_limits_and_cost),
+        cmocka_unit_test(test_policies),
         cmocka_unit_test(test_key_env_hashing),
         cmocka_unit_test(test_interpolation),
         cmocka_unit_test(test_interpolation_errors),
