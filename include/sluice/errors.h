@@ -61,6 +61,21 @@
         "count_tokens is supported for Anthropic models only: model \"%.*s\" is served by the "    \
         "%s provider family"
 
+/* Limits (reference 4.5). The last argument is " (policy 'name')" for a policy's, else "". */
+#define SL_ERR_LIMIT_REQUESTS                                                                      \
+    429, "rate_limit_exceeded", NULL, "rate_limited", "request limit exceeded (requests)%s"
+#define SL_ERR_LIMIT_TOKENS                                                                        \
+    429, "rate_limit_exceeded", NULL, "rate_limited", "token limit exceeded (tokens)%s"
+#define SL_ERR_LIMIT_CONCURRENCY                                                                   \
+    429, "rate_limit_exceeded", NULL, "rate_limited", "concurrency limit exceeded%s"
+#define SL_ERR_BUDGET_EXCEEDED                                                                     \
+    429, "billing_error", "budget_exceeded", "budget_exceeded",                                    \
+        "api_key budget \"%s\" exceeded ($%s of $%s per %s). Resets at %s"
+/* Redis unreachable with ratelimit.redis.on_error: deny. */
+#define SL_ERR_LIMITS_UNAVAILABLE                                                                  \
+    503, "api_error", "ratelimit_unavailable", "ratelimit_unavailable",                            \
+        "rate limits cannot be checked: the shared limit store is unreachable"
+
 /* Upstream failures */
 #define SL_ERR_UPSTREAM_TIMEOUT                                                                    \
     504, "timeout", NULL, "upstream_timeout", "upstream request timed out: %s"

@@ -1,7 +1,7 @@
 /* One client exchange: the object every routed request lives in, and the ordered phases a
  * proxied request runs through (nginx's phase handlers):
  *
- *     auth -> inspect -> route -> access -> cache -> upstream
+ *     auth -> inspect -> route -> access -> limits -> cache -> upstream
  *
  * and, when h2o frees the request, the log. Each phase returns
  *   SL_OK       go on with the next phase;
@@ -31,6 +31,7 @@ struct sl_config;
 struct sl_upstreams;
 struct sl_metrics_worker;
 struct sl_upstream_req;
+struct sl_rl_worker;
 struct sl_exchange;
 struct sl_route;
 
@@ -42,11 +43,13 @@ struct sl_services {
     h2o_timeout_t *sse_keepalive;      /* SSE keep-alive comments; NULL: off */
     h2o_timeout_t *client_watch;       /* a 1 s tick for requests that watch their caller */
     const _Atomic bool *draining;      /* the process is shutting down */
+    struct sl_rl_worker *limits;       /* this worker's rate limiter */
 };
 
 /* Module slots: per-request state of a feature, instead of a field in the exchange. */
 enum sl_mod {
     SL_MOD_CALL = 0, /* the upstream phase (api/call.c) */
+    SL_MOD_LIMITS,   /* rate limits, concurrency and budgets (api/limits.c) */
     SL_MOD_COUNT,
 };
 
@@ -113,9 +116,14 @@ struct sl_exchange *sl_exchange_new(h2o_req_t *req, const struct sl_services *sv
  * limit, a malformed chunked body) before any exchange existed. */
 struct sl_exchange *sl_exchange_of(h2o_req_t *req);
 
-/* Brings the log record up to date (tokens from the usage the upstream reported); the server
- * calls it just before writing the access line. */
+/* Brings the log record up to date (tokens from the usage the upstream reported, estimated when
+ * a 2xx reply reported none; the cost) and ends what the request holds (limits: tokens and
+ * cost added, concurrency slots released); the server calls it just before writing the access
+ * line, whether the response completed or the caller left. */
 void sl_exchange_log_ready(struct sl_exchange *x);
+
+/* The response's head is being sent (the server's response filter): modules add headers. */
+void sl_exchange_response_start(struct sl_exchange *x);
 
 /* Finds the route and runs its phases (404/405 in the OpenAI envelope when none matches). */
 void sl_exchange_dispatch(struct sl_exchange *x);
@@ -130,6 +138,12 @@ void sl_exchange_error(struct sl_exchange *x, int status, const char *type, cons
                        const char *kind, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
 
+/* The same with extra members for the OpenAI envelope's "error" object (a JSON text of
+ * ',"name":value' pairs, such as a 429's "policy"); other dialects keep their strict shape. */
+void sl_exchange_error_extra(struct sl_exchange *x, struct sl_str extra, int status,
+                             const char *type, const char *code, const char *kind, const char *fmt,
+                             ...) __attribute__((format(printf, 7, 8)));
+
 /* The same with the caller-visible status given (rows whose status is 0) and, optionally, the
  * upstream's own error type for dialects that keep it. */
 void sl_exchange_error_status(struct sl_exchange *x, int status, struct sl_str upstream_type,
@@ -141,7 +155,13 @@ int sl_phase_auth(struct sl_exchange *x);
 int sl_phase_inspect(struct sl_exchange *x);
 int sl_phase_route(struct sl_exchange *x);
 int sl_phase_access(struct sl_exchange *x);
+int sl_phase_limits(struct sl_exchange *x);
 int sl_phase_upstream(struct sl_exchange *x);
+
+/* The limits module's hooks (api/limits.c): at the response head (x-ratelimit-* headers; usage
+ * known by then is counted at once) and at the end (tokens and cost added, slots released). */
+void sl_limits_response_start(struct sl_exchange *x);
+void sl_limits_finish(struct sl_exchange *x);
 
 /* Local routes: one phase each, answering themselves. */
 int sl_phase_livez(struct sl_exchange *x);

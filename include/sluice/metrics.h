@@ -21,6 +21,7 @@ struct sl_metrics_worker;
 struct sl_metrics_request {
     const char *route;   /* static route name, e.g. "chat_completions", "livez", "other" */
     struct sl_str model; /* configured model display name; empty = not resolved ("unknown") */
+    struct sl_str key;   /* caller key's display_name; empty = none ("unknown") */
     int status;          /* HTTP status the client saw (499 = client went away) */
     bool stream;
     double duration_s;          /* request start to response end */
@@ -29,6 +30,7 @@ struct sl_metrics_request {
     int64_t completion_tokens;  /* < 0 = unknown */
     const char *upstream_error; /* static kind ("connect", "timeout", "reset", "tls", "status_5xx",
                                    "status_4xx", "decode", "too_large", "stream_idle") or NULL */
+    uint64_t cost_nusd;         /* the request's price in nano-dollars (models[].cost) */
 };
 
 /* Worker thread. A store is written only by the thread that owns it; m is never NULL. A series
@@ -44,6 +46,11 @@ void sl_metrics_observe(struct sl_metrics_worker *m, const struct sl_metrics_req
 /* In-flight gauge by route: +1 when a request enters a route, -1 when it ends (on the same
  * worker). */
 void sl_metrics_inflight(struct sl_metrics_worker *m, const char *route, int delta);
+
+/* A request refused by a limit: layer ("api_key", "model", "policy") and reason ("requests",
+ * "tokens", "concurrency", "budget", "unavailable") are static names. */
+void sl_metrics_ratelimit_rejection(struct sl_metrics_worker *m, const char *layer,
+                                    const char *reason);
 
 /* Control thread: the result of a configuration reload. On success, generation is the one now
  * serving and unix_time the moment it took over; on failure both are ignored (the previous
@@ -63,6 +70,13 @@ struct sl_metrics_process {
     uint64_t connections_refused;
     uint64_t lingering_closes;
     uint64_t http_requests[SL_METRICS_STATUS_CLASSES]; /* by status class */
+    /* The rate limiter's Redis backend (rendered only when ratelimit_redis). */
+    bool ratelimit_redis;
+    bool redis_up; /* every worker's connection is ready */
+    uint64_t redis_failures;
+    uint64_t redis_calls;
+    uint64_t redis_fallback_allowed; /* counted in the process while Redis was unreachable */
+    uint64_t redis_fallback_denied;  /* refused while Redis was unreachable (on_error: deny) */
 };
 
 /* Appends the whole exposition (text format 0.0.4) to out: the families of the n per-worker
@@ -79,7 +93,11 @@ void sl_metrics_render(const struct sl_metrics_process *p,
  *   client_cancelled_total{route,model} counter (status 499)
  *   request_duration_seconds{route,model} histogram
  *   time_to_first_token_seconds{route,model} histogram (streams)
- *   tokens_total{model,type="prompt"|"completion"} counter
+ *   tokens_total{key,model,type="prompt"|"completion"} counter
+ *   cost_usd_total{key,model} counter (models[].cost)
+ *   ratelimit_rejections_total{layer,reason} counter
+ *   ratelimit_redis_up gauge, ratelimit_redis_failures_total, ratelimit_redis_calls_total,
+ *   ratelimit_redis_fallback_total{decision="allow"|"deny"} counters (redis backend only)
  *   upstream_errors_total{model,kind} counter
  *   in_flight_requests{route} gauge
  *   config_reloads_total{result="success"|"failure"} counter

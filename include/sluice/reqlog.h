@@ -22,8 +22,13 @@ struct sl_reqlog {
     bool stream;                  /* the response is an event stream */
     bool client_gone;             /* the client left before the response completed (499) */
     int64_t ttft_us;              /* streams: time to the first event relayed; -1 = none */
+    uint64_t events;              /* streams: events relayed to the caller */
     int64_t prompt_tokens;        /* -1 when unknown */
     int64_t completion_tokens;
+    bool tokens_estimated; /* the upstream reported no usage: the counts are estimates */
+    bool has_cost;         /* the model has a cost: cost_usd is logged */
+    uint64_t cost_nusd;    /* the request's price in nano-dollars */
+    const char *limited;   /* the limit that refused the request ("api_key:rpm"), or NULL */
 };
 
 static inline void sl_reqlog_init(struct sl_reqlog *l, struct sl_str request_id, uint64_t start_us)

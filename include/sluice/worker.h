@@ -15,6 +15,7 @@
 struct sl_server;
 struct sl_upstreams;
 struct sl_metrics_worker;
+struct sl_rl_worker;
 
 /* Counters a worker owns. Written only by the worker (relaxed loads/stores, no read-modify-write
  * atomics on the hot path); read by the control thread when /metrics is scraped. */
@@ -68,6 +69,8 @@ struct sl_worker {
      * before it reports itself started; the control thread reads the pointer only after that
      * (ordered by the server's started mutex) and may then read the store concurrently. */
     struct sl_metrics_worker *metrics;
+    /* This worker's side of the rate limiter (its Redis connection and leases, if any). */
+    struct sl_rl_worker *limits;
     /* Fires every second for requests watching their HTTP/1.1 client socket (h2o 2.2 does not
      * read it while a handler works, so a caller who leaves is otherwise noticed too late). */
     h2o_timeout_t client_watch_timeout;

@@ -5,6 +5,7 @@
  *   inspect  the body, as the route's dialect reads it (400)          api/phases.c
  *   route    the model alias, the upstream family and wire (404, 400) api/phases.c
  *   access   may this key use this model (403)                        api/phases.c
+ *   limits   rate limits, concurrency, budgets (429; 503 without Redis) api/limits.c
  *   upstream the call: request built (spliced or translated), sent,   api/call.c
  *            retried; the reply relayed (JSON rewritten or translated,
  *            streams through a filter chain into the dialect's encoder)
@@ -18,13 +19,19 @@
 #include "sluice/errors.h"
 #include "sluice/exchange.h"
 #include "sluice/metrics.h"
+#include "sluice/ratelimit.h"
 #include "sluice/reply.h"
 
 #define ENV_EXCHANGE      "sl.x"
 #define ERROR_MESSAGE_MAX 1024
 
-static sl_phase_fn *const proxied[] = {sl_phase_auth,   sl_phase_inspect,  sl_phase_route,
-                                       sl_phase_access, sl_phase_upstream, NULL};
+static sl_phase_fn *const proxied[] = {sl_phase_auth,
+                                       sl_phase_inspect,
+                                       sl_phase_route,
+                                       sl_phase_access,
+                                       sl_phase_limits,
+                                       sl_phase_upstream,
+                                       NULL};
 static sl_phase_fn *const livez[] = {sl_phase_livez, NULL};
 static sl_phase_fn *const readyz[] = {sl_phase_readyz, NULL};
 static sl_phase_fn *const models[] = {sl_phase_models, NULL};
@@ -66,12 +73,48 @@ struct sl_exchange *sl_exchange_of(h2o_req_t *req)
     return slot != NULL ? (struct sl_exchange *)(void *)slot->base : NULL;
 }
 
+/* Chat streams carry about one token per event; a prompt about four bytes per token. */
+#define PROMPT_BYTES_PER_TOKEN 4
+
+/* A reply that succeeded upstream but reported no usage (a stream cut before its usage chunk, a
+ * caller who left, an upstream that sends none) still cost tokens: estimate them, so limits and
+ * budgets count them, and flag the estimate in the log. */
+static void estimate_usage(struct sl_exchange *x)
+{
+    const struct sl_attempt *a = x->n_attempts != 0 ? &x->attempts[x->n_attempts - 1] : NULL;
+    if (a == NULL || a->status < 200 || a->status > 299)
+        return;
+    if (x->log.prompt_tokens < 0) {
+        x->log.prompt_tokens =
+            (int64_t)((x->req->entity.len + PROMPT_BYTES_PER_TOKEN - 1) / PROMPT_BYTES_PER_TOKEN);
+        x->log.tokens_estimated = true;
+    }
+    if (x->log.completion_tokens < 0) {
+        x->log.completion_tokens = x->log.stream
+                                       ? (int64_t)x->log.events
+                                       : (int64_t)(x->req->bytes_sent / PROMPT_BYTES_PER_TOKEN);
+        x->log.tokens_estimated = true;
+    }
+}
+
 void sl_exchange_log_ready(struct sl_exchange *x)
 {
     if (x->usage.input_tokens >= 0)
         x->log.prompt_tokens = x->usage.input_tokens;
     if (x->usage.output_tokens >= 0)
         x->log.completion_tokens = x->usage.output_tokens;
+    estimate_usage(x);
+    if (x->model != NULL && x->model->cost.set && x->log.prompt_tokens >= 0) {
+        x->log.has_cost = true;
+        x->log.cost_nusd = sl_cost_nusd(&x->model->cost, (uint64_t)x->log.prompt_tokens,
+                                        (uint64_t)SL_MAX(x->log.completion_tokens, 0));
+    }
+    sl_limits_finish(x);
+}
+
+void sl_exchange_response_start(struct sl_exchange *x)
+{
+    sl_limits_response_start(x);
 }
 
 /* ---- phases ---- */
@@ -170,12 +213,24 @@ void sl_exchange_dispatch(struct sl_exchange *x)
 /* ---- errors ---- */
 
 static void reply_errorv(struct sl_exchange *x, int status, struct sl_str upstream_type,
-                         const char *type, const char *code, const char *kind, const char *fmt,
-                         va_list ap) __attribute__((format(printf, 7, 0)));
+                         struct sl_str extra, const char *type, const char *code, const char *kind,
+                         const char *fmt, va_list ap) __attribute__((format(printf, 8, 0)));
+
+/* Inserts extra before the "}}" that closes the OpenAI envelope's error object. */
+static struct sl_str with_extra(h2o_mem_pool_t *pool, struct sl_str body, struct sl_str extra)
+{
+    if (body.len < 2 || memcmp(body.ptr + body.len - 2, "}}", 2) != 0)
+        return body;
+    char *out = h2o_mem_alloc_pool(pool, body.len + extra.len);
+    memcpy(out, body.ptr, body.len - 2);
+    memcpy(out + body.len - 2, extra.ptr, extra.len);
+    memcpy(out + body.len - 2 + extra.len, "}}", 2);
+    return sl_str_init(out, body.len + extra.len);
+}
 
 static void reply_errorv(struct sl_exchange *x, int status, struct sl_str upstream_type,
-                         const char *type, const char *code, const char *kind, const char *fmt,
-                         va_list ap)
+                         struct sl_str extra, const char *type, const char *code, const char *kind,
+                         const char *fmt, va_list ap)
 {
     char msg[ERROR_MESSAGE_MAX];
     int n = vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -183,8 +238,10 @@ static void reply_errorv(struct sl_exchange *x, int status, struct sl_str upstre
     const struct sl_dialect *d = x->dialect != NULL ? x->dialect : &sl_dialect_openai;
     x->log.error_kind = kind;
     struct sl_str message = sl_str_init(msg, SL_MIN((size_t)SL_MAX(n, 0), sizeof(msg) - 1));
-    sl_reply(x->req, status, "application/json",
-             d->error_body(&x->req->pool, status, type, code, message, upstream_type));
+    struct sl_str body = d->error_body(&x->req->pool, status, type, code, message, upstream_type);
+    if (extra.len != 0 && d == &sl_dialect_openai)
+        body = with_extra(&x->req->pool, body, extra);
+    sl_reply(x->req, status, "application/json", body);
 }
 
 void sl_exchange_error(struct sl_exchange *x, int status, const char *type, const char *code,
@@ -193,7 +250,17 @@ void sl_exchange_error(struct sl_exchange *x, int status, const char *type, cons
     va_list ap;
     SL_ASSERT(status != 0); /* a row without a status goes through sl_exchange_error_status */
     va_start(ap, fmt);
-    reply_errorv(x, status, SL_STR_NULL, type, code, kind, fmt, ap);
+    reply_errorv(x, status, SL_STR_NULL, SL_STR_NULL, type, code, kind, fmt, ap);
+    va_end(ap);
+}
+
+void sl_exchange_error_extra(struct sl_exchange *x, struct sl_str extra, int status,
+                             const char *type, const char *code, const char *kind, const char *fmt,
+                             ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    reply_errorv(x, status, SL_STR_NULL, extra, type, code, kind, fmt, ap);
     va_end(ap);
 }
 
@@ -204,6 +271,6 @@ void sl_exchange_error_status(struct sl_exchange *x, int status, struct sl_str u
     va_list ap;
     SL_UNUSED(row_status);
     va_start(ap, fmt);
-    reply_errorv(x, status, upstream_type, type, code, kind, fmt, ap);
+    reply_errorv(x, status, upstream_type, SL_STR_NULL, type, code, kind, fmt, ap);
     va_end(ap);
 }

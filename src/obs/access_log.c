@@ -188,8 +188,21 @@ static char *put_ctx_fields(char *o, const struct sl_reqlog *ctx)
         o = SL_PUT_LIT(o, " completion_tokens=");
         o = sl_put_i64(o, ctx->completion_tokens);
     }
+    if (ctx->tokens_estimated)
+        o = SL_PUT_LIT(o, " tokens_estimated=true");
+    if (ctx->has_cost) {
+        /* Nano-dollars, printed exactly: cost_usd=0.000012345 */
+        o = SL_PUT_LIT(o, " cost_usd=");
+        o = sl_put_u64(o, ctx->cost_nusd / 1000000000u);
+        *o++ = '.';
+        uint64_t frac = ctx->cost_nusd % 1000000000u;
+        for (uint64_t div = 100000000u; div != 0; div /= 10)
+            *o++ = (char)('0' + frac / div % 10);
+    }
     if (ctx->error_kind != NULL)
         o = PUT_FIELD(o, "error", sl_str_from_cstr(ctx->error_kind));
+    if (ctx->limited != NULL)
+        o = PUT_FIELD(o, "limit", sl_str_from_cstr(ctx->limited));
     return o;
 }
 

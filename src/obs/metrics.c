@@ -13,12 +13,15 @@ struct key {
     const char *route;
     const char *kind;
     struct sl_str model;
+    struct sl_str key;
 };
 
 static const size_t series_size[SL__SERIES_TYPES] = {
     [SL__SERIES_REQUEST] = sizeof(struct sl__request_series),
     [SL__SERIES_ROUTE] = sizeof(struct sl__route_series),
     [SL__SERIES_UPSTREAM_ERROR] = sizeof(struct sl__error_series),
+    [SL__SERIES_USAGE] = sizeof(struct sl__usage_series),
+    [SL__SERIES_REJECTION] = sizeof(struct sl__count_series),
 };
 
 struct sl_metrics_worker *sl_metrics_worker_new(void)
@@ -82,6 +85,7 @@ static uint64_t hash_key(const struct key *k)
         h = hash_bytes(h, k->route, strlen(k->route));
     if (k->kind != NULL)
         h = hash_bytes(h, k->kind, strlen(k->kind));
+    h = hash_bytes(h, k->key.ptr, k->key.len);
     return hash_bytes(h, k->model.ptr, k->model.len);
 }
 
@@ -95,7 +99,8 @@ static bool same_name(const char *a, const char *b)
 static bool key_matches(const struct sl__series *s, const struct key *k)
 {
     return s->type == k->type && same_name(s->route, k->route) && same_name(s->kind, k->kind) &&
-           sl_str_eq(sl_str_init(s->model, s->model_len), k->model);
+           sl_str_eq(sl_str_init(s->model, s->model_len), k->model) &&
+           sl_str_eq(sl_str_init(s->key, s->key_len), k->key);
 }
 
 static size_t free_slot(const struct sl__metrics_slot *slots, size_t mask, uint64_t hash)
@@ -120,15 +125,20 @@ static void grow(struct sl_metrics_worker *m)
     m->mask = cap - 1;
 }
 
-/* One allocation per series: the typed node followed by the model's bytes. */
+/* One allocation per series: the typed node followed by the model's and the key's bytes. */
 static struct sl__series *add_series(struct sl_metrics_worker *m, const struct key *k,
                                      uint64_t hash)
 {
     size_t size = series_size[k->type];
-    struct sl__series *s = sl_xcalloc(1, size + k->model.len + 1);
+    struct sl__series *s = sl_xcalloc(1, size + k->model.len + k->key.len + 2);
     char *model = (char *)s + size;
+    char *keyname = model + k->model.len + 1;
     if (k->model.len != 0)
         memcpy(model, k->model.ptr, k->model.len);
+    if (k->key.len != 0)
+        memcpy(keyname, k->key.ptr, k->key.len);
+    s->key = keyname;
+    s->key_len = k->key.len;
     s->hash = hash;
     s->type = k->type;
     s->route = k->route;
@@ -162,7 +172,7 @@ static size_t status_class(int status)
     return status >= 100 && status < 600 ? (size_t)(status / 100 - 1) : SL__STATUS_CLASSES - 1;
 }
 
-static void count_tokens(struct sl__request_series *s, enum sl__token_type type, int64_t n)
+static void count_tokens(struct sl__usage_series *s, enum sl__token_type type, int64_t n)
 {
     if (n < 0)
         return;
@@ -172,11 +182,29 @@ static void count_tokens(struct sl__request_series *s, enum sl__token_type type,
         atomic_store_explicit(&s->tokens_seen, seen | (1u << type), memory_order_release);
 }
 
+/* Tokens and cost by key and model: only requests that reached an upstream have either. */
+static void observe_usage(struct sl_metrics_worker *m, const struct sl_metrics_request *r,
+                          struct sl_str model)
+{
+    if (r->prompt_tokens < 0 && r->completion_tokens < 0 && r->cost_nusd == 0)
+        return;
+    struct key k = {SL__SERIES_USAGE, NULL, NULL, model,
+                    r->key.len != 0 ? r->key : SL_STRLIT("unknown")};
+    struct sl__usage_series *u = SL_CONTAINER_OF(get_series(m, &k), struct sl__usage_series, super);
+    count_tokens(u, SL__TOKENS_PROMPT, r->prompt_tokens);
+    count_tokens(u, SL__TOKENS_COMPLETION, r->completion_tokens);
+    if (r->cost_nusd != 0) {
+        sl__counter_add(&u->cost_nusd, r->cost_nusd);
+        if (atomic_load_explicit(&u->cost_seen, memory_order_relaxed) == 0)
+            atomic_store_explicit(&u->cost_seen, 1, memory_order_release);
+    }
+}
+
 void sl_metrics_observe(struct sl_metrics_worker *m, const struct sl_metrics_request *r)
 {
     struct sl_str model = r->model.len != 0 ? r->model : SL_STRLIT("unknown");
     const char *route = r->route != NULL ? r->route : "other";
-    struct key k = {SL__SERIES_REQUEST, route, NULL, model};
+    struct key k = {SL__SERIES_REQUEST, route, NULL, model, SL_STR_NULL};
     struct sl__request_series *s =
         SL_CONTAINER_OF(get_series(m, &k), struct sl__request_series, super);
     sl__counter_add(&s->requests[status_class(r->status)], 1);
@@ -185,11 +213,10 @@ void sl_metrics_observe(struct sl_metrics_worker *m, const struct sl_metrics_req
     sl__hist_observe(&s->duration, &sl__hist_duration, sl__seconds_to_us(r->duration_s));
     if (r->ttft_s >= 0)
         sl__hist_observe(&s->ttft, &sl__hist_ttft, sl__seconds_to_us(r->ttft_s));
-    count_tokens(s, SL__TOKENS_PROMPT, r->prompt_tokens);
-    count_tokens(s, SL__TOKENS_COMPLETION, r->completion_tokens);
+    observe_usage(m, r, model);
     if (r->upstream_error == NULL)
         return;
-    struct key ek = {SL__SERIES_UPSTREAM_ERROR, NULL, r->upstream_error, model};
+    struct key ek = {SL__SERIES_UPSTREAM_ERROR, NULL, r->upstream_error, model, SL_STR_NULL};
     struct sl__error_series *e =
         SL_CONTAINER_OF(get_series(m, &ek), struct sl__error_series, super);
     sl__counter_add(&e->count, 1);
@@ -197,9 +224,18 @@ void sl_metrics_observe(struct sl_metrics_worker *m, const struct sl_metrics_req
 
 void sl_metrics_inflight(struct sl_metrics_worker *m, const char *route, int delta)
 {
-    struct key k = {SL__SERIES_ROUTE, route != NULL ? route : "other", NULL, SL_STR_NULL};
+    struct key k = {SL__SERIES_ROUTE, route != NULL ? route : "other", NULL, SL_STR_NULL,
+                    SL_STR_NULL};
     struct sl__route_series *s = SL_CONTAINER_OF(get_series(m, &k), struct sl__route_series, super);
     atomic_store_explicit(&s->inflight,
                           atomic_load_explicit(&s->inflight, memory_order_relaxed) + delta,
                           memory_order_relaxed);
+}
+
+void sl_metrics_ratelimit_rejection(struct sl_metrics_worker *m, const char *layer,
+                                    const char *reason)
+{
+    struct key k = {SL__SERIES_REJECTION, layer, reason, SL_STR_NULL, SL_STR_NULL};
+    struct sl__count_series *s = SL_CONTAINER_OF(get_series(m, &k), struct sl__count_series, super);
+    sl__counter_add(&s->count, 1);
 }

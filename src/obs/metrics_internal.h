@@ -7,7 +7,9 @@
  *     request_duration_seconds, time_to_first_token_seconds, and tokens by type (the renderer
  *     sums tokens over routes into tokens_total{model,type});
  *   - SL__SERIES_ROUTE {route}: in_flight_requests;
- *   - SL__SERIES_UPSTREAM_ERROR {model, kind}: upstream_errors_total.
+ *   - SL__SERIES_UPSTREAM_ERROR {model, kind}: upstream_errors_total;
+ *   - SL__SERIES_USAGE {key, model}: tokens_total by type and cost_usd_total;
+ *   - SL__SERIES_REJECTION {layer (route slot), reason (kind slot)}: ratelimit_rejections_total.
  *
  * The writer finds series through an open-addressing hash table that only it touches. Every
  * series is also pushed onto an append-only list per type: the node is fully initialised, then
@@ -30,6 +32,8 @@ enum sl__series_type {
     SL__SERIES_REQUEST = 0,
     SL__SERIES_ROUTE,
     SL__SERIES_UPSTREAM_ERROR,
+    SL__SERIES_USAGE,
+    SL__SERIES_REJECTION,
     SL__SERIES_TYPES,
 };
 
@@ -50,18 +54,31 @@ struct sl__series {
     const char *kind;  /* static name; SL__SERIES_UPSTREAM_ERROR only */
     const char *model; /* model_len bytes stored in the same allocation; "" when unused */
     size_t model_len;
+    const char *key; /* key_len bytes, also in the allocation; SL__SERIES_USAGE only */
+    size_t key_len;
 };
 
 struct sl__request_series {
     struct sl__series super;
     _Atomic uint64_t requests[SL__STATUS_CLASSES];
     _Atomic uint64_t cancelled; /* status 499 */
+    struct sl__hist duration;
+    struct sl__hist ttft;
+};
+
+struct sl__usage_series {
+    struct sl__series super;
     _Atomic uint64_t tokens[SL__TOKEN_TYPES];
     /* Bit (1 << type) once a token count of that type was observed: a count of 0 tokens is
      * still a sample. Set once with a release store after the count. */
     _Atomic uint32_t tokens_seen;
-    struct sl__hist duration;
-    struct sl__hist ttft;
+    _Atomic uint64_t cost_nusd;
+    _Atomic uint32_t cost_seen; /* 1 once the model had a cost */
+};
+
+struct sl__count_series {
+    struct sl__series super;
+    _Atomic uint64_t count;
 };
 
 struct sl__route_series {

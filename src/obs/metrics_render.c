@@ -46,16 +46,23 @@ struct request_row {
     struct sl_str model;
     uint64_t requests[SL__STATUS_CLASSES];
     uint64_t cancelled;
-    uint64_t tokens[SL__TOKEN_TYPES];
-    uint32_t tokens_seen;
     struct sl__hist_snap duration;
     struct sl__hist_snap ttft;
 };
 
 struct token_row {
+    struct sl_str key;
     struct sl_str model;
     uint64_t tokens[SL__TOKEN_TYPES];
     uint32_t tokens_seen;
+    uint64_t cost_nusd;
+    uint32_t cost_seen;
+};
+
+struct rejection_row {
+    const char *layer;
+    const char *reason;
+    uint64_t count;
 };
 
 struct error_row {
@@ -78,6 +85,8 @@ struct rows {
     size_t nerr;
     struct route_row *route;
     size_t nroute;
+    struct rejection_row *rej;
+    size_t nrej;
 };
 
 static uint64_t load(const _Atomic uint64_t *c)
@@ -103,7 +112,15 @@ static int cmp_request(const void *pa, const void *pb)
 static int cmp_token(const void *pa, const void *pb)
 {
     const struct token_row *a = pa, *b = pb;
-    return cmp_model(a->model, b->model);
+    int c = cmp_model(a->key, b->key);
+    return c != 0 ? c : cmp_model(a->model, b->model);
+}
+
+static int cmp_rejection(const void *pa, const void *pb)
+{
+    const struct rejection_row *a = pa, *b = pb;
+    int c = strcmp(a->layer, b->layer);
+    return c != 0 ? c : strcmp(a->reason, b->reason);
 }
 
 static int cmp_error(const void *pa, const void *pb)
@@ -148,9 +165,6 @@ static void snap_request(const struct sl__series *s, struct request_row *r)
     for (size_t c = 0; c < SL__STATUS_CLASSES; c++)
         r->requests[c] = load(&rs->requests[c]);
     r->cancelled = load(&rs->cancelled);
-    r->tokens_seen = atomic_load_explicit(&rs->tokens_seen, memory_order_acquire);
-    for (size_t t = 0; t < SL__TOKEN_TYPES; t++)
-        r->tokens[t] = load(&rs->tokens[t]);
     sl__hist_snapshot(&rs->duration, &sl__hist_duration, &r->duration);
     sl__hist_snapshot(&rs->ttft, &sl__hist_ttft, &r->ttft);
 }
@@ -160,9 +174,6 @@ static void add_request(struct request_row *into, const struct request_row *r)
     for (size_t c = 0; c < SL__STATUS_CLASSES; c++)
         into->requests[c] += r->requests[c];
     into->cancelled += r->cancelled;
-    for (size_t t = 0; t < SL__TOKEN_TYPES; t++)
-        into->tokens[t] += r->tokens[t];
-    into->tokens_seen |= r->tokens_seen;
     sl__hist_snap_add(&into->duration, &r->duration);
     sl__hist_snap_add(&into->ttft, &r->ttft);
 }
@@ -188,27 +199,67 @@ static void gather_requests(const struct sl_metrics_worker *const *stores, size_
     rows->nreq = u;
 }
 
-/* tokens_total is labelled by model only: sum the request rows over routes. */
-static void gather_tokens(struct rows *rows)
+static void snap_usage(const struct sl__series *s, struct token_row *t)
 {
-    size_t u = 0;
-    struct token_row *t = sl_xcalloc(rows->nreq + 1, sizeof(*t));
-    for (size_t i = 0; i < rows->nreq; i++) {
-        const struct request_row *r = &rows->req[i];
-        t[i] = (struct token_row){r->model, {r->tokens[0], r->tokens[1]}, r->tokens_seen};
+    const struct sl__usage_series *u = SL_CONTAINER_OF(s, const struct sl__usage_series, super);
+    t->key = sl_str_init(s->key, s->key_len);
+    t->model = model_of(s);
+    t->tokens_seen = atomic_load_explicit(&u->tokens_seen, memory_order_acquire);
+    for (size_t k = 0; k < SL__TOKEN_TYPES; k++)
+        t->tokens[k] = load(&u->tokens[k]);
+    t->cost_seen = atomic_load_explicit(&u->cost_seen, memory_order_acquire);
+    t->cost_nusd = load(&u->cost_nusd);
+}
+
+/* tokens_total and cost_usd_total: one row per key and model, summed over workers. */
+static void gather_usage(const struct sl_metrics_worker *const *stores, size_t n,
+                         const struct sl__series **heads, struct rows *rows)
+{
+    size_t total, u = 0;
+    load_heads(stores, n, SL__SERIES_USAGE, heads, &total);
+    struct token_row *t = sl_xcalloc(total + 1, sizeof(*t));
+    for (size_t i = 0, k = 0; i < n; i++) {
+        for (const struct sl__series *s = heads[i]; s != NULL; s = s->next)
+            snap_usage(s, &t[k++]);
     }
-    qsort(t, rows->nreq, sizeof(*t), cmp_token);
-    for (size_t i = 0; i < rows->nreq; i++) {
+    qsort(t, total, sizeof(*t), cmp_token);
+    for (size_t i = 0; i < total; i++) {
         if (u > 0 && cmp_token(&t[u - 1], &t[i]) == 0) {
             for (size_t k = 0; k < SL__TOKEN_TYPES; k++)
                 t[u - 1].tokens[k] += t[i].tokens[k];
             t[u - 1].tokens_seen |= t[i].tokens_seen;
+            t[u - 1].cost_nusd += t[i].cost_nusd;
+            t[u - 1].cost_seen |= t[i].cost_seen;
         } else {
             t[u++] = t[i];
         }
     }
     rows->tok = t;
     rows->ntok = u;
+}
+
+static void gather_rejections(const struct sl_metrics_worker *const *stores, size_t n,
+                              const struct sl__series **heads, struct rows *rows)
+{
+    size_t total, u = 0;
+    load_heads(stores, n, SL__SERIES_REJECTION, heads, &total);
+    struct rejection_row *r = sl_xcalloc(total + 1, sizeof(*r));
+    for (size_t i = 0, k = 0; i < n; i++) {
+        for (const struct sl__series *s = heads[i]; s != NULL; s = s->next) {
+            const struct sl__count_series *cs =
+                SL_CONTAINER_OF(s, const struct sl__count_series, super);
+            r[k++] = (struct rejection_row){s->route, s->kind, load(&cs->count)};
+        }
+    }
+    qsort(r, total, sizeof(*r), cmp_rejection);
+    for (size_t i = 0; i < total; i++) {
+        if (u > 0 && cmp_rejection(&r[u - 1], &r[i]) == 0)
+            r[u - 1].count += r[i].count;
+        else
+            r[u++] = r[i];
+    }
+    rows->rej = r;
+    rows->nrej = u;
 }
 
 static void gather_errors(const struct sl_metrics_worker *const *stores, size_t n,
@@ -264,9 +315,10 @@ static void gather(const struct sl_metrics_worker *const *stores, size_t n, stru
 {
     const struct sl__series **heads = sl_xcalloc(n + 1, sizeof(*heads));
     gather_requests(stores, n, heads, rows);
-    gather_tokens(rows);
+    gather_usage(stores, n, heads, rows);
     gather_errors(stores, n, heads, rows);
     gather_routes(stores, n, heads, rows);
+    gather_rejections(stores, n, heads, rows);
     free(heads);
 }
 
@@ -276,6 +328,7 @@ static void rows_dispose(struct rows *rows)
     free(rows->tok);
     free(rows->err);
     free(rows->route);
+    free(rows->rej);
     *rows = (struct rows){0};
 }
 
@@ -368,16 +421,30 @@ static void render_histograms(struct sl_buf *out, struct sl_buf *lb, const struc
 static void render_tokens_errors(struct sl_buf *out, struct sl_buf *lb, const struct rows *rows)
 {
     const char *name = "sluice_tokens_total";
-    family(out, name, "counter", "Tokens reported by upstreams, by model and type.");
+    family(out, name, "counter",
+           "Tokens used, by caller key, model and type (from the upstream's usage, or estimated "
+           "when it reported none).");
     for (size_t i = 0; i < rows->ntok; i++) {
         for (size_t t = 0; t < SL__TOKEN_TYPES; t++) {
             if ((rows->tok[i].tokens_seen & (1u << t)) == 0)
                 continue;
             sl_buf_reset(lb);
+            add_label(lb, "key", rows->tok[i].key);
             add_label(lb, "model", rows->tok[i].model);
             add_label(lb, "type", sl_str_from_cstr(token_type_name[t]));
             sample_u64(out, name, lb, rows->tok[i].tokens[t]);
         }
+    }
+    name = "sluice_cost_usd_total";
+    family(out, name, "counter", "USD spent, by caller key and model (models[].cost).");
+    for (size_t i = 0; i < rows->ntok; i++) {
+        if (!rows->tok[i].cost_seen)
+            continue;
+        sl_buf_reset(lb);
+        add_label(lb, "key", rows->tok[i].key);
+        add_label(lb, "model", rows->tok[i].model);
+        sl_buf_appendf(out, "%s{%.*s} %" PRIu64 ".%09" PRIu64 "\n", name, (int)lb->len, lb->ptr,
+                       rows->tok[i].cost_nusd / 1000000000u, rows->tok[i].cost_nusd % 1000000000u);
     }
     name = "sluice_upstream_errors_total";
     family(out, name, "counter", "Failed upstream calls, by model and kind of failure.");
@@ -399,6 +466,39 @@ static void render_inflight(struct sl_buf *out, struct sl_buf *lb, const struct 
         sl_buf_appendf(out, "%s{%.*s} %" PRId64 "\n", name, (int)lb->len, lb->ptr,
                        rows->route[i].inflight);
     }
+}
+
+static void render_ratelimit(struct sl_buf *out, struct sl_buf *lb, const struct rows *rows,
+                             const struct sl_metrics_process *p)
+{
+    const char *name = "sluice_ratelimit_rejections_total";
+    family(out, name, "counter",
+           "Requests refused by a limit, by layer (api_key, model, policy) and reason (requests, "
+           "tokens, concurrency, budget, unavailable).");
+    for (size_t i = 0; i < rows->nrej; i++) {
+        sl_buf_reset(lb);
+        add_label(lb, "layer", sl_str_from_cstr(rows->rej[i].layer));
+        add_label(lb, "reason", sl_str_from_cstr(rows->rej[i].reason));
+        sample_u64(out, name, lb, rows->rej[i].count);
+    }
+    if (!p->ratelimit_redis)
+        return;
+    family(out, "sluice_ratelimit_redis_up", "gauge",
+           "1 while every worker's Redis connection (ratelimit.redis) is ready.");
+    sl_buf_appendf(out, "sluice_ratelimit_redis_up %d\n", p->redis_up ? 1 : 0);
+    family(out, "sluice_ratelimit_redis_failures_total", "counter",
+           "Redis connections that broke or could not be opened, and commands that failed.");
+    sl_buf_appendf(out, "sluice_ratelimit_redis_failures_total %" PRIu64 "\n", p->redis_failures);
+    family(out, "sluice_ratelimit_redis_calls_total", "counter",
+           "Lease and sync scripts sent to Redis.");
+    sl_buf_appendf(out, "sluice_ratelimit_redis_calls_total %" PRIu64 "\n", p->redis_calls);
+    family(out, "sluice_ratelimit_redis_fallback_total", "counter",
+           "Requests decided without Redis while it was unreachable: counted in this process "
+           "(allow) or refused (deny), per ratelimit.redis.on_error.");
+    sl_buf_appendf(out,
+                   "sluice_ratelimit_redis_fallback_total{decision=\"allow\"} %" PRIu64 "\n"
+                   "sluice_ratelimit_redis_fallback_total{decision=\"deny\"} %" PRIu64 "\n",
+                   p->redis_fallback_allowed, p->redis_fallback_denied);
 }
 
 static void gauge(struct sl_buf *out, const char *name, const char *help, uint64_t v)
@@ -459,6 +559,7 @@ void sl_metrics_render(const struct sl_metrics_process *p,
     render_histograms(out, &lb, &rows);
     render_tokens_errors(out, &lb, &rows);
     render_inflight(out, &lb, &rows);
+    render_ratelimit(out, &lb, &rows, p);
     render_reloads(out);
     rows_dispose(&rows);
     sl_buf_dispose(&lb);

@@ -170,6 +170,14 @@ static void render_metrics(const struct sl_server *s, struct sl_buf *out)
         for (size_t c = 0; c < SL_METRICS_STATUS_CLASSES; c++)
             p.http_requests[c] += atomic_load_explicit(&w->stats.requests[c], memory_order_relaxed);
     }
+    struct sl_limiter_stats ls;
+    sl_limiter_stats(s->limiter, &ls);
+    p.ratelimit_redis = ls.redis;
+    p.redis_up = ls.workers_redis_up == ls.workers && ls.workers != 0;
+    p.redis_failures = ls.redis_failures;
+    p.redis_calls = ls.redis_calls;
+    p.redis_fallback_allowed = ls.local_allowed;
+    p.redis_fallback_denied = ls.denied_unavailable;
     sl_metrics_render(&p, stores, n, out);
     free(stores);
 }

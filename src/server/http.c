@@ -329,7 +329,10 @@ static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t *
     if (sl_server_is_draining(s))
         req->http1_is_persistent = 0;
     keep_for_graceful_close(req);
-    if (sl_exchange_of(req) == NULL && req->res.status >= 400) {
+    struct sl_exchange *x = sl_exchange_of(req);
+    if (x != NULL)
+        sl_exchange_response_start(x);
+    if (x == NULL && req->res.status >= 400) {
         struct envelope_ostream *o =
             (void *)h2o_add_ostream(req, sizeof(struct envelope_ostream), slot);
         o->super.do_send = envelope_do_send;
@@ -351,6 +354,8 @@ static void observe(struct sl_worker *w, const struct sl_reqlog *log, int status
         .prompt_tokens = log->prompt_tokens,
         .completion_tokens = log->completion_tokens,
         .upstream_error = log->upstream_error,
+        .key = log->key_name,
+        .cost_nusd = log->cost_nusd,
     };
     sl_metrics_observe(w->metrics, &m);
 }

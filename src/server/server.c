@@ -37,6 +37,7 @@ struct sl_server *sl_server_new(struct sl_config *cfg, struct sl_resources *res,
     pthread_mutex_init(&s->started_mutex, NULL);
     pthread_cond_init(&s->started_cond, NULL);
     s->server_name = sl_xasprintf("sluice/%s", SL_VERSION);
+    s->limiter = sl_limiter_new(cfg);
 
     h2o_config_init(&s->globalconf);
     s->globalconf.server_name = h2o_iovec_init(s->server_name, strlen(s->server_name));
@@ -245,6 +246,7 @@ void sl_server_free(struct sl_server *s)
         }
     }
     sl_control_dispose(s);
+    sl_limiter_free(s->limiter);
     h2o_config_dispose(&s->globalconf);
     sl_generation_unref(s->gen);
     sl_proxy_env_dispose(&s->proxy_env);

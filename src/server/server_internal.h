@@ -9,6 +9,7 @@
 #include "sluice/generation.h"
 #include "sluice/h2o.h"
 #include "sluice/proxy_env.h"
+#include "sluice/ratelimit.h"
 #include "sluice/worker.h"
 
 struct sl_server {
@@ -30,6 +31,8 @@ struct sl_server {
     unsigned started;
     /* Control loop (main thread): signals, drain, metrics listener. */
     struct sl_control *control;
+    /* Rate limits, concurrency and budgets: the process's counters (read by every worker). */
+    struct sl_limiter *limiter;
 };
 
 /* The control loop (control.c). sl_control_bind opens the metrics listener (if enabled);

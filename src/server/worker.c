@@ -16,6 +16,7 @@
 #include "sluice/http.h"
 #include "sluice/log.h"
 #include "sluice/metrics.h"
+#include "sluice/ratelimit.h"
 #include "sluice/server.h"
 #include "sluice/upstream.h"
 #include "sluice/worker.h"
@@ -322,6 +323,7 @@ static void *worker_main(void *arg)
         sl_upstreams_new(&w->ctx, sl_server_config(w->server), sl_server_proxy_env(w->server));
     sl_upstreams_on_idle_closed(w->upstreams, on_upstream_idle_closed, w);
     w->metrics = sl_metrics_worker_new();
+    w->limits = sl_rl_worker_new(w->server->limiter, &w->ctx, w->metrics);
     h2o_timeout_init(w->ctx.loop, &w->client_watch_timeout, CLIENT_WATCH_MS);
     h2o_timeout_init(w->ctx.loop, &w->_trim_timeout, TRIM_QUIET_MS);
     w->_trim_entry.cb = on_trim;
@@ -335,7 +337,8 @@ static void *worker_main(void *arg)
                                   .metrics = w->metrics,
                                   .sse_keepalive = w->sse_keepalive_timeout,
                                   .client_watch = &w->client_watch_timeout,
-                                  .draining = sl_server_draining_flag(w->server)};
+                                  .draining = sl_server_draining_flag(w->server),
+                                  .limits = w->limits};
     h2o_multithread_register_receiver(w->ctx.queue, &w->_control_rx, on_control_messages);
     h2o_timeout_init(w->ctx.loop, &w->_sweep_timeout, SWEEP_MS);
     w->_sweep_entry.cb = on_sweep;

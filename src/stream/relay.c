@@ -26,6 +26,7 @@ static int tap_event(struct sl_filter *f, const struct sl_sevent *ev)
     struct sl_relay *r = SL_CONTAINER_OF(f, struct sl_relay, _tap);
     if (r->log->ttft_us < 0)
         r->log->ttft_us = (int64_t)(sl_now_us() - r->log->start_us);
+    r->log->events++;
     return sl_filter_event(f->next, ev);
 }
 

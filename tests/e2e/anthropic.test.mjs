@@ -126,8 +126,8 @@ test('passthrough streams: events relayed one by one, model rewritten in message
   assert.equal(events.filter((e) => e === 'content_block_delta').length, 5);
   const m1 = await scrapeMetrics(s);
   const d = (k) => (m1.get(k) ?? 0) - (m0.get(k) ?? 0);
-  assert.equal(d('sluice_tokens_total{model="claude",type="prompt"}'), 11);
-  assert.equal(d('sluice_tokens_total{model="claude",type="completion"}'), 5);
+  assert.equal(d('sluice_tokens_total{key="caller",model="claude",type="prompt"}'), 11);
+  assert.equal(d('sluice_tokens_total{key="caller",model="claude",type="completion"}'), 5);
 });
 
 test('passthrough: tool use and thinking reach the Claude SDK intact, JSON and stream', async () => {

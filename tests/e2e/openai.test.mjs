@@ -252,8 +252,8 @@ test('metrics: each call counted once, by model: requests, tokens, time to first
     [reqSeries('chat_completions', M, '2xx')]: 3,
     [reqSeries('chat_completions', M, '5xx')]: 1,
     [errSeries(M, 'status_5xx')]: 1,
-    [`sluice_tokens_total{model="${M}",type="completion"}`]: 5 + 7 + 3,
-    [`sluice_tokens_total{model="${M}",type="prompt"}`]: a.usage.prompt_tokens + b.usage.prompt_tokens + usage.prompt_tokens,
+    [`sluice_tokens_total{key="team-a",model="${M}",type="completion"}`]: 5 + 7 + 3,
+    [`sluice_tokens_total{key="team-a",model="${M}",type="prompt"}`]: a.usage.prompt_tokens + b.usage.prompt_tokens + usage.prompt_tokens,
     [`sluice_time_to_first_token_seconds_count{route="chat_completions",model="${M}"}`]: 1,
     [`sluice_request_duration_seconds_count{route="chat_completions",model="${M}"}`]: 4,
   }, families);

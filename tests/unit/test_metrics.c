@@ -136,13 +136,19 @@ static void test_empty_render_is_exact(void **state)
         "# HELP sluice_time_to_first_token_seconds Streaming requests: time to the first content "
         "event.\n"
         "# TYPE sluice_time_to_first_token_seconds histogram\n"
-        "# HELP sluice_tokens_total Tokens reported by upstreams, by model and type.\n"
+        "# HELP sluice_tokens_total Tokens used, by caller key, model and type (from the "
+        "upstream's usage, or estimated when it reported none).\n"
         "# TYPE sluice_tokens_total counter\n"
+        "# HELP sluice_cost_usd_total USD spent, by caller key and model (models[].cost).\n"
+        "# TYPE sluice_cost_usd_total counter\n"
         "# HELP sluice_upstream_errors_total Failed upstream calls, by model and kind of "
         "failure.\n"
         "# TYPE sluice_upstream_errors_total counter\n"
         "# HELP sluice_in_flight_requests Requests currently being served, by route.\n"
         "# TYPE sluice_in_flight_requests gauge\n"
+        "# HELP sluice_ratelimit_rejections_total Requests refused by a limit, by layer (api_key, "
+        "model, policy) and reason (requests, tokens, concurrency, budget, unavailable).\n"
+        "# TYPE sluice_ratelimit_rejections_total counter\n"
         "# HELP sluice_config_reloads_total Configuration reloads, by result.\n"
         "# TYPE sluice_config_reloads_total counter\n"
         "sluice_config_reloads_total{result=\"failure\"} 0\n"
@@ -281,11 +287,20 @@ static void test_tokens_by_model(void **state)
     (void)state;
     struct sl_metrics_worker *stores[2] = {sl_metrics_worker_new(), sl_metrics_worker_new()};
     struct sl_metrics_request r = req("chat_completions", "gpt", 200, 1.0);
+    r.key = SL_STRLIT("a");
     r.prompt_tokens = 10;
     r.completion_tokens = 20;
+    r.cost_nusd = 1500000001;
     sl_metrics_observe(stores[0], &r);
     r = req("embeddings", "gpt", 200, 1.0);
+    r.key = SL_STRLIT("a");
     r.prompt_tokens = 5;
+    r.cost_nusd = 2;
+    sl_metrics_observe(stores[1], &r);
+    r = req("chat_completions", "gpt", 200, 1.0);
+    r.key = SL_STRLIT("b\"");
+    r.prompt_tokens = 1;
+    r.completion_tokens = 1;
     sl_metrics_observe(stores[1], &r);
     r = req("chat_completions", "", 200, 1.0);
     r.prompt_tokens = 0;
@@ -293,12 +308,31 @@ static void test_tokens_by_model(void **state)
     sl_metrics_observe(stores[0], &r);
     observe(stores[1], "chat_completions", "x", 200);
     assert_family(stores, 2, "sluice_tokens_total",
-                  "# HELP sluice_tokens_total Tokens reported by upstreams, by model and type.\n"
+                  "# HELP sluice_tokens_total Tokens used, by caller key, model and type (from "
+                  "the upstream's usage, or estimated when it reported none).\n"
                   "# TYPE sluice_tokens_total counter\n"
-                  "sluice_tokens_total{model=\"gpt\",type=\"prompt\"} 15\n"
-                  "sluice_tokens_total{model=\"gpt\",type=\"completion\"} 20\n"
-                  "sluice_tokens_total{model=\"unknown\",type=\"prompt\"} 0\n"
-                  "sluice_tokens_total{model=\"unknown\",type=\"completion\"} 0\n");
+                  "sluice_tokens_total{key=\"a\",model=\"gpt\",type=\"prompt\"} 15\n"
+                  "sluice_tokens_total{key=\"a\",model=\"gpt\",type=\"completion\"} 20\n"
+                  "sluice_tokens_total{key=\"b\\\"\",model=\"gpt\",type=\"prompt\"} 1\n"
+                  "sluice_tokens_total{key=\"b\\\"\",model=\"gpt\",type=\"completion\"} 1\n"
+                  "sluice_tokens_total{key=\"unknown\",model=\"unknown\",type=\"prompt\"} 0\n"
+                  "sluice_tokens_total{key=\"unknown\",model=\"unknown\",type=\"completion\"} "
+                  "0\n");
+    assert_family(stores, 2, "sluice_cost_usd_total",
+                  "# HELP sluice_cost_usd_total USD spent, by caller key and model "
+                  "(models[].cost).\n"
+                  "# TYPE sluice_cost_usd_total counter\n"
+                  "sluice_cost_usd_total{key=\"a\",model=\"gpt\"} 1.500000003\n");
+    sl_metrics_ratelimit_rejection(stores[0], "policy", "requests");
+    sl_metrics_ratelimit_rejection(stores[1], "policy", "requests");
+    sl_metrics_ratelimit_rejection(stores[1], "api_key", "budget");
+    assert_family(stores, 2, "sluice_ratelimit_rejections_total",
+                  "# HELP sluice_ratelimit_rejections_total Requests refused by a limit, by layer "
+                  "(api_key, model, policy) and reason (requests, tokens, concurrency, budget, "
+                  "unavailable).\n"
+                  "# TYPE sluice_ratelimit_rejections_total counter\n"
+                  "sluice_ratelimit_rejections_total{layer=\"api_key\",reason=\"budget\"} 1\n"
+                  "sluice_ratelimit_rejections_total{layer=\"policy\",reason=\"requests\"} 2\n");
     free_stores(stores, 2);
 }
 
