@@ -9,9 +9,9 @@
 set -eu
 
 build_pkgs="gcc make cmake pkg-config libh2o-evloop-dev libyaml-dev libjansson-dev libssl-dev
-    zlib1g-dev ca-certificates"
+    zlib1g-dev libhiredis-dev ca-certificates"
 test_pkgs="libcmocka-dev curl nghttp2-client clang libclang-rt-14-dev nodejs npm valgrind
-    clang-format"
+    clang-format redis-server"
 container_pkgs="buildah debootstrap debian-archive-keyring libcap2-bin iproute2 curl openssl binutils"
 bench_pkgs="wrk nghttp2-client nginx-light linux-perf valgrind util-linux curl"
 

@@ -245,9 +245,6 @@ int sl_rl_reserve(struct sl_rl_worker *w, struct sl_reservation *r, sl_rl_done_c
     return rc;
 }
 
-/* Called by the redis backend when a pending reservation is decided. */
-void sl__rl_decided(struct sl_rl_worker *w, struct sl_reservation *r, int rc);
-
 void sl__rl_decided(struct sl_rl_worker *w, struct sl_reservation *r, int rc)
 {
     SL_ASSERT(r->state == SL_RL_PENDING);

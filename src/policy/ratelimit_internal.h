@@ -133,6 +133,8 @@ void sl__rl_redis_release(struct sl_rl_worker *w, struct sl_reservation *r, int6
 void sl__rl_redis_add(struct sl_rl_worker *w, const struct sl_rl_layer *layer, int64_t now,
                       uint64_t tokens, uint64_t cost_nusd);
 void sl__rl_redis_abandon(struct sl_rl_worker *w, struct sl_reservation *r);
+/* A pending reservation is decided (ratelimit.c): state, metrics, then its callback. */
+void sl__rl_decided(struct sl_rl_worker *w, struct sl_reservation *r, int rc);
 void sl__rl_redis_peek(struct sl_rl_worker *w, const struct sl_rl_layer *layer, int64_t now,
                        struct sl_rl_status *out);
 
