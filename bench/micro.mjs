@@ -9,13 +9,19 @@
 // few instructions per request, so a regression shows in review.
 //
 //   bench/micro.sh [--n1 200] [--n2 1200] [--scenario chat|stream|large|all] [--top 25]
+//                  [--limits none|keys|models|governed|redis]
+//
+// --limits runs the chat scenario with rate limits (bench/workload.mjs LIMITS): on every key,
+// on every model, or the whole governed set (keys, budgets, models, costs, two policies) with
+// the memory backend, or with the redis backend ("redis": a redis-server is started, not under
+// valgrind). Compare with --limits none for the instructions the limits add per request.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync, readFileSync, existsSync, openSync, rmSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { REPLY, chatBody, resourcesYaml, sluiceConfig, N_KEYS, CALLER } from './workload.mjs';
+import { REPLY, chatBody, resourcesYaml, sluiceConfig, N_KEYS, CALLER, LIMITS } from './workload.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const BUILD = process.env.SL_BENCH_BUILD ?? join(ROOT, 'build');
@@ -23,7 +29,7 @@ const SLUICE = process.env.SL_MICRO_SLUICE ?? join(BUILD, 'sluice'); // another 
 const MOCK = join(BUILD, 'tests/mock/sluice-mock');
 const CLIENT = join(BUILD, 'bench/sl-bench-client');
 
-const o = { n1: 200, n2: 1200, scenario: 'all', top: 25, json: null };
+const o = { n1: 200, n2: 1200, scenario: 'all', top: 25, json: null, limits: 'none' };
 for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i], v = process.argv[i + 1];
   if (a === '--n1') { o.n1 = Number(v); i++; }
@@ -31,7 +37,8 @@ for (let i = 2; i < process.argv.length; i++) {
   else if (a === '--scenario') { o.scenario = v; i++; }
   else if (a === '--top') { o.top = Number(v); i++; }
   else if (a === '--json') { o.json = v; i++; }
-  else { console.error('usage: bench/micro.sh [--n1 N] [--n2 N] [--scenario chat|stream|large|all] [--top K] [--json FILE]'); process.exit(2); }
+  else if (a === '--limits' && [...LIMITS, 'redis'].includes(v)) { o.limits = v; i++; }
+  else { console.error(`usage: bench/micro.sh [--n1 N] [--n2 N] [--scenario chat|stream|large|all] [--top K] [--json FILE] [--limits ${[...LIMITS, 'redis'].join('|')}]`); process.exit(2); }
 }
 if (!(o.n2 > o.n1 && o.n1 > 0)) { console.error('micro: need 0 < n1 < n2'); process.exit(2); }
 
@@ -133,8 +140,15 @@ async function main() {
   const port = Number((await waitFor(mock, /listening on http:\/\/127\.0\.0\.1:(\d+)/, 'mock', 10000))[1]);
   // Fixed keys so runs are comparable (the key's hash decides nothing but must be stable).
   const keys = Array.from({ length: N_KEYS }, (_, i) => `sk-bench-${i}-${'0'.repeat(24)}`);
-  writeFileSync(join(dir, 'resources.yaml'), resourcesYaml(port, port, keys));
-  writeFileSync(join(dir, 'sluice.yaml'), sluiceConfig(dir));
+  let redisUrl = null;
+  if (o.limits === 'redis') {
+    const rport = 20000 + (process.pid % 20000);
+    start('redis-server', ['--port', String(rport), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], join(dir, 'redis.log'));
+    redisUrl = `redis://127.0.0.1:${rport}`;
+    await sleep(300);
+  }
+  writeFileSync(join(dir, 'resources.yaml'), resourcesYaml(port, port, keys, o.limits === 'redis' ? 'governed' : o.limits));
+  writeFileSync(join(dir, 'sluice.yaml'), sluiceConfig(dir, redisUrl));
   writeFileSync(join(dir, 'chat.json'), chatBody('bench-42'));
   writeFileSync(join(dir, 'stream.json'), chatBody('bench-42', { stream: true }));
   writeFileSync(join(dir, 'large.json'), chatBody('bench-42', {}, 120 * 1024));

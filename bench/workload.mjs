@@ -36,7 +36,18 @@ export function chatBody(model, extra = {}, userChars = 0) {
 export const N_KEYS = 1000, CALLER = 500;
 const N_DIRECT_MODELS = 98;
 
-export function resourcesYaml(fastPort, pacedPort, keys) {
+// Limits for the governed-path cells: none; keys (every caller key a rate limit); models
+// (every model a rate limit); governed (keys with rate limits and a budget, models with rate
+// limits and a cost, a team policy and a conditional policy with a regular expression). The
+// limits are high enough never to refuse: the cells measure what checking them costs.
+export const LIMITS = ['none', 'keys', 'models', 'governed'];
+const KEY_LIMIT = '    rate_limit: {rpm: 100000000, tpm: 100000000000, concurrency: 100000}';
+const MODEL_LIMIT = '    rate_limit: {rpm: 100000000, tpm: 100000000000, concurrency: 100000}';
+
+export function resourcesYaml(fastPort, pacedPort, keys, limits = 'none') {
+  const withKeys = limits === 'keys' || limits === 'governed';
+  const withModels = limits === 'models' || limits === 'governed';
+  const governed = limits === 'governed';
   const L = ['_format_version: "1"', 'provider_keys:'];
   for (const [name, port] of [['mock-fast', fastPort], ['mock-paced', pacedPort]]) {
     L.push(`  - display_name: ${name}`, '    provider: openai', `    api_key: upstream-${name}-secret`,
@@ -45,6 +56,8 @@ export function resourcesYaml(fastPort, pacedPort, keys) {
   L.push('models:');
   for (let i = 0; i < N_DIRECT_MODELS; i++) {
     L.push(`  - display_name: bench-${i}`, '    provider_key: mock-fast', `    model_name: gpt-4o-mini-${i}`);
+    if (withModels) L.push(MODEL_LIMIT);
+    if (governed) L.push('    cost: {input_per_1k: 0.00015, output_per_1k: 0.0006}');
   }
   L.push('  - display_name: paced-*', '    provider_key: mock-paced', '    model_name: gpt-4o-paced-*');
   L.push('  - display_name: other-*', '    provider_key: mock-fast', '    model_name: other-*');
@@ -53,12 +66,24 @@ export function resourcesYaml(fastPort, pacedPort, keys) {
     const allowed = [`bench-${i % 98}`, `bench-${(i + 7) % 98}`, `bench-${(i + 13) % 98}`, 'paced-*', 'bench-4*'];
     L.push(`  - display_name: caller-${i}`, `    key_hash: ${createHash('sha256').update(k).digest('hex')}`,
       `    allowed_models: [${allowed.map((a) => JSON.stringify(a)).join(', ')}]`);
+    if (withKeys) L.push(KEY_LIMIT);
+    if (governed) L.push(`    team_id: team-${i % 10}`, `    user_id: user-${i}`, '    budget: {limit_usd: 1000000000, window: month}');
   });
+  if (governed) {
+    L.push('rate_limit_policies:',
+      '  - {name: team-five, scope: team, scope_ref: team-0, window: minute, max_requests: 100000000}',
+      '  - name: bench-family',
+      '    conditions: [{dimension: model_name, operator: "~~", value: "^bench-4"}]',
+      '    group_by: [api_key]',
+      '    limits: {rpm: 100000000, tpm: 100000000000}');
+  }
   return L.join('\n') + '\n';
 }
 
-export function sluiceConfig(dir) {
-  return `proxy:
+// redisUrl: the redis backend for the limits (else memory).
+export function sluiceConfig(dir, redisUrl = null) {
+  const rl = redisUrl ? `ratelimit:\n  backend: redis\n  redis:\n    url: ${redisUrl}\n` : '';
+  return `${rl}proxy:
   addr: 127.0.0.1:0
   workers: 1
 resources_file: ${join(dir, 'resources.yaml')}

@@ -725,10 +725,6 @@ int sl__rl_redis_reserve(struct sl_rl_worker *w, struct sl_reservation *r, int64
         rr->first_waiters = op;
         return SL_AGAIN;
     }
-    if (!rr->up) {
-        fallback(rr, r, now_s, &rc);
-        return rc;
-    }
     for (unsigned i = 0; i < r->n; i++) {
         enum verdict v = try_layer(rr, r, i, now, now_s, 0);
         if (v == V_REFUSE) {
@@ -740,6 +736,11 @@ int sl__rl_redis_reserve(struct sl_rl_worker *w, struct sl_reservation *r, int64
     }
     if (!any)
         return SL_OK;
+    /* Redis unreachable: what the leases cover passed above; the rest is decided here. */
+    if (!rr->up) {
+        fallback(rr, r, now_s, &rc);
+        return rc;
+    }
     struct op *op = sl_xcalloc(1, sizeof(*op));
     op->rr = rr;
     op->r = r;

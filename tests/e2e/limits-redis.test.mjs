@@ -17,9 +17,9 @@ const FLEET_LIMIT = 600;
 const WORKERS = 6;
 const LEASE = Math.max(1, Math.floor(FLEET_LIMIT / 256));
 const BOUND = (WORKERS - 1) * (LEASE - 1);
-// How stale a worker's token and budget counts may be: its flush interval plus the age a count
-// may have when a request is checked (ratelimit_redis.c FLUSH_MS, SYNC_MS).
-const STALENESS_MS = 50 + 100;
+// How stale a worker's token and budget counts may be (docs/limits.md): additions reach Redis
+// within two flushes, and a count may be SYNC_MS old when a request is checked.
+const STALENESS_MS = 2 * 50 + 100;
 
 function resources(apiBase) {
   return providerAndModels(apiBase, `  - display_name: m
