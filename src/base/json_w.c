@@ -151,6 +151,12 @@ void sl_jw_str_piece(struct sl_json_w *w, struct sl_str plain)
     w->out->ptr[w->out->len] = '\0';
 }
 
+void sl_jw_str_raw(struct sl_json_w *w, struct sl_str escaped)
+{
+    if (escaped.len != 0)
+        put(w, escaped.ptr, escaped.len);
+}
+
 void sl_jw_str_end(struct sl_json_w *w)
 {
     put(w, "\"", 1);

@@ -1,0 +1,211 @@
+/* Helpers shared by the translators (xlate_internal.h). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sluice/base.h"
+#include "xlate_internal.h"
+
+void sl__xl_init(struct sl__xl *x, char *why, size_t whylen, size_t scratch_max)
+{
+    x->why = why;
+    x->whylen = whylen;
+    if (why != NULL && whylen != 0)
+        why[0] = '\0';
+    sl_buf_init(&x->scratch, scratch_max);
+    sl_json_keyset_init(&x->keys);
+}
+
+void sl__xl_dispose(struct sl__xl *x)
+{
+    sl_buf_dispose(&x->scratch);
+}
+
+int sl__xl_fail(struct sl__xl *x, const char *path, const char *fmt, ...)
+{
+    va_list ap;
+    int n = 0;
+    if (x->why == NULL || x->whylen == 0)
+        return SL_EPARSE;
+    if (path != NULL && path[0] != '\0')
+        n = snprintf(x->why, x->whylen, "%s: ", path);
+    if (n < 0 || (size_t)n >= x->whylen)
+        return SL_EPARSE;
+    va_start(ap, fmt);
+    vsnprintf(x->why + n, x->whylen - (size_t)n, fmt, ap);
+    va_end(ap);
+    return SL_EPARSE;
+}
+
+static int fail_dup(struct sl__xl *x, const char *path, struct sl_json_key key)
+{
+    /* The name as the document spelt it: escapes stay visible, which names it well enough. */
+    int len = (int)SL_MIN(key.raw.len, (size_t)200);
+    return sl__xl_fail(x, path, "duplicate key \"%.*s\"", len, key.raw.ptr);
+}
+
+static int read_members(struct sl__xl *x, const char *path, struct sl_json_iter *it,
+                        const struct sl_str *names, size_t n, struct sl_json_member *out,
+                        sl__xl_other_fn *other, void *ud)
+{
+    struct sl_json_key key;
+    struct sl_json_member v;
+    int rc;
+    for (size_t i = 0; i < n; i++)
+        out[i].type = SL_JSON_ABSENT;
+    sl_json_keyset_init(&x->keys);
+    while ((rc = sl_json_iter_next(it, &key, &v)) == 1) {
+        rc = sl_json_keyset_add(&x->keys, key);
+        if (rc == SL_EEXIST)
+            return fail_dup(x, path, key);
+        if (rc != SL_OK)
+            return sl__xl_fail(x, path, "more than %d members", SL_JSON_KEYSET_MAX);
+        size_t i = 0;
+        while (i < n && !sl_json_key_eq(key, names[i]))
+            i++;
+        if (i < n) {
+            out[i] = v;
+            continue;
+        }
+        if (other != NULL && (rc = other(ud, key, &v)) < 0)
+            return rc;
+    }
+    if (rc < 0) {
+        struct sl_json_error e = sl_json_iter_error(it);
+        return sl__xl_fail(x, path, "malformed JSON: %s at offset %zu", e.why, e.at);
+    }
+    return SL_OK;
+}
+
+int sl__xl_read(struct sl__xl *x, const char *path, const struct sl_json_member *val,
+                const struct sl_str *names, size_t n, struct sl_json_member *out,
+                sl__xl_other_fn *other, void *ud)
+{
+    struct sl_json_iter it;
+    if (val->type != SL_JSON_OBJECT)
+        return sl__xl_fail(x, path, "expected an object");
+    sl__xl_iter(&it, val);
+    return read_members(x, path, &it, names, n, out, other, ud);
+}
+
+int sl__xl_read_doc(struct sl__xl *x, struct sl_str doc, const struct sl_str *names, size_t n,
+                    struct sl_json_member *out, sl__xl_other_fn *other, void *ud)
+{
+    struct sl_json_iter it;
+    if (sl_json_iter_init(&it, doc, SL_XLATE_MAX_DEPTH) != SL_OK) {
+        struct sl_json_error e = sl_json_iter_error(&it);
+        return sl__xl_fail(x, "", "malformed JSON: %s at offset %zu", e.why, e.at);
+    }
+    if (!sl_json_iter_is_object(&it))
+        return sl__xl_fail(x, "", "expected a JSON object");
+    return read_members(x, "", &it, names, n, out, other, ud);
+}
+
+void sl__xl_iter(struct sl_json_iter *it, const struct sl_json_member *v)
+{
+    SL_ASSERT(v->type == SL_JSON_ARRAY || v->type == SL_JSON_OBJECT);
+    /* The value was validated by the iteration that produced it, within the depth cap. */
+    int rc = sl_json_iter_init(it, v->value, SL_XLATE_MAX_DEPTH);
+    SL_ASSERT(rc == SL_OK);
+}
+
+bool sl__xl_str_is(const struct sl_json_member *m, const char *lit)
+{
+    if (m->type != SL_JSON_STRING)
+        return false;
+    struct sl_str in = sl__xl_inner(m);
+    struct sl_json_key k = {in, memchr(in.ptr, '\\', in.len) != NULL};
+    return sl_json_key_eq(k, sl_str_from_cstr(lit));
+}
+
+int sl__xl_text(struct sl__xl *x, const struct sl_json_member *m, struct sl_str *out)
+{
+    SL_ASSERT(m->type == SL_JSON_STRING);
+    struct sl_str in = sl__xl_inner(m);
+    if (memchr(in.ptr, '\\', in.len) == NULL) {
+        *out = in;
+        return SL_OK;
+    }
+    sl_buf_reset(&x->scratch);
+    if (sl_json_unescape(m->value, &x->scratch) != SL_OK)
+        return SL_E2BIG; /* the string was validated: only the cap can fail */
+    *out = sl_buf_str(&x->scratch);
+    return SL_OK;
+}
+
+int sl__xl_number(const struct sl_json_member *m, double *out)
+{
+    char num[64];
+    char *end;
+    if (m->type != SL_JSON_NUMBER || m->value.len >= sizeof(num))
+        return SL_EPARSE;
+    memcpy(num, m->value.ptr, m->value.len);
+    num[m->value.len] = '\0';
+    *out = strtod(num, &end);
+    return *end == '\0' ? SL_OK : SL_EPARSE;
+}
+
+int sl__xl_uint(const struct sl_json_member *m, uint64_t *out)
+{
+    if (m->type != SL_JSON_NUMBER)
+        return SL_EPARSE;
+    return sl_json_to_u64(m->value, out);
+}
+
+const char *sl__xl_finish_of_stop(struct sl_str r)
+{
+    if (sl_str_eq_lit(r, "end_turn") || sl_str_eq_lit(r, "stop_sequence") ||
+        sl_str_eq_lit(r, "pause_turn"))
+        return "stop";
+    if (sl_str_eq_lit(r, "max_tokens") || sl_str_eq_lit(r, "model_context_window_exceeded"))
+        return "length";
+    if (sl_str_eq_lit(r, "tool_use"))
+        return "tool_calls";
+    if (sl_str_eq_lit(r, "refusal"))
+        return "content_filter";
+    return "stop";
+}
+
+const char *sl__xl_stop_of_finish(struct sl_str f)
+{
+    if (sl_str_eq_lit(f, "length"))
+        return "max_tokens";
+    if (sl_str_eq_lit(f, "tool_calls") || sl_str_eq_lit(f, "function_call"))
+        return "tool_use";
+    if (sl_str_eq_lit(f, "content_filter"))
+        return "refusal";
+    return "end_turn";
+}
+
+int sl__xl_status_of_error_type(struct sl_str t)
+{
+    static const struct {
+        const char *type;
+        int status;
+    } map[] = {
+        {"invalid_request_error", 400}, {"authentication_error", 401},
+        {"invalid_api_key", 401},       {"permission_error", 403},
+        {"not_found_error", 404},       {"request_too_large", 413},
+        {"rate_limit_error", 429},      {"rate_limit_exceeded", 429},
+        {"tokens", 429},                {"requests", 429},
+        {"api_error", 500},             {"server_error", 500},
+        {"timeout_error", 504},         {"overloaded_error", 529},
+    };
+    for (size_t i = 0; i < SL_ARRAY_LEN(map); i++)
+        if (sl_str_eq(t, sl_str_from_cstr(map[i].type)))
+            return map[i].status;
+    return 502;
+}
+
+bool sl__xl_copy(char *dst, size_t cap, struct sl_str s)
+{
+    SL_ASSERT(cap != 0);
+    if (s.len >= cap) {
+        dst[0] = '\0';
+        return false;
+    }
+    memcpy(dst, s.ptr, s.len);
+    dst[s.len] = '\0';
+    return true;
+}
