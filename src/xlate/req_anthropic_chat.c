@@ -8,7 +8,6 @@
 #include "sluice/base.h"
 #include "xlate_internal.h"
 
-#define MAX_OTHERS 64
 #define PATH_MAX_LEN 96
 
 enum {
@@ -65,28 +64,12 @@ static const struct sl_str top_keys[K_COUNT] = {
     [K_DIAGNOSTICS] = SL_STR_INIT("diagnostics"),
 };
 
-struct others {
-    struct sl__xl *x;
-    size_t n;
-    struct sl_json_key key[MAX_OTHERS];
-    struct sl_str val[MAX_OTHERS];
-};
-
-static int on_other(void *ud, struct sl_json_key key, const struct sl_json_member *val)
-{
-    struct others *o = ud;
-    if (o->n == MAX_OTHERS)
-        return sl__xl_fail(o->x, "", "more than %d fields unknown to the translation", MAX_OTHERS);
-    o->key[o->n] = key;
-    o->val[o->n++] = val->value;
-    return SL_OK;
-}
-
 struct a2c {
     const struct sl_xlate_ctx *c;
     struct sl__xl x;
     struct sl_json_w w;
     struct sl_json_member m[K_COUNT];
+    size_t mark; /* where the output starts in the buffer */
     char path[PATH_MAX_LEN];
 };
 
@@ -115,16 +98,11 @@ enum {
     B_N
 };
 static const struct sl_str block_keys[B_N] = {
-    [B_TYPE] = SL_STR_INIT("type"),
-    [B_TEXT] = SL_STR_INIT("text"),
-    [B_SOURCE] = SL_STR_INIT("source"),
-    [B_TITLE] = SL_STR_INIT("title"),
-    [B_ID] = SL_STR_INIT("id"),
-    [B_NAME] = SL_STR_INIT("name"),
-    [B_INPUT] = SL_STR_INIT("input"),
-    [B_TOOL_USE_ID] = SL_STR_INIT("tool_use_id"),
-    [B_CONTENT] = SL_STR_INIT("content"),
-    [B_IS_ERROR] = SL_STR_INIT("is_error"),
+    [B_TYPE] = SL_STR_INIT("type"),       [B_TEXT] = SL_STR_INIT("text"),
+    [B_SOURCE] = SL_STR_INIT("source"),   [B_TITLE] = SL_STR_INIT("title"),
+    [B_ID] = SL_STR_INIT("id"),           [B_NAME] = SL_STR_INIT("name"),
+    [B_INPUT] = SL_STR_INIT("input"),     [B_TOOL_USE_ID] = SL_STR_INIT("tool_use_id"),
+    [B_CONTENT] = SL_STR_INIT("content"), [B_IS_ERROR] = SL_STR_INIT("is_error"),
 };
 
 static int read_block(struct a2c *t, const struct sl_json_member *v, const char *path,
@@ -140,8 +118,7 @@ static int read_block(struct a2c *t, const struct sl_json_member *v, const char 
 
 static int unsupported(struct a2c *t, const char *path, const struct sl_json_member *type)
 {
-    return sl__xl_fail(&t->x, path,
-                       "unsupported block type %.*s for an OpenAI-compatible model",
+    return sl__xl_fail(&t->x, path, "unsupported block type %.*s for an OpenAI-compatible model",
                        (int)SL_MIN(type->value.len, (size_t)64), type->value.ptr);
 }
 
@@ -192,8 +169,9 @@ static int image_part(struct a2c *t, const struct sl_json_member *b, const char 
     else if (sl__xl_str_is(&s[S_TYPE], "url") && s[S_URL].type == SL_JSON_STRING)
         sl_jw_raw(&t->w, s[S_URL].value);
     else
-        return sl__xl_fail(&t->x, path, "image source: only base64 and url can reach an "
-                                        "OpenAI-compatible model");
+        return sl__xl_fail(&t->x, path,
+                           "image source: only base64 and url can reach an "
+                           "OpenAI-compatible model");
     sl_jw_obj_end(&t->w);
     sl_jw_obj_end(&t->w);
     return SL_OK;
@@ -223,8 +201,9 @@ static int document_part(struct a2c *t, const struct sl_json_member *b, const ch
         data_url(t, s);
         sl_jw_obj_end(&t->w);
     } else {
-        return sl__xl_fail(&t->x, path, "document source: only base64 PDF and text can reach an "
-                                        "OpenAI-compatible model");
+        return sl__xl_fail(&t->x, path,
+                           "document source: only base64 PDF and text can reach an "
+                           "OpenAI-compatible model");
     }
     sl_jw_obj_end(&t->w);
     return SL_OK;
@@ -249,8 +228,9 @@ static int tool_text(struct a2c *t, const struct sl_json_member *content, const 
             if ((rc = read_block(t, &v, path, b)) != SL_OK)
                 return rc;
             if (!sl__xl_str_is(&b[B_TYPE], "text") || b[B_TEXT].type != SL_JSON_STRING)
-                return sl__xl_fail(&t->x, path, "only text can be a tool result for an "
-                                                "OpenAI-compatible model");
+                return sl__xl_fail(&t->x, path,
+                                   "only text can be a tool result for an "
+                                   "OpenAI-compatible model");
             if (k != 0)
                 sl_jw_str_raw(&t->w, SL_STRLIT("\\n"));
             sl_jw_str_raw(&t->w, sl__xl_inner(&b[B_TEXT]));
@@ -288,8 +268,8 @@ static int tool_messages(struct a2c *t, const struct sl_json_member *content, si
         sl_jw_kraw(&t->w, "tool_call_id", b[B_TOOL_USE_ID].value);
         sl_jw_key(&t->w, SL_STRLIT("content"));
         /* OpenAI has no error flag on tool messages; the model still needs to know. */
-        if ((rc = tool_text(t, &b[B_CONTENT],
-                            b[B_IS_ERROR].type == SL_JSON_TRUE ? "Error: " : "", i, j)) != SL_OK)
+        if ((rc = tool_text(t, &b[B_CONTENT], b[B_IS_ERROR].type == SL_JSON_TRUE ? "Error: " : "",
+                            i, j)) != SL_OK)
             return rc;
         sl_jw_obj_end(&t->w);
     }
@@ -543,8 +523,9 @@ static int tools(struct a2c *t)
         if ((rc = sl__xl_read(&t->x, path, &tl, keys, 5, f, NULL, NULL)) != SL_OK)
             return rc;
         if (sl__xl_has(&f[0]) && !sl__xl_str_is(&f[0], "custom"))
-            return sl__xl_fail(&t->x, path, "Anthropic server tools (type %.*s) cannot run on an "
-                                            "OpenAI-compatible model",
+            return sl__xl_fail(&t->x, path,
+                               "Anthropic server tools (type %.*s) cannot run on an "
+                               "OpenAI-compatible model",
                                (int)SL_MIN(f[0].value.len, (size_t)64), f[0].value.ptr);
         if (f[1].type != SL_JSON_STRING || f[3].type != SL_JSON_OBJECT)
             return sl__xl_fail(&t->x, path, "expected name and input_schema");
@@ -617,9 +598,10 @@ static int reasoning(struct a2c *t, const struct sl_json_member *effort)
         if (sl__xl_str_is(&f[0], "enabled")) {
             if (sl__xl_uint(&f[1], &budget) != SL_OK)
                 return sl__xl_fail(&t->x, "thinking.budget_tokens", "expected an integer");
-            level = budget >= 4096 ? "high" : budget >= 2048 ? "medium"
-                                          : budget >= 1024   ? "low"
-                                                             : "minimal";
+            level = budget >= 4096   ? "high"
+                    : budget >= 2048 ? "medium"
+                    : budget >= 1024 ? "low"
+                                     : "minimal";
         } else if (sl__xl_str_is(&f[0], "adaptive")) {
             level = "medium";
         } else if (!sl__xl_str_is(&f[0], "disabled")) {
@@ -636,8 +618,9 @@ static int reasoning(struct a2c *t, const struct sl_json_member *effort)
         else if (sl__xl_str_is(effort, "max") || sl__xl_str_is(effort, "xhigh"))
             level = "high"; /* the highest level every OpenAI reasoning model takes */
         else
-            return sl__xl_fail(&t->x, "output_config.effort", "expected low, medium, high, "
-                                                              "xhigh or max");
+            return sl__xl_fail(&t->x, "output_config.effort",
+                               "expected low, medium, high, "
+                               "xhigh or max");
     }
     if (level != NULL)
         sl_jw_kstr(&t->w, "reasoning_effort", sl_str_from_cstr(level));
@@ -731,30 +714,14 @@ static int user_id(struct a2c *t)
     int rc;
     if (!sl__xl_has(&t->m[K_METADATA]))
         return SL_OK;
-    if ((rc = sl__xl_read(&t->x, "metadata", &t->m[K_METADATA], keys, 1, f, NULL, NULL)) !=
-        SL_OK)
+    if ((rc = sl__xl_read(&t->x, "metadata", &t->m[K_METADATA], keys, 1, f, NULL, NULL)) != SL_OK)
         return rc;
     if (f[0].type == SL_JSON_STRING)
         sl_jw_kraw(&t->w, "user", f[0].value);
     return SL_OK;
 }
 
-static int write_others(struct a2c *t, const struct others *o)
-{
-    for (size_t i = 0; i < o->n; i++) {
-        struct sl_json_member k = {.type = SL_JSON_STRING,
-                                   .value = sl_str_init(o->key[i].raw.ptr - 1,
-                                                        o->key[i].raw.len + 2)};
-        struct sl_str name;
-        if (sl__xl_text(&t->x, &k, &name) != SL_OK)
-            return SL_E2BIG;
-        sl_jw_key(&t->w, name);
-        sl_jw_raw(&t->w, o->val[i]);
-    }
-    return SL_OK;
-}
-
-static int translate(struct a2c *t, const struct others *o)
+static int translate(struct a2c *t, const struct sl__xl_others *o)
 {
     const struct sl_json_member *m = t->m;
     int rc;
@@ -774,9 +741,9 @@ static int translate(struct a2c *t, const struct others *o)
     } else if (sl__xl_has(&m[K_STREAM])) {
         return sl__xl_fail(&t->x, "stream", "expected a boolean");
     }
-    if ((rc = tools(t)) != SL_OK || (rc = tool_choice(t)) != SL_OK ||
-        (rc = user_id(t)) != SL_OK || (rc = output_config(t)) != SL_OK ||
-        (rc = write_others(t, o)) != SL_OK)
+    if ((rc = tools(t)) != SL_OK || (rc = tool_choice(t)) != SL_OK || (rc = user_id(t)) != SL_OK ||
+        (rc = output_config(t)) != SL_OK ||
+        (rc = sl__xl_write_others(&t->x, &t->w, t->mark, o)) != SL_OK)
         return rc;
     sl_jw_obj_end(&t->w);
     return SL_OK;
@@ -786,7 +753,7 @@ int sl__xlate_anthropic_to_chat_request(const struct sl_xlate_ctx *c, struct sl_
                                         struct sl_buf *out, char *why, size_t whylen)
 {
     struct a2c *t = sl_xmalloc(sizeof(*t));
-    struct others *o = sl_xmalloc(sizeof(*o));
+    struct sl__xl_others *o = sl_xmalloc(sizeof(*o));
     size_t mark = out->len;
     int rc;
     t->c = c;
@@ -795,7 +762,8 @@ int sl__xlate_anthropic_to_chat_request(const struct sl_xlate_ctx *c, struct sl_
     sl__xl_init(&t->x, why, whylen, body.len + 16);
     o->x = &t->x;
     sl_jw_init(&t->w, out);
-    rc = sl__xl_read_doc(&t->x, body, top_keys, K_COUNT, t->m, on_other, o);
+    t->mark = mark;
+    rc = sl__xl_read_doc(&t->x, body, top_keys, K_COUNT, t->m, sl__xl_collect_other, o);
     if (rc == SL_OK)
         rc = translate(t, o);
     if (rc == SL_OK)

@@ -9,10 +9,9 @@
 #include "sluice/base.h"
 #include "xlate_internal.h"
 
-#define DEFAULT_MAX_TOKENS 4096
+#define DEFAULT_MAX_TOKENS  4096
 #define MIN_THINKING_BUDGET 1024
-#define MAX_OTHERS 64
-#define PATH_MAX_LEN 96
+#define PATH_MAX_LEN        96
 
 enum {
     K_MODEL,
@@ -92,25 +91,6 @@ static const struct sl_str top_keys[K_COUNT] = {
     [K_PREDICTION] = SL_STR_INIT("prediction"),
 };
 
-/* Members the table does not know: forwarded verbatim, as the reference gateway does (Anthropic
- * then names any it does not accept in its own 400). */
-struct others {
-    struct sl__xl *x;
-    size_t n;
-    struct sl_json_key key[MAX_OTHERS];
-    struct sl_str val[MAX_OTHERS];
-};
-
-static int on_other(void *ud, struct sl_json_key key, const struct sl_json_member *val)
-{
-    struct others *o = ud;
-    if (o->n == MAX_OTHERS)
-        return sl__xl_fail(o->x, "", "more than %d fields unknown to the translation", MAX_OTHERS);
-    o->key[o->n] = key;
-    o->val[o->n++] = val->value;
-    return SL_OK;
-}
-
 enum role { ROLE_NONE = 0, ROLE_USER, ROLE_ASSISTANT };
 
 /* The translation in progress. */
@@ -119,10 +99,11 @@ struct c2a {
     struct sl__xl x;
     struct sl_json_w w;
     struct sl_json_member m[K_COUNT];
-    enum role open;   /* the Anthropic turn being written (its content array is open) */
-    size_t turns;     /* turns written */
-    uint64_t budget;  /* thinking budget; 0: no thinking */
+    enum role open;  /* the Anthropic turn being written (its content array is open) */
+    size_t turns;    /* turns written */
+    uint64_t budget; /* thinking budget; 0: no thinking */
     uint64_t max_tokens;
+    size_t mark; /* where the output starts in the buffer */
     char path[PATH_MAX_LEN];
 };
 
@@ -259,8 +240,9 @@ static int file_part(struct c2a *t, const struct sl_json_member *part, const cha
     if (rc != SL_OK || (rc = sl__xl_read(&t->x, path, &f[0], f_keys, 3, d, NULL, NULL)) != SL_OK)
         return rc;
     if (sl__xl_has(&d[2]))
-        return sl__xl_fail(&t->x, path, "file.file_id: OpenAI file ids mean nothing to an "
-                                        "Anthropic model; send the file as file_data");
+        return sl__xl_fail(&t->x, path,
+                           "file.file_id: OpenAI file ids mean nothing to an "
+                           "Anthropic model; send the file as file_data");
     if (d[0].type != SL_JSON_STRING)
         return sl__xl_fail(&t->x, path, "file.file_data: expected a string");
     if (sl__xl_text(&t->x, &d[0], &url) != SL_OK)
@@ -276,8 +258,9 @@ static int file_part(struct c2a *t, const struct sl_json_member *part, const cha
         media = SL_STRLIT("application/pdf"); /* bare base64 named *.pdf */
         data = url;
     } else {
-        return sl__xl_fail(&t->x, path, "file.file_data: expected a data:application/pdf;base64 "
-                                        "URL (Anthropic models read PDF documents)");
+        return sl__xl_fail(&t->x, path,
+                           "file.file_data: expected a data:application/pdf;base64 "
+                           "URL (Anthropic models read PDF documents)");
     }
     turn_for(t, ROLE_USER);
     sl_jw_obj(&t->w);
@@ -320,8 +303,8 @@ static int user_part(struct c2a *t, const struct sl_json_member *part, const cha
 }
 
 /* Text-only content (assistant, tool and later system messages): a string or text parts. */
-static int text_content(struct c2a *t, enum role r, const struct sl_json_member *content,
-                        size_t i, const struct sl_json_member *msg_cache)
+static int text_content(struct c2a *t, enum role r, const struct sl_json_member *content, size_t i,
+                        const struct sl_json_member *msg_cache)
 {
     static const struct sl_str keys[] = {SL_STR_INIT("type"), SL_STR_INIT("text"),
                                          SL_STR_INIT("cache_control"), SL_STR_INIT("refusal")};
@@ -347,8 +330,10 @@ static int text_content(struct c2a *t, enum role r, const struct sl_json_member 
             continue; /* an earlier refusal's text: no Anthropic block carries it */
         if (!sl__xl_str_is(&f[0], "text") || f[1].type != SL_JSON_STRING)
             return sl__xl_fail(&t->x, path, "expected a text part");
-        text_block(t, r, &f[1], sl__xl_has(&f[2]) ? &f[2] : j + 1 == content->count ? msg_cache
-                                                                                      : NULL);
+        text_block(t, r, &f[1],
+                   sl__xl_has(&f[2])         ? &f[2]
+                   : j + 1 == content->count ? msg_cache
+                                             : NULL);
     }
     return SL_OK;
 }
@@ -637,8 +622,9 @@ static int messages(struct c2a *t)
     }
     sl_jw_arr_end(&t->w);
     if (t->turns == 0)
-        return sl__xl_fail(&t->x, "messages", "no message with content besides system messages "
-                                              "(Anthropic models need at least one)");
+        return sl__xl_fail(&t->x, "messages",
+                           "no message with content besides system messages "
+                           "(Anthropic models need at least one)");
     if (nsys == 0)
         return SL_OK;
     return blocks ? system_blocks(t, msgs, nsys) : system_string(t, msgs, nsys);
@@ -653,8 +639,9 @@ static int refuse_unmappable(struct c2a *t)
     uint64_t u;
     double d;
     if (sl__xl_has(&m[K_N]) && (sl__xl_uint(&m[K_N], &u) != SL_OK || u != 1))
-        return sl__xl_fail(&t->x, "n", "Anthropic models return one choice; only n=1 can be "
-                                       "served");
+        return sl__xl_fail(&t->x, "n",
+                           "Anthropic models return one choice; only n=1 can be "
+                           "served");
     static const int zero_numbers[] = {K_FREQUENCY_PENALTY, K_PRESENCE_PENALTY, K_TOP_LOGPROBS};
     for (size_t i = 0; i < SL_ARRAY_LEN(zero_numbers); i++) {
         const struct sl_json_member *v = &m[zero_numbers[i]];
@@ -670,14 +657,16 @@ static int refuse_unmappable(struct c2a *t)
     if (sl__xl_has(&m[K_AUDIO]))
         return sl__xl_fail(&t->x, "audio", "Anthropic models do not produce audio");
     if (sl__xl_has(&m[K_WEB_SEARCH_OPTIONS]))
-        return sl__xl_fail(&t->x, "web_search_options", "not translated to Anthropic's web "
-                                                        "search tool");
+        return sl__xl_fail(&t->x, "web_search_options",
+                           "not translated to Anthropic's web "
+                           "search tool");
     if (sl__xl_has(&m[K_FUNCTIONS]) || sl__xl_has(&m[K_FUNCTION_CALL]))
         return sl__xl_fail(&t->x, sl__xl_has(&m[K_FUNCTIONS]) ? "functions" : "function_call",
                            "the deprecated functions API is not translated; use tools");
     if (sl__xl_has(&m[K_VERBOSITY]) && !sl__xl_str_is(&m[K_VERBOSITY], "medium"))
-        return sl__xl_fail(&t->x, "verbosity", "Anthropic models have no verbosity setting "
-                                               "(only \"medium\", the default, can be served)");
+        return sl__xl_fail(&t->x, "verbosity",
+                           "Anthropic models have no verbosity setting "
+                           "(only \"medium\", the default, can be served)");
     if (sl__xl_has(&m[K_MODALITIES])) {
         struct sl_json_iter it;
         struct sl_json_member v;
@@ -703,8 +692,9 @@ static int sampling(struct c2a *t)
         if (sl__xl_number(v, &d) != SL_OK || d < 0 || d > 1)
             return sl__xl_fail(&t->x, name, "Anthropic models accept a number from 0 to 1");
         if (t->budget != 0)
-            return sl__xl_fail(&t->x, name, "Anthropic extended thinking (from reasoning_effort) "
-                                            "cannot be combined with %s",
+            return sl__xl_fail(&t->x, name,
+                               "Anthropic extended thinking (from reasoning_effort) "
+                               "cannot be combined with %s",
                                name);
         sl_jw_kraw(&t->w, name, v->value);
     }
@@ -718,8 +708,8 @@ static int thinking_budget(struct c2a *t)
     static const struct {
         const char *effort;
         uint64_t budget;
-    } levels[] = {{"none", 0},     {"minimal", 1024}, {"low", 1024},
-                  {"medium", 2048}, {"high", 4096},   {"xhigh", 8192}};
+    } levels[] = {{"none", 0},      {"minimal", 1024}, {"low", 1024},
+                  {"medium", 2048}, {"high", 4096},    {"xhigh", 8192}};
     const struct sl_json_member *v = &t->m[K_REASONING_EFFORT];
     t->budget = 0;
     if (!sl__xl_has(v))
@@ -729,8 +719,9 @@ static int thinking_budget(struct c2a *t)
             t->budget = levels[i].budget;
             return SL_OK;
         }
-    return sl__xl_fail(&t->x, "reasoning_effort", "expected none, minimal, low, medium, high or "
-                                                  "xhigh");
+    return sl__xl_fail(&t->x, "reasoning_effort",
+                       "expected none, minimal, low, medium, high or "
+                       "xhigh");
 }
 
 static int max_tokens(struct c2a *t)
@@ -746,8 +737,7 @@ static int max_tokens(struct c2a *t)
         t->max_tokens = DEFAULT_MAX_TOKENS + t->budget;
         return SL_OK;
     }
-    if (sl__xl_uint(v, &t->max_tokens) != SL_OK || t->max_tokens == 0 ||
-        t->max_tokens > INT64_MAX)
+    if (sl__xl_uint(v, &t->max_tokens) != SL_OK || t->max_tokens == 0 || t->max_tokens > INT64_MAX)
         return sl__xl_fail(&t->x, name, "expected a positive integer");
     if (t->budget == 0)
         return SL_OK;
@@ -812,9 +802,9 @@ static int tool(struct c2a *t, const struct sl_json_member *tl, size_t j)
     if (fn[1].type == SL_JSON_STRING)
         sl_jw_kraw(&t->w, "description", fn[1].value);
     /* A function without parameters takes none: Anthropic needs the schema spelt out. */
-    sl_jw_kraw(&t->w, "input_schema", sl__xl_has(&fn[2])
-                                          ? fn[2].value
-                                          : SL_STRLIT("{\"type\":\"object\",\"properties\":{}}"));
+    sl_jw_kraw(&t->w, "input_schema",
+               sl__xl_has(&fn[2]) ? fn[2].value
+                                  : SL_STRLIT("{\"type\":\"object\",\"properties\":{}}"));
     if (fn[3].type == SL_JSON_TRUE || fn[3].type == SL_JSON_FALSE)
         sl_jw_kraw(&t->w, "strict", fn[3].value);
     if (sl__xl_has(&f[2]))
@@ -869,10 +859,11 @@ static int tool_choice(struct c2a *t)
         if ((rc = sl__xl_read(&t->x, "tool_choice", v, keys, 2, f, NULL, NULL)) != SL_OK)
             return rc;
         if (!sl__xl_str_is(&f[0], "function"))
-            return sl__xl_fail(&t->x, "tool_choice", "only {\"type\":\"function\"} choices can "
-                                                     "be translated");
-        if ((rc = sl__xl_read(&t->x, "tool_choice.function", &f[1], f_keys, 1, fn, NULL,
-                              NULL)) != SL_OK)
+            return sl__xl_fail(&t->x, "tool_choice",
+                               "only {\"type\":\"function\"} choices can "
+                               "be translated");
+        if ((rc = sl__xl_read(&t->x, "tool_choice.function", &f[1], f_keys, 1, fn, NULL, NULL)) !=
+            SL_OK)
             return rc;
         if (fn[0].type != SL_JSON_STRING)
             return sl__xl_fail(&t->x, "tool_choice.function.name", "expected a string");
@@ -881,8 +872,9 @@ static int tool_choice(struct c2a *t)
         return sl__xl_fail(&t->x, "tool_choice", "expected auto, none, required or a function");
     }
     if (t->budget != 0 && (strcmp(type, "any") == 0 || strcmp(type, "tool") == 0))
-        return sl__xl_fail(&t->x, "tool_choice", "Anthropic extended thinking (from "
-                                                 "reasoning_effort) cannot force a tool call");
+        return sl__xl_fail(&t->x, "tool_choice",
+                           "Anthropic extended thinking (from "
+                           "reasoning_effort) cannot force a tool call");
     sl_jw_key(&t->w, SL_STRLIT("tool_choice"));
     sl_jw_obj(&t->w);
     sl_jw_kstr(&t->w, "type", sl_str_from_cstr(type));
@@ -931,22 +923,7 @@ static int response_format(struct c2a *t)
     return SL_OK;
 }
 
-static int write_others(struct c2a *t, const struct others *o)
-{
-    for (size_t i = 0; i < o->n; i++) {
-        struct sl_json_member k = {.type = SL_JSON_STRING,
-                                   .value = sl_str_init(o->key[i].raw.ptr - 1,
-                                                        o->key[i].raw.len + 2)};
-        struct sl_str name;
-        if (sl__xl_text(&t->x, &k, &name) != SL_OK)
-            return SL_E2BIG;
-        sl_jw_key(&t->w, name);
-        sl_jw_raw(&t->w, o->val[i]);
-    }
-    return SL_OK;
-}
-
-static int translate(struct c2a *t, struct others *o)
+static int translate(struct c2a *t, struct sl__xl_others *o)
 {
     const struct sl_json_member *m = t->m;
     int rc;
@@ -979,7 +956,7 @@ static int translate(struct c2a *t, struct others *o)
         sl_jw_kint(&t->w, "budget_tokens", (int64_t)t->budget);
         sl_jw_obj_end(&t->w);
     }
-    if ((rc = write_others(t, o)) != SL_OK)
+    if ((rc = sl__xl_write_others(&t->x, &t->w, t->mark, o)) != SL_OK)
         return rc;
     sl_jw_obj_end(&t->w);
     return SL_OK;
@@ -990,7 +967,7 @@ int sl__xlate_chat_to_anthropic_request(const struct sl_xlate_ctx *c, struct sl_
 {
     /* Heap, not stack: the key set is large, and calloc would clear it for nothing. */
     struct c2a *t = sl_xmalloc(sizeof(*t));
-    struct others *o = sl_xmalloc(sizeof(*o));
+    struct sl__xl_others *o = sl_xmalloc(sizeof(*o));
     size_t mark = out->len;
     int rc;
     t->c = c;
@@ -1003,7 +980,8 @@ int sl__xlate_chat_to_anthropic_request(const struct sl_xlate_ctx *c, struct sl_
     sl__xl_init(&t->x, why, whylen, body.len + 16);
     o->x = &t->x;
     sl_jw_init(&t->w, out);
-    rc = sl__xl_read_doc(&t->x, body, top_keys, K_COUNT, t->m, on_other, o);
+    t->mark = mark;
+    rc = sl__xl_read_doc(&t->x, body, top_keys, K_COUNT, t->m, sl__xl_collect_other, o);
     if (rc == SL_OK)
         rc = translate(t, o);
     if (rc == SL_OK)

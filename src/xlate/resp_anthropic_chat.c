@@ -8,18 +8,16 @@
 
 enum { K_ID, K_TYPE, K_CONTENT, K_STOP_REASON, K_USAGE, K_COUNT };
 static const struct sl_str top_keys[K_COUNT] = {
-    [K_ID] = SL_STR_INIT("id"),
-    [K_TYPE] = SL_STR_INIT("type"),
-    [K_CONTENT] = SL_STR_INIT("content"),
-    [K_STOP_REASON] = SL_STR_INIT("stop_reason"),
+    [K_ID] = SL_STR_INIT("id"),           [K_TYPE] = SL_STR_INIT("type"),
+    [K_CONTENT] = SL_STR_INIT("content"), [K_STOP_REASON] = SL_STR_INIT("stop_reason"),
     [K_USAGE] = SL_STR_INIT("usage"),
 };
 
 enum { B_TYPE, B_TEXT, B_THINKING, B_ID, B_NAME, B_INPUT, B_N };
 static const struct sl_str block_keys[B_N] = {
-    [B_TYPE] = SL_STR_INIT("type"), [B_TEXT] = SL_STR_INIT("text"),
+    [B_TYPE] = SL_STR_INIT("type"),         [B_TEXT] = SL_STR_INIT("text"),
     [B_THINKING] = SL_STR_INIT("thinking"), [B_ID] = SL_STR_INIT("id"),
-    [B_NAME] = SL_STR_INIT("name"), [B_INPUT] = SL_STR_INIT("input"),
+    [B_NAME] = SL_STR_INIT("name"),         [B_INPUT] = SL_STR_INIT("input"),
 };
 
 enum pass { P_TEXT, P_THINKING, P_TOOLS };
@@ -181,8 +179,8 @@ static int64_t known(int64_t v)
 
 void sl__xl_write_chat_usage(struct sl_json_w *w, const struct sl_usage *a)
 {
-    int64_t prompt = known(a->input_tokens) + known(a->cache_read_tokens) +
-                     known(a->cache_creation_tokens);
+    int64_t prompt =
+        known(a->input_tokens) + known(a->cache_read_tokens) + known(a->cache_creation_tokens);
     sl_jw_key(w, SL_STRLIT("usage"));
     sl_jw_obj(w);
     sl_jw_kint(w, "prompt_tokens", prompt);
@@ -238,8 +236,7 @@ static int translate(struct a2c *t, struct sl_usage *usage)
     sl_jw_null(&t->w);
     sl_jw_key(&t->w, SL_STRLIT("finish_reason"));
     if (m[K_STOP_REASON].type == SL_JSON_STRING)
-        sl_jw_str(&t->w,
-                  sl_str_from_cstr(sl__xl_finish_of_stop(sl__xl_inner(&m[K_STOP_REASON]))));
+        sl_jw_str(&t->w, sl_str_from_cstr(sl__xl_finish_of_stop(sl__xl_inner(&m[K_STOP_REASON]))));
     else
         sl_jw_null(&t->w);
     sl_jw_obj_end(&t->w);

@@ -63,12 +63,10 @@ int sl__xl_chat_usage(struct sl__xl *x, const char *path, const struct sl_json_m
     int rc = sl__xl_read(x, path, v, usage_keys, U_N, f, NULL, NULL);
     if (rc != SL_OK ||
         (rc = count_of(x, path, "prompt_tokens", &f[U_PROMPT], &u->input_tokens)) != SL_OK ||
-        (rc = count_of(x, path, "completion_tokens", &f[U_COMPLETION], &u->output_tokens)) !=
-            SL_OK)
+        (rc = count_of(x, path, "completion_tokens", &f[U_COMPLETION], &u->output_tokens)) != SL_OK)
         return rc;
     if (sl__xl_has(&f[U_PROMPT_DETAILS])) {
-        if ((rc = sl__xl_read(x, path, &f[U_PROMPT_DETAILS], pd_keys, 1, d, NULL, NULL)) !=
-                SL_OK ||
+        if ((rc = sl__xl_read(x, path, &f[U_PROMPT_DETAILS], pd_keys, 1, d, NULL, NULL)) != SL_OK ||
             (rc = count_of(x, path, "prompt_tokens_details.cached_tokens", &d[0],
                            &u->cache_read_tokens)) != SL_OK)
             return rc;
@@ -173,8 +171,8 @@ static int content(struct c2a *t, const struct sl_json_member *msg)
         if (f[M_TOOL_CALLS].type != SL_JSON_ARRAY)
             return sl__xl_fail(&t->x, "choices[0].message.tool_calls", "expected an array");
         if (f[M_TOOL_CALLS].count > SL_XLATE_MAX_TOOL_CALLS)
-            return sl__xl_fail(&t->x, "choices[0].message.tool_calls",
-                               "more than %d tool calls", SL_XLATE_MAX_TOOL_CALLS);
+            return sl__xl_fail(&t->x, "choices[0].message.tool_calls", "more than %d tool calls",
+                               SL_XLATE_MAX_TOOL_CALLS);
         sl__xl_iter(&it, &f[M_TOOL_CALLS]);
         for (; sl_json_iter_next(&it, NULL, &call) == 1; j++)
             if ((rc = tool_use(t, &call, j)) != SL_OK)
@@ -208,8 +206,7 @@ static int translate(struct c2a *t, struct sl_usage *usage)
         return sl__xl_fail(&t->x, "choices", "expected a non-empty array");
     sl__xl_iter(&it, &t->m[K_CHOICES]);
     sl_json_iter_next(&it, NULL, &choice); /* the request asked for one choice */
-    if ((rc = sl__xl_read(&t->x, "choices[0]", &choice, choice_keys, C_N, f, NULL, NULL)) !=
-        SL_OK)
+    if ((rc = sl__xl_read(&t->x, "choices[0]", &choice, choice_keys, C_N, f, NULL, NULL)) != SL_OK)
         return rc;
     if (sl__xl_has(&f[C_FINISH]) && f[C_FINISH].type != SL_JSON_STRING)
         return sl__xl_fail(&t->x, "choices[0].finish_reason", "expected a string");

@@ -42,9 +42,9 @@ struct a2c_stream {
 
 enum { E_TYPE, E_MESSAGE, E_INDEX, E_BLOCK, E_DELTA, E_USAGE, E_ERROR, E_N };
 static const struct sl_str event_keys[E_N] = {
-    [E_TYPE] = SL_STR_INIT("type"),           [E_MESSAGE] = SL_STR_INIT("message"),
-    [E_INDEX] = SL_STR_INIT("index"),         [E_BLOCK] = SL_STR_INIT("content_block"),
-    [E_DELTA] = SL_STR_INIT("delta"),         [E_USAGE] = SL_STR_INIT("usage"),
+    [E_TYPE] = SL_STR_INIT("type"),   [E_MESSAGE] = SL_STR_INIT("message"),
+    [E_INDEX] = SL_STR_INIT("index"), [E_BLOCK] = SL_STR_INIT("content_block"),
+    [E_DELTA] = SL_STR_INIT("delta"), [E_USAGE] = SL_STR_INIT("usage"),
     [E_ERROR] = SL_STR_INIT("error"),
 };
 
@@ -408,8 +408,7 @@ static void dispose(void *p)
 
 struct sl_filter *sl__xlate_anthropic_to_chat_stream(h2o_mem_pool_t *pool,
                                                      const struct sl_xlate_ctx *c,
-                                                     struct sl_usage *usage,
-                                                     struct sl_filter *next)
+                                                     struct sl_usage *usage, struct sl_filter *next)
 {
     struct a2c_stream *s = h2o_mem_alloc_shared(pool, sizeof(*s), dispose);
     s->super = (struct sl_filter){.ops = &a2c_ops, .next = next};

@@ -138,8 +138,8 @@ static int block_start_end(struct c2a_stream *s)
 static int delta(struct c2a_stream *s, enum block_kind k, const struct sl_json_member *v)
 {
     static const char *const block_type[] = {[BK_TEXT] = "text", [BK_THINKING] = "thinking"};
-    static const char *const delta_type[] = {[BK_TEXT] = "text_delta",
-                                             [BK_THINKING] = "thinking_delta"};
+    static const char *const delta_type[] = {
+        [BK_TEXT] = "text_delta", [BK_THINKING] = "thinking_delta"};
     int rc;
     if (v->type != SL_JSON_STRING || v->value.len == 2)
         return sl__xl_has(v) && v->type != SL_JSON_STRING ? bad(s, "delta: expected strings")
@@ -411,8 +411,7 @@ static void dispose(void *p)
 
 struct sl_filter *sl__xlate_chat_to_anthropic_stream(h2o_mem_pool_t *pool,
                                                      const struct sl_xlate_ctx *c,
-                                                     struct sl_usage *usage,
-                                                     struct sl_filter *next)
+                                                     struct sl_usage *usage, struct sl_filter *next)
 {
     struct c2a_stream *s = h2o_mem_alloc_shared(pool, sizeof(*s), dispose);
     s->super = (struct sl_filter){.ops = &c2a_ops, .next = next};

@@ -184,13 +184,20 @@ int sl__xl_status_of_error_type(struct sl_str t)
         const char *type;
         int status;
     } map[] = {
-        {"invalid_request_error", 400}, {"authentication_error", 401},
-        {"invalid_api_key", 401},       {"permission_error", 403},
-        {"not_found_error", 404},       {"request_too_large", 413},
-        {"rate_limit_error", 429},      {"rate_limit_exceeded", 429},
-        {"tokens", 429},                {"requests", 429},
-        {"api_error", 500},             {"server_error", 500},
-        {"timeout_error", 504},         {"overloaded_error", 529},
+        {"invalid_request_error", 400},
+        {"authentication_error", 401},
+        {"invalid_api_key", 401},
+        {"permission_error", 403},
+        {"not_found_error", 404},
+        {"request_too_large", 413},
+        {"rate_limit_error", 429},
+        {"rate_limit_exceeded", 429},
+        {"tokens", 429},
+        {"requests", 429},
+        {"api_error", 500},
+        {"server_error", 500},
+        {"timeout_error", 504},
+        {"overloaded_error", 529},
     };
     for (size_t i = 0; i < SL_ARRAY_LEN(map); i++)
         if (sl_str_eq(t, sl_str_from_cstr(map[i].type)))
@@ -208,4 +215,52 @@ bool sl__xl_copy(char *dst, size_t cap, struct sl_str s)
     memcpy(dst, s.ptr, s.len);
     dst[s.len] = '\0';
     return true;
+}
+
+int sl__xl_collect_other(void *ud, struct sl_json_key key, const struct sl_json_member *val)
+{
+    struct sl__xl_others *o = ud;
+    if (o->n == SL_XL_MAX_OTHERS)
+        return sl__xl_fail(o->x, "", "more than %d fields unknown to the translation",
+                           SL_XL_MAX_OTHERS);
+    o->key[o->n] = key;
+    o->val[o->n++] = val->value;
+    return SL_OK;
+}
+
+/* Which of the names the document written so far already has at its top level. */
+static bool written(struct sl_json_w *w, size_t mark, struct sl_str name)
+{
+    struct sl_json_member found;
+    struct sl_buf *b = w->out;
+    bool hit = false;
+    /* Close the open object for a moment to scan it; the byte is taken back at once. */
+    if (sl_buf_append(b, "}", 1) != SL_OK)
+        return false; /* at the cap: the writer reports SL_E2BIG anyway */
+    if (sl_json_scan_object(sl_str_init(b->ptr + mark, b->len - mark), SL_JSON_MAX_DEPTH, &name, 1,
+                            &found, NULL) == SL_OK)
+        hit = found.type != SL_JSON_ABSENT;
+    b->len--;
+    return hit;
+}
+
+int sl__xl_write_others(struct sl__xl *x, struct sl_json_w *w, size_t mark,
+                        const struct sl__xl_others *o)
+{
+    for (size_t i = 0; i < o->n; i++) {
+        struct sl_json_member k = {.type = SL_JSON_STRING,
+                                   .value =
+                                       sl_str_init(o->key[i].raw.ptr - 1, o->key[i].raw.len + 2)};
+        struct sl_str name;
+        if (sl__xl_text(x, &k, &name) != SL_OK)
+            return SL_E2BIG;
+        if (written(w, mark, name))
+            return sl__xl_fail(x, "",
+                               "\"%.*s\": the translation writes this field from the "
+                               "request's own fields; send one or the other",
+                               (int)SL_MIN(name.len, (size_t)64), name.ptr);
+        sl_jw_key(w, name);
+        sl_jw_raw(w, o->val[i]);
+    }
+    return SL_OK;
 }

@@ -84,7 +84,7 @@ int sl__xl_number(const struct sl_json_member *m, double *out);
 int sl__xl_uint(const struct sl_json_member *m, uint64_t *out);
 
 /* Stop reasons. */
-const char *sl__xl_finish_of_stop(struct sl_str stop_reason); /* Anthropic -> OpenAI */
+const char *sl__xl_finish_of_stop(struct sl_str stop_reason);   /* Anthropic -> OpenAI */
 const char *sl__xl_stop_of_finish(struct sl_str finish_reason); /* OpenAI -> Anthropic */
 
 /* The status an error of this type stands for (Anthropic's and OpenAI's type names). */
@@ -92,6 +92,25 @@ int sl__xl_status_of_error_type(struct sl_str type);
 
 /* Copies s into dst (NUL-terminated, at most cap - 1 bytes). Returns false when it did not fit. */
 bool sl__xl_copy(char *dst, size_t cap, struct sl_str s);
+
+/* Members of a request the translation does not know, forwarded verbatim as the reference
+ * gateway does (the upstream then names any it refuses). */
+#define SL_XL_MAX_OTHERS 64
+struct sl__xl_others {
+    struct sl__xl *x;
+    size_t n;
+    struct sl_json_key key[SL_XL_MAX_OTHERS];
+    struct sl_str val[SL_XL_MAX_OTHERS];
+};
+
+/* An sl__xl_other_fn that collects into a struct sl__xl_others. */
+int sl__xl_collect_other(void *ud, struct sl_json_key key, const struct sl_json_member *val);
+
+/* Writes the collected members into the object open at depth 1 of w, whose text starts at
+ * w->out->ptr[mark]. A member the translation already wrote (a caller sending Anthropic's
+ * "thinking" along with reasoning_effort) is refused rather than sent twice. */
+int sl__xl_write_others(struct sl__xl *x, struct sl_json_w *w, size_t mark,
+                        const struct sl__xl_others *o);
 
 /* Usage. An Anthropic usage object read into a (fields it lacks stay as they were; input_tokens
  * there leaves out the cached tokens). */
