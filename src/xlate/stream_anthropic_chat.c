@@ -15,6 +15,7 @@
 enum a2c_state {
     A2C_START = 0, /* before message_start: only ping and error are expected */
     A2C_MESSAGE,   /* in the message: blocks, message_delta, message_stop */
+    A2C_STOPPED,   /* after message_stop: nothing more is expected, anything else is ignored */
     A2C_DONE,      /* ended: an error went on, or the end did; nothing more is sent */
 };
 
@@ -214,8 +215,8 @@ static int on_block_start(struct a2c_stream *s, const struct sl_json_member *e)
     struct sl_json_member b[D_N];
     int64_t index = -1;
     int rc;
-    if (s->state != A2C_MESSAGE)
-        return bad(s, "content_block_start outside a message");
+    if (s->state != A2C_MESSAGE || s->finished)
+        return bad(s, "content_block_start outside a message, or after its message_delta");
     if ((rc = block_index(s, &e[E_INDEX], &index)) != SL_OK)
         return rc;
     if (index < s->next_index || s->blocks == SL_XLATE_MAX_BLOCKS)
@@ -266,8 +267,8 @@ static int on_block_delta(struct a2c_stream *s, const struct sl_json_member *e)
     struct sl_json_member d[D_N];
     int64_t index = -1;
     int rc;
-    if (s->state != A2C_MESSAGE)
-        return bad(s, "content_block_delta outside a message");
+    if (s->state != A2C_MESSAGE || s->finished)
+        return bad(s, "content_block_delta outside a message, or after its message_delta");
     if ((rc = block_index(s, &e[E_INDEX], &index)) != SL_OK)
         return rc;
     if (index != s->open_index || s->kind == BK_NONE)
@@ -351,6 +352,8 @@ static int on_event(struct sl_filter *f, const struct sl_sevent *ev)
     struct sl_json_member e[E_N];
     if (s->state == A2C_DONE)
         return SL_DONE;
+    if (s->state == A2C_STOPPED)
+        return SL_OK;
     if (sl__xl_read_doc(&s->x, ev->data, event_keys, E_N, e, NULL, NULL) != SL_OK)
         return decode_error(s);
     const struct sl_json_member *type = &e[E_TYPE];
@@ -364,8 +367,10 @@ static int on_event(struct sl_filter *f, const struct sl_sevent *ev)
         return on_message_start(s, &e[E_MESSAGE]);
     if (sl__xl_str_is(type, "message_delta"))
         return on_message_delta(s, e);
-    if (sl__xl_str_is(type, "message_stop"))
+    if (sl__xl_str_is(type, "message_stop")) {
+        s->state = A2C_STOPPED;
         return usage_chunk(s);
+    }
     if (sl__xl_str_is(type, "error"))
         return on_upstream_error(s, &e[E_ERROR]);
     /* ping, and event types added after this was written: nothing for the caller. */

@@ -36,7 +36,7 @@
 
 int main(void);
 
-#define ALIAS "my-alias"
+#define ALIAS      "my-alias"
 #define GOLDEN_DIR "xlate"
 
 enum kind { REQUEST, RESPONSE, STREAM };
@@ -102,8 +102,9 @@ static struct sl_xlate_ctx make_ctx(const char *ctxfile, bool stream)
 
 static void put_usage(struct sl_buf *out, const struct sl_usage *u)
 {
-    SL_ASSERT(sl_buf_appendf(out, "usage: input=%lld output=%lld cache_read=%lld "
-                                  "cache_creation=%lld reasoning=%lld\n",
+    SL_ASSERT(sl_buf_appendf(out,
+                             "usage: input=%lld output=%lld cache_read=%lld "
+                             "cache_creation=%lld reasoning=%lld\n",
                              (long long)u->input_tokens, (long long)u->output_tokens,
                              (long long)u->cache_read_tokens, (long long)u->cache_creation_tokens,
                              (long long)u->reasoning_tokens) == SL_OK);
@@ -219,8 +220,7 @@ static void golden_direction(const struct direction *d)
     for (size_t i = 0; i < n; i++) {
         char path[512], base[256];
         size_t len, wlen = 0, clen = 0;
-        snprintf(base, sizeof(base), "%.*s", (int)(strstr(names[i], ".in.") - names[i]),
-                 names[i]);
+        snprintf(base, sizeof(base), "%.*s", (int)(strstr(names[i], ".in.") - names[i]), names[i]);
         snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
         char *in = read_file(path, &len);
         snprintf(path, sizeof(path), "%s/%s.ctx", dir, base);
@@ -323,7 +323,8 @@ static void mock_stop(struct mock *m)
 static int mock_post(const struct mock *m, const char *path, const char *headers,
                      struct sl_str body, char *reply, size_t replylen)
 {
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)m->port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)m->port),
                             .sin_addr.s_addr = htonl(0x7f000001)};
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     char head[1024];
@@ -354,22 +355,20 @@ static void mock_direction(const struct mock *m, const struct direction *d)
     for (size_t i = 0; i < n; i++) {
         char path[512], base[256], reply[4096];
         size_t len, clen = 0;
-        snprintf(base, sizeof(base), "%.*s", (int)(strstr(names[i], ".in.") - names[i]),
-                 names[i]);
+        snprintf(base, sizeof(base), "%.*s", (int)(strstr(names[i], ".in.") - names[i]), names[i]);
         snprintf(path, sizeof(path), "%s/%s.out", dir, base);
         char *out = read_file(path, &len);
         snprintf(path, sizeof(path), "%s/%s.ctx", dir, base);
         char *ctx = read_file(path, &clen);
         assert_non_null(out);
         if (strncmp(out, "error:", 6) != 0) {
-            const char *headers =
-                !d->anthropic_out ? "Authorization: Bearer k\r\n"
-                : has_word(ctx, "no_sampling")
-                    ? "x-api-key: k\r\nanthropic-version: 2026-10-21\r\n"
-                    : "x-api-key: k\r\nanthropic-version: 2023-06-01\r\n";
-            int status = mock_post(m, d->anthropic_out ? "/v1/messages" : "/v1/chat/completions",
-                                   headers, sl_str_init(out, strcspn(out, "\n")), reply,
-                                   sizeof(reply));
+            const char *headers = !d->anthropic_out ? "Authorization: Bearer k\r\n"
+                                  : has_word(ctx, "no_sampling")
+                                      ? "x-api-key: k\r\nanthropic-version: 2026-10-21\r\n"
+                                      : "x-api-key: k\r\nanthropic-version: 2023-06-01\r\n";
+            int status =
+                mock_post(m, d->anthropic_out ? "/v1/messages" : "/v1/chat/completions", headers,
+                          sl_str_init(out, strcspn(out, "\n")), reply, sizeof(reply));
             if (status != 200)
                 fail_msg("%s/%s: the mock answered %d:\n%s", d->dir, base, status, reply);
         }
