@@ -254,9 +254,14 @@ static void xcheck_json(struct sl_str doc)
 {
     json_error_t jerr;
     CHECK(sl_json_validate(doc, SL_JSON_DEFAULT_MAX_DEPTH, NULL) == SL_OK);
-    json_t *d = json_loadb(doc.ptr, doc.len, 0, &jerr);
-    CHECK(d != NULL && json_is_object(d));
     xcheck_unique_top(doc);
+    json_t *d = json_loadb(doc.ptr, doc.len, 0, &jerr);
+    /* jansson refuses numbers past int64 and double, which JSON allows: a caller's number
+       copied through (an unknown field's value) may be one. The strict validator passed. */
+    if (d == NULL &&
+        (strstr(jerr.text, "too big") != NULL || strstr(jerr.text, "overflow") != NULL))
+        return;
+    CHECK(d != NULL && json_is_object(d));
     json_decref(d);
 }
 

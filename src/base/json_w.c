@@ -1,6 +1,7 @@
 /* The streaming JSON writer (json_w.h). */
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "sluice/base.h"
 #include "sluice/json.h"
@@ -13,7 +14,15 @@ void sl_jw_init(struct sl_json_w *w, struct sl_buf *out)
 
 static void put(struct sl_json_w *w, const char *p, size_t n)
 {
-    if (w->_err == SL_OK && sl_buf_append(w->out, p, n) != SL_OK)
+    struct sl_buf *b = w->out;
+    /* Most pieces are a few bytes into room already there: copy them without the call. */
+    if (w->_err == SL_OK && b->len + n < b->_alloc && b->len + n <= b->_max) {
+        memcpy(b->ptr + b->len, p, n);
+        b->len += n;
+        b->ptr[b->len] = '\0';
+        return;
+    }
+    if (w->_err == SL_OK && sl_buf_append(b, p, n) != SL_OK)
         w->_err = SL_E2BIG;
 }
 

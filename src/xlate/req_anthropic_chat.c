@@ -8,7 +8,6 @@
 #include "sluice/base.h"
 #include "xlate_internal.h"
 
-#define PATH_MAX_LEN 96
 
 enum {
     K_MODEL,
@@ -70,18 +69,9 @@ struct a2c {
     struct sl_json_w w;
     struct sl_json_member m[K_COUNT];
     size_t mark; /* where the output starts in the buffer */
-    char path[PATH_MAX_LEN];
 };
 
-static const char *pathf(struct a2c *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static const char *pathf(struct a2c *t, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(t->path, sizeof(t->path), fmt, ap);
-    va_end(ap);
-    return t->path;
-}
+#define pathf(t, ...) SL__XL_PATH(&(t)->x, __VA_ARGS__)
 
 /* Block members any block kind may have; one read serves every kind. */
 enum {
@@ -213,7 +203,7 @@ static int document_part(struct a2c *t, const struct sl_json_member *b, const ch
 static int tool_text(struct a2c *t, const struct sl_json_member *content, const char *prefix,
                      size_t i, size_t j)
 {
-    struct sl_json_iter it;
+    struct sl__xl_it it;
     struct sl_json_member v, b[B_N];
     size_t k = 0;
     int rc;
@@ -223,7 +213,7 @@ static int tool_text(struct a2c *t, const struct sl_json_member *content, const 
         sl_jw_str_raw(&t->w, sl__xl_inner(content));
     } else if (content->type == SL_JSON_ARRAY) {
         sl__xl_iter(&it, content);
-        for (; sl_json_iter_next(&it, NULL, &v) == 1; k++) {
+        for (; sl__xl_next(&it, NULL, &v) == 1; k++) {
             const char *path = pathf(t, "messages[%zu].content[%zu].content[%zu]", i, j, k);
             if ((rc = read_block(t, &v, path, b)) != SL_OK)
                 return rc;
@@ -247,13 +237,13 @@ static int tool_text(struct a2c *t, const struct sl_json_member *content, const 
 static int tool_messages(struct a2c *t, const struct sl_json_member *content, size_t i,
                          size_t *rest)
 {
-    struct sl_json_iter it;
+    struct sl__xl_it it;
     struct sl_json_member v, b[B_N];
     size_t j = 0;
     int rc;
     *rest = 0;
     sl__xl_iter(&it, content);
-    for (; sl_json_iter_next(&it, NULL, &v) == 1; j++) {
+    for (; sl__xl_next(&it, NULL, &v) == 1; j++) {
         const char *path = pathf(t, "messages[%zu].content[%zu]", i, j);
         if ((rc = read_block(t, &v, path, b)) != SL_OK)
             return rc;
@@ -278,7 +268,7 @@ static int tool_messages(struct a2c *t, const struct sl_json_member *content, si
 
 static int user_parts(struct a2c *t, const struct sl_json_member *content, size_t i)
 {
-    struct sl_json_iter it;
+    struct sl__xl_it it;
     struct sl_json_member v, b[B_N];
     size_t j = 0;
     int rc;
@@ -287,7 +277,7 @@ static int user_parts(struct a2c *t, const struct sl_json_member *content, size_
     sl_jw_key(&t->w, SL_STRLIT("content"));
     sl_jw_arr(&t->w);
     sl__xl_iter(&it, content);
-    for (; sl_json_iter_next(&it, NULL, &v) == 1; j++) {
+    for (; sl__xl_next(&it, NULL, &v) == 1; j++) {
         const char *path = pathf(t, "messages[%zu].content[%zu]", i, j);
         if ((rc = read_block(t, &v, path, b)) != SL_OK)
             return rc;
@@ -336,12 +326,12 @@ static int user_message(struct a2c *t, const struct sl_json_member *content, siz
 
 static int assistant_tool_calls(struct a2c *t, const struct sl_json_member *content, size_t i)
 {
-    struct sl_json_iter it;
+    struct sl__xl_it it;
     struct sl_json_member v, b[B_N];
     size_t j = 0, n = 0;
     int rc;
     sl__xl_iter(&it, content);
-    for (; sl_json_iter_next(&it, NULL, &v) == 1; j++) {
+    for (; sl__xl_next(&it, NULL, &v) == 1; j++) {
         const char *path = pathf(t, "messages[%zu].content[%zu]", i, j);
         if ((rc = read_block(t, &v, path, b)) != SL_OK)
             return rc;
@@ -376,7 +366,7 @@ static int assistant_tool_calls(struct a2c *t, const struct sl_json_member *cont
  * redacted_thinking dropped (an OpenAI-compatible model cannot take them back). */
 static int assistant_message(struct a2c *t, const struct sl_json_member *content, size_t i)
 {
-    struct sl_json_iter it;
+    struct sl__xl_it it;
     struct sl_json_member v, b[B_N];
     size_t j = 0, texts = 0, tools = 0;
     int rc;
@@ -391,7 +381,7 @@ static int assistant_message(struct a2c *t, const struct sl_json_member *content
         return sl__xl_fail(&t->x, pathf(t, "messages[%zu].content", i),
                            "expected a string or an array of blocks");
     sl__xl_iter(&it, content);
-    for (; sl_json_iter_next(&it, NULL, &v) == 1; j++) {
+    for (; sl__xl_next(&it, NULL, &v) == 1; j++) {
         const char *path = pathf(t, "messages[%zu].content[%zu]", i, j);
         if ((rc = read_block(t, &v, path, b)) != SL_OK)
             return rc;
@@ -413,7 +403,7 @@ static int assistant_message(struct a2c *t, const struct sl_json_member *content
     } else {
         sl_jw_str_begin(&t->w);
         sl__xl_iter(&it, content);
-        while (sl_json_iter_next(&it, NULL, &v) == 1) {
+        while (sl__xl_next(&it, NULL, &v) == 1) {
             if (read_block(t, &v, "", b) != SL_OK)
                 return SL_EPARSE;
             if (sl__xl_str_is(&b[B_TYPE], "text"))
@@ -430,7 +420,7 @@ static int assistant_message(struct a2c *t, const struct sl_json_member *content
 static int system_message(struct a2c *t)
 {
     const struct sl_json_member *sys = &t->m[K_SYSTEM];
-    struct sl_json_iter it;
+    struct sl__xl_it it;
     struct sl_json_member v, b[B_N];
     size_t j = 0;
     int rc;
@@ -451,7 +441,7 @@ static int system_message(struct a2c *t)
     sl_jw_key(&t->w, SL_STRLIT("content"));
     sl_jw_str_begin(&t->w);
     sl__xl_iter(&it, sys);
-    for (; sl_json_iter_next(&it, NULL, &v) == 1; j++) {
+    for (; sl__xl_next(&it, NULL, &v) == 1; j++) {
         const char *path = pathf(t, "system[%zu]", j);
         if ((rc = read_block(t, &v, path, b)) != SL_OK)
             return rc;
@@ -470,7 +460,7 @@ static int messages(struct a2c *t)
 {
     static const struct sl_str keys[] = {SL_STR_INIT("role"), SL_STR_INIT("content")};
     const struct sl_json_member *msgs = &t->m[K_MESSAGES];
-    struct sl_json_iter it;
+    struct sl__xl_it it;
     struct sl_json_member v, f[2];
     size_t i = 0;
     int rc;
@@ -481,7 +471,7 @@ static int messages(struct a2c *t)
     if ((rc = system_message(t)) != SL_OK)
         return rc;
     sl__xl_iter(&it, msgs);
-    for (; sl_json_iter_next(&it, NULL, &v) == 1; i++) {
+    for (; sl__xl_next(&it, NULL, &v) == 1; i++) {
         if ((rc = sl__xl_read(&t->x, pathf(t, "messages[%zu]", i), &v, keys, 2, f, NULL, NULL)) !=
             SL_OK)
             return rc;
@@ -505,7 +495,7 @@ static int tools(struct a2c *t)
                                          SL_STR_INIT("description"), SL_STR_INIT("input_schema"),
                                          SL_STR_INIT("strict")};
     const struct sl_json_member *v = &t->m[K_TOOLS];
-    struct sl_json_iter it;
+    struct sl__xl_it it;
     struct sl_json_member tl, f[5];
     size_t j = 0;
     int rc;
@@ -518,7 +508,7 @@ static int tools(struct a2c *t)
     sl_jw_key(&t->w, SL_STRLIT("tools"));
     sl_jw_arr(&t->w);
     sl__xl_iter(&it, v);
-    for (; sl_json_iter_next(&it, NULL, &tl) == 1; j++) {
+    for (; sl__xl_next(&it, NULL, &tl) == 1; j++) {
         const char *path = pathf(t, "tools[%zu]", j);
         if ((rc = sl__xl_read(&t->x, path, &tl, keys, 5, f, NULL, NULL)) != SL_OK)
             return rc;
@@ -757,7 +747,6 @@ int sl__xlate_anthropic_to_chat_request(const struct sl_xlate_ctx *c, struct sl_
     size_t mark = out->len;
     int rc;
     t->c = c;
-    t->path[0] = '\0';
     o->n = 0;
     sl__xl_init(&t->x, why, whylen, body.len + 16);
     o->x = &t->x;

@@ -11,7 +11,6 @@
 
 #define DEFAULT_MAX_TOKENS  4096
 #define MIN_THINKING_BUDGET 1024
-#define PATH_MAX_LEN        96
 
 enum {
     K_MODEL,
@@ -104,18 +103,9 @@ struct c2a {
     uint64_t budget; /* thinking budget; 0: no thinking */
     uint64_t max_tokens;
     size_t mark; /* where the output starts in the buffer */
-    char path[PATH_MAX_LEN];
 };
 
-static const char *pathf(struct c2a *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static const char *pathf(struct c2a *t, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(t->path, sizeof(t->path), fmt, ap);
-    va_end(ap);
-    return t->path;
-}
+#define pathf(t, ...) SL__XL_PATH(&(t)->x, __VA_ARGS__)
 
 /* Consecutive chat messages that map to the same Anthropic role share one turn: Anthropic wants
  * alternating turns, and wants every tool result of a tool_use turn in the next user turn. */
@@ -308,7 +298,7 @@ static int text_content(struct c2a *t, enum role r, const struct sl_json_member 
 {
     static const struct sl_str keys[] = {SL_STR_INIT("type"), SL_STR_INIT("text"),
                                          SL_STR_INIT("cache_control"), SL_STR_INIT("refusal")};
-    struct sl_json_iter it;
+    struct sl__xl_it it;
     struct sl_json_member part, f[4];
     size_t j = 0;
     int rc;
@@ -322,7 +312,7 @@ static int text_content(struct c2a *t, enum role r, const struct sl_json_member 
         return sl__xl_fail(&t->x, pathf(t, "messages[%zu].content", i),
                            "expected a string or an array of parts");
     sl__xl_iter(&it, content);
-    for (; sl_json_iter_next(&it, NULL, &part) == 1; j++) {
+    for (; sl__xl_next(&it, NULL, &part) == 1; j++) {
         const char *path = pathf(t, "messages[%zu].content[%zu]", i, j);
         if ((rc = sl__xl_read(&t->x, path, &part, keys, 4, f, NULL, NULL)) != SL_OK)
             return rc;
@@ -341,14 +331,14 @@ static int text_content(struct c2a *t, enum role r, const struct sl_json_member 
 static int user_content(struct c2a *t, const struct sl_json_member *content, size_t i,
                         const struct sl_json_member *msg_cache)
 {
-    struct sl_json_iter it;
+    struct sl__xl_it it;
     struct sl_json_member part;
     size_t j = 0;
     int rc;
     if (content->type != SL_JSON_ARRAY)
         return text_content(t, ROLE_USER, content, i, msg_cache);
     sl__xl_iter(&it, content);
-    for (; sl_json_iter_next(&it, NULL, &part) == 1; j++) {
+    for (; sl__xl_next(&it, NULL, &part) == 1; j++) {
         const char *path = pathf(t, "messages[%zu].content[%zu]", i, j);
         if ((rc = user_part(t, &part, path, msg_cache, j + 1 == content->count)) != SL_OK)
             return rc;
@@ -413,7 +403,7 @@ static int tool_call(struct c2a *t, const struct sl_json_member *call, size_t i,
 
 static int tool_calls(struct c2a *t, const struct sl_json_member *calls, size_t i)
 {
-    struct sl_json_iter it;
+    struct sl__xl_it it;
     struct sl_json_member call;
     size_t j = 0;
     int rc;
@@ -425,7 +415,7 @@ static int tool_calls(struct c2a *t, const struct sl_json_member *calls, size_t 
         return sl__xl_fail(&t->x, pathf(t, "messages[%zu].tool_calls", i),
                            "more than %d tool calls", SL_XLATE_MAX_TOOL_CALLS);
     sl__xl_iter(&it, calls);
-    for (; sl_json_iter_next(&it, NULL, &call) == 1; j++)
+    for (; sl__xl_next(&it, NULL, &call) == 1; j++)
         if ((rc = tool_call(t, &call, i, j)) != SL_OK)
             return rc;
     return SL_OK;
@@ -435,7 +425,7 @@ static int tool_result(struct c2a *t, const struct sl_json_member *id,
                        const struct sl_json_member *content, size_t i)
 {
     static const struct sl_str keys[] = {SL_STR_INIT("type"), SL_STR_INIT("text")};
-    struct sl_json_iter it;
+    struct sl__xl_it it;
     struct sl_json_member part, f[2];
     size_t j = 0;
     int rc;
@@ -452,7 +442,7 @@ static int tool_result(struct c2a *t, const struct sl_json_member *id,
         sl_jw_key(&t->w, SL_STRLIT("content"));
         sl_jw_arr(&t->w);
         sl__xl_iter(&it, content);
-        for (; sl_json_iter_next(&it, NULL, &part) == 1; j++) {
+        for (; sl__xl_next(&it, NULL, &part) == 1; j++) {
             const char *path = pathf(t, "messages[%zu].content[%zu]", i, j);
             if ((rc = sl__xl_read(&t->x, path, &part, keys, 2, f, NULL, NULL)) != SL_OK)
                 return rc;
@@ -530,13 +520,13 @@ static int message(struct c2a *t, const struct sl_json_member *f, size_t i)
  * block array, which keeps cache_control). */
 static int scan_system(struct c2a *t, const struct sl_json_member *msgs, size_t *n, bool *blocks)
 {
-    struct sl_json_iter it;
+    struct sl__xl_it it;
     struct sl_json_member msg, f[M_N];
     int rc;
     *n = 0;
     *blocks = false;
     sl__xl_iter(&it, msgs);
-    while (sl_json_iter_next(&it, NULL, &msg) == 1) {
+    while (sl__xl_next(&it, NULL, &msg) == 1) {
         if ((rc = read_message(t, &msg, *n, f)) != SL_OK)
             return rc;
         if (!is_system(f))
@@ -553,7 +543,7 @@ static int scan_system(struct c2a *t, const struct sl_json_member *msgs, size_t 
 
 static int system_blocks(struct c2a *t, const struct sl_json_member *msgs, size_t n)
 {
-    struct sl_json_iter it;
+    struct sl__xl_it it;
     struct sl_json_member msg, f[M_N];
     int rc;
     sl_jw_key(&t->w, SL_STRLIT("system"));
@@ -561,7 +551,7 @@ static int system_blocks(struct c2a *t, const struct sl_json_member *msgs, size_
     /* text_content writes blocks through turn_for; mark a turn open so it writes them here. */
     t->open = ROLE_USER;
     sl__xl_iter(&it, msgs);
-    for (size_t i = 0; i < n && sl_json_iter_next(&it, NULL, &msg) == 1; i++) {
+    for (size_t i = 0; i < n && sl__xl_next(&it, NULL, &msg) == 1; i++) {
         if ((rc = read_message(t, &msg, i, f)) != SL_OK)
             return rc;
         if ((rc = text_content(t, ROLE_USER, &f[M_CONTENT], i, &f[M_CACHE_CONTROL])) != SL_OK)
@@ -574,14 +564,14 @@ static int system_blocks(struct c2a *t, const struct sl_json_member *msgs, size_
 
 static int system_string(struct c2a *t, const struct sl_json_member *msgs, size_t n)
 {
-    struct sl_json_iter it;
+    struct sl__xl_it it;
     struct sl_json_member msg, f[M_N];
     bool first = true;
     int rc;
     sl_jw_key(&t->w, SL_STRLIT("system"));
     sl_jw_str_begin(&t->w);
     sl__xl_iter(&it, msgs);
-    for (size_t i = 0; i < n && sl_json_iter_next(&it, NULL, &msg) == 1; i++) {
+    for (size_t i = 0; i < n && sl__xl_next(&it, NULL, &msg) == 1; i++) {
         if ((rc = read_message(t, &msg, i, f)) != SL_OK)
             return rc;
         if (f[M_CONTENT].type != SL_JSON_STRING || f[M_CONTENT].value.len == 2)
@@ -598,7 +588,7 @@ static int system_string(struct c2a *t, const struct sl_json_member *msgs, size_
 static int messages(struct c2a *t)
 {
     const struct sl_json_member *msgs = &t->m[K_MESSAGES];
-    struct sl_json_iter it;
+    struct sl__xl_it it;
     struct sl_json_member msg, f[M_N];
     size_t nsys, i = 0;
     bool blocks;
@@ -610,7 +600,7 @@ static int messages(struct c2a *t)
     sl_jw_key(&t->w, SL_STRLIT("messages"));
     sl_jw_arr(&t->w);
     sl__xl_iter(&it, msgs);
-    for (; sl_json_iter_next(&it, NULL, &msg) == 1; i++) {
+    for (; sl__xl_next(&it, NULL, &msg) == 1; i++) {
         if (i < nsys)
             continue;
         if ((rc = read_message(t, &msg, i, f)) != SL_OK || (rc = message(t, f, i)) != SL_OK)
@@ -668,12 +658,12 @@ static int refuse_unmappable(struct c2a *t)
                            "Anthropic models have no verbosity setting "
                            "(only \"medium\", the default, can be served)");
     if (sl__xl_has(&m[K_MODALITIES])) {
-        struct sl_json_iter it;
+        struct sl__xl_it it;
         struct sl_json_member v;
         if (m[K_MODALITIES].type != SL_JSON_ARRAY)
             return sl__xl_fail(&t->x, "modalities", "expected an array");
         sl__xl_iter(&it, &m[K_MODALITIES]);
-        while (sl_json_iter_next(&it, NULL, &v) == 1)
+        while (sl__xl_next(&it, NULL, &v) == 1)
             if (!sl__xl_str_is(&v, "text"))
                 return sl__xl_fail(&t->x, "modalities", "Anthropic models produce text only");
     }
@@ -756,7 +746,7 @@ static int max_tokens(struct c2a *t)
 static int stop_sequences(struct c2a *t)
 {
     const struct sl_json_member *v = &t->m[K_STOP];
-    struct sl_json_iter it;
+    struct sl__xl_it it;
     struct sl_json_member s;
     if (!sl__xl_has(v))
         return SL_OK;
@@ -770,7 +760,7 @@ static int stop_sequences(struct c2a *t)
     if (v->type != SL_JSON_ARRAY)
         return sl__xl_fail(&t->x, "stop", "expected a string or an array of strings");
     sl__xl_iter(&it, v);
-    while (sl_json_iter_next(&it, NULL, &s) == 1)
+    while (sl__xl_next(&it, NULL, &s) == 1)
         if (s.type != SL_JSON_STRING)
             return sl__xl_fail(&t->x, "stop", "expected a string or an array of strings");
     if (v->count != 0)
@@ -816,7 +806,7 @@ static int tool(struct c2a *t, const struct sl_json_member *tl, size_t j)
 static int tools(struct c2a *t)
 {
     const struct sl_json_member *v = &t->m[K_TOOLS];
-    struct sl_json_iter it;
+    struct sl__xl_it it;
     struct sl_json_member tl;
     size_t j = 0;
     int rc;
@@ -829,7 +819,7 @@ static int tools(struct c2a *t)
     sl_jw_key(&t->w, SL_STRLIT("tools"));
     sl_jw_arr(&t->w);
     sl__xl_iter(&it, v);
-    for (; sl_json_iter_next(&it, NULL, &tl) == 1; j++)
+    for (; sl__xl_next(&it, NULL, &tl) == 1; j++)
         if ((rc = tool(t, &tl, j)) != SL_OK)
             return rc;
     sl_jw_arr_end(&t->w);
@@ -975,7 +965,6 @@ int sl__xlate_chat_to_anthropic_request(const struct sl_xlate_ctx *c, struct sl_
     t->turns = 0;
     t->budget = 0;
     t->max_tokens = 0;
-    t->path[0] = '\0';
     o->n = 0;
     sl__xl_init(&t->x, why, whylen, body.len + 16);
     o->x = &t->x;

@@ -62,13 +62,13 @@ static int block_of(struct a2c *t, const struct sl_json_member *v, size_t i, enu
 /* Text blocks joined into one string (or pass's thinking blocks); returns how many there were. */
 static int joined(struct a2c *t, enum pass p, const char *key, size_t *n)
 {
-    struct sl_json_iter it;
+    struct sl__xl_it it;
     struct sl_json_member v, b[B_N];
     size_t i = 0;
     int rc;
     *n = 0;
     sl__xl_iter(&it, &t->m[K_CONTENT]);
-    for (; sl_json_iter_next(&it, NULL, &v) == 1; i++) {
+    for (; sl__xl_next(&it, NULL, &v) == 1; i++) {
         if ((rc = block_of(t, &v, i, p, b)) < 0)
             return rc;
         if (rc == 0)
@@ -87,12 +87,12 @@ static int joined(struct a2c *t, enum pass p, const char *key, size_t *n)
 
 static int tool_calls(struct a2c *t)
 {
-    struct sl_json_iter it;
+    struct sl__xl_it it;
     struct sl_json_member v, b[B_N];
     size_t i = 0, n = 0;
     int rc;
     sl__xl_iter(&it, &t->m[K_CONTENT]);
-    for (; sl_json_iter_next(&it, NULL, &v) == 1; i++) {
+    for (; sl__xl_next(&it, NULL, &v) == 1; i++) {
         if ((rc = block_of(t, &v, i, P_TOOLS, b)) < 0)
             return rc;
         if (rc == 0)

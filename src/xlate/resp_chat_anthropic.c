@@ -138,7 +138,7 @@ static int tool_use(struct c2a *t, const struct sl_json_member *call, size_t j)
 static int content(struct c2a *t, const struct sl_json_member *msg)
 {
     struct sl_json_member f[M_N], call;
-    struct sl_json_iter it;
+    struct sl__xl_it it;
     size_t j = 0;
     int rc = sl__xl_read(&t->x, "choices[0].message", msg, msg_keys, M_N, f, NULL, NULL);
     if (rc != SL_OK)
@@ -174,7 +174,7 @@ static int content(struct c2a *t, const struct sl_json_member *msg)
             return sl__xl_fail(&t->x, "choices[0].message.tool_calls", "more than %d tool calls",
                                SL_XLATE_MAX_TOOL_CALLS);
         sl__xl_iter(&it, &f[M_TOOL_CALLS]);
-        for (; sl_json_iter_next(&it, NULL, &call) == 1; j++)
+        for (; sl__xl_next(&it, NULL, &call) == 1; j++)
             if ((rc = tool_use(t, &call, j)) != SL_OK)
                 return rc;
     }
@@ -196,7 +196,7 @@ void sl__xl_write_msg_id(struct sl_json_w *w, const struct sl_json_member *id, s
 
 static int translate(struct c2a *t, struct sl_usage *usage)
 {
-    struct sl_json_iter it;
+    struct sl__xl_it it;
     struct sl_json_member choice, f[C_N];
     int rc;
     if (sl__xl_has(&t->m[K_USAGE]) &&
@@ -205,7 +205,7 @@ static int translate(struct c2a *t, struct sl_usage *usage)
     if (t->m[K_CHOICES].type != SL_JSON_ARRAY || t->m[K_CHOICES].count == 0)
         return sl__xl_fail(&t->x, "choices", "expected a non-empty array");
     sl__xl_iter(&it, &t->m[K_CHOICES]);
-    sl_json_iter_next(&it, NULL, &choice); /* the request asked for one choice */
+    sl__xl_next(&it, NULL, &choice); /* the request asked for one choice */
     if ((rc = sl__xl_read(&t->x, "choices[0]", &choice, choice_keys, C_N, f, NULL, NULL)) != SL_OK)
         return rc;
     if (sl__xl_has(&f[C_FINISH]) && f[C_FINISH].type != SL_JSON_STRING)

@@ -266,7 +266,7 @@ static int choice(struct c2a_stream *s, const struct sl_json_member *ch)
 {
     static const struct sl_str keys[] = {SL_STR_INIT("delta"), SL_STR_INIT("finish_reason")};
     struct sl_json_member f[2], d[D_N], call;
-    struct sl_json_iter it;
+    struct sl__xl_it it;
     int rc;
     if (sl__xl_read(&s->x, "choices[0]", ch, keys, 2, f, NULL, NULL) != SL_OK)
         return decode_error(s);
@@ -283,7 +283,7 @@ static int choice(struct c2a_stream *s, const struct sl_json_member *ch)
             if (d[D_TOOL_CALLS].type != SL_JSON_ARRAY)
                 return bad(s, "delta.tool_calls: expected an array");
             sl__xl_iter(&it, &d[D_TOOL_CALLS]);
-            while (sl_json_iter_next(&it, NULL, &call) == 1)
+            while (sl__xl_next(&it, NULL, &call) == 1)
                 if ((rc = tool_call(s, &call)) != SL_OK)
                     return rc;
         }
@@ -330,7 +330,7 @@ static const struct sl_str chunk_keys[K_N] = {
 
 static int on_chunk(struct c2a_stream *s, const struct sl_json_member *k)
 {
-    struct sl_json_iter it;
+    struct sl__xl_it it;
     struct sl_json_member ch;
     int rc;
     if ((rc = message_start(s, &k[K_ID])) != SL_OK)
@@ -343,7 +343,7 @@ static int on_chunk(struct c2a_stream *s, const struct sl_json_member *k)
             return bad(s, "choices: expected an array");
         /* Only choices[0]: the request never asks for more. */
         sl__xl_iter(&it, &k[K_CHOICES]);
-        if (s->state != C2A_FINISHED && sl_json_iter_next(&it, NULL, &ch) == 1 &&
+        if (s->state != C2A_FINISHED && sl__xl_next(&it, NULL, &ch) == 1 &&
             (rc = choice(s, &ch)) != SL_OK)
             return rc;
     }

@@ -14,6 +14,8 @@ void sl__xl_init(struct sl__xl *x, char *why, size_t whylen, size_t scratch_max)
     if (why != NULL && whylen != 0)
         why[0] = '\0';
     sl_buf_init(&x->scratch, scratch_max);
+    x->_path_fmt = "";
+    x->_path[0] = '\0';
     sl_json_keyset_init(&x->keys);
 }
 
@@ -22,12 +24,31 @@ void sl__xl_dispose(struct sl__xl *x)
     sl_buf_dispose(&x->scratch);
 }
 
+const char *sl__xl_path(struct sl__xl *x, const char *fmt, const size_t arg[3])
+{
+    x->_path_fmt = fmt;
+    memcpy(x->_path_arg, arg, sizeof(x->_path_arg));
+    return x->_path;
+}
+
+/* The formats come from sl__xl_path's callers, all literals with up to three %zu. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+static void format_path(struct sl__xl *x)
+{
+    snprintf(x->_path, sizeof(x->_path), x->_path_fmt, x->_path_arg[0], x->_path_arg[1],
+             x->_path_arg[2]);
+}
+#pragma GCC diagnostic pop
+
 int sl__xl_fail(struct sl__xl *x, const char *path, const char *fmt, ...)
 {
     va_list ap;
     int n = 0;
     if (x->why == NULL || x->whylen == 0)
         return SL_EPARSE;
+    if (path == x->_path)
+        format_path(x);
     if (path != NULL && path[0] != '\0')
         n = snprintf(x->why, x->whylen, "%s: ", path);
     if (n < 0 || (size_t)n >= x->whylen)
@@ -45,69 +66,182 @@ static int fail_dup(struct sl__xl *x, const char *path, struct sl_json_key key)
     return sl__xl_fail(x, path, "duplicate key \"%.*s\"", len, key.raw.ptr);
 }
 
-static int read_members(struct sl__xl *x, const char *path, struct sl_json_iter *it,
-                        const struct sl_str *names, size_t n, struct sl_json_member *out,
-                        sl__xl_other_fn *other, void *ud)
+/* One member of an object being read: into out[i], or to other. */
+static int take(struct sl__xl *x, const char *path, struct sl_json_key key,
+                const struct sl_json_member *v, const struct sl_str *names, size_t n,
+                struct sl_json_member *out, sl__xl_other_fn *other, void *ud)
 {
-    struct sl_json_key key;
-    struct sl_json_member v;
-    int rc;
+    int rc = sl_json_keyset_add(&x->keys, key);
+    if (rc == SL_EEXIST)
+        return fail_dup(x, path, key);
+    if (rc != SL_OK)
+        return sl__xl_fail(x, path, "more than %d members", SL_JSON_KEYSET_MAX);
+    for (size_t i = 0; i < n; i++)
+        if (sl_json_key_eq(key, names[i])) {
+            out[i] = *v;
+            return SL_OK;
+        }
+    return other != NULL ? other(ud, key, v) : SL_OK;
+}
+
+static void start(struct sl__xl *x, size_t n, struct sl_json_member *out)
+{
     for (size_t i = 0; i < n; i++)
         out[i].type = SL_JSON_ABSENT;
     sl_json_keyset_init(&x->keys);
-    while ((rc = sl_json_iter_next(it, &key, &v)) == 1) {
-        rc = sl_json_keyset_add(&x->keys, key);
-        if (rc == SL_EEXIST)
-            return fail_dup(x, path, key);
-        if (rc != SL_OK)
-            return sl__xl_fail(x, path, "more than %d members", SL_JSON_KEYSET_MAX);
-        size_t i = 0;
-        while (i < n && !sl_json_key_eq(key, names[i]))
-            i++;
-        if (i < n) {
-            out[i] = v;
-            continue;
-        }
-        if (other != NULL && (rc = other(ud, key, &v)) < 0)
-            return rc;
-    }
-    if (rc < 0) {
-        struct sl_json_error e = sl_json_iter_error(it);
-        return sl__xl_fail(x, path, "malformed JSON: %s at offset %zu", e.why, e.at);
-    }
-    return SL_OK;
 }
 
 int sl__xl_read(struct sl__xl *x, const char *path, const struct sl_json_member *val,
                 const struct sl_str *names, size_t n, struct sl_json_member *out,
                 sl__xl_other_fn *other, void *ud)
 {
-    struct sl_json_iter it;
+    struct sl__xl_it it;
+    struct sl_json_key key;
+    struct sl_json_member v;
+    int rc;
     if (val->type != SL_JSON_OBJECT)
         return sl__xl_fail(x, path, "expected an object");
+    start(x, n, out);
     sl__xl_iter(&it, val);
-    return read_members(x, path, &it, names, n, out, other, ud);
+    while (sl__xl_next(&it, &key, &v) == 1)
+        if ((rc = take(x, path, key, &v, names, n, out, other, ud)) != SL_OK)
+            return rc;
+    return SL_OK;
 }
 
 int sl__xl_read_doc(struct sl__xl *x, struct sl_str doc, const struct sl_str *names, size_t n,
                     struct sl_json_member *out, sl__xl_other_fn *other, void *ud)
 {
     struct sl_json_iter it;
+    struct sl_json_key key;
+    struct sl_json_member v;
+    int rc;
     if (sl_json_iter_init(&it, doc, SL_XLATE_MAX_DEPTH) != SL_OK) {
         struct sl_json_error e = sl_json_iter_error(&it);
         return sl__xl_fail(x, "", "malformed JSON: %s at offset %zu", e.why, e.at);
     }
     if (!sl_json_iter_is_object(&it))
         return sl__xl_fail(x, "", "expected a JSON object");
-    return read_members(x, "", &it, names, n, out, other, ud);
+    start(x, n, out);
+    /* This iteration validates every value in full: everything read later is only skipped. */
+    while ((rc = sl_json_iter_next(&it, &key, &v)) == 1)
+        if ((rc = take(x, "", key, &v, names, n, out, other, ud)) != SL_OK)
+            return rc;
+    if (rc < 0) {
+        struct sl_json_error e = sl_json_iter_error(&it);
+        return sl__xl_fail(x, "", "malformed JSON: %s at offset %zu", e.why, e.at);
+    }
+    return SL_OK;
 }
 
-void sl__xl_iter(struct sl_json_iter *it, const struct sl_json_member *v)
+static inline bool ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && ws(*p))
+        p++;
+    return p;
+}
+
+/* p at a string's opening quote (of a valid string): returns the byte after its closing one. */
+static const char *skip_string(const char *p, const char *end)
+{
+    const char *from = p + 1;
+    for (;;) {
+        const char *q = memchr(from, '"', (size_t)(end - from));
+        SL_ASSERT(q != NULL);
+        size_t bs = 0;
+        while (q - bs > p + 1 && q[-1 - (ptrdiff_t)bs] == '\\')
+            bs++;
+        if (bs % 2 == 0)
+            return q + 1;
+        from = q + 1;
+    }
+}
+
+/* p at '{' or '[' of a valid container: returns the byte after it, with its element count. */
+static const char *skip_container(const char *p, const char *end, size_t *count)
+{
+    unsigned depth = 0;
+    size_t commas = 0;
+    bool any = false;
+    while (p < end) {
+        char c = *p;
+        if (c == '"') {
+            any = any || depth == 1;
+            p = skip_string(p, end);
+            continue;
+        }
+        p++;
+        if (c == '{' || c == '[') {
+            any = any || depth == 1;
+            depth++;
+        } else if (c == '}' || c == ']') {
+            if (--depth == 0)
+                break;
+        } else if (depth == 1 && c == ',') {
+            commas++;
+        } else if (depth == 1 && !ws(c)) {
+            any = true;
+        }
+    }
+    *count = any ? commas + 1 : 0;
+    return p;
+}
+
+void sl__xl_iter(struct sl__xl_it *it, const struct sl_json_member *v)
 {
     SL_ASSERT(v->type == SL_JSON_ARRAY || v->type == SL_JSON_OBJECT);
-    /* The value was validated by the iteration that produced it, within the depth cap. */
-    int rc = sl_json_iter_init(it, v->value, SL_XLATE_MAX_DEPTH);
-    SL_ASSERT(rc == SL_OK);
+    it->p = v->value.ptr + 1;
+    it->end = v->value.ptr + v->value.len;
+    it->object = v->type == SL_JSON_OBJECT;
+}
+
+int sl__xl_next(struct sl__xl_it *it, struct sl_json_key *key, struct sl_json_member *val)
+{
+    const char *p = skip_ws(it->p, it->end), *end = it->end;
+    if (p == end || *p == '}' || *p == ']')
+        return 0;
+    if (*p == ',')
+        p = skip_ws(p + 1, end);
+    if (it->object) {
+        const char *k = p;
+        p = skip_string(p, end);
+        if (key != NULL) {
+            key->raw = sl_str_init(k + 1, (size_t)(p - k) - 2);
+            key->escaped = memchr(key->raw.ptr, '\\', key->raw.len) != NULL;
+        }
+        p = skip_ws(skip_ws(p, end) + 1, end); /* the colon */
+    }
+    const char *v = p;
+    val->count = 0;
+    switch (*p) {
+    case '"':
+        val->type = SL_JSON_STRING;
+        p = skip_string(p, end);
+        break;
+    case '{':
+    case '[':
+        val->type = *p == '{' ? SL_JSON_OBJECT : SL_JSON_ARRAY;
+        p = skip_container(p, end, &val->count);
+        break;
+    default:
+        val->type = *p == 't'   ? SL_JSON_TRUE
+                    : *p == 'f' ? SL_JSON_FALSE
+                    : *p == 'n' ? SL_JSON_NULL
+                                : SL_JSON_NUMBER;
+        while (p < end && *p != ',' && *p != '}' && *p != ']' && !ws(*p))
+            p++;
+        break;
+    }
+    val->value = sl_str_init(v, (size_t)(p - v));
+    val->member = val->value;
+    val->seen = 1;
+    it->p = p;
+    return 1;
 }
 
 bool sl__xl_str_is(const struct sl_json_member *m, const char *lit)

@@ -20,8 +20,18 @@ struct sl__xl {
     char *why;
     size_t whylen;
     struct sl_buf scratch;
+    /* A path for error messages, formatted only when an error needs it (sl__xl_path). */
+    const char *_path_fmt;
+    size_t _path_arg[3];
+    char _path[96];
     struct sl_json_keyset keys;
 };
+
+/* A path like "messages[3].content[1]" from a printf format with up to three %zu: returns a
+ * pointer that sl__xl_fail and sl__xl_read accept as path, valid until the next call; the text is
+ * only formatted if an error is reported (formatting every path costs more than translating). */
+const char *sl__xl_path(struct sl__xl *x, const char *fmt, const size_t arg[3]);
+#define SL__XL_PATH(x, fmt, ...) sl__xl_path((x), (fmt), (const size_t[3]){__VA_ARGS__})
 
 /* Starts a context; scratch may grow to scratch_max bytes. */
 void sl__xl_init(struct sl__xl *x, char *why, size_t whylen, size_t scratch_max);
@@ -48,8 +58,19 @@ int sl__xl_read(struct sl__xl *x, const char *path, const struct sl_json_member 
 int sl__xl_read_doc(struct sl__xl *x, struct sl_str doc, const struct sl_str *names, size_t n,
                     struct sl_json_member *out, sl__xl_other_fn *other, void *ud);
 
-/* Starts iterating an array or object value that was already validated. */
-void sl__xl_iter(struct sl_json_iter *it, const struct sl_json_member *v);
+/* Iterates an array or object inside a document that was validated already (by sl__xl_read_doc,
+ * whose iterator checks every value in full): the elements are found by skipping, not by
+ * validating again, so reading a document costs one validation however deep it is read. Members
+ * come as sl_json_iter_next gives them (type, value, count). */
+struct sl__xl_it {
+    const char *p, *end;
+    bool object;
+};
+
+void sl__xl_iter(struct sl__xl_it *it, const struct sl_json_member *v);
+
+/* Returns 1 with *val (and *key for objects, when key is not NULL), or 0 after the last. */
+int sl__xl_next(struct sl__xl_it *it, struct sl_json_key *key, struct sl_json_member *val);
 
 /* Present and not null. */
 static inline bool sl__xl_has(const struct sl_json_member *m)
