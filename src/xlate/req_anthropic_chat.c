@@ -8,7 +8,6 @@
 #include "sluice/base.h"
 #include "xlate_internal.h"
 
-
 enum {
     K_MODEL,
     K_MESSAGES,

@@ -33,8 +33,7 @@ struct a2c {
 static int block_of(struct a2c *t, const struct sl_json_member *v, size_t i, enum pass p,
                     struct sl_json_member *b)
 {
-    char path[40];
-    snprintf(path, sizeof(path), "content[%zu]", i);
+    const char *path = SL__XL_PATH(&t->x, "content[%zu]", i);
     int rc = sl__xl_read(&t->x, path, v, block_keys, B_N, b, NULL, NULL);
     if (rc != SL_OK)
         return rc;

@@ -105,8 +105,7 @@ static int tool_use(struct c2a *t, const struct sl_json_member *call, size_t j)
     static const struct sl_str f_keys[] = {SL_STR_INIT("name"), SL_STR_INIT("arguments")};
     struct sl_json_member f[2], fn[2];
     struct sl_str text = SL_STR_NULL;
-    char path[64];
-    snprintf(path, sizeof(path), "choices[0].message.tool_calls[%zu]", j);
+    const char *path = SL__XL_PATH(&t->x, "choices[0].message.tool_calls[%zu]", j);
     int rc = sl__xl_read(&t->x, path, call, keys, 2, f, NULL, NULL);
     if (rc != SL_OK || (rc = sl__xl_read(&t->x, path, &f[1], f_keys, 2, fn, NULL, NULL)) != SL_OK)
         return rc;

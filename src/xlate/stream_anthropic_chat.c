@@ -37,6 +37,7 @@ struct a2c_stream {
     char err_type[64];
     char why[200];
     struct sl_buf out;
+    struct sl_buf head; /* see make_head */
     struct sl_json_w w;
     struct sl__xl x;
 };
@@ -90,8 +91,9 @@ static void chunk_head(struct a2c_stream *s)
     sl_jw_kstr(&s->w, "model", s->c.alias);
 }
 
-/* Opens a chunk whose choices[0].delta the caller fills. */
-static void chunk_begin(struct a2c_stream *s)
+/* The bytes every delta chunk starts with, up to its delta object: made once per message (they
+ * change only with the id), so a chunk costs a copy and its delta. */
+static void make_head(struct a2c_stream *s)
 {
     chunk_head(s);
     sl_jw_key(&s->w, SL_STRLIT("choices"));
@@ -99,6 +101,19 @@ static void chunk_begin(struct a2c_stream *s)
     sl_jw_obj(&s->w);
     sl_jw_kint(&s->w, "index", 0);
     sl_jw_key(&s->w, SL_STRLIT("delta"));
+    sl_buf_reset(&s->head);
+    if (sl_buf_append_str(&s->head, sl_buf_str(&s->out)) != SL_OK)
+        sl_buf_reset(&s->head); /* at the cap: chunk_begin then fails at its own cap check */
+}
+
+/* Opens a chunk whose choices[0].delta the caller fills. */
+static void chunk_begin(struct a2c_stream *s)
+{
+    sl_buf_reset(&s->out);
+    /* The head is capped far below out's cap; an empty one (an alias past its cap) makes
+       chunk_end fail the stream. */
+    SL_ASSERT(sl_buf_append_str(&s->out, sl_buf_str(&s->head)) == SL_OK);
+    sl_jw_init(&s->w, &s->out);
     sl_jw_obj(&s->w);
 }
 
@@ -113,22 +128,19 @@ static int emit(struct a2c_stream *s)
 
 static int chunk_end(struct a2c_stream *s, const char *finish)
 {
+    int rc;
     sl_jw_obj_end(&s->w);
-    sl_jw_key(&s->w, SL_STRLIT("logprobs"));
-    sl_jw_null(&s->w);
-    sl_jw_key(&s->w, SL_STRLIT("finish_reason"));
-    if (finish != NULL)
-        sl_jw_str(&s->w, sl_str_from_cstr(finish));
-    else
-        sl_jw_null(&s->w);
-    sl_jw_obj_end(&s->w);
-    sl_jw_arr_end(&s->w);
-    if (s->c.include_usage) { /* OpenAI's own chunks carry "usage": null until the last */
-        sl_jw_key(&s->w, SL_STRLIT("usage"));
-        sl_jw_null(&s->w);
-    }
-    sl_jw_obj_end(&s->w);
-    return emit(s);
+    if ((rc = sl_jw_finish(&s->w)) != SL_OK || s->head.len == 0)
+        return rc != SL_OK ? rc : SL_E2BIG;
+    /* OpenAI's own chunks carry "usage": null until the last when usage was asked for. */
+    if (sl_buf_append_str(&s->out, SL_STRLIT(",\"logprobs\":null,\"finish_reason\":")) != SL_OK ||
+        (finish != NULL ? sl_buf_appendf(&s->out, "\"%s\"", finish)
+                        : sl_buf_append_str(&s->out, SL_STRLIT("null"))) != SL_OK ||
+        sl_buf_append_str(&s->out, s->c.include_usage ? SL_STRLIT("}],\"usage\":null}")
+                                                      : SL_STRLIT("}]}")) != SL_OK)
+        return SL_E2BIG;
+    struct sl_sevent ev = {.name = SL_STR_NULL, .data = sl_buf_str(&s->out), .raw = SL_STR_NULL};
+    return sl_filter_event(s->super.next, &ev);
 }
 
 /* A chunk with one string in its delta (content, reasoning_content). */
@@ -172,6 +184,7 @@ static int on_message_start(struct a2c_stream *s, const struct sl_json_member *m
         return decode_error(s);
     sl__xl_usage_from_anthropic(&s->a, s->usage);
     s->state = A2C_MESSAGE;
+    make_head(s);
     chunk_begin(s);
     sl_jw_kstr(&s->w, "role", SL_STRLIT("assistant"));
     sl_jw_kstr(&s->w, "content", SL_STRLIT(""));
@@ -408,6 +421,7 @@ static void dispose(void *p)
 {
     struct a2c_stream *s = p;
     sl_buf_dispose(&s->out);
+    sl_buf_dispose(&s->head);
     sl__xl_dispose(&s->x);
 }
 
@@ -432,6 +446,8 @@ struct sl_filter *sl__xlate_anthropic_to_chat_stream(h2o_mem_pool_t *pool,
              c->id_seed.ptr);
     s->err_type[0] = '\0';
     sl_buf_init(&s->out, EVENT_OUT_CAP);
+    sl_buf_init(&s->head, 64 << 10);
     sl__xl_init(&s->x, s->why, sizeof(s->why), EVENT_OUT_CAP);
+    make_head(s);
     return &s->super;
 }
