@@ -24,10 +24,12 @@
 
 /* Wire formats. */
 enum sl_wire {
-    SL_WIRE_CHAT = 0,    /* OpenAI chat completions */
-    SL_WIRE_COMPLETIONS, /* OpenAI legacy completions */
-    SL_WIRE_EMBEDDINGS,  /* OpenAI embeddings */
-    SL_WIRE_ANTHROPIC,   /* Anthropic Messages */
+    SL_WIRE_CHAT = 0,     /* OpenAI chat completions */
+    SL_WIRE_COMPLETIONS,  /* OpenAI legacy completions */
+    SL_WIRE_EMBEDDINGS,   /* OpenAI embeddings */
+    SL_WIRE_ANTHROPIC,    /* Anthropic Messages */
+    SL_WIRE_GEMINI,       /* Google generateContent (Gemini API and Vertex AI) */
+    SL_WIRE_GEMINI_EMBED, /* Google batchEmbedContents */
     SL_WIRE_COUNT,
 };
 
@@ -56,6 +58,9 @@ struct sl_xlate_ctx {
     struct sl_str id_seed;        /* unique per request (the request id): for ids a translation
                                      must invent (msg_..., chatcmpl-..., call_...) */
     int64_t created;              /* unix seconds: OpenAI's "created" */
+    /* The caller's request body, for replies that depend on what was asked (an embeddings
+       caller's encoding_format). Empty when unknown. */
+    struct sl_str caller_body;
     /* Requests to Anthropic: leave temperature and top_p out (anthropic-version 2026-10-21
        refuses them as extra inputs); the caller's values are dropped, not refused. */
     bool anthropic_no_sampling;
@@ -75,7 +80,9 @@ typedef int sl_xlate_request_fn(const struct sl_xlate_ctx *c, struct sl_str body
 
 /* Upstream JSON response -> caller JSON response (model = the alias), appended to out; usage
  * filled from the upstream's. Returns 0; SL_EPARSE with why when the upstream's JSON is not what
- * its wire promises (the caller gets 502 upstream_decode_error); or SL_E2BIG. */
+ * its wire promises (the caller gets 502 upstream_decode_error); SL_ERR with why when the
+ * upstream answered 2xx but refused the request itself (Gemini's promptFeedback.blockReason: the
+ * caller gets 400, naming the reason); or SL_E2BIG. */
 typedef int sl_xlate_response_fn(const struct sl_xlate_ctx *c, struct sl_str body,
                                  struct sl_buf *out, struct sl_usage *usage, char *why,
                                  size_t whylen);
@@ -96,7 +103,8 @@ struct sl_xlate_pair {
 
 /* The pair translating from one wire to another (from != to: the same wire needs no pair), or
  * NULL when no translation exists (the caller then answers 400: this model cannot serve this
- * route). */
+ * route). A wire only has pairs with SL_WIRE_CHAT; between two others the pair is their
+ * composition through chat (X -> chat -> Y, and back), built from both halves. */
 const struct sl_xlate_pair *sl_xlate_for(enum sl_wire from, enum sl_wire to);
 
 #endif
