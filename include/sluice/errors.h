@@ -88,6 +88,14 @@
 #define SL_ERR_UPSTREAM_MODEL_REPEATS                                                              \
     502, "upstream_decode_error", NULL, "upstream_decode_error",                                   \
         "upstream reply repeats \"model\" more than %d times"
+/* A family's access token could not be had (Entra ID, Google OAuth): the token endpoint's own
+ * error, or why it could not be reached. */
+#define SL_ERR_UPSTREAM_AUTH                                                                       \
+    502, "upstream_error", "upstream_auth_failed", "upstream_auth",                                \
+        "cannot get an access token for the upstream: %s"
+/* A 2xx reply that refuses the request (Gemini's promptFeedback.blockReason). */
+#define SL_ERR_UPSTREAM_REFUSED                                                                    \
+    400, "invalid_request_error", "prompt_blocked", "upstream_refused", "%s"
 /* An upstream 4xx whose message could not be read: the status is the upstream's. */
 #define SL_ERR_UPSTREAM_4XX 0, "upstream_error", NULL, "upstream_error", "upstream returned %d"
 

@@ -17,7 +17,9 @@
 /* The parts of an upstream request that depend on the request, not on the provider. */
 struct sl_upstream_call {
     enum sl_op op;
-    enum sl_wire wire; /* what the body speaks (sl_provider_ops.wire_for) */
+    enum sl_wire wire;   /* what the body speaks (sl_provider_ops.wire_for) */
+    struct sl_str model; /* the upstream model id, plain text (families that put it in the URL) */
+    struct sl_str token; /* the access token prepare obtained (plain text), or empty */
     bool stream;
     bool absolute_form; /* plain-http upstream through a forward proxy */
     struct sl_str request_id;
@@ -37,14 +39,40 @@ struct sl_upstream_error_info {
     struct sl_str type;    /* likewise */
     struct sl_str code;    /* raw JSON value: a string literal or a number */
     struct sl_str param;   /* raw JSON value */
+    /* Seconds to wait before retrying, as decimal text, when the body says so (Google's
+     * RetryInfo.retryDelay "37s" -> "37"); empty otherwise. A Retry-After header wins. */
+    struct sl_str retry_after;
+};
+
+struct sl_upstreams;
+
+/* An asynchronous step before the request is built (an OAuth access token): what the family's
+ * prepare hook gets, and what it fills. The caller keeps it alive until done() ran or it called
+ * sl_provider_prepare_cancel. */
+struct sl_provider_prep {
+    const struct sl_provider_key *key;
+    h2o_mem_pool_t *pool;           /* the request's: the token is copied here */
+    struct sl_upstreams *upstreams; /* this worker's upstream client (for a token fetch) */
+    h2o_context_t *ctx;             /* this worker's h2o context (its loop and message queue) */
+    struct sl_str token;            /* out: the access token (pool memory) */
+    char why[320];                  /* out: why it failed (for the caller's 502) */
+    /* Called on this worker's loop when prepare returned SL_AGAIN: rc is 0 (token set) or SL_ERR
+     * (why set). Never called from inside prepare. */
+    void (*done)(struct sl_provider_prep *p, int rc);
+    void *ud;
+    void *_wait; /* private: the pending wait */
 };
 
 struct sl_provider_ops {
     const char *name;
-    /* The wire to send for op when the caller speaks caller: the caller's own when the family
-     * serves it natively, else the one the family translates to; SL_WIRE_COUNT when the family
-     * cannot serve op at all. */
-    enum sl_wire (*wire_for)(enum sl_op op, enum sl_wire caller);
+    /* The wire to send for op when the caller speaks caller and the upstream model id is model:
+     * the caller's own when the family serves it natively, else the one the family translates
+     * to; SL_WIRE_COUNT when the family cannot serve op at all (for this model). */
+    enum sl_wire (*wire_for)(struct sl_str model, enum sl_op op, enum sl_wire caller);
+    /* Optional (NULL: nothing to prepare). Gets what build_request needs that may take a while:
+     * returns 0 when p->token is ready now, SL_AGAIN when p->done will be called, or SL_ERR with
+     * p->why. Never blocks the loop. */
+    int (*prepare)(struct sl_provider_prep *p);
     /* Builds the complete request (head + body pieces) into pool memory. */
     void (*build_request)(h2o_mem_pool_t *pool, const struct sl_provider_key *key,
                           const struct sl_upstream_call *call, h2o_iovec_t **bufs, size_t *nbufs);
@@ -57,7 +85,18 @@ struct sl_provider_ops {
 
 const struct sl_provider_ops *sl_provider_for(const struct sl_provider_key *key);
 
+/* Stops waiting for a prepare that returned SL_AGAIN (the request is going away): done() will not
+ * be called. Worker thread. */
+void sl_provider_prepare_cancel(struct sl_provider_prep *p);
+
 extern const struct sl_provider_ops sl_provider_openai;
 extern const struct sl_provider_ops sl_provider_anthropic;
+extern const struct sl_provider_ops sl_provider_azure;
+extern const struct sl_provider_ops sl_provider_gemini;
+extern const struct sl_provider_ops sl_provider_vertex;
+
+/* Google's error envelope {"error":{"code","message","status","details"}} (Gemini API, Vertex
+ * AI): message, status as the type, code; shared by the gemini and vertex families. */
+bool sl_provider_google_error(struct sl_str body, struct sl_upstream_error_info *out);
 
 #endif

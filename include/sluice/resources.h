@@ -17,11 +17,45 @@
 #include "sluice/url.h"
 
 /* Wire family used to talk to the upstream (reference 3.5, 6): the key's adapter, else its
- * provider's family (anthropic for "anthropic", openai for every other vendor). Families not
- * built yet are rejected at load time as "not supported yet". */
+ * provider's family (anthropic for "anthropic", azure-openai for "azure-openai" and "azure",
+ * gemini for "gemini", vertex for "vertex" and "google-vertex", openai for every other vendor).
+ * Families not built yet are rejected at load time as "not supported yet". */
 enum sl_adapter {
     SL_ADAPTER_OPENAI = 0,
     SL_ADAPTER_ANTHROPIC,
+    SL_ADAPTER_AZURE_OPENAI,
+    SL_ADAPTER_GEMINI,
+    SL_ADAPTER_VERTEX,
+};
+
+/* A provider key whose api_key is a JSON credential rather than the secret itself (reference 6),
+ * parsed and checked at load time. */
+enum sl_cred_kind {
+    SL_CRED_KEY = 0,   /* api_key is the secret */
+    SL_CRED_ENTRA,     /* Azure: {tenant_id, client_id, client_secret[, authority_host]} */
+    SL_CRED_GCP_TOKEN, /* Vertex: {access_token, project, region}, refreshed by the operator */
+    SL_CRED_GCP_SA,    /* Vertex: a service account key, exchanged for tokens (JWT bearer) */
+};
+
+struct sl_cred {
+    enum sl_cred_kind kind;
+    /* Entra client credentials. */
+    char *tenant_id, *client_id, *client_secret; /* client_secret: wiped on free */
+    /* Service account. */
+    char *client_email, *private_key; /* private_key: PEM, wiped on free */
+    /* A token given as it is (SL_CRED_GCP_TOKEN); wiped on free. */
+    char *access_token;
+    /* Vertex: where the models live. */
+    char *project, *region;
+    /* Where tokens come from (SL_CRED_ENTRA, SL_CRED_GCP_SA): the token endpoint's origin and
+     * path, and the OAuth scope asked for. */
+    char *token_url;
+    struct sl_origin token_origin;
+    char *token_path;
+    char *scope;
+    /* SHA-256 over every field above: the process-wide token cache's key, so keys sharing a
+     * credential share its token and a rotated secret never gets the old one. */
+    uint8_t id[32];
 };
 
 struct sl_provider_key {
@@ -30,9 +64,11 @@ struct sl_provider_key {
     enum sl_adapter adapter;
     char *api_base; /* normalised, e.g. "https://api.openai.com/v1" (no secrets) */
     struct sl_origin origin;
-    char *api_key;     /* the upstream secret; wiped with OPENSSL_cleanse on free */
-    char *auth_header; /* prebuilt header value "Bearer <api_key>"; wiped on free */
-    unsigned line;     /* where the entry starts in the file, for messages */
+    char *api_key;       /* the upstream secret; wiped with OPENSSL_cleanse on free */
+    char *auth_header;   /* prebuilt header value "Bearer <api_key>"; wiped on free */
+    struct sl_cred cred; /* kind SL_CRED_KEY unless api_key is a JSON credential */
+    char *api_version;   /* azure-openai: the api-version query value (default 2024-10-21) */
+    unsigned line;       /* where the entry starts in the file, for messages */
 };
 
 struct sl_model {

@@ -8,6 +8,10 @@
  * Streams go through a filter chain: [translation or passthrough rewrite] -> relay tap -> the
  * dialect's encoder, which owns the stream's terminator and its error frames.
  *
+ * Families that need something slow before the request can be built (an OAuth access token)
+ * have a prepare step: the call waits for it without blocking the loop (CALL_PREPARING), and a
+ * failure is a 502 naming the token endpoint's error.
+ *
  * Failures: 4xx keep their status and message (the provider key redacted), 5xx and transport
  * failures are retried within the budget, then mapped by the dialect (502 for OpenAI callers;
  * Anthropic callers keep 529); deadlines 504; a failure mid-stream ends the stream with the
@@ -44,11 +48,12 @@
 #define TRANSLATED_SLACK (64u * 1024)
 
 enum call_state {
-    CALL_WAITING = 0, /* upstream exchange running, no head yet */
-    CALL_JSON,        /* 2xx head received; collecting the JSON body */
-    CALL_ERROR_BODY,  /* 4xx head received; collecting the error body */
-    CALL_STREAMING,   /* 2xx event stream being relayed */
-    CALL_DONE,        /* a response was started; the upstream side is over */
+    CALL_PREPARING = 0, /* the family's prepare step (an access token) is pending */
+    CALL_WAITING,       /* upstream exchange running, no head yet */
+    CALL_JSON,          /* 2xx head received; collecting the JSON body */
+    CALL_ERROR_BODY,    /* 4xx head received; collecting the error body */
+    CALL_STREAMING,     /* 2xx event stream being relayed */
+    CALL_DONE,          /* a response was started; the upstream side is over */
 };
 
 struct call {
@@ -57,6 +62,9 @@ struct call {
     const struct sl_provider_ops *prov;
     const struct sl_xlate_pair *pair; /* NULL: the upstream speaks the caller's wire */
     struct sl_xlate_ctx xc;
+    struct sl_upstream_call upc;  /* the request, as the family builds it */
+    struct sl_provider_prep prep; /* the family's prepare step, while CALL_PREPARING */
+    bool preparing;               /* prep is pending: it must be cancelled if the call ends */
     struct sl_upstream_req *up;
     int status;
     struct sl_str retry_after;
@@ -81,13 +89,17 @@ static const struct sl_dialect *dialect_of(const struct call *c)
     return c->x->dialect;
 }
 
-/* The legal moves: a head decides JSON, error body or stream; everything ends in done; a retry
- * goes back to waiting from a failed attempt (waiting for a head, or done). */
+/* The legal moves: the first attempt starts once prepared; a head decides JSON, error body or
+ * stream; everything ends in done; a retry goes back to waiting from a failed attempt (waiting
+ * for a head, or done). */
 static void set_state(struct call *c, enum call_state to)
 {
     switch (to) {
+    case CALL_PREPARING:
+        SL_ASSERT(!"a call never goes back to preparing");
+        break;
     case CALL_WAITING:
-        SL_ASSERT(c->state == CALL_WAITING || c->state == CALL_DONE);
+        SL_ASSERT(c->state == CALL_PREPARING || c->state == CALL_WAITING || c->state == CALL_DONE);
         break;
     case CALL_JSON:
     case CALL_ERROR_BODY:
@@ -163,6 +175,8 @@ static void finish_translated_json(struct call *c, struct sl_str body)
         if (rc == SL_E2BIG)
             sl_exchange_error(x, SL_ERR_UPSTREAM_TOO_LARGE,
                               (unsigned long long)x->svc->cfg->upstream.max_response_bytes);
+        else if (rc == SL_ERR)
+            sl_exchange_error(x, SL_ERR_UPSTREAM_REFUSED, why);
         else
             sl_exchange_error(x, SL_ERR_UPSTREAM_INVALID, why);
         return;
@@ -245,9 +259,14 @@ static void finish_error_body(struct call *c)
     int status = dialect_of(c)->upstream_status(c->status);
     x->log.error_kind = "upstream_error";
     x->log.upstream_error = "status_4xx";
-    add_retry_after(c);
     struct sl_str msg = SL_STR_NULL;
-    if (c->prov->parse_error(sl_buf_str(&c->body), &info))
+    bool parsed = c->prov->parse_error(sl_buf_str(&c->body), &info);
+    /* A retry hint in the body (Google's RetryInfo) when there was no Retry-After header. */
+    if (parsed && c->retry_after.len == 0 && info.retry_after.len != 0)
+        c->retry_after =
+            sl_str_from_iov(h2o_strdup(&req->pool, info.retry_after.ptr, info.retry_after.len));
+    add_retry_after(c);
+    if (parsed)
         msg = unescaped(&req->pool, info.message, MAX_UPSTREAM_MESSAGE_BYTES);
     if (msg.len == 0) {
         sl_exchange_error_status(x, status, SL_STR_NULL, SL_ERR_UPSTREAM_4XX, c->status);
@@ -323,6 +342,7 @@ static uint64_t backoff_ms(const struct call *c)
 static void start_attempt(struct call *c)
 {
     struct sl_exchange *x = c->x;
+    set_state(c, CALL_WAITING);
     if (x->n_attempts < SL_EXCHANGE_MAX_ATTEMPTS)
         x->attempts[x->n_attempts++] =
             (struct sl_attempt){.model = x->model, .start_us = sl_now_us()};
@@ -584,6 +604,10 @@ static void abandon(struct call *c, bool stalled)
         x->log.error_kind = "client_stalled";
     if (h2o_timeout_is_linked(&c->retry_timer))
         h2o_timeout_unlink(&c->retry_timer);
+    if (c->preparing) {
+        sl_provider_prepare_cancel(&c->prep);
+        c->preparing = false;
+    }
     if (c->relay_started) {
         sl_relay_client_gone(&c->relay);
         c->up = NULL;
@@ -612,6 +636,12 @@ static void on_call_dispose(void *data)
     struct call *c = data;
     stop_watch(c);
     c->x->on_client_gone = NULL;
+    if (c->preparing) {
+        /* Freed while waiting for an access token: nothing is running upstream. */
+        sl_provider_prepare_cancel(&c->prep);
+        c->preparing = false;
+        c->x->log.client_gone = true;
+    }
     if (h2o_timeout_is_linked(&c->retry_timer)) {
         /* Freed while waiting to retry: nothing is running upstream. */
         h2o_timeout_unlink(&c->retry_timer);
@@ -697,7 +727,7 @@ static bool choose_wire(struct call *c, enum sl_wire *up_wire)
 {
     struct sl_exchange *x = c->x;
     const struct sl_route *r = x->route;
-    *up_wire = c->prov->wire_for(r->op, r->wire);
+    *up_wire = c->prov->wire_for(x->upstream_id, r->op, r->wire);
     if (*up_wire != SL_WIRE_COUNT && *up_wire != r->wire)
         c->pair = sl_xlate_for(r->wire, *up_wire);
     if (*up_wire != SL_WIRE_COUNT && (*up_wire == r->wire || c->pair != NULL))
@@ -709,6 +739,47 @@ static bool choose_wire(struct call *c, enum sl_wire *up_wire)
         sl_exchange_error(x, SL_ERR_ROUTE_UNSUPPORTED, (int)SL_MIN(x->log.model.len, 200),
                           x->log.model.ptr, c->prov->name, r->path);
     return false;
+}
+
+/* Builds the request with the family and starts the first attempt. */
+static void send_first(struct call *c)
+{
+    struct sl_exchange *x = c->x;
+    h2o_req_t *req = x->req;
+    h2o_iovec_t *bufs;
+    size_t nbufs;
+    c->prov->build_request(&req->pool, x->model->key, &c->upc, &bufs, &nbufs);
+    c->reqbufs = bufs;
+    c->nreqbufs = nbufs;
+    c->opts = timeouts(x);
+    c->opts.request_id = x->log.request_id;
+    if (x->call.stream) {
+        sl_relay_init(&c->relay, req, &x->log, x->svc->sse_keepalive);
+        c->relay_ready = true;
+    }
+    start_attempt(c);
+}
+
+static void prepare_failed(struct call *c, const char *why)
+{
+    stop_watch(c);
+    set_state(c, CALL_DONE);
+    c->x->log.upstream_error = "token";
+    sl_exchange_error(c->x, SL_ERR_UPSTREAM_AUTH, why);
+}
+
+/* The family's prepare step finished (on this worker's loop). */
+static void on_prepared(struct sl_provider_prep *p, int rc)
+{
+    struct call *c = p->ud;
+    SL_ASSERT(c->preparing && c->state == CALL_PREPARING);
+    c->preparing = false;
+    if (rc != SL_OK) {
+        prepare_failed(c, p->why);
+        return;
+    }
+    c->upc.token = p->token;
+    send_first(c);
 }
 
 int sl_phase_upstream(struct sl_exchange *x)
@@ -725,36 +796,46 @@ int sl_phase_upstream(struct sl_exchange *x)
                                   .stream = x->call.stream,
                                   .include_usage = x->call.include_usage,
                                   .id_seed = x->log.request_id,
-                                  .created = (int64_t)time(NULL)};
+                                  .created = (int64_t)time(NULL),
+                                  .caller_body = x->call.body};
     enum sl_wire up_wire;
     if (!choose_wire(c, &up_wire))
         return SL_DONE;
-    struct sl_upstream_call call = {.op = x->route->op,
-                                    .wire = up_wire,
-                                    .stream = x->call.stream,
-                                    .request_id = x->log.request_id};
-    call.body = upstream_body(c, &call.nbody, &call.body_len);
-    if (call.body == NULL)
+    c->upc = (struct sl_upstream_call){.op = x->route->op,
+                                       .wire = up_wire,
+                                       .model = x->upstream_id,
+                                       .stream = x->call.stream,
+                                       .request_id = x->log.request_id};
+    c->upc.body = upstream_body(c, &c->upc.nbody, &c->upc.body_len);
+    if (c->upc.body == NULL)
         return SL_DONE;
     if (x->route->wire == SL_WIRE_ANTHROPIC) {
-        call.anthropic_version = header_value(req, "anthropic-version");
-        call.anthropic_beta = header_value(req, "anthropic-beta");
+        c->upc.anthropic_version = header_value(req, "anthropic-version");
+        c->upc.anthropic_beta = header_value(req, "anthropic-beta");
     }
-    call.absolute_form = sl_upstream_uses_forward_proxy(x->svc->upstreams, &x->model->key->origin);
-    h2o_iovec_t *bufs;
-    size_t nbufs;
-    c->prov->build_request(&req->pool, x->model->key, &call, &bufs, &nbufs);
-    c->reqbufs = bufs;
-    c->nreqbufs = nbufs;
-    c->opts = timeouts(x);
-    c->opts.request_id = x->log.request_id;
-    if (x->call.stream) {
-        sl_relay_init(&c->relay, req, &x->log, x->svc->sse_keepalive);
-        c->relay_ready = true;
-    }
-    start_attempt(c);
+    c->upc.absolute_form =
+        sl_upstream_uses_forward_proxy(x->svc->upstreams, &x->model->key->origin);
     c->watch.cb = on_watch;
     h2o_timeout_link(req->conn->ctx->loop, x->svc->client_watch, &c->watch);
     x->on_client_gone = on_client_gone;
+    if (c->prov->prepare != NULL) {
+        c->prep = (struct sl_provider_prep){.key = x->model->key,
+                                            .pool = &req->pool,
+                                            .upstreams = x->svc->upstreams,
+                                            .ctx = req->conn->ctx,
+                                            .done = on_prepared,
+                                            .ud = c};
+        int rc = c->prov->prepare(&c->prep);
+        if (rc == SL_AGAIN) {
+            c->preparing = true; /* on_prepared goes on */
+            return SL_AGAIN;
+        }
+        if (rc != SL_OK) {
+            prepare_failed(c, c->prep.why);
+            return SL_DONE;
+        }
+        c->upc.token = c->prep.token;
+    }
+    send_first(c);
     return SL_AGAIN;
 }

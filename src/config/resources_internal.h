@@ -178,6 +178,20 @@ void sl__res_load_api_keys(struct sl__res_loader *l, const struct sl_yaml_node *
  * name one. model_provider must outlive the loader (it is kept as the settled vendor). */
 const char *sl__res_key_use(struct sl__res_entry *e, size_t key_index, const char *model_provider);
 
+/* JSON credentials in provider_keys[].api_key (resources_cred.c). True when text (after
+ * whitespace) starts a JSON object. */
+bool sl__res_cred_looks_json(const char *text);
+/* Parses text as family's JSON credential into *c (zeroed first). Returns 0, or SL_EPARSE with the
+ * reason in why (which never quotes a value: they are secrets). */
+int sl__res_cred_parse(enum sl_adapter family, const char *text, struct sl_cred *c, char *why,
+                       size_t whylen);
+/* Frees c's strings, wiping the secret ones, and zeroes it. */
+void sl__res_cred_dispose(struct sl_cred *c);
+
+/* Fills o (and *path, a new string: the URL's path without a trailing slash) from an absolute
+ * http(s) URL. Returns 0 or SL_EPARSE. */
+int sl__res_origin(const char *url, struct sl_origin *o, char **path);
+
 /* Reports "<collection>: expected a list of mappings, got ..." unless node is a list or null;
  * returns the number of items (0 for null or a bad value). */
 size_t sl__res_collection_len(struct sl__res_loader *l, const char *collection,

@@ -15,8 +15,9 @@
 
 /* Every generation goes to Messages, translated when the caller speaks another wire;
  * count_tokens is Anthropic's own; completions and embeddings have no Anthropic endpoint. */
-static enum sl_wire wire_for(enum sl_op op, enum sl_wire caller)
+static enum sl_wire wire_for(struct sl_str model, enum sl_op op, enum sl_wire caller)
 {
+    SL_UNUSED(model);
     switch (op) {
     case SL_OP_CHAT:
         return SL_WIRE_ANTHROPIC;

@@ -26,8 +26,9 @@ static const char *endpoint_path(enum sl_wire w)
 
 /* Chat callers of any dialect reach the chat endpoint (others through a translation);
  * completions and embeddings are OpenAI's own; count_tokens is Anthropic's. */
-static enum sl_wire wire_for(enum sl_op op, enum sl_wire caller)
+static enum sl_wire wire_for(struct sl_str model, enum sl_op op, enum sl_wire caller)
 {
+    SL_UNUSED(model);
     SL_UNUSED(caller);
     switch (op) {
     case SL_OP_CHAT:

@@ -488,7 +488,7 @@ static void test_provider_key_errors(void **state)
            "r.yaml:12: provider_keys[2] (\"br\"): adapter: \"bedrock\" is not supported by "
            "sluice yet\n"
            "r.yaml:16: provider_keys[3] (\"x\"): adapter: expected one of openai, anthropic, "
-           "bedrock, vertex, azure-openai, got \"grpc\"\n"
+           "azure-openai, gemini, vertex, bedrock, got \"grpc\"\n"
            "r.yaml:20: provider_keys[4] (\"u\"): api_base: invalid URL: user info "
            "(user:password@) is not allowed\n"
            "r.yaml:24: provider_keys[5] (\"q\"): api_base: invalid URL: a query string is not "
@@ -504,6 +504,7 @@ static void test_provider_key_errors(void **state)
                "    provider: openai\n"
                "    api_key: k\n"
                "    adapter: azure-openai\n"
+               "    api_version: \"2024 10\"\n"
                "  - display_name: c\n"
                "    provider: openai\n"
                "    api_key: k\n"
@@ -513,16 +514,18 @@ static void test_provider_key_errors(void **state)
                "    strip_headers: []\n"
                "    tls: {verify: false}\n"
                "    telemetry_tags: {}\n",
-           "r.yaml:6: provider_keys[0] (\"a\"): adapter: \"vertex\" is not supported by sluice "
-           "yet\n"
-           "r.yaml:10: provider_keys[1] (\"b\"): adapter: \"azure-openai\" is not supported by "
-           "sluice yet\n"
-           "r.yaml:15: provider_keys[2] (\"c\"): request: not supported by sluice yet\n"
-           "r.yaml:16: provider_keys[2] (\"c\"): response: not supported by sluice yet\n"
-           "r.yaml:17: provider_keys[2] (\"c\"): strip_headers: not supported by sluice yet\n"
-           "r.yaml:18: provider_keys[2] (\"c\"): tls: not supported by sluice yet (set "
+           "r.yaml:5: provider_keys[0] (\"a\"): api_key: the vertex family needs a JSON "
+           "credential: {\"access_token\", \"project\", \"region\"} or a service account key\n"
+           "r.yaml:7: provider_keys[1] (\"b\"): api_base: required for the azure-openai family "
+           "(https://<resource>.openai.azure.com: it has no default)\n"
+           "r.yaml:11: provider_keys[1] (\"b\"): api_version: expected a version such as "
+           "2024-10-21 (letters, digits, '-', '.', '_'), got a quoted string \"2024 10\"\n"
+           "r.yaml:16: provider_keys[2] (\"c\"): request: not supported by sluice yet\n"
+           "r.yaml:17: provider_keys[2] (\"c\"): response: not supported by sluice yet\n"
+           "r.yaml:18: provider_keys[2] (\"c\"): strip_headers: not supported by sluice yet\n"
+           "r.yaml:19: provider_keys[2] (\"c\"): tls: not supported by sluice yet (set "
            "upstream.tls in config.yaml)\n"
-           "r.yaml:19: provider_keys[2] (\"c\"): telemetry_tags: not supported by sluice yet\n");
+           "r.yaml:20: provider_keys[2] (\"c\"): telemetry_tags: not supported by sluice yet\n");
 }
 
 /* An explicit adapter: openai makes any vendor, anthropic included, OpenAI-compatible. */
@@ -813,9 +816,9 @@ static void test_key_without_provider(void **state)
     /* Families not built yet still fail naming them, with or without provider. */
     expect(HDR "provider_keys:\n"
                "  - display_name: v\n"
-               "    adapter: vertex\n"
+               "    adapter: bedrock\n"
                "    api_key: k\n",
-           "r.yaml:4: provider_keys[0] (\"v\"): adapter: \"vertex\" is not supported by sluice "
+           "r.yaml:4: provider_keys[0] (\"v\"): adapter: \"bedrock\" is not supported by sluice "
            "yet\n");
 }
 
@@ -1007,7 +1010,7 @@ static void test_interpolation_errors(void **state)
            "r.yaml:9: provider_keys[1] (\"${TEAM}\"): api_key: invalid variable name BAD-NAME in "
            "\"${...}\" (expected letters, digits and \"_\")\n"
            "r.yaml:11: provider_keys[1] (\"${TEAM}\"): adapter: expected one of openai, "
-           "anthropic, bedrock, vertex, azure-openai, got \"${TEAM}\" (interpolated)\n");
+           "anthropic, azure-openai, gemini, vertex, bedrock, got \"${TEAM}\" (interpolated)\n");
     /* No environment at all. */
     expect_env(HDR PK_MOCK "models:\n  - display_name: ${X}\n", no_env,
                "r.yaml:8: models[0]: display_name: environment variable X is not set\n"
