@@ -49,6 +49,11 @@ static const char *const counter_names[REC_NCOUNTERS] = {
     [REC_STREAMS_DISCONNECTED] = "streams_disconnected",
     [REC_ERRORS_INJECTED] = "errors_injected",
     [REC_BYTES_IN] = "bytes_in",
+    [REC_GEMINI] = "gemini",
+    [REC_RAW_PREDICT] = "raw_predict",
+    [REC_TOKEN_REQUESTS] = "token_requests",
+    [REC_TOKENS] = "tokens",
+    [REC_TOKEN_ERRORS] = "token_errors",
 };
 
 void rec_init(struct rec_counters *const *counters, size_t n)

@@ -10,7 +10,9 @@
 
 #include "anthropic.h"
 #include "encode.h"
+#include "gemini.h"
 #include "mjson.h"
+#include "oauth.h"
 #include "render.h"
 #include "server.h"
 #include "sluice/base.h"
@@ -808,6 +810,8 @@ static bool check_scope(h2o_req_t *req, const struct mock_opts *o, enum endpoint
 
     if (mock_opts_has_anthropic_only(o, &name)) {
         snprintf(err, sizeof(err), "mock.%s: only for Anthropic Messages (.../v1/messages)", name);
+    } else if (mock_opts_has_gemini_only(o, &name)) {
+        snprintf(err, sizeof(err), "mock.%s: only for Gemini (...:generateContent)", name);
     } else if (ep != EP_CHAT && mock_opts_has_openai_only(o, &name)) {
         bool legacy_ok =
             ep == EP_COMPLETIONS && o->n_tool_calls == 0 && o->reasoning_content.ptr == NULL;
@@ -958,6 +962,13 @@ static struct sl_str render_completion(h2o_req_t *req, const struct rd_ctx *rc,
 }
 
 /* POST .../chat/completions and .../completions. */
+/* Azure OpenAI's paths: /openai/deployments/{deployment}/... */
+static bool is_azure(h2o_req_t *req)
+{
+    return memmem(req->path_normalized.base, req->path_normalized.len, "/openai/deployments/",
+                  20) != NULL;
+}
+
 static int handle_generate(struct mock_worker *w, h2o_req_t *req, bool chat)
 {
     static const struct sl_str keys[] = {MJ_KEY("model"), MJ_KEY("stream"),
@@ -992,6 +1003,7 @@ static int handle_generate(struct mock_worker *w, h2o_req_t *req, bool chat)
     rc.details = o.cached_tokens != MOCK_UNSET || o.reasoning_tokens != MOCK_UNSET;
     rc.cached_tokens = o.cached_tokens != MOCK_UNSET ? o.cached_tokens : 0;
     rc.reasoning_tokens = o.reasoning_tokens != MOCK_UNSET ? o.reasoning_tokens : 0;
+    rc.azure = is_azure(req);
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, NULL,
                           rc.id.ptr, rc.id.len);
     if (v[1].type != MJ_TRUE)
@@ -1199,6 +1211,29 @@ static void log_request(h2o_req_t *req)
                 req->method.base, path, req->entity.len);
 }
 
+/* Azure OpenAI's checks: an api-version query parameter (Azure answers 404 without one) and,
+ * for a bearer token, one the mock's Entra endpoint issued and that has not expired. */
+static bool azure_ok(h2o_req_t *req)
+{
+    const char *q = memchr(req->path.base, '?', req->path.len);
+    size_t qlen = q != NULL ? (size_t)(req->path.base + req->path.len - q) : 0;
+    if (q == NULL || memmem(q, qlen, "api-version=", 12) == NULL) {
+        send_json(req, 404,
+                  SL_STRLIT("{\"error\":{\"code\":\"404\",\"message\":\"Resource not found\"}}"),
+                  NULL);
+        return false;
+    }
+    if (mock_oauth_has_bearer(req) && !mock_oauth_bearer_ok(req)) {
+        send_json(req, 401,
+                  SL_STRLIT("{\"error\":{\"code\":\"401\",\"message\":\"Unauthorized. Access token "
+                            "is missing, invalid, audience is incorrect "
+                            "(https://cognitiveservices.azure.com), or have expired.\"}}"),
+                  NULL);
+        return false;
+    }
+    return true;
+}
+
 static int dispatch(struct mock_worker *w, h2o_req_t *req, enum endpoint ep)
 {
     static const enum rec_counter counters[] = {
@@ -1214,7 +1249,10 @@ static int dispatch(struct mock_worker *w, h2o_req_t *req, enum endpoint ep)
     rec_count(&w->counters, counters[ep], 1);
     if (ep == EP_MESSAGES || ep == EP_COUNT_TOKENS)
         return mock_anthropic_handle(w, req, ep == EP_COUNT_TOKENS);
-    if (!authorized(req))
+    if (is_azure(req) && !azure_ok(req))
+        return 0;
+    /* Azure with Entra ID: the bearer token was checked above. */
+    if (!(is_azure(req) && mock_oauth_bearer_ok(req)) && !authorized(req))
         return 0;
     if (get ? !is_method(req, H2O_STRLIT("GET")) : !is_method(req, H2O_STRLIT("POST")))
         return reply_error(req, 405, get ? "use GET" : "use POST", "null");
@@ -1244,6 +1282,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     record(req);
     rec_count(&w->counters, REC_REQUESTS, 1);
     rec_count(&w->counters, REC_BYTES_IN, req->entity.len);
+    if (mock_oauth_is_token_path(path))
+        return mock_oauth_handle(w, req);
+    if (mock_gemini_is_path(path))
+        return mock_gemini_handle(w, req);
     ep = route(path);
     if (ep == EP_NONE)
         return reply_error(req, 404, "sluice-mock: unknown path", "null");
