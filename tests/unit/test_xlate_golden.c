@@ -1,16 +1,19 @@
-/* Golden tests of the chat <-> Anthropic translation pairs (src/xlate/). Each direction has a
+/* Golden tests of the translation pairs (src/xlate/): chat <-> Anthropic, chat <-> Gemini,
+ * Anthropic <-> Gemini (composed through chat), embeddings <-> Gemini. Each direction has a
  * folder under tests/unit/xlate/ with one input and one expected output per case:
  *
  *   <dir>/<case>.in.json|.in.sse   the upstream's or the caller's bytes
- *   <dir>/<case>.ctx               optional words: include_usage, no_sampling
+ *   <dir>/<case>.ctx               optional words: include_usage, no_sampling, base64 (the
+ *                                  caller asked for encoding_format base64)
  *   <dir>/<case>.out               the expected output: the translated JSON (and, for responses
  *                                  and streams, a "usage:" line), the events as a recording sink
  *                                  writes them, or "error: <why>"
  *
  * Every output is also checked as fuzz/fuzz_xlate_check.h checks it (strict JSON, the dialect's
- * event grammar). The translated Anthropic requests go to the project mock's /v1/messages, which
- * validates them as strictly as the API does, and must get 200; the translated chat requests go
- * to its /v1/chat/completions. SL_XLATE_REGEN=1 rewrites the .out files (review the diff). */
+ * event grammar). The translated requests go to the project mock, which validates them as
+ * strictly as the real APIs do, and must get 200: Anthropic's to /v1/messages, chat to
+ * /v1/chat/completions, Gemini's to generateContent and batchEmbedContents. SL_XLATE_REGEN=1
+ * rewrites the .out files (review the diff). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -45,16 +48,32 @@ struct direction {
     const char *dir;
     enum sl_wire from, to; /* the pair */
     enum kind kind;
-    bool anthropic_out; /* the output is in Anthropic's dialect */
+    bool anthropic_out;    /* the output is in Anthropic's dialect */
+    const char *mock_path; /* requests: where the mock validates the output (NULL: nowhere) */
 };
 
+#define GEMINI_PATH "/v1beta/models/upstream-model-1"
+
 static const struct direction directions[] = {
-    {"chat_to_anthropic_request", SL_WIRE_CHAT, SL_WIRE_ANTHROPIC, REQUEST, true},
-    {"anthropic_to_chat_response", SL_WIRE_CHAT, SL_WIRE_ANTHROPIC, RESPONSE, false},
-    {"anthropic_to_chat_stream", SL_WIRE_CHAT, SL_WIRE_ANTHROPIC, STREAM, false},
-    {"anthropic_to_chat_request", SL_WIRE_ANTHROPIC, SL_WIRE_CHAT, REQUEST, false},
-    {"chat_to_anthropic_response", SL_WIRE_ANTHROPIC, SL_WIRE_CHAT, RESPONSE, true},
-    {"chat_to_anthropic_stream", SL_WIRE_ANTHROPIC, SL_WIRE_CHAT, STREAM, true},
+    {"chat_to_anthropic_request", SL_WIRE_CHAT, SL_WIRE_ANTHROPIC, REQUEST, true, "/v1/messages"},
+    {"anthropic_to_chat_response", SL_WIRE_CHAT, SL_WIRE_ANTHROPIC, RESPONSE, false, NULL},
+    {"anthropic_to_chat_stream", SL_WIRE_CHAT, SL_WIRE_ANTHROPIC, STREAM, false, NULL},
+    {"anthropic_to_chat_request", SL_WIRE_ANTHROPIC, SL_WIRE_CHAT, REQUEST, false,
+     "/v1/chat/completions"},
+    {"chat_to_anthropic_response", SL_WIRE_ANTHROPIC, SL_WIRE_CHAT, RESPONSE, true, NULL},
+    {"chat_to_anthropic_stream", SL_WIRE_ANTHROPIC, SL_WIRE_CHAT, STREAM, true, NULL},
+    {"chat_to_gemini_request", SL_WIRE_CHAT, SL_WIRE_GEMINI, REQUEST, false,
+     GEMINI_PATH ":generateContent"},
+    {"gemini_to_chat_response", SL_WIRE_CHAT, SL_WIRE_GEMINI, RESPONSE, false, NULL},
+    {"gemini_to_chat_stream", SL_WIRE_CHAT, SL_WIRE_GEMINI, STREAM, false, NULL},
+    {"anthropic_to_gemini_request", SL_WIRE_ANTHROPIC, SL_WIRE_GEMINI, REQUEST, false,
+     GEMINI_PATH ":generateContent"},
+    {"gemini_to_anthropic_response", SL_WIRE_ANTHROPIC, SL_WIRE_GEMINI, RESPONSE, true, NULL},
+    {"gemini_to_anthropic_stream", SL_WIRE_ANTHROPIC, SL_WIRE_GEMINI, STREAM, true, NULL},
+    {"embeddings_to_gemini_request", SL_WIRE_EMBEDDINGS, SL_WIRE_GEMINI_EMBED, REQUEST, false,
+     GEMINI_PATH ":batchEmbedContents"},
+    {"gemini_to_embeddings_response", SL_WIRE_EMBEDDINGS, SL_WIRE_GEMINI_EMBED, RESPONSE, false,
+     NULL},
 };
 
 static char *read_file(const char *path, size_t *len)
@@ -97,6 +116,8 @@ static struct sl_xlate_ctx make_ctx(const char *ctxfile, bool stream)
         .id_seed = SL_STRLIT("req42"),
         .created = 1767225600,
         .anthropic_no_sampling = has_word(ctxfile, "no_sampling"),
+        .caller_body = has_word(ctxfile, "base64") ? SL_STRLIT("{\"encoding_format\":\"base64\"}")
+                                                  : SL_STR_NULL,
     };
 }
 
@@ -170,9 +191,11 @@ static void run_case(const struct direction *d, const char *ctxfile, struct sl_s
     else
         rc = p->response(&c, in, &body, &usage, why, sizeof(why));
     if (rc != SL_OK) {
-        assert_int_equal(rc, SL_EPARSE);
+        /* SL_ERR: a 2xx reply that refuses the request (a blocked prompt), a 400 for callers */
+        assert_true(rc == SL_EPARSE || (rc == SL_ERR && d->kind == RESPONSE));
         assert_int_equal(body.len, 0);
-        SL_ASSERT(sl_buf_appendf(out, "error: %s\n", why) == SL_OK);
+        SL_ASSERT(sl_buf_appendf(out, "%s: %s\n", rc == SL_ERR ? "refused" : "error", why) ==
+                  SL_OK);
     } else {
         xcheck_json(sl_buf_str(&body));
         SL_ASSERT(sl_buf_append_str(out, sl_buf_str(&body)) == SL_OK);
@@ -246,36 +269,27 @@ static void golden_direction(const struct direction *d)
     assert_int_equal(failures, 0);
 }
 
-static void test_chat_to_anthropic_request(void **state)
-{
-    (void)state;
-    golden_direction(&directions[0]);
-}
-static void test_anthropic_to_chat_response(void **state)
-{
-    (void)state;
-    golden_direction(&directions[1]);
-}
-static void test_anthropic_to_chat_stream(void **state)
-{
-    (void)state;
-    golden_direction(&directions[2]);
-}
-static void test_anthropic_to_chat_request(void **state)
-{
-    (void)state;
-    golden_direction(&directions[3]);
-}
-static void test_chat_to_anthropic_response(void **state)
-{
-    (void)state;
-    golden_direction(&directions[4]);
-}
-static void test_chat_to_anthropic_stream(void **state)
-{
-    (void)state;
-    golden_direction(&directions[5]);
-}
+/* One test per direction, named after its folder. */
+#define DIRECTION_TEST(i, name)                                                                    \
+    static void test_##name(void **state)                                                          \
+    {                                                                                              \
+        (void)state;                                                                               \
+        golden_direction(&directions[i]);                                                          \
+    }
+DIRECTION_TEST(0, chat_to_anthropic_request)
+DIRECTION_TEST(1, anthropic_to_chat_response)
+DIRECTION_TEST(2, anthropic_to_chat_stream)
+DIRECTION_TEST(3, anthropic_to_chat_request)
+DIRECTION_TEST(4, chat_to_anthropic_response)
+DIRECTION_TEST(5, chat_to_anthropic_stream)
+DIRECTION_TEST(6, chat_to_gemini_request)
+DIRECTION_TEST(7, gemini_to_chat_response)
+DIRECTION_TEST(8, gemini_to_chat_stream)
+DIRECTION_TEST(9, anthropic_to_gemini_request)
+DIRECTION_TEST(10, gemini_to_anthropic_response)
+DIRECTION_TEST(11, gemini_to_anthropic_stream)
+DIRECTION_TEST(12, embeddings_to_gemini_request)
+DIRECTION_TEST(13, gemini_to_embeddings_response)
 
 /* ---- the mock checks the translated requests ---- */
 
@@ -362,13 +376,14 @@ static void mock_direction(const struct mock *m, const struct direction *d)
         char *ctx = read_file(path, &clen);
         assert_non_null(out);
         if (strncmp(out, "error:", 6) != 0) {
-            const char *headers = !d->anthropic_out ? "Authorization: Bearer k\r\n"
+            const char *headers = d->to == SL_WIRE_GEMINI || d->to == SL_WIRE_GEMINI_EMBED
+                                      ? "x-goog-api-key: k\r\n"
+                                  : !d->anthropic_out ? "Authorization: Bearer k\r\n"
                                   : has_word(ctx, "no_sampling")
                                       ? "x-api-key: k\r\nanthropic-version: 2026-10-21\r\n"
                                       : "x-api-key: k\r\nanthropic-version: 2023-06-01\r\n";
-            int status =
-                mock_post(m, d->anthropic_out ? "/v1/messages" : "/v1/chat/completions", headers,
-                          sl_str_init(out, strcspn(out, "\n")), reply, sizeof(reply));
+            int status = mock_post(m, d->mock_path, headers, sl_str_init(out, strcspn(out, "\n")),
+                                   reply, sizeof(reply));
             if (status != 200)
                 fail_msg("%s/%s: the mock answered %d:\n%s", d->dir, base, status, reply);
         }
@@ -386,8 +401,9 @@ static void test_mock_accepts_translated_requests(void **state)
         print_message("sluice-mock not built next to this test; skipped\n");
         skip();
     }
-    mock_direction(&m, &directions[0]);
-    mock_direction(&m, &directions[3]);
+    for (size_t i = 0; i < SL_ARRAY_LEN(directions); i++)
+        if (directions[i].kind == REQUEST && directions[i].mock_path != NULL)
+            mock_direction(&m, &directions[i]);
     mock_stop(&m);
 }
 
@@ -400,6 +416,14 @@ int main(void)
         cmocka_unit_test(test_anthropic_to_chat_request),
         cmocka_unit_test(test_chat_to_anthropic_response),
         cmocka_unit_test(test_chat_to_anthropic_stream),
+        cmocka_unit_test(test_chat_to_gemini_request),
+        cmocka_unit_test(test_gemini_to_chat_response),
+        cmocka_unit_test(test_gemini_to_chat_stream),
+        cmocka_unit_test(test_anthropic_to_gemini_request),
+        cmocka_unit_test(test_gemini_to_anthropic_response),
+        cmocka_unit_test(test_gemini_to_anthropic_stream),
+        cmocka_unit_test(test_embeddings_to_gemini_request),
+        cmocka_unit_test(test_gemini_to_embeddings_response),
         cmocka_unit_test(test_mock_accepts_translated_requests),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
