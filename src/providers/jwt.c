@@ -59,6 +59,9 @@ static int sign(EVP_PKEY *key, struct sl_buf *out, size_t mark)
 int sl_jwt_sign_rs256(EVP_PKEY *key, struct sl_str claims, struct sl_buf *out)
 {
     size_t mark = out->len;
+    /* An EC key would sign too, and the token would lie about its algorithm. */
+    if (EVP_PKEY_base_id(key) != EVP_PKEY_RSA)
+        return SL_ERR;
     int rc = sl_base64url_append(out, JWT_HEADER, sizeof(JWT_HEADER) - 1);
     if (rc == SL_OK)
         rc = sl_buf_append(out, ".", 1);
