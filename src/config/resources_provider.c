@@ -337,9 +337,17 @@ static int family_credential(struct sl_provider_key *pk, char *why, size_t whyle
                  "\"region\"} or a service account key");
         return SL_EPARSE;
     }
-    if (!json || (pk->adapter != SL_ADAPTER_VERTEX && pk->adapter != SL_ADAPTER_AZURE_OPENAI))
-        return SL_OK;
-    return sl__res_cred_parse(pk->adapter, pk->api_key, &pk->cred, why, whylen);
+    if (json && (pk->adapter == SL_ADAPTER_VERTEX || pk->adapter == SL_ADAPTER_AZURE_OPENAI))
+        return sl__res_cred_parse(pk->adapter, pk->api_key, &pk->cred, why, whylen);
+    /* A key that only looked like JSON (read_api_key let it keep line breaks) is a header. */
+    for (const char *c = pk->api_key; json && *c != '\0'; c++) {
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+            snprintf(why, whylen,
+                     "control characters are not allowed (the key is sent in an HTTP header)");
+            return SL_EPARSE;
+        }
+    }
+    return SL_OK;
 }
 
 /* api_version: Azure OpenAI's api-version query value. */

@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #include "sluice/resources.h"
 
@@ -1452,6 +1454,260 @@ static void test_no_secret_in_any_message(void **state)
     sl_diag_dispose(&d);
 }
 
+/* ---- the azure-openai, gemini and vertex families (reference 6) ---- */
+
+static void test_azure_keys(void **state)
+{
+    (void)state;
+    struct sl_resources *r =
+        load_ok(HDR "provider_keys:\n"
+                    "  - display_name: a\n"
+                    "    provider: azure-openai\n"
+                    "    api_key: azure-s3cr3t\n"
+                    "    api_base: https://Res.OpenAI.Azure.com/openai/\n"
+                    "  - display_name: b\n"
+                    "    provider: azure\n"
+                    "    api_key: azure-s3cr3t\n"
+                    "    api_base: https://res.openai.azure.com\n"
+                    "    api_version: 2025-04-01-preview\n"
+                    "  - display_name: c\n"
+                    "    adapter: azure-openai\n"
+                    "    api_key: '{\"tenant_id\": \"contoso.onmicrosoft.com\", \"client_id\": "
+                    "\"app\", \"client_secret\": \"s3cr3t-entra\"}'\n"
+                    "    api_base: https://res.openai.azure.com\n"
+                    "  - display_name: d\n"
+                    "    adapter: azure-openai\n"
+                    "    api_key: |\n"
+                    "      {\"tenant_id\": \"t1\", \"client_id\": \"app\",\n"
+                    "       \"client_secret\": \"x\", \"authority_host\": "
+                    "\"http://127.0.0.1:9/\"}\n"
+                    "    api_base: https://res.openai.azure.com\n");
+    const struct sl_provider_key *k = r->provider_keys;
+    assert_int_equal(k[0].adapter, SL_ADAPTER_AZURE_OPENAI);
+    assert_string_equal(k[0].api_base, "https://res.openai.azure.com");
+    assert_string_equal(k[0].api_version, "2024-10-21");
+    assert_int_equal(k[0].cred.kind, SL_CRED_KEY);
+    assert_int_equal(k[1].adapter, SL_ADAPTER_AZURE_OPENAI);
+    assert_string_equal(k[1].api_version, "2025-04-01-preview");
+    assert_int_equal(k[2].cred.kind, SL_CRED_ENTRA);
+    assert_string_equal(k[2].cred.client_secret, "s3cr3t-entra");
+    assert_string_equal(k[2].cred.token_url,
+                        "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/"
+                        "token");
+    assert_string_equal(k[2].cred.scope, "https://cognitiveservices.azure.com/.default");
+    assert_string_equal(k[2].cred.token_origin.authority, "login.microsoftonline.com");
+    assert_string_equal(k[2].cred.token_path, "/contoso.onmicrosoft.com/oauth2/v2.0/token");
+    assert_null(k[2].auth_header); /* no "Bearer <json>" */
+    /* authority_host (a national cloud, or a test's token endpoint); a block scalar is fine. */
+    assert_string_equal(k[3].cred.token_url, "http://127.0.0.1:9/t1/oauth2/v2.0/token");
+    assert_int_equal(k[3].cred.token_origin.port, 9);
+    /* Keys with the same credential share a fingerprint, others do not. */
+    assert_memory_not_equal(k[2].cred.id, k[3].cred.id, 32);
+    sl_resources_free(r);
+}
+
+static void test_azure_key_errors(void **state)
+{
+    (void)state;
+    expect(HDR "provider_keys:\n"
+               "  - display_name: a\n"
+               "    provider: azure-openai\n"
+               "    api_key: '{\"tenant_id\": \"t\", \"client_id\": \"c\"}'\n"
+               "    api_base: https://r.openai.azure.com\n"
+               "  - display_name: b\n"
+               "    provider: azure-openai\n"
+               "    api_key: '{\"tenant_id\": \"../x\", \"client_id\": \"c\", \"client_secret\": "
+               "\"SECRET\"}'\n"
+               "    api_base: https://r.openai.azure.com\n"
+               "  - display_name: c\n"
+               "    provider: azure-openai\n"
+               "    api_key: '{\"tenant_id\": \"t\", \"client_id\": \"c\", \"client_secret\": "
+               "\"SECRET\", \"client_secrt\": 1}'\n"
+               "    api_base: https://r.openai.azure.com\n"
+               "  - display_name: d\n"
+               "    provider: azure-openai\n"
+               "    api_key: '{\"tenant_id\": \"t\", \"client_id\": \"c\", \"client_secret\": "
+               "\"SECRET\", \"authority_host\": \"https://login.example/evil\"}'\n"
+               "    api_base: https://r.openai.azure.com\n"
+               "  - display_name: e\n"
+               "    provider: azure-openai\n"
+               "    api_key: '{\"tenant_id\": \"t\", \"client_secret\": \"SECRET\"'\n"
+               "    api_base: https://r.openai.azure.com\n"
+               "  - display_name: f\n"
+               "    provider: openai\n"
+               "    api_key: k\n"
+               "    api_version: 2024-10-21\n"
+               "  - display_name: g\n"
+               "    provider: gemini\n"
+               "    api_key: |\n"
+               "      {\"not\": \"a credential\",\n"
+               "       \"for\": \"gemini\"}\n",
+           "r.yaml:5: provider_keys[0] (\"a\"): api_key: client_secret: required field is "
+           "missing\n"
+           "r.yaml:9: provider_keys[1] (\"b\"): api_key: tenant_id: expected a tenant id or "
+           "domain (letters, digits, '-', '_', '.')\n"
+           "r.yaml:13: provider_keys[2] (\"c\"): api_key: unknown field \"client_secrt\"\n"
+           "r.yaml:17: provider_keys[3] (\"d\"): api_key: authority_host: expected a bare origin "
+           "(scheme://host[:port]) without a path\n"
+           "r.yaml:21: provider_keys[4] (\"e\"): api_key: not valid JSON (line 1, column 44)\n"
+           "r.yaml:26: provider_keys[5] (\"f\"): api_version: applies only to the azure-openai "
+           "family (this key's family is openai)\n"
+           "r.yaml:29: provider_keys[6] (\"g\"): api_key: control characters are not allowed (the "
+           "key is sent in an HTTP header)\n");
+}
+
+static void test_gemini_keys(void **state)
+{
+    (void)state;
+    struct sl_resources *r = load_ok(HDR "provider_keys:\n"
+                                         "  - display_name: a\n"
+                                         "    provider: gemini\n"
+                                         "    api_key: AIza-s3cr3t\n"
+                                         "  - display_name: b\n"
+                                         "    adapter: gemini\n"
+                                         "    api_key: AIza-s3cr3t\n"
+                                         "    api_base: http://127.0.0.1:7000\n"
+                                         "  - display_name: c\n"
+                                         "    adapter: gemini\n"
+                                         "    api_key: AIza-s3cr3t\n"
+                                         "    api_base: https://proxy.example/v1/models/\n"
+                                         "  - display_name: d\n"
+                                         "    api_key: AIza-s3cr3t\n"
+                                         "models:\n"
+                                         "  - display_name: g\n"
+                                         "    provider: gemini\n"
+                                         "    model_name: gemini-2.5-flash\n"
+                                         "    provider_key: d\n");
+    const struct sl_provider_key *k = r->provider_keys;
+    assert_int_equal(k[0].adapter, SL_ADAPTER_GEMINI);
+    assert_string_equal(k[0].api_base, "https://generativelanguage.googleapis.com/v1beta");
+    assert_string_equal(k[1].api_base, "http://127.0.0.1:7000/v1beta"); /* a bare host */
+    assert_string_equal(k[2].api_base, "https://proxy.example/v1");     /* pasted /models */
+    assert_null(k[0].api_version);
+    /* A key without provider or adapter takes the model's family and its default base. */
+    assert_int_equal(k[3].adapter, SL_ADAPTER_GEMINI);
+    assert_string_equal(k[3].api_base, "https://generativelanguage.googleapis.com/v1beta");
+    sl_resources_free(r);
+}
+
+/* A fresh RSA (or EC) key as PEM, JSON-escaped for a service account's private_key. */
+static char *pem_json(const char *type)
+{
+    EVP_PKEY *key = strcmp(type, "RSA") == 0 ? EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048)
+                                             : EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *pem, *out;
+    assert_int_equal(PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL), 1);
+    long n = BIO_get_mem_data(bio, &pem);
+    out = malloc((size_t)n * 2 + 1);
+    size_t o = 0;
+    for (long i = 0; i < n; i++) {
+        if (pem[i] == '\n') {
+            out[o++] = '\\';
+            out[o++] = 'n';
+        } else {
+            out[o++] = pem[i];
+        }
+    }
+    out[o] = '\0';
+    BIO_free(bio);
+    EVP_PKEY_free(key);
+    return out;
+}
+
+static void test_vertex_keys(void **state)
+{
+    (void)state;
+    char *pem = pem_json("RSA"), *yaml;
+    yaml = sl_xasprintf(
+        HDR "provider_keys:\n"
+            "  - display_name: tok\n"
+            "    provider: vertex\n"
+            "    api_key: '{\"access_token\": \"ya29.s3cr3t\", \"project\": \"my-proj\", "
+            "\"region\": \"us-east5\"}'\n"
+            "  - display_name: sa\n"
+            "    provider: google-vertex\n"
+            "    api_key: '{\"type\": \"service_account\", \"project_id\": \"sa-proj\", "
+            "\"private_key_id\": \"k\", \"private_key\": \"%s\", \"client_email\": "
+            "\"x@sa-proj.iam.gserviceaccount.com\", \"client_id\": \"1\", \"auth_uri\": \"u\"}'\n"
+            "  - display_name: wrapped\n"
+            "    adapter: vertex\n"
+            "    api_key: '{\"project\": \"p2\", \"region\": \"global\", \"service_account_json\": "
+            "{\"type\": \"service_account\", \"private_key\": \"%s\", \"client_email\": \"e@x\", "
+            "\"token_uri\": \"http://127.0.0.1:9/token\"}}'\n"
+            "    api_base: http://127.0.0.1:9/v1/\n",
+        pem, pem);
+    struct sl_resources *r = load_ok(yaml);
+    const struct sl_provider_key *k = r->provider_keys;
+    assert_int_equal(k[0].adapter, SL_ADAPTER_VERTEX);
+    assert_int_equal(k[0].cred.kind, SL_CRED_GCP_TOKEN);
+    assert_string_equal(k[0].cred.access_token, "ya29.s3cr3t");
+    assert_string_equal(k[0].api_base, "https://us-east5-aiplatform.googleapis.com");
+    assert_int_equal(k[1].adapter, SL_ADAPTER_VERTEX);
+    assert_int_equal(k[1].cred.kind, SL_CRED_GCP_SA);
+    assert_string_equal(k[1].cred.project, "sa-proj");
+    assert_string_equal(k[1].cred.region, "us-central1"); /* a bare service account key */
+    assert_string_equal(k[1].cred.token_url, "https://oauth2.googleapis.com/token");
+    assert_string_equal(k[1].cred.scope, "https://www.googleapis.com/auth/cloud-platform");
+    assert_string_equal(k[1].cred.client_email, "x@sa-proj.iam.gserviceaccount.com");
+    assert_string_equal(k[1].api_base, "https://us-central1-aiplatform.googleapis.com");
+    assert_string_equal(k[2].cred.project, "p2");
+    assert_string_equal(k[2].cred.token_path, "/token");
+    assert_string_equal(k[2].api_base, "http://127.0.0.1:9"); /* the pasted /v1 is the family's */
+    sl_resources_free(r);
+    free(yaml);
+    free(pem);
+}
+
+static void test_vertex_key_errors(void **state)
+{
+    (void)state;
+    char *ec = pem_json("EC"), *yaml;
+    yaml = sl_xasprintf(
+        HDR "provider_keys:\n"
+            "  - display_name: a\n"
+            "    provider: vertex\n"
+            "    api_key: ya29.SECRET\n"
+            "  - display_name: b\n"
+            "    provider: vertex\n"
+            "    api_key: '{\"access_token\": \"SECRET\", \"project\": \"p\"}'\n"
+            "  - display_name: c\n"
+            "    provider: vertex\n"
+            "    api_key: '{\"type\": \"authorized_user\", \"private_key\": \"x\"}'\n"
+            "  - display_name: d\n"
+            "    provider: vertex\n"
+            "    api_key: '{\"type\": \"service_account\", \"project_id\": \"p\", \"private_key\": "
+            "\"-----BEGIN PRIVATE KEY-----\\nSECRET\\n-----END PRIVATE KEY-----\\n\", "
+            "\"client_email\": \"e@x\"}'\n"
+            "  - display_name: e\n"
+            "    provider: vertex\n"
+            "    api_key: '{\"type\": \"service_account\", \"project_id\": \"p\", \"private_key\": "
+            "\"%s\", \"client_email\": \"e@x\"}'\n"
+            "  - display_name: f\n"
+            "    provider: vertex\n"
+            "    api_key: '{\"access_token\": \"SECRET\", \"project\": \"p/../q\", \"region\": "
+            "\"r\"}'\n"
+            "  - display_name: g\n"
+            "    provider: vertex\n"
+            "    api_key: '{\"access_token\": \"SECRET\", \"project\": \"p\", \"region\": "
+            "\"us-east5\", \"token\": 1}'\n",
+        ec);
+    expect(yaml,
+           "r.yaml:5: provider_keys[0] (\"a\"): api_key: the vertex family needs a JSON "
+           "credential: {\"access_token\", \"project\", \"region\"} or a service account key\n"
+           "r.yaml:8: provider_keys[1] (\"b\"): api_key: region: required field is missing\n"
+           "r.yaml:11: provider_keys[2] (\"c\"): api_key: type: expected \"service_account\"\n"
+           "r.yaml:14: provider_keys[3] (\"d\"): api_key: private_key: not a PEM private key "
+           "OpenSSL can read\n"
+           "r.yaml:17: provider_keys[4] (\"e\"): api_key: private_key: expected an RSA key "
+           "(RS256)\n"
+           "r.yaml:20: provider_keys[5] (\"f\"): api_key: project: expected a Google Cloud "
+           "project id\n"
+           "r.yaml:23: provider_keys[6] (\"g\"): api_key: unknown field \"token\"\n");
+    free(yaml);
+    free(ec);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1485,6 +1741,11 @@ int main(void)
         cmocka_unit_test(test_load_file),
         cmocka_unit_test(test_no_variable_value_in_cross_references),
         cmocka_unit_test(test_example_file),
+        cmocka_unit_test(test_azure_keys),
+        cmocka_unit_test(test_azure_key_errors),
+        cmocka_unit_test(test_gemini_keys),
+        cmocka_unit_test(test_vertex_keys),
+        cmocka_unit_test(test_vertex_key_errors),
         cmocka_unit_test(test_no_secret_in_any_message),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
