@@ -1,6 +1,7 @@
-/* Fuzz target for the pair {from: Anthropic, to: Gemini}, composed through chat (src/xlate/xlate.c):
- * an Anthropic request translated for a Gemini model, and its response and event stream
- * translated back through both halves. See fuzz_xlate_common.h for the input layout and the oracles. */
+/* Fuzz target for the pair {from: Anthropic, to: Gemini}, composed through chat
+ * (src/xlate/xlate.c): an Anthropic request translated for a Gemini model, and its response and
+ * event stream translated back through both halves. See fuzz_xlate_common.h for the input layout
+ * and the oracles. */
 #include <stddef.h>
 #include <stdint.h>
 

@@ -1,11 +1,10 @@
-/* The driver the translation fuzz targets share (fuzz_xlate_*.c). The first input byte picks what runs on the rest:
- *   bits 0-1  0: the request translator, 1: the response translator, 2-3: the stream stage
- *   bit 2     include_usage        bit 3  anthropic_no_sampling
- *   bit 4     a small output cap (request/response: 0-255 bytes, from the next byte), so the
- *             writer's sticky cap is reached at every point
- * Oracles (fuzz_xlate_check.h): a translation either fails cleanly (SL_EPARSE with a reason,
- * SL_E2BIG, or for a response SL_ERR with a reason: a refusal such as Gemini's blocked prompt, and
- * nothing left in the output) or writes JSON that the strict validator and jansson
+/* The driver the translation fuzz targets share (fuzz_xlate_*.c). The first input byte picks what
+ * runs on the rest: bits 0-1  0: the request translator, 1: the response translator, 2-3: the
+ * stream stage bit 2     include_usage        bit 3  anthropic_no_sampling bit 4     a small output
+ * cap (request/response: 0-255 bytes, from the next byte), so the writer's sticky cap is reached at
+ * every point Oracles (fuzz_xlate_check.h): a translation either fails cleanly (SL_EPARSE with a
+ * reason, SL_E2BIG, or for a response SL_ERR with a reason: a refusal such as Gemini's blocked
+ * prompt, and nothing left in the output) or writes JSON that the strict validator and jansson
  * accept, within the cap; a stream stage's events are valid JSON and follow the caller dialect's
  * grammar, and exactly one end or error reaches the sink. */
 #ifndef SL_FUZZ_XLATE_COMMON_H

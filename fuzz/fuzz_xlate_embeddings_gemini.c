@@ -1,5 +1,5 @@
-/* Fuzz target for the pair {from: embeddings, to: batchEmbedContents} (src/xlate/embed_gemini.c): an
- * OpenAI embeddings request and the Gemini response (no stream: selectors 2 and 3 run the
+/* Fuzz target for the pair {from: embeddings, to: batchEmbedContents} (src/xlate/embed_gemini.c):
+ * an OpenAI embeddings request and the Gemini response (no stream: selectors 2 and 3 run the
  * response translator too). See fuzz_xlate_common.h for the input layout and the oracles. */
 #include <stddef.h>
 #include <stdint.h>

@@ -27,7 +27,6 @@
 #define MAX_ID_LEN   256
 #define MAX_TEXT_LEN (64u * 1024)
 
-
 struct reader {
     json_t *root;
     char *why;
@@ -101,8 +100,7 @@ static bool is_path_token(const char *s, bool dots)
 }
 
 /* Members other than the known ones are refused (a typo would otherwise be ignored). */
-static int only(struct reader *r, json_t *obj, const char *path, const char *const *names,
-                size_t n)
+static int only(struct reader *r, json_t *obj, const char *path, const char *const *names, size_t n)
 {
     const char *key;
     json_t *v;
@@ -248,8 +246,7 @@ static int parse_vertex(struct reader *r, json_t *o, struct sl_cred *c)
     if (json_object_get(o, "access_token") != NULL) {
         c->kind = SL_CRED_GCP_TOKEN;
         if ((rc = only(r, o, "", token_names, 3)) != SL_OK ||
-            (rc = required(r, o, "", "access_token", MAX_TEXT_LEN / 4, &c->access_token)) !=
-                SL_OK)
+            (rc = required(r, o, "", "access_token", MAX_TEXT_LEN / 4, &c->access_token)) != SL_OK)
             return rc;
         if (strchr(c->access_token, '\n') != NULL || strchr(c->access_token, '\r') != NULL)
             return fail(r, "access_token: control characters are not allowed");

@@ -1,7 +1,7 @@
 /* The Gemini API (generativelanguage.googleapis.com): {api_base}/models/{model}:generateContent,
  * :streamGenerateContent?alt=sse and :batchEmbedContents, with "x-goog-api-key: <key>". Bodies are
- * always translated (src/xlate/ the gemini files): callers speak chat, Anthropic or embeddings. Also
- * the Google error envelope, which Vertex AI shares. */
+ * always translated (src/xlate/ the gemini files): callers speak chat, Anthropic or embeddings.
+ * Also the Google error envelope, which Vertex AI shares. */
 #include <string.h>
 
 #include "sluice/base.h"

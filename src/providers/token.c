@@ -31,16 +31,16 @@
 /* A token is refreshed from a quarter of its lifetime (at most 5 minutes) before it expires, and
  * no longer handed out from a tenth of it (at most a minute) before: a request that got it still
  * has time to reach the upstream. */
-#define REFRESH_AHEAD_MAX_MS (5u * 60 * 1000)
+#define REFRESH_AHEAD_MAX_MS  (5u * 60 * 1000)
 #define UNUSABLE_AHEAD_MAX_MS (60u * 1000)
 /* A failed fetch is reported to later requests for this long instead of trying again. */
-#define FAILURE_MEMO_MS 1000
+#define FAILURE_MEMO_MS   1000
 #define FETCH_DEADLINE_MS 10000
 /* Google asks for assertions that live at most an hour. */
-#define JWT_LIFETIME_S 3600
+#define JWT_LIFETIME_S     3600
 #define MAX_RESPONSE_BYTES (64u * 1024)
-#define MAX_TOKEN_BYTES (16u * 1024)
-#define MAX_ERROR_TEXT 240
+#define MAX_TOKEN_BYTES    (16u * 1024)
+#define MAX_ERROR_TEXT     240
 
 enum slot_state {
     SLOT_IDLE = 0, /* no fetch running */
@@ -71,7 +71,8 @@ struct slot {
     size_t token_len;
     uint64_t usable_until_ms; /* monotonic ms; 0: no token */
     uint64_t refresh_from_ms;
-    uint64_t failed_at_ms; /* monotonic ms of the last failed fetch; 0: none since the last success */
+    uint64_t
+        failed_at_ms; /* monotonic ms of the last failed fetch; 0: none since the last success */
     char error[MAX_ERROR_TEXT + 64];
     h2o_linklist_t waiters; /* struct sl_token_wait.link, oldest first */
 };
@@ -161,8 +162,7 @@ static struct slot *slot_new(const struct sl_cred *cred, const char *key_name)
     c->path = sl_xstrdup(cred->token_path[0] != '\0' ? cred->token_path : "/");
     c->key_name = sl_xstrdup(key_name);
     if (c->kind == SL_CRED_GCP_SA && (c->pkey = load_key(cred->private_key)) == NULL)
-        sl_log_warn("provider key \"%s\": cannot read the service account's private key",
-                    key_name);
+        sl_log_warn("provider key \"%s\": cannot read the service account's private key", key_name);
     pthread_mutex_init(&s->mu, NULL);
     h2o_linklist_init_anchor(&s->waiters);
     return s;
@@ -214,8 +214,7 @@ static void on_messages(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages
 {
     SL_UNUSED(rx);
     while (!h2o_linklist_is_empty(messages)) {
-        struct sl_token_wait *w =
-            SL_CONTAINER_OF(messages->next, struct sl_token_wait, super.link);
+        struct sl_token_wait *w = SL_CONTAINER_OF(messages->next, struct sl_token_wait, super.link);
         h2o_linklist_unlink(&w->super.link);
         if (!w->cancelled)
             deliver(w);
@@ -417,8 +416,8 @@ static void describe_error(struct fetch *f, char *dst, size_t cap)
         snprintf(text, sizeof(text), "(no OAuth error in the body)");
     char shown[MAX_ERROR_TEXT + 16];
     redacted(shown, sizeof(shown), sl_str_from_cstr(text), f->slot->cred.client_secret);
-    snprintf(dst, cap, "the token endpoint %s answered %d: %s", f->slot->cred.token_url,
-             f->status, shown);
+    snprintf(dst, cap, "the token endpoint %s answered %d: %s", f->slot->cred.token_url, f->status,
+             shown);
 }
 
 /* Reads {"access_token", "expires_in"} into the slot. Returns false with why on a bad body. */
@@ -454,7 +453,8 @@ static bool parse_token(struct fetch *f, char **token, size_t *len, uint64_t *li
         if (b.ptr != NULL)
             OPENSSL_cleanse(b.ptr, b.len);
         sl_buf_dispose(&b);
-        snprintf(why, whylen, "the token endpoint %s answered an access_token that cannot be "
+        snprintf(why, whylen,
+                 "the token endpoint %s answered an access_token that cannot be "
                  "sent in a header",
                  f->slot->cred.token_url);
         return false;

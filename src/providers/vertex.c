@@ -84,8 +84,7 @@ static const char *skip_ws(const char *p, const char *end)
 /* An Anthropic body for rawPredict: "model" taken out (the URL names it) and anthropic_version
  * put first unless the body has its own. The body is the caller's spliced or translated, so it
  * is a valid object; one that is not is sent as it is (the upstream answers 400). */
-static void vertex_body(h2o_mem_pool_t *pool, const struct sl_upstream_call *call,
-                        h2o_iovec_t *out)
+static void vertex_body(h2o_mem_pool_t *pool, const struct sl_upstream_call *call, h2o_iovec_t *out)
 {
     static const struct sl_str keys[] = {SL_STR_INIT("model"), SL_STR_INIT("anthropic_version")};
     struct sl_json_member m[2];

@@ -96,8 +96,8 @@ static int translate_request(struct e2g *t, struct sl__xl_others *o)
                 return rc;
         }
     } else {
-        return sl__xl_fail(&t->x, "input",
-                           "expected a string or an array of 1 to %d strings", MAX_INPUTS);
+        return sl__xl_fail(&t->x, "input", "expected a string or an array of 1 to %d strings",
+                           MAX_INPUTS);
     }
     sl_jw_arr_end(&t->w);
     sl_jw_obj_end(&t->w);
@@ -139,8 +139,8 @@ static void base64_piece(struct sl_json_w *w, const unsigned char *p, size_t len
     static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     char q[4];
     SL_ASSERT(len >= 1 && len <= 3);
-    uint32_t v = (uint32_t)p[0] << 16 | (len > 1 ? (uint32_t)p[1] << 8 : 0) |
-                 (len > 2 ? (uint32_t)p[2] : 0);
+    uint32_t v =
+        (uint32_t)p[0] << 16 | (len > 1 ? (uint32_t)p[1] << 8 : 0) | (len > 2 ? (uint32_t)p[2] : 0);
     q[0] = abc[v >> 18];
     q[1] = abc[(v >> 12) & 63];
     q[2] = len > 1 ? abc[(v >> 6) & 63] : '=';
@@ -220,8 +220,7 @@ static int embedding(struct e2g *t, const struct sl_json_member *e, size_t i, bo
     return SL_OK;
 }
 
-static int translate_response(struct e2g *t, const struct sl_json_member *m,
-                              struct sl_usage *usage)
+static int translate_response(struct e2g *t, const struct sl_json_member *m, struct sl_usage *usage)
 {
     static const struct sl_str ukeys[] = {SL_STR_INIT("promptTokenCount")};
     struct sl__xl_it it;
@@ -263,8 +262,7 @@ int sl__xlate_gemini_to_embeddings_response(const struct sl_xlate_ctx *c, struct
                                             struct sl_buf *out, struct sl_usage *usage, char *why,
                                             size_t whylen)
 {
-    static const struct sl_str keys[] = {SL_STR_INIT("embeddings"),
-                                         SL_STR_INIT("usageMetadata")};
+    static const struct sl_str keys[] = {SL_STR_INIT("embeddings"), SL_STR_INIT("usageMetadata")};
     struct e2g *t = sl_xmalloc(sizeof(*t));
     size_t mark = out->len;
     int rc;

@@ -173,10 +173,10 @@ static struct sl_str media_of_name(struct sl_str name)
     static const struct {
         const char *ext, *type;
     } types[] = {
-        {".png", "image/png"},        {".jpg", "image/jpeg"},     {".jpeg", "image/jpeg"},
-        {".webp", "image/webp"},      {".gif", "image/gif"},      {".heic", "image/heic"},
-        {".heif", "image/heif"},      {".pdf", "application/pdf"}, {".txt", "text/plain"},
-        {".wav", "audio/wav"},        {".mp3", "audio/mp3"},      {".mp4", "video/mp4"},
+        {".png", "image/png"},   {".jpg", "image/jpeg"},      {".jpeg", "image/jpeg"},
+        {".webp", "image/webp"}, {".gif", "image/gif"},       {".heic", "image/heic"},
+        {".heif", "image/heif"}, {".pdf", "application/pdf"}, {".txt", "text/plain"},
+        {".wav", "audio/wav"},   {".mp3", "audio/mp3"},       {".mp4", "video/mp4"},
     };
     const char *q = memchr(name.ptr, '?', name.len);
     if (q != NULL)
@@ -787,12 +787,18 @@ static const struct {
     int key;
     enum sl_json_type type;
 } copied[] = {
-    {S_TITLE, SL_JSON_STRING},        {S_DESCRIPTION, SL_JSON_STRING},
-    {S_REQUIRED, SL_JSON_ARRAY},      {S_MIN_ITEMS, SL_JSON_NUMBER},
-    {S_MAX_ITEMS, SL_JSON_NUMBER},    {S_MIN_LENGTH, SL_JSON_NUMBER},
-    {S_MAX_LENGTH, SL_JSON_NUMBER},   {S_MIN_PROPERTIES, SL_JSON_NUMBER},
-    {S_MAX_PROPERTIES, SL_JSON_NUMBER}, {S_MINIMUM, SL_JSON_NUMBER},
-    {S_MAXIMUM, SL_JSON_NUMBER},      {S_PATTERN, SL_JSON_STRING},
+    {S_TITLE, SL_JSON_STRING},
+    {S_DESCRIPTION, SL_JSON_STRING},
+    {S_REQUIRED, SL_JSON_ARRAY},
+    {S_MIN_ITEMS, SL_JSON_NUMBER},
+    {S_MAX_ITEMS, SL_JSON_NUMBER},
+    {S_MIN_LENGTH, SL_JSON_NUMBER},
+    {S_MAX_LENGTH, SL_JSON_NUMBER},
+    {S_MIN_PROPERTIES, SL_JSON_NUMBER},
+    {S_MAX_PROPERTIES, SL_JSON_NUMBER},
+    {S_MINIMUM, SL_JSON_NUMBER},
+    {S_MAXIMUM, SL_JSON_NUMBER},
+    {S_PATTERN, SL_JSON_STRING},
     {S_PROPERTY_ORDERING, SL_JSON_ARRAY},
 };
 
@@ -1172,8 +1178,9 @@ static int refuse_unmappable(struct c2g *t)
 {
     const struct sl_json_member *m = t->m;
     if (sl__xl_has(&m[K_LOGPROBS]) && m[K_LOGPROBS].type != SL_JSON_FALSE)
-        return sl__xl_fail(&t->x, "logprobs", "log probabilities are not translated for Gemini "
-                                              "models");
+        return sl__xl_fail(&t->x, "logprobs",
+                           "log probabilities are not translated for Gemini "
+                           "models");
     if (sl__xl_has(&m[K_TOP_LOGPROBS]) &&
         !(m[K_TOP_LOGPROBS].type == SL_JSON_NUMBER && sl_str_eq_lit(m[K_TOP_LOGPROBS].value, "0")))
         return sl__xl_fail(&t->x, "top_logprobs",
@@ -1376,8 +1383,8 @@ static int translate(struct c2g *t, struct sl__xl_others *o)
     if ((rc = refuse_unmappable(t)) != SL_OK)
         return rc;
     sl_jw_obj(&t->w);
-    if ((rc = messages(t)) != SL_OK || (rc = tools(t)) != SL_OK ||
-        (rc = tool_config(t)) != SL_OK || (rc = generation_config(t)) != SL_OK)
+    if ((rc = messages(t)) != SL_OK || (rc = tools(t)) != SL_OK || (rc = tool_config(t)) != SL_OK ||
+        (rc = generation_config(t)) != SL_OK)
         return rc;
     if ((rc = sl__xl_write_others(&t->x, &t->w, t->mark, o)) != SL_OK)
         return rc;

@@ -64,8 +64,14 @@ void sl__xl_write_gemini_chat_usage(struct sl_json_w *w, const struct sl_usage *
 const char *sl__xl_finish_of_gemini(struct sl_str r, bool tool_calls)
 {
     static const char *const filtered[] = {
-        "SAFETY",      "RECITATION",         "BLOCKLIST",          "PROHIBITED_CONTENT",
-        "SPII",        "IMAGE_SAFETY",       "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION",
+        "SAFETY",
+        "RECITATION",
+        "BLOCKLIST",
+        "PROHIBITED_CONTENT",
+        "SPII",
+        "IMAGE_SAFETY",
+        "IMAGE_PROHIBITED_CONTENT",
+        "IMAGE_RECITATION",
     };
     if (sl_str_eq_lit(r, "MAX_TOKENS"))
         return "length";

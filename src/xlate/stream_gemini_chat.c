@@ -22,8 +22,8 @@ enum g2c_state {
 };
 
 struct choice {
-    bool started;  /* the role chunk went out */
-    bool finished; /* the finish chunk went out */
+    bool started;   /* the role chunk went out */
+    bool finished;  /* the finish chunk went out */
     unsigned tools; /* tool calls sent for this choice */
 };
 
@@ -48,10 +48,8 @@ struct g2c_stream {
 
 enum { E_CANDIDATES, E_PROMPT_FEEDBACK, E_USAGE, E_RESPONSE_ID, E_ERROR, E_N };
 static const struct sl_str event_keys[E_N] = {
-    [E_CANDIDATES] = SL_STR_INIT("candidates"),
-    [E_PROMPT_FEEDBACK] = SL_STR_INIT("promptFeedback"),
-    [E_USAGE] = SL_STR_INIT("usageMetadata"),
-    [E_RESPONSE_ID] = SL_STR_INIT("responseId"),
+    [E_CANDIDATES] = SL_STR_INIT("candidates"), [E_PROMPT_FEEDBACK] = SL_STR_INIT("promptFeedback"),
+    [E_USAGE] = SL_STR_INIT("usageMetadata"),   [E_RESPONSE_ID] = SL_STR_INIT("responseId"),
     [E_ERROR] = SL_STR_INIT("error"),
 };
 
@@ -278,8 +276,8 @@ static int upstream_error(struct g2c_stream *s, const struct sl_json_member *err
     uint64_t code = 502;
     if (sl__xl_read(&s->x, "error", err, keys, 3, f, NULL, NULL) != SL_OK)
         return decode_error(s);
-    if (f[0].type == SL_JSON_NUMBER && (sl__xl_uint(&f[0], &code) != SL_OK || code < 400 ||
-                                        code > 599))
+    if (f[0].type == SL_JSON_NUMBER &&
+        (sl__xl_uint(&f[0], &code) != SL_OK || code < 400 || code > 599))
         code = 502;
     if (f[2].type != SL_JSON_STRING ||
         !sl__xl_copy(s->err_type, sizeof(s->err_type), sl__xl_inner(&f[2])))

@@ -27,13 +27,13 @@ struct target {
 
 /* A reply, JSON or streamed. */
 struct reply {
-    struct sl_str model_tok;  /* modelVersion: the path's model as a JSON token */
-    struct sl_str id;         /* responseId, plain ASCII */
-    struct sl_str reply;      /* raw text cut into chunks pieces */
-    struct sl_str chunk_tok;  /* escaped chunk_text; ptr NULL: pieces of reply */
-    struct sl_str thought;    /* raw thought text; ptr NULL: none */
-    struct sl_str finish;     /* finishReason */
-    struct sl_str signature;  /* thoughtSignature of each call; ptr NULL: none */
+    struct sl_str model_tok; /* modelVersion: the path's model as a JSON token */
+    struct sl_str id;        /* responseId, plain ASCII */
+    struct sl_str reply;     /* raw text cut into chunks pieces */
+    struct sl_str chunk_tok; /* escaped chunk_text; ptr NULL: pieces of reply */
+    struct sl_str thought;   /* raw thought text; ptr NULL: none */
+    struct sl_str finish;    /* finishReason */
+    struct sl_str signature; /* thoughtSignature of each call; ptr NULL: none */
     const struct mock_tool_call *calls;
     size_t n_calls;
     uint64_t chunks;
@@ -47,11 +47,10 @@ struct reply {
     size_t n_segs;
 };
 
-static const struct sl_str methods[] = {SL_STR_INIT(":generateContent"),
-                                        SL_STR_INIT(":streamGenerateContent"),
-                                        SL_STR_INIT(":batchEmbedContents"),
-                                        SL_STR_INIT(":rawPredict"),
-                                        SL_STR_INIT(":streamRawPredict")};
+static const struct sl_str methods[] = {
+    SL_STR_INIT(":generateContent"), SL_STR_INIT(":streamGenerateContent"),
+    SL_STR_INIT(":batchEmbedContents"), SL_STR_INIT(":rawPredict"),
+    SL_STR_INIT(":streamRawPredict")};
 
 static enum method method_of(struct sl_str path, size_t *at)
 {
@@ -169,9 +168,8 @@ static struct sl_str error_body(h2o_req_t *req, int code, struct sl_str message,
 
 static int reply_error(h2o_req_t *req, int code, const char *message)
 {
-    mock__send_json(req, code,
-                    error_body(req, code, sl_str_from_cstr(message), NULL, SL_STR_NULL, NULL),
-                    NULL);
+    mock__send_json(
+        req, code, error_body(req, code, sl_str_from_cstr(message), NULL, SL_STR_NULL, NULL), NULL);
     return 0;
 }
 
@@ -201,15 +199,15 @@ static bool authorized(h2o_req_t *req, const struct target *t)
     if (t->vertex) {
         if (mock_oauth_bearer_ok(req))
             return true;
-        mock__send_json(req, 401,
-                        error_body(req, 401,
-                                   SL_STRLIT("Request had invalid authentication credentials. "
-                                             "Expected OAuth 2 access token, login cookie or "
-                                             "other valid authentication credential."),
-                                   NULL, SL_STR_NULL,
-                                   mock_oauth_has_bearer(req) ? "ACCESS_TOKEN_EXPIRED"
-                                                              : "CREDENTIALS_MISSING"),
-                        NULL);
+        mock__send_json(
+            req, 401,
+            error_body(req, 401,
+                       SL_STRLIT("Request had invalid authentication credentials. "
+                                 "Expected OAuth 2 access token, login cookie or "
+                                 "other valid authentication credential."),
+                       NULL, SL_STR_NULL,
+                       mock_oauth_has_bearer(req) ? "ACCESS_TOKEN_EXPIRED" : "CREDENTIALS_MISSING"),
+            NULL);
         return false;
     }
     struct sl_str key = api_key(req), want = mock__cfg()->require_key;
@@ -314,8 +312,7 @@ static void put_candidate_open(struct mj_writer *w)
 }
 
 /* ],},"finishReason"?,"index":i} */
-static void put_candidate_close(struct mj_writer *w, const struct reply *r, uint64_t i,
-                                bool finish)
+static void put_candidate_close(struct mj_writer *w, const struct reply *r, uint64_t i, bool finish)
 {
     MJ_PUT_LIT(w, "]}");
     if (finish) {
@@ -340,8 +337,8 @@ static struct sl_str body_of(struct mj_writer *w, char *begin)
 
 static struct sl_str json_reply(h2o_req_t *req, struct reply *r, struct sl_str text_tok)
 {
-    struct sl_str thought_tok = r->thought.ptr != NULL ? mock__escape_pool(req, r->thought)
-                                                       : SL_STR_NULL;
+    struct sl_str thought_tok =
+        r->thought.ptr != NULL ? mock__escape_pool(req, r->thought) : SL_STR_NULL;
     size_t cap = OVERHEAD + r->model_tok.len + r->id.len +
                  r->candidates * (256 + text_tok.len + thought_tok.len + calls_bound(r));
     struct mj_writer w = {h2o_mem_alloc_pool(&req->pool, cap), NULL};
@@ -436,7 +433,8 @@ static void stream_event(void *stream, const struct rd_seg *seg, uint64_t j, str
         put_candidate_close(w, r, i, finish);
     }
     MJ_PUT_LIT(w, "]");
-    put_usage(w, r, done_text, finish ? r->thought_tokens : SL_MIN(done_thought, r->thought_tokens));
+    put_usage(w, r, done_text,
+              finish ? r->thought_tokens : SL_MIN(done_thought, r->thought_tokens));
     put_tail(w, r);
     put_end(w, r->crlf);
 }
@@ -453,10 +451,9 @@ static void stream(struct mock_worker *w, h2o_req_t *req, struct reply *r,
                    const struct mock_opts *o)
 {
     const unsigned delta = RD_SEG_DELTA | RD_SEG_CHECK;
-    size_t tok = SL_MAX(mj_escape_bound(rd_piece_bound(r->reply, r->chunks)),
-                        r->thought.ptr != NULL
-                            ? mj_escape_bound(rd_piece_bound(r->thought, r->chunks))
-                            : 0);
+    size_t tok =
+        SL_MAX(mj_escape_bound(rd_piece_bound(r->reply, r->chunks)),
+               r->thought.ptr != NULL ? mj_escape_bound(rd_piece_bound(r->thought, r->chunks)) : 0);
     tok = SL_MAX(tok, r->chunk_tok.len);
     r->tok = h2o_mem_alloc_pool(&req->pool, tok + 1);
     if (r->thought.ptr != NULL)
@@ -469,8 +466,8 @@ static void stream(struct mock_worker *w, h2o_req_t *req, struct reply *r,
     struct mock_sse sse = {
         .segs = r->segs,
         .n_segs = r->n_segs,
-        .ev_cap = OVERHEAD + r->model_tok.len + r->id.len +
-                  r->candidates * (256 + tok + calls_bound(r)),
+        .ev_cap =
+            OVERHEAD + r->model_tok.len + r->id.len + r->candidates * (256 + tok + calls_bound(r)),
         .event = stream_event,
         .error = stream_error,
         .st = r,
@@ -526,9 +523,8 @@ static int injected_error(struct mock_worker *w, h2o_req_t *req, struct mock_opt
         snprintf(status, sizeof(status), "%.*s", (int)SL_MIN(o->error_type.len, (size_t)60),
                  o->error_type.ptr != NULL ? o->error_type.ptr : "");
         body = error_body(req, o->status,
-                          o->error_message.ptr != NULL
-                              ? o->error_message
-                              : SL_STRLIT("sluice-mock: injected error"),
+                          o->error_message.ptr != NULL ? o->error_message
+                                                       : SL_STRLIT("sluice-mock: injected error"),
                           o->error_type.ptr != NULL ? status : NULL, retry, NULL);
     }
     rec_count(&w->counters, REC_ERRORS_INJECTED, 1);
@@ -553,8 +549,9 @@ static bool apply_mock(h2o_req_t *req, struct mock_opts *o)
     }
     if (mock_opts_has_anthropic_only(o, &name) ||
         (o->finish_reason.ptr != NULL && (name = "finish_reason") != NULL)) {
-        snprintf(err, sizeof(err), "mock.%s: not for Gemini (gemini_finish_reason sets "
-                                   "finishReason)",
+        snprintf(err, sizeof(err),
+                 "mock.%s: not for Gemini (gemini_finish_reason sets "
+                 "finishReason)",
                  name);
         reply_error(req, 400, err);
         return false;
@@ -562,8 +559,9 @@ static bool apply_mock(h2o_req_t *req, struct mock_opts *o)
     for (size_t i = 0; i < o->n_tool_calls; i++) {
         struct sl_str a = sl_str_trim(o->tool_calls[i].args);
         if (a.len != 0 && (a.ptr[0] != '{' || mj_validate(a) != SL_OK)) {
-            reply_error(req, 400, "mock.tool_calls: Gemini's args are an object: give arguments "
-                                  "as a JSON object's text");
+            reply_error(req, 400,
+                        "mock.tool_calls: Gemini's args are an object: give arguments "
+                        "as a JSON object's text");
             return false;
         }
     }
@@ -582,8 +580,7 @@ static struct reply *plan(struct mock_worker *w, h2o_req_t *req, const struct ta
         .thought = o->reasoning_content.ptr != NULL ? o->reasoning_content
                    : g->thoughts                    ? SL_STRLIT(DEFAULT_THOUGHT)
                                                     : SL_STR_NULL,
-        .finish = o->gemini_finish_reason.ptr != NULL ? o->gemini_finish_reason
-                                                      : SL_STRLIT("STOP"),
+        .finish = o->gemini_finish_reason.ptr != NULL ? o->gemini_finish_reason : SL_STRLIT("STOP"),
         .signature = o->thought_signature,
         .calls = o->tool_calls,
         .n_calls = o->n_tool_calls,
@@ -661,12 +658,13 @@ static int generate(struct mock_worker *w, h2o_req_t *req, const struct target *
     char err[512];
     bool streaming = t->method == M_STREAM, embed = t->method == M_EMBED;
     if (streaming && !query_has(req, "alt=sse"))
-        return reply_error(req, 400, "sluice-mock: streamGenerateContent is served as SSE only "
-                                     "(?alt=sse)");
+        return reply_error(req, 400,
+                           "sluice-mock: streamGenerateContent is served as SSE only "
+                           "(?alt=sse)");
     char *model = h2o_mem_alloc_pool(&req->pool, t->model.len + 8);
     snprintf(model, t->model.len + 8, "models/%.*s", (int)t->model.len, t->model.ptr);
-    if (gm_validate(sl_str_init(req->entity.base, req->entity.len), embed,
-                    sl_str_from_cstr(model), &g, err, sizeof(err)) != SL_OK)
+    if (gm_validate(sl_str_init(req->entity.base, req->entity.len), embed, sl_str_from_cstr(model),
+                    &g, err, sizeof(err)) != SL_OK)
         return reply_error(req, 400, err);
     if (!apply_mock(req, &o))
         return 0;

@@ -56,10 +56,10 @@ static bool is_nonempty_string(json_t *x)
 /* ---- Schema (OpenAPI 3.0 subset) ---- */
 
 static const char *const schema_fields[] = {
-    "type",      "format",        "title",    "description", "nullable",      "enum",
-    "maxItems",  "minItems",      "properties", "required",  "minProperties", "maxProperties",
-    "minLength", "maxLength",     "pattern",  "example",     "anyOf",         "propertyOrdering",
-    "default",   "items",         "minimum",  "maximum",
+    "type",      "format",    "title",      "description", "nullable",      "enum",
+    "maxItems",  "minItems",  "properties", "required",    "minProperties", "maxProperties",
+    "minLength", "maxLength", "pattern",    "example",     "anyOf",         "propertyOrdering",
+    "default",   "items",     "minimum",    "maximum",
 };
 
 static bool is_type(const char *t)
@@ -83,8 +83,9 @@ static int schema(struct gv *v, json_t *s, const char *at, int depth, bool top_p
         return rc;
     x = json_object_get(s, "type");
     if (x != NULL && (!json_is_string(x) || !is_type(json_string_value(x))))
-        return fail(v, "Invalid value at '%s.type': expected one of STRING, NUMBER, INTEGER, "
-                       "BOOLEAN, ARRAY, OBJECT, NULL.",
+        return fail(v,
+                    "Invalid value at '%s.type': expected one of STRING, NUMBER, INTEGER, "
+                    "BOOLEAN, ARRAY, OBJECT, NULL.",
                     at);
     x = json_object_get(s, "enum");
     if (x != NULL) {
@@ -99,8 +100,9 @@ static int schema(struct gv *v, json_t *s, const char *at, int depth, bool top_p
     const char *type = json_string_value(json_object_get(s, "type"));
     if (top_params && type != NULL && strcasecmp(type, "OBJECT") == 0 &&
         (props == NULL || json_object_size(props) == 0))
-        return fail(v, "* GenerateContentRequest.%s.properties: should be non-empty for OBJECT "
-                       "type",
+        return fail(v,
+                    "* GenerateContentRequest.%s.properties: should be non-empty for OBJECT "
+                    "type",
                     at);
     if (props != NULL) {
         const char *k;
@@ -140,12 +142,12 @@ static int schema(struct gv *v, json_t *s, const char *at, int depth, bool top_p
 /* ---- contents ---- */
 
 static const char *const part_fields[] = {
-    "text",           "inlineData", "fileData", "functionCall", "functionResponse", "executableCode",
-    "codeExecutionResult", "thought", "thoughtSignature", "videoMetadata",
+    "text",           "inlineData",          "fileData", "functionCall",     "functionResponse",
+    "executableCode", "codeExecutionResult", "thought",  "thoughtSignature", "videoMetadata",
 };
-static const char *const data_fields[] = {"text",         "inlineData",       "fileData",
-                                          "functionCall", "functionResponse", "executableCode",
-                                          "codeExecutionResult"};
+static const char *const data_fields[] = {
+    "text",           "inlineData",         "fileData", "functionCall", "functionResponse",
+    "executableCode", "codeExecutionResult"};
 
 /* Function calls of the previous model turn, for the next turn's responses. */
 struct calls {
@@ -200,8 +202,8 @@ static int call_part(struct gv *v, json_t *c, const char *at, struct calls *made
 static int response_part(struct gv *v, json_t *r, const char *at, struct calls *prev,
                          bool *answered)
 {
-    static const char *const fields[] = {"name", "response", "id", "parts", "willContinue",
-                                         "scheduling"};
+    static const char *const fields[] = {"name",  "response",     "id",
+                                         "parts", "willContinue", "scheduling"};
     int rc = only(v, r, at, fields, SL_ARRAY_LEN(fields));
     if (rc != SL_OK)
         return rc;
@@ -236,13 +238,16 @@ static int part(struct gv *v, json_t *p, const char *at, bool model, struct call
     for (size_t i = 0; i < SL_ARRAY_LEN(data_fields); i++)
         n += json_object_get(p, data_fields[i]) != NULL;
     if (n != 1)
-        return fail(v, "* GenerateContentRequest.%s.data: required oneof field 'data' must have "
-                       "one initialized field",
+        return fail(v,
+                    "* GenerateContentRequest.%s.data: required oneof field 'data' must have "
+                    "one initialized field",
                     at);
     json_t *x;
-    if ((x = json_object_get(p, "text")) != NULL && (!json_is_string(x) || json_string_length(x) == 0))
-        return fail(v, "Unable to submit request because it has an empty text parameter. Add a "
-                       "value to the parameter and try again. (%s)",
+    if ((x = json_object_get(p, "text")) != NULL &&
+        (!json_is_string(x) || json_string_length(x) == 0))
+        return fail(v,
+                    "Unable to submit request because it has an empty text parameter. Add a "
+                    "value to the parameter and try again. (%s)",
                     at);
     if ((x = json_object_get(p, "thought")) != NULL && !json_is_boolean(x))
         return fail(v, "Invalid value at '%s.thought' (TYPE_BOOL)", at);
@@ -344,10 +349,12 @@ static bool valid_function_name(const char *n)
 static int tools(struct gv *v, json_t *ts, const char **names, size_t *nnames)
 {
     static const char *const tool_fields[] = {"functionDeclarations", "googleSearch",
-                                              "codeExecution", "urlContext", "googleSearchRetrieval"};
-    static const char *const decl_fields[] = {"name",     "description",         "parameters",
-                                              "response", "parametersJsonSchema", "responseJsonSchema",
-                                              "behavior"};
+                                              "codeExecution", "urlContext",
+                                              "googleSearchRetrieval"};
+    static const char *const decl_fields[] = {
+        "name",     "description",          "parameters",
+        "response", "parametersJsonSchema", "responseJsonSchema",
+        "behavior"};
     char at[160];
     size_t i, j;
     json_t *t, *d;
@@ -369,8 +376,9 @@ static int tools(struct gv *v, json_t *ts, const char **names, size_t *nnames)
                 return rc;
             const char *name = json_string_value(json_object_get(d, "name"));
             if (name == NULL || !valid_function_name(name))
-                return fail(v, "* GenerateContentRequest.%s.name: Invalid function name. Must "
-                               "start with a letter or an underscore...",
+                return fail(v,
+                            "* GenerateContentRequest.%s.name: Invalid function name. Must "
+                            "start with a letter or an underscore...",
                             at);
             if (*nnames < MAX_NAMES)
                 names[(*nnames)++] = name;
@@ -406,8 +414,9 @@ static int tool_config(struct gv *v, json_t *tc, const char *const *names, size_
     for (i = 0; mode != NULL && i < SL_ARRAY_LEN(modes); i++)
         known = known || strcmp(mode, modes[i]) == 0;
     if (!known)
-        return fail(v, "Invalid value at 'tool_config.function_calling_config.mode' (type.googleapis."
-                       "com/google.ai.generativelanguage.v1beta.FunctionCallingConfig.Mode)");
+        return fail(v,
+                    "Invalid value at 'tool_config.function_calling_config.mode' (type.googleapis."
+                    "com/google.ai.generativelanguage.v1beta.FunctionCallingConfig.Mode)");
     json_t *allowed = json_object_get(fcc, "allowedFunctionNames");
     if (allowed == NULL)
         return SL_OK;
@@ -420,15 +429,15 @@ static int tool_config(struct gv *v, json_t *tc, const char *const *names, size_
         for (size_t k = 0; json_is_string(n) && k < nnames && !found; k++)
             found = strcmp(json_string_value(n), names[k]) == 0;
         if (!found)
-            return fail(v, "* GenerateContentRequest.tool_config.function_calling_config.allowed_"
-                           "function_names[%zu]: not a declared function",
+            return fail(v,
+                        "* GenerateContentRequest.tool_config.function_calling_config.allowed_"
+                        "function_names[%zu]: not a declared function",
                         i);
     }
     return SL_OK;
 }
 
-static int number_in(struct gv *v, json_t *g, const char *name, double lo, double hi,
-                     bool integer)
+static int number_in(struct gv *v, json_t *g, const char *name, double lo, double hi, bool integer)
 {
     json_t *x = json_object_get(g, name);
     if (x == NULL)
@@ -438,18 +447,30 @@ static int number_in(struct gv *v, json_t *g, const char *name, double lo, doubl
                     integer ? "TYPE_INT32" : "TYPE_FLOAT");
     double d = json_number_value(x);
     if (d < lo || d > hi)
-        return fail(v, "* GenerateContentRequest.generation_config.%s: out of range [%g, %g]",
-                    name, lo, hi);
+        return fail(v, "* GenerateContentRequest.generation_config.%s: out of range [%g, %g]", name,
+                    lo, hi);
     return SL_OK;
 }
 
 static int generation_config(struct gv *v, json_t *g)
 {
     static const char *const fields[] = {
-        "stopSequences",    "responseMimeType", "responseSchema",   "responseJsonSchema",
-        "candidateCount",   "maxOutputTokens",  "temperature",      "topP",
-        "topK",             "seed",             "presencePenalty",  "frequencyPenalty",
-        "responseLogprobs", "logprobs",         "thinkingConfig",   "responseModalities",
+        "stopSequences",
+        "responseMimeType",
+        "responseSchema",
+        "responseJsonSchema",
+        "candidateCount",
+        "maxOutputTokens",
+        "temperature",
+        "topP",
+        "topK",
+        "seed",
+        "presencePenalty",
+        "frequencyPenalty",
+        "responseLogprobs",
+        "logprobs",
+        "thinkingConfig",
+        "responseModalities",
         "mediaResolution",
     };
     static const char *const thinking_fields[] = {"thinkingBudget", "includeThoughts",
@@ -495,9 +516,9 @@ static int generation_config(struct gv *v, json_t *g)
 
 static int generate(struct gv *v, json_t *root)
 {
-    static const char *const fields[] = {"contents",       "systemInstruction", "tools",
-                                         "toolConfig",     "generationConfig",  "safetySettings",
-                                         "cachedContent",  "labels",            "mock"};
+    static const char *const fields[] = {
+        "contents",       "systemInstruction", "tools",  "toolConfig", "generationConfig",
+        "safetySettings", "cachedContent",     "labels", "mock"};
     static _Thread_local struct calls sys_prev, sys_made;
     const char *names[MAX_NAMES];
     size_t nnames = 0;
@@ -557,8 +578,9 @@ static int embed(struct gv *v, json_t *root, struct sl_str model)
         json_t *d = json_object_get(r, "outputDimensionality");
         if (d != NULL) {
             if (!json_is_integer(d) || json_integer_value(d) < 1 || json_integer_value(d) > 3072)
-                return fail(v, "* BatchEmbedContentsRequest.%s.output_dimensionality: between 1 "
-                               "and 3072",
+                return fail(v,
+                            "* BatchEmbedContentsRequest.%s.output_dimensionality: between 1 "
+                            "and 3072",
                             at);
             v->out->dimensions = (uint64_t)json_integer_value(d);
         }

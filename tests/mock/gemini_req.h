@@ -16,12 +16,12 @@
 
 /* What a valid request tells the reply. */
 struct gm_request {
-    uint64_t candidates;        /* generationConfig.candidateCount, else 1 */
-    bool thoughts;              /* thinkingConfig.includeThoughts */
-    bool json;                  /* responseMimeType application/json */
-    uint64_t embeds;            /* batchEmbedContents: requests */
-    uint64_t dimensions;        /* batchEmbedContents: outputDimensionality (0: unset) */
-    uint64_t function_calls;    /* functionCall parts in the last model turn (for tests) */
+    uint64_t candidates;     /* generationConfig.candidateCount, else 1 */
+    bool thoughts;           /* thinkingConfig.includeThoughts */
+    bool json;               /* responseMimeType application/json */
+    uint64_t embeds;         /* batchEmbedContents: requests */
+    uint64_t dimensions;     /* batchEmbedContents: outputDimensionality (0: unset) */
+    uint64_t function_calls; /* functionCall parts in the last model turn (for tests) */
 };
 
 /* Validates doc as a generateContent body (embed false) or a batchEmbedContents body whose

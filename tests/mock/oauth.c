@@ -14,12 +14,12 @@
 #include "sluice/base.h"
 #include "sluice/clock.h"
 
-#define ENTRA_SCOPE   "https://cognitiveservices.azure.com/.default"
-#define GOOGLE_SCOPE  "https://www.googleapis.com/auth/cloud-platform"
-#define JWT_GRANT     "urn:ietf:params:oauth:grant-type:jwt-bearer"
-#define MAX_TOKENS    4096
-#define MAX_FIELD     (16u << 10)
-#define TOKEN_PREFIX  "mock-token-"
+#define ENTRA_SCOPE  "https://cognitiveservices.azure.com/.default"
+#define GOOGLE_SCOPE "https://www.googleapis.com/auth/cloud-platform"
+#define JWT_GRANT    "urn:ietf:params:oauth:grant-type:jwt-bearer"
+#define MAX_TOKENS   4096
+#define MAX_FIELD    (16u << 10)
+#define TOKEN_PREFIX "mock-token-"
 
 struct issued {
     char token[48];
@@ -80,8 +80,7 @@ static void issue(char *out, size_t cap, const char *kind)
     pthread_mutex_lock(&g.mu);
     struct issued *t = &g.ring[g.next];
     g.next = (g.next + 1) % MAX_TOKENS;
-    snprintf(t->token, sizeof(t->token), TOKEN_PREFIX "%s-%llu", kind,
-             (unsigned long long)++g.seq);
+    snprintf(t->token, sizeof(t->token), TOKEN_PREFIX "%s-%llu", kind, (unsigned long long)++g.seq);
     t->expires_ms = now_ms() + g.cfg.ttl_s * 1000;
     snprintf(out, cap, "%s", t->token);
     pthread_mutex_unlock(&g.mu);
@@ -271,9 +270,9 @@ static bool verify(const char *signed_part, size_t signed_len, const unsigned ch
                    size_t siglen)
 {
     EVP_MD_CTX *md = EVP_MD_CTX_new();
-    bool ok = md != NULL && EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, g.pub) == 1 &&
-              EVP_DigestVerify(md, sig, siglen, (const unsigned char *)signed_part, signed_len) ==
-                  1;
+    bool ok =
+        md != NULL && EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, g.pub) == 1 &&
+        EVP_DigestVerify(md, sig, siglen, (const unsigned char *)signed_part, signed_len) == 1;
     EVP_MD_CTX_free(md);
     return ok;
 }
@@ -317,8 +316,8 @@ static int google(struct mock_worker *w, h2o_req_t *req, struct sl_str body, str
     size_t hlen, clen, slen;
     unsigned char *h = b64url(req, sl_str_init(jwt.ptr, (size_t)(dot1 - jwt.ptr)), &hlen);
     unsigned char *c = b64url(req, sl_str_init(dot1 + 1, (size_t)(dot2 - dot1 - 1)), &clen);
-    unsigned char *s = b64url(req, sl_str_init(dot2 + 1, (size_t)(jwt.ptr + jwt.len - dot2 - 1)),
-                              &slen);
+    unsigned char *s =
+        b64url(req, sl_str_init(dot2 + 1, (size_t)(jwt.ptr + jwt.len - dot2 - 1)), &slen);
     if (h == NULL || c == NULL || s == NULL)
         return oauth_error(w, req, 400, "invalid_grant", "Invalid JWT: bad base64url.");
     json_t *header = json_loadb((const char *)h, hlen, 0, NULL);

@@ -10,7 +10,7 @@
     "\"filtered\":false,\"severity\":\"safe\"}}"
 #define AZURE_PROMPT_FILTERS                                                                       \
     "\"prompt_filter_results\":[{\"prompt_index\":0,\"content_filter_results\":" AZURE_FILTERS "}" \
-                                                                                               "]"
+    "]"
 
 static void put_head(struct mj_writer *w, const struct rd_ctx *c, const char *object, size_t len)
 {

@@ -117,7 +117,7 @@ static struct sl_xlate_ctx make_ctx(const char *ctxfile, bool stream)
         .created = 1767225600,
         .anthropic_no_sampling = has_word(ctxfile, "no_sampling"),
         .caller_body = has_word(ctxfile, "base64") ? SL_STRLIT("{\"encoding_format\":\"base64\"}")
-                                                  : SL_STR_NULL,
+                                                   : SL_STR_NULL,
     };
 }
 
