@@ -113,8 +113,9 @@ static struct sl_filter *compose_stream(const struct composed *k, h2o_mem_pool_t
     return k->upstream->stream(pool, &inner, usage, outer);
 }
 
-/* Each composition needs its own functions (a pair's functions take no closure). */
-#define SL_XLATE_COMPOSED(name, caller_pair, upstream_pair)                                        \
+/* Each composition needs its own functions (a pair's functions take no closure). The wires are
+ * spelt out: a member of a const object is not a constant expression for every compiler. */
+#define SL_XLATE_COMPOSED(name, from_wire, to_wire, caller_pair, upstream_pair)                    \
     static const struct composed name;                                                             \
     static int name##_request(const struct sl_xlate_ctx *c, struct sl_str body,                    \
                               struct sl_buf *out, char *why, size_t whylen)                        \
@@ -133,8 +134,8 @@ static struct sl_filter *compose_stream(const struct composed *k, h2o_mem_pool_t
         return compose_stream(&name, pool, c, usage, next);                                        \
     }                                                                                              \
     static const struct composed name = {                                                          \
-        .pair = {.from = (caller_pair).from,                                                       \
-                 .to = (upstream_pair).to,                                                         \
+        .pair = {.from = (from_wire),                                                              \
+                 .to = (to_wire),                                                                  \
                  .request = name##_request,                                                        \
                  .response = name##_response,                                                      \
                  .stream = name##_stream},                                                         \
@@ -143,7 +144,7 @@ static struct sl_filter *compose_stream(const struct composed *k, h2o_mem_pool_t
     }
 
 /* A Claude SDK caller reaching a Gemini model. */
-SL_XLATE_COMPOSED(anthropic_gemini, anthropic_chat, chat_gemini);
+SL_XLATE_COMPOSED(anthropic_gemini, SL_WIRE_ANTHROPIC, SL_WIRE_GEMINI, anthropic_chat, chat_gemini);
 
 static const struct composed *const composed[] = {
     &anthropic_gemini,
