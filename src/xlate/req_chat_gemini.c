@@ -818,9 +818,14 @@ static const char *gemini_type(const struct sl_json_member *v)
     } types[] = {{"string", "STRING"},   {"number", "NUMBER"}, {"integer", "INTEGER"},
                  {"boolean", "BOOLEAN"}, {"array", "ARRAY"},   {"object", "OBJECT"},
                  {"null", "NULL"}};
-    for (size_t i = 0; i < SL_ARRAY_LEN(types); i++)
-        if (sl__xl_str_is(v, types[i].json) || sl__xl_str_is(v, types[i].gemini))
+    struct sl_str in = sl__xl_inner(v);
+    bool escaped = memchr(in.ptr, '\\', in.len) != NULL;
+    for (size_t i = 0; i < SL_ARRAY_LEN(types); i++) {
+        struct sl_str j = sl_str_from_cstr(types[i].json), g = sl_str_from_cstr(types[i].gemini);
+        if (escaped ? sl__xl_str_is(v, types[i].json) || sl__xl_str_is(v, types[i].gemini)
+                    : sl_str_eq(in, j) || sl_str_eq(in, g))
             return types[i].gemini;
+    }
     return NULL;
 }
 

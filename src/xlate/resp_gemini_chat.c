@@ -108,15 +108,20 @@ void sl__xl_write_gemini_call_id(struct sl_json_w *w, const struct sl_json_membe
                                  size_t n)
 {
     char num[24];
+    size_t at = sizeof(num);
     sl_jw_key(w, SL_STRLIT("id"));
     sl_jw_str_begin(w);
     if (id->type == SL_JSON_STRING && id->value.len > 2) {
         sl_jw_str_raw(w, sl__xl_inner(id));
     } else {
-        int len = snprintf(num, sizeof(num), "_%zu", n);
+        do {
+            num[--at] = (char)('0' + n % 10);
+            n /= 10;
+        } while (n != 0);
+        num[--at] = '_';
         sl_jw_str_piece(w, SL_STRLIT("call_"));
         sl_jw_str_piece(w, seed);
-        sl_jw_str_piece(w, sl_str_init(num, (size_t)len));
+        sl_jw_str_piece(w, sl_str_init(num + at, sizeof(num) - at));
     }
     /* The thought signature rides in the id so it comes back with the call (req_chat_gemini.c
        splits it off again): Gemini wants it with the call in the next turn. */
@@ -181,7 +186,16 @@ static const struct sl_str part_keys[P_N] = {
     [P_CALL] = SL_STR_INIT("functionCall"),
 };
 
-enum pass { PASS_TEXT, PASS_THOUGHT, PASS_CALLS };
+/* A candidate's parts, read once: what each one is and the members the reply needs. */
+#define MAX_PARTS 512
+
+enum part_kind { PK_OTHER = 0, PK_TEXT, PK_THOUGHT, PK_CALL };
+
+struct part {
+    enum part_kind kind;
+    struct sl_json_member value;     /* the text, or the functionCall object */
+    struct sl_json_member signature; /* thoughtSignature */
+};
 
 struct g2c {
     const struct sl_xlate_ctx *c;
@@ -189,6 +203,8 @@ struct g2c {
     struct sl_json_w w;
     struct sl_json_member m[K_COUNT];
     size_t calls; /* tool calls written so far (for invented ids) */
+    size_t nparts;
+    struct part parts[MAX_PARTS];
 };
 
 static int content_parts(struct g2c *t, const struct sl_json_member *content, size_t ci,
@@ -209,38 +225,34 @@ static int content_parts(struct g2c *t, const struct sl_json_member *content, si
     return SL_OK;
 }
 
-/* One pass over a candidate's parts: its text, its thoughts, or its function calls. Returns
- * how many parts belonged to the pass through *n. */
-static int pass(struct g2c *t, const struct sl_json_member *parts, size_t ci, enum pass p,
-                size_t *n)
+/* Reads a candidate's parts into t->parts. inlineData, executableCode and other parts are kept
+ * as PK_OTHER: nothing OpenAI can carry. */
+static int read_parts(struct g2c *t, const struct sl_json_member *parts, size_t ci)
 {
     struct sl__xl_it it;
     struct sl_json_member v, f[P_N];
     size_t j = 0;
     int rc;
-    *n = 0;
+    t->nparts = 0;
     if (parts->type != SL_JSON_ARRAY)
         return SL_OK;
+    if (parts->count > MAX_PARTS)
+        return sl__xl_fail(&t->x, SL__XL_PATH(&t->x, "candidates[%zu].content.parts", ci),
+                           "more than %d parts", MAX_PARTS);
     sl__xl_iter(&it, parts);
     for (; sl__xl_next(&it, NULL, &v) == 1; j++) {
         const char *path = SL__XL_PATH(&t->x, "candidates[%zu].content.parts[%zu]", ci, j);
+        struct part *p = &t->parts[t->nparts++];
         if ((rc = sl__xl_read(&t->x, path, &v, part_keys, P_N, f, NULL, NULL)) != SL_OK)
             return rc;
-        bool thought = f[P_THOUGHT].type == SL_JSON_TRUE;
         if (sl__xl_has(&f[P_TEXT]) && f[P_TEXT].type != SL_JSON_STRING)
             return sl__xl_fail(&t->x, path, "text: expected a string");
-        if (p == PASS_CALLS && sl__xl_has(&f[P_CALL])) {
-            if ((rc = sl__xl_gemini_call(&t->x, &t->w, path, &f[P_CALL], &f[P_SIGNATURE],
-                                         t->c->id_seed, t->calls, -1)) != SL_OK)
-                return rc;
-            t->calls++;
-            (*n)++;
-            continue;
-        }
-        if (f[P_TEXT].type != SL_JSON_STRING || (p == PASS_THOUGHT) != thought || p == PASS_CALLS)
-            continue; /* inlineData, executableCode and other parts: nothing OpenAI can carry */
-        sl_jw_str_raw(&t->w, sl__xl_inner(&f[P_TEXT]));
-        (*n)++;
+        p->kind = sl__xl_has(&f[P_CALL])              ? PK_CALL
+                  : f[P_TEXT].type != SL_JSON_STRING  ? PK_OTHER
+                  : f[P_THOUGHT].type == SL_JSON_TRUE ? PK_THOUGHT
+                                                      : PK_TEXT;
+        p->value = p->kind == PK_CALL ? f[P_CALL] : f[P_TEXT];
+        p->signature = f[P_SIGNATURE];
     }
     return SL_OK;
 }
@@ -262,45 +274,49 @@ static void rewind_to(struct g2c *t, const struct mark *m)
     t->w.out->len = m->len;
 }
 
-/* key: the parts of one pass joined into a string; nothing when the pass has none, or null for
- * content (OpenAI's content is null when a reply is only tool calls). */
-static int joined(struct g2c *t, const struct sl_json_member *parts, size_t ci, enum pass p,
-                  const char *key)
+/* key: the texts of one kind joined into a string; for content null when there are none (as
+ * OpenAI's content is when a reply is only tool calls), else nothing. */
+static void joined(struct g2c *t, enum part_kind kind, const char *key)
 {
-    size_t n;
-    struct mark m = mark_here(t);
-    int rc;
+    size_t n = 0;
+    for (size_t i = 0; i < t->nparts; i++)
+        n += t->parts[i].kind == kind;
+    if (n == 0 && kind != PK_TEXT)
+        return;
     sl_jw_key(&t->w, sl_str_from_cstr(key));
-    struct mark value = mark_here(t);
-    sl_jw_str_begin(&t->w);
-    if ((rc = pass(t, parts, ci, p, &n)) != SL_OK)
-        return rc;
-    sl_jw_str_end(&t->w);
-    if (n != 0)
-        return SL_OK;
-    if (p == PASS_TEXT) {
-        rewind_to(t, &value);
+    if (n == 0) {
         sl_jw_null(&t->w);
-    } else {
-        rewind_to(t, &m);
+        return;
     }
-    return SL_OK;
+    sl_jw_str_begin(&t->w);
+    for (size_t i = 0; i < t->nparts; i++)
+        if (t->parts[i].kind == kind)
+            sl_jw_str_raw(&t->w, sl__xl_inner(&t->parts[i].value));
+    sl_jw_str_end(&t->w);
 }
 
-static int tool_calls(struct g2c *t, const struct sl_json_member *parts, size_t ci)
+static int tool_calls(struct g2c *t, size_t ci, size_t *n)
 {
-    size_t n;
     struct mark m = mark_here(t);
     int rc;
+    *n = 0;
     sl_jw_key(&t->w, SL_STRLIT("tool_calls"));
     sl_jw_arr(&t->w);
-    if ((rc = pass(t, parts, ci, PASS_CALLS, &n)) != SL_OK)
-        return rc;
+    for (size_t i = 0; i < t->nparts; i++) {
+        const struct part *p = &t->parts[i];
+        if (p->kind != PK_CALL)
+            continue;
+        const char *path = SL__XL_PATH(&t->x, "candidates[%zu].content.parts[%zu]", ci, i);
+        if ((rc = sl__xl_gemini_call(&t->x, &t->w, path, &p->value, &p->signature, t->c->id_seed,
+                                     t->calls++, -1)) != SL_OK)
+            return rc;
+        (*n)++;
+    }
     sl_jw_arr_end(&t->w);
-    if (n > SL_XLATE_MAX_TOOL_CALLS)
+    if (*n > SL_XLATE_MAX_TOOL_CALLS)
         return sl__xl_fail(&t->x, "candidates", "more than %d function calls",
                            SL_XLATE_MAX_TOOL_CALLS);
-    if (n == 0)
+    if (*n == 0)
         rewind_to(t, &m);
     return SL_OK;
 }
@@ -309,10 +325,11 @@ static int candidate(struct g2c *t, const struct sl_json_member *cand, size_t ci
 {
     struct sl_json_member f[C_N], parts;
     const char *path = SL__XL_PATH(&t->x, "candidates[%zu]", ci);
-    size_t calls_before = t->calls;
     uint64_t index = ci;
+    size_t calls;
     int rc = sl__xl_read(&t->x, path, cand, cand_keys, C_N, f, NULL, NULL);
-    if (rc != SL_OK || (rc = content_parts(t, &f[C_CONTENT], ci, &parts)) != SL_OK)
+    if (rc != SL_OK || (rc = content_parts(t, &f[C_CONTENT], ci, &parts)) != SL_OK ||
+        (rc = read_parts(t, &parts, ci)) != SL_OK)
         return rc;
     if (sl__xl_has(&f[C_INDEX]) && (sl__xl_uint(&f[C_INDEX], &index) != SL_OK || index > 1024))
         return sl__xl_fail(&t->x, path, "index: expected a candidate index");
@@ -323,9 +340,9 @@ static int candidate(struct g2c *t, const struct sl_json_member *cand, size_t ci
     sl_jw_key(&t->w, SL_STRLIT("message"));
     sl_jw_obj(&t->w);
     sl_jw_kstr(&t->w, "role", SL_STRLIT("assistant"));
-    if ((rc = joined(t, &parts, ci, PASS_TEXT, "content")) != SL_OK ||
-        (rc = joined(t, &parts, ci, PASS_THOUGHT, "reasoning_content")) != SL_OK ||
-        (rc = tool_calls(t, &parts, ci)) != SL_OK)
+    joined(t, PK_TEXT, "content");
+    joined(t, PK_THOUGHT, "reasoning_content");
+    if ((rc = tool_calls(t, ci, &calls)) != SL_OK)
         return rc;
     sl_jw_key(&t->w, SL_STRLIT("refusal"));
     sl_jw_null(&t->w);
@@ -334,8 +351,8 @@ static int candidate(struct g2c *t, const struct sl_json_member *cand, size_t ci
     sl_jw_null(&t->w);
     sl_jw_key(&t->w, SL_STRLIT("finish_reason"));
     if (f[C_FINISH].type == SL_JSON_STRING)
-        sl_jw_str(&t->w, sl_str_from_cstr(sl__xl_finish_of_gemini(sl__xl_inner(&f[C_FINISH]),
-                                                                  t->calls != calls_before)));
+        sl_jw_str(&t->w, sl_str_from_cstr(
+                             sl__xl_finish_of_gemini(sl__xl_inner(&f[C_FINISH]), calls != 0)));
     else
         sl_jw_null(&t->w);
     sl_jw_obj_end(&t->w);

@@ -32,10 +32,12 @@ struct g2c_stream {
     struct sl_xlate_ctx c;
     struct sl_usage *usage;
     enum g2c_state state;
-    bool named;      /* the id was taken from the first event */
-    bool has_usage;  /* an event reported usageMetadata */
-    bool usage_sent; /* the usage-only chunk went out */
-    size_t calls;    /* tool calls of every choice (for invented ids) */
+    bool named;              /* the id was taken from the first event */
+    bool has_usage;          /* an event reported usageMetadata */
+    struct sl_buf usage_raw; /* the last usageMetadata, read when the stream ends (each event
+                                carries the running totals: reading every one costs for nothing) */
+    bool usage_sent;         /* the usage-only chunk went out */
+    size_t calls;            /* tool calls of every choice (for invented ids) */
     struct choice choices[MAX_CANDIDATES];
     char id[SL_XLATE_MAX_ID];
     char err_type[64];
@@ -68,8 +70,20 @@ static const struct sl_str part_keys[P_N] = {
     [P_CALL] = SL_STR_INIT("functionCall"),
 };
 
+/* The usage the last event reported, into *s->usage. Returns 0 or SL_EPARSE. */
+static int read_usage(struct g2c_stream *s)
+{
+    if (s->usage_raw.len == 0)
+        return SL_OK;
+    struct sl_json_member v = {.type = SL_JSON_OBJECT, .value = sl_buf_str(&s->usage_raw)};
+    int rc = sl__xl_gemini_usage(&s->x, "usageMetadata", &v, s->usage);
+    sl_buf_reset(&s->usage_raw);
+    return rc;
+}
+
 static int end_with(struct g2c_stream *s, const struct sl_stream_error *e)
 {
+    read_usage(s); /* as far as it is known; a malformed one changes nothing now */
     s->state = G2C_DONE;
     int rc = sl_filter_error(s->super.next, e);
     return rc < 0 ? rc : SL_DONE;
@@ -121,12 +135,14 @@ static void make_head(struct g2c_stream *s)
 /* Opens a chunk for choice i whose delta object the caller fills. */
 static void chunk_begin(struct g2c_stream *s, unsigned i)
 {
-    char idx[16];
-    int n = snprintf(idx, sizeof(idx), "%u,\"delta\":", i);
+    static const char tail[] = ",\"delta\":";
+    char idx[2] = {(char)('0' + i), '\0'}; /* i < MAX_CANDIDATES: one digit */
+    SL_ASSERT(i < 10);
     sl_buf_reset(&s->out);
     /* The head is capped far below out's cap. */
     SL_ASSERT(sl_buf_append_str(&s->out, sl_buf_str(&s->head)) == SL_OK);
-    SL_ASSERT(sl_buf_append(&s->out, idx, (size_t)n) == SL_OK);
+    SL_ASSERT(sl_buf_append(&s->out, idx, 1) == SL_OK);
+    SL_ASSERT(sl_buf_append(&s->out, tail, sizeof(tail) - 1) == SL_OK);
     sl_jw_init(&s->w, &s->out);
     sl_jw_obj(&s->w);
 }
@@ -325,8 +341,11 @@ static int on_event(struct sl_filter *f, const struct sl_sevent *ev)
     if (!s->named && (rc = name(s, &e[E_RESPONSE_ID])) != SL_OK)
         return rc;
     if (sl__xl_has(&e[E_USAGE])) {
-        if (sl__xl_gemini_usage(&s->x, "usageMetadata", &e[E_USAGE], s->usage) != SL_OK)
-            return decode_error(s);
+        if (e[E_USAGE].type != SL_JSON_OBJECT)
+            return bad(s, "usageMetadata: expected an object");
+        sl_buf_reset(&s->usage_raw);
+        if (sl_buf_append_str(&s->usage_raw, e[E_USAGE].value) != SL_OK)
+            return bad(s, "usageMetadata: larger than Sluice reads");
         s->has_usage = true;
     }
     bool none = e[E_CANDIDATES].type != SL_JSON_ARRAY || e[E_CANDIDATES].count == 0;
@@ -355,6 +374,8 @@ static int on_event(struct sl_filter *f, const struct sl_sevent *ev)
 
 static int usage_chunk(struct g2c_stream *s)
 {
+    if (read_usage(s) != SL_OK)
+        return decode_error(s);
     if (!s->c.include_usage || s->usage_sent)
         return SL_OK;
     s->usage_sent = true;
@@ -374,6 +395,7 @@ static int on_error(struct sl_filter *f, const struct sl_stream_error *err)
     struct g2c_stream *s = SL_CONTAINER_OF(f, struct g2c_stream, super);
     if (s->state == G2C_DONE)
         return SL_OK; /* this stage already ended the stream */
+    read_usage(s);
     s->state = G2C_DONE;
     return sl_filter_pass_error(f, err);
 }
@@ -398,6 +420,8 @@ static int on_end(struct sl_filter *f)
             return rc;
     if ((rc = usage_chunk(s)) < 0)
         return rc;
+    if (s->state == G2C_DONE)
+        return SL_OK; /* the usage was malformed: the stream ended with that */
     s->state = G2C_DONE;
     return sl_filter_pass_end(f);
 }
@@ -413,6 +437,7 @@ static void dispose(void *p)
     struct g2c_stream *s = p;
     sl_buf_dispose(&s->out);
     sl_buf_dispose(&s->head);
+    sl_buf_dispose(&s->usage_raw);
     sl__xl_dispose(&s->x);
 }
 
@@ -432,6 +457,7 @@ struct sl_filter *sl__xlate_gemini_to_chat_stream(h2o_mem_pool_t *pool,
              c->id_seed.ptr);
     sl_buf_init(&s->out, EVENT_OUT_CAP);
     sl_buf_init(&s->head, 64 << 10);
+    sl_buf_init(&s->usage_raw, 4096);
     sl__xl_init(&s->x, s->why, sizeof(s->why), EVENT_OUT_CAP);
     return &s->super;
 }
