@@ -8,7 +8,11 @@
 // response, access log, metrics. The same per function gives the top costs. Counts repeat to a
 // few instructions per request, so a regression shows in review.
 //
-//   bench/micro.sh [--n1 200] [--n2 1200] [--scenario chat|stream|large|all] [--top 25]
+//   bench/micro.sh [--n1 200] [--n2 1200] [--scenario chat|stream|large|gemini|gemini-stream|all]
+//                  [--top 25]
+//
+// gemini and gemini-stream send the chat and stream bodies to a Gemini model (the mock's
+// generateContent): the same request translated both ways, to compare with chat and stream.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync, readFileSync, existsSync, openSync, rmSync, mkdirSync } from 'node:fs';
@@ -31,7 +35,7 @@ for (let i = 2; i < process.argv.length; i++) {
   else if (a === '--scenario') { o.scenario = v; i++; }
   else if (a === '--top') { o.top = Number(v); i++; }
   else if (a === '--json') { o.json = v; i++; }
-  else { console.error('usage: bench/micro.sh [--n1 N] [--n2 N] [--scenario chat|stream|large|all] [--top K] [--json FILE]'); process.exit(2); }
+  else { console.error('usage: bench/micro.sh [--n1 N] [--n2 N] [--scenario chat|stream|large|gemini|gemini-stream|all] [--top K] [--json FILE]'); process.exit(2); }
 }
 if (!(o.n2 > o.n1 && o.n1 > 0)) { console.error('micro: need 0 < n1 < n2'); process.exit(2); }
 
@@ -133,12 +137,14 @@ async function main() {
   const port = Number((await waitFor(mock, /listening on http:\/\/127\.0\.0\.1:(\d+)/, 'mock', 10000))[1]);
   // Fixed keys so runs are comparable (the key's hash decides nothing but must be stable).
   const keys = Array.from({ length: N_KEYS }, (_, i) => `sk-bench-${i}-${'0'.repeat(24)}`);
-  writeFileSync(join(dir, 'resources.yaml'), resourcesYaml(port, port, keys));
+  writeFileSync(join(dir, 'resources.yaml'), resourcesYaml(port, port, keys, { gemini: true }));
   writeFileSync(join(dir, 'sluice.yaml'), sluiceConfig(dir));
   writeFileSync(join(dir, 'chat.json'), chatBody('bench-42'));
   writeFileSync(join(dir, 'stream.json'), chatBody('bench-42', { stream: true }));
   writeFileSync(join(dir, 'large.json'), chatBody('bench-42', {}, 120 * 1024));
-  const names = o.scenario === 'all' ? ['chat', 'stream', 'large'] : [o.scenario];
+  writeFileSync(join(dir, 'gemini.json'), chatBody('gemini-bench'));
+  writeFileSync(join(dir, 'gemini-stream.json'), chatBody('gemini-bench', { stream: true }));
+  const names = o.scenario === 'all' ? ['chat', 'stream', 'large', 'gemini', 'gemini-stream'] : [o.scenario];
   const result = {};
   for (const name of names) {
     process.stderr.write(`micro: ${name}: callgrind runs of ${o.n1} and ${o.n2} requests\n`);
@@ -147,7 +153,8 @@ async function main() {
   mock.child.kill('SIGTERM');
   for (const name of names) {
     const r = result[name];
-    const unit = { stream: 'stream (64 chunks, 67 events)', large: 'request (120 KiB chat, ~1 KiB reply)' }[name] ??
+    const unit = { stream: 'stream (64 chunks, 67 events)', large: 'request (120 KiB chat, ~1 KiB reply)',
+      'gemini-stream': 'stream (64 Gemini events, 67 chunks out)' }[name] ??
       'request (1 KiB chat, ~1 KiB reply)';
     console.log(`\n${name}: ${Math.round(r.per).toLocaleString('en-US')} instructions per ${unit}` +
       `  [Ir ${r.totals[0].toLocaleString('en-US')} @ ${o.n1}, ${r.totals[1].toLocaleString('en-US')} @ ${o.n2}]`);

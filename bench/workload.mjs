@@ -36,13 +36,20 @@ export function chatBody(model, extra = {}, userChars = 0) {
 export const N_KEYS = 1000, CALLER = 500;
 const N_DIRECT_MODELS = 98;
 
-export function resourcesYaml(fastPort, pacedPort, keys) {
+// With gemini, a Gemini API key on the fast mock and a model gemini-bench every caller may use
+// (bench/micro.sh's translation scenarios).
+export function resourcesYaml(fastPort, pacedPort, keys, { gemini = false } = {}) {
   const L = ['_format_version: "1"', 'provider_keys:'];
   for (const [name, port] of [['mock-fast', fastPort], ['mock-paced', pacedPort]]) {
     L.push(`  - display_name: ${name}`, '    provider: openai', `    api_key: upstream-${name}-secret`,
       `    api_base: http://127.0.0.1:${port}/v1`);
   }
+  if (gemini) {
+    L.push('  - display_name: mock-gemini', '    provider: gemini', '    api_key: upstream-gemini-secret',
+      `    api_base: http://127.0.0.1:${fastPort}/v1beta`);
+  }
   L.push('models:');
+  if (gemini) L.push('  - display_name: gemini-bench', '    provider_key: mock-gemini', '    model_name: gemini-2.5-flash');
   for (let i = 0; i < N_DIRECT_MODELS; i++) {
     L.push(`  - display_name: bench-${i}`, '    provider_key: mock-fast', `    model_name: gpt-4o-mini-${i}`);
   }
@@ -51,6 +58,7 @@ export function resourcesYaml(fastPort, pacedPort, keys) {
   L.push('api_keys:');
   keys.forEach((k, i) => {
     const allowed = [`bench-${i % 98}`, `bench-${(i + 7) % 98}`, `bench-${(i + 13) % 98}`, 'paced-*', 'bench-4*'];
+    if (gemini) allowed.push('gemini-bench');
     L.push(`  - display_name: caller-${i}`, `    key_hash: ${createHash('sha256').update(k).digest('hex')}`,
       `    allowed_models: [${allowed.map((a) => JSON.stringify(a)).join(', ')}]`);
   });

@@ -64,7 +64,8 @@ static void test_sign_and_verify(void **state)
 {
     (void)state;
     EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
-    static const char claims[] = "{\"iss\":\"a@b\",\"aud\":\"https://t/token\",\"iat\":1,\"exp\":2}";
+    static const char claims[] =
+        "{\"iss\":\"a@b\",\"aud\":\"https://t/token\",\"iat\":1,\"exp\":2}";
     struct sl_buf b;
     unsigned char part[1024];
     assert_non_null(key);
@@ -87,14 +88,12 @@ static void test_sign_and_verify(void **state)
     /* The signature covers "<header>.<claims>" and verifies with the key's public half. */
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     assert_int_equal(EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, key), 1);
-    assert_int_equal(EVP_DigestVerify(md, part, siglen, (const unsigned char *)jwt,
-                                      (size_t)(d2 - jwt)),
-                     1);
+    assert_int_equal(
+        EVP_DigestVerify(md, part, siglen, (const unsigned char *)jwt, (size_t)(d2 - jwt)), 1);
     /* ... and not over other bytes. */
     assert_int_equal(EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, key), 1);
-    assert_int_not_equal(EVP_DigestVerify(md, part, siglen, (const unsigned char *)jwt,
-                                          (size_t)(d2 - jwt) - 1),
-                         1);
+    assert_int_not_equal(
+        EVP_DigestVerify(md, part, siglen, (const unsigned char *)jwt, (size_t)(d2 - jwt) - 1), 1);
     EVP_MD_CTX_free(md);
     sl_buf_dispose(&b);
     EVP_PKEY_free(key);
