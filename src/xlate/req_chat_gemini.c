@@ -178,7 +178,7 @@ static struct sl_str media_of_name(struct sl_str name)
         {".heif", "image/heif"}, {".pdf", "application/pdf"}, {".txt", "text/plain"},
         {".wav", "audio/wav"},   {".mp3", "audio/mp3"},       {".mp4", "video/mp4"},
     };
-    const char *q = memchr(name.ptr, '?', name.len);
+    const char *q = name.len > 0 ? memchr(name.ptr, '?', name.len) : NULL;
     if (q != NULL)
         name.len = (size_t)(q - name.ptr);
     for (size_t i = 0; i < SL_ARRAY_LEN(types); i++) {
@@ -1252,7 +1252,9 @@ static int numbers(struct c2g *t, bool *open)
         const struct sl_json_member *v = &t->m[map[i].key];
         if (!sl__xl_has(v))
             continue;
-        if (sl__xl_number(v, &d) != SL_OK || (map[i].integer && d != (double)(int64_t)d))
+        /* An integer within int64's range (a wider double would make the cast undefined). */
+        if (sl__xl_number(v, &d) != SL_OK ||
+            (map[i].integer && !(d > -9.2e18 && d < 9.2e18 && d == (double)(int64_t)d)))
             return sl__xl_fail(&t->x, top_keys[map[i].key].ptr, "expected %s",
                                map[i].integer ? "an integer" : "a number");
         gen(t, open);
