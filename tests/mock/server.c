@@ -962,11 +962,24 @@ static struct sl_str render_completion(h2o_req_t *req, const struct rd_ctx *rc,
 }
 
 /* POST .../chat/completions and .../completions. */
-/* Azure OpenAI's paths: /openai/deployments/{deployment}/... */
+/* Azure OpenAI's paths: /openai/deployments/{deployment}/{chat/completions, completions,
+   embeddings}, exactly (any other path under /openai/ is an OpenAI path with a prefix). */
 static bool is_azure(h2o_req_t *req)
 {
-    return memmem(req->path_normalized.base, req->path_normalized.len, "/openai/deployments/",
-                  20) != NULL;
+    static const char prefix[] = "/openai/deployments/";
+    static const char *const ops[] = {"/chat/completions", "/completions", "/embeddings"};
+    const char *p = req->path_normalized.base;
+    size_t len = req->path_normalized.len, pl = sizeof(prefix) - 1;
+    if (len <= pl || memcmp(p, prefix, pl) != 0)
+        return false;
+    const char *slash = memchr(p + pl, '/', len - pl);
+    if (slash == NULL || slash == p + pl)
+        return false;
+    size_t rest = len - (size_t)(slash - p);
+    for (size_t i = 0; i < SL_ARRAY_LEN(ops); i++)
+        if (rest == strlen(ops[i]) && memcmp(slash, ops[i], rest) == 0)
+            return true;
+    return false;
 }
 
 static int handle_generate(struct mock_worker *w, h2o_req_t *req, bool chat)
