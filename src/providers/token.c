@@ -105,6 +105,7 @@ struct fetch {
     h2o_iovec_t iov;
     struct sl_buf body;
     int status;
+    uint64_t started_ms; /* the token's lifetime counts from here: it was issued no earlier */
 };
 
 static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -471,7 +472,7 @@ static bool parse_token(struct fetch *f, char **token, size_t *len, uint64_t *li
 static void finish(struct fetch *f, char *token, size_t len, uint64_t lifetime_ms, const char *why)
 {
     struct slot *s = f->slot;
-    uint64_t now = now_ms();
+    uint64_t now = now_ms(), from = f->started_ms;
     pthread_mutex_lock(&s->mu);
     s->state = SLOT_IDLE;
     if (token != NULL) {
@@ -480,8 +481,8 @@ static void finish(struct fetch *f, char *token, size_t len, uint64_t lifetime_m
         free(s->token);
         s->token = token;
         s->token_len = len;
-        s->usable_until_ms = now + lifetime_ms - SL_MIN(lifetime_ms / 10, UNUSABLE_AHEAD_MAX_MS);
-        s->refresh_from_ms = now + lifetime_ms - SL_MIN(lifetime_ms / 4, REFRESH_AHEAD_MAX_MS);
+        s->usable_until_ms = from + lifetime_ms - SL_MIN(lifetime_ms / 10, UNUSABLE_AHEAD_MAX_MS);
+        s->refresh_from_ms = from + lifetime_ms - SL_MIN(lifetime_ms / 4, REFRESH_AHEAD_MAX_MS);
         s->failed_at_ms = 0;
         s->error[0] = '\0';
     } else {
@@ -547,6 +548,7 @@ static void start_fetch(struct slot *s, struct sl_upstreams *u)
     struct sl_upstream_opts opts = {.deadline_ms = FETCH_DEADLINE_MS,
                                     .request_id = SL_STRLIT("token-refresh")};
     f->slot = s;
+    f->started_ms = now_ms();
     sl_buf_init(&f->request, 128 * 1024);
     sl_buf_init(&f->body, MAX_RESPONSE_BYTES);
     fetches++;

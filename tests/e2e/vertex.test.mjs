@@ -15,7 +15,7 @@ import { startMock, startSluice, baseConfig, tempDir, teardown, run, sleep, even
 import { sha256 } from './lib/gateway.mjs';
 
 const KEY = 'sk-caller-vertex-0123456789';
-const TTL = 8; // seconds: short, so refresh and expiry happen within the file
+const TTL = 10; // seconds: short, so refresh and expiry happen within the file
 let mock, s, oai, claude, dir;
 
 async function keyPair(name) {
@@ -119,12 +119,14 @@ test('refresh: ahead of expiry, in the background and once, while a burst goes o
   // Start from an expired token: the next request waits for a new one (token A).
   await sleep(TTL * 1000 + 300);
   await mock.reset();
+  const asked = Date.now(); // Sluice asks for A after this, and counts A's life from its asking
   await oai.chat.completions.create(hello('gemini-vx'));
   const a = (await requests(':generateContent')).at(-1).headers.authorization;
   assert.equal((await mock.stats()).tokens, 1);
   // In the last quarter of A's life (before its last tenth): the request that notices starts a
-  // refresh and is served with A at once, and so is a burst on both workers meanwhile.
-  await sleep(TTL * 1000 * 0.8);
+  // refresh and is served with A at once, and so is a burst on both workers meanwhile. Aim at
+  // the middle of that window, counted from when Sluice asked, whatever the requests took.
+  await sleep(asked + TTL * 1000 * 0.825 - Date.now());
   await oai.chat.completions.create(hello('gemini-vx'));
   assert.equal((await requests(':generateContent')).at(-1).headers.authorization, a,
     'the request that started the refresh went on with the current token');
