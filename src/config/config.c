@@ -545,8 +545,12 @@ void sl_config_free(struct sl_config *cfg)
             sl__cfg_list_dispose((struct sl_config_list *)(void *)((char *)cfg + k->off));
             continue;
         }
-        bool is_string =
-            k->type == SL__CFG_STRING || k->type == SL__CFG_FILE || k->type == SL__CFG_URL_PATH;
+        if (k->type == SL__CFG_CIDR_LIST) {
+            sl__cfg_cidrs_dispose((struct sl_cidr_list *)(void *)((char *)cfg + k->off));
+            continue;
+        }
+        bool is_string = k->type == SL__CFG_STRING || k->type == SL__CFG_FILE ||
+                         k->type == SL__CFG_URL_PATH || k->type == SL__CFG_HEADER;
         if (!is_string || k->off == SL__CFG_NO_FIELD)
             continue;
         char **field = (char **)(void *)((char *)cfg + k->off);

@@ -68,6 +68,14 @@ static void expected(const struct sl__cfg_key *k, bool env, char *buf, size_t ca
         snprintf(buf, cap, "%s",
                  env ? "a comma-separated list of header names" : "a list of header names");
         break;
+    case SL__CFG_HEADER:
+        snprintf(buf, cap, "an HTTP header name");
+        break;
+    case SL__CFG_CIDR_LIST:
+        snprintf(buf, cap, "%s",
+                 env ? "a comma-separated list of CIDR ranges or addresses"
+                     : "a list of CIDR ranges or addresses");
+        break;
     case SL__CFG_UNSUPPORTED:
         SL_ASSERT(!"unsupported keys have no value type");
     }
@@ -398,6 +406,107 @@ static int parse_header_list(const struct sl__cfg_key *k, const struct sl__cfg_v
     return SL_OK;
 }
 
+/* One header name, lower-cased as h2o stores request header names. */
+static int parse_header(const struct sl__cfg_key *k, const struct sl__cfg_val *v, void *dst,
+                        struct sl__cfg_problem *p)
+{
+    struct sl_str name = v->text;
+    bool ok = is_scalar(v) && name.len > 0 && name.len <= HEADER_NAME_MAX;
+    for (size_t j = 0; ok && j < name.len; j++)
+        ok = is_tchar((unsigned char)name.ptr[j]);
+    if (!ok)
+        return mismatch(k, v, p);
+    if (dst == NULL)
+        return SL_OK;
+    char *lower = sl_str_dup(name);
+    for (size_t j = 0; j < name.len; j++)
+        lower[j] = lower[j] >= 'A' && lower[j] <= 'Z' ? (char)(lower[j] - 'A' + 'a') : lower[j];
+    free(*(char **)dst);
+    *(char **)dst = lower;
+    return SL_OK;
+}
+
+/* Adds item i (1-based) of a range list: "10.0.0.0/8", "2001:db8::/32", or one address. */
+static int add_cidr(struct sl_str text, size_t i, struct sl_cidr_list *out,
+                    struct sl__cfg_problem *p)
+{
+    char q[96];
+    struct sl_cidr c;
+    if (out->n == SL_CONFIG_MAX_CIDRS) {
+        snprintf(p->msg, sizeof(p->msg), "at most %d ranges, got more", SL_CONFIG_MAX_CIDRS);
+        return SL_EPARSE;
+    }
+    if (sl_cidr_parse(sl_str_trim(text), true, &c) != SL_OK) {
+        snprintf(p->msg, sizeof(p->msg),
+                 "item %zu: expected a CIDR range such as 10.0.0.0/8 or fd00::/8, or an "
+                 "address, got %s",
+                 i, sl__cfg_quote(q, sizeof(q), text));
+        return SL_EPARSE;
+    }
+    out->v = sl_xrealloc(out->v, (out->n + 1) * sizeof(*out->v));
+    out->v[out->n++] = c;
+    return SL_OK;
+}
+
+void sl__cfg_cidrs_dispose(struct sl_cidr_list *l)
+{
+    free(l->v);
+    *l = (struct sl_cidr_list){0};
+}
+
+static int parse_env_cidrs(const struct sl__cfg_val *v, struct sl_cidr_list *out,
+                           struct sl__cfg_problem *p)
+{
+    struct sl_str rest = v->text;
+    for (size_t i = 1; rest.len > 0; i++) {
+        const char *comma = memchr(rest.ptr, ',', rest.len);
+        size_t n = comma != NULL ? (size_t)(comma - rest.ptr) : rest.len;
+        if (add_cidr(sl_str_init(rest.ptr, n), i, out, p) != SL_OK)
+            return SL_EPARSE;
+        rest.ptr += comma != NULL ? n + 1 : n;
+        rest.len -= comma != NULL ? n + 1 : n;
+        if (comma != NULL && rest.len == 0)
+            return add_cidr(SL_STR_NULL, i + 1, out, p);
+    }
+    return SL_OK;
+}
+
+static int parse_cidr_list(const struct sl__cfg_key *k, const struct sl__cfg_val *v, void *dst,
+                           struct sl__cfg_problem *p)
+{
+    struct sl_cidr_list list = {0};
+    int rc = SL_OK;
+    SL_ASSERT(dst != NULL);
+    if (v->node == NULL) {
+        rc = parse_env_cidrs(v, &list, p);
+    } else if (v->node->kind != SL_YAML_SEQ) {
+        rc = mismatch(k, v, p);
+    } else {
+        for (size_t i = 0; rc == SL_OK && i < v->node->n; i++) {
+            const struct sl_yaml_node *item = v->node->items[i];
+            struct sl__cfg_val iv = {item, item->value};
+            char got[160];
+            if (item->kind == SL_YAML_SCALAR && !sl_yaml_is_null(item)) {
+                rc = add_cidr(item->value, i + 1, &list, p);
+            } else {
+                given(k, &iv, got, sizeof(got));
+                snprintf(p->msg, sizeof(p->msg), "item %zu: expected a CIDR range, got %s", i + 1,
+                         got);
+                rc = SL_EPARSE;
+            }
+            if (rc != SL_OK)
+                p->line = item->line;
+        }
+    }
+    if (rc != SL_OK) {
+        sl__cfg_cidrs_dispose(&list);
+        return rc;
+    }
+    sl__cfg_cidrs_dispose(dst);
+    *(struct sl_cidr_list *)dst = list;
+    return SL_OK;
+}
+
 int sl__cfg_parse_value(const struct sl__cfg_key *k, const struct sl__cfg_val *v,
                         struct sl_config *cfg, struct sl__cfg_problem *p)
 {
@@ -421,6 +530,10 @@ int sl__cfg_parse_value(const struct sl__cfg_key *k, const struct sl__cfg_val *v
         return parse_list(k, v, dst, p);
     case SL__CFG_HEADER_LIST:
         return parse_header_list(k, v, dst, p);
+    case SL__CFG_HEADER:
+        return parse_header(k, v, dst, p);
+    case SL__CFG_CIDR_LIST:
+        return parse_cidr_list(k, v, dst, p);
     case SL__CFG_UNSUPPORTED:
         break;
     }
