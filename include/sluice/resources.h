@@ -181,6 +181,7 @@ struct sl_model {
     /* private: process-wide runtime state of a direct model (cooldown, health, latency, load),
      * shared across generations by name; set by sl_route_bind (route.h) */
     struct sl_target *_target;
+    uint8_t _observers; /* bit (1 << strategy): a group with that strategy includes the model */
 };
 
 struct sl_api_key {
