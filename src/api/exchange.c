@@ -5,8 +5,12 @@
  *   inspect  the body, as the route's dialect reads it (400)          api/phases.c
  *   route    the model alias, the upstream family and wire (404, 400) api/phases.c
  *   access   may this key use this model (403)                        api/phases.c
+ *   plan     the client's address; the direct models to try, in order:  api/phases.c
+ *            a group's tags, ranges, tiers, strategy, health (400, 403,  route/
+ *            503); a direct model's ranges (403)
  *   upstream the call: request built (spliced or translated), sent,   api/call.c
- *            retried; the reply relayed (JSON rewritten or translated,
+ *            retried and failed over along the plan; the reply relayed
+ *            (JSON rewritten or translated,
  *            streams through a filter chain into the dialect's encoder)
  *   log      when h2o frees the request: one access line, metrics    server/http.c
  */
@@ -23,8 +27,13 @@
 #define ENV_EXCHANGE      "sl.x"
 #define ERROR_MESSAGE_MAX 1024
 
-static sl_phase_fn *const proxied[] = {sl_phase_auth,   sl_phase_inspect,  sl_phase_route,
-                                       sl_phase_access, sl_phase_upstream, NULL};
+static sl_phase_fn *const proxied[] = {sl_phase_auth,
+                                       sl_phase_inspect,
+                                       sl_phase_route,
+                                       sl_phase_access,
+                                       sl_phase_plan,
+                                       sl_phase_upstream,
+                                       NULL};
 static sl_phase_fn *const livez[] = {sl_phase_livez, NULL};
 static sl_phase_fn *const readyz[] = {sl_phase_readyz, NULL};
 static sl_phase_fn *const models[] = {sl_phase_models, NULL};
