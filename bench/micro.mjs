@@ -8,7 +8,7 @@
 // response, access log, metrics. The same per function gives the top costs. Counts repeat to a
 // few instructions per request, so a regression shows in review.
 //
-//   bench/micro.sh [--n1 200] [--n2 1200] [--scenario chat|stream|large|all] [--top 25]
+//   bench/micro.sh [--n1 200] [--n2 1200] [--scenario chat|stream|large|routed|all] [--top 25]
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync, readFileSync, existsSync, openSync, rmSync, mkdirSync } from 'node:fs';
@@ -31,7 +31,7 @@ for (let i = 2; i < process.argv.length; i++) {
   else if (a === '--scenario') { o.scenario = v; i++; }
   else if (a === '--top') { o.top = Number(v); i++; }
   else if (a === '--json') { o.json = v; i++; }
-  else { console.error('usage: bench/micro.sh [--n1 N] [--n2 N] [--scenario chat|stream|large|all] [--top K] [--json FILE]'); process.exit(2); }
+  else { console.error('usage: bench/micro.sh [--n1 N] [--n2 N] [--scenario chat|stream|large|routed|all] [--top K] [--json FILE]'); process.exit(2); }
 }
 if (!(o.n2 > o.n1 && o.n1 > 0)) { console.error('micro: need 0 < n1 < n2'); process.exit(2); }
 
@@ -138,7 +138,8 @@ async function main() {
   writeFileSync(join(dir, 'chat.json'), chatBody('bench-42'));
   writeFileSync(join(dir, 'stream.json'), chatBody('bench-42', { stream: true }));
   writeFileSync(join(dir, 'large.json'), chatBody('bench-42', {}, 120 * 1024));
-  const names = o.scenario === 'all' ? ['chat', 'stream', 'large'] : [o.scenario];
+  writeFileSync(join(dir, 'routed.json'), chatBody('bench-routed'));
+  const names = o.scenario === 'all' ? ['chat', 'stream', 'large', 'routed'] : [o.scenario];
   const result = {};
   for (const name of names) {
     process.stderr.write(`micro: ${name}: callgrind runs of ${o.n1} and ${o.n2} requests\n`);
@@ -147,7 +148,8 @@ async function main() {
   mock.child.kill('SIGTERM');
   for (const name of names) {
     const r = result[name];
-    const unit = { stream: 'stream (64 chunks, 67 events)', large: 'request (120 KiB chat, ~1 KiB reply)' }[name] ??
+    const unit = { stream: 'stream (64 chunks, 67 events)', large: 'request (120 KiB chat, ~1 KiB reply)',
+      routed: 'request (1 KiB chat to a round_robin group of 3, ~1 KiB reply)' }[name] ??
       'request (1 KiB chat, ~1 KiB reply)';
     console.log(`\n${name}: ${Math.round(r.per).toLocaleString('en-US')} instructions per ${unit}` +
       `  [Ir ${r.totals[0].toLocaleString('en-US')} @ ${o.n1}, ${r.totals[1].toLocaleString('en-US')} @ ${o.n2}]`);

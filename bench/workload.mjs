@@ -48,9 +48,13 @@ export function resourcesYaml(fastPort, pacedPort, keys) {
   }
   L.push('  - display_name: paced-*', '    provider_key: mock-paced', '    model_name: gpt-4o-paced-*');
   L.push('  - display_name: other-*', '    provider_key: mock-fast', '    model_name: other-*');
+  // A model group of three direct models (the routed cell: its cost over calling bench-42).
+  L.push('  - display_name: bench-routed', '    routing:', '      strategy: round_robin', '      targets:',
+    '        - {model: bench-40, weight: 2}', '        - {model: bench-41}', '        - {model: bench-42}');
   L.push('api_keys:');
   keys.forEach((k, i) => {
-    const allowed = [`bench-${i % 98}`, `bench-${(i + 7) % 98}`, `bench-${(i + 13) % 98}`, 'paced-*', 'bench-4*'];
+    const allowed = [`bench-${i % 98}`, `bench-${(i + 7) % 98}`, `bench-${(i + 13) % 98}`, 'paced-*', 'bench-4*',
+      'bench-routed'];
     L.push(`  - display_name: caller-${i}`, `    key_hash: ${createHash('sha256').update(k).digest('hex')}`,
       `    allowed_models: [${allowed.map((a) => JSON.stringify(a)).join(', ')}]`);
   });

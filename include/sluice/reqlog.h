@@ -26,7 +26,7 @@ struct sl_reqlog_attempt {
 };
 
 /* Attempts past this many are counted in attempts_dropped, not listed. */
-#define SL_REQLOG_MAX_ATTEMPTS 16
+#define SL_REQLOG_MAX_ATTEMPTS 8
 
 struct sl_reqlog {
     const char *route; /* static route name; NULL: matched no route */

@@ -182,6 +182,7 @@ struct sl_model {
      * shared across generations by name; set by sl_route_bind (route.h) */
     struct sl_target *_target;
     uint8_t _observers; /* bit (1 << strategy): a group with that strategy includes the model */
+    bool _needs_client; /* planning needs the client's address (route.h) */
 };
 
 struct sl_api_key {

@@ -45,10 +45,25 @@ enum sl_route_verdict {
 };
 
 struct sl_route_plan {
-    const struct sl_model *targets[SL_ROUTE_MAX_TARGETS]; /* direct models, in attempt order */
+    /* The caller's storage for the direct models to try, in attempt order: room for
+     * sl_route_plan_size(model) of them. */
+    const struct sl_model **targets;
     unsigned n;
     unsigned retry_after_s; /* SL_ROUTE_ALL_UNAVAILABLE: the Retry-After to send */
 };
+
+/* The most candidates a plan for model can hold: its targets, or 1 for a direct model. */
+static inline unsigned sl_route_plan_size(const struct sl_model *model)
+{
+    return model->kind == SL_MODEL_ROUTING ? (unsigned)model->routing->n_targets : 1;
+}
+
+/* True when planning model needs the client's address (sl_route_input.client): some range
+ * (allowed_cidrs of the model or of a target) or a client_ip hash source. Set by sl_route_bind. */
+static inline bool sl_route_needs_client(const struct sl_model *model)
+{
+    return model->_needs_client;
+}
 
 /* The candidates for model, as reference 7.1 orders them: the tag filter, the client ranges,
  * priority tiers (higher first) each ordered by the strategy, at most 1 + max_fallbacks of them,

@@ -239,12 +239,16 @@ static struct sl_str routing_tags(h2o_req_t *req)
 int sl_phase_plan(struct sl_exchange *x)
 {
     const struct sl_model *m = x->model;
-    x->has_client = client_ip(x, &x->client);
+    /* Only ranges and the client_ip hash look at the client: most requests never ask. */
+    x->has_client = sl_route_needs_client(m) && client_ip(x, &x->client);
     struct sl_route_input in = {.client = x->has_client ? &x->client : NULL,
                                 .worker = x->svc->worker,
                                 .now_ms = sl_now_us() / 1000};
+    x->plan.targets =
+        h2o_mem_alloc_pool(&x->req->pool, sl_route_plan_size(m) * sizeof(*x->plan.targets));
     if (m->kind == SL_MODEL_ROUTING) {
-        in.tags = routing_tags(x->req);
+        if (m->routing->tagged)
+            in.tags = routing_tags(x->req);
         if (m->routing->strategy == SL_ROUTE_CONSISTENT_HASH)
             in.hash_key = hash_key(x, m->routing);
     }

@@ -98,6 +98,23 @@ static void unbind(struct sl_resources *res)
     res->_unbind = NULL;
 }
 
+/* Ranges on the model or a target, or a hash on the client's address. */
+static bool needs_client(const struct sl_model *m)
+{
+    const struct sl_routing *rt = m->routing;
+    if (m->n_allowed_cidrs != 0)
+        return true;
+    for (size_t i = 0; rt != NULL && i < rt->n_targets; i++) {
+        if (rt->targets[i].model->n_allowed_cidrs != 0)
+            return true;
+    }
+    for (size_t i = 0; rt != NULL && i < rt->n_hash_on; i++) {
+        if (rt->hash_on[i].type == SL_HASH_CLIENT_IP)
+            return true;
+    }
+    return false;
+}
+
 int sl_route_bind(struct sl_resources *res, unsigned workers)
 {
     SL_ASSERT(res->_route == NULL);
@@ -106,6 +123,7 @@ int sl_route_bind(struct sl_resources *res, unsigned workers)
     for (size_t i = 0; i < res->n_models; i++) {
         struct sl_model *m = &res->models[i];
         m->_observers = 0;
+        m->_needs_client = needs_client(m);
         if (m->kind == SL_MODEL_DIRECT)
             m->_target = sl__target_get(m->name);
     }

@@ -61,6 +61,11 @@ static struct sl_resources *group(const char *routing, const char *more, const c
     return r;
 }
 
+/* A plan with room for any group's targets. */
+#define PLAN(p)                                                                                    \
+    const struct sl_model *p##_room[SL_ROUTE_MAX_TARGETS];                                         \
+    struct sl_route_plan p = {.targets = p##_room}
+
 static const struct sl_model *model(const struct sl_resources *r, const char *name)
 {
     const struct sl_model *m = sl_resources_resolve(r, sl_str_from_cstr(name), NULL);
@@ -72,7 +77,7 @@ static const struct sl_model *model(const struct sl_resources *r, const char *na
 static const char *plan_text(const struct sl_model *g, const struct sl_route_input *in)
 {
     static char text[512];
-    struct sl_route_plan p;
+    PLAN(p);
     enum sl_route_verdict v = sl_route_plan(g, in, &p);
     if (v != SL_ROUTE_OK) {
         static const char *const names[] = {"ok", "no-tag-match", "ip-restricted",
@@ -131,7 +136,7 @@ static void test_round_robin(void **state)
     for (unsigned w = 0; w < 2; w++) {
         for (int i = 0; i < 10000; i++) {
             struct sl_route_input in = {.worker = w, .now_ms = 1};
-            struct sl_route_plan p;
+            PLAN(p);
             assert_int_equal(sl_route_plan(g, &in, &p), SL_ROUTE_OK);
             assert_int_equal(p.n, 3);
             count[w][p.targets[0]->name[0] - 'a']++;
@@ -156,7 +161,7 @@ static void test_round_robin(void **state)
     char seq[8] = "";
     for (int i = 0; i < 7; i++) {
         struct sl_route_input in = {.now_ms = 1};
-        struct sl_route_plan p;
+        PLAN(p);
         sl_route_plan(model(r, "g"), &in, &p);
         seq[i] = p.targets[0]->name[0];
     }
@@ -167,7 +172,7 @@ static void test_round_robin(void **state)
 static const char *first_for_key(const struct sl_model *g, const char *key, uint64_t now_ms)
 {
     struct sl_route_input in = {.hash_key = sl_str_from_cstr(key), .now_ms = now_ms};
-    struct sl_route_plan p;
+    PLAN(p);
     assert_int_equal(sl_route_plan(g, &in, &p), SL_ROUTE_OK);
     return p.targets[0]->name;
 }
@@ -324,7 +329,7 @@ static void test_health_filter(void **state)
     r = group("      targets: [{model: x}, {model: y}]\n", "", extra);
     sl_route_check_result(model(r, "x"), SL_CHECK_FAILED, t0);
     sl_route_check_result(model(r, "y"), SL_CHECK_FAILED, t0);
-    struct sl_route_plan p;
+    PLAN(p);
     struct sl_route_input in = {.now_ms = t0};
     assert_int_equal(sl_route_plan(model(r, "g"), &in, &p), SL_ROUTE_ALL_UNAVAILABLE);
     assert_int_equal(p.retry_after_s, 30);
