@@ -1232,6 +1232,13 @@ static int skim_member(const unsigned char **pp, const unsigned char *end,
     p = skim_string(p, end, &escaped);
     if (p == NULL)
         return SL_EPARSE;
+    /* A name with escapes is compared decoded: it must be a valid string first. */
+    if (escaped) {
+        struct scan s = {.p = kstart, .end = p, .base = kstart};
+        bool again = false;
+        if (scan_string(&s, &again) != SL_OK || s.p != p)
+            return SL_EPARSE;
+    }
     size_t which = match_key(kstart + 1, p - 1, escaped, keys, n);
     while (p < end && is_ws(*p))
         p++;
