@@ -82,7 +82,8 @@ static const char chat_response[] =
     "\"assistant\",\"content\":\"Yes \\u2014 it ships to Lyon within three to five working days; "
     "gift wrapping can be added at checkout. If you would like a second title, \\\"Nelson: "
     "Britannia's God of War\\\" (cat. 2093) pairs well with it: a vivid, well-researched life "
-    "of the admiral that many readers of naval history count among their favourites.\",\"tool_calls\":[{\"id\":"
+    "of the admiral that many readers of naval history count among their "
+    "favourites.\",\"tool_calls\":[{\"id\":"
     "\"call_abc\",\"type\":\"function\",\"function\":{\"name\":\"stock\",\"arguments\":"
     "\"{\\\"cat\\\":2093}\"}}],\"refusal\":null},\"logprobs\":null,\"finish_reason\":"
     "\"tool_calls\"}],\"usage\":{\"prompt_tokens\":1948,\"completion_tokens\":61,\"total_tokens\":"
@@ -154,8 +155,8 @@ static void response_a2c(void)
     struct sl_usage u;
     out.len = 0;
     if (sl_xlate_for(SL_WIRE_CHAT, SL_WIRE_ANTHROPIC)
-            ->response(&ctx, sl_str_init(anthropic_response, sizeof(anthropic_response) - 1),
-                       &out, &u, why, sizeof(why)) != SL_OK) {
+            ->response(&ctx, sl_str_init(anthropic_response, sizeof(anthropic_response) - 1), &out,
+                       &u, why, sizeof(why)) != SL_OK) {
         fprintf(stderr, "response: %s\n", why);
         exit(1);
     }
