@@ -13,14 +13,13 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void check(const struct sl_body *b, bool stream)
+static void check(const struct sl_call *b, bool stream)
 {
     static const struct sl_str model_json = SL_STR_INIT("\"upstream-\\u00e9\"");
     struct sl_splice sp;
     struct sl_buf out;
-    bool wants;
-    sl_body_rewrite(b, model_json, stream, &sp, &wants);
-    sl_buf_init(&out, b->raw.len * 2 + 256);
+    sl_body_rewrite(b, model_json, stream, &sp);
+    sl_buf_init(&out, b->body.len * 2 + 256);
     SL_ASSERT(sl_splice_append(&sp, &out) == SL_OK);
     static const struct sl_str keys[] = {SL_STR_INIT("model"), SL_STR_INIT("stream_options")};
     struct sl_json_member m[2];
@@ -77,11 +76,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct sl_str body = sl_str_init((const char *)data, size);
     int dup = -1;
-    bool dup_known = false;
-    for (int ep = SL_EP_CHAT; ep <= SL_EP_EMBEDDINGS; ep++) {
-        struct sl_body b;
+    /* Duplicates are judged on valid JSON only: in a broken document the first problem found
+     * (a repeated name, or the break after it) is reported, either way a 400. */
+    bool dup_known = sl_json_validate(body, SL_JSON_DEFAULT_MAX_DEPTH, NULL) != SL_OK;
+    for (int ep = SL_OP_CHAT; ep <= SL_OP_EMBEDDINGS; ep++) {
+        struct sl_call b;
         char why[200];
-        int rc = sl_body_inspect(body, (enum sl_endpoint)ep, &b, why, sizeof(why));
+        int rc = sl_body_inspect(body, (enum sl_op)ep, &b, why, sizeof(why));
         bool said_dup = rc != SL_OK && strncmp(why, "duplicate key", 13) == 0;
         if (!dup_known && (rc == SL_OK || said_dup)) {
             dup = has_duplicates(body);

@@ -13,10 +13,10 @@
 #include "fuzz_check.h"
 #include "sluice/base.h"
 #include "sluice/buf.h"
+#include "sluice/dialect.h"
 #include "sluice/h2o.h"
 #include "sluice/json.h"
 #include "sluice/provider.h"
-#include "sluice/reply.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -56,7 +56,7 @@ static void check_error_body(struct sl_str body)
     render_code(&info, code, sizeof(code));
     h2o_mem_init_pool(&pool);
     struct sl_str env =
-        sl_error_envelope(&pool, "upstream_error", code[0] ? code : NULL, sl_buf_str(&msg));
+        sl_openai_error_body(&pool, "upstream_error", code[0] ? code : NULL, sl_buf_str(&msg));
     {
         json_error_t jerr;
         json_t *root = json_loadb(env.ptr, env.len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);

@@ -9,7 +9,7 @@
 set -eu
 
 build_pkgs="gcc make cmake pkg-config libh2o-evloop-dev libyaml-dev libjansson-dev libssl-dev
-    ca-certificates"
+    zlib1g-dev ca-certificates"
 test_pkgs="libcmocka-dev curl nghttp2-client clang libclang-rt-14-dev nodejs npm valgrind
     clang-format"
 container_pkgs="buildah debootstrap debian-archive-keyring libcap2-bin iproute2 curl openssl binutils"

@@ -8,10 +8,10 @@
 #define SLUICE_ACCESS_LOG_H
 
 #include "sluice/h2o.h"
-#include "sluice/http.h"
+#include "sluice/reqlog.h"
 
-/* ctx may be NULL (requests answered by h2o itself). status is what the client saw, 499 when
+/* log may be NULL (requests answered by h2o itself). status is what the client saw, 499 when
  * it left before the response completed. */
-void sl_access_log_write(h2o_req_t *req, const struct sl_reqctx *ctx, int status);
+void sl_access_log_write(h2o_req_t *req, const struct sl_reqlog *log, int status);
 
 #endif

@@ -35,14 +35,4 @@ int sl_auth_credential(const h2o_headers_t *headers, struct sl_str *token);
 enum sl_auth_result sl_auth_check(h2o_req_t *req, const struct sl_resources *res, int64_t now_us,
                                   const struct sl_api_key **key);
 
-/* Sends the 401 for a failed check in the OpenAI envelope (type invalid_api_key). */
-void sl_auth_reply_failure(h2o_req_t *req, enum sl_auth_result result);
-
-struct sl_reqctx;
-
-/* What every authenticated route does first: checks the caller's key against the request's
- * generation at the current time, records the key's display name for the access log, and
- * returns the key; or answers 401 and returns NULL. */
-const struct sl_api_key *sl_auth_require(struct sl_reqctx *ctx, h2o_req_t *req);
-
 #endif

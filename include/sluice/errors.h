@@ -53,6 +53,14 @@
     403, "permission_denied", NULL, "permission_denied",                                           \
         "API key \"%s\" is not allowed to use model \"%.*s\""
 
+#define SL_ERR_ROUTE_UNSUPPORTED                                                                   \
+    400, "invalid_request_error", NULL, "invalid_request",                                         \
+        "model \"%.*s\" (provider family %s) cannot serve %s"
+#define SL_ERR_COUNT_TOKENS_UNSUPPORTED                                                            \
+    400, "invalid_request_error", NULL, "invalid_request",                                         \
+        "count_tokens is supported for Anthropic models only: model \"%.*s\" is served by the "    \
+        "%s provider family"
+
 /* Upstream failures */
 #define SL_ERR_UPSTREAM_TIMEOUT                                                                    \
     504, "timeout", NULL, "upstream_timeout", "upstream request timed out: %s"
@@ -64,6 +72,13 @@
         "upstream returned invalid JSON: %s at byte %zu"
 #define SL_ERR_UPSTREAM_UNREACHABLE                                                                \
     502, "transport_error", NULL, "transport_error", "upstream unreachable: %s"
+/* The egress proxy's 407: final, never retried (src/upstream/client.c fail_proxy_auth). */
+#define SL_ERR_UPSTREAM_PROXY_AUTH                                                                 \
+    502, "transport_error", "proxy_auth_required", "transport_error", "upstream unreachable: %s"
+/* A body coding Sluice cannot undo (br, zstd), or corrupt gzip/deflate data. */
+#define SL_ERR_UPSTREAM_UNDECODABLE                                                                \
+    502, "upstream_decode_error", NULL, "upstream_decode_error",                                   \
+        "cannot decode the upstream response: %s"
 #define SL_ERR_UPSTREAM_5XX 502, "upstream_error", NULL, "upstream_error", "upstream returned %d"
 #define SL_ERR_UPSTREAM_ODD_STATUS                                                                 \
     502, "upstream_error", NULL, "upstream_error", "upstream returned unexpected status %d"

@@ -34,12 +34,12 @@ struct sl_sevent {
 
 /* Why a stream ends in an error, for the encoder to render in the caller's dialect. */
 struct sl_stream_error {
-    int status;           /* what this failure would have been as a response status (502, 504,
-                             or an upstream's in-band 429/529...) */
-    const char *type;     /* the error type: Sluice's ("stream_aborted", "timeout") or the
-                             upstream's own ("overloaded_error"), as plain text */
-    const char *code;     /* NULL: the same as type */
-    const char *kind;     /* the access log's error_kind */
+    int status;       /* what this failure would have been as a response status (502, 504,
+                         or an upstream's in-band 429/529...) */
+    const char *type; /* the error type: Sluice's ("stream_aborted", "timeout") or the
+                         upstream's own ("overloaded_error"), as plain text */
+    const char *code; /* NULL: the same as type */
+    const char *kind; /* the access log's error_kind */
     struct sl_str message;
 };
 

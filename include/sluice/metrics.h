@@ -15,7 +15,6 @@
 #include "sluice/buf.h"
 #include "sluice/str.h"
 
-struct sl_server;
 struct sl_metrics_worker;
 
 /* One finished proxied or local request, as the access log sees it. */
@@ -53,13 +52,28 @@ void sl_metrics_reload_result(bool ok, int64_t generation, double unix_time);
 /* Control thread, at boot: the first generation is live (not counted as a reload). */
 void sl_metrics_config_loaded(int64_t generation, double unix_time);
 
-/* Appends the whole exposition (text format 0.0.4) to out: the per-worker families summed
- * over every worker of s, plus process-level gauges. Control thread. */
-void sl_metrics_render(const struct sl_server *s, struct sl_buf *out);
+#define SL_METRICS_STATUS_CLASSES 6 /* 1xx..5xx, other */
+
+/* Process-level values the server gathers for a scrape. */
+struct sl_metrics_process {
+    const char *version;
+    unsigned workers;
+    bool draining;
+    uint64_t open_connections;
+    uint64_t connections_refused;
+    uint64_t lingering_closes;
+    uint64_t http_requests[SL_METRICS_STATUS_CLASSES]; /* by status class */
+};
+
+/* Appends the whole exposition (text format 0.0.4) to out: the families of the n per-worker
+ * stores (NULL entries skipped) summed, plus the process-level values p. Control thread. */
+void sl_metrics_render(const struct sl_metrics_process *p,
+                       const struct sl_metrics_worker *const *stores, size_t n, struct sl_buf *out);
 
 /* Families (all prefixed sluice_):
  *   build_info{version} gauge 1
  *   workers, draining, open_connections gauges
+ *   connections_refused_total, lingering_closes_total counters
  *   http_requests_total{code} counter (status class, every response incl. h2o's own)
  *   requests_total{route,model,status} counter
  *   client_cancelled_total{route,model} counter (status 499)

@@ -1,34 +1,37 @@
-/* Upstream wire families. Each is a const ops table; the api layer picks one by the provider
- * key's adapter and never formats a provider's wire itself. Worker thread; pool memory. */
+/* Upstream wire families (reference 3.5, 6). Each is a const ops table reached only through
+ * sl_provider_for (keyed by the provider key's adapter or vendor); the pipeline never formats a
+ * provider's wire itself. A family says which wire it speaks for what the caller asks, builds
+ * the request head (URL, auth, the headers it needs), reads its error bodies and says which
+ * failures are worth a retry. Worker thread; pool memory. */
 #ifndef SLUICE_PROVIDER_H
 #define SLUICE_PROVIDER_H
 
 #include <stdbool.h>
 
+#include "sluice/dialect.h"
 #include "sluice/h2o.h"
 #include "sluice/resources.h"
 #include "sluice/str.h"
-
-/* Client-facing endpoints that are proxied. */
-enum sl_endpoint {
-    SL_EP_CHAT = 0,    /* POST /v1/chat/completions */
-    SL_EP_COMPLETIONS, /* POST /v1/completions */
-    SL_EP_EMBEDDINGS,  /* POST /v1/embeddings */
-};
+#include "sluice/xlate.h"
 
 /* The parts of an upstream request that depend on the request, not on the provider. */
 struct sl_upstream_call {
-    enum sl_endpoint endpoint;
+    enum sl_op op;
+    enum sl_wire wire; /* what the body speaks (sl_provider_ops.wire_for) */
     bool stream;
     bool absolute_form; /* plain-http upstream through a forward proxy */
     struct sl_str request_id;
-    const h2o_iovec_t *body; /* the rewritten body, in pieces */
+    /* The caller's anthropic-version and anthropic-beta headers (empty when absent): Anthropic
+     * upstreams get them, so a caller pins the API version it was written for. */
+    struct sl_str anthropic_version;
+    struct sl_str anthropic_beta;
+    const h2o_iovec_t *body; /* the upstream body, in pieces */
     size_t nbody;
     size_t body_len;
 };
 
-/* An upstream error response reduced to the OpenAI envelope's fields (slices into the body;
- * empty when absent). */
+/* An upstream error response reduced to the envelope's fields (slices into the body; empty
+ * when absent). */
 struct sl_upstream_error_info {
     struct sl_str message; /* raw JSON string literal (quotes included), or empty */
     struct sl_str type;    /* likewise */
@@ -38,15 +41,23 @@ struct sl_upstream_error_info {
 
 struct sl_provider_ops {
     const char *name;
+    /* The wire to send for op when the caller speaks caller: the caller's own when the family
+     * serves it natively, else the one the family translates to; SL_WIRE_COUNT when the family
+     * cannot serve op at all. */
+    enum sl_wire (*wire_for)(enum sl_op op, enum sl_wire caller);
     /* Builds the complete request (head + body pieces) into pool memory. */
     void (*build_request)(h2o_mem_pool_t *pool, const struct sl_provider_key *key,
                           const struct sl_upstream_call *call, h2o_iovec_t **bufs, size_t *nbufs);
     /* Extracts message/type/code/param from an error body; false when it has none. */
     bool (*parse_error)(struct sl_str body, struct sl_upstream_error_info *out);
+    /* True when an error status from this family is worth another attempt (5xx; Anthropic's
+     * 529 overloaded). */
+    bool (*retryable_status)(int status);
 };
 
 const struct sl_provider_ops *sl_provider_for(const struct sl_provider_key *key);
 
 extern const struct sl_provider_ops sl_provider_openai;
+extern const struct sl_provider_ops sl_provider_anthropic;
 
 #endif

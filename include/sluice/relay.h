@@ -1,10 +1,13 @@
-/* Relaying an upstream event stream (SSE) to the client, event by event, never buffering the
- * stream: each complete upstream event is rewritten (model -> the caller's alias; the
- * usage-only chunk dropped unless the caller asked for it) and handed to h2o at once.
+/* Relaying an upstream event stream to the client: transport only. The relay frames upstream
+ * bytes into events (SSE), hands each to the first stage of a filter chain (filter.h) whose
+ * last stage, the caller dialect's encoder, writes into the relay's output buffer, and sends
+ * what was written at once. It never holds the stream whole and never knows a wire format:
+ * terminators, error frames and rewrites are the chain's.
  *
  * h2o's contract: after h2o_send(IN_PROGRESS) the buffers must stay untouched until h2o calls
  * proceed. Events arriving meanwhile go to a second buffer (double buffering); when it passes
- * the high-water mark the upstream socket is paused and resumed in proceed. Worker thread. */
+ * the high-water mark the upstream socket is paused and resumed in proceed. SSE keep-alive
+ * comments go out after downstream.sse_keepalive_interval_secs of silence. Worker thread. */
 #ifndef SLUICE_RELAY_H
 #define SLUICE_RELAY_H
 
@@ -12,26 +15,28 @@
 #include <stdint.h>
 
 #include "sluice/buf.h"
+#include "sluice/filter.h"
 #include "sluice/h2o.h"
-#include "sluice/http.h"
+#include "sluice/reqlog.h"
 #include "sluice/sse.h"
 #include "sluice/upstream.h"
 
 struct sl_relay {
     h2o_generator_t super; /* first member: h2o calls proceed/stop with it */
     h2o_req_t *req;
-    struct sl_reqctx *ctx;
+    struct sl_reqlog *log;      /* ttft, error kinds, client_gone */
     struct sl_upstream_req *up; /* NULL once the upstream exchange ended */
-    struct sl_str alias_json;   /* the caller's model value, a JSON string literal */
-    bool include_usage;         /* the caller asked for the usage chunk */
     /* private */
+    struct sl_filter _tap; /* the relay's own last-but-one stage (first event, failures) */
+    struct sl_filter *_chain;
     struct sl_sse_parser _sse;
-    struct sl_buf _pending;  /* rewritten events not yet handed to h2o */
+    struct sl_buf _pending;  /* output not yet handed to h2o: the encoder writes here */
     struct sl_buf _inflight; /* bytes h2o is sending */
+    bool _started;
     bool _sending;
     bool _upstream_ended;
+    bool _chain_ended;
     bool _final_sent;
-    bool _saw_done;
     bool _paused;
     bool _client_gone;
     uint64_t _last_send_us;
@@ -39,10 +44,20 @@ struct sl_relay {
     h2o_timeout_entry_t _keepalive;
 };
 
-/* Starts the 200 event-stream response. up must stay valid until sl_relay_upstream_done. */
-void sl_relay_start(struct sl_relay *r, h2o_req_t *req, struct sl_reqctx *ctx,
-                    struct sl_upstream_req *up, struct sl_str alias_json, bool include_usage,
-                    h2o_timeout_t *keepalive_timeout);
+/* Prepares r (no response yet). keepalive_timeout may be NULL. */
+void sl_relay_init(struct sl_relay *r, h2o_req_t *req, struct sl_reqlog *log,
+                   h2o_timeout_t *keepalive_timeout);
+
+/* Where the chain's encoder writes (valid for the relay's lifetime). */
+struct sl_buf *sl_relay_out(struct sl_relay *r);
+
+/* The stage the caller's chain must pass its output through: it notes the first event (TTFT)
+ * and a failure's kind in the log, then hands everything to encoder. */
+struct sl_filter *sl_relay_tail(struct sl_relay *r, struct sl_filter *encoder);
+
+/* Starts the 200 event-stream response and the relay: chain is the first stage (ending in
+ * sl_relay_tail's stage). up must stay valid until sl_relay_upstream_done. */
+void sl_relay_start(struct sl_relay *r, struct sl_upstream_req *up, struct sl_filter *chain);
 
 /* Upstream body bytes. Returns 0, or -1 when the relay cannot continue: it has then ended the
  * client's stream itself (an error frame unless the client is gone) and the caller abandons the
@@ -50,8 +65,8 @@ void sl_relay_start(struct sl_relay *r, h2o_req_t *req, struct sl_reqctx *ctx,
 int sl_relay_feed(struct sl_relay *r, const char *data, size_t len);
 
 /* The upstream exchange ended (err SL_UPSTREAM_OK = cleanly). At a clean end an open last line
- * is ended and an open [DONE] event counts; an end without [DONE] gets one; an event left
- * incomplete or a failure ends the stream with an "event: error" frame and no [DONE]. */
+ * is ended and an open [DONE] event counts, then the chain ends (its encoder writes the
+ * terminator); an event left incomplete, or a failure, ends the chain with an error instead. */
 void sl_relay_upstream_done(struct sl_relay *r, enum sl_upstream_error err, const char *detail);
 
 /* Microseconds h2o has been holding the current batch without asking for more (the client is

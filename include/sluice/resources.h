@@ -14,21 +14,14 @@
 #include "sluice/buf.h"
 #include "sluice/diag.h"
 #include "sluice/str.h"
+#include "sluice/url.h"
 
-/* Wire family used to talk to the upstream. Only OpenAI-compatible upstreams exist so far;
- * other adapters are rejected at load time as "not supported yet". */
+/* Wire family used to talk to the upstream (reference 3.5, 6): the key's adapter, else its
+ * provider's family (anthropic for "anthropic", openai for every other vendor). Families not
+ * built yet are rejected at load time as "not supported yet". */
 enum sl_adapter {
     SL_ADAPTER_OPENAI = 0,
-};
-
-/* Where an upstream lives, derived from a normalised api_base. */
-struct sl_origin {
-    bool tls;
-    char *host; /* connect target, SNI and certificate name; IPv6 without brackets */
-    uint16_t port;
-    char *authority; /* Host header value: "host" or "host:port" (IPv6 in brackets) */
-    char *base_path; /* path prefix without trailing slash: "/v1", "" */
-    char *key;       /* "https://host:port": identifies a connection pool */
+    SL_ADAPTER_ANTHROPIC,
 };
 
 struct sl_provider_key {

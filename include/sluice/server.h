@@ -7,6 +7,7 @@
 #ifndef SLUICE_SERVER_H
 #define SLUICE_SERVER_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "sluice/config.h"
@@ -33,6 +34,8 @@ const struct sl_config *sl_server_config(const struct sl_server *s);
 /* True from the first SIGTERM/SIGINT on: health checks answer 503 and HTTP/1.1 responses close
  * their connection. */
 bool sl_server_is_draining(const struct sl_server *s);
+/* The flag itself, for readers on worker threads (relaxed loads). */
+const _Atomic bool *sl_server_draining_flag(const struct sl_server *s);
 
 const struct sl_proxy_env *sl_server_proxy_env(const struct sl_server *s);
 

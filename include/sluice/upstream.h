@@ -6,8 +6,10 @@
  * a connect timeout (DNS, TCP, proxy tunnel and TLS), a whole-exchange deadline, an idle
  * timeout between reads (for streams), pause/resume for backpressure, cancellation, one
  * transparent retry when a pooled keep-alive connection turns out to be dead before any
- * response byte arrived, per-origin keep-alive pools, TLS with SNI and hostname verification,
- * and HTTPS_PROXY / HTTP_PROXY / NO_PROXY.
+ * response byte arrived, per-origin keep-alive pools, TLS with SNI (none for IP literals, as
+ * RFC 6066 requires) and host name or IP address verification, HTTPS_PROXY / HTTP_PROXY /
+ * NO_PROXY, gzip and deflate bodies decoded on the fly, and a rate-limited log line naming
+ * why a call failed.
  *
  * Everything here runs on one worker thread; nothing is shared between workers. */
 #ifndef SLUICE_UPSTREAM_H
@@ -28,20 +30,25 @@ struct sl_upstream_req;
 /* Why an exchange failed. */
 enum sl_upstream_error {
     SL_UPSTREAM_OK = 0,
-    SL_UPSTREAM_ERR_DNS,             /* name resolution failed */
-    SL_UPSTREAM_ERR_CONNECT,         /* TCP connect failed (refused, unreachable) */
-    SL_UPSTREAM_ERR_PROXY,           /* the HTTP proxy refused or broke the CONNECT tunnel */
-    SL_UPSTREAM_ERR_TLS,             /* handshake or certificate verification failed */
-    SL_UPSTREAM_ERR_CONNECT_TIMEOUT, /* not connected within upstream.connect_timeout_ms */
-    SL_UPSTREAM_ERR_DEADLINE,        /* the exchange's deadline passed */
-    SL_UPSTREAM_ERR_IDLE,            /* nothing received for the idle timeout */
-    SL_UPSTREAM_ERR_RESET,           /* connection closed or reset before the response ended */
-    SL_UPSTREAM_ERR_PROTOCOL,        /* malformed response (head, chunked framing) */
-    SL_UPSTREAM_ERR_TOO_LARGE,       /* response head over the size cap */
+    SL_UPSTREAM_ERR_DNS,               /* name resolution failed */
+    SL_UPSTREAM_ERR_CONNECT,           /* TCP connect failed (refused, unreachable) */
+    SL_UPSTREAM_ERR_PROXY,             /* the HTTP proxy refused or broke the CONNECT tunnel */
+    SL_UPSTREAM_ERR_TLS,               /* handshake or certificate verification failed */
+    SL_UPSTREAM_ERR_CONNECT_TIMEOUT,   /* not connected within upstream.connect_timeout_ms */
+    SL_UPSTREAM_ERR_DEADLINE,          /* the exchange's deadline passed */
+    SL_UPSTREAM_ERR_IDLE,              /* nothing received for the idle timeout */
+    SL_UPSTREAM_ERR_RESET,             /* connection closed or reset before the response ended */
+    SL_UPSTREAM_ERR_PROTOCOL,          /* malformed response (head, chunked framing) */
+    SL_UPSTREAM_ERR_TOO_LARGE,         /* response head over the size cap */
+    SL_UPSTREAM_ERR_DECODE,            /* a body coding Sluice cannot undo, or corrupt coded data */
+    SL_UPSTREAM_ERR_PROXY_AUTH,        /* the proxy demanded authentication (407): final */
+    SL_UPSTREAM_ERR_PROXY_UNREACHABLE, /* no TCP connection to the proxy itself: final */
 };
+#define SL_UPSTREAM_ERR_KINDS (SL_UPSTREAM_ERR_PROXY_UNREACHABLE + 1)
 
 /* Short static name for logs and metrics: "dns", "connect", "proxy", "tls", "connect_timeout",
- * "timeout", "stream_idle", "reset", "protocol", "too_large". */
+ * "timeout", "stream_idle", "reset", "protocol", "too_large", "decode", "proxy_auth",
+ * "proxy_unreachable". */
 const char *sl_upstream_error_name(enum sl_upstream_error e);
 
 struct sl_upstream_head {
@@ -55,18 +62,25 @@ struct sl_upstream_cbs {
     /* The response head arrived. Return 0 to receive the body, or -1 to abandon the exchange
      * (no further callbacks; the connection is closed). */
     int (*on_head)(void *ud, const struct sl_upstream_head *head);
-    /* Decoded body bytes (chunked framing removed). May call sl_upstream_pause. Return 0, or -1
-     * to abandon the exchange (no further callbacks). */
+    /* Decoded body bytes: chunked framing removed, and gzip or deflate content and transfer
+     * codings undone (decode.h), in pieces of at most 16 KiB when decoding; the head's
+     * Content-Encoding and Content-Length still describe the coded body. May call
+     * sl_upstream_pause, which stops delivery after this piece. Return 0, or -1 to abandon the
+     * exchange (no further callbacks). */
     int (*on_body)(void *ud, const char *data, size_t len);
     /* The exchange ended: SL_UPSTREAM_OK after the whole body, or the failure. error_detail is
      * a short human text (strerror, OpenSSL reason) or NULL. The request object is freed right
-     * after this returns. Called exactly once unless the exchange was cancelled or abandoned. */
+     * after this returns. Called exactly once unless the exchange was cancelled or abandoned.
+     * A coding Sluice cannot undo fails with SL_UPSTREAM_ERR_DECODE before on_head. Every
+     * failure reported here is also logged (warn), at most once per origin and kind every 10 s
+     * per worker. */
     void (*on_done)(void *ud, enum sl_upstream_error err, const char *error_detail);
 };
 
 struct sl_upstream_opts {
-    uint64_t deadline_ms; /* 0 = none */
-    uint64_t idle_ms;     /* 0 = none; max silence while waiting for the head or body bytes */
+    uint64_t deadline_ms;     /* 0 = none */
+    uint64_t idle_ms;         /* 0 = none; max silence while waiting for the head or body bytes */
+    struct sl_str request_id; /* for the failure log line; must outlive the exchange */
 };
 
 struct sl_proxy_env;

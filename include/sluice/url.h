@@ -11,6 +11,19 @@
 #include "sluice/buf.h"
 #include "sluice/str.h"
 
+/* Where an upstream lives, derived from a normalised api_base. */
+struct sl_origin {
+    bool tls;
+    char *host; /* connect target, SNI and certificate name; IPv6 without brackets */
+    uint16_t port;
+    char *authority; /* Host header value: "host" or "host:port" (IPv6 in brackets) */
+    char *base_path; /* path prefix without trailing slash: "/v1", "" */
+    char *key;       /* "https://host:port": identifies a connection pool */
+};
+
+/* Frees what the origin's strings hold and zeroes it. */
+void sl_origin_dispose(struct sl_origin *o);
+
 /* A parsed absolute http(s) URL. Slices point into the parsed text. */
 struct sl_url {
     bool tls;           /* https */
@@ -36,5 +49,10 @@ int sl_url_parse(struct sl_str text, struct sl_url *out, const char **why);
  * Returns 0, or SL_EPARSE with *why set (see sl_url_parse), or SL_E2BIG when out's cap is
  * reached (out is then left as it was). */
 int sl_url_normalize_openai_base(struct sl_str api_base, struct sl_buf *out, const char **why);
+
+/* The same for an Anthropic upstream: the base without "/v1" (the provider adds
+ * "/v1/messages"), so a pasted ".../v1", ".../v1/messages" or ".../v1/messages/count_tokens"
+ * (with or without a trailing slash) reaches the same endpoint as the bare host. */
+int sl_url_normalize_anthropic_base(struct sl_str api_base, struct sl_buf *out, const char **why);
 
 #endif

@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "sluice/exchange.h"
 #include "sluice/generation.h"
 #include "sluice/h2o.h"
 
@@ -26,18 +27,25 @@ struct sl_worker_stats {
     _Atomic uint64_t connections;
     _Atomic uint64_t connections_refused; /* over proxy.max_connections */
     _Atomic uint64_t requests[6];         /* by status class: [0] = 1xx..[4] = 5xx, [5] = other */
+    /* Client connections closed gracefully: write side shut, then what the client still sent
+     * read and thrown away (see src/server/linger.c). */
+    _Atomic uint64_t lingering_closes;
 };
 
 #define SL_WORKER_MAX_LISTENERS 2 /* plain HTTP and, with proxy.tls.addr, TLS */
 
-struct sl_reqctx;
+struct sl_exchange;
 
 /* One accepted client connection, kept in its socket's on_close.data; freed when it closes. */
 struct sl_client_conn {
     struct sl_worker *worker;
     h2o_socket_t *sock;
     /* HTTP/1.1: the request being handled on it, or NULL (see keep_reading in http.c). */
-    struct sl_reqctx *current;
+    struct sl_exchange *current;
+    /* HTTP/1.x: a second descriptor of the socket, taken when a response will end the
+     * connection, so that the socket outlives h2o's close and is closed gracefully
+     * (src/server/linger.c); -1 otherwise. */
+    int _linger_fd;
 };
 
 /* The connection record of a socket the worker accepted, or NULL for any other socket. */
@@ -67,6 +75,8 @@ struct sl_worker {
     h2o_timeout_t _trim_timeout;
     h2o_timeout_entry_t _trim_entry;
     uint64_t _last_request_end_ms;
+    /* What the worker lends the request path (set before the loop runs). */
+    struct sl_services svc;
     /* SSE keep-alive comments (downstream.sse_keepalive_interval_secs); NULL when disabled. */
     h2o_timeout_t *sse_keepalive_timeout;
     h2o_timeout_t _sse_keepalive;
@@ -77,6 +87,10 @@ struct sl_worker {
     h2o_multithread_receiver_t _control_rx;
     h2o_timeout_t _sweep_timeout;
     h2o_timeout_entry_t _sweep_entry;
+    /* Client sockets being closed gracefully (src/server/linger.c), oldest first. */
+    h2o_linklist_t _lingering;
+    size_t _n_lingering;
+    h2o_timeout_t _linger_timeout;
 };
 
 /* Messages the control thread sends to a worker (delivered on the worker's loop). */

@@ -49,6 +49,7 @@ struct sl_usage {
 /* What a translation needs to know about the request besides the body. */
 struct sl_xlate_ctx {
     struct sl_str alias;          /* the model name the caller sent, plain text */
+    struct sl_str alias_json;     /* the same, as the JSON string literal the caller sent */
     struct sl_str upstream_model; /* the model id the upstream expects, plain text */
     bool stream;                  /* the caller asked for a stream */
     bool include_usage;           /* OpenAI callers: stream_options.include_usage was true */

@@ -1,10 +1,10 @@
 #include <string.h>
 
-#include "sluice/api.h"
+#include <stdio.h>
+
 #include "sluice/base.h"
+#include "sluice/exchange.h"
 #include "sluice/reply.h"
-#include "sluice/server.h"
-#include "sluice/worker.h"
 
 #define TEXT_PLAIN "text/plain; charset=utf-8"
 
@@ -18,14 +18,14 @@ static bool wants_verbose(h2o_req_t *req)
 }
 
 /* Kubernetes-style health: "ok", or with ?verbose one line per check. */
-static void reply_health(h2o_req_t *req, const char *name, bool with_config)
+static int reply_health(struct sl_exchange *x, const char *name, bool with_config)
 {
-    struct sl_server *s = sl_worker_of(req)->server;
-    bool draining = sl_server_is_draining(s);
+    h2o_req_t *req = x->req;
+    bool draining = atomic_load_explicit(x->svc->draining, memory_order_relaxed);
     int status = draining ? 503 : 200;
     if (!wants_verbose(req)) {
         sl_reply(req, status, TEXT_PLAIN, draining ? SL_STRLIT("shutting down") : SL_STRLIT("ok"));
-        return;
+        return SL_DONE;
     }
     char body[256];
     int n = snprintf(body, sizeof(body), "[+]ping ok\n%s%s%s check %s\n",
@@ -33,16 +33,15 @@ static void reply_health(h2o_req_t *req, const char *name, bool with_config)
                      with_config ? "[+]config ok\n" : "", name, draining ? "failed" : "passed");
     sl_reply(req, status, TEXT_PLAIN,
              sl_str_from_iov(h2o_strdup(&req->pool, body, (size_t)SL_MAX(n, 0))));
+    return SL_DONE;
 }
 
-void sl_api_livez(struct sl_reqctx *ctx, h2o_req_t *req)
+int sl_phase_livez(struct sl_exchange *x)
 {
-    SL_UNUSED(ctx);
-    reply_health(req, "livez", false);
+    return reply_health(x, "livez", false);
 }
 
-void sl_api_readyz(struct sl_reqctx *ctx, h2o_req_t *req)
+int sl_phase_readyz(struct sl_exchange *x)
 {
-    SL_UNUSED(ctx);
-    reply_health(req, "readyz", true);
+    return reply_health(x, "readyz", true);
 }

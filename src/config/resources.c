@@ -258,10 +258,7 @@ static void free_provider_key(struct sl_provider_key *k)
     free(k->name);
     free(k->provider);
     free(k->api_base);
-    free(k->origin.host);
-    free(k->origin.authority);
-    free(k->origin.base_path);
-    free(k->origin.key);
+    sl_origin_dispose(&k->origin);
     free_secret(&k->api_key);
     free_secret(&k->auth_header);
 }

@@ -10,7 +10,8 @@
 #include "config_internal.h"
 #include "resources_internal.h"
 
-#define OPENAI_DEFAULT_BASE "https://api.openai.com/v1"
+#define OPENAI_DEFAULT_BASE    "https://api.openai.com/v1"
+#define ANTHROPIC_DEFAULT_BASE "https://api.anthropic.com"
 
 enum {
     F_DISPLAY_NAME = 0,
@@ -40,8 +41,14 @@ static const struct sl__res_field fields[] = {
 static const struct sl__res_schema schema = {"provider_keys", fields, SL_ARRAY_LEN(fields)};
 
 /* Adapters of the reference gateway that Sluice has no wire family for yet. */
-static const char *const unsupported_adapters[] = {"anthropic", "bedrock", "vertex",
-                                                   "azure-openai"};
+static const char *const unsupported_adapters[] = {"bedrock", "vertex", "azure-openai"};
+
+/* The family a vendor name implies when the key sets no adapter. */
+static enum sl_adapter family_of_vendor(const char *vendor)
+{
+    return vendor != NULL && strcmp(vendor, "anthropic") == 0 ? SL_ADAPTER_ANTHROPIC
+                                                              : SL_ADAPTER_OPENAI;
+}
 
 /* provider is optional: returns 0 with *out set, SL_ENOENT when absent, SL_EPARSE after
  * reporting a bad value. */
@@ -65,30 +72,27 @@ static int read_provider(struct sl__res_entry *e, char **out)
     return SL_OK;
 }
 
-/* Returns 0 when the key speaks the OpenAI wire format, or leaves it to its models (no
- * provider, no adapter; *has_adapter false); reports and returns SL_EPARSE if not. */
-static int check_adapter(struct sl__res_entry *e, const char *provider, bool *has_adapter)
+/* Sets the key's wire family from its adapter, else its vendor; without either the models
+ * naming the key decide (sl__res_key_use; *has_adapter false). Reports and returns SL_EPARSE for
+ * an adapter Sluice has no family for. */
+static int check_adapter(struct sl__res_entry *e, struct sl_provider_key *pk, bool *has_adapter)
 {
     struct sl__res_val v;
     char shown[256];
     int rc = sl__res_string(e, F_ADAPTER, &v);
     *has_adapter = rc != SL_ENOENT;
+    pk->adapter = family_of_vendor(pk->provider);
     if (rc == SL_EPARSE)
         return rc;
-    if (rc == SL_ENOENT) {
-        /* Without an adapter the vendor picks the wire family, as in the reference; without
-         * either, the models naming the key do (sl__res_key_use). */
-        if (provider != NULL && strcmp(provider, "anthropic") == 0) {
-            sl__res_error(e, e->values[F_PROVIDER]->line, "provider",
-                          "\"anthropic\" is not supported by sluice yet (set adapter: openai "
-                          "to use an OpenAI-compatible endpoint)");
-            return SL_EPARSE;
-        }
+    if (rc == SL_ENOENT)
         return SL_OK;
-    }
     struct sl_str a = sl_str_init(v.text, v.len);
     rc = SL_OK;
-    if (!sl_str_eq_lit(a, "openai")) {
+    if (sl_str_eq_lit(a, "anthropic")) {
+        pk->adapter = SL_ADAPTER_ANTHROPIC;
+    } else if (sl_str_eq_lit(a, "openai")) {
+        pk->adapter = SL_ADAPTER_OPENAI;
+    } else {
         rc = SL_EPARSE;
         for (size_t i = 0; i < SL_ARRAY_LEN(unsupported_adapters); i++) {
             if (sl_str_eq(a, sl_str_from_cstr(unsupported_adapters[i]))) {
@@ -166,8 +170,17 @@ static void build_origin(struct sl_provider_key *pk)
     free(h);
 }
 
-/* Normalises api_base (or applies the openai default) into pk->api_base. Returns SL_ENOENT when
- * the key has neither api_base nor provider: a model names the vendor later. */
+/* The default api_base of a vendor, when it has one: OpenAI's for provider openai, Anthropic's
+ * for the anthropic family (the reference: other OpenAI-compatible vendors must set theirs). */
+static const char *default_base(enum sl_adapter family, const char *vendor)
+{
+    if (family == SL_ADAPTER_ANTHROPIC)
+        return ANTHROPIC_DEFAULT_BASE;
+    return vendor != NULL && strcmp(vendor, "openai") == 0 ? OPENAI_DEFAULT_BASE : NULL;
+}
+
+/* Normalises api_base (or applies the vendor's default) into pk->api_base. Returns SL_ENOENT
+ * when the key has neither api_base nor provider: a model names the vendor later. */
 static int read_api_base(struct sl__res_entry *e, struct sl_provider_key *pk, bool supported,
                          int provider_rc, struct sl_str provider_shown)
 {
@@ -180,7 +193,8 @@ static int read_api_base(struct sl__res_entry *e, struct sl_provider_key *pk, bo
         return SL_EPARSE;
     if (rc == SL_ENOENT && provider_rc == SL_ENOENT)
         return SL_ENOENT;
-    if (rc == SL_ENOENT && strcmp(pk->provider, "openai") != 0) {
+    const char *fallback = default_base(pk->adapter, pk->provider);
+    if (rc == SL_ENOENT && fallback == NULL) {
         char q[96];
         sl__res_error(e, 0, "api_base",
                       "required for provider %s (the default " OPENAI_DEFAULT_BASE
@@ -189,13 +203,16 @@ static int read_api_base(struct sl__res_entry *e, struct sl_provider_key *pk, bo
         return SL_EPARSE;
     }
     if (rc == SL_ENOENT) {
-        pk->api_base = sl_xstrdup(OPENAI_DEFAULT_BASE);
+        pk->api_base = sl_xstrdup(fallback);
         return SL_OK;
     }
     if (rc != SL_OK)
         return rc;
     sl_buf_init(&b, SL__RES_TEXT_MAX);
-    rc = sl_url_normalize_openai_base(sl_str_init(v.text, v.len), &b, &why);
+    if (pk->adapter == SL_ADAPTER_ANTHROPIC)
+        rc = sl_url_normalize_anthropic_base(sl_str_init(v.text, v.len), &b, &why);
+    else
+        rc = sl_url_normalize_openai_base(sl_str_init(v.text, v.len), &b, &why);
     /* The value is not echoed: URLs can carry credentials in user info or a query. */
     if (rc != SL_OK)
         sl__res_error(e, v.node->line, "api_base", "invalid URL%s: %s",
@@ -222,9 +239,8 @@ static void load_one(struct sl__res_loader *l, size_t i, const struct sl_yaml_no
     int provider_rc = read_provider(&e, &pk->provider);
     if (pk->provider != NULL)
         info->provider_shown = sl__res_printable(e.values[F_PROVIDER], pk->provider);
-    pk->adapter = SL_ADAPTER_OPENAI;
     pk->api_key = read_api_key(&e);
-    bool supported = check_adapter(&e, pk->provider, &has_adapter) == SL_OK;
+    bool supported = check_adapter(&e, pk, &has_adapter) == SL_OK;
     int base_rc = read_api_base(&e, pk, supported, provider_rc, info->provider_shown);
     if (base_rc == SL_OK)
         build_origin(pk);
@@ -281,6 +297,22 @@ static void key_error(struct sl__res_loader *l, size_t i, const char *field, con
     sl_diag_add(l->diag, pk->line, "%s: %s: %s", label, field, msg);
 }
 
+/* A base read with OpenAI's rules before the models said the family is Anthropic's: Anthropic's
+ * rules apply to it (they drop a pasted /v1, which the provider adds back). */
+static void renormalize_anthropic(struct sl_provider_key *pk)
+{
+    struct sl_buf b;
+    const char *why;
+    sl_buf_init(&b, SL__RES_TEXT_MAX);
+    if (sl_url_normalize_anthropic_base(sl_str_from_cstr(pk->api_base), &b, &why) == SL_OK) {
+        free(pk->api_base);
+        pk->api_base = sl_str_dup(sl_buf_str(&b));
+        sl_origin_dispose(&pk->origin);
+        build_origin(pk);
+    }
+    sl_buf_dispose(&b);
+}
+
 /* The model's vendor settles a key that had none: the wire family (when the key has no
  * adapter) and the default api_base (when it has none). */
 static void settle(struct sl__res_entry *e, size_t i, const char *vendor)
@@ -294,24 +326,22 @@ static void settle(struct sl__res_entry *e, size_t i, const char *vendor)
     sl__cfg_quote(shown, sizeof(shown), sl__res_printable(pn, vendor));
     info->settled = true;
     info->vendor = vendor;
-    if (info->needs_family && strcmp(vendor, "anthropic") == 0) {
-        sl__res_error(e, pn->line, "provider",
-                      "%s is not supported by sluice yet: provider key %s sets neither provider "
-                      "nor adapter, so the model's provider picks the wire family (set adapter: "
-                      "openai on the key for an OpenAI-compatible endpoint)",
-                      shown, kq);
-        return;
+    if (info->needs_family) {
+        pk->adapter = family_of_vendor(vendor);
+        if (pk->adapter == SL_ADAPTER_ANTHROPIC && pk->api_base != NULL)
+            renormalize_anthropic(pk);
     }
     if (!info->needs_base)
         return;
-    if (strcmp(vendor, "openai") != 0) {
+    const char *fallback = default_base(pk->adapter, vendor);
+    if (fallback == NULL) {
         key_error(l, i, "api_base",
                   "required for provider %s, taken from %s because the key sets no provider (the "
                   "default " OPENAI_DEFAULT_BASE " applies only to provider openai)",
                   shown, e->label);
         return;
     }
-    pk->api_base = sl_xstrdup(OPENAI_DEFAULT_BASE);
+    pk->api_base = sl_xstrdup(fallback);
     build_origin(pk);
 }
 
@@ -329,7 +359,7 @@ const char *sl__res_key_use(struct sl__res_entry *e, size_t key_index, const cha
     if (info->vendor != NULL)
         return info->vendor;
     if (!pending)
-        return "openai"; /* the adapter's family: the only one built */
+        return pk->adapter == SL_ADAPTER_ANTHROPIC ? "anthropic" : "openai"; /* the adapter's */
     if (model_provider == NULL && !info->bad)
         sl__res_error(e, 0, "provider",
                       "required: provider key %s sets neither provider nor %s, so the model's "

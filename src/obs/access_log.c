@@ -175,7 +175,7 @@ static char *put_field(char *o, const char *name, size_t name_len, struct sl_str
 
 #define PUT_FIELD(o, name, v) put_field((o), (name), sizeof(name) - 1, (v))
 
-static char *put_ctx_fields(char *o, const struct sl_reqctx *ctx)
+static char *put_ctx_fields(char *o, const struct sl_reqlog *ctx)
 {
     o = PUT_FIELD(o, "model", ctx->model);
     o = PUT_FIELD(o, "upstream_model", ctx->upstream_model);
@@ -194,7 +194,7 @@ static char *put_ctx_fields(char *o, const struct sl_reqctx *ctx)
 }
 
 /* Formats the whole line, newline included, into line (LINE_MAX_BYTES). Returns its length. */
-static size_t format_line(char *line, h2o_req_t *req, const struct sl_reqctx *ctx, int status)
+static size_t format_line(char *line, h2o_req_t *req, const struct sl_reqlog *ctx, int status)
 {
     char *o = put_timestamp(line);
     o = SL_PUT_LIT(o, " INFO  access method=");
@@ -224,7 +224,7 @@ static size_t format_line(char *line, h2o_req_t *req, const struct sl_reqctx *ct
     return n;
 }
 
-void sl_access_log_write(h2o_req_t *req, const struct sl_reqctx *ctx, int status)
+void sl_access_log_write(h2o_req_t *req, const struct sl_reqlog *ctx, int status)
 {
     if (!sl_log_enabled(SL_LOG_INFO))
         return;

@@ -34,7 +34,7 @@ enum sl__series_type {
 };
 
 /* Status classes of requests_total: [0] = 1xx .. [4] = 5xx, [5] = anything else. */
-#define SL__STATUS_CLASSES 6
+#define SL__STATUS_CLASSES SL_METRICS_STATUS_CLASSES
 
 enum sl__token_type {
     SL__TOKENS_PROMPT = 0,
@@ -89,22 +89,6 @@ struct sl_metrics_worker {
 };
 
 /* Process-level values the renderer shows next to the stores' families. */
-struct sl__metrics_process {
-    const char *version;
-    unsigned workers;
-    bool draining;
-    uint64_t open_connections;
-    uint64_t connections_refused;
-    uint64_t http_requests[SL__STATUS_CLASSES]; /* by status class, as requests[] above */
-};
-
-/* Renders the whole exposition from p and n stores (NULL entries are skipped); series with
- * equal label sets are summed over the stores. sl_metrics_render is this plus the server's
- * values. Control thread (any single thread). */
-void sl__metrics_render_stores(const struct sl__metrics_process *p,
-                               const struct sl_metrics_worker *const *stores, size_t n,
-                               struct sl_buf *out);
-
 /* Forgets every sl_metrics_reload_result (tests). */
 void sl__metrics_reload_reset(void);
 

@@ -5,8 +5,6 @@
 #include "metrics_internal.h"
 #include "sluice/base.h"
 #include "sluice/metrics.h"
-#include "sluice/server.h"
-#include "sluice/worker.h"
 #include "sluice_version.h"
 
 #define LABELS_MAX (64u * 1024)
@@ -410,7 +408,7 @@ static void gauge(struct sl_buf *out, const char *name, const char *help, uint64
 }
 
 static void render_process(struct sl_buf *out, struct sl_buf *lb,
-                           const struct sl__metrics_process *p)
+                           const struct sl_metrics_process *p)
 {
     family(out, "sluice_build_info", "gauge", "Build information.");
     sl_buf_reset(lb);
@@ -423,6 +421,10 @@ static void render_process(struct sl_buf *out, struct sl_buf *lb,
     family(out, "sluice_connections_refused_total", "counter",
            "Connections refused because proxy.max_connections were open.");
     sl_buf_appendf(out, "sluice_connections_refused_total %" PRIu64 "\n", p->connections_refused);
+    family(out, "sluice_lingering_closes_total", "counter",
+           "Client connections closed gracefully: write side shut, then what the client still "
+           "sent read and discarded (at most 32 MiB or 5 s).");
+    sl_buf_appendf(out, "sluice_lingering_closes_total %" PRIu64 "\n", p->lingering_closes);
     family(out, "sluice_http_requests_total", "counter",
            "Responses sent, by status class (every response, including h2o's own).");
     for (size_t c = 0; c < SL__STATUS_CLASSES; c++)
@@ -445,9 +447,8 @@ static void render_reloads(struct sl_buf *out)
                    last_success_time);
 }
 
-void sl__metrics_render_stores(const struct sl__metrics_process *p,
-                               const struct sl_metrics_worker *const *stores, size_t n,
-                               struct sl_buf *out)
+void sl_metrics_render(const struct sl_metrics_process *p,
+                       const struct sl_metrics_worker *const *stores, size_t n, struct sl_buf *out)
 {
     struct rows rows = {0};
     struct sl_buf lb;
@@ -461,23 +462,4 @@ void sl__metrics_render_stores(const struct sl__metrics_process *p,
     render_reloads(out);
     rows_dispose(&rows);
     sl_buf_dispose(&lb);
-}
-
-void sl_metrics_render(const struct sl_server *s, struct sl_buf *out)
-{
-    struct sl__metrics_process p = {.version = SL_VERSION, .draining = sl_server_is_draining(s)};
-    unsigned n = sl_server_worker_count(s);
-    const struct sl_metrics_worker **stores = sl_xcalloc(n + 1, sizeof(*stores));
-    p.workers = n;
-    for (unsigned i = 0; i < n; i++) {
-        const struct sl_worker *w = sl_server_worker(s, i);
-        stores[i] = w->metrics;
-        p.open_connections += atomic_load_explicit(&w->stats.connections, memory_order_relaxed);
-        p.connections_refused +=
-            atomic_load_explicit(&w->stats.connections_refused, memory_order_relaxed);
-        for (size_t c = 0; c < SL__STATUS_CLASSES; c++)
-            p.http_requests[c] += atomic_load_explicit(&w->stats.requests[c], memory_order_relaxed);
-    }
-    sl__metrics_render_stores(&p, stores, n, out);
-    free(stores);
 }

@@ -6,9 +6,6 @@
 
 #include "sluice/auth.h"
 #include "sluice/base.h"
-#include "sluice/generation.h"
-#include "sluice/http.h"
-#include "sluice/reply.h"
 
 /* The digest of the presented key, with OpenSSL's low-level SHA-256. The one-shot SHA256() of
  * OpenSSL 3 goes through EVP and the provider store on every call: 5,800 instructions per
@@ -60,40 +57,4 @@ enum sl_auth_result sl_auth_check(h2o_req_t *req, const struct sl_resources *res
     if ((*key)->has_expiry && now_us > (*key)->expires_at_us)
         return SL_AUTH_EXPIRED;
     return SL_AUTH_OK;
-}
-
-void sl_auth_reply_failure(h2o_req_t *req, enum sl_auth_result result)
-{
-    switch (result) {
-    case SL_AUTH_MISSING:
-        sl_reply_error(req, SL_ERR_KEY_MISSING);
-        break;
-    case SL_AUTH_UNKNOWN:
-        sl_reply_error(req, SL_ERR_KEY_UNKNOWN);
-        break;
-    case SL_AUTH_DISABLED:
-        sl_reply_error(req, SL_ERR_KEY_DISABLED);
-        break;
-    case SL_AUTH_EXPIRED:
-        sl_reply_error(req, SL_ERR_KEY_EXPIRED);
-        break;
-    case SL_AUTH_OK:
-        SL_ASSERT(!"not a failure");
-        break;
-    }
-}
-
-const struct sl_api_key *sl_auth_require(struct sl_reqctx *ctx, h2o_req_t *req)
-{
-    const struct sl_api_key *key;
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    enum sl_auth_result ar =
-        sl_auth_check(req, ctx->pin->gen->res, (int64_t)tv.tv_sec * 1000000 + tv.tv_usec, &key);
-    if (key != NULL)
-        ctx->key_name = sl_str_from_cstr(key->name);
-    if (ar == SL_AUTH_OK)
-        return key;
-    sl_auth_reply_failure(req, ar);
-    return NULL;
 }

@@ -9,17 +9,42 @@
 #include "sluice/put.h"
 #include "sluice_version.h"
 
-static const char *endpoint_path(enum sl_endpoint ep)
+static const char *endpoint_path(enum sl_wire w)
 {
-    switch (ep) {
-    case SL_EP_CHAT:
+    switch (w) {
+    case SL_WIRE_CHAT:
         return "/chat/completions";
-    case SL_EP_COMPLETIONS:
+    case SL_WIRE_COMPLETIONS:
         return "/completions";
-    case SL_EP_EMBEDDINGS:
+    case SL_WIRE_EMBEDDINGS:
         return "/embeddings";
+    default:
+        SL_ASSERT(!"not an OpenAI wire");
+        return "/";
     }
-    return "/";
+}
+
+/* Chat callers of any dialect reach the chat endpoint (others through a translation);
+ * completions and embeddings are OpenAI's own; count_tokens is Anthropic's. */
+static enum sl_wire wire_for(enum sl_op op, enum sl_wire caller)
+{
+    SL_UNUSED(caller);
+    switch (op) {
+    case SL_OP_CHAT:
+        return SL_WIRE_CHAT;
+    case SL_OP_COMPLETIONS:
+        return SL_WIRE_COMPLETIONS;
+    case SL_OP_EMBEDDINGS:
+        return SL_WIRE_EMBEDDINGS;
+    case SL_OP_COUNT_TOKENS:
+        break;
+    }
+    return SL_WIRE_COUNT;
+}
+
+static bool retryable_status(int status)
+{
+    return status >= 500 && status <= 599;
 }
 
 /* The head is assembled with memcpy: snprintf cost more than the rest of this function's
@@ -37,7 +62,7 @@ static void build_request(h2o_mem_pool_t *pool, const struct sl_provider_key *ke
         w = sl_put_cstr(w, o->authority);
     }
     w = sl_put_cstr(w, o->base_path);
-    w = sl_put_cstr(w, endpoint_path(call->endpoint));
+    w = sl_put_cstr(w, endpoint_path(call->wire));
     w = SL_PUT_LIT(w, " HTTP/1.1\r\nHost: ");
     w = sl_put_cstr(w, o->authority);
     w = SL_PUT_LIT(w, "\r\nAuthorization: ");
@@ -47,7 +72,9 @@ static void build_request(h2o_mem_pool_t *pool, const struct sl_provider_key *ke
         w = SL_PUT_LIT(w, "text/event-stream");
     else
         w = SL_PUT_LIT(w, "application/json");
-    w = SL_PUT_LIT(w, "\r\nUser-Agent: sluice/" SL_VERSION_BASE "\r\nX-Request-Id: ");
+    /* identity: an upstream that compresses anyway is decoded by the client (upstream.h). */
+    w = SL_PUT_LIT(w, "\r\nAccept-Encoding: identity\r\nUser-Agent: sluice/" SL_VERSION_BASE
+                      "\r\nX-Request-Id: ");
     w = sl_put(w, call->request_id.ptr, call->request_id.len);
     w = SL_PUT_LIT(w, "\r\nContent-Length: ");
     w = sl_put_u64(w, call->body_len);
@@ -93,15 +120,8 @@ static bool parse_error(struct sl_str body, struct sl_upstream_error_info *out)
 
 const struct sl_provider_ops sl_provider_openai = {
     .name = "openai",
+    .wire_for = wire_for,
     .build_request = build_request,
     .parse_error = parse_error,
+    .retryable_status = retryable_status,
 };
-
-const struct sl_provider_ops *sl_provider_for(const struct sl_provider_key *key)
-{
-    switch (key->adapter) {
-    case SL_ADAPTER_OPENAI:
-        return &sl_provider_openai;
-    }
-    return NULL;
-}

@@ -12,6 +12,9 @@
 #include "sluice/log.h"
 #include "sluice/metrics.h"
 #include "sluice/reload.h"
+#include "sluice/server.h"
+#include "sluice/worker.h"
+#include "sluice_version.h"
 
 #define POLL_MS               100
 #define STILL_DRAINING_LOG_MS 5000
@@ -149,6 +152,28 @@ static void on_signal(h2o_socket_t *sock, const char *err)
     }
 }
 
+/* Every worker's store and counters, summed by obs (which knows nothing of workers). */
+static void render_metrics(const struct sl_server *s, struct sl_buf *out)
+{
+    struct sl_metrics_process p = {.version = SL_VERSION, .draining = sl_server_is_draining(s)};
+    unsigned n = sl_server_worker_count(s);
+    const struct sl_metrics_worker **stores = sl_xcalloc(n + 1, sizeof(*stores));
+    p.workers = n;
+    for (unsigned i = 0; i < n; i++) {
+        const struct sl_worker *w = sl_server_worker(s, i);
+        stores[i] = w->metrics;
+        p.open_connections += atomic_load_explicit(&w->stats.connections, memory_order_relaxed);
+        p.connections_refused +=
+            atomic_load_explicit(&w->stats.connections_refused, memory_order_relaxed);
+        p.lingering_closes +=
+            atomic_load_explicit(&w->stats.lingering_closes, memory_order_relaxed);
+        for (size_t c = 0; c < SL_METRICS_STATUS_CLASSES; c++)
+            p.http_requests[c] += atomic_load_explicit(&w->stats.requests[c], memory_order_relaxed);
+    }
+    sl_metrics_render(&p, stores, n, out);
+    free(stores);
+}
+
 static int on_metrics_req(h2o_handler_t *self, h2o_req_t *req)
 {
     struct sl_control *c = *(struct sl_control **)(self + 1);
@@ -161,7 +186,7 @@ static int on_metrics_req(h2o_handler_t *self, h2o_req_t *req)
         return -1;
     struct sl_buf out;
     sl_buf_init(&out, METRICS_MAX_BYTES);
-    sl_metrics_render(c->server, &out);
+    render_metrics(c->server, &out);
     h2o_iovec_t body = h2o_strdup(&req->pool, out.ptr != NULL ? out.ptr : "", out.len);
     sl_buf_dispose(&out);
     req->res.status = 200;

@@ -1,4 +1,6 @@
 #include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -7,8 +9,11 @@
 
 #include "server_internal.h"
 #include "sluice/access_log.h"
-#include "sluice/api.h"
 #include "sluice/base.h"
+#include "sluice/clock.h"
+#include "sluice/dialect.h"
+#include "sluice/errors.h"
+#include "sluice/exchange.h"
 #include "sluice/framing.h"
 #include "sluice/http.h"
 #include "sluice/log.h"
@@ -17,7 +22,6 @@
 #include "sluice/server.h"
 #include "sluice/worker.h"
 
-#define ENV_CTX        "sl.ctx"
 #define ENV_RID        "sl.rid"
 #define REQUEST_ID_MAX 128
 
@@ -35,12 +39,6 @@ struct http_logger {
     h2o_logger_t super;
     struct sl_server *server;
 };
-
-struct sl_reqctx *sl_reqctx_of(h2o_req_t *req)
-{
-    h2o_iovec_t *slot = h2o_req_getenv(req, H2O_STRLIT(ENV_CTX), 0);
-    return slot != NULL ? (struct sl_reqctx *)(void *)slot->base : NULL;
-}
 
 bool sl_request_id_is_valid(struct sl_str s)
 {
@@ -127,13 +125,6 @@ struct sl_str sl_request_id(h2o_req_t *req)
     return id;
 }
 
-uint64_t sl_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 /* The client socket's read callback while its request is handled (see keep_reading). The
  * socket is marked don't-read, so h2o only reports it readable; whether that is input or the
  * end is read off the kernel's queue without taking anything from it. */
@@ -151,9 +142,9 @@ static void on_client_readable(h2o_socket_t *sock, const char *err)
     /* The end (0) or an error: the caller has gone. Let the handler stop its work now rather
      * than at its next watch tick. */
     struct sl_client_conn *c = sl_client_conn_of(sock);
-    struct sl_reqctx *ctx = c != NULL ? c->current : NULL;
-    if (ctx != NULL && ctx->on_client_gone != NULL)
-        ctx->on_client_gone(ctx->on_client_gone_data);
+    struct sl_exchange *x = c != NULL ? c->current : NULL;
+    if (x != NULL && x->on_client_gone != NULL)
+        x->on_client_gone(x);
 }
 
 /* h2o 2.2 stops reading an HTTP/1.1 client socket while a handler works and starts again once
@@ -164,7 +155,7 @@ static void on_client_readable(h2o_socket_t *sock, const char *err)
  * request's head and body are slices of its input buffer, which more input could move, so it is
  * marked don't-read until the request is disposed (before h2o reads the next request and
  * replaces this callback with its own). */
-static void keep_reading(struct sl_reqctx *ctx, h2o_req_t *req)
+static void keep_reading(struct sl_exchange *x, h2o_req_t *req)
 {
     if (req->version >= 0x200)
         return;
@@ -172,24 +163,43 @@ static void keep_reading(struct sl_reqctx *ctx, h2o_req_t *req)
     struct sl_client_conn *c = sock != NULL ? sl_client_conn_of(sock) : NULL;
     if (c == NULL || h2o_socket_is_reading(sock))
         return;
-    c->current = ctx;
-    ctx->client_conn = c;
+    c->current = x;
+    x->client_conn = c;
     h2o_socket_dont_read(sock, 1);
     h2o_socket_read_start(sock, on_client_readable);
 }
 
-static void on_reqctx_dispose(void *p)
+/* The HTTP/1.x response being set up ends the connection (an error h2o or Sluice raised before
+ * reading the whole body, Connection: close, the drain), and the client may still be sending:
+ * h2o would close a socket with unread input, and the reset that draws would throw away the
+ * response before the client reads it. A second descriptor keeps the socket open past h2o's
+ * close so that linger.c can close it gracefully. Keep-alive responses cost nothing. */
+static void keep_for_graceful_close(h2o_req_t *req)
 {
-    struct sl_reqctx *ctx = p;
-    if (ctx->client_conn != NULL && ctx->client_conn->current == ctx) {
-        ctx->client_conn->current = NULL;
-        h2o_socket_dont_read(ctx->client_conn->sock, 0);
+    if (req->version >= 0x200 || req->http1_is_persistent)
+        return;
+    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+    struct sl_client_conn *c = sock != NULL ? sl_client_conn_of(sock) : NULL;
+    if (c == NULL || c->_linger_fd != -1)
+        return;
+    /* On failure (out of descriptors) the connection is closed as h2o closes it. */
+    c->_linger_fd = fcntl(h2o_socket_get_fd(sock), F_DUPFD_CLOEXEC, 0);
+}
+
+static void on_exchange_dispose(void *p)
+{
+    struct sl_exchange *x = p;
+    struct sl_client_conn *c = x->client_conn;
+    struct sl_worker *w = sl_worker_of(x->req);
+    if (c != NULL && c->current == x) {
+        c->current = NULL;
+        h2o_socket_dont_read(c->sock, 0);
     }
-    sl_stat_sub(&ctx->worker->stats.inflight, 1);
-    if (ctx->route != NULL)
-        sl_metrics_inflight(ctx->worker->metrics, ctx->route->name, -1);
-    sl_worker_unpin(ctx->pin);
-    sl_worker_request_ended(ctx->worker);
+    sl_stat_sub(&w->stats.inflight, 1);
+    if (x->route != NULL)
+        sl_metrics_inflight(w->metrics, x->route->name, -1);
+    sl_worker_unpin(x->pin);
+    sl_worker_request_ended(w);
 }
 
 /* Refuses a body whose framing another hop might read differently (see framing.h). The head
@@ -218,31 +228,24 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     SL_UNUSED(self);
     struct sl_worker *w = sl_worker_of(req);
-    struct sl_reqctx *ctx = h2o_mem_alloc_shared(&req->pool, sizeof(*ctx), on_reqctx_dispose);
-    *ctx = (struct sl_reqctx){.req = req,
-                              .worker = w,
-                              .pin = sl_worker_pin(w),
-                              .start_us = sl_now_us(),
-                              .prompt_tokens = -1,
-                              .completion_tokens = -1,
-                              .ttft_us = -1};
-    *h2o_req_getenv(req, H2O_STRLIT(ENV_CTX), 1) = h2o_iovec_init((char *)ctx, sizeof(*ctx));
-    ctx->request_id = sl_request_id(req);
-    keep_reading(ctx, req);
+    uint64_t start_us = sl_now_us();
+    struct sl_exchange *x = sl_exchange_new(req, &w->svc, sl_worker_pin(w), sl_request_id(req),
+                                            start_us, on_exchange_dispose);
+    keep_reading(x, req);
     sl_stat_add(&w->stats.inflight, 1);
     uint64_t limit = sl_server_config(w->server)->proxy.request_body_limit_bytes;
     if (req->entity.len > limit) {
         req->http1_is_persistent = 0;
-        sl_reply_error(req, SL_ERR_BODY_TOO_LARGE, (unsigned long long)limit);
+        sl_exchange_error(x, SL_ERR_BODY_TOO_LARGE, (unsigned long long)limit);
         return 0;
     }
     const char *ambiguous = ambiguous_framing(req);
     if (ambiguous != NULL) {
         req->http1_is_persistent = 0;
-        sl_reply_error(req, SL_ERR_AMBIGUOUS_FRAMING, ambiguous);
+        sl_exchange_error(x, SL_ERR_AMBIGUOUS_FRAMING, ambiguous);
         return 0;
     }
-    sl_router_dispatch(ctx, req);
+    sl_exchange_dispatch(x);
     return 0;
 }
 
@@ -254,6 +257,26 @@ struct envelope_ostream {
     struct sl_server *server;
 };
 
+/* A row of errors.h rendered in the OpenAI envelope: h2o's own errors come before routing, when
+ * no dialect is known. */
+static struct sl_str envelopef(h2o_mem_pool_t *pool, int status, const char *type, const char *code,
+                               const char *kind, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+static struct sl_str envelopef(h2o_mem_pool_t *pool, int status, const char *type, const char *code,
+                               const char *kind, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    SL_UNUSED(status);
+    SL_UNUSED(kind);
+    va_start(ap, fmt);
+    int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return sl_openai_error_body(pool, type, code,
+                                sl_str_init(msg, SL_MIN((size_t)SL_MAX(n, 0), sizeof(msg) - 1)));
+}
+
 /* The envelope for an error h2o raised itself; original is its text/plain body. */
 static struct sl_str h2o_error_body(h2o_req_t *req, const struct sl_server *s,
                                     struct sl_str original)
@@ -263,17 +286,16 @@ static struct sl_str h2o_error_body(h2o_req_t *req, const struct sl_server *s,
     int shown = (int)SL_MIN(original.len, 200);
     switch (status) {
     case 413:
-        return sl_error_envelopef(pool, SL_ERR_BODY_TOO_LARGE,
-                                  (unsigned long long)s->cfg->proxy.request_body_limit_bytes);
+        return envelopef(pool, SL_ERR_BODY_TOO_LARGE,
+                         (unsigned long long)s->cfg->proxy.request_body_limit_bytes);
     case 400:
-        return sl_error_envelopef(pool, SL_ERR_INVALID_REQUEST_TEXT, SL_MIN(shown, 128),
-                                  original.ptr);
+        return envelopef(pool, SL_ERR_INVALID_REQUEST_TEXT, SL_MIN(shown, 128), original.ptr);
     case 417:
-        return sl_error_envelopef(pool, SL_ERR_EXPECTATION_FAILED);
+        return envelopef(pool, SL_ERR_EXPECTATION_FAILED);
     default:
         if (status >= 500)
-            return sl_error_envelopef(pool, SL_ERR_HTTP_SERVER, shown, original.ptr);
-        return sl_error_envelopef(pool, SL_ERR_HTTP_CLIENT, shown, original.ptr);
+            return envelopef(pool, SL_ERR_HTTP_SERVER, shown, original.ptr);
+        return envelopef(pool, SL_ERR_HTTP_CLIENT, shown, original.ptr);
     }
 }
 
@@ -306,7 +328,8 @@ static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t *
     /* While draining, HTTP/1.1 clients are told to reconnect (to another replica). */
     if (sl_server_is_draining(s))
         req->http1_is_persistent = 0;
-    if (sl_reqctx_of(req) == NULL && req->res.status >= 400) {
+    keep_for_graceful_close(req);
+    if (sl_exchange_of(req) == NULL && req->res.status >= 400) {
         struct envelope_ostream *o =
             (void *)h2o_add_ostream(req, sizeof(struct envelope_ostream), slot);
         o->super.do_send = envelope_do_send;
@@ -316,38 +339,41 @@ static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t *
     h2o_setup_next_ostream(req, slot);
 }
 
-static void observe(struct sl_worker *w, const struct sl_reqctx *ctx, int status)
+static void observe(struct sl_worker *w, const struct sl_reqlog *log, int status)
 {
     struct sl_metrics_request m = {
-        .route = ctx->route != NULL ? ctx->route->name : SL_ROUTE_NAME_OTHER,
-        .model = ctx->model_label,
+        .route = log->route,
+        .model = log->model_label,
         .status = status,
-        .stream = ctx->stream,
-        .duration_s = (double)(sl_now_us() - ctx->start_us) / 1e6,
-        .ttft_s = ctx->ttft_us >= 0 ? (double)ctx->ttft_us / 1e6 : -1,
-        .prompt_tokens = ctx->prompt_tokens,
-        .completion_tokens = ctx->completion_tokens,
-        .upstream_error = ctx->upstream_error,
+        .stream = log->stream,
+        .duration_s = (double)(sl_now_us() - log->start_us) / 1e6,
+        .ttft_s = log->ttft_us >= 0 ? (double)log->ttft_us / 1e6 : -1,
+        .prompt_tokens = log->prompt_tokens,
+        .completion_tokens = log->completion_tokens,
+        .upstream_error = log->upstream_error,
     };
     sl_metrics_observe(w->metrics, &m);
 }
 
+/* The log phase: one access line and the request's metrics, when h2o frees the request. */
 static void log_access(h2o_logger_t *self, h2o_req_t *req)
 {
     struct sl_server *s = ((struct http_logger *)self)->server;
     struct sl_worker *w = sl_worker_of(req);
-    struct sl_reqctx *ctx = sl_reqctx_of(req);
+    struct sl_exchange *x = sl_exchange_of(req);
     int status = req->res.status;
     /* 499: the client left before the response completed (nginx's convention); a request
      * freed with no response at all (an HTTP/2 reset) has status 0. */
-    if ((ctx != NULL && ctx->client_gone) || status == 0)
+    if ((x != NULL && x->log.client_gone) || status == 0)
         status = 499;
     int cls = status >= 100 && status < 600 ? status / 100 - 1 : 5;
     sl_stat_add(&w->stats.requests[cls], 1);
-    if (ctx != NULL)
-        observe(w, ctx, status);
+    if (x != NULL) {
+        sl_exchange_log_ready(x);
+        observe(w, &x->log, status);
+    }
     if (s->cfg->observability.access_log)
-        sl_access_log_write(req, ctx, status);
+        sl_access_log_write(req, x != NULL ? &x->log : NULL, status);
 }
 
 static void register_on(h2o_pathconf_t *path, struct sl_server *s)

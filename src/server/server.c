@@ -59,6 +59,11 @@ const struct sl_config *sl_server_config(const struct sl_server *s)
     return s->cfg;
 }
 
+const _Atomic bool *sl_server_draining_flag(const struct sl_server *s)
+{
+    return &s->draining;
+}
+
 bool sl_server_is_draining(const struct sl_server *s)
 {
     return atomic_load_explicit(&s->draining, memory_order_relaxed);

@@ -44,6 +44,15 @@ void sl_control_dispose(struct sl_server *s);
  * failure keeps the current one and fills err. Returns 0 or SL_ERR. */
 int sl__server_reload_tls(struct sl_server *s, char *err, size_t errlen);
 
+/* Lingering close (linger.c), worker thread. sl__linger_init prepares w's timer and list.
+ * sl__linger_close takes over fd, a descriptor of a client socket whose other descriptor h2o
+ * has closed after its last response: when the client may still be sending, it shuts the write
+ * side and reads and discards what arrives until the client closes, for at most 32 MiB or
+ * 5 s (at most 1024 sockets per worker: past that the oldest is closed), then closes fd;
+ * otherwise it closes fd at once. */
+void sl__linger_init(struct sl_worker *w);
+void sl__linger_close(struct sl_worker *w, int fd);
+
 /* Called by a worker thread when it is ready (after its first listener is registered). */
 void sl__server_worker_started(struct sl_server *s);
 

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #ifdef __GLIBC__
@@ -137,15 +138,19 @@ static void set_generation(struct sl_worker *w, struct sl_generation *g)
         release_pin(old);
 }
 
+/* Called after h2o closed its descriptor of the socket. */
 static void on_connection_close(void *data)
 {
     struct sl_client_conn *c = data;
     struct sl_worker *w = c->worker;
+    int linger_fd = c->_linger_fd;
     /* h2o disposes a connection's request before it closes the socket. */
     SL_ASSERT(c->current == NULL);
     free(c);
     sl_stat_sub(&w->stats.connections, 1);
     atomic_fetch_sub_explicit(&w->server->open_connections, 1, memory_order_relaxed);
+    if (linger_fd != -1)
+        sl__linger_close(w, linger_fd);
     arm_trim(w);
 }
 
@@ -172,9 +177,12 @@ static void refuse_connection(struct sl_worker *w, h2o_socket_t *sock, bool tls)
         struct iovec v[2] = {{head, (size_t)n}, {(void *)body, sizeof(body) - 1}};
         /* A fresh socket's send buffer is empty, so this small write completes at once. */
         (void)!writev(fd, v, 2);
-        shutdown(fd, SHUT_WR);
     }
+    /* The request is on its way or already queued: close gracefully so the 503 is read. */
+    int linger_fd = tls ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, 0);
     h2o_socket_close(sock);
+    if (linger_fd != -1)
+        sl__linger_close(w, linger_fd);
 }
 
 static void on_accept(h2o_socket_t *listener, const char *err)
@@ -203,6 +211,7 @@ static void on_accept(h2o_socket_t *listener, const char *err)
         struct sl_client_conn *c = sl_xcalloc(1, sizeof(*c));
         c->worker = w;
         c->sock = sock;
+        c->_linger_fd = -1;
         sock->on_close.cb = on_connection_close;
         sock->on_close.data = c;
         h2o_accept(&l->accept_ctx, sock);
@@ -222,7 +231,7 @@ struct sweep {
 static int sweep_one(h2o_req_t *req, void *data)
 {
     struct sweep *sw = data;
-    if (sl_reqctx_of(req) != NULL)
+    if (sl_exchange_of(req) != NULL)
         return 0;
     if (req->version == 0 && req->timestamps.request_begin_at.tv_sec == 0) {
         h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
@@ -321,9 +330,16 @@ static void *worker_main(void *arg)
         h2o_timeout_init(w->ctx.loop, &w->_sse_keepalive, ka_secs * 1000);
         w->sse_keepalive_timeout = &w->_sse_keepalive;
     }
+    w->svc = (struct sl_services){.cfg = sl_server_config(w->server),
+                                  .upstreams = w->upstreams,
+                                  .metrics = w->metrics,
+                                  .sse_keepalive = w->sse_keepalive_timeout,
+                                  .client_watch = &w->client_watch_timeout,
+                                  .draining = sl_server_draining_flag(w->server)};
     h2o_multithread_register_receiver(w->ctx.queue, &w->_control_rx, on_control_messages);
     h2o_timeout_init(w->ctx.loop, &w->_sweep_timeout, SWEEP_MS);
     w->_sweep_entry.cb = on_sweep;
+    sl__linger_init(w);
     for (size_t i = 0; i < SL_WORKER_MAX_LISTENERS; i++) {
         struct sl_worker_listener *l = &w->_listeners[i];
         if (l->fd == -1)

@@ -11,6 +11,7 @@
 
 #include "sluice/base.h"
 #include "sluice/config.h"
+#include "sluice/decode.h"
 #include "sluice/log.h"
 #include "sluice/picohttp.h"
 #include "upstream_internal.h"
@@ -18,6 +19,8 @@
 #define HEAD_MAX_BYTES (64 * 1024)
 #define MAX_HEADERS    100
 #define PROXY_LINE_MAX 512
+/* A failing origin fails every request; its log line repeats at most this often per kind. */
+#define FAILURE_LOG_INTERVAL_MS 10000
 
 /* An exchange moves forward through these states; conn_* and send/receive functions are the
  * only places that change it (set_state checks the move is legal). */
@@ -62,6 +65,14 @@ struct sl_upstream_req {
     enum body_kind body_kind;
     uint64_t body_left;
     struct phr_chunked_decoder chunked;
+    bool wire_done; /* the framing says the body is over (only decoding may be left) */
+    /* Content and transfer codings, undone between the framing and on_body; NULL for none. */
+    struct sl_decoder *dec;
+    bool dec_idle; /* the decoder holds no output (its last step returned nothing) */
+    /* Coded body bytes taken off the socket that the decoder had not reached when the caller
+     * paused: at most what one read brought, since a paused exchange reads nothing. */
+    char *held;
+    size_t held_off, held_len;
     bool keepalive;
     bool writing;
     bool paused;
@@ -71,7 +82,7 @@ struct sl_upstream_req {
     int in_callback;
     bool cancelled;
     char proxy_line[PROXY_LINE_MAX];
-    char detail[160];
+    char detail[256];
 };
 
 static void on_read(h2o_socket_t *sock, const char *err);
@@ -91,6 +102,9 @@ const char *sl_upstream_error_name(enum sl_upstream_error e)
         [SL_UPSTREAM_ERR_RESET] = "reset",
         [SL_UPSTREAM_ERR_PROTOCOL] = "protocol",
         [SL_UPSTREAM_ERR_TOO_LARGE] = "too_large",
+        [SL_UPSTREAM_ERR_DECODE] = "decode",
+        [SL_UPSTREAM_ERR_PROXY_AUTH] = "proxy_auth",
+        [SL_UPSTREAM_ERR_PROXY_UNREACHABLE] = "proxy_unreachable",
     };
     SL_ASSERT((size_t)e < SL_ARRAY_LEN(names));
     return names[e];
@@ -119,6 +133,8 @@ static void free_req(struct sl_upstream_req *r)
     unlink_timer(&r->defer_timer);
     if (r->dns != NULL)
         h2o_hostinfo_getaddr_cancel(r->dns);
+    sl_decoder_free(r->dec);
+    free(r->held);
     free(r);
 }
 
@@ -139,6 +155,33 @@ static void release_conn(struct sl_upstream_req *r, bool reusable)
     }
 }
 
+/* The caller's error body and a metric label say why a call failed; operators need the reason
+ * in the log as well (an expired certificate, a proxy's 407). A dead origin fails every
+ * request, so each worker writes one line per origin and kind, then counts the failures of the
+ * next FAILURE_LOG_INTERVAL_MS and reports that count on the next line it writes. The detail
+ * never holds credentials: proxies appear by their display form, origins carry none. */
+static void log_failure(struct sl_upstream_req *r, enum sl_upstream_error err, const char *detail)
+{
+    struct sl_failure_log *fl = &r->pool->failures[err];
+    uint64_t now = h2o_now(r->u->loop);
+    if (fl->logged && now < fl->quiet_until_ms) {
+        fl->suppressed++;
+        return;
+    }
+    char why[400], rid[160], more[64] = "";
+    sl_log_escape(why, sizeof(why),
+                  sl_str_from_cstr(detail != NULL ? detail : sl_upstream_error_name(err)));
+    sl_log_escape(rid, sizeof(rid), r->opts.request_id);
+    if (fl->suppressed != 0)
+        snprintf(more, sizeof(more), " suppressed=%llu", (unsigned long long)fl->suppressed);
+    sl_log_warn("upstream call failed: origin=%s kind=%s%s%s detail=%s request_id=%s%s",
+                r->pool->key, sl_upstream_error_name(err), r->proxy != NULL ? " proxy=" : "",
+                r->proxy != NULL ? r->proxy->display : "", why, rid, more);
+    fl->logged = true;
+    fl->quiet_until_ms = now + FAILURE_LOG_INTERVAL_MS;
+    fl->suppressed = 0;
+}
+
 /* Ends the exchange and reports it, unless the caller already cancelled it. */
 static void finish(struct sl_upstream_req *r, enum sl_upstream_error err, const char *detail)
 {
@@ -147,6 +190,8 @@ static void finish(struct sl_upstream_req *r, enum sl_upstream_error err, const 
     set_state(r, REQ_FINISHED);
     release_conn(r, err == SL_UPSTREAM_OK && r->keepalive);
     if (!r->cancelled) {
+        if (err != SL_UPSTREAM_OK)
+            log_failure(r, err, detail);
         r->in_callback++;
         r->cbs->on_done(r->ud, err, detail);
         r->in_callback--;
@@ -158,12 +203,6 @@ static void fail(struct sl_upstream_req *r, enum sl_upstream_error err, const ch
 {
     r->keepalive = false;
     finish(r, err, detail);
-}
-
-static const char *errno_detail(struct sl_upstream_req *r, const char *what, int err)
-{
-    snprintf(r->detail, sizeof(r->detail), "%s: %s", what, strerror(err));
-    return r->detail;
 }
 
 /* A pooled connection that dies before any response byte most likely timed out on the
@@ -234,19 +273,52 @@ static bool header_is(const struct phr_header *h, const char *name)
     return h->name != NULL && sl_str_ieq(sl_str_init(h->name, h->name_len), sl_str_from_cstr(name));
 }
 
-static bool value_has_token(const struct phr_header *h, const char *token)
+/* Splits the next non-empty element off a comma-separated header value; false once none is
+ * left. */
+static bool next_token(struct sl_str *v, struct sl_str *tok)
 {
-    struct sl_str v = sl_str_init(h->value, h->value_len), t = sl_str_from_cstr(token);
-    while (v.len > 0) {
-        const char *comma = memchr(v.ptr, ',', v.len);
-        size_t n = comma != NULL ? (size_t)(comma - v.ptr) : v.len;
-        if (sl_str_ieq(sl_str_trim(sl_str_init(v.ptr, n)), t))
+    while (v->len > 0) {
+        const char *comma = memchr(v->ptr, ',', v->len);
+        size_t n = comma != NULL ? (size_t)(comma - v->ptr) : v->len;
+        *tok = sl_str_trim(sl_str_init(v->ptr, n));
+        *v = comma != NULL ? sl_str_init(comma + 1, v->len - n - 1) : sl_str_init(v->ptr + n, 0);
+        if (tok->len != 0)
             return true;
-        if (comma == NULL)
-            break;
-        v = sl_str_init(comma + 1, v.len - n - 1);
     }
     return false;
+}
+
+static bool value_has_token(const struct phr_header *h, const char *token)
+{
+    struct sl_str v = sl_str_init(h->value, h->value_len), t;
+    while (next_token(&v, &t)) {
+        if (sl_str_ieq(t, sl_str_from_cstr(token)))
+            return true;
+    }
+    return false;
+}
+
+/* Transfer-Encoding, all its lines read as one list (RFC 9112 section 6.1): the body is chunked
+ * only when chunked is the final coding and appears once; codings before it (gzip) are undone
+ * by the decoder. Returns 1 for chunked, 0 without Transfer-Encoding, and -1 for anything else
+ * (such a body would end only at close, and its framing cannot be trusted). */
+static int transfer_framing(const struct phr_header *hs, size_t n)
+{
+    bool present = false, last_chunked = false;
+    size_t chunked = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!header_is(&hs[i], "transfer-encoding"))
+            continue;
+        present = true;
+        struct sl_str v = sl_str_init(hs[i].value, hs[i].value_len), t;
+        while (next_token(&v, &t)) {
+            last_chunked = sl_str_ieq_lit(t, "chunked");
+            chunked += last_chunked;
+        }
+    }
+    if (!present)
+        return 0;
+    return last_chunked && chunked == 1 ? 1 : -1;
 }
 
 /* Decides framing and keep-alive from the head (RFC 9112 section 6). Returns 0 or -1 for a
@@ -254,8 +326,11 @@ static bool value_has_token(const struct phr_header *h, const char *token)
 static int read_framing(struct sl_upstream_req *r, int minor, int status,
                         const struct phr_header *hs, size_t n)
 {
-    bool chunked = false, have_length = false;
+    bool have_length = false;
     uint64_t length = 0;
+    int te = transfer_framing(hs, n);
+    if (te < 0)
+        return -1;
     r->keepalive = minor >= 1;
     for (size_t i = 0; i < n; i++) {
         if (header_is(&hs[i], "connection")) {
@@ -263,10 +338,6 @@ static int read_framing(struct sl_upstream_req *r, int minor, int status,
                 r->keepalive = false;
             else if (value_has_token(&hs[i], "keep-alive"))
                 r->keepalive = true;
-        } else if (header_is(&hs[i], "transfer-encoding")) {
-            if (!value_has_token(&hs[i], "chunked"))
-                return -1;
-            chunked = true;
         } else if (header_is(&hs[i], "content-length")) {
             uint64_t v;
             if (sl_str_to_u64(sl_str_trim(sl_str_init(hs[i].value, hs[i].value_len)), UINT64_MAX,
@@ -279,7 +350,7 @@ static int read_framing(struct sl_upstream_req *r, int minor, int status,
     }
     if (status == 204 || status == 304) {
         r->body_kind = BODY_NONE;
-    } else if (chunked) {
+    } else if (te == 1) {
         r->body_kind = BODY_CHUNKED;
         memset(&r->chunked, 0, sizeof(r->chunked));
         r->chunked.consume_trailer = 1;
@@ -289,6 +360,28 @@ static int read_framing(struct sl_upstream_req *r, int minor, int status,
     } else {
         r->body_kind = BODY_UNTIL_CLOSE;
         r->keepalive = false;
+    }
+    return 0;
+}
+
+/* The body's codings: every Content-Encoding, then every Transfer-Encoding (transfer codings
+ * are applied after content codings, RFC 9112 section 7). Sets r->dec when there is anything
+ * to undo. Returns 0, or -1 with the reason in r->detail. */
+static int read_codings(struct sl_upstream_req *r, const struct phr_header *hs, size_t n)
+{
+    struct sl_codings c = {.n = 0};
+    for (int transfer = 0; transfer <= 1; transfer++) {
+        for (size_t i = 0; i < n; i++) {
+            if (!header_is(&hs[i], transfer ? "transfer-encoding" : "content-encoding"))
+                continue;
+            if (sl_codings_add(&c, sl_str_init(hs[i].value, hs[i].value_len), transfer, r->detail,
+                               sizeof(r->detail)) != SL_OK)
+                return -1;
+        }
+    }
+    if (c.n != 0) {
+        r->dec = sl_decoder_new(&c);
+        r->dec_idle = true;
     }
     return 0;
 }
@@ -310,46 +403,122 @@ static bool deliver_body(struct sl_upstream_req *r, const char *p, size_t n)
     return true;
 }
 
-/* Returns true when the body is complete. */
-static bool consume_body(struct sl_upstream_req *r, bool *alive)
+/* Runs the decoder over *in and hands each decoded piece to the caller, until *in is used up
+ * and the decoder empty, or the caller paused. A bomb therefore costs one piece of memory at a
+ * time, and stops where the caller's own cap or backpressure says. Returns false when the
+ * exchange ended. */
+static bool decode_some(struct sl_upstream_req *r, struct sl_str *in)
+{
+    r->dec_idle = false;
+    while (!r->paused) {
+        struct sl_str out;
+        if (sl_decoder_step(r->dec, in, &out) != SL_OK) {
+            snprintf(r->detail, sizeof(r->detail), "%s", sl_decoder_error(r->dec));
+            fail(r, SL_UPSTREAM_ERR_DECODE, r->detail);
+            return false;
+        }
+        if (out.len == 0) {
+            r->dec_idle = true;
+            return true;
+        }
+        if (!deliver_body(r, out.ptr, out.len))
+            return false;
+    }
+    return true;
+}
+
+/* Body bytes as the framing yields them: to the caller as they are, or through the decoder,
+ * keeping what a pause left undecoded. Returns false when the exchange ended. */
+static bool deliver_coded(struct sl_upstream_req *r, const char *p, size_t n)
+{
+    if (r->dec == NULL)
+        return deliver_body(r, p, n);
+    struct sl_str in = sl_str_init(p, n);
+    if (!decode_some(r, &in))
+        return false;
+    if (in.len != 0) {
+        SL_ASSERT(r->held == NULL);
+        r->held = sl_xmalloc(in.len);
+        memcpy(r->held, in.ptr, in.len);
+        r->held_off = 0;
+        r->held_len = in.len;
+    }
+    return true;
+}
+
+/* Before anything new: decodes what a pause held back (bytes, or output still inside the
+ * decoder). Returns false when the exchange ended. */
+static bool drain_held(struct sl_upstream_req *r)
+{
+    if (r->held_len == 0 && r->dec_idle)
+        return true;
+    struct sl_str in =
+        r->held != NULL ? sl_str_init(r->held + r->held_off, r->held_len) : SL_STR_NULL;
+    if (!decode_some(r, &in))
+        return false;
+    r->held_off += r->held_len - in.len;
+    r->held_len = in.len;
+    if (r->held_len == 0) {
+        free(r->held);
+        r->held = NULL;
+        r->held_off = 0;
+    }
+    return true;
+}
+
+/* Takes the body bytes the framing allows off the socket, setting r->wire_done at the body's
+ * end. Returns false when the exchange ended. */
+static bool read_framed(struct sl_upstream_req *r)
 {
     h2o_buffer_t **in = &r->conn->sock->input;
-    *alive = true;
     switch (r->body_kind) {
     case BODY_NONE:
+        r->wire_done = true;
         return true;
     case BODY_LENGTH: {
         size_t n = (*in)->size < r->body_left ? (*in)->size : (size_t)r->body_left;
         if ((*in)->size > r->body_left)
             r->keepalive = false; /* bytes after the body: the connection is not reusable */
         r->body_left -= n;
-        if (!(*alive = deliver_body(r, (*in)->bytes, n)))
+        r->wire_done = r->body_left == 0;
+        if (!deliver_coded(r, (*in)->bytes, n))
             return false;
         h2o_buffer_consume(in, (*in)->size);
-        return r->body_left == 0;
+        return true;
     }
     case BODY_CHUNKED: {
         size_t n = (*in)->size;
         ssize_t rc = phr_decode_chunked(&r->chunked, (*in)->bytes, &n);
         if (rc == -1) {
-            *alive = false;
             fail(r, SL_UPSTREAM_ERR_PROTOCOL, "malformed chunked encoding");
             return false;
         }
         if (rc > 0)
             r->keepalive = false;
-        if (!(*alive = deliver_body(r, (*in)->bytes, n)))
+        r->wire_done = rc >= 0;
+        if (!deliver_coded(r, (*in)->bytes, n))
             return false;
         h2o_buffer_consume(in, (*in)->size);
-        return rc >= 0;
+        return true;
     }
     case BODY_UNTIL_CLOSE:
-        if (!(*alive = deliver_body(r, (*in)->bytes, (*in)->size)))
+        if (!deliver_coded(r, (*in)->bytes, (*in)->size))
             return false;
         h2o_buffer_consume(in, (*in)->size);
-        return false;
+        return true;
     }
-    return false;
+    return true;
+}
+
+/* A proxy's 407 is final: another attempt would offer the same credentials, or none again. */
+static void fail_proxy_auth(struct sl_upstream_req *r, bool tunnel)
+{
+    snprintf(r->detail, sizeof(r->detail),
+             "egress proxy %s demanded authentication (407) for %s %s; %s", r->proxy->display,
+             tunnel ? "CONNECT to" : "a request to", r->origin->authority,
+             r->proxy->auth_value != NULL ? "it refused the credentials in the proxy URL"
+                                          : "the proxy URL has no credentials");
+    fail(r, SL_UPSTREAM_ERR_PROXY_AUTH, r->detail);
 }
 
 /* Parses the head once it is complete. Returns 1 when it was handled, 0 when more bytes are
@@ -386,6 +555,16 @@ static int parse_head(struct sl_upstream_req *r)
         r->head_last_len = 0;
         return 1;
     }
+    /* Through HTTP_PROXY the request went to the proxy, so a 407 is the proxy's own answer. */
+    if (status == 407 && r->proxy != NULL && !r->origin->tls) {
+        fail_proxy_auth(r, false);
+        return -1;
+    }
+    /* Before on_head: the caller must not start a response it cannot finish. */
+    if (r->body_kind != BODY_NONE && read_codings(r, hs, n) != 0) {
+        fail(r, SL_UPSTREAM_ERR_DECODE, r->detail);
+        return -1;
+    }
     struct sl_upstream_head head = {status, minor, hs, n};
     r->in_callback++;
     int rc = r->cbs->on_head(r->ud, &head);
@@ -412,12 +591,18 @@ static void process_input(struct sl_upstream_req *r)
     }
     if (r->state != REQ_BODY)
         return;
-    bool alive;
-    bool complete = consume_body(r, &alive);
-    if (!alive)
+    /* `||` stops at a false drain_held: the exchange, and r, are gone then. */
+    if (r->dec != NULL && (!drain_held(r) || r->paused))
         return;
-    if (complete)
-        finish(r, SL_UPSTREAM_OK, NULL);
+    if (!r->wire_done && !read_framed(r))
+        return;
+    if (!r->wire_done || r->held_len != 0 || (r->dec != NULL && !r->dec_idle))
+        return; /* more bytes to come, or a pause left decoding to do */
+    if (r->dec != NULL && !sl_decoder_is_complete(r->dec)) {
+        fail(r, SL_UPSTREAM_ERR_DECODE, "the compressed body ends before its data does");
+        return;
+    }
+    finish(r, SL_UPSTREAM_OK, NULL);
 }
 
 /* ---- reading and writing ---- */
@@ -430,9 +615,13 @@ static void on_read(h2o_socket_t *sock, const char *err)
     if (err != NULL) {
         if (r->state <= REQ_AWAIT_HEAD && retry_on_fresh_connection(r))
             return;
-        if (r->state == REQ_BODY && r->body_kind == BODY_UNTIL_CLOSE &&
-            err == h2o_socket_error_closed) {
-            finish(r, SL_UPSTREAM_OK, NULL);
+        if (r->state == REQ_BODY && (r->wire_done || (r->body_kind == BODY_UNTIL_CLOSE &&
+                                                      err == h2o_socket_error_closed))) {
+            /* The whole body is here; what may be left is decoding it. */
+            r->wire_done = true;
+            r->keepalive = false;
+            h2o_socket_read_stop(sock);
+            process_input(r);
             return;
         }
         fail(r, SL_UPSTREAM_ERR_RESET,
@@ -543,6 +732,10 @@ static void on_tunnel_response(h2o_socket_t *sock, const char *err)
         fail(r, SL_UPSTREAM_ERR_PROXY, "malformed proxy response to CONNECT");
         return;
     }
+    if (status == 407) {
+        fail_proxy_auth(r, true);
+        return;
+    }
     if (status < 200 || status > 299) {
         snprintf(r->detail, sizeof(r->detail), "proxy %s refused CONNECT to %s: %d %.*s",
                  r->proxy->display, r->origin->authority, status, (int)SL_MIN(msg_len, 60), msg);
@@ -586,6 +779,20 @@ static void open_tunnel(struct sl_upstream_req *r)
     h2o_socket_write(r->conn->sock, &buf, 1, on_tunnel_request_written);
 }
 
+/* A TCP connection that could not be made: to the origin (retried like other upstream faults),
+ * or to the proxy, which is local infrastructure: another attempt would only delay the same
+ * error, so it has a kind of its own that is never retried. Fills r->detail; returns the kind. */
+static enum sl_upstream_error connect_failure(struct sl_upstream_req *r, const char *why)
+{
+    if (r->proxy != NULL) {
+        snprintf(r->detail, sizeof(r->detail), "cannot connect to proxy %s: %s", r->proxy->display,
+                 why);
+        return SL_UPSTREAM_ERR_PROXY_UNREACHABLE;
+    }
+    snprintf(r->detail, sizeof(r->detail), "cannot connect to %s: %s", r->origin->authority, why);
+    return SL_UPSTREAM_ERR_CONNECT;
+}
+
 static void on_tcp_connected(h2o_socket_t *sock, const char *err)
 {
     struct sl_upconn *c = sock->data;
@@ -596,10 +803,8 @@ static void on_tcp_connected(h2o_socket_t *sock, const char *err)
         getsockopt(h2o_socket_get_fd(sock), SOL_SOCKET, SO_ERROR, &so_err, &len) == -1)
         so_err = errno;
     if (err != NULL || so_err != 0) {
-        const char *target = r->proxy != NULL ? r->proxy->display : r->origin->authority;
-        snprintf(r->detail, sizeof(r->detail), "cannot connect to %s%s: %s", target,
-                 r->proxy != NULL ? " (proxy)" : "", so_err != 0 ? strerror(so_err) : err);
-        fail(r, SL_UPSTREAM_ERR_CONNECT, r->detail);
+        enum sl_upstream_error kind = connect_failure(r, so_err != 0 ? strerror(so_err) : err);
+        fail(r, kind, r->detail);
         return;
     }
     r->u->stats.connections_opened++;
@@ -668,8 +873,10 @@ static void on_dns(h2o_hostinfo_getaddr_req_t *req, const char *errstr, struct a
     }
     struct addrinfo *ai = h2o_hostinfo_select_one(res);
     int err = start_tcp(r, ai->ai_addr, ai->ai_addrlen);
-    if (err != 0)
-        fail(r, SL_UPSTREAM_ERR_CONNECT, errno_detail(r, "cannot connect", err));
+    if (err != 0) {
+        enum sl_upstream_error kind = connect_failure(r, strerror(err));
+        fail(r, kind, r->detail);
+    }
 }
 
 /* Literal addresses skip the resolver thread. Returns true when host was one. */
@@ -711,10 +918,8 @@ static void connect_begin(struct sl_upstream_req *r)
     socklen_t len;
     if (literal_address(host, port, &ss, &len)) {
         int err = start_tcp(r, (struct sockaddr *)&ss, len);
-        if (err != 0) {
-            errno_detail(r, "cannot connect", err);
-            fail_later(r, SL_UPSTREAM_ERR_CONNECT);
-        }
+        if (err != 0)
+            fail_later(r, connect_failure(r, strerror(err)));
         return;
     }
     char serv[8];
@@ -780,8 +985,9 @@ void sl_upstream_resume(struct sl_upstream_req *r)
         return;
     arm_idle(r);
     h2o_socket_read_start(r->conn->sock, on_read);
-    /* Bytes read before the pause are already buffered; a read event may never come for them. */
-    if (r->conn->sock->input->size != 0 && r->in_callback == 0)
+    /* Bytes read (or decoded) before the pause wait in memory; no read event comes for them. */
+    if (r->in_callback == 0 &&
+        (r->conn->sock->input->size != 0 || r->held_len != 0 || (r->dec != NULL && !r->dec_idle)))
         process_input(r);
 }
 

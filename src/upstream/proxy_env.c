@@ -1,6 +1,7 @@
 #include <arpa/inet.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,13 +34,59 @@ static const char *env_pair(char *const *envp, const char *lower, const char *up
     return v != NULL && *v != '\0' ? v : NULL;
 }
 
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes s into dst (at least s.len bytes), as curl decodes the user name and password
+ * of a proxy URL: "%XX" becomes that byte, a '%' not followed by two hex digits stays as it is.
+ * Returns the decoded length, or -1 for "%00" (curl refuses a NUL in credentials too). */
+static ptrdiff_t percent_decode(struct sl_str s, char *dst)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s.len; i++) {
+        int hi = i + 2 < s.len && s.ptr[i] == '%' ? hex_value(s.ptr[i + 1]) : -1;
+        int lo = hi >= 0 ? hex_value(s.ptr[i + 2]) : -1;
+        if (lo < 0) {
+            dst[n++] = s.ptr[i];
+            continue;
+        }
+        if (hi == 0 && lo == 0)
+            return -1;
+        dst[n++] = (char)(hi << 4 | lo);
+        i += 2;
+    }
+    return (ptrdiff_t)n;
+}
+
+/* "Basic " and base64 of user:password, each part percent-decoded first: a password holding
+ * '@' or ':' can only be written in the URL as %40 or %3A. NULL for a "%00". */
 static char *basic_auth(struct sl_str userinfo)
 {
-    size_t enc_len = 4 * ((userinfo.len + 2) / 3);
-    char *out = sl_xmalloc(sizeof("Basic ") + enc_len);
-    memcpy(out, "Basic ", 6);
-    EVP_EncodeBlock((unsigned char *)out + 6, (const unsigned char *)userinfo.ptr,
-                    (int)userinfo.len);
+    const char *colon = memchr(userinfo.ptr, ':', userinfo.len);
+    size_t ulen = colon != NULL ? (size_t)(colon - userinfo.ptr) : userinfo.len;
+    char *plain = sl_xmalloc(userinfo.len + 1);
+    ptrdiff_t u = percent_decode(sl_str_init(userinfo.ptr, ulen), plain), p = 0;
+    if (u >= 0 && colon != NULL) {
+        plain[u] = ':';
+        p = percent_decode(sl_str_init(colon + 1, userinfo.len - ulen - 1), plain + u + 1);
+    }
+    char *out = NULL;
+    if (u >= 0 && p >= 0) {
+        size_t len = (size_t)u + (colon != NULL ? 1 + (size_t)p : 0);
+        out = sl_xmalloc(sizeof("Basic ") + 4 * ((len + 2) / 3));
+        memcpy(out, "Basic ", 6);
+        EVP_EncodeBlock((unsigned char *)out + 6, (const unsigned char *)plain, (int)len);
+    }
+    OPENSSL_cleanse(plain, userinfo.len + 1);
+    free(plain);
     return out;
 }
 
@@ -86,10 +133,12 @@ static int parse_target(const char *var, const char *value, struct sl_proxy_targ
     if (at != NULL && at > start) {
         userinfo = sl_str_init(start, (size_t)(at - start));
         t->auth_value = basic_auth(userinfo);
+        if (t->auth_value == NULL)
+            why = "its user name or password holds %00";
         memmove(start, at + 1, strlen(at + 1) + 1);
     }
     struct sl_url url;
-    int rc = sl_url_parse(sl_str_from_cstr(text), &url, &why);
+    int rc = why != NULL ? SL_EPARSE : sl_url_parse(sl_str_from_cstr(text), &url, &why);
     if (rc != SL_OK || url.path.len > 1) {
         sl_diag_add(diag, 0, "environment %s=%s: invalid proxy URL (%s)", var,
                     shown_value(value, shown, sizeof(shown)),

@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,26 +10,40 @@
 #include "sluice/base.h"
 #include "upstream_internal.h"
 
-/* h2o 2.2's own post-handshake name check knows only DNS names, so the real check happens
- * here, during verification, with OpenSSL's matcher: X509_check_host for names and
- * X509_check_ip_asc for IP literals, against the name h2o sent as SNI. */
-static int verify_peer(int preverify_ok, X509_STORE_CTX *store)
+static int refuse_peer(int preverify_ok, X509_STORE_CTX *store)
 {
-    if (!preverify_ok || X509_STORE_CTX_get_error_depth(store) != 0)
-        return preverify_ok;
-    SSL *ssl = X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx());
-    const char *host = ssl != NULL ? SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name) : NULL;
-    X509 *cert = X509_STORE_CTX_get_current_cert(store);
-    if (host == NULL || cert == NULL)
-        return 0;
+    SL_UNUSED(preverify_ok);
+    X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
+    return 0;
+}
+
+/* h2o 2.2 sends the name it is given as SNI and, after the handshake, checks it against the
+ * certificate as a DNS name only. Both are wrong for an IP-literal origin: RFC 6066 section 3
+ * forbids IP addresses in SNI, and the certificate must be matched against its IP address
+ * SANs. h2o offers no hook between creating the SSL object and its ClientHello, so this
+ * callback, run by OpenSSL as the handshake starts, reads the name h2o set, tells OpenSSL's
+ * verifier what to match (X509_VERIFY_PARAM_set1_host, or _set1_ip_asc for an address), and
+ * for an address clears the SNI before the ClientHello is written. h2o's own verdict is then
+ * ignored (client.c on_handshake); OpenSSL's, made during verification, is the real check. */
+static void on_handshake_start(const SSL *ssl, int where, int ret)
+{
+    SL_UNUSED(ret);
+    if ((where & SSL_CB_HANDSHAKE_START) == 0 || SSL_is_server(ssl) || !SSL_in_before(ssl))
+        return;
+    SSL *s = (SSL *)(uintptr_t)ssl; /* OpenSSL hands info callbacks a const pointer */
+    const char *host = SSL_get_servername(s, TLSEXT_NAMETYPE_host_name);
+    if (host == NULL)
+        return;
     unsigned char addr[16];
     bool is_ip = inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1;
-    int ok = is_ip ? X509_check_ip_asc(cert, host, 0) : X509_check_host(cert, host, 0, 0, NULL);
-    if (ok != 1) {
-        X509_STORE_CTX_set_error(store, X509_V_ERR_HOSTNAME_MISMATCH);
-        return 0;
-    }
-    return 1;
+    X509_VERIFY_PARAM *param = SSL_get0_param(s);
+    int ok = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, host)
+                   : X509_VERIFY_PARAM_set1_host(param, host, 0);
+    /* Without a name to match, verification would accept any trusted certificate: fail closed. */
+    if (ok != 1)
+        SSL_set_verify(s, SSL_get_verify_mode(s), refuse_peer);
+    if (is_ip)
+        SSL_set_tlsext_host_name(s, NULL); /* frees host */
 }
 
 /* True when dir holds at least one OpenSSL hashed certificate link ("5ad8a5d6.0"). */
@@ -79,8 +94,8 @@ SSL_CTX *sl__tls_client_ctx_new(const char *ca_file, bool verify, char *err, siz
     } else if (load_system_store(ctx) != 1) {
         goto fail;
     }
-    SSL_CTX_set_verify(ctx, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE,
-                       verify ? verify_peer : NULL);
+    SSL_CTX_set_verify(ctx, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+    SSL_CTX_set_info_callback(ctx, on_handshake_start);
     return ctx;
 fail:
     snprintf(err, errlen, "%s",

@@ -37,12 +37,20 @@ struct sl_upconn {
 /* Closes the connection and frees it (unlinking it from its pool if idle). */
 void sl__upconn_close(struct sl_upconn *c);
 
+/* The failure log of one origin and error kind on one worker (client.c log_failure). */
+struct sl_failure_log {
+    bool logged;
+    uint64_t quiet_until_ms; /* later failures before this are only counted */
+    uint64_t suppressed;     /* failures not logged since the last line */
+};
+
 /* Idle keep-alive connections to one origin (or one proxy tunnel to one origin). */
 struct sl_pool {
     char *key;
     h2o_linklist_t idle; /* struct sl_upconn, most recently parked first */
     size_t n_idle;
     struct sl_upstreams *u;
+    struct sl_failure_log failures[SL_UPSTREAM_ERR_KINDS];
 };
 
 struct sl_upstreams {

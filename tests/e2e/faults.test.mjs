@@ -232,13 +232,16 @@ test('a slow drip within the deadline completes intact; no error counted', async
 test('a drip past the model deadline: 504 timeout although bytes keep coming; kind timeout', async () => {
   await mock.reset();
   const before = await scrapeMetrics(s);
-  // ~400 bytes at 20 ms each is ~8 s; the model's timeout is 1000 ms for the whole call.
-  const r = await chat('deadline', { mock: { drip_ms: 20 } });
+  // About 3.3 KB (under upstream.max_response_bytes) at 100 ms a byte takes over 5 minutes,
+  // far longer than eventually() waits below; the model's timeout is 1000 ms for the whole
+  // call. Only Sluice dropping the upstream call can end the drip in time.
+  const r = await chat('deadline', { mock: { drip_ms: 100, response_bytes: 3000 } });
   assert.equal(r.status, 504);
   assert.deepEqual(errorOf(r), {
     message: 'upstream request timed out: no complete response within 1000 ms', type: 'timeout', code: 'timeout',
   });
   await eventually(async () => (await mock.stats()).active === 0, 'the drip to be abandoned upstream');
+  assert.equal((await mock.stats()).requests, 1);
   // The same deadline when nothing at all comes back.
   const silent = await chat('deadline', { mock: { latency_ms: 5000 } });
   assert.equal(silent.status, 504);

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import { startGateway, stopGateway, KEYS, UPSTREAM_KEY } from './lib/gateway.mjs';
 import { curl, scrapeMetrics } from './lib/harness.mjs';
+import { REQUEST_FAMILIES, expectDelta, reqSeries, errSeries } from './lib/probes.mjs';
 
 let g, client;
 const sdk = (apiKey, opts = {}) => new OpenAI({ apiKey, baseURL: g.sluice.url('/v1'), maxRetries: 0, ...opts });
@@ -232,11 +233,28 @@ test('a model timeout becomes 504; a reset before headers becomes 502', async ()
   });
 });
 
-test('metrics count requests, tokens and upstream errors by model', async () => {
-  const m = await scrapeMetrics(g.sluice);
-  const get = (k) => m.get(k) ?? 0;
-  assert.ok(get('sluice_requests_total{route="chat_completions",model="gpt-4o-mini",status="2xx"}') >= 5);
-  assert.ok(get('sluice_tokens_total{model="gpt-4o-mini",type="completion"}') > 0);
-  assert.ok(get('sluice_upstream_errors_total{model="gpt-4o-mini",kind="status_5xx"}') >= 1);
-  assert.ok(get('sluice_time_to_first_token_seconds_count{route="chat_completions",model="gpt-4o-mini"}') >= 2);
+// Exact deltas around calls made here, so double counting or a missed series fails.
+test('metrics: each call counted once, by model: requests, tokens, time to first token, upstream errors', async () => {
+  const M = 'gpt-4o-mini';
+  const families = [...REQUEST_FAMILIES, 'sluice_tokens_total', 'sluice_time_to_first_token_seconds_count',
+    'sluice_request_duration_seconds_count'];
+  const before = await scrapeMetrics(g.sluice);
+  const a = await chat(client, { mock: { chunks: 5 } });
+  const b = await chat(client, { mock: { chunks: 7 } });
+  const stream = await client.chat.completions.create({
+    model: M, messages: [{ role: 'user', content: 'x' }], stream: true, stream_options: { include_usage: true }, mock: { chunks: 3 },
+  });
+  let usage = null;
+  for await (const chunk of stream) if (chunk.usage) usage = chunk.usage;
+  await rejects(chat(client, { mock: { status: 503 } }), OpenAI.InternalServerError);
+  assert.deepEqual([a.usage.completion_tokens, b.usage.completion_tokens, usage.completion_tokens], [5, 7, 3]);
+  await expectDelta(g.sluice, before, {
+    [reqSeries('chat_completions', M, '2xx')]: 3,
+    [reqSeries('chat_completions', M, '5xx')]: 1,
+    [errSeries(M, 'status_5xx')]: 1,
+    [`sluice_tokens_total{model="${M}",type="completion"}`]: 5 + 7 + 3,
+    [`sluice_tokens_total{model="${M}",type="prompt"}`]: a.usage.prompt_tokens + b.usage.prompt_tokens + usage.prompt_tokens,
+    [`sluice_time_to_first_token_seconds_count{route="chat_completions",model="${M}"}`]: 1,
+    [`sluice_request_duration_seconds_count{route="chat_completions",model="${M}"}`]: 4,
+  }, families);
 });

@@ -92,30 +92,38 @@ test('keep-alive comments flow while the upstream is silent', async () => {
   assert.equal(ev.at(-1), 'data: [DONE]');
 });
 
+// The upstream's answer takes far longer (hours) than any wait below (eventually() gives up
+// after 30 s, 120 s under Valgrind), so only Sluice cancelling it can end it in time.
+const FOREVER_MS = 3600000;
+
 test('a client leaving mid-stream stops the upstream transfer', async () => {
   await g.mock.reset();
   const child = spawn('curl', ['-sN', '-X', 'POST', '-H', `authorization: Bearer ${KEYS.teamA}`,
-    '-d', chatBody({ mock: { chunks: 1000, chunk_interval_ms: 20 } }), g.sluice.url('/v1/chat/completions')]);
+    '-d', chatBody({ mock: { chunks: 1000000, chunk_interval_ms: 20 } }), g.sluice.url('/v1/chat/completions')]);
   let got = '';
   child.stdout.on('data', (d) => { got += d; });
   await eventually(() => got.includes('"delta"'), 'the first chunks');
+  const mark = g.sluice.log().length;
   child.kill('SIGKILL');
   const s = await eventually(async () => {
     const st = await g.mock.stats();
-    return st.streams_aborted >= 1 && st.active === 0 ? st : null;
+    return st.streams_aborted === 1 && st.active === 0 ? st : null;
   }, 'the upstream stream to be aborted');
-  assert.equal(s.streams_completed, 0);
-  await eventually(() => g.sluice.log().includes('status=499'), 'the 499 access line');
+  assert.deepEqual([s.requests, s.streams_started, s.streams_completed, s.streams_aborted], [1, 1, 0, 1]);
+  await g.sluice.waitFor(/status=499/, 'the 499 access line', mark);
 });
 
 test('a client leaving a slow non-streaming call cancels the upstream call', async () => {
   await g.mock.reset();
   const child = spawn('curl', ['-s', '-X', 'POST', '-H', `authorization: Bearer ${KEYS.teamA}`,
-    '-d', JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }], mock: { latency_ms: 20000 } }),
+    '-d', JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }], mock: { latency_ms: FOREVER_MS } }),
     g.sluice.url('/v1/chat/completions')]);
   await eventually(async () => (await g.mock.stats()).active === 1, 'the upstream call to start');
+  const mark = g.sluice.log().length;
   child.kill('SIGKILL');
   await eventually(async () => (await g.mock.stats()).active === 0, 'the upstream call to be cancelled');
+  assert.equal((await g.mock.stats()).requests, 1);
+  await g.sluice.waitFor(/status=499/, 'the 499 access line', mark);
 });
 
 test('a reload that adds a model while a stream is running: the stream finishes, the new model works', async () => {

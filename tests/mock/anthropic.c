@@ -271,6 +271,8 @@ int mock_anthropic_handle(struct mock_worker *w, h2o_req_t *req, bool count)
         return reply_error(&c, 400, err);
     if (!apply_mock(&c, &ar, &o))
         return 0;
+    if (mock__fail_first(&o) != SL_OK)
+        return reply_error(&c, 400, MOCK_TOO_MANY_TAGS);
     if (o.status >= 300)
         return injected_error(&c, &o);
     if (count)

@@ -22,6 +22,7 @@ enum field_kind {
     F_TOOL_USE,   /* Anthropic: {name, input?, id?} or an array of them */
     F_FINISH,     /* one of OpenAI's finish_reason values */
     F_STOP,       /* one of Anthropic's stop_reason values */
+    F_CODING,     /* an HTTP token of 1..32 characters (a content coding's name) */
 };
 
 struct field {
@@ -73,6 +74,11 @@ static const struct field fields[] = {
     FIELD(output_tokens, F_TOKENS),
     FIELD(cache_creation_input_tokens, F_TOKENS),
     FIELD(cache_read_input_tokens, F_TOKENS),
+    FIELD(content_encoding, F_CODING),
+    FIELD(transfer_encoding_gzip, F_BOOL),
+    FIELD(corrupt_encoding, F_BOOL),
+    FIELD(fail_first, F_CHUNKS),
+    FIELD(tag, F_STRING),
 };
 
 static const char *const finish_reasons[] = {"stop", "length", "tool_calls", "content_filter",
@@ -102,6 +108,8 @@ void mock_opts_init(struct mock_opts *o, const struct mock_defaults *d)
         .dimensions = d->dimensions,
         .disconnect_after_chunks = MOCK_NEVER,
         .stall_after_chunks = MOCK_NEVER,
+        .fail_first = MOCK_NEVER,
+        .tag = SL_STRLIT(""),
         .reply = d->reply,
         .stream_error_after_chunks = MOCK_NEVER,
         .cached_tokens = MOCK_UNSET,
@@ -139,6 +147,17 @@ static int parse_uint(struct parse_ctx *pc, const struct field *f, json_t *v, ui
         return fail(pc, f->name, why);
     }
     *out = (uint64_t)json_integer_value(v);
+    return SL_OK;
+}
+
+#define TOKEN_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-.^_`|~"
+
+static int parse_coding(struct parse_ctx *pc, const struct field *f, json_t *v, struct sl_str *dst)
+{
+    size_t n = json_is_string(v) ? json_string_length(v) : 0;
+    if (n == 0 || n > 32 || strspn(json_string_value(v), TOKEN_CHARS) != n)
+        return fail(pc, f->name, "expected an HTTP token of 1 to 32 characters");
+    *dst = copy_str(pc, json_string_value(v), n);
     return SL_OK;
 }
 
@@ -376,6 +395,8 @@ static int parse_field(struct parse_ctx *pc, const struct field *f, json_t *v, s
         return parse_enum(pc, f, v, finish_reasons, SL_ARRAY_LEN(finish_reasons), o);
     case F_STOP:
         return parse_enum(pc, f, v, stop_reasons, SL_ARRAY_LEN(stop_reasons), o);
+    case F_CODING:
+        return parse_coding(pc, f, v, dst);
     default:
         return parse_text(pc, f, v, o);
     }
@@ -430,6 +451,8 @@ int mock_opts_parse(struct mock_opts *o, struct sl_str json, mock_alloc_fn *allo
         if (is_content_field(name) && strcmp(name, "chunks") != 0)
             o->text_set = true;
     }
+    if (o->tag.len > MOCK_MAX_TAG)
+        rc = fail(&pc, "tag", "expected a string of at most 128 bytes");
 out:
     json_decref(root);
     return rc;

@@ -20,6 +20,7 @@
 #define MOCK_MAX_STRING         (1u << 20) /* reply, chunk_text, error_body, ... */
 #define MOCK_MAX_TOOL_CALLS     16u
 #define MOCK_MAX_TOKENS         (1ull << 40) /* usage overrides */
+#define MOCK_MAX_TAG            128u
 
 /* "never" for disconnect_after_chunks, stall_after_chunks and stream_error_after_chunks. */
 #define MOCK_NEVER UINT64_MAX
@@ -67,6 +68,10 @@ struct mock_opts {
     uint64_t dimensions;     /* 0: the default */
     uint64_t disconnect_after_chunks;
     uint64_t stall_after_chunks;
+    /* Only the first fail_first requests with this tag (since the last reset) get the failure
+     * asked for (status 300 and above, reset_before_headers); MOCK_NEVER: every one does. */
+    uint64_t fail_first;
+    struct sl_str tag;        /* "" unless set */
     struct sl_str reply;      /* non-stream content (raw text) */
     struct sl_str chunk_text; /* content of every delta; ptr NULL: the reply cut in pieces */
     bool crlf;
@@ -74,7 +79,11 @@ struct mock_opts {
     bool reset_before_headers;
     bool invalid_json;
     bool no_usage;
-    bool content_overridden; /* reply, chunk_text, chunks or response_bytes was set */
+    /* Content-Encoding sent (gzip, x-gzip and deflate compress the body); ptr NULL: none */
+    struct sl_str content_encoding;
+    bool transfer_encoding_gzip; /* HTTP/1.1: Transfer-Encoding: gzip, chunked */
+    bool corrupt_encoding;       /* damage the last compressed byte of a non-stream body */
+    bool content_overridden;     /* reply, chunk_text, chunks or response_bytes was set */
     bool text_set; /* reply, chunk_text or response_bytes was set: text beside tool calls */
     uint64_t stream_error_after_chunks; /* in-band stream error after N deltas */
     /* OpenAI chat completions only. */

@@ -17,9 +17,18 @@ struct slot {
     uint32_t value_len[REC_MAX_HEADERS];
 };
 
+/* Requests seen with one mock.tag (for mock.fail_first). */
+struct tag_count {
+    char tag[MOCK_MAX_TAG];
+    size_t len;
+    uint64_t seen;
+};
+
 static struct {
     pthread_mutex_t lock;
     struct slot slots[REC_SLOTS];
+    struct tag_count tags[REC_MAX_TAGS];
+    size_t n_tags;
     uint64_t next; /* total requests recorded since the last reset */
     struct rec_counters *const *counters;
     size_t n_counters;
@@ -105,6 +114,7 @@ void rec_reset(void)
 {
     pthread_mutex_lock(&g_rec.lock);
     g_rec.next = 0;
+    g_rec.n_tags = 0;
     for (size_t c = 0; c < REC_NCOUNTERS; c++) {
         uint64_t sum = 0;
         for (size_t i = 0; i < g_rec.n_counters; i++)
@@ -112,6 +122,32 @@ void rec_reset(void)
         g_rec.baseline[c] = sum;
     }
     pthread_mutex_unlock(&g_rec.lock);
+}
+
+int rec_count_tag(struct sl_str tag, uint64_t *seen)
+{
+    int rc = SL_OK;
+    size_t i = 0;
+
+    SL_ASSERT(tag.len <= MOCK_MAX_TAG);
+    pthread_mutex_lock(&g_rec.lock);
+    while (i < g_rec.n_tags &&
+           (g_rec.tags[i].len != tag.len || memcmp(g_rec.tags[i].tag, tag.ptr, tag.len) != 0))
+        i++;
+    if (i == g_rec.n_tags) {
+        if (i == REC_MAX_TAGS) {
+            rc = SL_ERR;
+            goto out;
+        }
+        memcpy(g_rec.tags[i].tag, tag.ptr, tag.len);
+        g_rec.tags[i].len = tag.len;
+        g_rec.tags[i].seen = 0;
+        g_rec.n_tags++;
+    }
+    *seen = ++g_rec.tags[i].seen;
+out:
+    pthread_mutex_unlock(&g_rec.lock);
+    return rc;
 }
 
 static size_t slot_bytes(const struct slot *s)

@@ -71,8 +71,16 @@ void rec_dispose(void);
  * overwriting the oldest entry. Thread-safe. */
 void rec_add(const struct rec_request *r);
 
-/* Clears the ring and makes every counter except active read zero. Thread-safe. */
+/* Clears the ring, the tag counts and makes every counter except active read zero.
+ * Thread-safe. */
 void rec_reset(void);
+
+#define REC_MAX_TAGS 256 /* distinct mock.tag values counted between resets */
+
+/* Counts one more request with tag (at most MOCK_MAX_TAG bytes) and stores in *seen how many
+ * there were since the last reset, this one included. Returns SL_ERR, counting nothing, when
+ * REC_MAX_TAGS other tags are counted already. Thread-safe. */
+int rec_count_tag(struct sl_str tag, uint64_t *seen);
 
 /* Writes the ring, oldest first, as a JSON array of {method, path, headers, body} (header names
  * lower-cased, repeated headers joined with ", ") into memory from alloc. Thread-safe. */

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "anthropic.h"
+#include "encode.h"
 #include "mjson.h"
 #include "render.h"
 #include "server.h"
@@ -75,6 +76,10 @@ struct mreq {
     uint64_t events_sent;
     char *ev; /* the event being sent */
     size_t ev_len, ev_off;
+    struct mock_encoder enc[2]; /* content_encoding, then transfer_encoding_gzip */
+    size_t n_enc;
+    char *zbuf[2]; /* each encoder's output for the piece h2o holds (malloc) */
+    size_t zcap[2];
     bool sending; /* h2o owns a buffer until it calls proceed */
     bool gone;    /* the probe saw the client leave while h2o owned a buffer */
     bool ended;   /* the stream's outcome was counted */
@@ -174,14 +179,68 @@ static void add_headers(h2o_req_t *req, const char *ctype, size_t ctype_len,
                               o->headers[i].value.len);
 }
 
+static struct sl_str compress_pool(h2o_req_t *req, enum mock_coding c, struct sl_str body)
+{
+    struct mock_encoder e;
+
+    mock_encoder_init(&e, c);
+    char *out = h2o_mem_alloc_pool(&req->pool, mock_encoder_bound(&e, body.len));
+    size_t n = mock_encoder_feed(&e, body, true, out);
+    mock_encoder_dispose(&e);
+    return sl_str_init(out, n);
+}
+
+/* The body as the request's content_encoding and transfer_encoding_gzip say, with the headers
+ * that announce it: the content coding applied first, then the transfer coding, as HTTP layers
+ * them (a coding the mock cannot apply, "br", is only announced). corrupt_encoding flips the last
+ * compressed byte: part of the trailer's length or check value, so only the end of the data
+ * shows it. With the transfer coding the result is framed as chunks and *chunked is set. */
+static struct sl_str encode_body(h2o_req_t *req, const struct mock_opts *o, struct sl_str body,
+                                 bool *chunked)
+{
+    enum mock_coding c;
+    bool compressed = false;
+
+    *chunked = false;
+    if (o == NULL)
+        return body;
+    if (o->content_encoding.ptr != NULL) {
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_ENCODING, NULL,
+                       o->content_encoding.ptr, o->content_encoding.len);
+        if (mock_coding_of(o->content_encoding, &c)) {
+            body = compress_pool(req, c, body);
+            compressed = true;
+        }
+    }
+    bool te = o->transfer_encoding_gzip && req->version == 0x101; /* HTTP/2 has no TE */
+    if (te) {
+        body = compress_pool(req, MOCK_CODING_GZIP, body);
+        compressed = true;
+    }
+    if (o->corrupt_encoding && compressed)
+        ((char *)body.ptr)[body.len - 1] ^= 0x55; /* pool memory written just above */
+    if (!te)
+        return body;
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_TRANSFER_ENCODING, NULL,
+                   H2O_STRLIT("gzip, chunked"));
+    char *framed = h2o_mem_alloc_pool(&req->pool, body.len + 32);
+    int head = snprintf(framed, 32, "%zx\r\n", body.len);
+    memcpy(framed + head, body.ptr, body.len);
+    memcpy(framed + head + body.len, "\r\n0\r\n\r\n", 7);
+    *chunked = true;
+    return sl_str_init(framed, (size_t)head + body.len + 7);
+}
+
 /* Sends a complete JSON body now. body must stay valid until the request ends (pool or static). */
 static void send_json(h2o_req_t *req, int status, struct sl_str body, const struct mock_opts *o)
 {
-    h2o_iovec_t v = h2o_iovec_init(body.ptr, body.len);
+    bool chunked;
 
+    body = encode_body(req, o, body, &chunked);
+    h2o_iovec_t v = h2o_iovec_init(body.ptr, body.len);
     req->res.status = status;
     req->res.reason = reason_of(status);
-    req->res.content_length = body.len;
+    req->res.content_length = chunked ? SIZE_MAX : body.len;
     add_headers(req, H2O_STRLIT("application/json"), o);
     h2o_start_response(req, &g_static_gen);
     h2o_send(req, &v, 1, H2O_SEND_STATE_FINAL);
@@ -272,6 +331,21 @@ static struct sl_str injected_error(h2o_req_t *req, const struct mock_opts *o)
 static bool is_error_status(const struct mock_opts *o)
 {
     return o->status >= 300;
+}
+
+int mock__fail_first(struct mock_opts *o)
+{
+    uint64_t seen;
+
+    if (o->fail_first == MOCK_NEVER)
+        return SL_OK;
+    if (rec_count_tag(o->tag, &seen) != SL_OK)
+        return SL_ERR;
+    if (seen > o->fail_first) {
+        o->status = 0;
+        o->reset_before_headers = false;
+    }
+    return SL_OK;
 }
 
 /* --- the state machine of delayed, dripped and streamed responses --- */
@@ -391,6 +465,16 @@ static void stream_write(struct mreq *m, const char *p, size_t len, bool final)
     h2o_iovec_t v[3];
     size_t n = 0;
 
+    /* Compressed streams: each piece flushed on its own, so it can be decoded on arrival. */
+    for (size_t i = 0; i < m->n_enc && (len != 0 || final); i++) {
+        size_t need = mock_encoder_bound(&m->enc[i], len);
+        if (need > m->zcap[i]) {
+            m->zbuf[i] = sl_xrealloc(m->zbuf[i], need);
+            m->zcap[i] = need;
+        }
+        len = mock_encoder_feed(&m->enc[i], sl_str_init(p, len), final, m->zbuf[i]);
+        p = m->zbuf[i];
+    }
     if (!m->chunked) {
         v[n++] = h2o_iovec_init(p, len);
     } else if (len != 0) {
@@ -538,6 +622,21 @@ static void on_stop(h2o_generator_t *gen, h2o_req_t *req)
         set_state(m, MREQ_DONE);
 }
 
+/* A stream's content_encoding and transfer_encoding_gzip: the encoders stream_write runs. */
+static void start_stream_encoding(struct mreq *m)
+{
+    enum mock_coding c;
+
+    if (m->o.content_encoding.ptr != NULL) {
+        h2o_add_header(&m->req->pool, &m->req->res.headers, H2O_TOKEN_CONTENT_ENCODING, NULL,
+                       m->o.content_encoding.ptr, m->o.content_encoding.len);
+        if (mock_coding_of(m->o.content_encoding, &c))
+            mock_encoder_init(&m->enc[m->n_enc++], c);
+    }
+    if (m->o.transfer_encoding_gzip && m->req->version == 0x101)
+        mock_encoder_init(&m->enc[m->n_enc++], MOCK_CODING_GZIP);
+}
+
 static void start_sse(struct mreq *m)
 {
     h2o_req_t *req = m->req;
@@ -547,10 +646,15 @@ static void start_sse(struct mreq *m)
     add_headers(req, H2O_STRLIT("text/event-stream; charset=utf-8"), &m->o);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
                    H2O_STRLIT("no-cache"));
+    start_stream_encoding(m);
     if (req->version == 0x101) {
         m->chunked = true;
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_TRANSFER_ENCODING, NULL,
-                       H2O_STRLIT("chunked"));
+        if (m->o.transfer_encoding_gzip)
+            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_TRANSFER_ENCODING, NULL,
+                           H2O_STRLIT("gzip, chunked"));
+        else
+            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_TRANSFER_ENCODING, NULL,
+                           H2O_STRLIT("chunked"));
     } else if (req->version < 0x101) {
         req->http1_is_persistent = 0; /* HTTP/1.0: the body ends when the connection closes */
     }
@@ -572,9 +676,11 @@ static void start_response(struct mreq *m)
         return;
     }
     if (m->o.drip_ms != 0 && m->body.len != 0) {
+        bool chunked;
+        m->body = encode_body(req, &m->o, m->body, &chunked);
         req->res.status = m->status;
         req->res.reason = reason_of(m->status);
-        req->res.content_length = m->body.len;
+        req->res.content_length = chunked ? SIZE_MAX : m->body.len;
         add_headers(req, H2O_STRLIT("application/json"), &m->o);
         set_state(m, MREQ_DRIP);
         h2o_start_response(req, &m->gen);
@@ -615,6 +721,10 @@ static void on_mreq_dispose(void *p)
     h2o_timeout_unlink(&m->probe);
     end_stream(m, REC_STREAMS_ABORTED);
     rec_count(&m->w->counters, REC_ACTIVE_ENDED, 1);
+    for (size_t i = 0; i < m->n_enc; i++) {
+        mock_encoder_dispose(&m->enc[i]);
+        free(m->zbuf[i]);
+    }
 }
 
 static struct mreq *mreq_new(struct mock_worker *w, h2o_req_t *req, const struct mock_opts *o)
@@ -680,6 +790,10 @@ static int apply_mock(h2o_req_t *req, struct mock_opts *o, const struct mj_value
     }
     if (mock_opts_parse(o, mock->raw, pool_alloc, &req->pool, err, sizeof(err)) != SL_OK) {
         reply_error(req, 400, err, "\"mock\"");
+        return SL_EPARSE;
+    }
+    if (o->transfer_encoding_gzip && req->version != 0x101) {
+        reply_error(req, 400, "mock.transfer_encoding_gzip: needs HTTP/1.1", "\"mock\"");
         return SL_EPARSE;
     }
     return SL_OK;
@@ -861,6 +975,8 @@ static int handle_generate(struct mock_worker *w, h2o_req_t *req, bool chat)
     if (apply_mock(req, &o, &v[3]) != SL_OK ||
         check_scope(req, &o, chat ? EP_CHAT : EP_COMPLETIONS))
         return 0;
+    if (mock__fail_first(&o) != SL_OK)
+        return reply_error(req, 400, MOCK_TOO_MANY_TAGS, "\"mock\"");
     if (is_error_status(&o)) {
         rec_count(&w->counters, REC_ERRORS_INJECTED, 1);
         return respond_body(w, req, &o, o.status, injected_error(req, &o));

@@ -77,6 +77,11 @@ void mock__send_json(h2o_req_t *req, int status, struct sl_str body, const struc
 /* Sends a JSON body (in req->pool or static) with o's delays, drip and headers. Returns 0. */
 int mock__respond_body(struct mock_worker *w, h2o_req_t *req, const struct mock_opts *o, int status,
                        struct sl_str body);
+/* mock.fail_first: counts the request under o's tag and, past the first fail_first, clears the
+ * failure it asked for (status, reset_before_headers). Returns SL_ERR, changing nothing, when
+ * the tag cannot be counted (reply 400 with MOCK_TOO_MANY_TAGS). Thread-safe. */
+int mock__fail_first(struct mock_opts *o);
+#define MOCK_TOO_MANY_TAGS "mock.tag: too many distinct tags since the last reset (256)"
 /* Streams sse's events as text/event-stream with o's delays and faults. */
 void mock__stream(struct mock_worker *w, h2o_req_t *req, const struct mock_opts *o,
                   const struct mock_sse *sse);

@@ -12,9 +12,9 @@
 
 static int inspect(const char *body, char *why, size_t whylen)
 {
-    struct sl_body b;
+    struct sl_call b;
     why[0] = '\0';
-    return sl_body_inspect(sl_str_from_cstr(body), SL_EP_CHAT, &b, why, whylen);
+    return sl_body_inspect(sl_str_from_cstr(body), SL_OP_CHAT, &b, why, whylen);
 }
 
 #define MSGS "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]"

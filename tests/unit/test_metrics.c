@@ -19,14 +19,14 @@
 
 #define RENDER_MAX (64u * 1024 * 1024)
 
-static const struct sl__metrics_process test_process = {.version = "test", .workers = 2};
+static const struct sl_metrics_process test_process = {.version = "test", .workers = 2};
 
-static char *render_with(const struct sl__metrics_process *p, struct sl_metrics_worker **stores,
+static char *render_with(const struct sl_metrics_process *p, struct sl_metrics_worker **stores,
                          size_t n)
 {
     struct sl_buf out;
     sl_buf_init(&out, RENDER_MAX);
-    sl__metrics_render_stores(p, (const struct sl_metrics_worker *const *)stores, n, &out);
+    sl_metrics_render(p, (const struct sl_metrics_worker *const *)stores, n, &out);
     char *text = sl_xstrndup(out.ptr != NULL ? out.ptr : "", out.len);
     sl_buf_dispose(&out);
     return text;
@@ -88,11 +88,11 @@ static void test_empty_render_is_exact(void **state)
 {
     (void)state;
     sl__metrics_reload_reset();
-    struct sl__metrics_process p = {.version = "1.2\"3",
-                                    .workers = 2,
-                                    .draining = true,
-                                    .open_connections = 5,
-                                    .http_requests = {0, 7, 0, 1, 0, 2}};
+    struct sl_metrics_process p = {.version = "1.2\"3",
+                                   .workers = 2,
+                                   .draining = true,
+                                   .open_connections = 5,
+                                   .http_requests = {0, 7, 0, 1, 0, 2}};
     struct sl_metrics_worker *stores[2] = {NULL, sl_metrics_worker_new()};
     char *text = render_with(&p, stores, 2);
     assert_string_equal(
@@ -113,6 +113,10 @@ static void test_empty_render_is_exact(void **state)
         "proxy.max_connections were open.\n"
         "# TYPE sluice_connections_refused_total counter\n"
         "sluice_connections_refused_total 0\n"
+        "# HELP sluice_lingering_closes_total Client connections closed gracefully: write side "
+        "shut, then what the client still sent read and discarded (at most 32 MiB or 5 s).\n"
+        "# TYPE sluice_lingering_closes_total counter\n"
+        "sluice_lingering_closes_total 0\n"
         "# HELP sluice_http_requests_total Responses sent, by status class (every response, "
         "including h2o's own).\n"
         "# TYPE sluice_http_requests_total counter\n"

@@ -64,6 +64,25 @@ static void test_defaults(void **state)
     assert_int_equal(o.input_tokens, MOCK_UNSET);
     assert_int_equal(o.n_tool_calls, 0);
     assert_int_equal(o.n_tool_use, 0);
+    assert_int_equal(o.fail_first, MOCK_NEVER);
+    assert_true(sl_str_eq_lit(o.tag, ""));
+}
+
+static void test_fail_first_and_tag(void **state)
+{
+    struct mock_opts o;
+    struct arena a = {0};
+    char err[128];
+
+    (void)state;
+    assert_int_equal(
+        parse(&o, &a, "{\"status\":503,\"fail_first\":2,\"tag\":\"retry-1\"}", err, sizeof(err)),
+        SL_OK);
+    assert_int_equal(o.status, 503);
+    assert_int_equal(o.fail_first, 2);
+    assert_true(sl_str_eq_lit(o.tag, "retry-1"));
+    assert_false(o.content_overridden);
+    arena_free(&a);
 }
 
 static void test_every_field(void **state)
@@ -107,6 +126,10 @@ static void test_every_field(void **state)
     arena_free(&a);
 }
 
+#define REPEAT_16 "tttttttttttttttt"
+#define REPEAT_129                                                                                 \
+    REPEAT_16 REPEAT_16 REPEAT_16 REPEAT_16 REPEAT_16 REPEAT_16 REPEAT_16 REPEAT_16 "t"
+
 static void test_rejects_with_a_message_naming_the_field(void **state)
 {
     static const struct {
@@ -139,6 +162,9 @@ static void test_rejects_with_a_message_naming_the_field(void **state)
         {"{\"cached_tokens\":1.5}", "mock.cached_tokens"},
         {"{\"thinking\":true}", "mock.thinking"},
         {"{\"stream_error_after_chunks\":\"1\"}", "mock.stream_error_after_chunks"},
+        {"{\"fail_first\":-1}", "mock.fail_first"},
+        {"{\"tag\":1}", "mock.tag"},
+        {"{\"tag\":\"" REPEAT_129 "\"}", "mock.tag: expected a string of at most 128 bytes"},
     };
     struct mock_opts o;
     struct arena a = {0};
@@ -229,6 +255,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_every_field),
+        cmocka_unit_test(test_fail_first_and_tag),
         cmocka_unit_test(test_rejects_with_a_message_naming_the_field),
         cmocka_unit_test(test_tool_calls_and_provider_fields),
     };

@@ -10,15 +10,15 @@
 #include <jansson.h>
 
 #include "sluice/base.h"
+#include "sluice/dialect.h"
 #include "sluice/h2o.h"
-#include "sluice/reply.h"
 
 /* Renders an envelope, parses it strictly and returns the "error" object (owned by *root). */
 static json_t *render(const char *type, const char *code, struct sl_str message, json_t **root)
 {
     h2o_mem_pool_t pool;
     h2o_mem_init_pool(&pool);
-    struct sl_str env = sl_error_envelope(&pool, type, code, message);
+    struct sl_str env = sl_openai_error_body(&pool, type, code, message);
     json_error_t err;
     *root = json_loadb(env.ptr, env.len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
     if (*root == NULL)

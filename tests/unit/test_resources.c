@@ -485,8 +485,6 @@ static void test_provider_key_errors(void **state)
                "    api_base: ftp://${HOST}/\n",
            "r.yaml:3: provider_keys[0] (\"ds\"): api_base: required for provider \"deepseek\" "
            "(the default https://api.openai.com/v1 applies only to provider openai)\n"
-           "r.yaml:7: provider_keys[1] (\"an\"): provider: \"anthropic\" is not supported by "
-           "sluice yet (set adapter: openai to use an OpenAI-compatible endpoint)\n"
            "r.yaml:12: provider_keys[2] (\"br\"): adapter: \"bedrock\" is not supported by "
            "sluice yet\n"
            "r.yaml:16: provider_keys[3] (\"x\"): adapter: expected one of openai, anthropic, "
@@ -518,8 +516,6 @@ static void test_provider_key_errors(void **state)
            "r.yaml:6: provider_keys[0] (\"a\"): adapter: \"vertex\" is not supported by sluice "
            "yet\n"
            "r.yaml:10: provider_keys[1] (\"b\"): adapter: \"azure-openai\" is not supported by "
-           "sluice yet\n"
-           "r.yaml:14: provider_keys[2] (\"c\"): adapter: \"anthropic\" is not supported by "
            "sluice yet\n"
            "r.yaml:15: provider_keys[2] (\"c\"): request: not supported by sluice yet\n"
            "r.yaml:16: provider_keys[2] (\"c\"): response: not supported by sluice yet\n"
@@ -681,6 +677,43 @@ static void test_model_provider_may_differ(void **state)
 
 /* provider_keys[].provider is optional in AISIX: the family then comes from adapter, and what
  * the key leaves open (family, default api_base) from the first model naming it. */
+/* The Anthropic family: from the vendor or the adapter, or settled by a model; its default base
+ * and its own normalisation (a pasted /v1 or /v1/messages is dropped: the provider adds it). */
+static void test_anthropic_keys(void **state)
+{
+    (void)state;
+    struct sl_resources *r = load_ok(HDR "provider_keys:\n"
+                                         "  - display_name: a\n"
+                                         "    provider: anthropic\n"
+                                         "    api_key: sk-ant\n"
+                                         "  - display_name: b\n"
+                                         "    adapter: anthropic\n"
+                                         "    provider: mycorp\n"
+                                         "    api_key: k\n"
+                                         "    api_base: https://claude.example/v1/messages/\n"
+                                         "  - display_name: c\n"
+                                         "    api_key: k\n"
+                                         "    api_base: http://127.0.0.1:9/proxy/v1\n"
+                                         "  - display_name: d\n"
+                                         "    provider: openai\n"
+                                         "    api_key: k\n"
+                                         "models:\n"
+                                         "  - display_name: m\n"
+                                         "    provider: anthropic\n"
+                                         "    model_name: claude\n"
+                                         "    provider_key: c\n");
+    assert_int_equal(r->provider_keys[0].adapter, SL_ADAPTER_ANTHROPIC);
+    assert_string_equal(r->provider_keys[0].api_base, "https://api.anthropic.com");
+    assert_string_equal(r->provider_keys[0].origin.base_path, "");
+    assert_int_equal(r->provider_keys[1].adapter, SL_ADAPTER_ANTHROPIC);
+    assert_string_equal(r->provider_keys[1].api_base, "https://claude.example");
+    assert_int_equal(r->provider_keys[2].adapter, SL_ADAPTER_ANTHROPIC);
+    assert_string_equal(r->provider_keys[2].api_base, "http://127.0.0.1:9/proxy");
+    assert_string_equal(r->provider_keys[2].origin.base_path, "/proxy");
+    assert_int_equal(r->provider_keys[3].adapter, SL_ADAPTER_OPENAI);
+    sl_resources_free(r);
+}
+
 static void test_key_without_provider(void **state)
 {
     (void)state;
@@ -740,7 +773,7 @@ static void test_key_without_provider(void **state)
     sl_resources_free(r);
 
     /* Without api_base the vendor decides whether the default applies; without adapter it
-     * picks the family, and the Anthropic family is not built yet. Keys no model names load. */
+     * picks the family. Keys no model names load. */
     expect(HDR "provider_keys:\n"
                "  - display_name: ds\n"
                "    adapter: openai\n"
@@ -765,11 +798,7 @@ static void test_key_without_provider(void **state)
                "    provider_key: an\n",
            "r.yaml:3: provider_keys[0] (\"ds\"): api_base: required for provider \"deepseek\", "
            "taken from models[0] (\"a\") because the key sets no provider (the default "
-           "https://api.openai.com/v1 applies only to provider openai)\n"
-           "r.yaml:21: models[2] (\"c\"): provider: \"anthropic\" is not supported by sluice yet: "
-           "provider key \"an\" sets neither provider nor adapter, so the model's provider picks "
-           "the wire family (set adapter: openai on the key for an OpenAI-compatible "
-           "endpoint)\n");
+           "https://api.openai.com/v1 applies only to provider openai)\n");
     expect(HDR "provider_keys:\n"
                "  - display_name: ds\n"
                "    adapter: openai\n"
@@ -1429,6 +1458,7 @@ int main(void)
         cmocka_unit_test(test_unsupported_collections),
         cmocka_unit_test(test_common_entry_errors),
         cmocka_unit_test(test_provider_key_errors),
+        cmocka_unit_test(test_anthropic_keys),
         cmocka_unit_test(test_provider_adapter_openai),
         cmocka_unit_test(test_model_errors),
         cmocka_unit_test(test_virtual_models_get_one_error),

@@ -16,13 +16,17 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "sluice/base.h"
 #include "sluice/buf.h"
 #include "sluice/config.h"
+#include "sluice/decode.h"
 #include "sluice/picohttp.h"
 #include "sluice/proxy_env.h"
 #include "sluice/upstream.h"
+/* The failure log's rate limit lives in the pool; a test rewinds it instead of waiting 10 s. */
+#include "../../src/upstream/upstream_internal.h"
 
 int main(void);
 
@@ -37,8 +41,9 @@ struct step {
 
 struct script {
     struct step steps[MAX_STEPS];
-    bool close_after; /* close the connection after the steps */
-    unsigned hold_ms; /* keep the connection open this long before closing */
+    size_t lens[MAX_STEPS]; /* bytes of steps[i].data when it holds NULs; 0: strlen */
+    bool close_after;       /* close the connection after the steps */
+    unsigned hold_ms;       /* keep the connection open this long before closing */
 };
 
 struct server {
@@ -89,7 +94,8 @@ static void *server_main(void *arg)
             for (int i = 0; i < MAX_STEPS && sc->steps[i].data != NULL; i++) {
                 if (sc->steps[i].delay_ms)
                     usleep(sc->steps[i].delay_ms * 1000);
-                if (send(c, sc->steps[i].data, strlen(sc->steps[i].data), MSG_NOSIGNAL) == -1)
+                size_t len = sc->lens[i] != 0 ? sc->lens[i] : strlen(sc->steps[i].data);
+                if (send(c, sc->steps[i].data, len, MSG_NOSIGNAL) == -1)
                     break;
             }
             if (sc->hold_ms)
@@ -143,8 +149,13 @@ struct result {
     enum sl_upstream_error err;
     char detail[256];
     bool pause_on_first_body;
+    bool pause_each_body; /* pause after every piece; run_resuming resumes */
+    bool paused;
     bool cancel_on_head;
     bool cancel_on_body;
+    size_t stop_after; /* abandon once the body passes this many bytes (a caller's cap); 0: no */
+    size_t heads, bodies, largest_body;
+    const char *rid; /* request id for the failure log */
     struct sl_upstream_req *req;
     struct world *w;
 };
@@ -152,6 +163,7 @@ struct result {
 static int on_head(void *ud, const struct sl_upstream_head *head)
 {
     struct result *r = ud;
+    r->heads++;
     r->status = head->status;
     if (r->cancel_on_head) {
         sl_upstream_cancel(r->req);
@@ -164,9 +176,16 @@ static int on_body(void *ud, const char *data, size_t len)
 {
     struct result *r = ud;
     assert_int_equal(sl_buf_append(&r->body, data, len), SL_OK);
-    if (r->cancel_on_body) {
+    r->bodies++;
+    r->largest_body = SL_MAX(r->largest_body, len);
+    if (r->cancel_on_body || (r->stop_after != 0 && r->body.len > r->stop_after)) {
         r->done = true;
         return -1;
+    }
+    if (r->pause_each_body) {
+        assert_false(r->paused); /* no piece after a pause */
+        r->paused = true;
+        sl_upstream_pause(r->req);
     }
     if (r->pause_on_first_body) {
         r->pause_on_first_body = false;
@@ -223,12 +242,32 @@ static void run(struct world *w, struct result *r, uint64_t deadline_ms, uint64_
 {
     static h2o_iovec_t req[1];
     req[0] = h2o_iovec_init(request_text, sizeof(request_text) - 1);
-    struct sl_upstream_opts opts = {deadline_ms, idle_ms};
+    struct sl_upstream_opts opts = {
+        .deadline_ms = deadline_ms, .idle_ms = idle_ms, .request_id = sl_str_from_cstr(r->rid)};
     r->w = w;
     sl_buf_init(&r->body, 1 << 20);
     r->req = sl_upstream_start(w->u, &w->origin, req, 1, &opts, &cbs, r);
     while (!r->done)
         h2o_evloop_run(w->ctx.loop, 100);
+}
+
+/* Like run, but resumes the exchange each time on_body paused it. */
+static void run_resuming(struct world *w, struct result *r, size_t body_cap)
+{
+    static h2o_iovec_t req[1];
+    req[0] = h2o_iovec_init(request_text, sizeof(request_text) - 1);
+    struct sl_upstream_opts opts = {.deadline_ms = 10000, .request_id = SL_STRLIT("rid-resume")};
+    r->w = w;
+    sl_buf_init(&r->body, body_cap);
+    r->req = sl_upstream_start(w->u, &w->origin, req, 1, &opts, &cbs, r);
+    while (!r->done) {
+        if (r->paused) {
+            r->paused = false;
+            sl_upstream_resume(r->req);
+        } else {
+            h2o_evloop_run(w->ctx.loop, 100);
+        }
+    }
 }
 
 static void loop_for(struct world *w, unsigned ms)
@@ -473,7 +512,7 @@ static void test_pause_resume(void **state)
     struct result r = {.pause_on_first_body = true};
     static h2o_iovec_t req[1];
     req[0] = h2o_iovec_init(request_text, sizeof(request_text) - 1);
-    struct sl_upstream_opts opts = {5000, 50};
+    struct sl_upstream_opts opts = {.deadline_ms = 5000, .idle_ms = 50};
     sl_buf_init(&r.body, 1024);
     r.req = sl_upstream_start(w.u, &w.origin, req, 1, &opts, &cbs, &r);
     while (r.body.len == 0)
@@ -557,7 +596,9 @@ struct proxy {
     uint16_t port;
     pthread_t thread;
     char connect_line[256];
+    char request[1024]; /* everything the client sent first */
     bool refuse;
+    const char *reply; /* sent instead of relaying, then the connection is closed */
 };
 
 static void *proxy_main(void *arg)
@@ -572,6 +613,13 @@ static void *proxy_main(void *arg)
         goto out;
     buf[n] = '\0';
     snprintf(p->connect_line, sizeof(p->connect_line), "%.*s", (int)strcspn(buf, "\r"), buf);
+    size_t keep = SL_MIN((size_t)n, sizeof(p->request) - 1);
+    memcpy(p->request, buf, keep);
+    p->request[keep] = '\0';
+    if (p->reply != NULL) {
+        send(c, p->reply, strlen(p->reply), MSG_NOSIGNAL);
+        goto out;
+    }
     if (p->refuse) {
         const char *no = "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n";
         send(c, no, strlen(no), MSG_NOSIGNAL);
@@ -679,6 +727,446 @@ static void test_no_proxy(void **state)
     sl_diag_dispose(&d);
 }
 
+/* ---- coded bodies ---- */
+
+/* zlib-compresses src (gzip, zlib or raw deflate by window bits); heap memory. */
+static struct sl_str compress_bits(struct sl_str src, int bits)
+{
+    z_stream z = {0};
+    assert_int_equal(deflateInit2(&z, 6, Z_DEFLATED, bits, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    size_t cap = deflateBound(&z, (uLong)src.len) + 16;
+    unsigned char *out = malloc(cap);
+    z.next_in = (Bytef *)(uintptr_t)src.ptr;
+    z.avail_in = (uInt)src.len;
+    z.next_out = out;
+    z.avail_out = (uInt)cap;
+    assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+    size_t n = cap - z.avail_out;
+    deflateEnd(&z);
+    return sl_str_init((const char *)out, n);
+}
+
+#define GZIP_BITS (16 + MAX_WBITS)
+
+/* Some text that compresses well but not to nothing. */
+static char *sample_text(size_t n)
+{
+    char *t = malloc(n + 1);
+    for (size_t i = 0; i < n; i++)
+        t[i] = (char)('a' + (i * 7 + i / 13) % 26);
+    t[n] = '\0';
+    return t;
+}
+
+/* A 200 KB body gzipped over Content-Length, the caller pausing after every piece: it comes
+ * back whole, in pieces of at most 16 KiB, each one only after a resume. */
+static void test_gzip_body_paused_after_every_piece(void **state)
+{
+    (void)state;
+    size_t n = 200 * 1024;
+    char *text = sample_text(n);
+    struct sl_str gz = compress_bits(sl_str_init(text, n), GZIP_BITS);
+    char head[128];
+    snprintf(head, sizeof(head), RESP_HEAD "Content-Encoding: gzip\r\nContent-Length: %zu\r\n\r\n",
+             gz.len);
+    struct server s = {.n_scripts = 2};
+    s.scripts[0].steps[0] = (struct step){head, 0};
+    s.scripts[0].steps[1] = (struct step){gz.ptr, 5};
+    s.scripts[0].lens[1] = gz.len / 3;
+    s.scripts[0].steps[2] = (struct step){gz.ptr + gz.len / 3, 5};
+    s.scripts[0].lens[2] = gz.len - gz.len / 3;
+    s.scripts[1].steps[0] = (struct step){RESP_HEAD "Content-Length: 2\r\n\r\nok", 0};
+    server_start(&s);
+    struct world w;
+    world_init(&w, s.port, NULL);
+    struct result r = {.pause_each_body = true}, again = {0};
+    run_resuming(&w, &r, n + 1);
+    assert_int_equal(r.err, SL_UPSTREAM_OK);
+    assert_int_equal(r.body.len, n);
+    assert_memory_equal(r.body.ptr, text, n);
+    assert_true(r.largest_body <= SL_DECODE_PIECE_BYTES);
+    assert_true(r.bodies >= n / SL_DECODE_PIECE_BYTES);
+    /* The decoded exchange left the connection reusable. */
+    run(&w, &again, 5000, 0);
+    assert_string_equal(sl_buf_cstr(&again.body), "ok");
+    assert_int_equal(s.connections_seen, 1);
+    world_dispose(&w);
+    server_stop(&s);
+    sl_buf_dispose(&r.body);
+    sl_buf_dispose(&again.body);
+    free((void *)gz.ptr);
+    free(text);
+}
+
+/* Content-Encoding: deflate under Transfer-Encoding: gzip, chunked, cut at odd places. */
+static void test_stacked_codings_chunked(void **state)
+{
+    (void)state;
+    static const char json[] =
+        "{\"id\":\"x\",\"choices\":[{\"message\":{\"content\":\"stacked\"}}]}";
+    struct sl_str inner = compress_bits(SL_STRLIT(json), MAX_WBITS);
+    struct sl_str outer = compress_bits(inner, GZIP_BITS);
+    size_t half = outer.len / 2;
+    char *wire = malloc(outer.len + 256);
+    int k =
+        sprintf(wire,
+                RESP_HEAD "Content-Encoding: deflate\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+                          "%zx\r\n",
+                half);
+    size_t len = (size_t)k;
+    memcpy(wire + len, outer.ptr, half);
+    len += half;
+    len += (size_t)sprintf(wire + len, "\r\n%zx\r\n", outer.len - half);
+    memcpy(wire + len, outer.ptr + half, outer.len - half);
+    len += outer.len - half;
+    len += (size_t)sprintf(wire + len, "\r\n0\r\n\r\n");
+    size_t cuts[] = {(size_t)k - 3, (size_t)k + 1, (size_t)k + half + 3, len};
+    struct server s = {.n_scripts = 1};
+    for (size_t i = 0, at = 0; i < 4; at = cuts[i], i++) {
+        s.scripts[0].steps[i] = (struct step){wire + at, i == 0 ? 0 : 5};
+        s.scripts[0].lens[i] = cuts[i] - at;
+    }
+    server_start(&s);
+    struct world w;
+    world_init(&w, s.port, NULL);
+    struct result r = {0};
+    run(&w, &r, 5000, 0);
+    assert_int_equal(r.err, SL_UPSTREAM_OK);
+    assert_string_equal(sl_buf_cstr(&r.body), json);
+    world_dispose(&w);
+    server_stop(&s);
+    sl_buf_dispose(&r.body);
+    free(wire);
+    free((void *)inner.ptr);
+    free((void *)outer.ptr);
+}
+
+/* A coding Sluice cannot undo fails before on_head; corrupt or cut-short data fails as decode;
+ * chunked that is not the last transfer coding cannot be framed. */
+static void test_bad_codings(void **state)
+{
+    (void)state;
+    static const char json[] = "{\"id\":\"x\",\"choices\":[]}";
+    struct sl_str gz = compress_bits(SL_STRLIT(json), GZIP_BITS);
+    char *bad = malloc(gz.len);
+    memcpy(bad, gz.ptr, gz.len);
+    bad[gz.len - 8] ^= 0x55; /* the CRC-32 */
+    char crc_head[128], cut_head[128];
+    snprintf(crc_head, sizeof(crc_head),
+             RESP_HEAD "Content-Encoding: gzip\r\nContent-Length: %zu\r\n\r\n", gz.len);
+    snprintf(cut_head, sizeof(cut_head),
+             RESP_HEAD "Content-Encoding: gzip\r\nConnection: close\r\n\r\n");
+    struct server s = {.n_scripts = 4};
+    s.scripts[0].steps[0] =
+        (struct step){RESP_HEAD "Content-Encoding: br\r\nContent-Length: 2\r\n\r\n{}", 0};
+    s.scripts[0].close_after = true;
+    s.scripts[1].steps[0] = (struct step){crc_head, 0};
+    s.scripts[1].steps[1] = (struct step){bad, 0};
+    s.scripts[1].lens[1] = gz.len;
+    s.scripts[1].close_after = true;
+    s.scripts[2].steps[0] = (struct step){cut_head, 0};
+    s.scripts[2].steps[1] = (struct step){gz.ptr, 0};
+    s.scripts[2].lens[1] = gz.len - 4;
+    s.scripts[2].close_after = true;
+    s.scripts[3].steps[0] =
+        (struct step){RESP_HEAD "Transfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n", 0};
+    s.scripts[3].close_after = true;
+    server_start(&s);
+    struct world w;
+    world_init(&w, s.port, NULL);
+    struct result r[4] = {{0}};
+    for (int i = 0; i < 4; i++)
+        run(&w, &r[i], 5000, 0);
+    assert_int_equal(r[0].err, SL_UPSTREAM_ERR_DECODE);
+    assert_string_equal(r[0].detail, "unsupported content coding \"br\"");
+    assert_int_equal(r[0].heads, 0);
+    assert_int_equal(r[1].err, SL_UPSTREAM_ERR_DECODE);
+    assert_string_equal(r[1].detail, "corrupt gzip data: incorrect data check");
+    assert_int_equal(r[2].err, SL_UPSTREAM_ERR_DECODE);
+    assert_string_equal(r[2].detail, "the compressed body ends before its data does");
+    assert_int_equal(r[3].err, SL_UPSTREAM_ERR_PROTOCOL);
+    assert_string_equal(r[3].detail, "response framing cannot be trusted");
+    world_dispose(&w);
+    server_stop(&s);
+    for (int i = 0; i < 4; i++)
+        sl_buf_dispose(&r[i].body);
+    free(bad);
+    free((void *)gz.ptr);
+}
+
+/* 64 MiB of zeros gzipped to 64 KB: the caller stops at its cap, and by then no more than one
+ * piece past the cap was decoded. */
+static void test_bomb_stops_at_the_callers_cap(void **state)
+{
+    (void)state;
+    size_t big = 64u << 20, cap = 256 * 1024;
+    char *zeros = calloc(1, big);
+    struct sl_str gz = compress_bits(sl_str_init(zeros, big), GZIP_BITS);
+    free(zeros);
+    char head[128];
+    snprintf(head, sizeof(head), RESP_HEAD "Content-Encoding: gzip\r\nContent-Length: %zu\r\n\r\n",
+             gz.len);
+    struct server s = {.n_scripts = 1};
+    s.scripts[0].steps[0] = (struct step){head, 0};
+    s.scripts[0].steps[1] = (struct step){gz.ptr, 0};
+    s.scripts[0].lens[1] = gz.len;
+    s.scripts[0].close_after = true;
+    server_start(&s);
+    struct world w;
+    world_init(&w, s.port, NULL);
+    struct result r = {.stop_after = cap};
+    run(&w, &r, 5000, 0);
+    assert_int_equal(r.status, 200);
+    assert_true(r.body.len > cap && r.body.len <= cap + SL_DECODE_PIECE_BYTES);
+    world_dispose(&w);
+    server_stop(&s);
+    sl_buf_dispose(&r.body);
+    free((void *)gz.ptr);
+}
+
+/* ---- the egress proxy's own failures, and the failure log ---- */
+
+static void proxy_start(struct proxy *p)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
+    socklen_t len = sizeof(sin);
+    p->fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_int_equal(bind(p->fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    assert_int_equal(listen(p->fd, 4), 0);
+    getsockname(p->fd, (struct sockaddr *)&sin, &len);
+    p->port = ntohs(sin.sin_port);
+    pthread_create(&p->thread, NULL, proxy_main, p);
+}
+
+/* Everything written to stderr (the log) between begin and end. */
+struct capture {
+    int saved;
+    FILE *f;
+};
+
+static void capture_begin(struct capture *c)
+{
+    fflush(stderr);
+    c->f = tmpfile();
+    assert_non_null(c->f);
+    c->saved = dup(2);
+    dup2(fileno(c->f), 2);
+}
+
+static char *capture_end(struct capture *c)
+{
+    fflush(stderr);
+    dup2(c->saved, 2);
+    close(c->saved);
+    long n = ftell(c->f);
+    char *text = calloc(1, (size_t)n + 1);
+    rewind(c->f);
+    assert_int_equal(fread(text, 1, (size_t)n, c->f), (size_t)n);
+    fclose(c->f);
+    return text;
+}
+
+static size_t count_of(const char *text, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = strstr(text, needle); p != NULL; p = strstr(p + 1, needle))
+        n++;
+    return n;
+}
+
+static struct world *proxied_world(struct world *w, struct sl_proxy_env *pe, const char *url)
+{
+    char env[128];
+    snprintf(env, sizeof(env), "HTTPS_PROXY=%s", url);
+    char *envp[] = {env, NULL};
+    struct sl_diag d;
+    sl_diag_init(&d, "env");
+    assert_int_equal(sl_proxy_env_load(envp, pe, &d), SL_OK);
+    sl_diag_dispose(&d);
+    world_init(w, 443, pe);
+    w->origin.tls = true;
+    snprintf(w->key, sizeof(w->key), "https://127.0.0.1:443");
+    return w;
+}
+
+/* A proxy's 407 is its own kind (the caller never retries it); the log line names the proxy
+ * but not the credentials, which were sent percent-decoded. */
+static void test_proxy_demands_auth(void **state)
+{
+    (void)state;
+    struct proxy p = {.reply = "HTTP/1.1 407 Proxy Authentication Required\r\n"
+                               "Proxy-Authenticate: Basic realm=\"egress\"\r\n"
+                               "Content-Length: 0\r\n\r\n"};
+    proxy_start(&p);
+    char url[96];
+    snprintf(url, sizeof(url), "http://user:s%%40cret@127.0.0.1:%u", p.port);
+    struct sl_proxy_env pe;
+    struct world w;
+    proxied_world(&w, &pe, url);
+    struct result r = {.rid = "rid-407"};
+    struct capture cap;
+    capture_begin(&cap);
+    run(&w, &r, 5000, 0);
+    char *log = capture_end(&cap);
+    assert_int_equal(r.err, SL_UPSTREAM_ERR_PROXY_AUTH);
+    char want[256];
+    snprintf(want, sizeof(want),
+             "egress proxy http://127.0.0.1:%u demanded authentication (407) for CONNECT to "
+             "127.0.0.1:443; it refused the credentials in the proxy URL",
+             p.port);
+    assert_string_equal(r.detail, want);
+    assert_non_null(strstr(p.request, "\r\nProxy-Authorization: Basic dXNlcjpzQGNyZXQ=\r\n"));
+    snprintf(want, sizeof(want),
+             "upstream call failed: origin=https://127.0.0.1:443 kind=proxy_auth "
+             "proxy=http://127.0.0.1:%u detail=\"egress proxy http://127.0.0.1:%u demanded",
+             p.port, p.port);
+    assert_non_null(strstr(log, want));
+    assert_non_null(strstr(log, "request_id=\"rid-407\"\n"));
+    assert_null(strstr(log, "cret"));
+    assert_null(strstr(log, "dXNlcjpzQGNyZXQ="));
+    pthread_join(p.thread, NULL);
+    close(p.fd);
+    world_dispose(&w);
+    sl_proxy_env_dispose(&pe);
+    sl_buf_dispose(&r.body);
+    free(log);
+}
+
+/* Through HTTP_PROXY the request itself goes to the proxy, so a 407 answer is the proxy's. */
+static void test_forward_proxy_demands_auth(void **state)
+{
+    (void)state;
+    struct server s = {.n_scripts = 1};
+    s.scripts[0].steps[0] =
+        (struct step){"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n", 0};
+    server_start(&s);
+    char env[64];
+    snprintf(env, sizeof(env), "HTTP_PROXY=127.0.0.1:%u", s.port);
+    char *envp[] = {env, NULL};
+    struct sl_proxy_env pe;
+    struct sl_diag d;
+    sl_diag_init(&d, "env");
+    assert_int_equal(sl_proxy_env_load(envp, &pe, &d), SL_OK);
+    struct world w;
+    world_init(&w, 8080, &pe);
+    struct result r = {0};
+    run(&w, &r, 5000, 0);
+    assert_int_equal(r.err, SL_UPSTREAM_ERR_PROXY_AUTH);
+    assert_int_equal(r.heads, 0);
+    char want[160];
+    snprintf(want, sizeof(want),
+             "egress proxy http://127.0.0.1:%u demanded authentication (407) for a request to "
+             "127.0.0.1:8080; the proxy URL has no credentials",
+             s.port);
+    assert_string_equal(r.detail, want);
+    world_dispose(&w);
+    server_stop(&s);
+    sl_proxy_env_dispose(&pe);
+    sl_diag_dispose(&d);
+    sl_buf_dispose(&r.body);
+}
+
+static void test_proxy_unreachable(void **state)
+{
+    (void)state;
+    struct server s = {0};
+    server_start(&s);
+    uint16_t port = s.port;
+    server_stop(&s); /* nothing listens there now */
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u", port);
+    struct sl_proxy_env pe;
+    struct world w;
+    proxied_world(&w, &pe, url);
+    struct result r = {0};
+    run(&w, &r, 5000, 0);
+    assert_int_equal(r.err, SL_UPSTREAM_ERR_PROXY_UNREACHABLE);
+    char want[128];
+    snprintf(want, sizeof(want), "cannot connect to proxy http://127.0.0.1:%u: Connection refused",
+             port);
+    assert_string_equal(r.detail, want);
+    world_dispose(&w);
+    sl_proxy_env_dispose(&pe);
+    sl_buf_dispose(&r.body);
+}
+
+/* One line per origin and kind, then silence for 10 s; the next line counts what it skipped. */
+static void test_failure_log_is_rate_limited(void **state)
+{
+    (void)state;
+    struct server s = {0};
+    server_start(&s);
+    uint16_t port = s.port;
+    server_stop(&s);
+    struct world w;
+    world_init(&w, port, NULL);
+    struct result r[4] = {{.rid = "rid-1"}, {.rid = "rid-2"}, {.rid = "rid-3"}, {.rid = "rid-4"}};
+    struct capture cap;
+    capture_begin(&cap);
+    for (int i = 0; i < 3; i++)
+        run(&w, &r[i], 5000, 0);
+    char *first = capture_end(&cap);
+    assert_int_equal(count_of(first, "upstream call failed"), 1);
+    char want[256];
+    snprintf(want, sizeof(want),
+             "WARN  upstream call failed: origin=http://127.0.0.1:%u kind=connect "
+             "detail=\"cannot connect to 127.0.0.1:%u: Connection refused\" "
+             "request_id=\"rid-1\"\n",
+             port, port);
+    assert_non_null(strstr(first, want));
+    /* Ten seconds later, as far as the limiter knows. */
+    sl__pool_get(w.u, w.key)->failures[SL_UPSTREAM_ERR_CONNECT].quiet_until_ms = 0;
+    capture_begin(&cap);
+    run(&w, &r[3], 5000, 0);
+    char *second = capture_end(&cap);
+    assert_int_equal(count_of(second, "upstream call failed"), 1);
+    assert_non_null(strstr(second, "request_id=\"rid-4\" suppressed=2\n"));
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(r[i].err, SL_UPSTREAM_ERR_CONNECT);
+        sl_buf_dispose(&r[i].body);
+    }
+    world_dispose(&w);
+    free(first);
+    free(second);
+}
+
+/* user:password in a proxy URL is percent-decoded, each part on its own, as curl does. */
+static void test_proxy_credentials_percent_decoded(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *url, *auth;
+    } cases[] = {
+        {"http://user:p%40ss@proxy:3128", "Basic dXNlcjpwQHNz"}, /* user:p@ss */
+        {"http://a:b%3Ac@proxy:3128", "Basic YTpiOmM="},         /* a:b:c */
+        {"http://us%zz:pw%@proxy:3128", "Basic dXMleno6cHcl"},   /* kept as is */
+        {"http://u%20s:@proxy:3128", "Basic dSBzOg=="},          /* "u s:" */
+        {"http://p%40ss:w@rd@proxy:3128", "Basic cEBzczp3QHJk"}, /* p@ss:w@rd */
+    };
+    for (size_t i = 0; i < SL_ARRAY_LEN(cases); i++) {
+        char env[128];
+        snprintf(env, sizeof(env), "HTTPS_PROXY=%s", cases[i].url);
+        char *envp[] = {env, NULL};
+        struct sl_proxy_env pe;
+        struct sl_diag d;
+        sl_diag_init(&d, "env");
+        assert_int_equal(sl_proxy_env_load(envp, &pe, &d), SL_OK);
+        assert_string_equal(pe.https.auth_value, cases[i].auth);
+        assert_string_equal(pe.https.display, "http://proxy:3128");
+        sl_proxy_env_dispose(&pe);
+        sl_diag_dispose(&d);
+    }
+    char *nul[] = {(char *)"HTTPS_PROXY=http://user:a%00b@proxy:3128", NULL};
+    struct sl_proxy_env pe;
+    struct sl_diag d;
+    sl_diag_init(&d, "env");
+    assert_int_equal(sl_proxy_env_load(nul, &pe, &d), SL_ERR);
+    assert_string_equal(d.entries[0].msg,
+                        "environment HTTPS_PROXY=\"http://***@proxy:3128\": invalid proxy URL (its "
+                        "user name or password holds %00)");
+    sl_diag_dispose(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -696,6 +1184,15 @@ int main(void)
         cmocka_unit_test(test_bad_responses),
         cmocka_unit_test(test_connect_tunnel),
         cmocka_unit_test(test_no_proxy),
+        cmocka_unit_test(test_gzip_body_paused_after_every_piece),
+        cmocka_unit_test(test_stacked_codings_chunked),
+        cmocka_unit_test(test_bad_codings),
+        cmocka_unit_test(test_bomb_stops_at_the_callers_cap),
+        cmocka_unit_test(test_proxy_demands_auth),
+        cmocka_unit_test(test_forward_proxy_demands_auth),
+        cmocka_unit_test(test_proxy_unreachable),
+        cmocka_unit_test(test_failure_log_is_rate_limited),
+        cmocka_unit_test(test_proxy_credentials_percent_decoded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,38 @@
+/* What is recorded about one request for the access log and the metrics: filled by the request
+ * path as it learns things, read once when the request ends. A plain record, so obs/ needs to
+ * know nothing of the pipeline that fills it. Worker thread. */
+#ifndef SLUICE_REQLOG_H
+#define SLUICE_REQLOG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sluice/str.h"
+
+struct sl_reqlog {
+    const char *route; /* static route name; NULL: matched no route */
+    struct sl_str request_id;
+    uint64_t start_us;            /* monotonic clock when the request reached Sluice */
+    struct sl_str model;          /* alias the caller sent (pool memory) */
+    struct sl_str model_label;    /* configured model name it resolved to (metrics label) */
+    struct sl_str upstream_model; /* model id sent upstream */
+    struct sl_str key_name;       /* caller key's display_name, never the key */
+    const char *error_kind;       /* short machine-readable reason of a failure, or NULL */
+    const char *upstream_error;   /* static upstream failure kind for metrics, or NULL */
+    bool stream;                  /* the response is an event stream */
+    bool client_gone;             /* the client left before the response completed (499) */
+    int64_t ttft_us;              /* streams: time to the first event relayed; -1 = none */
+    int64_t prompt_tokens;        /* -1 when unknown */
+    int64_t completion_tokens;
+};
+
+static inline void sl_reqlog_init(struct sl_reqlog *l, struct sl_str request_id, uint64_t start_us)
+{
+    *l = (struct sl_reqlog){.request_id = request_id,
+                            .start_us = start_us,
+                            .ttft_us = -1,
+                            .prompt_tokens = -1,
+                            .completion_tokens = -1};
+}
+
+#endif
