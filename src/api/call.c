@@ -156,7 +156,7 @@ static void finish_translated_json(struct call *c, struct sl_str body)
     char why[200];
     struct sl_buf out;
     sl_buf_init(&out, x->svc->cfg->upstream.max_response_bytes + TRANSLATED_SLACK);
-    int rc = c->pair->response(&c->xc, body, &out, &x->usage, why, sizeof(why));
+    int rc = sl_xlate_response(c->pair, &c->xc, body, &out, &x->usage, why, sizeof(why));
     if (rc != SL_OK) {
         sl_buf_dispose(&out);
         x->log.upstream_error = "decode";
@@ -402,8 +402,9 @@ static void start_stream(struct call *c)
     h2o_mem_pool_t *pool = &x->req->pool;
     const struct sl_dialect *d = dialect_of(c);
     struct sl_filter *tail = sl_relay_tail(&c->relay, d->encoder(pool, sl_relay_out(&c->relay)));
-    struct sl_filter *head = c->pair != NULL ? c->pair->stream(pool, &c->xc, &x->usage, tail)
-                                             : d->passthrough_stream(pool, &c->xc, &x->usage, tail);
+    struct sl_filter *head = c->pair != NULL
+                                 ? sl_xlate_stream(c->pair, pool, &c->xc, &x->usage, tail)
+                                 : d->passthrough_stream(pool, &c->xc, &x->usage, tail);
     set_state(c, CALL_STREAMING);
     c->relay_started = true;
     sl_relay_start(&c->relay, c->up, head);
@@ -677,7 +678,7 @@ static h2o_iovec_t *upstream_body(struct call *c, size_t *n, size_t *len)
     }
     char why[256];
     sl_buf_init(&c->translated, x->svc->cfg->proxy.request_body_limit_bytes + TRANSLATED_SLACK);
-    int rc = c->pair->request(&c->xc, x->call.body, &c->translated, why, sizeof(why));
+    int rc = sl_xlate_request(c->pair, &c->xc, x->call.body, &c->translated, why, sizeof(why));
     if (rc == SL_E2BIG)
         snprintf(why, sizeof(why), "the translated request is larger than the body limit");
     if (rc != SL_OK) {
