@@ -84,12 +84,12 @@ static void test_request_round_trip(void **state)
     json_t *use = json_array_get(json_object_get(json_array_get(msgs, 1), "content"), 0);
     assert_string_equal(json_string_value(json_object_get(use, "type")), "tool_use");
     assert_string_equal(json_string_value(json_object_get(use, "id")), "toolu_1");
-    assert_string_equal(
-        json_string_value(json_object_get(json_object_get(use, "input"), "city")), "Lyon");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(use, "input"), "city")),
+                        "Lyon");
     json_t *res = json_array_get(json_object_get(json_array_get(msgs, 2), "content"), 0);
     assert_string_equal(json_string_value(json_object_get(res, "tool_use_id")), "toolu_1");
-    assert_string_equal(
-        json_string_value(json_array_get(json_object_get(j, "stop_sequences"), 0)), "END");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(j, "stop_sequences"), 0)),
+                        "END");
     json_decref(j);
     /* A request the first half refuses is refused whole, with its reason. */
     sl_buf_reset(&out);
@@ -114,8 +114,7 @@ static void test_response_round_trip(void **state)
     struct sl_buf out;
     char why[256];
     sl_buf_init(&out, 1 << 20);
-    assert_int_equal(sl_xlate_response(&p, &c, SL_STRLIT(in), &out, &u, why, sizeof(why)),
-                     SL_OK);
+    assert_int_equal(sl_xlate_response(&p, &c, SL_STRLIT(in), &out, &u, why, sizeof(why)), SL_OK);
     json_t *j = load(sl_buf_str(&out));
     assert_string_equal(json_string_value(json_object_get(j, "model")), "alias");
     assert_string_equal(json_string_value(json_object_get(j, "stop_reason")), "tool_use");
