@@ -15,8 +15,9 @@
 
 /* Every generation goes to Messages, translated when the caller speaks another wire;
  * count_tokens is Anthropic's own; completions and embeddings have no Anthropic endpoint. */
-static enum sl_wire wire_for(enum sl_op op, enum sl_wire caller)
+static enum sl_wire wire_for(const struct sl_provider_key *key, enum sl_op op, enum sl_wire caller)
 {
+    SL_UNUSED(key);
     switch (op) {
     case SL_OP_CHAT:
         return SL_WIRE_ANTHROPIC;
@@ -24,6 +25,7 @@ static enum sl_wire wire_for(enum sl_op op, enum sl_wire caller)
         return caller == SL_WIRE_ANTHROPIC ? SL_WIRE_ANTHROPIC : SL_WIRE_COUNT;
     case SL_OP_COMPLETIONS:
     case SL_OP_EMBEDDINGS:
+    case SL_OP_RESPONSE_STATE:
         break;
     }
     return SL_WIRE_COUNT;
@@ -44,6 +46,7 @@ static void build_request(h2o_mem_pool_t *pool, const struct sl_provider_key *ke
     size_t cap = 640 + strlen(o->authority) * 2 + strlen(o->base_path) + strlen(key->api_key) +
                  call->request_id.len + 2 * MAX_CALLER_HEADER;
     char *head = h2o_mem_alloc_pool(pool, cap), *w = head;
+    SL_ASSERT(call->method == NULL && call->path.len == 0); /* wire_for admits no stored resource */
     w = SL_PUT_LIT(w, "POST ");
     if (call->absolute_form) {
         w = sl_put_cstr(w, o->tls ? "https://" : "http://");

@@ -1,6 +1,7 @@
-/* OpenAI and every OpenAI-compatible upstream: {api_base}/chat/completions, /completions and
- * /embeddings, "Authorization: Bearer <key>", the caller's body forwarded with model rewritten
- * (the api layer splices it; this file adds the head). */
+/* OpenAI and every OpenAI-compatible upstream: {api_base}/chat/completions, /completions,
+ * /embeddings and, for keys with the Responses capability, /responses (and a stored response's
+ * /responses/{id}...), "Authorization: Bearer <key>", the caller's body forwarded with model
+ * rewritten (the api layer splices it; this file adds the head). */
 #include <string.h>
 
 #include "sluice/base.h"
@@ -18,20 +19,26 @@ static const char *endpoint_path(enum sl_wire w)
         return "/completions";
     case SL_WIRE_EMBEDDINGS:
         return "/embeddings";
+    case SL_WIRE_RESPONSES:
+        return "/responses";
     default:
         SL_ASSERT(!"not an OpenAI wire");
         return "/";
     }
 }
 
-/* Chat callers of any dialect reach the chat endpoint (others through a translation);
- * completions and embeddings are OpenAI's own; count_tokens is Anthropic's. */
-static enum sl_wire wire_for(enum sl_op op, enum sl_wire caller)
+/* Generations reach the chat endpoint (other dialects through a translation), except that a
+ * Responses caller reaches /responses itself when the key speaks it; completions and embeddings
+ * are OpenAI's own; stored responses exist only behind a Responses upstream; count_tokens is
+ * Anthropic's. */
+static enum sl_wire wire_for(const struct sl_provider_key *key, enum sl_op op, enum sl_wire caller)
 {
-    SL_UNUSED(caller);
+    bool responses = (key->caps & SL_CAP_RESPONSES) != 0;
     switch (op) {
     case SL_OP_CHAT:
-        return SL_WIRE_CHAT;
+        return caller == SL_WIRE_RESPONSES && responses ? SL_WIRE_RESPONSES : SL_WIRE_CHAT;
+    case SL_OP_RESPONSE_STATE:
+        return responses ? SL_WIRE_RESPONSES : SL_WIRE_COUNT;
     case SL_OP_COMPLETIONS:
         return SL_WIRE_COMPLETIONS;
     case SL_OP_EMBEDDINGS:
@@ -54,15 +61,19 @@ static void build_request(h2o_mem_pool_t *pool, const struct sl_provider_key *ke
 {
     const struct sl_origin *o = &key->origin;
     size_t cap = 512 + strlen(o->authority) * 2 + strlen(o->base_path) + strlen(key->auth_header) +
-                 call->request_id.len;
+                 call->request_id.len + call->path.len;
     char *head = h2o_mem_alloc_pool(pool, cap), *w = head;
-    w = SL_PUT_LIT(w, "POST ");
+    w = sl_put_cstr(w, call->method != NULL ? call->method : "POST");
+    w = SL_PUT_LIT(w, " ");
     if (call->absolute_form) {
         w = sl_put_cstr(w, o->tls ? "https://" : "http://");
         w = sl_put_cstr(w, o->authority);
     }
     w = sl_put_cstr(w, o->base_path);
-    w = sl_put_cstr(w, endpoint_path(call->wire));
+    if (call->path.len != 0)
+        w = sl_put(w, call->path.ptr, call->path.len);
+    else
+        w = sl_put_cstr(w, endpoint_path(call->wire));
     w = SL_PUT_LIT(w, " HTTP/1.1\r\nHost: ");
     w = sl_put_cstr(w, o->authority);
     w = SL_PUT_LIT(w, "\r\nAuthorization: ");
