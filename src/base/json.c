@@ -1117,3 +1117,195 @@ struct sl_json_error sl_json_iter_error(const struct sl_json_iter *it)
         e = (struct sl_json_error){it->_why, (size_t)(it->_at - it->_base)};
     return e;
 }
+
+/* ---- skimming ---- */
+
+/* The first '"' or '\\' in [p, end), or end. */
+static inline const unsigned char *find_quote(const unsigned char *p, const unsigned char *end)
+{
+#if defined(__SSE2__)
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+        unsigned m = (unsigned)_mm_movemask_epi8(
+            _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)));
+        if (m != 0)
+            return p + __builtin_ctz(m);
+        p += 16;
+    }
+#endif
+    while (p < end && *p != '"' && *p != '\\')
+        p++;
+    return p;
+}
+
+/* Past the string whose opening quote is at p, or NULL when it does not end. */
+static const unsigned char *skim_string(const unsigned char *p, const unsigned char *end,
+                                        bool *escaped)
+{
+    p++;
+    for (;;) {
+        p = find_quote(p, end);
+        if (p == end)
+            return NULL;
+        if (*p == '"')
+            return p + 1;
+        *escaped = true;
+        p += 2; /* the backslash and the byte it escapes */
+        if (p > end)
+            return NULL;
+    }
+}
+
+/* The first byte in [p, end) that matters inside a container: a quote or a bracket. */
+static inline const unsigned char *find_structural(const unsigned char *p, const unsigned char *end)
+{
+#if defined(__SSE2__)
+    const __m128i quote = _mm_set1_epi8('"'), lb = _mm_set1_epi8('['), rb = _mm_set1_epi8(']'),
+                  lc = _mm_set1_epi8('{'), rc = _mm_set1_epi8('}');
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+        __m128i hit =
+            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, lb)),
+                         _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, rb), _mm_cmpeq_epi8(v, lc)),
+                                      _mm_cmpeq_epi8(v, rc)));
+        unsigned m = (unsigned)_mm_movemask_epi8(hit);
+        if (m != 0)
+            return p + __builtin_ctz(m);
+        p += 16;
+    }
+#endif
+    while (p < end && *p != '"' && *p != '[' && *p != ']' && *p != '{' && *p != '}')
+        p++;
+    return p;
+}
+
+/* Past the container opening at p (brackets balanced, strings skipped), or NULL. *empty says
+ * whether it held nothing. */
+static const unsigned char *skim_container(const unsigned char *p, const unsigned char *end,
+                                           bool *empty)
+{
+    unsigned depth = 0;
+    const unsigned char *q = p + 1;
+    while (q < end && is_ws(*q))
+        q++;
+    *empty = q < end && (*q == ']' || *q == '}');
+    for (;;) {
+        p = find_structural(p, end);
+        if (p == end)
+            return NULL;
+        bool escaped = false;
+        switch (*p) {
+        case '"':
+            p = skim_string(p, end, &escaped);
+            if (p == NULL)
+                return NULL;
+            continue;
+        case '[':
+        case '{':
+            if (++depth > SL_JSON_MAX_DEPTH)
+                return NULL;
+            break;
+        default: /* ']' or '}' */
+            if (--depth == 0)
+                return p + 1;
+            break;
+        }
+        p++;
+    }
+}
+
+/* Past a number or a literal: up to the next separator. */
+static const unsigned char *skim_scalar(const unsigned char *p, const unsigned char *end)
+{
+    while (p < end && *p != ',' && *p != '}' && *p != ']' && !is_ws(*p))
+        p++;
+    return p;
+}
+
+static int skim_member(const unsigned char **pp, const unsigned char *end,
+                       const struct sl_str *keys, size_t n, struct sl_json_member *out)
+{
+    const unsigned char *p = *pp, *kstart = p, *v;
+    bool escaped = false, empty = false;
+    struct sl_json_member m = {.count = 0};
+    p = skim_string(p, end, &escaped);
+    if (p == NULL)
+        return SL_EPARSE;
+    /* A name with escapes is compared decoded: it must be a valid string first. */
+    if (escaped) {
+        struct scan s = {.p = kstart, .end = p, .base = kstart};
+        bool again = false;
+        if (scan_string(&s, &again) != SL_OK || s.p != p)
+            return SL_EPARSE;
+    }
+    size_t which = match_key(kstart + 1, p - 1, escaped, keys, n);
+    while (p < end && is_ws(*p))
+        p++;
+    if (p == end || *p != ':')
+        return SL_EPARSE;
+    p++;
+    while (p < end && is_ws(*p))
+        p++;
+    if (p == end)
+        return SL_EPARSE;
+    v = p;
+    if (*p == '"')
+        p = skim_string(p, end, &escaped);
+    else if (*p == '{' || *p == '[')
+        p = skim_container(p, end, &empty);
+    else
+        p = skim_scalar(p, end);
+    if (p == NULL || p == v)
+        return SL_EPARSE;
+    *pp = p;
+    if (which == n)
+        return SL_OK;
+    m.type = type_of(*v);
+    m.value = sl_str_init((const char *)v, (size_t)(p - v));
+    m.member = sl_str_init((const char *)kstart, (size_t)(p - kstart));
+    m.count = (m.type == SL_JSON_ARRAY || m.type == SL_JSON_OBJECT) && !empty ? 1 : 0;
+    record(keys, n, which, out, &m);
+    return SL_OK;
+}
+
+int sl_json_skim_object(struct sl_str doc, const struct sl_str *keys, size_t n,
+                        struct sl_json_member *out)
+{
+    const unsigned char *p = bytes_of(doc), *end = p + doc.len;
+    for (size_t i = 0; i < n; i++)
+        out[i] = (struct sl_json_member){.type = SL_JSON_ABSENT};
+    while (p < end && is_ws(*p))
+        p++;
+    if (p == end || *p != '{')
+        goto fail;
+    p++;
+    for (bool first = true;; first = false) {
+        while (p < end && is_ws(*p))
+            p++;
+        if (p == end)
+            goto fail;
+        if (*p == '}' && first)
+            break;
+        if (*p != '"' || skim_member(&p, end, keys, n, out) != SL_OK)
+            goto fail;
+        while (p < end && is_ws(*p))
+            p++;
+        if (p == end)
+            goto fail;
+        if (*p == '}')
+            break;
+        if (*p != ',')
+            goto fail;
+        p++;
+    }
+    p++;
+    while (p < end && is_ws(*p))
+        p++;
+    if (p == end)
+        return SL_OK;
+fail:
+    for (size_t i = 0; i < n; i++)
+        out[i] = (struct sl_json_member){.type = SL_JSON_ABSENT};
+    return SL_EPARSE;
+}
