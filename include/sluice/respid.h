@@ -45,8 +45,8 @@ struct sl_respid_claims {
 /* Writes the sealed id of upstream_id (text, no quotes; at most SL_RESPID_MAX_TEXT bytes) to
  * out and its length to *len. Returns 0, or SL_EPARSE when secret is empty or the alias or
  * upstream_id is longer than SL_RESPID_MAX_PART (nothing is written then). */
-int sl_respid_seal(struct sl_str secret, const struct sl_respid_claims *c, struct sl_str upstream_id,
-                   char out[SL_RESPID_MAX_TEXT], size_t *len);
+int sl_respid_seal(struct sl_str secret, const struct sl_respid_claims *c,
+                   struct sl_str upstream_id, char out[SL_RESPID_MAX_TEXT], size_t *len);
 
 /* An id decoded, not verified yet. */
 struct sl_respid {

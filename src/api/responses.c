@@ -52,8 +52,8 @@ static bool opens(const struct sl_exchange *x, const struct sl_respid *id,
 }
 
 static struct sl_responses_state *new_state(struct sl_exchange *x,
-                                            const struct sl_provider_key *key,
-                                            struct sl_str alias, bool stored)
+                                            const struct sl_provider_key *key, struct sl_str alias,
+                                            bool stored)
 {
     struct sl_responses_state *st = h2o_mem_alloc_pool(&x->req->pool, sizeof(*st));
     st->secret = sealing_secret(x, key);
@@ -183,8 +183,8 @@ static bool query_streams(const h2o_req_t *req)
 {
     if (req->query_at == SIZE_MAX)
         return false;
-    struct sl_str q = sl_str_init(req->path.base + req->query_at + 1,
-                                  req->path.len - req->query_at - 1);
+    struct sl_str q =
+        sl_str_init(req->path.base + req->query_at + 1, req->path.len - req->query_at - 1);
     while (q.len != 0) {
         const char *amp = memchr(q.ptr, '&', q.len);
         size_t n = amp != NULL ? (size_t)(amp - q.ptr) : q.len;
@@ -214,7 +214,8 @@ int sl_phase_responses_stored(struct sl_exchange *x)
     struct sl_respid *id = h2o_mem_alloc_pool(pool, sizeof(*id));
     rest = sl_str_init(rest.ptr + strlen(PREFIX), rest.len - strlen(PREFIX));
     const char *slash = memchr(rest.ptr, '/', rest.len);
-    struct sl_str idtext = sl_str_init(rest.ptr, slash != NULL ? (size_t)(slash - rest.ptr) : rest.len);
+    struct sl_str idtext =
+        sl_str_init(rest.ptr, slash != NULL ? (size_t)(slash - rest.ptr) : rest.len);
     struct sl_str suffix = sl_str_init(idtext.ptr + idtext.len, rest.len - idtext.len);
     size_t call = SL_ARRAY_LEN(stored_calls);
     if (sl_str_eq_lit(method, "HEAD"))

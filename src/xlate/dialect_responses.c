@@ -154,8 +154,8 @@ static void read_usage(struct sl_str obj, struct sl_usage *u)
 static struct sl_str seal(const struct sl_responses_state *st, const struct sl_json_member *m,
                           char *dst)
 {
-    struct sl_str inner = m->type == SL_JSON_STRING ? sl_str_init(m->value.ptr + 1, m->value.len - 2)
-                                                    : SL_STR_NULL;
+    struct sl_str inner =
+        m->type == SL_JSON_STRING ? sl_str_init(m->value.ptr + 1, m->value.len - 2) : SL_STR_NULL;
     size_t len;
     /* Upstream ids are plain ASCII; one with escapes is not a Responses id to seal. */
     if (st == NULL || dst == NULL || m->type != SL_JSON_STRING || inner.len == 0 ||
@@ -337,8 +337,7 @@ static void note_created(struct encoder *e, struct sl_str data)
                                          SL_STR_INIT("model")};
     struct sl_json_member resp, m[3];
     e->created = true;
-    if (sl_json_find(data, SL_STRLIT("response"), &resp) != SL_OK ||
-        resp.type != SL_JSON_OBJECT ||
+    if (sl_json_find(data, SL_STRLIT("response"), &resp) != SL_OK || resp.type != SL_JSON_OBJECT ||
         sl_json_scan_object(resp.value, SL_JSON_DEFAULT_MAX_DEPTH, keys, 3, m, NULL) != SL_OK)
         return;
     if (m[0].type == SL_JSON_STRING)

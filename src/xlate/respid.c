@@ -221,8 +221,8 @@ static ptrdiff_t b64_decode(struct sl_str s, uint8_t *out)
 
 /* ---- the contract ---- */
 
-int sl_respid_seal(struct sl_str secret, const struct sl_respid_claims *c, struct sl_str upstream_id,
-                   char out[SL_RESPID_MAX_TEXT], size_t *len)
+int sl_respid_seal(struct sl_str secret, const struct sl_respid_claims *c,
+                   struct sl_str upstream_id, char out[SL_RESPID_MAX_TEXT], size_t *len)
 {
     uint8_t raw[SL_RESPID_MAX_RAW];
     size_t n = 0;

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sluice/base.h"
 #include "responses_internal.h"
+#include "sluice/base.h"
 #include "xlate_internal.h"
 
 enum {
@@ -110,8 +110,9 @@ static int refuse_state(struct r2c *t)
                            "true keeps the response in OpenAI's response store; " STATELESS
                            " (send store: false or leave it out)");
     if (m[K_BACKGROUND].type == SL_JSON_TRUE)
-        return sl__xl_fail(&t->x, "background",
-                           "true runs the response in OpenAI's store to be fetched later; " STATELESS);
+        return sl__xl_fail(
+            &t->x, "background",
+            "true runs the response in OpenAI's store to be fetched later; " STATELESS);
     static const int nulls[] = {K_PREVIOUS_RESPONSE_ID, K_CONVERSATION, K_PROMPT,
                                 K_CONTEXT_MANAGEMENT};
     static const char *const why[] = {
@@ -126,13 +127,12 @@ static int refuse_state(struct r2c *t)
             return sl__xl_fail(&t->x, top_keys[nulls[i]].ptr, "%s", why[i]);
     if ((sl__xl_has(&m[K_STORE]) && m[K_STORE].type != SL_JSON_FALSE) ||
         (sl__xl_has(&m[K_BACKGROUND]) && m[K_BACKGROUND].type != SL_JSON_FALSE))
-        return sl__xl_fail(&t->x, sl__xl_has(&m[K_STORE]) && m[K_STORE].type != SL_JSON_FALSE
-                                      ? "store"
-                                      : "background",
-                           "expected a boolean");
+        return sl__xl_fail(
+            &t->x,
+            sl__xl_has(&m[K_STORE]) && m[K_STORE].type != SL_JSON_FALSE ? "store" : "background",
+            "expected a boolean");
     uint64_t n;
-    if (sl__xl_has(&m[K_TOP_LOGPROBS]) &&
-        (sl__xl_uint(&m[K_TOP_LOGPROBS], &n) != SL_OK || n != 0))
+    if (sl__xl_has(&m[K_TOP_LOGPROBS]) && (sl__xl_uint(&m[K_TOP_LOGPROBS], &n) != SL_OK || n != 0))
         return sl__xl_fail(&t->x, "top_logprobs",
                            "log probabilities are not translated from chat completions (only 0 "
                            "can be served)");
@@ -369,8 +369,7 @@ static int function_call(struct r2c *t, const struct sl_json_member *item, size_
     int rc = sl__xl_read(&t->x, path, item, keys, 3, f, NULL, NULL);
     if (rc != SL_OK)
         return rc;
-    if (f[0].type != SL_JSON_STRING || f[1].type != SL_JSON_STRING ||
-        f[2].type != SL_JSON_STRING)
+    if (f[0].type != SL_JSON_STRING || f[1].type != SL_JSON_STRING || f[2].type != SL_JSON_STRING)
         return sl__xl_fail(&t->x, path, "expected call_id, name and arguments strings");
     if (t->open == OPEN_NONE) {
         sl_jw_obj(&t->w);
@@ -667,8 +666,9 @@ static int text_config(struct r2c *t)
             sl_jw_obj_end(&t->w);
             sl_jw_obj_end(&t->w);
         } else if (!sl__xl_str_is(&fm[0], "text")) {
-            return sl__xl_fail(&t->x, "text.format.type", "expected text, json_object or "
-                                                          "json_schema");
+            return sl__xl_fail(&t->x, "text.format.type",
+                               "expected text, json_object or "
+                               "json_schema");
         }
     }
     if (f[1].type == SL_JSON_STRING)
@@ -685,8 +685,7 @@ static int reasoning(struct r2c *t)
     int rc;
     if (!sl__xl_has(&t->m[K_REASONING]))
         return SL_OK;
-    if ((rc = sl__xl_read(&t->x, "reasoning", &t->m[K_REASONING], keys, 1, f, NULL, NULL)) !=
-        SL_OK)
+    if ((rc = sl__xl_read(&t->x, "reasoning", &t->m[K_REASONING], keys, 1, f, NULL, NULL)) != SL_OK)
         return rc;
     if (sl__xl_has(&f[0]) && f[0].type != SL_JSON_STRING)
         return sl__xl_fail(&t->x, "reasoning.effort", "expected a string");
@@ -703,10 +702,14 @@ static int same_name(struct r2c *t)
         int k;
         enum sl_json_type type;
     } copy[] = {
-        {K_TEMPERATURE, SL_JSON_NUMBER},       {K_TOP_P, SL_JSON_NUMBER},
-        {K_PARALLEL_TOOL_CALLS, SL_JSON_TRUE}, {K_METADATA, SL_JSON_OBJECT},
-        {K_USER, SL_JSON_STRING},              {K_SAFETY_IDENTIFIER, SL_JSON_STRING},
-        {K_PROMPT_CACHE_KEY, SL_JSON_STRING},  {K_PROMPT_CACHE_RETENTION, SL_JSON_STRING},
+        {K_TEMPERATURE, SL_JSON_NUMBER},
+        {K_TOP_P, SL_JSON_NUMBER},
+        {K_PARALLEL_TOOL_CALLS, SL_JSON_TRUE},
+        {K_METADATA, SL_JSON_OBJECT},
+        {K_USER, SL_JSON_STRING},
+        {K_SAFETY_IDENTIFIER, SL_JSON_STRING},
+        {K_PROMPT_CACHE_KEY, SL_JSON_STRING},
+        {K_PROMPT_CACHE_RETENTION, SL_JSON_STRING},
         {K_SERVICE_TIER, SL_JSON_STRING},
     };
     for (size_t i = 0; i < SL_ARRAY_LEN(copy); i++) {

@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "sluice/base.h"
 #include "responses_internal.h"
+#include "sluice/base.h"
 #include "xlate_internal.h"
 
 /* ---- shared writers ---- */
@@ -41,9 +41,10 @@ void sl__rx_write_head(struct sl_json_w *w, const struct sl_xlate_ctx *c, bool i
     sl__rx_write_id(w, "id", "resp", c->id_seed, -1);
     sl_jw_kstr(w, "object", SL_STRLIT("response"));
     sl_jw_kint(w, "created_at", c->created);
-    sl_jw_kstr(w, "status", in_progress                  ? SL_STRLIT("in_progress")
-                            : st == SL__RX_COMPLETED ? SL_STRLIT("completed")
-                                                     : SL_STRLIT("incomplete"));
+    sl_jw_kstr(w, "status",
+               in_progress              ? SL_STRLIT("in_progress")
+               : st == SL__RX_COMPLETED ? SL_STRLIT("completed")
+                                        : SL_STRLIT("incomplete"));
     sl_jw_key(w, SL_STRLIT("error"));
     sl_jw_null(w);
     sl_jw_key(w, SL_STRLIT("incomplete_details"));
@@ -51,8 +52,9 @@ void sl__rx_write_head(struct sl_json_w *w, const struct sl_xlate_ctx *c, bool i
         sl_jw_null(w);
     } else {
         sl_jw_obj(w);
-        sl_jw_kstr(w, "reason", st == SL__RX_INCOMPLETE_LENGTH ? SL_STRLIT("max_output_tokens")
-                                                               : SL_STRLIT("content_filter"));
+        sl_jw_kstr(w, "reason",
+                   st == SL__RX_INCOMPLETE_LENGTH ? SL_STRLIT("max_output_tokens")
+                                                  : SL_STRLIT("content_filter"));
         sl_jw_obj_end(w);
     }
     sl_jw_kstr(w, "model", c->alias);
@@ -127,8 +129,8 @@ void sl__rx_write_message(struct sl_json_w *w, const struct sl_xlate_ctx *c, int
     sl_jw_obj_end(w);
 }
 
-void sl__rx_write_reasoning(struct sl_json_w *w, const struct sl_xlate_ctx *c, int64_t n,
-                            bool done, struct sl_str text)
+void sl__rx_write_reasoning(struct sl_json_w *w, const struct sl_xlate_ctx *c, int64_t n, bool done,
+                            struct sl_str text)
 {
     sl_jw_obj(w);
     sl__rx_write_id(w, "id", "rs", c->id_seed, n);
@@ -238,7 +240,7 @@ static int output(struct c2r *t, const struct sl_json_member *msg)
                                msg_keys[i].ptr);
     if (sl__xl_has(&f[M_TOOL_CALLS]) && f[M_TOOL_CALLS].type != SL_JSON_ARRAY)
         return sl__xl_fail(&t->x, "choices[0].message.tool_calls", "expected an array");
-    if (f[M_TOOL_CALLS].count > SL_XLATE_MAX_TOOL_CALLS)
+    if (f[M_TOOL_CALLS].type == SL_JSON_ARRAY && f[M_TOOL_CALLS].count > SL_XLATE_MAX_TOOL_CALLS)
         return sl__xl_fail(&t->x, "choices[0].message.tool_calls", "more than %d tool calls",
                            SL_XLATE_MAX_TOOL_CALLS);
     sl_jw_key(&t->w, SL_STRLIT("output"));

@@ -15,9 +15,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "responses_internal.h"
 #include "sluice/base.h"
 #include "sluice/filter.h"
-#include "responses_internal.h"
 #include "xlate_internal.h"
 
 #define EVENT_OUT_CAP (16u << 20)
@@ -265,8 +265,7 @@ static int item_close(struct c2r_stream *s)
 
 /* Opens an item of kind (closing the open one): output_item.added and, for text-bearing
  * items, content_part.added. */
-static int item_open(struct c2r_stream *s, enum sl__rx_item kind, bool refusal,
-                     struct item **out)
+static int item_open(struct c2r_stream *s, enum sl__rx_item kind, bool refusal, struct item **out)
 {
     int rc;
     if ((rc = item_close(s)) != SL_OK)
@@ -414,8 +413,7 @@ static int response_end(struct c2r_stream *s)
         return SL_OK;
     if ((rc = response_start(s)) != SL_OK || (rc = item_close(s)) != SL_OK)
         return rc;
-    const char *name =
-        s->status == SL__RX_COMPLETED ? "response.completed" : "response.incomplete";
+    const char *name = s->status == SL__RX_COMPLETED ? "response.completed" : "response.incomplete";
     s->state = C2R_DONE;
     event_begin(s, name);
     write_response(s, true);

@@ -49,8 +49,8 @@ void sl__rx_write_message(struct sl_json_w *w, const struct sl_xlate_ctx *c, int
                           const struct sl_str *text, const struct sl_str *refusal);
 
 /* A reasoning item: the upstream's reasoning text as one reasoning_text content part. */
-void sl__rx_write_reasoning(struct sl_json_w *w, const struct sl_xlate_ctx *c, int64_t n,
-                            bool done, struct sl_str text);
+void sl__rx_write_reasoning(struct sl_json_w *w, const struct sl_xlate_ctx *c, int64_t n, bool done,
+                            struct sl_str text);
 
 /* A function_call item; call_id and name are JSON string tokens (quotes included). */
 void sl__rx_write_function_call(struct sl_json_w *w, const struct sl_xlate_ctx *c, int64_t n,
