@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "autotool.h"
 #include "mjson.h"
 #include "render.h"
 #include "responses.h"
@@ -109,7 +110,7 @@ static int reply_error(h2o_req_t *req, int status, const char *param, const char
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     json_t *e = json_pack("{s:{s:s,s:s,s:o,s:o}}", "error", "message", msg, "type",
-                          status == 404 ? "invalid_request_error"
+                          status == 404   ? "invalid_request_error"
                           : status >= 500 ? "server_error"
                                           : "invalid_request_error",
                           "param", param != NULL ? json_string(param) : json_null(), "code",
@@ -190,8 +191,8 @@ static int user_part(struct check *c, const char *path, json_t *part, const char
 {
     static const char *const text[] = {"type", "text", NULL};
     static const char *const image[] = {"type", "image_url", "file_id", "detail", NULL};
-    static const char *const file[] = {"type", "file_data", "file_id", "file_url", "filename",
-                                       NULL};
+    static const char *const file[] = {"type",     "file_data", "file_id",
+                                       "file_url", "filename",  NULL};
     static const char *const audio[] = {"type", "input_audio", NULL};
     if (strcmp(type, "input_text") == 0)
         return only(c, path, part, text) != SL_OK ? SL_EPARSE
@@ -257,11 +258,11 @@ static int message_content(struct check *c, const char *path, json_t *content, b
 static int item(struct check *c, json_t *it, size_t i, struct sl_str key)
 {
     static const char *const message[] = {"type", "role", "content", "id", "status", "phase", NULL};
-    static const char *const call[] = {"type",   "call_id", "name",      "arguments",
-                                       "id",     "status",  "namespace", NULL};
+    static const char *const call[] = {"type", "call_id", "name",      "arguments",
+                                       "id",   "status",  "namespace", NULL};
     static const char *const output[] = {"type", "call_id", "output", "id", "status", NULL};
-    static const char *const reasoning[] = {"type",   "id",      "summary", "content",
-                                            "status", "encrypted_content", NULL};
+    static const char *const reasoning[] = {
+        "type", "id", "summary", "content", "status", "encrypted_content", NULL};
     static const char *const reference[] = {"type", "id", NULL};
     char p[64];
     snprintf(p, sizeof(p), "input[%zu]", i);
@@ -280,7 +281,8 @@ static int item(struct check *c, json_t *it, size_t i, struct sl_str key)
                        "developer.",
                        p);
         }
-        return message_content(c, p, json_object_get(it, "content"), strcmp(role, "assistant") == 0);
+        return message_content(c, p, json_object_get(it, "content"),
+                               strcmp(role, "assistant") == 0);
     }
     if (strcmp(type, "function_call") == 0) {
         if (only(c, p, it, call) != SL_OK || string_member(c, p, it, "call_id", true) != SL_OK ||
@@ -320,8 +322,8 @@ static int item(struct check *c, json_t *it, size_t i, struct sl_str key)
 
 static int tool(struct check *c, json_t *t, size_t i)
 {
-    static const char *const function[] = {"type", "name", "description", "parameters", "strict",
-                                           NULL};
+    static const char *const function[] = {"type",       "name",   "description",
+                                           "parameters", "strict", NULL};
     char p[64];
     snprintf(p, sizeof(p), "tools[%zu]", i);
     const char *type = json_string_value(json_object_get(t, "type"));
@@ -372,15 +374,37 @@ static int text_config(struct check *c, json_t *text)
 /* The create body, parameter by parameter. */
 static int check_create(struct check *c, json_t *b, struct sl_str key)
 {
-    static const char *const params[] = {
-        "model",         "input",       "instructions",       "stream",
-        "stream_options", "max_output_tokens", "max_tool_calls", "temperature",
-        "top_p",         "top_logprobs", "tools",             "tool_choice",
-        "parallel_tool_calls", "text",   "reasoning",         "metadata",
-        "user",          "safety_identifier", "prompt_cache_key", "prompt_cache_retention",
-        "service_tier",  "store",       "background",         "previous_response_id",
-        "conversation",  "prompt",      "include",            "truncation",
-        "context_management", "mock",   NULL};
+    static const char *const params[] = {"model",
+                                         "input",
+                                         "instructions",
+                                         "stream",
+                                         "stream_options",
+                                         "max_output_tokens",
+                                         "max_tool_calls",
+                                         "temperature",
+                                         "top_p",
+                                         "top_logprobs",
+                                         "tools",
+                                         "tool_choice",
+                                         "parallel_tool_calls",
+                                         "text",
+                                         "reasoning",
+                                         "metadata",
+                                         "user",
+                                         "safety_identifier",
+                                         "prompt_cache_key",
+                                         "prompt_cache_retention",
+                                         "service_tier",
+                                         "store",
+                                         "background",
+                                         "previous_response_id",
+                                         "conversation",
+                                         "prompt",
+                                         "include",
+                                         "truncation",
+                                         "context_management",
+                                         "mock",
+                                         NULL};
     json_t *v;
     size_t i;
     if (only(c, "", b, params) != SL_OK)
@@ -438,11 +462,11 @@ struct reply {
     struct mock_worker *w;
     h2o_req_t *req;
     const struct mock_opts *o;
-    json_t *body;   /* the request */
+    json_t *body; /* the request */
     struct sl_str key;
     struct sl_str id; /* resp_mock_<w>_<n> */
     json_int_t created;
-    bool text;        /* a message item with the reply's text */
+    bool text;          /* a message item with the reply's text */
     struct sl_str full; /* the whole text (raw), as the deltas join to */
     const char *status; /* completed, or incomplete */
     /* stream */
@@ -463,10 +487,9 @@ static json_t *usage_json(const struct reply *r, uint64_t output)
     uint64_t cached = r->o->cached_tokens != MOCK_UNSET ? r->o->cached_tokens : 0;
     uint64_t reasoning = r->o->reasoning_tokens != MOCK_UNSET ? r->o->reasoning_tokens : 0;
     return json_pack("{s:I,s:{s:I},s:I,s:{s:I},s:I}", "input_tokens", (json_int_t)input,
-                     "input_tokens_details", "cached_tokens", (json_int_t)cached,
-                     "output_tokens", (json_int_t)output, "output_tokens_details",
-                     "reasoning_tokens", (json_int_t)reasoning, "total_tokens",
-                     (json_int_t)(input + output));
+                     "input_tokens_details", "cached_tokens", (json_int_t)cached, "output_tokens",
+                     (json_int_t)output, "output_tokens_details", "reasoning_tokens",
+                     (json_int_t)reasoning, "total_tokens", (json_int_t)(input + output));
 }
 
 static uint64_t deltas(const struct reply *r)
@@ -481,10 +504,9 @@ static json_t *message_item(const struct reply *r, struct sl_str id, bool done)
 {
     json_t *content = json_array();
     if (done)
-        json_array_append_new(content,
-                              json_pack("{s:s,s:[],s:[],s:s%}", "type", "output_text",
-                                        "annotations", "logprobs", "text", r->full.ptr,
-                                        r->full.len));
+        json_array_append_new(content, json_pack("{s:s,s:[],s:[],s:s%}", "type", "output_text",
+                                                 "annotations", "logprobs", "text", r->full.ptr,
+                                                 r->full.len));
     return json_pack("{s:s%,s:s,s:s,s:o,s:s}", "id", id.ptr, id.len, "type", "message", "status",
                      done ? "completed" : "in_progress", "content", content, "role", "assistant");
 }
@@ -504,8 +526,8 @@ static json_t *call_item(const struct reply *r, size_t i, struct sl_str id, bool
 {
     const struct mock_tool_call *t = &r->o->tool_calls[i];
     struct sl_str cid = call_id(r, i);
-    return json_pack("{s:s%,s:s,s:s,s:s%,s:s%,s:s%}", "id", id.ptr, id.len, "type",
-                     "function_call", "status", done ? "completed" : "in_progress", "arguments",
+    return json_pack("{s:s%,s:s,s:s,s:s%,s:s%,s:s%}", "id", id.ptr, id.len, "type", "function_call",
+                     "status", done ? "completed" : "in_progress", "arguments",
                      done ? t->args.ptr : "", done ? t->args.len : (size_t)0, "call_id", cid.ptr,
                      cid.len, "name", t->name.ptr, t->name.len);
 }
@@ -540,7 +562,7 @@ static char *response_json(const struct reply *r, bool done, const char *status)
         strcmp(status, "incomplete") == 0
             ? json_pack("{s:s}", "reason",
                         sl_str_eq_lit(r->o->finish_reason, "content_filter") ? "content_filter"
-                                                                              : "max_output_tokens")
+                                                                             : "max_output_tokens")
             : json_null(),
         "instructions", echo(r, "instructions", json_null()), "max_output_tokens",
         echo(r, "max_output_tokens", json_null()), "model", json_object_get(b, "model"), "output",
@@ -566,13 +588,27 @@ static char *input_items(const struct reply *r)
     json_t *in = json_object_get(r->body, "input"), *items = json_array(), *it;
     size_t i;
     if (json_is_string(in))
-        json_array_append_new(
-            items, json_pack("{s:s,s:s,s:s,s:[{s:s,s:O}],s:s}", "id", "msg_mock_in_0", "type",
-                             "message", "role", "user", "content", "type", "input_text", "text",
-                             in, "status", "completed"));
+        json_array_append_new(items,
+                              json_pack("{s:s,s:s,s:s,s:[{s:s,s:O}],s:s}", "id", "msg_mock_in_0",
+                                        "type", "message", "role", "user", "content", "type",
+                                        "input_text", "text", in, "status", "completed"));
     json_array_foreach(json_is_array(in) ? in : NULL, i, it)
     {
-        json_t *copy = json_deep_copy(it);
+        json_t *copy = json_deep_copy(it), *content = json_object_get(copy, "content");
+        /* A message item is listed as the API lists it: typed, its text as a part. */
+        if (json_object_get(copy, "role") != NULL) {
+            const char *role = json_string_value(json_object_get(copy, "role"));
+            if (json_is_string(content))
+                json_object_set_new(copy, "content",
+                                    json_pack("[{s:s,s:O}]", "type",
+                                              role != NULL && strcmp(role, "assistant") == 0
+                                                  ? "output_text"
+                                                  : "input_text",
+                                              "text", content));
+            json_object_set_new(copy, "type", json_string("message"));
+            if (json_object_get(copy, "status") == NULL)
+                json_object_set_new(copy, "status", json_string("completed"));
+        }
         if (json_object_get(copy, "id") == NULL) {
             char id[48];
             snprintf(id, sizeof(id), "item_mock_in_%.*s_%zu", (int)SL_MIN(r->id.len, 24),
@@ -614,7 +650,8 @@ enum rs_kind {
 static void add_seg(struct reply *r, enum rs_kind kind, uint8_t flags, size_t arg, uint64_t count)
 {
     SL_ASSERT(r->n_segs < SL_ARRAY_LEN(r->segs));
-    r->seq_base[r->n_segs] = r->n_segs == 0 ? 0 : r->seq_base[r->n_segs - 1] + r->segs[r->n_segs - 1].count;
+    r->seq_base[r->n_segs] =
+        r->n_segs == 0 ? 0 : r->seq_base[r->n_segs - 1] + r->segs[r->n_segs - 1].count;
     r->segs[r->n_segs++] = (struct rd_seg){(uint8_t)kind, flags, (uint16_t)arg, count};
 }
 
@@ -687,8 +724,9 @@ static void rs_event(void *stream, const struct rd_seg *seg, uint64_t j, struct 
         MJ_PUT_LIT(w, ",");
         break;
     case RSK_FINAL:
-        put_head(w, r, strcmp(r->status, "completed") == 0 ? "response.completed"
-                                                              : "response.incomplete");
+        put_head(w, r,
+                 strcmp(r->status, "completed") == 0 ? "response.completed"
+                                                     : "response.incomplete");
         MJ_PUT_LIT(w, "\"response\":");
         mj_put(w, r->final, strlen(r->final));
         MJ_PUT_LIT(w, ",");
@@ -707,8 +745,9 @@ static void rs_event(void *stream, const struct rd_seg *seg, uint64_t j, struct 
     }
     case RSK_PART_ADDED:
     case RSK_PART_DONE:
-        put_head(w, r, seg->kind == RSK_PART_DONE ? "response.content_part.done"
-                                                  : "response.content_part.added");
+        put_head(w, r,
+                 seg->kind == RSK_PART_DONE ? "response.content_part.done"
+                                            : "response.content_part.added");
         put_item_ref(w, r, item, true);
         MJ_PUT_LIT(w, "\"part\":{\"type\":\"output_text\",\"annotations\":[],\"logprobs\":[],"
                       "\"text\":");
@@ -718,8 +757,8 @@ static void rs_event(void *stream, const struct rd_seg *seg, uint64_t j, struct 
     case RSK_TEXT_DELTA:
     case RSK_ARGS_DELTA: {
         bool text = seg->kind == RSK_TEXT_DELTA;
-        put_head(w, r, text ? "response.output_text.delta"
-                            : "response.function_call_arguments.delta");
+        put_head(w, r,
+                 text ? "response.output_text.delta" : "response.function_call_arguments.delta");
         put_item_ref(w, r, item, text);
         MJ_PUT_LIT(w, "\"delta\":");
         if (r->o->invalid_json && text) {
@@ -804,8 +843,8 @@ static struct sl_str bearer(h2o_req_t *req)
     ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
     if (i == -1)
         return SL_STR_NULL;
-    struct sl_str v = sl_str_init(req->headers.entries[i].value.base,
-                                  req->headers.entries[i].value.len);
+    struct sl_str v =
+        sl_str_init(req->headers.entries[i].value.base, req->headers.entries[i].value.len);
     if (v.len > 7 && strncasecmp(v.ptr, "Bearer ", 7) == 0)
         return sl_str_trim(sl_str_init(v.ptr + 7, v.len - 7));
     return SL_STR_NULL;
@@ -904,6 +943,10 @@ static int create(struct mock_worker *w, h2o_req_t *req, struct sl_str key)
     }
     if (!parse_mock(req, b, o))
         goto out;
+    struct at_plan plan;
+    if (at_plan(AT_RESPONSES, sl_str_init(req->entity.base, req->entity.len), mock__pool_alloc,
+                &req->pool, &plan))
+        at_apply(o, &plan, false, mock__pool_alloc, &req->pool);
     if (mock__fail_first(o) != SL_OK) {
         reply_error(req, 400, "mock", NULL, MOCK_TOO_MANY_TAGS);
         goto out;
@@ -963,8 +1006,8 @@ static struct sl_str query_param(h2o_req_t *req, const char *name)
 {
     if (req->query_at == SIZE_MAX)
         return SL_STR_NULL;
-    struct sl_str q = sl_str_init(req->path.base + req->query_at + 1,
-                                  req->path.len - req->query_at - 1);
+    struct sl_str q =
+        sl_str_init(req->path.base + req->query_at + 1, req->path.len - req->query_at - 1);
     size_t nl = strlen(name);
     while (q.len != 0) {
         const char *amp = memchr(q.ptr, '&', q.len);

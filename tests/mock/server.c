@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "anthropic.h"
+#include "autotool.h"
 #include "encode.h"
 #include "mjson.h"
 #include "render.h"
@@ -977,6 +978,10 @@ static int handle_generate(struct mock_worker *w, h2o_req_t *req, bool chat)
     if (apply_mock(req, &o, &v[3]) != SL_OK ||
         check_scope(req, &o, chat ? EP_CHAT : EP_COMPLETIONS))
         return 0;
+    struct at_plan plan;
+    if (chat && at_plan(AT_CHAT, sl_str_init(req->entity.base, req->entity.len), pool_alloc,
+                        &req->pool, &plan))
+        at_apply(&o, &plan, false, pool_alloc, &req->pool);
     if (mock__fail_first(&o) != SL_OK)
         return reply_error(req, 400, MOCK_TOO_MANY_TAGS, "\"mock\"");
     if (is_error_status(&o)) {
