@@ -109,6 +109,8 @@ static int event_end(struct c2r_stream *s, const char *name)
 
 static struct sl_str text_of(const struct c2r_stream *s, const struct item *it)
 {
+    if (it->text_len == 0)
+        return SL_STRLIT(""); /* keep may have no storage yet */
     return sl_str_init(s->keep.ptr + it->text_at, it->text_len);
 }
 
