@@ -47,6 +47,10 @@ struct sl_services {
 /* Module slots: per-request state of a feature, instead of a field in the exchange. */
 enum sl_mod {
     SL_MOD_CALL = 0, /* the upstream phase (api/call.c) */
+    /* What the route's dialect needs for its rewrites, prepared by a phase of the route (the
+       Responses routes: the sealer of response ids, api/responses.c); the upstream phase hands
+       it to the dialect and the translators as sl_xlate_ctx.dialect_state. */
+    SL_MOD_DIALECT,
     SL_MOD_COUNT,
 };
 
@@ -91,6 +95,10 @@ struct sl_exchange {
     struct sl_str upstream_id;      /* the upstream model id: text */
     struct sl_str upstream_id_json; /* ... and as a JSON string literal */
     struct sl_usage usage;          /* tokens, as the upstream reported them */
+    /* A call on a stored resource (GET /v1/responses/{id}...): the method and the path below the
+     * api_base that a phase of the route chose; NULL and empty: POST to the wire's endpoint. */
+    const char *upstream_method;
+    struct sl_str upstream_path;
     struct sl_attempt attempts[SL_EXCHANGE_MAX_ATTEMPTS];
     unsigned n_attempts;
     void *mod[SL_MOD_COUNT];
@@ -148,5 +156,13 @@ int sl_phase_livez(struct sl_exchange *x);
 int sl_phase_readyz(struct sl_exchange *x);
 int sl_phase_models(struct sl_exchange *x);
 int sl_phase_model(struct sl_exchange *x);
+
+/* The Responses routes (api/responses.c). create runs between access and upstream on POST
+ * /v1/responses: previous_response_id opened and checked, the id sealer prepared. stored
+ * replaces inspect and route on the routes of a stored response (GET, DELETE
+ * /v1/responses/{id}, POST .../cancel, GET .../input_items): the id opened for this caller,
+ * the upstream target chosen. */
+int sl_phase_responses_create(struct sl_exchange *x);
+int sl_phase_responses_stored(struct sl_exchange *x);
 
 #endif

@@ -28,6 +28,7 @@ enum sl_wire {
     SL_WIRE_COMPLETIONS, /* OpenAI legacy completions */
     SL_WIRE_EMBEDDINGS,  /* OpenAI embeddings */
     SL_WIRE_ANTHROPIC,   /* Anthropic Messages */
+    SL_WIRE_RESPONSES,   /* OpenAI Responses */
     SL_WIRE_COUNT,
 };
 
@@ -59,6 +60,9 @@ struct sl_xlate_ctx {
     /* Requests to Anthropic: leave temperature and top_p out (anthropic-version 2026-10-21
        refuses them as extra inputs); the caller's values are dropped, not refused. */
     bool anthropic_no_sampling;
+    /* What the caller dialect prepared for its passthrough rewrites in an earlier phase (the
+       Responses dialect: the sealer of response ids, respid.h); NULL when it prepared nothing. */
+    void *dialect_state;
 };
 
 /* Caps on what a peer controls, besides the output buffer's size. */

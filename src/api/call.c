@@ -698,7 +698,7 @@ static bool choose_wire(struct call *c, enum sl_wire *up_wire)
 {
     struct sl_exchange *x = c->x;
     const struct sl_route *r = x->route;
-    *up_wire = c->prov->wire_for(r->op, r->wire);
+    *up_wire = c->prov->wire_for(x->model->key, r->op, r->wire);
     if (*up_wire != SL_WIRE_COUNT && *up_wire != r->wire)
         c->pair = sl_xlate_for(r->wire, *up_wire);
     if (*up_wire != SL_WIRE_COUNT && (*up_wire == r->wire || c->pair != NULL))
@@ -726,12 +726,15 @@ int sl_phase_upstream(struct sl_exchange *x)
                                   .stream = x->call.stream,
                                   .include_usage = x->call.include_usage,
                                   .id_seed = x->log.request_id,
-                                  .created = (int64_t)time(NULL)};
+                                  .created = (int64_t)time(NULL),
+                                  .dialect_state = x->mod[SL_MOD_DIALECT]};
     enum sl_wire up_wire;
     if (!choose_wire(c, &up_wire))
         return SL_DONE;
     struct sl_upstream_call call = {.op = x->route->op,
                                     .wire = up_wire,
+                                    .method = x->upstream_method,
+                                    .path = x->upstream_path,
                                     .stream = x->call.stream,
                                     .request_id = x->log.request_id};
     call.body = upstream_body(c, &call.nbody, &call.body_len);

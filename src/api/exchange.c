@@ -25,6 +25,15 @@
 
 static sl_phase_fn *const proxied[] = {sl_phase_auth,   sl_phase_inspect,  sl_phase_route,
                                        sl_phase_access, sl_phase_upstream, NULL};
+static sl_phase_fn *const responses[] = {sl_phase_auth,
+                                         sl_phase_inspect,
+                                         sl_phase_route,
+                                         sl_phase_access,
+                                         sl_phase_responses_create,
+                                         sl_phase_upstream,
+                                         NULL};
+static sl_phase_fn *const stored[] = {sl_phase_auth, sl_phase_responses_stored, sl_phase_upstream,
+                                      NULL};
 static sl_phase_fn *const livez[] = {sl_phase_livez, NULL};
 static sl_phase_fn *const readyz[] = {sl_phase_readyz, NULL};
 static sl_phase_fn *const models[] = {sl_phase_models, NULL};
@@ -32,6 +41,7 @@ static sl_phase_fn *const model[] = {sl_phase_model, NULL};
 
 #define OPENAI    (&sl_dialect_openai)
 #define ANTHROPIC (&sl_dialect_anthropic)
+#define RESPONSES (&sl_dialect_responses)
 
 /* clang-format off */
 static const struct sl_route routes[] = {
@@ -41,6 +51,14 @@ static const struct sl_route routes[] = {
     {"POST", "/v1/messages", "messages", ANTHROPIC, SL_OP_CHAT, SL_WIRE_ANTHROPIC, proxied},
     {"POST", "/v1/messages/count_tokens", "count_tokens", ANTHROPIC, SL_OP_COUNT_TOKENS,
      SL_WIRE_ANTHROPIC, proxied},
+    {"POST", "/v1/responses", "responses", RESPONSES, SL_OP_CHAT, SL_WIRE_RESPONSES, responses},
+    /* A stored response (api/responses.c tells its calls apart and names them in the log). */
+    {"GET", "/v1/responses/", "responses_retrieve", RESPONSES, SL_OP_RESPONSE_STATE,
+     SL_WIRE_RESPONSES, stored},
+    {"DELETE", "/v1/responses/", "responses_delete", RESPONSES, SL_OP_RESPONSE_STATE,
+     SL_WIRE_RESPONSES, stored},
+    {"POST", "/v1/responses/", "responses_cancel", RESPONSES, SL_OP_RESPONSE_STATE,
+     SL_WIRE_RESPONSES, stored},
     {"GET", "/v1/models", "models", OPENAI, SL_OP_CHAT, SL_WIRE_CHAT, models},
     {"GET", "/v1/models/", "model", OPENAI, SL_OP_CHAT, SL_WIRE_CHAT, model},
     {"GET", "/livez", "livez", OPENAI, SL_OP_CHAT, SL_WIRE_CHAT, livez},

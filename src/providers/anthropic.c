@@ -14,8 +14,9 @@
 
 /* Every generation goes to Messages, translated when the caller speaks another wire;
  * count_tokens is Anthropic's own; completions and embeddings have no Anthropic endpoint. */
-static enum sl_wire wire_for(enum sl_op op, enum sl_wire caller)
+static enum sl_wire wire_for(const struct sl_provider_key *key, enum sl_op op, enum sl_wire caller)
 {
+    SL_UNUSED(key);
     switch (op) {
     case SL_OP_CHAT:
         return SL_WIRE_ANTHROPIC;
@@ -23,6 +24,7 @@ static enum sl_wire wire_for(enum sl_op op, enum sl_wire caller)
         return caller == SL_WIRE_ANTHROPIC ? SL_WIRE_ANTHROPIC : SL_WIRE_COUNT;
     case SL_OP_COMPLETIONS:
     case SL_OP_EMBEDDINGS:
+    case SL_OP_RESPONSE_STATE:
         break;
     }
     return SL_WIRE_COUNT;
@@ -39,6 +41,7 @@ static void build_request(h2o_mem_pool_t *pool, const struct sl_provider_key *ke
     struct sl_str version = caller_header_ok(call->anthropic_version) ? call->anthropic_version
                                                                       : SL_STRLIT(DEFAULT_VERSION);
     bool beta = caller_header_ok(call->anthropic_beta);
+    SL_ASSERT(call->method == NULL && call->path.len == 0); /* wire_for admits no stored resource */
     struct sl__head h;
     sl__head_start(&h, pool, &key->origin, call,
                    call->op == SL_OP_COUNT_TOKENS ? SL_STRLIT("/v1/messages/count_tokens")

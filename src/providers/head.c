@@ -11,10 +11,15 @@
 void sl__head_start(struct sl__head *h, h2o_mem_pool_t *pool, const struct sl_origin *o,
                     const struct sl_upstream_call *call, struct sl_str path, size_t extra)
 {
-    h->cap = FIXED_BYTES + extra + strlen(o->authority) * 2 + strlen(o->base_path) + path.len +
-             call->request_id.len;
+    /* A call on a stored resource names its own path below the base (GET /responses/{id}). */
+    if (call->path.len != 0)
+        path = call->path;
+    const char *method = call->method != NULL ? call->method : "POST";
+    h->cap = FIXED_BYTES + extra + strlen(method) + strlen(o->authority) * 2 +
+             strlen(o->base_path) + path.len + call->request_id.len;
     h->start = h2o_mem_alloc_pool(pool, h->cap);
-    char *w = SL_PUT_LIT(h->start, "POST ");
+    char *w = sl_put_cstr(h->start, method);
+    w = SL_PUT_LIT(w, " ");
     if (call->absolute_form) {
         w = sl_put_cstr(w, o->tls ? "https://" : "http://");
         w = sl_put_cstr(w, o->authority);

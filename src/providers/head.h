@@ -15,8 +15,9 @@ struct sl__head {
     size_t cap;
 };
 
-/* "POST <base_path><path> HTTP/1.1\r\nHost: <authority>" (the absolute form through a forward
- * proxy), with room for extra more bytes of the family's headers. */
+/* "<method> <base_path><path> HTTP/1.1\r\nHost: <authority>" (the absolute form through a
+ * forward proxy), with room for extra more bytes of the family's headers. The call's own method
+ * and path, when it names them (a stored response's routes), win over POST and path. */
 void sl__head_start(struct sl__head *h, h2o_mem_pool_t *pool, const struct sl_origin *o,
                     const struct sl_upstream_call *call, struct sl_str path, size_t extra);
 

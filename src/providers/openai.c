@@ -1,6 +1,7 @@
-/* OpenAI and every OpenAI-compatible upstream: {api_base}/chat/completions, /completions and
- * /embeddings, "Authorization: Bearer <key>", the caller's body forwarded with model rewritten
- * (the api layer splices it; this file adds the head). */
+/* OpenAI and every OpenAI-compatible upstream: {api_base}/chat/completions, /completions,
+ * /embeddings and, for keys with the Responses capability, /responses (and a stored response's
+ * /responses/{id}...), "Authorization: Bearer <key>", the caller's body forwarded with model
+ * rewritten (the api layer splices it; this file adds the head). */
 #include <string.h>
 
 #include "head.h"
@@ -17,20 +18,26 @@ static const char *endpoint_path(enum sl_wire w)
         return "/completions";
     case SL_WIRE_EMBEDDINGS:
         return "/embeddings";
+    case SL_WIRE_RESPONSES:
+        return "/responses";
     default:
         SL_ASSERT(!"not an OpenAI wire");
         return "/";
     }
 }
 
-/* Chat callers of any dialect reach the chat endpoint (others through a translation);
- * completions and embeddings are OpenAI's own; count_tokens is Anthropic's. */
-static enum sl_wire wire_for(enum sl_op op, enum sl_wire caller)
+/* Generations reach the chat endpoint (other dialects through a translation), except that a
+ * Responses caller reaches /responses itself when the key speaks it; completions and embeddings
+ * are OpenAI's own; stored responses exist only behind a Responses upstream; count_tokens is
+ * Anthropic's. */
+static enum sl_wire wire_for(const struct sl_provider_key *key, enum sl_op op, enum sl_wire caller)
 {
-    SL_UNUSED(caller);
+    bool responses = (key->caps & SL_CAP_RESPONSES) != 0;
     switch (op) {
     case SL_OP_CHAT:
-        return SL_WIRE_CHAT;
+        return caller == SL_WIRE_RESPONSES && responses ? SL_WIRE_RESPONSES : SL_WIRE_CHAT;
+    case SL_OP_RESPONSE_STATE:
+        return responses ? SL_WIRE_RESPONSES : SL_WIRE_COUNT;
     case SL_OP_COMPLETIONS:
         return SL_WIRE_COMPLETIONS;
     case SL_OP_EMBEDDINGS:
@@ -50,8 +57,10 @@ static void build_request(h2o_mem_pool_t *pool, const struct sl_provider_key *ke
                           const struct sl_upstream_call *call, h2o_iovec_t **bufs, size_t *nbufs)
 {
     struct sl__head h;
-    sl__head_start(&h, pool, &key->origin, call, sl_str_from_cstr(endpoint_path(call->wire)),
-                   strlen(key->auth_header) + 32);
+    /* A stored response's route names its own path; every other call its wire's endpoint. */
+    struct sl_str path =
+        call->path.len != 0 ? call->path : sl_str_from_cstr(endpoint_path(call->wire));
+    sl__head_start(&h, pool, &key->origin, call, path, strlen(key->auth_header) + 32);
     h.w = SL_PUT_LIT(h.w, "\r\nAuthorization: ");
     h.w = sl_put_cstr(h.w, key->auth_header);
     sl__head_finish(&h, pool, call, bufs, nbufs);

@@ -2,6 +2,7 @@
 #include <pthread.h>
 #include <stddef.h>
 
+#include "responses_internal.h"
 #include "sluice/base.h"
 #include "sluice/xlate.h"
 #include "xlate_internal.h"
@@ -11,6 +12,7 @@ static const char *const wire_names[SL_WIRE_COUNT] = {
     [SL_WIRE_COMPLETIONS] = "completions",
     [SL_WIRE_EMBEDDINGS] = "embeddings",
     [SL_WIRE_ANTHROPIC] = "anthropic",
+    [SL_WIRE_RESPONSES] = "responses",
 };
 
 const char *sl_wire_name(enum sl_wire w)
@@ -36,6 +38,15 @@ static const struct sl_xlate_pair pairs[] = {
         .request = sl__xlate_anthropic_to_chat_request,
         .response = sl__xlate_chat_to_anthropic_response,
         .stream = sl__xlate_chat_to_anthropic_stream,
+    },
+    /* A Responses caller (the AI SDK, @openai/agents) reaching a chat-only model; an Anthropic
+       one through chat. */
+    {
+        .from = SL_WIRE_RESPONSES,
+        .to = SL_WIRE_CHAT,
+        .request = sl__xlate_responses_to_chat_request,
+        .response = sl__xlate_chat_to_responses_response,
+        .stream = sl__xlate_chat_to_responses_stream,
     },
 };
 
