@@ -11,14 +11,16 @@
 //   bench/micro.sh [--n1 200] [--n2 1200] [--scenario NAME|all] [--top 25]
 //
 // Scenarios: chat, stream, large (OpenAI passthrough); anthropic, anthropic-stream (Anthropic
-// Messages passthrough); translated, translated-stream (OpenAI chat callers on a Claude model).
+// Messages passthrough); translated, translated-stream (OpenAI chat callers on a Claude model);
+// responses, responses-stream (OpenAI Responses passthrough); responses-translated,
+// responses-translated-stream (Responses callers on a chat-only upstream).
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync, readFileSync, existsSync, openSync, rmSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { REPLY, chatBody, anthropicBody, resourcesYaml, sluiceConfig, N_KEYS, CALLER } from './workload.mjs';
+import { REPLY, chatBody, anthropicBody, responsesBody, resourcesYaml, sluiceConfig, N_KEYS, CALLER } from './workload.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const BUILD = process.env.SL_BENCH_BUILD ?? join(ROOT, 'build');
@@ -82,6 +84,10 @@ const SCENARIOS = {
   'anthropic-stream': ['/v1/messages', 'anthropic-stream.json'],
   translated: ['/v1/chat/completions', 'translated.json'],
   'translated-stream': ['/v1/chat/completions', 'translated-stream.json'],
+  responses: ['/v1/responses', 'responses.json'],
+  'responses-stream': ['/v1/responses', 'responses-stream.json'],
+  'responses-translated': ['/v1/responses', 'responses-translated.json'],
+  'responses-translated-stream': ['/v1/responses', 'responses-translated-stream.json'],
 };
 
 async function profile(dir, name, n, body, key) {
@@ -156,6 +162,10 @@ async function main() {
   writeFileSync(join(dir, 'anthropic-stream.json'), anthropicBody('claude-bench', { stream: true }));
   writeFileSync(join(dir, 'translated.json'), chatBody('claude-bench'));
   writeFileSync(join(dir, 'translated-stream.json'), chatBody('claude-bench', { stream: true }));
+  writeFileSync(join(dir, 'responses.json'), responsesBody('bench-42'));
+  writeFileSync(join(dir, 'responses-stream.json'), responsesBody('bench-42', { stream: true }));
+  writeFileSync(join(dir, 'responses-translated.json'), responsesBody('chat-only-bench'));
+  writeFileSync(join(dir, 'responses-translated-stream.json'), responsesBody('chat-only-bench', { stream: true }));
   const names = o.scenario === 'all' ? Object.keys(SCENARIOS) : [o.scenario];
   if (!names.every((n) => SCENARIOS[n])) { console.error(`micro: unknown scenario ${o.scenario}`); process.exit(2); }
   const result = {};
