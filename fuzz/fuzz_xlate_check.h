@@ -259,8 +259,9 @@ static void xcheck_json(struct sl_str doc)
     /* jansson refuses numbers past int64 and double, and a NUL in a member name, both of which
        JSON allows: a caller's unknown field copied through may carry either. The strict
        validator passed. */
-    if (d == NULL && (strstr(jerr.text, "too big") != NULL ||
-                      strstr(jerr.text, "overflow") != NULL || strstr(jerr.text, "NUL byte") != NULL))
+    if (d == NULL &&
+        (strstr(jerr.text, "too big") != NULL || strstr(jerr.text, "overflow") != NULL ||
+         strstr(jerr.text, "NUL byte") != NULL))
         return;
     CHECK(d != NULL && json_is_object(d));
     json_decref(d);

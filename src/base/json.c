@@ -541,17 +541,38 @@ static bool escaped_eq(const unsigned char *p, const unsigned char *end, struct 
     return k == kend;
 }
 
-/* Index of the first wanted key equal to the member name [p, end), or n. */
-static size_t match_key(const unsigned char *p, const unsigned char *end, bool escaped,
-                        const struct sl_str *keys, size_t n)
+/* The member names a scan records. lens has bit L set when a wanted name is L bytes long (bit
+ * 63: one is 63 or longer), so most members of a body are passed over by one test instead of a
+ * loop over every wanted name. */
+struct wanted {
+    const struct sl_str *keys;
+    size_t n;
+    uint64_t lens;
+};
+
+static struct wanted wanted_of(const struct sl_str *keys, size_t n)
+{
+    struct wanted w = {keys, n, 0};
+    for (size_t i = 0; i < n; i++)
+        w.lens |= (uint64_t)1 << SL_MIN(keys[i].len, (size_t)63);
+    return w;
+}
+
+/* Index of the first wanted key equal to the member name [p, end), or n. A name with escapes
+ * may be longer than its decoded form, so only a plain one is filtered by length. */
+static inline size_t match_key(const unsigned char *p, const unsigned char *end, bool escaped,
+                               const struct wanted *w)
 {
     size_t len = (size_t)(end - p);
-    for (size_t i = 0; i < n; i++) {
-        if (escaped ? escaped_eq(p, end, keys[i])
-                    : keys[i].len == len && (len == 0 || memcmp(keys[i].ptr, p, len) == 0))
+    if (!escaped && (w->lens & ((uint64_t)1 << SL_MIN(len, (size_t)63))) == 0)
+        return w->n;
+    for (size_t i = 0; i < w->n; i++) {
+        struct sl_str k = w->keys[i];
+        if (escaped ? escaped_eq(p, end, k)
+                    : k.len == len && (len == 0 || memcmp(k.ptr, p, len) == 0))
             return i;
     }
-    return n;
+    return w->n;
 }
 
 static enum sl_json_type type_of(unsigned char c)
@@ -574,14 +595,15 @@ static enum sl_json_type type_of(unsigned char c)
     }
 }
 
-static void record(const struct sl_str *keys, size_t n, size_t first, struct sl_json_member *out,
-                   const struct sl_json_member *m)
+static inline void record(const struct wanted *w, size_t first, struct sl_json_member *out,
+                          const struct sl_json_member *m)
 {
     unsigned seen = out[first].seen + 1;
     out[first] = *m;
     out[first].seen = seen;
-    for (size_t j = first + 1; j < n; j++) {
-        if (sl_str_eq(keys[j], keys[first]))
+    /* The same name wanted twice gets the member in each place. */
+    for (size_t j = first + 1; j < w->n; j++) {
+        if (w->keys[j].len == w->keys[first].len && sl_str_eq(w->keys[j], w->keys[first]))
             out[j] = out[first];
     }
 }
@@ -759,7 +781,7 @@ static int check_unique(struct scan *s, struct unique *u, const unsigned char *k
 }
 
 /* Scans one member of the top-level object: s->p is on the key's opening quote. */
-static int scan_member(struct scan *s, unsigned max_depth, const struct sl_str *keys, size_t n,
+static int scan_member(struct scan *s, unsigned max_depth, const struct wanted *w,
                        struct sl_json_member *out, struct unique *u)
 {
     const unsigned char *kstart = s->p;
@@ -771,7 +793,7 @@ static int scan_member(struct scan *s, unsigned max_depth, const struct sl_str *
     rc = u != NULL ? check_unique(s, u, kstart, escaped) : SL_OK;
     if (rc != SL_OK)
         return rc;
-    size_t which = match_key(kstart + 1, s->p - 1, escaped, keys, n);
+    size_t which = match_key(kstart + 1, s->p - 1, escaped, w);
     skip_ws(s);
     if (s->p == s->end)
         return fail(s, s->p, "unexpected end of input");
@@ -782,18 +804,18 @@ static int scan_member(struct scan *s, unsigned max_depth, const struct sl_str *
     const unsigned char *vstart = s->p;
     if (scan_value(s, 1, max_depth, &m.count) != SL_OK)
         return SL_EPARSE;
-    if (which == n)
+    if (which == w->n)
         return SL_OK;
     m.type = type_of(*vstart);
     m.value = sl_str_init((const char *)vstart, (size_t)(s->p - vstart));
     m.member = sl_str_init((const char *)kstart, (size_t)(s->p - kstart));
     if (m.type != SL_JSON_ARRAY && m.type != SL_JSON_OBJECT)
         m.count = 0;
-    record(keys, n, which, out, &m);
+    record(w, which, out, &m);
     return SL_OK;
 }
 
-static int scan_members(struct scan *s, unsigned max_depth, const struct sl_str *keys, size_t n,
+static int scan_members(struct scan *s, unsigned max_depth, const struct wanted *w,
                         struct sl_json_member *out, struct unique *u)
 {
     int rc;
@@ -811,7 +833,7 @@ static int scan_members(struct scan *s, unsigned max_depth, const struct sl_str 
             return fail(s, s->p, "unexpected end of input");
         if (*s->p != '"')
             return fail(s, s->p, "expected a string key");
-        rc = scan_member(s, max_depth, keys, n, out, u);
+        rc = scan_member(s, max_depth, w, out, u);
         if (rc != SL_OK)
             return rc;
         skip_ws(s);
@@ -845,7 +867,8 @@ static int scan_object(struct sl_str doc, unsigned max_depth, const struct sl_st
         fail(&s, first, "expected an object");
         goto fail;
     }
-    rc = scan_members(&s, max_depth, keys, n, out, u);
+    struct wanted w = wanted_of(keys, n);
+    rc = scan_members(&s, max_depth, &w, out, u);
     if (rc == SL_OK)
         rc = scan_end(&s);
     if (rc == SL_OK)
@@ -1223,8 +1246,8 @@ static const unsigned char *skim_scalar(const unsigned char *p, const unsigned c
     return p;
 }
 
-static int skim_member(const unsigned char **pp, const unsigned char *end,
-                       const struct sl_str *keys, size_t n, struct sl_json_member *out)
+static int skim_member(const unsigned char **pp, const unsigned char *end, const struct wanted *w,
+                       struct sl_json_member *out)
 {
     const unsigned char *p = *pp, *kstart = p, *v;
     bool escaped = false, empty = false;
@@ -1239,7 +1262,7 @@ static int skim_member(const unsigned char **pp, const unsigned char *end,
         if (scan_string(&s, &again) != SL_OK || s.p != p)
             return SL_EPARSE;
     }
-    size_t which = match_key(kstart + 1, p - 1, escaped, keys, n);
+    size_t which = match_key(kstart + 1, p - 1, escaped, w);
     while (p < end && is_ws(*p))
         p++;
     if (p == end || *p != ':')
@@ -1259,13 +1282,13 @@ static int skim_member(const unsigned char **pp, const unsigned char *end,
     if (p == NULL || p == v)
         return SL_EPARSE;
     *pp = p;
-    if (which == n)
+    if (which == w->n)
         return SL_OK;
     m.type = type_of(*v);
     m.value = sl_str_init((const char *)v, (size_t)(p - v));
     m.member = sl_str_init((const char *)kstart, (size_t)(p - kstart));
     m.count = (m.type == SL_JSON_ARRAY || m.type == SL_JSON_OBJECT) && !empty ? 1 : 0;
-    record(keys, n, which, out, &m);
+    record(w, which, out, &m);
     return SL_OK;
 }
 
@@ -1273,6 +1296,7 @@ int sl_json_skim_object(struct sl_str doc, const struct sl_str *keys, size_t n,
                         struct sl_json_member *out)
 {
     const unsigned char *p = bytes_of(doc), *end = p + doc.len;
+    struct wanted w = wanted_of(keys, n);
     for (size_t i = 0; i < n; i++)
         out[i] = (struct sl_json_member){.type = SL_JSON_ABSENT};
     while (p < end && is_ws(*p))
@@ -1287,7 +1311,7 @@ int sl_json_skim_object(struct sl_str doc, const struct sl_str *keys, size_t n,
             goto fail;
         if (*p == '}' && first)
             break;
-        if (*p != '"' || skim_member(&p, end, keys, n, out) != SL_OK)
+        if (*p != '"' || skim_member(&p, end, &w, out) != SL_OK)
             goto fail;
         while (p < end && is_ws(*p))
             p++;
