@@ -139,6 +139,12 @@ struct sl_config {
         uint64_t min_drain_secs;
     } shutdown;
 
+    struct {
+        /* Secrets that seal the ids of responses created through Responses upstreams (respid.h):
+         * the first seals, every one opens (rotation). Empty: each provider key's api_key. */
+        struct sl_config_list id_secrets;
+    } responses;
+
     struct sl_config_note *notes; /* in file order */
     size_t n_notes;
 };

@@ -74,6 +74,16 @@
         "count_tokens is supported for Anthropic models only: model \"%.*s\" is served by the "    \
         "%s provider family"
 
+/* Responses: a response id that is not one this caller may use (respid.h; the same answer
+ * whether the id is malformed, forged, another caller's or another provider key's). */
+#define SL_ERR_RESPONSE_NOT_FOUND                                                                  \
+    404, "invalid_request_error", "response_not_found", "not_found",                               \
+        "no response with id \"%.*s\" was created with this API key"
+#define SL_ERR_PREVIOUS_RESPONSE_NOT_FOUND                                                         \
+    400, "invalid_request_error", "previous_response_not_found", "invalid_request",                \
+        "previous_response_id: no response with id \"%.*s\" was created with this API key "        \
+        "through the upstream of model \"%.*s\""
+
 /* Upstream failures */
 #define SL_ERR_UPSTREAM_TIMEOUT                                                                    \
     504, "timeout", NULL, "upstream_timeout", "upstream request timed out: %s"

@@ -49,6 +49,10 @@ struct sl_services {
 /* Module slots: per-request state of a feature, instead of a field in the exchange. */
 enum sl_mod {
     SL_MOD_CALL = 0, /* the upstream phase (api/call.c) */
+    /* What the route's dialect needs for its rewrites, prepared by a phase of the route (the
+       Responses routes: the sealer of response ids, api/responses.c); the upstream phase hands
+       it to the dialect and the translators as sl_xlate_ctx.dialect_state. */
+    SL_MOD_DIALECT,
     SL_MOD_COUNT,
 };
 
@@ -88,12 +92,20 @@ struct sl_exchange {
     struct sl_ip client;       /* plan: the client's address (proxy.real_ip) */
     bool has_client;
     struct sl_usage usage; /* tokens, as the upstream reported them */
+    /* A call on a stored resource (GET /v1/responses/{id}...): the method and the path below the
+     * api_base that a phase of the route chose; NULL and empty: POST to the wire's endpoint. */
+    const char *upstream_method;
+    struct sl_str upstream_path;
     /* Each upstream attempt (target, status or failure kind, milliseconds) is recorded in
      * log.attempts. */
     void *mod[SL_MOD_COUNT];
     /* HTTP/1.1: called at once when the caller closes its end while the request is handled;
      * set by a phase that has work to stop (the upstream call). */
     void (*on_client_gone)(struct sl_exchange *x);
+    /* Called by the upstream phase before it builds each plan target's request, when a phase of
+     * the route has per-target state to prepare (POST /v1/responses: x->mod[SL_MOD_DIALECT], the
+     * sealer of the target's provider key, or none for a translated target). */
+    void (*on_target)(struct sl_exchange *x, const struct sl_model *target);
     void *client_conn; /* the server's connection record (HTTP/1.1), opaque here */
     /* private */
     unsigned _phase;
@@ -146,5 +158,14 @@ int sl_phase_livez(struct sl_exchange *x);
 int sl_phase_readyz(struct sl_exchange *x);
 int sl_phase_models(struct sl_exchange *x);
 int sl_phase_model(struct sl_exchange *x);
+
+/* The Responses routes (api/responses.c). create runs between plan and upstream on POST
+ * /v1/responses: previous_response_id opened and checked (the plan keeps only the targets of the
+ * provider key that holds the response), the id sealer prepared for each target. stored replaces
+ * inspect, route and access on the routes of a stored response (GET, DELETE /v1/responses/{id},
+ * POST .../cancel, GET .../input_items): the id opened for this caller, the direct model of the
+ * provider key the id names chosen (never re-routed: the response lives at that key). */
+int sl_phase_responses_create(struct sl_exchange *x);
+int sl_phase_responses_stored(struct sl_exchange *x);
 
 #endif

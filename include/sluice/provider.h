@@ -18,6 +18,11 @@
 struct sl_upstream_call {
     enum sl_op op;
     enum sl_wire wire; /* what the body speaks (sl_provider_ops.wire_for) */
+    /* A call on a stored resource (GET /v1/responses/{id}): its method and its path below the
+       api_base ("/responses/<id>/input_items?limit=2"). NULL and empty: POST to the endpoint of
+       wire. Only the families whose wire_for admits SL_OP_RESPONSE_STATE see them. */
+    const char *method;
+    struct sl_str path;
     bool stream;
     bool absolute_form; /* plain-http upstream through a forward proxy */
     struct sl_str request_id;
@@ -41,10 +46,11 @@ struct sl_upstream_error_info {
 
 struct sl_provider_ops {
     const char *name;
-    /* The wire to send for op when the caller speaks caller: the caller's own when the family
-     * serves it natively, else the one the family translates to; SL_WIRE_COUNT when the family
-     * cannot serve op at all. */
-    enum sl_wire (*wire_for)(enum sl_op op, enum sl_wire caller);
+    /* The wire to send for op when the caller speaks caller, through key: the caller's own when
+     * the family (and, for wires a key may or may not speak, such as Responses, the key's
+     * capabilities) serves it natively, else the one the family translates to; SL_WIRE_COUNT
+     * when it cannot serve op at all. */
+    enum sl_wire (*wire_for)(const struct sl_provider_key *key, enum sl_op op, enum sl_wire caller);
     /* Builds the complete request (head + body pieces) into pool memory. */
     void (*build_request)(h2o_mem_pool_t *pool, const struct sl_provider_key *key,
                           const struct sl_upstream_call *call, h2o_iovec_t **bufs, size_t *nbufs);

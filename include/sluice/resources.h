@@ -25,10 +25,14 @@ enum sl_adapter {
     SL_ADAPTER_ANTHROPIC,
 };
 
+/* What an upstream offers beyond its family's own wires (provider_keys[].capabilities). */
+#define SL_CAP_RESPONSES 1u /* speaks OpenAI's Responses API at {api_base}/responses */
+
 struct sl_provider_key {
     char *name;     /* display_name */
     char *provider; /* vendor string: "openai", "deepseek", ... */
     enum sl_adapter adapter;
+    unsigned caps;  /* SL_CAP_*: the file's capabilities, else the vendor's (openai: Responses) */
     char *api_base; /* normalised, e.g. "https://api.openai.com/v1" (no secrets) */
     struct sl_origin origin;
     char *api_key;     /* the upstream secret; wiped with OPENSSL_cleanse on free */

@@ -102,7 +102,8 @@ void sl_route_attempt_begin(const struct sl_model *target);
  * success marks the target healthy (no cooldown, background failures forgiven) and feeds the
  * latency average; a failure that is one of the target's cooldown triggers takes it out of
  * rotation (reference 7.5), for its cooldown.default_seconds or the upstream's Retry-After
- * clamped to cooldown.max_seconds. Returns the cooldown set, in seconds (0: none). */
+ * clamped to cooldown.max_seconds. Returns the cooldown set, in seconds (0: none). A model
+ * sl_route_bind never saw (made for one call) has no state: nothing is recorded. */
 uint64_t sl_route_attempt_end(const struct sl_model *target, const struct sl_attempt_outcome *o,
                               uint64_t now_ms);
 

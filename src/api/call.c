@@ -404,7 +404,8 @@ static bool send_json(struct call *c, struct json_fail *jf)
     if (c->pair != NULL) {
         struct sl_buf out;
         sl_buf_init(&out, x->svc->cfg->upstream.max_response_bytes + TRANSLATED_SLACK);
-        int rc = c->pair->response(&c->xc, body, &out, &x->usage, jf->why, sizeof(jf->why));
+        int rc =
+            sl_xlate_response(c->pair, &c->xc, body, &out, &x->usage, jf->why, sizeof(jf->why));
         if (rc != SL_OK) {
             sl_buf_dispose(&out);
             jf->what = rc == SL_E2BIG ? JF_TOO_LARGE : JF_INVALID;
@@ -656,8 +657,9 @@ static void start_stream(struct call *c)
     h2o_mem_pool_t *pool = &x->req->pool;
     const struct sl_dialect *d = dialect_of(c);
     struct sl_filter *tail = sl_relay_tail(&c->relay, d->encoder(pool, sl_relay_out(&c->relay)));
-    struct sl_filter *head = c->pair != NULL ? c->pair->stream(pool, &c->xc, &x->usage, tail)
-                                             : d->passthrough_stream(pool, &c->xc, &x->usage, tail);
+    struct sl_filter *head = c->pair != NULL
+                                 ? sl_xlate_stream(c->pair, pool, &c->xc, &x->usage, tail)
+                                 : d->passthrough_stream(pool, &c->xc, &x->usage, tail);
     set_state(c, CALL_STREAMING);
     c->relay_started = true;
     add_served_by(c);
@@ -966,7 +968,7 @@ static h2o_iovec_t *upstream_body(struct call *c, size_t *n, size_t *len, char *
     }
     sl_buf_dispose(&c->translated);
     sl_buf_init(&c->translated, x->svc->cfg->proxy.request_body_limit_bytes + TRANSLATED_SLACK);
-    int rc = c->pair->request(&c->xc, x->call.body, &c->translated, why, cap);
+    int rc = sl_xlate_request(c->pair, &c->xc, x->call.body, &c->translated, why, cap);
     if (rc == SL_E2BIG)
         snprintf(why, cap, "the translated request is larger than the body limit");
     if (rc != SL_OK)
@@ -984,7 +986,7 @@ static bool wire_of(const struct sl_exchange *x, const struct sl_model *md, enum
                     const struct sl_xlate_pair **pair)
 {
     const struct sl_route *r = x->route;
-    *up_wire = sl_provider_for(md->key)->wire_for(r->op, r->wire);
+    *up_wire = sl_provider_for(md->key)->wire_for(md->key, r->op, r->wire);
     *pair =
         *up_wire != SL_WIRE_COUNT && *up_wire != r->wire ? sl_xlate_for(r->wire, *up_wire) : NULL;
     return *up_wire != SL_WIRE_COUNT && (*up_wire == r->wire || *pair != NULL);
@@ -1036,15 +1038,21 @@ static bool build_target_request(struct call *c, char *why, size_t cap)
         x->upstream_id = sl_str_from_cstr(md->model_name);
     }
     x->log.upstream_model = x->upstream_id;
+    /* The route's state for this target (the Responses routes: the sealer of its key's ids). */
+    if (x->on_target != NULL)
+        x->on_target(x, md);
     c->xc = (struct sl_xlate_ctx){.alias = x->log.model,
                                   .alias_json = x->alias_json,
                                   .upstream_model = x->upstream_id,
                                   .stream = x->call.stream,
                                   .include_usage = x->call.include_usage,
                                   .id_seed = x->log.request_id,
-                                  .created = (int64_t)time(NULL)};
+                                  .created = (int64_t)time(NULL),
+                                  .dialect_state = x->mod[SL_MOD_DIALECT]};
     struct sl_upstream_call call = {.op = x->route->op,
                                     .wire = up_wire,
+                                    .method = x->upstream_method,
+                                    .path = x->upstream_path,
                                     .stream = x->call.stream,
                                     .request_id = x->log.request_id};
     call.body = upstream_body(c, &call.nbody, &call.body_len, why, cap);

@@ -118,6 +118,11 @@ const struct sl__cfg_key sl__cfg_keys[] = {
     UINT("shutdown.min_drain_secs", "30", 0, 86400, FIELD(shutdown.min_drain_secs),
          "keep accepting this long after SIGTERM before draining"),
 
+    /* min: the shortest secret accepted, in bytes (16: 128 bits of a random string). */
+    {"responses.id_secrets", SL__CFG_STR_LIST, NULL, 16, 0, FIELD(responses.id_secrets),
+     SL__CFG_SECRET, "secrets sealing response ids (first seals, all open); default: each "
+     "provider key's api_key"},
+
     UNSUPPORTED("etcd", "use resources_file"),
     UNSUPPORTED("managed", NULL),
     UNSUPPORTED("cache", NULL),

@@ -78,6 +78,7 @@ struct sl__res_key_info {
     bool settled;                 /* a model supplied what was missing (or tried to) */
     const char *vendor;           /* that model's provider, inherited by later models without */
     bool bad;                     /* the key has reported problems: models add none about it */
+    bool caps_set;                /* capabilities came from the file, not the vendor */
 };
 
 struct sl__res_loader {

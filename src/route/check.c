@@ -165,7 +165,7 @@ static const struct sl_upstream_cbs check_cbs = {on_head, on_body, on_done};
 static void start_check(struct sl_route_checker *ck, const struct sl_model *m)
 {
     const struct sl_provider_ops *prov = sl_provider_for(m->key);
-    enum sl_wire wire = prov->wire_for(SL_OP_CHAT, SL_WIRE_CHAT);
+    enum sl_wire wire = prov->wire_for(m->key, SL_OP_CHAT, SL_WIRE_CHAT);
     struct check *k = sl_xcalloc(1, sizeof(*k));
     struct sl_buf body;
     *k = (struct check){.ck = ck, .gen = ck->gen, .model = m, .started_ms = now_ms()};

@@ -147,7 +147,9 @@ uint64_t sl_route_attempt_end(const struct sl_model *target, const struct sl_att
                               uint64_t now_ms)
 {
     struct sl_target *t = sl__target_of(target);
-    if (o->result == SL_ATTEMPT_NOT_COUNTED)
+    /* A model made for one call (a stored response's whose alias no longer names a model on its
+     * key, api/responses.c) was never bound: it has no state to keep. */
+    if (o->result == SL_ATTEMPT_NOT_COUNTED || t == NULL)
         return 0;
     if (o->result == SL_ATTEMPT_OK) {
         /* The reference's mark_healthy: a success ends a cooldown and forgives a failed

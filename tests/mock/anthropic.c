@@ -5,6 +5,7 @@
 
 #include "anthropic.h"
 #include "anthropic_req.h"
+#include "autotool.h"
 #include "mjson.h"
 #include "render_anthropic.h"
 #include "sluice/base.h"
@@ -271,6 +272,10 @@ int mock_anthropic_handle(struct mock_worker *w, h2o_req_t *req, bool count)
         return reply_error(&c, 400, err);
     if (!apply_mock(&c, &ar, &o))
         return 0;
+    struct at_plan plan;
+    if (!count && at_plan(AT_ANTHROPIC, sl_str_init(req->entity.base, req->entity.len),
+                          mock__pool_alloc, &req->pool, &plan))
+        at_apply(&o, &plan, true, mock__pool_alloc, &req->pool);
     if (mock__fail_first(&o) != SL_OK)
         return reply_error(&c, 400, MOCK_TOO_MANY_TAGS);
     if (o.status >= 300)

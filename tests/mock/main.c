@@ -64,6 +64,7 @@ static const char usage[] =
     "usage: sluice-mock [--listen HOST:PORT]... [--tls-cert FILE --tls-key FILE] [--threads N]\n"
     "                   [--reply TEXT] [--chunks N] [--ttft-ms N] [--chunk-interval-ms N]\n"
     "                   [--latency-ms N] [--dimensions N] [--require-key KEY] [--quiet]\n"
+    "                   [--no-responses]\n"
     "An OpenAI-compatible mock upstream. Prints one line per listener:\n"
     "  sluice-mock listening on http://HOST:PORT\n"
     "See tests/mock/README.md for the endpoints and the per-request \"mock\" controls.\n";
@@ -125,7 +126,17 @@ static void parse_listen(struct listener *l, const char *spec)
 }
 
 /* getopt_long codes of the options without a short letter. */
-enum { O_TLS_CERT = 256, O_TLS_KEY, O_TTFT, O_CHUNKS, O_INTERVAL, O_LATENCY, O_DIMS, O_KEY };
+enum {
+    O_TLS_CERT = 256,
+    O_TLS_KEY,
+    O_TTFT,
+    O_CHUNKS,
+    O_INTERVAL,
+    O_LATENCY,
+    O_DIMS,
+    O_KEY,
+    O_NO_RESPONSES,
+};
 static const struct option long_opts[] = {
     {"listen", required_argument, NULL, 'l'},
     {"tls-cert", required_argument, NULL, O_TLS_CERT},
@@ -139,6 +150,7 @@ static const struct option long_opts[] = {
     {"dimensions", required_argument, NULL, O_DIMS},
     {"require-key", required_argument, NULL, O_KEY},
     {"quiet", no_argument, NULL, 'q'},
+    {"no-responses", no_argument, NULL, O_NO_RESPONSES},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -191,6 +203,9 @@ static void apply_option(int c, char *arg, char **argv)
         break;
     case 'q':
         G.scfg.quiet = true;
+        break;
+    case O_NO_RESPONSES:
+        G.scfg.no_responses = true;
         break;
     case 'h':
         fputs(usage, stdout);

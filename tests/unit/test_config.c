@@ -729,6 +729,37 @@ static void test_admin_keys_are_never_echoed(void **state)
     sl_config_free(cfg);
 }
 
+/* responses.id_secrets: kept in order, each at least 16 bytes, never shown; the environment
+ * form is a comma-separated list that replaces the file's. */
+static void test_responses_id_secrets(void **state)
+{
+    (void)state;
+    struct sl_config *cfg = load_ok(MINIMAL, no_env);
+    assert_int_equal(cfg->responses.id_secrets.n, 0);
+    sl_config_free(cfg);
+    cfg = load_ok(MINIMAL "responses:\n  id_secrets:\n    - 0123456789abcdef-new\n"
+                          "    - 0123456789abcdef-old\n",
+                  no_env);
+    assert_int_equal(cfg->responses.id_secrets.n, 2);
+    assert_string_equal(cfg->responses.id_secrets.v[0], "0123456789abcdef-new");
+    assert_int_equal(cfg->responses.id_secrets.len[1], 20);
+    sl_config_free(cfg);
+    char *env[] = {(char *)"SLUICE_RESPONSES__ID_SECRETS=fedcba9876543210-a, fedcba9876543210-b",
+                   NULL};
+    cfg = load_ok(MINIMAL "responses:\n  id_secrets: [0123456789abcdef-file]\n", env);
+    assert_int_equal(cfg->responses.id_secrets.n, 2);
+    assert_string_equal(cfg->responses.id_secrets.v[1], "fedcba9876543210-b");
+    sl_config_free(cfg);
+    expect(MINIMAL "responses:\n  id_secrets:\n    - 0123456789abcdef\n    - short-sk-s3cr3t\n",
+           "c.yaml:6: responses.id_secrets: item 2: expected at least 16 bytes, got 15\n");
+    expect(MINIMAL "responses:\n  id_secrets: sk-s3cr3t-0123456789\n",
+           "c.yaml:4: responses.id_secrets: expected a list of strings, got a string\n");
+    char *bad[] = {(char *)"SLUICE_RESPONSES__ID_SECRETS=s3cr3t", NULL};
+    expect_env(MINIMAL, bad,
+               "c.yaml: environment SLUICE_RESPONSES__ID_SECRETS: responses.id_secrets: item 1: "
+               "expected at least 16 bytes, got 6\n");
+}
+
 static void test_addresses(void **state)
 {
     (void)state;
@@ -1106,6 +1137,7 @@ int main(void)
         cmocka_unit_test(test_ca_file_is_loaded),
         cmocka_unit_test(test_wrong_types),
         cmocka_unit_test(test_admin_keys_are_never_echoed),
+        cmocka_unit_test(test_responses_id_secrets),
         cmocka_unit_test(test_addresses),
         cmocka_unit_test(test_missing_required),
         cmocka_unit_test(test_errors_are_collected),

@@ -1034,6 +1034,71 @@ static void test_anthropic_keys(void **state)
     sl_resources_free(r);
 }
 
+/* capabilities: Responses by default for provider openai only; the file's list replaces the
+ * default; settled keys take the default of the vendor that settled them. */
+static void test_capabilities(void **state)
+{
+    (void)state;
+    struct sl_resources *r = load_ok(HDR "provider_keys:\n"
+                                         "  - display_name: oa\n"
+                                         "    provider: openai\n"
+                                         "    api_key: k\n"
+                                         "  - display_name: oa-off\n"
+                                         "    provider: openai\n"
+                                         "    api_key: k\n"
+                                         "    capabilities: []\n"
+                                         "  - display_name: vllm\n"
+                                         "    provider: vllm\n"
+                                         "    api_key: k\n"
+                                         "    api_base: http://127.0.0.1:8000/v1\n"
+                                         "  - display_name: vllm-on\n"
+                                         "    provider: vllm\n"
+                                         "    api_key: k\n"
+                                         "    api_base: http://127.0.0.1:8000/v1\n"
+                                         "    capabilities: [responses]\n"
+                                         "  - display_name: bare\n"
+                                         "    api_key: k\n"
+                                         "  - display_name: ant\n"
+                                         "    provider: anthropic\n"
+                                         "    api_key: k\n"
+                                         "models:\n"
+                                         "  - display_name: m\n"
+                                         "    provider: openai\n"
+                                         "    model_name: gpt\n"
+                                         "    provider_key: bare\n");
+    assert_int_equal(r->provider_keys[0].caps, SL_CAP_RESPONSES);
+    assert_int_equal(r->provider_keys[1].caps, 0);
+    assert_int_equal(r->provider_keys[2].caps, 0);
+    assert_int_equal(r->provider_keys[3].caps, SL_CAP_RESPONSES);
+    assert_int_equal(r->provider_keys[4].caps, SL_CAP_RESPONSES); /* settled by the model: openai */
+    assert_int_equal(r->provider_keys[5].caps, 0);
+    sl_resources_free(r);
+    expect(
+        HDR "provider_keys:\n"
+            "  - display_name: a\n"
+            "    provider: openai\n"
+            "    api_key: k\n"
+            "    capabilities: [responses, images]\n"
+            "  - display_name: b\n"
+            "    provider: openai\n"
+            "    api_key: k\n"
+            "    capabilities: [responses, responses]\n"
+            "  - display_name: c\n"
+            "    provider: anthropic\n"
+            "    api_key: k\n"
+            "    capabilities: [responses]\n"
+            "  - display_name: d\n"
+            "    provider: openai\n"
+            "    api_key: k\n"
+            "    capabilities: responses\n",
+        "r.yaml:6: provider_keys[0] (\"a\"): capabilities[1]: expected responses, got \"images\"\n"
+        "r.yaml:10: provider_keys[1] (\"b\"): capabilities[1]: responses is listed twice\n"
+        "r.yaml:14: provider_keys[2] (\"c\"): capabilities: responses needs the openai adapter "
+        "(this key speaks Anthropic's wire)\n"
+        "r.yaml:18: provider_keys[3] (\"d\"): capabilities: expected a list of strings, got "
+        "\"responses\"\n");
+}
+
 static void test_key_without_provider(void **state)
 {
     (void)state;
@@ -1779,6 +1844,7 @@ int main(void)
         cmocka_unit_test(test_common_entry_errors),
         cmocka_unit_test(test_provider_key_errors),
         cmocka_unit_test(test_anthropic_keys),
+        cmocka_unit_test(test_capabilities),
         cmocka_unit_test(test_provider_adapter_openai),
         cmocka_unit_test(test_model_errors),
         cmocka_unit_test(test_virtual_models_get_one_error),
