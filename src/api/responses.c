@@ -183,7 +183,8 @@ static struct sl_str upstream_path(struct sl_exchange *x, struct sl_str upstream
     }
     memcpy(w, suffix, strlen(suffix));
     w += strlen(suffix);
-    memcpy(w, query.ptr, query.len);
+    if (query.len != 0) /* without a query string, query.ptr is NULL */
+        memcpy(w, query.ptr, query.len);
     w += query.len;
     SL_ASSERT((size_t)(w - p) < cap);
     return sl_str_init(p, (size_t)(w - p));
