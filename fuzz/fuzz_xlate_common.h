@@ -1,8 +1,11 @@
-/* The driver the translation fuzz targets share (fuzz_xlate_*.c). The first input byte picks what
- * runs on the rest: bits 0-1  0: the request translator, 1: the response translator, 2-3: the
- * stream stage bit 2     include_usage        bit 3  anthropic_no_sampling bit 4     a small output
- * cap (request/response: 0-255 bytes, from the next byte), so the writer's sticky cap is reached at
- * every point Oracles (fuzz_xlate_check.h): a translation either fails cleanly (SL_EPARSE with a
+/* The driver the translation fuzz targets share (fuzz_xlate_*.c). The first input byte picks
+ * what runs on the rest:
+ *   bits 0-1  0: the request translator, 1: the response translator, 2-3: the stream stage
+ *   bit 2     include_usage        bit 3  anthropic_no_sampling
+ *   bit 4     a small output cap (request/response: 0-255 bytes, from the next byte), so the
+ *             writer's sticky cap is reached at every point
+ * Pairs composed through chat run through sl_xlate_request/response/stream, as the pipeline runs
+ * them. Oracles (fuzz_xlate_check.h): a translation either fails cleanly (SL_EPARSE with a
  * reason, SL_E2BIG, or for a response SL_ERR with a reason: a refusal such as Gemini's blocked
  * prompt, and nothing left in the output) or writes JSON that the strict validator and jansson
  * accept, within the cap; a stream stage's events are valid JSON and follow the caller dialect's
@@ -42,9 +45,9 @@ static void xfuzz_json(const struct sl_xlate_pair *p, const struct sl_xlate_ctx 
     memset(why, 0x55, sizeof(why));
     sl_buf_init(&out, cap);
     if (request)
-        rc = p->request(c, in, &out, why, sizeof(why));
+        rc = sl_xlate_request(p, c, in, &out, why, sizeof(why));
     else
-        rc = p->response(c, in, &out, &usage, why, sizeof(why));
+        rc = sl_xlate_response(p, c, in, &out, &usage, why, sizeof(why));
     CHECK(out.len <= cap);
     if (rc == SL_OK) {
         xcheck_json(sl_buf_str(&out));
@@ -68,7 +71,7 @@ static void xfuzz_stream(const struct sl_xlate_pair *p, const struct sl_xlate_ct
     struct sl_sse_parser sse;
     h2o_mem_init_pool(&pool);
     xcheck_sink_init(&sink, anthropic_out, c->include_usage, "alias");
-    struct xfeed f = {.stage = p->stream(&pool, c, &usage, &sink.super), .rc = SL_OK};
+    struct xfeed f = {.stage = sl_xlate_stream(p, &pool, c, &usage, &sink.super), .rc = SL_OK};
     sl_sse_init(&sse, 1 << 20, false);
     if (sl_sse_feed(&sse, in.ptr, in.len, xfeed_event, &f) == SL_OK)
         sl_sse_finish(&sse, xfeed_event, &f);
@@ -108,7 +111,7 @@ static void xfuzz_run(enum sl_wire from, enum sl_wire to, const uint8_t *data, s
     default:
         /* from is the caller's dialect: the stream goes back to it (embeddings do not stream:
            their response translator runs instead) */
-        if (p->stream == NULL)
+        if (p->stream == NULL && p->via[0] == NULL)
             xfuzz_json(p, &c, false, in, cap);
         else
             xfuzz_stream(p, &c, from == SL_WIRE_ANTHROPIC, in);

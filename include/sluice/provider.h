@@ -20,6 +20,11 @@ struct sl_upstream_call {
     enum sl_wire wire;   /* what the body speaks (sl_provider_ops.wire_for) */
     struct sl_str model; /* the upstream model id, plain text (families that put it in the URL) */
     struct sl_str token; /* the access token prepare obtained (plain text), or empty */
+    /* A call on a stored resource (GET /v1/responses/{id}): its method and its path below the
+       api_base ("/responses/<id>/input_items?limit=2"). NULL and empty: POST to the endpoint of
+       wire. Only the families whose wire_for admits SL_OP_RESPONSE_STATE see them. */
+    const char *method;
+    struct sl_str path;
     bool stream;
     bool absolute_form; /* plain-http upstream through a forward proxy */
     struct sl_str request_id;
@@ -65,10 +70,13 @@ struct sl_provider_prep {
 
 struct sl_provider_ops {
     const char *name;
-    /* The wire to send for op when the caller speaks caller and the upstream model id is model:
-     * the caller's own when the family serves it natively, else the one the family translates
-     * to; SL_WIRE_COUNT when the family cannot serve op at all (for this model). */
-    enum sl_wire (*wire_for)(struct sl_str model, enum sl_op op, enum sl_wire caller);
+    /* The wire to send for op when the caller speaks caller, through key, to the upstream model
+     * id model: the caller's own when the family (and, for wires a key may or may not speak,
+     * such as Responses, the key's capabilities) serves it natively, else the one the family
+     * translates to (for some families it depends on the model: Claude on Vertex AI speaks
+     * Anthropic's wire); SL_WIRE_COUNT when it cannot serve op at all (for this model). */
+    enum sl_wire (*wire_for)(const struct sl_provider_key *key, struct sl_str model, enum sl_op op,
+                             enum sl_wire caller);
     /* Optional (NULL: nothing to prepare). Gets what build_request needs that may take a while:
      * returns 0 when p->token is ready now, SL_AGAIN when p->done will be called, or SL_ERR with
      * p->why. Never blocks the loop. */

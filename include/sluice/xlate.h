@@ -28,6 +28,7 @@ enum sl_wire {
     SL_WIRE_COMPLETIONS,  /* OpenAI legacy completions */
     SL_WIRE_EMBEDDINGS,   /* OpenAI embeddings */
     SL_WIRE_ANTHROPIC,    /* Anthropic Messages */
+    SL_WIRE_RESPONSES,    /* OpenAI Responses */
     SL_WIRE_GEMINI,       /* Google generateContent (Gemini API and Vertex AI) */
     SL_WIRE_GEMINI_EMBED, /* Google batchEmbedContents */
     SL_WIRE_COUNT,
@@ -64,6 +65,9 @@ struct sl_xlate_ctx {
     /* Requests to Anthropic: leave temperature and top_p out (anthropic-version 2026-10-21
        refuses them as extra inputs); the caller's values are dropped, not refused. */
     bool anthropic_no_sampling;
+    /* What the caller dialect prepared for its passthrough rewrites in an earlier phase (the
+       Responses dialect: the sealer of response ids, respid.h); NULL when it prepared nothing. */
+    void *dialect_state;
 };
 
 /* Caps on what a peer controls, besides the output buffer's size. */
@@ -99,12 +103,28 @@ struct sl_xlate_pair {
     sl_xlate_request_fn *request;
     sl_xlate_response_fn *response;
     sl_xlate_stream_fn *stream;
+    /* A pair composed through chat (from -> CHAT -> to) has no functions of its own: via[0] is
+     * {from, CHAT} and via[1] is {CHAT, to}. Use it through the sl_xlate_* calls below. */
+    const struct sl_xlate_pair *via[2];
 };
 
 /* The pair translating from one wire to another (from != to: the same wire needs no pair), or
  * NULL when no translation exists (the caller then answers 400: this model cannot serve this
- * route). A wire only has pairs with SL_WIRE_CHAT; between two others the pair is their
- * composition through chat (X -> chat -> Y, and back), built from both halves. */
+ * route). Each wire only implements its pairs with SL_WIRE_CHAT (embeddings excepted: their
+ * wires pair with each other and compose with nothing): between two other wires the pair
+ * composes {from, CHAT} and {CHAT, to}. Any thread. */
 const struct sl_xlate_pair *sl_xlate_for(enum sl_wire from, enum sl_wire to);
+
+/* The pair's translators, composed when the pair is (the intermediate chat document lives in a
+ * buffer capped like out and freed before return; the intermediate stream asks for usage so the
+ * outer stage can report it). Same contracts as the typedefs above. */
+int sl_xlate_request(const struct sl_xlate_pair *p, const struct sl_xlate_ctx *c,
+                     struct sl_str body, struct sl_buf *out, char *why, size_t whylen);
+int sl_xlate_response(const struct sl_xlate_pair *p, const struct sl_xlate_ctx *c,
+                      struct sl_str body, struct sl_buf *out, struct sl_usage *usage, char *why,
+                      size_t whylen);
+struct sl_filter *sl_xlate_stream(const struct sl_xlate_pair *p, h2o_mem_pool_t *pool,
+                                  const struct sl_xlate_ctx *c, struct sl_usage *usage,
+                                  struct sl_filter *next);
 
 #endif

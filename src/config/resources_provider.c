@@ -24,6 +24,7 @@ enum {
     F_API_BASE,
     F_ADAPTER,
     F_API_VERSION,
+    F_CAPABILITIES,
 };
 
 /* clang-format off */
@@ -35,6 +36,7 @@ static const struct sl__res_field fields[] = {
     [F_API_BASE] = {"api_base", SL__RES_STRING, 0, 0, NULL},
     [F_ADAPTER] = {"adapter", SL__RES_STRING, 0, 0, NULL},
     [F_API_VERSION] = {"api_version", SL__RES_STRING, 0, 0, NULL},
+    [F_CAPABILITIES] = {"capabilities", SL__RES_LIST, 0, 0, NULL},
     {"request", SL__RES_UNSUPPORTED, 0, 0, NULL},
     {"response", SL__RES_UNSUPPORTED, 0, 0, NULL},
     {"strip_headers", SL__RES_UNSUPPORTED, 0, 0, NULL},
@@ -180,6 +182,50 @@ static char *read_api_key(struct sl__res_entry *e)
         }
     }
     return sl__res_val_take(&v);
+}
+
+/* The capabilities a vendor has without saying: OpenAI's own API speaks Responses; a compatible
+ * server (vLLM, DeepSeek, a local model) is assumed to speak chat completions only. */
+static unsigned default_caps(enum sl_adapter family, const char *vendor)
+{
+    return family == SL_ADAPTER_OPENAI && vendor != NULL && strcmp(vendor, "openai") == 0
+               ? SL_CAP_RESPONSES
+               : 0;
+}
+
+/* capabilities: a list of names, each once ("responses"); [] switches the vendor's default
+ * off. Returns true when the file set the field (valid or not). */
+static bool read_capabilities(struct sl__res_entry *e, struct sl_provider_key *pk)
+{
+    const struct sl_yaml_node *list;
+    int rc = sl__res_list(e, F_CAPABILITIES, &list);
+    if (rc == SL_ENOENT)
+        return false;
+    if (rc != SL_OK)
+        return true;
+    for (size_t i = 0; i < list->n; i++) {
+        struct sl__res_val v;
+        char what[64], shown[256];
+        snprintf(what, sizeof(what), "capabilities[%zu]", i);
+        if (sl__res_scalar(e, what, list->items[i], false, &v) != SL_OK)
+            continue;
+        if (!sl_str_eq_lit(sl_str_init(v.text, v.len), "responses"))
+            sl__res_error(e, v.node->line, what, "expected responses, got %s",
+                          sl__res_show(&v, shown, sizeof(shown)));
+        else if ((pk->caps & SL_CAP_RESPONSES) != 0)
+            sl__res_error(e, v.node->line, what, "responses is listed twice");
+        else
+            pk->caps |= SL_CAP_RESPONSES;
+        sl__res_val_dispose(&v);
+    }
+    return true;
+}
+
+/* Responses is OpenAI's own wire: only a key of the openai family speaks it (Azure OpenAI's
+ * Responses API is not wired). */
+static bool caps_fit_family(const struct sl_provider_key *pk)
+{
+    return (pk->caps & SL_CAP_RESPONSES) == 0 || pk->adapter == SL_ADAPTER_OPENAI;
 }
 
 static char *bracketed_host(struct sl_str host, bool ipv6)
@@ -413,6 +459,13 @@ static void load_one(struct sl__res_loader *l, size_t i, const struct sl_yaml_no
                       : SL_EPARSE;
     if (base_rc == SL_OK)
         build_origin(pk);
+    info->caps_set = read_capabilities(&e, pk);
+    if (!info->caps_set)
+        pk->caps = default_caps(pk->adapter, pk->provider);
+    else if (supported && !caps_fit_family(pk))
+        sl__res_error(&e, e.keys[F_CAPABILITIES]->line, "capabilities",
+                      "responses needs the openai adapter (this key's family is %s)",
+                      family_name(pk->adapter));
     info->needs_base = base_rc == SL_ENOENT;
     info->bad = l->diag->count != errors;
     if (pk->api_key != NULL && pk->cred.kind == SL_CRED_KEY) {
@@ -509,6 +562,12 @@ static void settle(struct sl__res_entry *e, size_t i, const char *vendor)
             return;
         }
     }
+    if (!info->caps_set)
+        pk->caps = default_caps(pk->adapter, vendor);
+    else if (!caps_fit_family(pk))
+        key_error(l, i, "capabilities",
+                  "responses needs the openai adapter (the key's family is %s, from %s)",
+                  family_name(pk->adapter), e->label);
     if (!info->needs_base)
         return;
     pk->api_base = default_base(pk, vendor);

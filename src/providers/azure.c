@@ -8,14 +8,34 @@
  * OpenAI's own. */
 #include <string.h>
 
+#include "head.h"
 #include "sluice/base.h"
 #include "sluice/provider.h"
 
 #include "provider_internal.h"
 
-static enum sl_wire wire_for(struct sl_str model, enum sl_op op, enum sl_wire caller)
+/* OpenAI's chat, completions and embeddings endpoints, per deployment: generations of every
+ * dialect reach chat (others through a translation); no Responses wire (a key cannot claim it:
+ * the loader refuses the capability outside the openai family), so no stored responses; no
+ * count_tokens. */
+static enum sl_wire wire_for(const struct sl_provider_key *key, struct sl_str model, enum sl_op op,
+                             enum sl_wire caller)
 {
-    return sl_provider_openai.wire_for(model, op, caller);
+    SL_UNUSED(key);
+    SL_UNUSED(model);
+    SL_UNUSED(caller);
+    switch (op) {
+    case SL_OP_CHAT:
+        return SL_WIRE_CHAT;
+    case SL_OP_COMPLETIONS:
+        return SL_WIRE_COMPLETIONS;
+    case SL_OP_EMBEDDINGS:
+        return SL_WIRE_EMBEDDINGS;
+    case SL_OP_COUNT_TOKENS:
+    case SL_OP_RESPONSE_STATE:
+        break;
+    }
+    return SL_WIRE_COUNT;
 }
 
 static const char *endpoint(enum sl_wire w)
@@ -43,27 +63,27 @@ static int prepare(struct sl_provider_prep *p)
 static void build_request(h2o_mem_pool_t *pool, const struct sl_provider_key *key,
                           const struct sl_upstream_call *call, h2o_iovec_t **bufs, size_t *nbufs)
 {
-    const struct sl_origin *o = &key->origin;
     bool bearer = key->cred.kind == SL_CRED_ENTRA;
     struct sl_str secret = bearer ? call->token : sl_str_from_cstr(key->api_key);
-    size_t cap = SL__HEAD_FIXED + strlen(o->authority) * 2 + strlen(o->base_path) +
-                 sl__segment_bound(call->model) + strlen(key->api_version) + secret.len +
-                 call->request_id.len;
-    char *head = h2o_mem_alloc_pool(pool, cap), *w = head;
+    const char *ep = endpoint(call->wire);
     SL_ASSERT(!bearer || call->token.len != 0);
-    w = sl__put_post(w, o, call->absolute_form);
-    w = sl_put_cstr(w, o->base_path);
+    SL_ASSERT(call->method == NULL && call->path.len == 0); /* wire_for admits no stored resource */
+    /* "/openai/deployments/{deployment}{endpoint}?api-version={version}" */
+    size_t cap = sizeof("/openai/deployments/?api-version=") + sl__segment_bound(call->model) +
+                 strlen(ep) + strlen(key->api_version);
+    char *path = h2o_mem_alloc_pool(pool, cap), *w = path;
     w = SL_PUT_LIT(w, "/openai/deployments/");
     w = sl__put_segment(w, call->model);
-    w = sl_put_cstr(w, endpoint(call->wire));
+    w = sl_put_cstr(w, ep);
     w = SL_PUT_LIT(w, "?api-version=");
     w = sl_put_cstr(w, key->api_version);
-    w = sl__put_host(w, o);
-    w = bearer ? SL_PUT_LIT(w, "Authorization: Bearer ") : SL_PUT_LIT(w, "api-key: ");
-    w = sl_put(w, secret.ptr, secret.len);
-    w = SL_PUT_LIT(w, "\r\n");
-    w = sl__put_tail(w, call, call->body_len);
-    sl__request_iov(pool, head, w, cap, call->body, call->nbody, bufs, nbufs);
+    SL_ASSERT((size_t)(w - path) < cap);
+    struct sl__head h;
+    sl__head_start(&h, pool, &key->origin, call, sl_str_init(path, (size_t)(w - path)),
+                   secret.len + 32);
+    h.w = bearer ? SL_PUT_LIT(h.w, "\r\nAuthorization: Bearer ") : SL_PUT_LIT(h.w, "\r\napi-key: ");
+    h.w = sl_put(h.w, secret.ptr, secret.len);
+    sl__head_finish(&h, pool, call, bufs, nbufs);
 }
 
 /* Azure's errors are OpenAI's envelope, with Azure's additions ("innererror" with its own code

@@ -4,16 +4,20 @@
  * Also the Google error envelope, which Vertex AI shares. */
 #include <string.h>
 
+#include "head.h"
 #include "sluice/base.h"
 #include "sluice/json.h"
 #include "sluice/provider.h"
 
 #include "provider_internal.h"
 
-/* Every generation goes to generateContent, embeddings to batchEmbedContents; legacy completions
- * and count_tokens have no counterpart. */
-static enum sl_wire wire_for(struct sl_str model, enum sl_op op, enum sl_wire caller)
+/* Every generation goes to generateContent (chat, Anthropic and Responses callers through the
+ * chat translation), embeddings to batchEmbedContents; legacy completions, count_tokens and
+ * stored responses have no counterpart. */
+static enum sl_wire wire_for(const struct sl_provider_key *key, struct sl_str model, enum sl_op op,
+                             enum sl_wire caller)
 {
+    SL_UNUSED(key);
     SL_UNUSED(model);
     SL_UNUSED(caller);
     switch (op) {
@@ -23,6 +27,7 @@ static enum sl_wire wire_for(struct sl_str model, enum sl_op op, enum sl_wire ca
         return SL_WIRE_GEMINI_EMBED;
     case SL_OP_COMPLETIONS:
     case SL_OP_COUNT_TOKENS:
+    case SL_OP_RESPONSE_STATE:
         break;
     }
     return SL_WIRE_COUNT;
@@ -53,20 +58,20 @@ static const char *method(const struct sl_upstream_call *call)
 static void build_request(h2o_mem_pool_t *pool, const struct sl_provider_key *key,
                           const struct sl_upstream_call *call, h2o_iovec_t **bufs, size_t *nbufs)
 {
-    const struct sl_origin *o = &key->origin;
-    size_t cap = SL__HEAD_FIXED + strlen(o->authority) * 2 + strlen(o->base_path) +
-                 sl__segment_bound(call->model) + strlen(key->api_key) + call->request_id.len;
-    char *head = h2o_mem_alloc_pool(pool, cap), *w = head;
-    w = sl__put_post(w, o, call->absolute_form);
-    w = sl_put_cstr(w, o->base_path);
+    const char *m = method(call);
+    SL_ASSERT(call->method == NULL && call->path.len == 0); /* wire_for admits no stored resource */
+    /* "/models/{model}{method}" or "/tunedModels/{model}{method}" */
+    size_t cap = sizeof("/tunedModels/") + sl__segment_bound(call->model) + strlen(m);
+    char *path = h2o_mem_alloc_pool(pool, cap), *w = path;
     w = put_model(w, call->model);
-    w = sl_put_cstr(w, method(call));
-    w = sl__put_host(w, o);
-    w = SL_PUT_LIT(w, "x-goog-api-key: ");
-    w = sl_put_cstr(w, key->api_key);
-    w = SL_PUT_LIT(w, "\r\n");
-    w = sl__put_tail(w, call, call->body_len);
-    sl__request_iov(pool, head, w, cap, call->body, call->nbody, bufs, nbufs);
+    w = sl_put_cstr(w, m);
+    SL_ASSERT((size_t)(w - path) < cap);
+    struct sl__head h;
+    sl__head_start(&h, pool, &key->origin, call, sl_str_init(path, (size_t)(w - path)),
+                   strlen(key->api_key) + 32);
+    h.w = SL_PUT_LIT(h.w, "\r\nx-goog-api-key: ");
+    h.w = sl_put_cstr(h.w, key->api_key);
+    sl__head_finish(&h, pool, call, bufs, nbufs);
 }
 
 /* RetryInfo's retryDelay ("37s", "1.5s") as whole seconds, rounded up: a slice of the value, or

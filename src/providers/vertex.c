@@ -10,6 +10,7 @@
  * The token is the credential's access_token, or one traded for a service account's JWT. */
 #include <string.h>
 
+#include "head.h"
 #include "sluice/base.h"
 #include "sluice/json.h"
 #include "sluice/provider.h"
@@ -25,9 +26,12 @@ static bool is_claude(struct sl_str model)
 }
 
 /* Claude models speak Anthropic's wire (count_tokens excepted: Vertex has no such endpoint
- * here); Gemini models generateContent. Embeddings and legacy completions are not served. */
-static enum sl_wire wire_for(struct sl_str model, enum sl_op op, enum sl_wire caller)
+ * here); Gemini models generateContent (Responses callers of either through chat). Embeddings,
+ * legacy completions and stored responses are not served. */
+static enum sl_wire wire_for(const struct sl_provider_key *key, struct sl_str model, enum sl_op op,
+                             enum sl_wire caller)
 {
+    SL_UNUSED(key);
     SL_UNUSED(caller);
     if (op != SL_OP_CHAT)
         return SL_WIRE_COUNT;
@@ -124,24 +128,24 @@ static void vertex_body(h2o_mem_pool_t *pool, const struct sl_upstream_call *cal
 static void build_request(h2o_mem_pool_t *pool, const struct sl_provider_key *key,
                           const struct sl_upstream_call *call, h2o_iovec_t **bufs, size_t *nbufs)
 {
-    const struct sl_origin *o = &key->origin;
     const struct sl_cred *c = &key->cred;
+    const char *m = method(call);
+    struct sl_upstream_call adjusted = *call;
     h2o_iovec_t claude_body;
-    const h2o_iovec_t *body = call->body;
-    size_t nbody = call->nbody, body_len = call->body_len;
+    SL_ASSERT(call->token.len != 0);
+    SL_ASSERT(call->method == NULL && call->path.len == 0); /* wire_for admits no stored resource */
     if (call->wire == SL_WIRE_ANTHROPIC) {
         vertex_body(pool, call, &claude_body);
-        body = &claude_body;
-        nbody = 1;
-        body_len = claude_body.len;
+        adjusted.body = &claude_body;
+        adjusted.nbody = 1;
+        adjusted.body_len = claude_body.len;
     }
-    size_t cap = SL__HEAD_FIXED + strlen(o->authority) * 2 + strlen(o->base_path) +
-                 strlen(c->project) * 3 + strlen(c->region) * 3 + sl__segment_bound(call->model) +
-                 call->token.len + call->request_id.len;
-    char *head = h2o_mem_alloc_pool(pool, cap), *w = head;
-    SL_ASSERT(call->token.len != 0);
-    w = sl__put_post(w, o, call->absolute_form);
-    w = sl_put_cstr(w, o->base_path);
+    /* "/v1/projects/{p}/locations/{r}/publishers/{google|anthropic}/models/{m}{method}" */
+    size_t cap = sizeof("/v1/projects//locations//publishers/anthropic/models/") +
+                 sl__segment_bound(sl_str_from_cstr(c->project)) +
+                 sl__segment_bound(sl_str_from_cstr(c->region)) + sl__segment_bound(call->model) +
+                 strlen(m);
+    char *path = h2o_mem_alloc_pool(pool, cap), *w = path;
     w = SL_PUT_LIT(w, "/v1/projects/");
     w = sl__put_segment(w, sl_str_from_cstr(c->project));
     w = SL_PUT_LIT(w, "/locations/");
@@ -151,13 +155,14 @@ static void build_request(h2o_mem_pool_t *pool, const struct sl_provider_key *ke
     else
         w = SL_PUT_LIT(w, "/publishers/google/models/");
     w = sl__put_segment(w, call->model);
-    w = sl_put_cstr(w, method(call));
-    w = sl__put_host(w, o);
-    w = SL_PUT_LIT(w, "Authorization: Bearer ");
-    w = sl_put(w, call->token.ptr, call->token.len);
-    w = SL_PUT_LIT(w, "\r\n");
-    w = sl__put_tail(w, call, body_len);
-    sl__request_iov(pool, head, w, cap, body, nbody, bufs, nbufs);
+    w = sl_put_cstr(w, m);
+    SL_ASSERT((size_t)(w - path) < cap);
+    struct sl__head h;
+    sl__head_start(&h, pool, &key->origin, &adjusted, sl_str_init(path, (size_t)(w - path)),
+                   call->token.len + 32);
+    h.w = SL_PUT_LIT(h.w, "\r\nAuthorization: Bearer ");
+    h.w = sl_put(h.w, call->token.ptr, call->token.len);
+    sl__head_finish(&h, pool, &adjusted, bufs, nbufs);
 }
 
 /* 5xx, and Claude's 529 (overloaded) among them. */

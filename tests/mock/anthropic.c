@@ -5,6 +5,7 @@
 
 #include "anthropic.h"
 #include "anthropic_req.h"
+#include "autotool.h"
 #include "mjson.h"
 #include "render_anthropic.h"
 #include "sluice/base.h"
@@ -279,6 +280,10 @@ static int serve(struct an_ctx *c, struct an_limits *lim, struct sl_str vertex_m
     }
     if (!apply_mock(c, &ar, &o))
         return 0;
+    struct at_plan plan;
+    if (!lim->count_tokens && at_plan(AT_ANTHROPIC, sl_str_init(req->entity.base, req->entity.len),
+                                      mock__pool_alloc, &req->pool, &plan))
+        at_apply(&o, &plan, true, mock__pool_alloc, &req->pool);
     if (mock__fail_first(&o) != SL_OK)
         return reply_error(c, 400, MOCK_TOO_MANY_TAGS);
     if (o.status >= 300)

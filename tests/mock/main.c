@@ -67,9 +67,9 @@ static const char usage[] =
     "                   [--reply TEXT] [--chunks N] [--ttft-ms N] [--chunk-interval-ms N]\n"
     "                   [--latency-ms N] [--dimensions N] [--require-key KEY] [--quiet]\n"
     "                   [--oauth-public-key PEM] [--entra-client ID:SECRET] [--token-ttl S]\n"
-    "                   [--token-latency-ms N] [--static-token TOKEN]\n"
-    "A mock LLM upstream (OpenAI, Anthropic, Azure OpenAI, Gemini, Vertex AI, OAuth token\n"
-    "endpoints). Prints one line per listener:\n"
+    "                   [--token-latency-ms N] [--static-token TOKEN] [--no-responses]\n"
+    "A mock LLM upstream (OpenAI chat and Responses, Anthropic, Azure OpenAI, Gemini, Vertex AI,\n"
+    "OAuth token endpoints). Prints one line per listener:\n"
     "  sluice-mock listening on http://HOST:PORT\n"
     "See tests/mock/README.md for the endpoints and the per-request \"mock\" controls.\n";
 
@@ -144,6 +144,7 @@ enum {
     O_TOKEN_TTL,
     O_TOKEN_LATENCY,
     O_STATIC_TOKEN,
+    O_NO_RESPONSES,
 };
 static const struct option long_opts[] = {
     {"listen", required_argument, NULL, 'l'},
@@ -163,6 +164,7 @@ static const struct option long_opts[] = {
     {"token-latency-ms", required_argument, NULL, O_TOKEN_LATENCY},
     {"static-token", required_argument, NULL, O_STATIC_TOKEN},
     {"quiet", no_argument, NULL, 'q'},
+    {"no-responses", no_argument, NULL, O_NO_RESPONSES},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -234,6 +236,9 @@ static void apply_option(int c, char *arg, char **argv)
         break;
     case 'q':
         G.scfg.quiet = true;
+        break;
+    case O_NO_RESPONSES:
+        G.scfg.no_responses = true;
         break;
     case 'h':
         fputs(usage, stdout);

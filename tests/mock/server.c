@@ -9,11 +9,13 @@
 #include <unistd.h>
 
 #include "anthropic.h"
+#include "autotool.h"
 #include "encode.h"
 #include "gemini.h"
 #include "mjson.h"
 #include "oauth.h"
 #include "render.h"
+#include "responses.h"
 #include "server.h"
 #include "sluice/base.h"
 #include "sluice/log.h"
@@ -42,6 +44,7 @@ enum endpoint {
     EP_MODELS,
     EP_MESSAGES,     /* Anthropic: anthropic.c */
     EP_COUNT_TOKENS, /* Anthropic: anthropic.c */
+    EP_RESPONSES,    /* OpenAI Responses: responses.c */
 };
 
 /* A delayed, dripped or streamed response. Lives in req->pool as a shared entry so that its
@@ -999,6 +1002,10 @@ static int handle_generate(struct mock_worker *w, h2o_req_t *req, bool chat)
     if (apply_mock(req, &o, &v[3]) != SL_OK ||
         check_scope(req, &o, chat ? EP_CHAT : EP_COMPLETIONS))
         return 0;
+    struct at_plan plan;
+    if (chat && at_plan(AT_CHAT, sl_str_init(req->entity.base, req->entity.len), pool_alloc,
+                        &req->pool, &plan))
+        at_apply(&o, &plan, false, pool_alloc, &req->pool);
     if (mock__fail_first(&o) != SL_OK)
         return reply_error(req, 400, MOCK_TOO_MANY_TAGS, "\"mock\"");
     if (is_error_status(&o)) {
@@ -1136,6 +1143,27 @@ static int handle_control(h2o_req_t *req, struct sl_str path)
     return reply_error(req, 404, "unknown control endpoint", "null");
 }
 
+/* .../responses (rest empty) or .../responses/<rest>, unless --no-responses plays a chat-only
+ * server. */
+static bool responses_rest(struct sl_str path, struct sl_str *rest)
+{
+    static const char seg[] = "/responses";
+    const size_t n = sizeof(seg) - 1;
+    if (g.cfg.no_responses)
+        return false;
+    for (size_t i = 0; i + n <= path.len; i++) {
+        if (memcmp(path.ptr + i, seg, n) != 0)
+            continue;
+        if (i + n == path.len || (path.ptr[i + n] == '/' && i + n + 1 < path.len)) {
+            if (rest != NULL)
+                *rest = i + n == path.len ? SL_STR_NULL
+                                          : sl_str_init(path.ptr + i + n + 1, path.len - i - n - 1);
+            return true;
+        }
+    }
+    return false;
+}
+
 static enum endpoint route(struct sl_str path)
 {
     if (sl_str_ends_with(path, SL_STRLIT("/messages/count_tokens")))
@@ -1150,6 +1178,8 @@ static enum endpoint route(struct sl_str path)
         return EP_EMBEDDINGS;
     if (sl_str_ends_with(path, SL_STRLIT("/models")))
         return EP_MODELS;
+    if (responses_rest(path, NULL))
+        return EP_RESPONSES;
     return EP_NONE;
 }
 
@@ -1256,12 +1286,18 @@ static int dispatch(struct mock_worker *w, h2o_req_t *req, enum endpoint ep)
         [EP_MODELS] = REC_MODELS,
         [EP_MESSAGES] = REC_MESSAGES,
         [EP_COUNT_TOKENS] = REC_COUNT_TOKENS,
+        [EP_RESPONSES] = REC_RESPONSES,
     };
     bool get = ep == EP_MODELS;
 
     rec_count(&w->counters, counters[ep], 1);
     if (ep == EP_MESSAGES || ep == EP_COUNT_TOKENS)
         return mock_anthropic_handle(w, req, ep == EP_COUNT_TOKENS);
+    if (ep == EP_RESPONSES) {
+        struct sl_str rest = SL_STR_NULL;
+        responses_rest(sl_str_init(req->path_normalized.base, req->path_normalized.len), &rest);
+        return mock_responses_handle(w, req, rest);
+    }
     if (is_azure(req) && !azure_ok(req))
         return 0;
     /* Azure with Entra ID: the bearer token was checked above. */
@@ -1356,6 +1392,7 @@ void mock_server_init(const struct mock_server_cfg *cfg)
 
 void mock_server_dispose(void)
 {
+    mock_responses_dispose();
     free((char *)g.reply_tok.ptr);
     g.reply_tok = SL_STR_NULL;
 }

@@ -17,6 +17,7 @@ struct mock_server_cfg {
     struct mock_defaults defaults;
     struct sl_str require_key; /* ptr NULL: any non-empty bearer token is accepted */
     bool quiet;                /* no per-request log lines */
+    bool no_responses;         /* .../responses is a 404, as on a chat-only server */
 };
 
 /* h2o 2.2 timeouts have one fixed duration each, so a worker keeps one per distinct delay in use.

@@ -90,18 +90,34 @@ static void test_wires(void **state)
     assert_ptr_equal(az, &sl_provider_azure);
     assert_ptr_equal(gem, &sl_provider_gemini);
     assert_ptr_equal(vx, &sl_provider_vertex);
+    const struct sl_provider_key *azk = &r->provider_keys[0], *gk = &r->provider_keys[2],
+                                 *vk = &r->provider_keys[3];
     struct sl_str m = SL_STRLIT("x");
-    assert_int_equal(az->wire_for(m, SL_OP_CHAT, SL_WIRE_ANTHROPIC), SL_WIRE_CHAT);
-    assert_int_equal(az->wire_for(m, SL_OP_EMBEDDINGS, SL_WIRE_EMBEDDINGS), SL_WIRE_EMBEDDINGS);
-    assert_int_equal(az->wire_for(m, SL_OP_COUNT_TOKENS, SL_WIRE_ANTHROPIC), SL_WIRE_COUNT);
-    assert_int_equal(gem->wire_for(m, SL_OP_CHAT, SL_WIRE_CHAT), SL_WIRE_GEMINI);
-    assert_int_equal(gem->wire_for(m, SL_OP_EMBEDDINGS, SL_WIRE_EMBEDDINGS), SL_WIRE_GEMINI_EMBED);
-    assert_int_equal(gem->wire_for(m, SL_OP_COMPLETIONS, SL_WIRE_COMPLETIONS), SL_WIRE_COUNT);
-    assert_int_equal(vx->wire_for(SL_STRLIT("gemini-2.5-pro"), SL_OP_CHAT, SL_WIRE_ANTHROPIC),
+    assert_int_equal(az->wire_for(azk, m, SL_OP_CHAT, SL_WIRE_ANTHROPIC), SL_WIRE_CHAT);
+    /* Responses callers reach every family through chat: none speaks Responses itself. */
+    assert_int_equal(az->wire_for(azk, m, SL_OP_CHAT, SL_WIRE_RESPONSES), SL_WIRE_CHAT);
+    assert_int_equal(az->wire_for(azk, m, SL_OP_RESPONSE_STATE, SL_WIRE_RESPONSES), SL_WIRE_COUNT);
+    assert_int_equal(az->wire_for(azk, m, SL_OP_EMBEDDINGS, SL_WIRE_EMBEDDINGS),
+                     SL_WIRE_EMBEDDINGS);
+    assert_int_equal(az->wire_for(azk, m, SL_OP_COUNT_TOKENS, SL_WIRE_ANTHROPIC), SL_WIRE_COUNT);
+    assert_int_equal(gem->wire_for(gk, m, SL_OP_CHAT, SL_WIRE_CHAT), SL_WIRE_GEMINI);
+    assert_int_equal(gem->wire_for(gk, m, SL_OP_CHAT, SL_WIRE_RESPONSES), SL_WIRE_GEMINI);
+    assert_int_equal(gem->wire_for(gk, m, SL_OP_RESPONSE_STATE, SL_WIRE_RESPONSES), SL_WIRE_COUNT);
+    assert_int_equal(gem->wire_for(gk, m, SL_OP_EMBEDDINGS, SL_WIRE_EMBEDDINGS),
+                     SL_WIRE_GEMINI_EMBED);
+    assert_int_equal(gem->wire_for(gk, m, SL_OP_COMPLETIONS, SL_WIRE_COMPLETIONS), SL_WIRE_COUNT);
+    assert_int_equal(vx->wire_for(vk, SL_STRLIT("gemini-2.5-pro"), SL_OP_CHAT, SL_WIRE_ANTHROPIC),
                      SL_WIRE_GEMINI);
-    assert_int_equal(vx->wire_for(SL_STRLIT("claude-opus-4@20250514"), SL_OP_CHAT, SL_WIRE_CHAT),
-                     SL_WIRE_ANTHROPIC);
-    assert_int_equal(vx->wire_for(m, SL_OP_EMBEDDINGS, SL_WIRE_EMBEDDINGS), SL_WIRE_COUNT);
+    assert_int_equal(
+        vx->wire_for(vk, SL_STRLIT("claude-opus-4@20250514"), SL_OP_CHAT, SL_WIRE_CHAT),
+        SL_WIRE_ANTHROPIC);
+    assert_int_equal(
+        vx->wire_for(vk, SL_STRLIT("gemini-2.5-pro"), SL_OP_RESPONSE_STATE, SL_WIRE_RESPONSES),
+        SL_WIRE_COUNT);
+    assert_int_equal(vx->wire_for(vk, m, SL_OP_EMBEDDINGS, SL_WIRE_EMBEDDINGS), SL_WIRE_COUNT);
+    /* And the pairs those callers need exist, composed through chat. */
+    assert_non_null(sl_xlate_for(SL_WIRE_RESPONSES, SL_WIRE_GEMINI));
+    assert_non_null(sl_xlate_for(SL_WIRE_ANTHROPIC, SL_WIRE_GEMINI));
     sl_resources_free(r);
 }
 

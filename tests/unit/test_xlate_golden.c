@@ -155,7 +155,7 @@ static void run_stream(const struct direction *d, const struct sl_xlate_pair *p,
     struct sl_sse_parser sse;
     h2o_mem_init_pool(&pool);
     xcheck_sink_init(&sink, d->anthropic_out, c->include_usage, ALIAS);
-    struct feed f = {.stage = p->stream(&pool, c, &usage, &sink.super), .rc = SL_OK};
+    struct feed f = {.stage = sl_xlate_stream(p, &pool, c, &usage, &sink.super), .rc = SL_OK};
     sl_sse_init(&sse, 1 << 20, false);
     assert_int_equal(sl_sse_feed(&sse, in.ptr, in.len, on_sse, &f), SL_OK);
     assert_int_equal(sl_sse_finish(&sse, on_sse, &f), SL_OK);
@@ -187,9 +187,9 @@ static void run_case(const struct direction *d, const char *ctxfile, struct sl_s
     }
     sl_buf_init(&body, 1 << 22);
     if (d->kind == REQUEST)
-        rc = p->request(&c, in, &body, why, sizeof(why));
+        rc = sl_xlate_request(p, &c, in, &body, why, sizeof(why));
     else
-        rc = p->response(&c, in, &body, &usage, why, sizeof(why));
+        rc = sl_xlate_response(p, &c, in, &body, &usage, why, sizeof(why));
     if (rc != SL_OK) {
         /* SL_ERR: a 2xx reply that refuses the request (a blocked prompt), a 400 for callers */
         assert_true(rc == SL_EPARSE || (rc == SL_ERR && d->kind == RESPONSE));
