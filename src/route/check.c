@@ -60,6 +60,9 @@ struct check {
     struct sl_buf body;
     int status;
     uint64_t started_ms;
+    /* The request, kept while the family's prepare step (an access token) runs. */
+    struct sl_upstream_call call;
+    struct sl_provider_prep prep;
 };
 
 static uint64_t now_ms(void)
@@ -162,6 +165,31 @@ static void on_done(void *ud, enum sl_upstream_error err, const char *detail)
 
 static const struct sl_upstream_cbs check_cbs = {on_head, on_body, on_done};
 
+/* The head built (with the token, if any) and the check sent. */
+static void send_check(struct check *k)
+{
+    const struct sl_model *m = k->model;
+    h2o_iovec_t *bufs;
+    size_t nbufs;
+    sl_provider_for(m->key)->build_request(&k->pool, m->key, &k->call, &bufs, &nbufs);
+    struct sl_upstream_opts opts = {.deadline_ms = m->health_check->timeout_seconds * 1000,
+                                    .request_id = SL_STRLIT(CHECK_REQUEST_ID)};
+    (void)sl_upstream_start(k->ck->up, &m->key->origin, bufs, nbufs, &opts, &check_cbs, k);
+}
+
+/* The family's prepare step finished, on this thread's loop (token.h wakes it as it wakes a
+ * worker). */
+static void on_prepared(struct sl_provider_prep *p, int rc)
+{
+    struct check *k = p->ud;
+    if (rc != SL_OK) {
+        verdict(k, SL_CHECK_FAILED, p->why);
+        return;
+    }
+    k->call.token = p->token;
+    send_check(k);
+}
+
 static void start_check(struct sl_route_checker *ck, const struct sl_model *m)
 {
     const struct sl_provider_ops *prov = sl_provider_for(m->key);
@@ -184,20 +212,33 @@ static void start_check(struct sl_route_checker *ck, const struct sl_model *m)
     h2o_iovec_t *piece = h2o_mem_alloc_pool(&k->pool, sizeof(*piece));
     *piece = h2o_strdup(&k->pool, body.ptr, body.len);
     sl_buf_dispose(&body);
-    struct sl_upstream_call call = {.op = SL_OP_CHAT,
-                                    .wire = wire,
-                                    .model = sl_str_from_cstr(m->model_name),
-                                    .request_id = SL_STRLIT(CHECK_REQUEST_ID),
-                                    .body = piece,
-                                    .nbody = 1,
-                                    .body_len = piece->len};
-    call.absolute_form = sl_upstream_uses_forward_proxy(ck->up, &m->key->origin);
-    h2o_iovec_t *bufs;
-    size_t nbufs;
-    prov->build_request(&k->pool, m->key, &call, &bufs, &nbufs);
-    struct sl_upstream_opts opts = {.deadline_ms = m->health_check->timeout_seconds * 1000,
-                                    .request_id = SL_STRLIT(CHECK_REQUEST_ID)};
-    (void)sl_upstream_start(ck->up, &m->key->origin, bufs, nbufs, &opts, &check_cbs, k);
+    k->call = (struct sl_upstream_call){.op = SL_OP_CHAT,
+                                        .wire = wire,
+                                        .model = sl_str_from_cstr(m->model_name),
+                                        .request_id = SL_STRLIT(CHECK_REQUEST_ID),
+                                        .body = piece,
+                                        .nbody = 1,
+                                        .body_len = piece->len};
+    k->call.absolute_form = sl_upstream_uses_forward_proxy(ck->up, &m->key->origin);
+    if (prov->prepare == NULL) {
+        send_check(k);
+        return;
+    }
+    k->prep = (struct sl_provider_prep){.key = m->key,
+                                        .pool = &k->pool,
+                                        .upstreams = ck->up,
+                                        .ctx = &ck->ctx,
+                                        .done = on_prepared,
+                                        .ud = k};
+    int rc = prov->prepare(&k->prep);
+    if (rc == SL_AGAIN)
+        return; /* on_prepared goes on: a check is never cancelled */
+    if (rc != SL_OK) {
+        verdict(k, SL_CHECK_FAILED, k->prep.why);
+        return;
+    }
+    k->call.token = k->prep.token;
+    send_check(k);
 }
 
 /* Starts the checks that are due, oldest due first, up to MAX_RUNNING at once. */
