@@ -3,7 +3,8 @@
 // the previous turn's calls by name and id, the Schema subset):
 // - OpenAI SDK callers on /v1/chat/completions and /v1/embeddings (chat -> generateContent,
 //   embeddings -> batchEmbedContents), JSON and streams;
-// - Claude SDK callers on /v1/messages (Anthropic -> chat -> Gemini, composed);
+// - Claude SDK callers on /v1/messages and OpenAI SDK callers on /v1/responses (Anthropic or
+//   Responses -> chat -> Gemini, composed);
 // - errors: Google's envelope into the caller's, RESOURCE_EXHAUSTED as 429 with its retry hint,
 //   blocked prompts as 400.
 import { test, before, after } from 'node:test';
@@ -263,6 +264,61 @@ test('Claude SDK callers reach Gemini through chat: text, stream and tool use', 
   assert.deepEqual(back.content, [{ type: 'text', text: 'Four' }]);
   sent = JSON.parse((await lastUpstream()).body);
   assert.equal(sent.contents[2].parts[0].functionResponse.name, 'calc');
+});
+
+test('Responses callers reach Gemini through chat: JSON, a stream, a tool call and its result', async () => {
+  const r = await oai.responses.create({ model: 'gemini', instructions: 'Be brief.', input: 'Hi',
+    max_output_tokens: 64, temperature: 0.2, mock: { reply: 'Salut', cached_tokens: 2 } });
+  assert.equal(r.object, 'response');
+  assert.equal(r.model, 'gemini');
+  assert.equal(r.status, 'completed');
+  assert.equal(r.output_text, 'Salut');
+  assert.equal(r.usage.input_tokens_details.cached_tokens, 2);
+  assert.equal(r.usage.total_tokens, r.usage.input_tokens + r.usage.output_tokens);
+  let up = await lastUpstream();
+  assert.equal(up.path, '/v1beta/models/gemini-2.5-flash:generateContent');
+  assert.equal(up.headers['x-goog-api-key'], UP_KEY);
+  let sent = JSON.parse(up.body);
+  assert.deepEqual(sent.systemInstruction, { parts: [{ text: 'Be brief.' }] });
+  assert.deepEqual(sent.contents, [{ role: 'user', parts: [{ text: 'Hi' }] }]);
+  assert.equal(sent.generationConfig.maxOutputTokens, 64);
+  assert.equal(sent.generationConfig.temperature, 0.2);
+
+  const stream = await oai.responses.create({ model: 'gemini', input: 'Count', stream: true, mock: { chunks: 3, reply: 'un deux trois' } });
+  let deltas = '', completed = null;
+  const types = [];
+  for await (const ev of stream) {
+    types.push(ev.type);
+    if (ev.type === 'response.output_text.delta') deltas += ev.delta;
+    if (ev.type === 'response.completed') completed = ev.response;
+  }
+  assert.equal(types[0], 'response.created');
+  assert.equal(types.at(-1), 'response.completed');
+  assert.equal(deltas, 'un deux trois');
+  assert.equal(completed.output_text ?? completed.output[0].content[0].text, 'un deux trois');
+  assert.equal(completed.model, 'gemini');
+  assert.ok(completed.usage.output_tokens > 0);
+  assert.equal((await lastUpstream()).path, '/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse');
+
+  const tools = [{ type: 'function', name: 'weather', description: 'w', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } }];
+  const t = await oai.responses.create({ model: 'gemini', input: 'Weather in Paris?', tools,
+    mock: { tool_calls: [{ name: 'weather', arguments: '{"city":"Paris"}' }] } });
+  const fc = t.output.find((o) => o.type === 'function_call');
+  assert.equal(fc.name, 'weather');
+  assert.deepEqual(JSON.parse(fc.arguments), { city: 'Paris' });
+  sent = JSON.parse((await lastUpstream()).body);
+  assert.equal(sent.tools[0].functionDeclarations[0].name, 'weather');
+  // Its result goes back as a functionResponse answering the call (the mock checks the pairing).
+  const back = await oai.responses.create({ model: 'gemini', tools, input: [
+    { role: 'user', content: 'Weather in Paris?' },
+    { type: 'function_call', call_id: fc.call_id, name: 'weather', arguments: fc.arguments },
+    { type: 'function_call_output', call_id: fc.call_id, output: 'sunny' },
+  ], mock: { reply: 'It is sunny.' } });
+  assert.equal(back.output_text, 'It is sunny.');
+  up = await lastUpstream();
+  sent = JSON.parse(up.body);
+  assert.equal(sent.contents[1].parts[0].functionCall.name, 'weather');
+  assert.equal(sent.contents[2].parts[0].functionResponse.name, 'weather');
 });
 
 test('errors: Google\'s envelope in the caller\'s, 429 with the retry hint, a blocked prompt is a 400', async () => {
