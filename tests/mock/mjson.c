@@ -588,7 +588,8 @@ static char *escape_ascii(char *d, unsigned char c)
 
 size_t mj_escape(char *dst, struct sl_str s)
 {
-    const unsigned char *p = (const unsigned char *)s.ptr, *end = p + s.len;
+    /* An empty slice may point nowhere (SL_STR_NULL): NULL + 0 is undefined in C. */
+    const unsigned char *p = (const unsigned char *)s.ptr, *end = s.len != 0 ? p + s.len : p;
     char *d = dst;
 
     *d++ = '"';
