@@ -154,7 +154,8 @@ static struct sl_str upstream_path(struct sl_exchange *x, struct sl_str upstream
     }
     memcpy(w, suffix, strlen(suffix));
     w += strlen(suffix);
-    memcpy(w, query.ptr, query.len);
+    if (query.len != 0) /* no query: a slice at NULL, which memcpy must not be given */
+        memcpy(w, query.ptr, query.len);
     w += query.len;
     SL_ASSERT((size_t)(w - p) < cap);
     return sl_str_init(p, (size_t)(w - p));
