@@ -42,8 +42,7 @@ static bool asks_for_state(struct sl_str in)
     struct sl_json_member m[3];
     if (sl_json_scan_object(in, SL_JSON_DEFAULT_MAX_DEPTH, keys, 3, m, NULL) != SL_OK)
         return false;
-    return m[0].type == SL_JSON_TRUE || m[1].type == SL_JSON_TRUE ||
-           m[2].type == SL_JSON_STRING;
+    return m[0].type == SL_JSON_TRUE || m[1].type == SL_JSON_TRUE || m[2].type == SL_JSON_STRING;
 }
 
 static void check_request(json_t *d)
@@ -66,9 +65,10 @@ static void check_response(json_t *d, const struct sl_usage *u)
           strcmp(json_string_value(json_object_get(d, "object")), "response") == 0);
     CHECK(json_is_array(json_object_get(d, "output")) &&
           json_array_size(json_object_get(d, "output")) > 0);
-    CHECK(json_is_null(usage) || json_integer_value(json_object_get(usage, "total_tokens")) ==
-                                     json_integer_value(json_object_get(usage, "input_tokens")) +
-                                         json_integer_value(json_object_get(usage, "output_tokens")));
+    CHECK(json_is_null(usage) ||
+          json_integer_value(json_object_get(usage, "total_tokens")) ==
+              json_integer_value(json_object_get(usage, "input_tokens")) +
+                  json_integer_value(json_object_get(usage, "output_tokens")));
     CHECK(u->input_tokens >= -1 && u->output_tokens >= -1);
 }
 

@@ -109,12 +109,11 @@ static void rcheck_response(struct rcheck_sink *k, json_t *r, bool final)
         rcheck_same_text(&k->items[i], rcheck_item_text(item));
     }
     json_t *u = json_object_get(r, "usage");
-    CHECK(json_is_null(u) ||
-          (json_is_integer(json_object_get(u, "input_tokens")) &&
-           json_is_integer(json_object_get(u, "output_tokens")) &&
-           json_integer_value(json_object_get(u, "total_tokens")) ==
-               json_integer_value(json_object_get(u, "input_tokens")) +
-                   json_integer_value(json_object_get(u, "output_tokens"))));
+    CHECK(json_is_null(u) || (json_is_integer(json_object_get(u, "input_tokens")) &&
+                              json_is_integer(json_object_get(u, "output_tokens")) &&
+                              json_integer_value(json_object_get(u, "total_tokens")) ==
+                                  json_integer_value(json_object_get(u, "input_tokens")) +
+                                      json_integer_value(json_object_get(u, "output_tokens"))));
 }
 
 static void rcheck_item_added(struct rcheck_sink *k, json_t *d)
@@ -190,7 +189,8 @@ static void rcheck_item_event(struct rcheck_sink *k, const char *name, json_t *d
     } else if (strcmp(name, "response.output_item.done") == 0) {
         struct rcheck_item *it = rcheck_open(k);
         json_t *item = json_object_get(d, "item");
-        CHECK(json_integer_value(json_object_get(d, "output_index")) == (json_int_t)(k->n_items - 1));
+        CHECK(json_integer_value(json_object_get(d, "output_index")) ==
+              (json_int_t)(k->n_items - 1));
         CHECK(rcheck_is(item, "id", it->id) && rcheck_is(item, "status", "completed"));
         CHECK(!k->part_open);
         rcheck_same_text(it, rcheck_item_text(item));

@@ -23,14 +23,14 @@ static struct sl_str args_for(json_t *schema, mock_alloc_fn *alloc, void *ud)
     json_object_foreach(props, name, p)
     {
         const char *type = json_string_value(json_object_get(p, "type"));
-        json_t *v = type == NULL                      ? json_null()
-                    : strcmp(type, "string") == 0     ? json_string("Paris")
-                    : strcmp(type, "integer") == 0    ? json_integer(1)
-                    : strcmp(type, "number") == 0     ? json_integer(1)
-                    : strcmp(type, "boolean") == 0    ? json_true()
-                    : strcmp(type, "array") == 0      ? json_array()
-                    : strcmp(type, "object") == 0     ? json_object()
-                                                      : json_null();
+        json_t *v = type == NULL                   ? json_null()
+                    : strcmp(type, "string") == 0  ? json_string("Paris")
+                    : strcmp(type, "integer") == 0 ? json_integer(1)
+                    : strcmp(type, "number") == 0  ? json_integer(1)
+                    : strcmp(type, "boolean") == 0 ? json_true()
+                    : strcmp(type, "array") == 0   ? json_array()
+                    : strcmp(type, "object") == 0  ? json_object()
+                                                   : json_null();
         json_object_set_new(args, name, v);
     }
     char *text = json_dumps(args, JSON_COMPACT | JSON_SORT_KEYS);
@@ -118,8 +118,8 @@ bool at_plan(enum at_wire wire, struct sl_str body, mock_alloc_fn *alloc, void *
 {
     json_t *b = json_loadb(body.ptr, body.len, 0, NULL), *schema = NULL, *result;
     const char *model = json_string_value(json_object_get(b, "model")), *name = NULL;
-    bool ok = model != NULL && strncmp(model, "autotool", 8) == 0 &&
-              first_tool(wire, b, &name, &schema);
+    bool ok =
+        model != NULL && strncmp(model, "autotool", 8) == 0 && first_tool(wire, b, &name, &schema);
     *out = (struct at_plan){0};
     if (ok && (result = last_result(wire, b)) != NULL) {
         const char *said = json_string_value(result);

@@ -97,7 +97,8 @@ static void test_matches_the_documented_construction(void **state)
         assert_true((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                     c == '-' || c == '_');
     }
-    size_t wn = reference_id(SECRET, "openai-main", "team-a", "gpt-4o-mini", "resp_68a1b2c3d4", want);
+    size_t wn =
+        reference_id(SECRET, "openai-main", "team-a", "gpt-4o-mini", "resp_68a1b2c3d4", want);
     size_t gn = b64url_decode(sl_str_init(id.ptr + 5, id.len - 5), got);
     assert_int_equal(gn, wn);
     assert_memory_equal(got, want, wn);
@@ -118,19 +119,19 @@ static void test_opens_for_its_claims_only(void **state)
     assert_true(sl_str_eq(id.upstream_id, SL_STRLIT("resp_up_1")));
     assert_true(sl_respid_names_key(&id, SL_STRLIT("openai-main")));
     assert_false(sl_respid_names_key(&id, SL_STRLIT("openai-other")));
-    assert_true(sl_respid_verify(&id, SL_STRLIT(SECRET), SL_STRLIT("openai-main"),
-                                 SL_STRLIT("team-a")));
+    assert_true(
+        sl_respid_verify(&id, SL_STRLIT(SECRET), SL_STRLIT("openai-main"), SL_STRLIT("team-a")));
     /* Another caller, another provider key, another secret: the MAC fails. */
-    assert_false(sl_respid_verify(&id, SL_STRLIT(SECRET), SL_STRLIT("openai-main"),
-                                  SL_STRLIT("team-b")));
-    assert_false(sl_respid_verify(&id, SL_STRLIT(SECRET), SL_STRLIT("openai-other"),
-                                  SL_STRLIT("team-a")));
+    assert_false(
+        sl_respid_verify(&id, SL_STRLIT(SECRET), SL_STRLIT("openai-main"), SL_STRLIT("team-b")));
+    assert_false(
+        sl_respid_verify(&id, SL_STRLIT(SECRET), SL_STRLIT("openai-other"), SL_STRLIT("team-a")));
     assert_false(sl_respid_verify(&id, SL_STRLIT("another-secret-of-32-bytes-long!"),
                                   SL_STRLIT("openai-main"), SL_STRLIT("team-a")));
     assert_false(sl_respid_verify(&id, SL_STR_NULL, SL_STRLIT("openai-main"), SL_STRLIT("team-a")));
     /* Names are length-prefixed: moving a byte from one name to the other changes the MAC. */
-    assert_false(sl_respid_verify(&id, SL_STRLIT(SECRET), SL_STRLIT("openai-mai"),
-                                  SL_STRLIT("nteam-a")));
+    assert_false(
+        sl_respid_verify(&id, SL_STRLIT(SECRET), SL_STRLIT("openai-mai"), SL_STRLIT("nteam-a")));
 }
 
 /* Every single-character change of an id either fails to parse or fails the MAC. */
@@ -163,9 +164,9 @@ static void test_any_change_is_caught(void **state)
                                       SL_STRLIT("team-a")));
     memcpy(copy, text.ptr, text.len);
     copy[text.len] = 'A';
-    assert_true(sl_respid_parse(sl_str_init(copy, text.len + 1), &id) != SL_OK ||
-                !sl_respid_verify(&id, SL_STRLIT(SECRET), SL_STRLIT("openai-main"),
-                                  SL_STRLIT("team-a")));
+    assert_true(
+        sl_respid_parse(sl_str_init(copy, text.len + 1), &id) != SL_OK ||
+        !sl_respid_verify(&id, SL_STRLIT(SECRET), SL_STRLIT("openai-main"), SL_STRLIT("team-a")));
 }
 
 static void test_not_sealed_ids(void **state)
@@ -176,8 +177,8 @@ static void test_not_sealed_ids(void **state)
     assert_int_equal(sl_respid_parse(SL_STRLIT("resp_68a1b2c3d4e5f60718293a4b5c6d7e8f"), &id),
                      SL_EPARSE);
     assert_int_equal(sl_respid_parse(SL_STRLIT("msg_AQAAAAAAAAAA"), &id), SL_EPARSE);
-    assert_int_equal(sl_respid_parse(SL_STRLIT("resp_AQ+/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"), &id),
-                     SL_EPARSE);
+    assert_int_equal(
+        sl_respid_parse(SL_STRLIT("resp_AQ+/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"), &id), SL_EPARSE);
     assert_int_equal(sl_respid_parse(SL_STRLIT("resp_A"), &id), SL_EPARSE);
     assert_int_equal(sl_respid_parse(SL_STRLIT(""), &id), SL_EPARSE);
     assert_int_equal(sl_respid_parse(SL_STRLIT("resp_"), &id), SL_EPARSE);
@@ -211,8 +212,8 @@ static void test_limits(void **state)
     assert_true(len <= SL_RESPID_MAX_TEXT);
     assert_int_equal(sl_respid_parse(sl_str_init(buf, len), &id), SL_OK);
     assert_int_equal(id.upstream_id.len, SL_RESPID_MAX_PART);
-    assert_true(sl_respid_verify(&id, SL_STRLIT(SECRET), SL_STRLIT("openai-main"),
-                                 SL_STRLIT("team-a")));
+    assert_true(
+        sl_respid_verify(&id, SL_STRLIT(SECRET), SL_STRLIT("openai-main"), SL_STRLIT("team-a")));
 }
 
 /* More secrets than the per-thread memo holds, interleaved: every id still opens with its own. */
@@ -238,8 +239,8 @@ static void test_many_secrets(void **state)
     char longsecret[300];
     memset(longsecret, 's', sizeof(longsecret));
     char lb[SL_RESPID_MAX_TEXT];
-    struct sl_str lid = seal(sl_str_init(longsecret, sizeof(longsecret)), &claims,
-                             SL_STRLIT("resp_y"), lb);
+    struct sl_str lid =
+        seal(sl_str_init(longsecret, sizeof(longsecret)), &claims, SL_STRLIT("resp_y"), lb);
     assert_int_equal(sl_respid_parse(lid, &id), SL_OK);
     assert_true(sl_respid_verify(&id, sl_str_init(longsecret, sizeof(longsecret)),
                                  SL_STRLIT("openai-main"), SL_STRLIT("team-a")));

@@ -43,8 +43,8 @@ struct direction {
 };
 
 static const struct direction directions[] = {
-    {"responses_to_chat_request", REQUEST},      {"chat_to_responses_response", RESPONSE},
-    {"chat_to_responses_stream", STREAM},        {"responses_passthrough_json", PASS_JSON},
+    {"responses_to_chat_request", REQUEST},        {"chat_to_responses_response", RESPONSE},
+    {"chat_to_responses_stream", STREAM},          {"responses_passthrough_json", PASS_JSON},
     {"responses_passthrough_stream", PASS_STREAM},
 };
 
@@ -321,8 +321,8 @@ static void test_sealed_ids_open(void **state)
     size_t len;
     (void)state;
     const struct sl_responses_state *st = sealer();
-    assert_int_equal(sl_respid_seal(st->secret, &st->claims, SL_STRLIT("resp_upstream_1"), buf, &len),
-                     SL_OK);
+    assert_int_equal(
+        sl_respid_seal(st->secret, &st->claims, SL_STRLIT("resp_upstream_1"), buf, &len), SL_OK);
     char *want = NULL;
     size_t wlen = 0;
     want = read_file(GOLDEN_DIR "/responses_passthrough_json/response.out", &wlen);
