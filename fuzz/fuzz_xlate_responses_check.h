@@ -56,6 +56,16 @@ static const char *rcheck_str(json_t *o, const char *key)
     return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
+/* A string member's text with its length: an upstream's "\u0000" reaches text and arguments,
+ * so these are compared by length, never by strlen. ptr is NULL when the member is not a
+ * string. */
+static struct sl_str rcheck_text(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    return json_is_string(v) ? sl_str_init(json_string_value(v), json_string_length(v))
+                             : SL_STR_NULL;
+}
+
 static bool rcheck_is(json_t *o, const char *key, const char *want)
 {
     const char *v = rcheck_str(o, key);
@@ -72,21 +82,21 @@ static struct rcheck_item *rcheck_open(struct rcheck_sink *k)
 
 /* The text an item shows: a message's output_text or refusal, a reasoning's reasoning_text, a
  * call's arguments. */
-static const char *rcheck_item_text(json_t *item)
+static struct sl_str rcheck_item_text(json_t *item)
 {
     const char *type = rcheck_str(item, "type");
     if (type != NULL && strcmp(type, "function_call") == 0)
-        return rcheck_str(item, "arguments");
+        return rcheck_text(item, "arguments");
     json_t *part = json_array_get(json_object_get(item, "content"), 0);
-    const char *t = rcheck_str(part, "text");
-    return t != NULL ? t : rcheck_str(part, "refusal");
+    struct sl_str t = rcheck_text(part, "text");
+    return t.ptr != NULL ? t : rcheck_text(part, "refusal");
 }
 
-static void rcheck_same_text(const struct rcheck_item *it, const char *text)
+static void rcheck_same_text(const struct rcheck_item *it, struct sl_str text)
 {
-    CHECK(text != NULL);
-    CHECK(strlen(text) == it->text.len &&
-          (it->text.len == 0 || memcmp(text, it->text.ptr, it->text.len) == 0));
+    CHECK(text.ptr != NULL);
+    CHECK(text.len == it->text.len &&
+          (it->text.len == 0 || memcmp(text.ptr, it->text.ptr, it->text.len) == 0));
 }
 
 static void rcheck_response(struct rcheck_sink *k, json_t *r, bool final)
@@ -153,7 +163,7 @@ static struct rcheck_item *rcheck_ref(struct rcheck_sink *k, json_t *d, bool par
 
 static void rcheck_item_event(struct rcheck_sink *k, const char *name, json_t *d)
 {
-    const char *delta = rcheck_str(d, "delta");
+    struct sl_str delta = rcheck_text(d, "delta");
     if (strcmp(name, "response.output_item.added") == 0) {
         rcheck_item_added(k, d);
     } else if (strcmp(name, "response.content_part.added") == 0) {
@@ -164,26 +174,26 @@ static void rcheck_item_event(struct rcheck_sink *k, const char *name, json_t *d
                strcmp(name, "response.refusal.delta") == 0 ||
                strcmp(name, "response.reasoning_text.delta") == 0) {
         struct rcheck_item *it = rcheck_ref(k, d, true);
-        CHECK(k->part_open && delta != NULL);
+        CHECK(k->part_open && delta.ptr != NULL);
         CHECK(strcmp(it->type, strstr(name, "reasoning") != NULL ? "reasoning" : "message") == 0);
-        CHECK(sl_buf_append(&it->text, delta, strlen(delta)) == SL_OK);
+        CHECK(sl_buf_append(&it->text, delta.ptr, delta.len) == SL_OK);
     } else if (strcmp(name, "response.function_call_arguments.delta") == 0) {
         struct rcheck_item *it = rcheck_ref(k, d, false);
-        CHECK(strcmp(it->type, "function_call") == 0 && delta != NULL);
-        CHECK(sl_buf_append(&it->text, delta, strlen(delta)) == SL_OK);
+        CHECK(strcmp(it->type, "function_call") == 0 && delta.ptr != NULL);
+        CHECK(sl_buf_append(&it->text, delta.ptr, delta.len) == SL_OK);
     } else if (strcmp(name, "response.output_text.done") == 0 ||
                strcmp(name, "response.refusal.done") == 0 ||
                strcmp(name, "response.reasoning_text.done") == 0) {
         struct rcheck_item *it = rcheck_ref(k, d, true);
-        rcheck_same_text(it, rcheck_str(d, strstr(name, "refusal") != NULL ? "refusal" : "text"));
+        rcheck_same_text(it, rcheck_text(d, strstr(name, "refusal") != NULL ? "refusal" : "text"));
     } else if (strcmp(name, "response.function_call_arguments.done") == 0) {
         struct rcheck_item *it = rcheck_ref(k, d, false);
-        rcheck_same_text(it, rcheck_str(d, "arguments"));
+        rcheck_same_text(it, rcheck_text(d, "arguments"));
     } else if (strcmp(name, "response.content_part.done") == 0) {
         struct rcheck_item *it = rcheck_ref(k, d, true);
         json_t *part = json_object_get(d, "part");
-        const char *t = rcheck_str(part, "text");
-        rcheck_same_text(it, t != NULL ? t : rcheck_str(part, "refusal"));
+        struct sl_str t = rcheck_text(part, "text");
+        rcheck_same_text(it, t.ptr != NULL ? t : rcheck_text(part, "refusal"));
         CHECK(k->part_open);
         k->part_open = false;
     } else if (strcmp(name, "response.output_item.done") == 0) {
@@ -211,7 +221,8 @@ static int rcheck_on_event(struct sl_filter *f, const struct sl_sevent *ev)
     memcpy(name, ev->name.ptr, ev->name.len);
     name[ev->name.len] = '\0';
     CHECK(sl_json_validate(ev->data, SL_JSON_DEFAULT_MAX_DEPTH, NULL) == SL_OK);
-    json_t *d = json_loadb(ev->data.ptr, ev->data.len, 0, &jerr);
+    /* A "\u0000" the upstream sent in text or arguments is copied into deltas as it is. */
+    json_t *d = json_loadb(ev->data.ptr, ev->data.len, JSON_ALLOW_NUL, &jerr);
     CHECK(d != NULL && json_is_object(d));
     CHECK(rcheck_is(d, "type", name));
     CHECK(json_integer_value(json_object_get(d, "sequence_number")) == k->seq);

@@ -17,7 +17,8 @@
  * presenting it with another caller key, fails the MAC.
  *
  * Pure: no I/O, no allocation. Keys derived from a secret are kept in
- * a small per-thread memo (the derivation costs more than the MAC). Any thread. */
+ * a small per-thread memo (the derivation costs more than the MAC), and so are the tags of the
+ * last provider key names (a SHA-256 block each). Any thread. */
 #ifndef SLUICE_RESPID_H
 #define SLUICE_RESPID_H
 

@@ -148,22 +148,42 @@ static void read_usage(struct sl_str obj, struct sl_usage *u)
 
 /* ---- the response object of a passthrough reply ---- */
 
+/* What a stream's buffer for one sealed id holds: the upstream id it sealed and the quoted
+ * length. A stream repeats its response's id in response.created, .in_progress and the final
+ * event; sealing costs four SHA-256 blocks, so it is sealed once (the claims do not change
+ * within a request). */
+struct seal_memo {
+    size_t up_len, len; /* len 0: nothing sealed */
+    char up[SL_RESPID_MAX_PART];
+};
+
 /* The quoted sealed id of the id string m into dst (room for SL_RESPID_MAX_TEXT + 2), or an
  * empty slice when it cannot be sealed (no state, an id too long): it then goes on as the
- * upstream sent it, and the routes of a stored response do not know it. */
+ * upstream sent it, and the routes of a stored response do not know it. With a memo, dst
+ * still holds the seal of the id the memo names. */
 static struct sl_str seal(const struct sl_responses_state *st, const struct sl_json_member *m,
-                          char *dst)
+                          char *dst, struct seal_memo *memo)
 {
     struct sl_str inner =
         m->type == SL_JSON_STRING ? sl_str_init(m->value.ptr + 1, m->value.len - 2) : SL_STR_NULL;
     size_t len;
     /* Upstream ids are plain ASCII; one with escapes is not a Responses id to seal. */
     if (st == NULL || dst == NULL || m->type != SL_JSON_STRING || inner.len == 0 ||
-        memchr(inner.ptr, '\\', inner.len) != NULL ||
-        sl_respid_seal(st->secret, &st->claims, inner, dst + 1, &len) != SL_OK)
+        memchr(inner.ptr, '\\', inner.len) != NULL)
+        return SL_STR_NULL;
+    if (memo != NULL && memo->len != 0 && memo->up_len == inner.len &&
+        memcmp(memo->up, inner.ptr, inner.len) == 0)
+        return sl_str_init(dst, memo->len);
+    if (sl_respid_seal(st->secret, &st->claims, inner, dst + 1, &len) != SL_OK)
         return SL_STR_NULL;
     dst[0] = '"';
     dst[len + 1] = '"';
+    if (memo != NULL) {
+        SL_ASSERT(inner.len <= sizeof(memo->up)); /* sl_respid_seal refuses longer ones */
+        memcpy(memo->up, inner.ptr, inner.len);
+        memo->up_len = inner.len;
+        memo->len = len + 2;
+    }
     return sl_str_init(dst, len + 2);
 }
 
@@ -171,11 +191,14 @@ enum { R_ID, R_MODEL, R_PREVIOUS, R_USAGE, R_OBJECT, R_COUNT };
 
 /* Plans the edits of one response object (a slice of sp's source): its model becomes the alias,
  * its id and previous_response_id are sealed into ids[0] and ids[1] (each SL_RESPID_MAX_TEXT + 2
- * bytes that outlive the splice), its usage is read when want_usage. Returns false when the
- * model repeats more often than a splice can rewrite, or obj is not an object. */
+ * bytes that outlive the splice; memo, when not NULL, says what they hold), its usage is read
+ * when want_usage. A JSON reply is validated; a stream event, only relayed, is skimmed (as chat
+ * chunks are, sl_json_skim_object). Returns false when the model repeats more often than a
+ * splice can rewrite, or obj is not an object. */
 static bool plan_response(const struct sl_xlate_ctx *c, struct sl_str obj, struct sl_str alias_json,
-                          bool want_usage, char (*ids)[SL_RESPID_MAX_TEXT + 2],
-                          struct sl_splice *sp, struct sl_usage *usage, bool *refused)
+                          bool want_usage, bool skim, char (*ids)[SL_RESPID_MAX_TEXT + 2],
+                          struct seal_memo *memo, struct sl_splice *sp, struct sl_usage *usage,
+                          bool *refused)
 {
     static const struct sl_str keys[R_COUNT] = {SL_STR_INIT("id"), SL_STR_INIT("model"),
                                                 SL_STR_INIT("previous_response_id"),
@@ -183,17 +206,22 @@ static bool plan_response(const struct sl_xlate_ctx *c, struct sl_str obj, struc
     const struct sl_responses_state *st = c != NULL ? c->dialect_state : NULL;
     struct sl_json_member m[R_COUNT];
     *refused = false;
-    if (sl_json_scan_object(obj, SL_JSON_DEFAULT_MAX_DEPTH, keys, R_COUNT, m, NULL) != SL_OK)
+    if (skim && sl_json_skim_object(obj, keys, R_COUNT, m) != SL_OK)
+        return false;
+    /* A repeated model is rewritten by a walk that needs a document it has validated. */
+    if ((!skim || m[R_MODEL].seen > 1) &&
+        sl_json_scan_object(obj, SL_JSON_DEFAULT_MAX_DEPTH, keys, R_COUNT, m, NULL) != SL_OK)
         return false;
     if (want_usage && (st == NULL || !st->stored) && m[R_USAGE].type == SL_JSON_OBJECT)
         read_usage(m[R_USAGE].value, usage);
     /* A list (input_items) holds item ids, not a response's. */
     if (m[R_OBJECT].type == SL_JSON_STRING && sl_str_eq_lit(m[R_OBJECT].value, "\"list\""))
         return true;
-    struct sl_str id = seal(st, &m[R_ID], ids != NULL ? ids[0] : NULL);
+    struct sl_str id = seal(st, &m[R_ID], ids != NULL ? ids[0] : NULL, memo);
     if (id.len != 0 && m[R_ID].seen == 1)
         sl_splice_replace(sp, m[R_ID].value, id);
-    struct sl_str prev = seal(st, &m[R_PREVIOUS], ids != NULL ? ids[1] : NULL);
+    struct sl_str prev =
+        seal(st, &m[R_PREVIOUS], ids != NULL ? ids[1] : NULL, memo != NULL ? memo + 1 : NULL);
     if (prev.len != 0 && m[R_PREVIOUS].seen == 1)
         sl_splice_replace(sp, m[R_PREVIOUS].value, prev);
     if (!sl_chunk_replace_models(obj, &m[R_MODEL], alias_json, sp))
@@ -210,8 +238,8 @@ static enum sl_rewrite passthrough_json(const struct sl_xlate_ctx *c, struct sl_
     sl_splice_init(sp, body);
     /* The sealed ids must live until the reply is sent: they go in the request's state (there
        always is one on the routes; without one, as in the fuzz target, nothing is sealed). */
-    if (plan_response(c, body, alias_json, true, st != NULL ? st->_sealed : NULL, sp, usage,
-                      &refused))
+    if (plan_response(c, body, alias_json, true, false, st != NULL ? st->_sealed : NULL, NULL, sp,
+                      usage, &refused))
         return SL_REWRITE_OK;
     return refused ? SL_REWRITE_REFUSE : SL_REWRITE_RAW;
 }
@@ -250,6 +278,7 @@ struct rewrite {
     struct sl_usage *usage;
     struct sl_buf scratch; /* the rewritten data of the current event */
     char ids[2][SL_RESPID_MAX_TEXT + 2];
+    struct seal_memo memo[2]; /* what ids hold */
 };
 
 static int refuse(struct sl_filter *next)
@@ -269,12 +298,12 @@ static int rw_event(struct sl_filter *f, const struct sl_sevent *ev)
     struct sl_str type = event_type(ev);
     if (!carries_response(type))
         return sl_filter_event(f->next, ev); /* deltas and item events: as the upstream sent */
-    if (sl_json_find(ev->data, SL_STRLIT("response"), &resp) != SL_OK ||
-        resp.type != SL_JSON_OBJECT)
+    static const struct sl_str response = SL_STR_INIT("response");
+    if (sl_json_skim_object(ev->data, &response, 1, &resp) != SL_OK || resp.type != SL_JSON_OBJECT)
         return sl_filter_event(f->next, ev);
     sl_splice_init(&sp, ev->data);
-    if (!plan_response(r->c, resp.value, r->alias_json, is_final(type), r->ids, &sp, r->usage,
-                       &refused))
+    if (!plan_response(r->c, resp.value, r->alias_json, is_final(type), true, r->ids, r->memo, &sp,
+                       r->usage, &refused))
         return refused ? refuse(f->next) : sl_filter_event(f->next, ev);
     if (sp.n == 0)
         return sl_filter_event(f->next, ev);
@@ -321,23 +350,32 @@ static int put(struct encoder *e, struct sl_str s)
     return sl_buf_append(e->out, s.ptr, s.len);
 }
 
+/* A skimmed value is kept only when it is valid JSON: the closing event is Sluice's own. */
 static void keep(char *dst, size_t cap, size_t *len, const struct sl_json_member *m)
 {
     *len = 0;
-    if (m->type != SL_JSON_ABSENT && m->value.len <= cap) {
+    if (m->type != SL_JSON_ABSENT && m->value.len <= cap &&
+        sl_json_validate(m->value, 1, NULL) == SL_OK) {
         memcpy(dst, m->value.ptr, m->value.len);
         *len = m->value.len;
     }
 }
 
-/* response.created: what a response.failed written later repeats about the response. */
+/* response.created: what a response.failed written later repeats about the response. The
+ * event is relayed, not judged: skimmed as the passthrough stage reads it, and validated where
+ * that stage validates (a repeated model), so what is kept is what the caller was sent: the
+ * alias, never an upstream's model the stage left alone. */
 static void note_created(struct encoder *e, struct sl_str data)
 {
+    static const struct sl_str response = SL_STR_INIT("response");
     static const struct sl_str keys[] = {SL_STR_INIT("id"), SL_STR_INIT("created_at"),
                                          SL_STR_INIT("model")};
     struct sl_json_member resp, m[3];
     e->created = true;
-    if (sl_json_find(data, SL_STRLIT("response"), &resp) != SL_OK || resp.type != SL_JSON_OBJECT ||
+    if (sl_json_skim_object(data, &response, 1, &resp) != SL_OK || resp.type != SL_JSON_OBJECT ||
+        sl_json_skim_object(resp.value, keys, 3, m) != SL_OK)
+        return;
+    if (m[2].seen > 1 &&
         sl_json_scan_object(resp.value, SL_JSON_DEFAULT_MAX_DEPTH, keys, 3, m, NULL) != SL_OK)
         return;
     if (m[0].type == SL_JSON_STRING)

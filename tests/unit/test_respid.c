@@ -246,6 +246,33 @@ static void test_many_secrets(void **state)
                                  SL_STRLIT("openai-main"), SL_STRLIT("team-a")));
 }
 
+/* More provider keys than the per-thread tag memo holds, names of one length, interleaved:
+ * every id is still the documented construction for its own key, and names only its key. */
+static void test_many_provider_keys(void **state)
+{
+    char names[9][16], buf[SL_RESPID_MAX_TEXT];
+    unsigned char want[SL_RESPID_MAX_RAW], got[SL_RESPID_MAX_RAW + 4];
+    struct sl_respid id;
+    (void)state;
+    for (int i = 0; i < 9; i++)
+        snprintf(names[i], sizeof(names[i]), "openai-key-%d", i);
+    /* Forwards, backwards, forwards: hits and evictions in every order. */
+    for (int round = 0; round < 3; round++)
+        for (int n = 0; n < 9; n++) {
+            int i = round == 1 ? 8 - n : n;
+            struct sl_respid_claims c = claims;
+            c.provider_key = sl_str_from_cstr(names[i]);
+            struct sl_str text = seal(SL_STRLIT(SECRET), &c, SL_STRLIT("resp_z"), buf);
+            size_t wn = reference_id(SECRET, names[i], "team-a", "gpt-4o-mini", "resp_z", want);
+            size_t gn = b64url_decode(sl_str_init(text.ptr + 5, text.len - 5), got);
+            assert_int_equal(gn, wn);
+            assert_memory_equal(got, want, wn);
+            assert_int_equal(sl_respid_parse(text, &id), SL_OK);
+            for (int j = 0; j < 9; j++)
+                assert_int_equal(sl_respid_names_key(&id, sl_str_from_cstr(names[j])), i == j);
+        }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -255,6 +282,7 @@ int main(void)
         cmocka_unit_test(test_not_sealed_ids),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_many_secrets),
+        cmocka_unit_test(test_many_provider_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
