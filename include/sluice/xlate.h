@@ -5,9 +5,10 @@
  * "model" changes), which keeps passthrough zero-copy.
  *
  * Translators walk their input with the JSON iterator and write their output with the
- * streaming writer (json_w.h): no DOM, no allocation besides the capped output buffer (and,
- * for streams, the stage's state in the request pool). Pure functions: no I/O, no clock; what
- * varies per request (ids, times, model names) comes in struct sl_xlate_ctx, so golden files
+ * streaming writer (json_w.h): no DOM, no allocation besides the capped output buffer, a scratch
+ * buffer no larger than the input for strings that must be decoded (tool arguments), and, for
+ * streams, the stage's state in the request pool (freed with it). Pure functions: no I/O, no clock;
+ * what varies per request (ids, times, model names) comes in struct sl_xlate_ctx, so golden files
  * and fuzz targets drive them exactly as the pipeline does. Worker thread. */
 #ifndef SLUICE_XLATE_H
 #define SLUICE_XLATE_H
@@ -18,6 +19,7 @@
 #include "sluice/buf.h"
 #include "sluice/filter.h"
 #include "sluice/h2o.h"
+#include "sluice/json.h"
 #include "sluice/str.h"
 
 /* Wire formats. */
@@ -54,7 +56,16 @@ struct sl_xlate_ctx {
     struct sl_str id_seed;        /* unique per request (the request id): for ids a translation
                                      must invent (msg_..., chatcmpl-..., call_...) */
     int64_t created;              /* unix seconds: OpenAI's "created" */
+    /* Requests to Anthropic: leave temperature and top_p out (anthropic-version 2026-10-21
+       refuses them as extra inputs); the caller's values are dropped, not refused. */
+    bool anthropic_no_sampling;
 };
+
+/* Caps on what a peer controls, besides the output buffer's size. */
+#define SL_XLATE_MAX_TOOL_CALLS 256  /* tool calls (tool_use blocks) in one message or stream */
+#define SL_XLATE_MAX_BLOCKS     4096 /* content blocks in one streamed message */
+#define SL_XLATE_MAX_ID         256  /* ids and error types a stream stage keeps between events */
+#define SL_XLATE_MAX_DEPTH      SL_JSON_DEFAULT_MAX_DEPTH /* nesting of any document read */
 
 /* Caller body -> upstream body, appended to out (whose cap is the limit). Returns 0;
  * SL_EPARSE when the body cannot be translated, with a reason for the caller's 400 in why

@@ -1,0 +1,115 @@
+/* The driver both translation fuzz targets share (fuzz_xlate_chat_anthropic.c,
+ * fuzz_xlate_anthropic_chat.c). The first input byte picks what runs on the rest:
+ *   bits 0-1  0: the request translator, 1: the response translator, 2-3: the stream stage
+ *   bit 2     include_usage        bit 3  anthropic_no_sampling
+ *   bit 4     a small output cap (request/response: 0-255 bytes, from the next byte), so the
+ *             writer's sticky cap is reached at every point
+ * Oracles (fuzz_xlate_check.h): a translation either fails cleanly (SL_EPARSE with a reason, or
+ * SL_E2BIG, and nothing left in the output) or writes JSON that the strict validator and jansson
+ * accept, within the cap; a stream stage's events are valid JSON and follow the caller dialect's
+ * grammar, and exactly one end or error reaches the sink. */
+#ifndef SL_FUZZ_XLATE_COMMON_H
+#define SL_FUZZ_XLATE_COMMON_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "fuzz_xlate_check.h"
+#include "sluice/sse.h"
+
+struct xfeed {
+    struct sl_filter *stage;
+    int rc;
+};
+
+static int xfeed_event(void *ud, const struct sl_sse_event *ev)
+{
+    struct xfeed *f = ud;
+    struct sl_sevent e = {.name = ev->event, .data = ev->data, .raw = ev->raw};
+    if (f->rc != SL_OK || !ev->has_data)
+        return 0;
+    f->rc = sl_filter_event(f->stage, &e);
+    CHECK(f->rc == SL_OK || f->rc == SL_DONE);
+    return 0;
+}
+
+static void xfuzz_json(const struct sl_xlate_pair *p, const struct sl_xlate_ctx *c, bool request,
+                       struct sl_str in, size_t cap)
+{
+    struct sl_buf out;
+    struct sl_usage usage;
+    char why[256];
+    int rc;
+    memset(why, 0x55, sizeof(why));
+    sl_buf_init(&out, cap);
+    if (request)
+        rc = p->request(c, in, &out, why, sizeof(why));
+    else
+        rc = p->response(c, in, &out, &usage, why, sizeof(why));
+    CHECK(out.len <= cap);
+    if (rc == SL_OK) {
+        xcheck_json(sl_buf_str(&out));
+    } else {
+        CHECK(rc == SL_EPARSE || rc == SL_E2BIG);
+        CHECK(out.len == 0);
+        CHECK(memchr(why, '\0', sizeof(why)) != NULL && why[0] != '\0');
+    }
+    if (rc == SL_OK && !request)
+        CHECK(usage.input_tokens >= -1 && usage.output_tokens >= -1);
+    sl_buf_dispose(&out);
+}
+
+static void xfuzz_stream(const struct sl_xlate_pair *p, const struct sl_xlate_ctx *c,
+                         bool anthropic_out, struct sl_str in)
+{
+    h2o_mem_pool_t pool;
+    struct xcheck_sink sink;
+    struct sl_usage usage;
+    struct sl_sse_parser sse;
+    h2o_mem_init_pool(&pool);
+    xcheck_sink_init(&sink, anthropic_out, c->include_usage, "alias");
+    struct xfeed f = {.stage = p->stream(&pool, c, &usage, &sink.super), .rc = SL_OK};
+    sl_sse_init(&sse, 1 << 20, false);
+    if (sl_sse_feed(&sse, in.ptr, in.len, xfeed_event, &f) == SL_OK)
+        sl_sse_finish(&sse, xfeed_event, &f);
+    if (f.rc == SL_OK)
+        CHECK(sl_filter_end(f.stage) == SL_OK);
+    xcheck_sink_done(&sink);
+    sl_sse_dispose(&sse);
+    sl_buf_dispose(&sink.text);
+    h2o_mem_clear_pool(&pool);
+}
+
+static void xfuzz_run(enum sl_wire from, enum sl_wire to, const uint8_t *data, size_t size)
+{
+    const struct sl_xlate_pair *p = sl_xlate_for(from, to);
+    CHECK(p != NULL);
+    if (size < 2)
+        return;
+    uint8_t sel = data[0];
+    size_t cap = (sel & 0x10) != 0 ? data[1] : (size_t)1 << 22;
+    struct sl_xlate_ctx c = {
+        .alias = SL_STRLIT("alias"),
+        .upstream_model = SL_STRLIT("upstream"),
+        .stream = (sel & 3) >= 2,
+        .include_usage = (sel & 0x04) != 0,
+        .id_seed = SL_STRLIT("seed"),
+        .created = 1,
+        .anthropic_no_sampling = (sel & 0x08) != 0,
+    };
+    struct sl_str in = sl_str_init((const char *)data + 2, size - 2);
+    switch (sel & 3) {
+    case 0:
+        xfuzz_json(p, &c, true, in, cap);
+        break;
+    case 1:
+        xfuzz_json(p, &c, false, in, cap);
+        break;
+    default:
+        /* from is the caller's dialect: the stream goes back to it */
+        xfuzz_stream(p, &c, from == SL_WIRE_ANTHROPIC, in);
+        break;
+    }
+}
+
+#endif
