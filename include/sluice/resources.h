@@ -17,11 +17,26 @@
 #include "sluice/url.h"
 
 /* Wire family used to talk to the upstream (reference 3.5, 6): the key's adapter, else its
- * provider's family (anthropic for "anthropic", openai for every other vendor). Families not
- * built yet are rejected at load time as "not supported yet". */
+ * provider's family (anthropic for "anthropic", bedrock for "bedrock" and "amazon-bedrock",
+ * openai for every other vendor). Families not built yet are rejected at load time as "not
+ * supported yet". */
 enum sl_adapter {
     SL_ADAPTER_OPENAI = 0,
     SL_ADAPTER_ANTHROPIC,
+    SL_ADAPTER_BEDROCK,
+};
+
+/* The AWS credentials of a bedrock key whose api_key is the JSON object
+ * {"access_key_id", "secret_access_key", "session_token"?, "region"} (the reference's form).
+ * Every string is NUL-terminated; the secret and the token are wiped on free. */
+struct sl_aws_key {
+    char *access_key_id;
+    char *secret_access_key;
+    char *session_token; /* NULL for long-term keys */
+    char *region;        /* e.g. "us-east-1": signing scope and the default endpoint */
+    /* Unique among the keys this process ever loaded: a worker's signing-key cache is found by
+     * it, never by address (a reload may put another key at the same address). */
+    uint64_t serial;
 };
 
 struct sl_provider_key {
@@ -32,7 +47,10 @@ struct sl_provider_key {
     struct sl_origin origin;
     char *api_key;     /* the upstream secret; wiped with OPENSSL_cleanse on free */
     char *auth_header; /* prebuilt header value "Bearer <api_key>"; wiped on free */
-    unsigned line;     /* where the entry starts in the file, for messages */
+    /* bedrock: the AWS credentials when api_key is their JSON object (requests are signed with
+     * SigV4); NULL when api_key is a Bedrock API key (sent as a bearer token). */
+    struct sl_aws_key *aws;
+    unsigned line; /* where the entry starts in the file, for messages */
 };
 
 struct sl_model {

@@ -12,6 +12,9 @@
 
 #define OPENAI_DEFAULT_BASE    "https://api.openai.com/v1"
 #define ANTHROPIC_DEFAULT_BASE "https://api.anthropic.com"
+/* Bedrock's runtime endpoint for the credentials' region (AWS's endpoint rules, no FIPS or
+ * dual-stack). */
+#define BEDROCK_DEFAULT_BASE "https://bedrock-runtime.%s.amazonaws.com"
 
 enum {
     F_DISPLAY_NAME = 0,
@@ -41,13 +44,16 @@ static const struct sl__res_field fields[] = {
 static const struct sl__res_schema schema = {"provider_keys", fields, SL_ARRAY_LEN(fields)};
 
 /* Adapters of the reference gateway that Sluice has no wire family for yet. */
-static const char *const unsupported_adapters[] = {"bedrock", "vertex", "azure-openai"};
+static const char *const unsupported_adapters[] = {"vertex", "azure-openai"};
 
 /* The family a vendor name implies when the key sets no adapter. */
 static enum sl_adapter family_of_vendor(const char *vendor)
 {
-    return vendor != NULL && strcmp(vendor, "anthropic") == 0 ? SL_ADAPTER_ANTHROPIC
-                                                              : SL_ADAPTER_OPENAI;
+    if (vendor != NULL && strcmp(vendor, "anthropic") == 0)
+        return SL_ADAPTER_ANTHROPIC;
+    if (vendor != NULL && (strcmp(vendor, "bedrock") == 0 || strcmp(vendor, "amazon-bedrock") == 0))
+        return SL_ADAPTER_BEDROCK;
+    return SL_ADAPTER_OPENAI;
 }
 
 /* provider is optional: returns 0 with *out set, SL_ENOENT when absent, SL_EPARSE after
@@ -92,6 +98,8 @@ static int check_adapter(struct sl__res_entry *e, struct sl_provider_key *pk, bo
         pk->adapter = SL_ADAPTER_ANTHROPIC;
     } else if (sl_str_eq_lit(a, "openai")) {
         pk->adapter = SL_ADAPTER_OPENAI;
+    } else if (sl_str_eq_lit(a, "bedrock")) {
+        pk->adapter = SL_ADAPTER_BEDROCK;
     } else {
         rc = SL_EPARSE;
         for (size_t i = 0; i < SL_ARRAY_LEN(unsupported_adapters); i++) {
@@ -171,13 +179,31 @@ static void build_origin(struct sl_provider_key *pk)
 }
 
 /* The default api_base of a vendor, when it has one: OpenAI's for provider openai, Anthropic's
- * for the anthropic family (the reference: other OpenAI-compatible vendors must set theirs). */
-static const char *default_base(enum sl_adapter family, const char *vendor)
+ * for the anthropic family, the region's runtime endpoint for Bedrock keys with AWS credentials
+ * (the reference: other OpenAI-compatible vendors and Bedrock API keys must set theirs). A new
+ * string, or NULL. */
+static char *default_base(const struct sl_provider_key *pk, const char *vendor)
 {
-    if (family == SL_ADAPTER_ANTHROPIC)
-        return ANTHROPIC_DEFAULT_BASE;
-    return vendor != NULL && strcmp(vendor, "openai") == 0 ? OPENAI_DEFAULT_BASE : NULL;
+    if (pk->adapter == SL_ADAPTER_ANTHROPIC)
+        return sl_xstrdup(ANTHROPIC_DEFAULT_BASE);
+    if (pk->adapter == SL_ADAPTER_BEDROCK)
+        return pk->aws != NULL ? sl_xasprintf(BEDROCK_DEFAULT_BASE, pk->aws->region) : NULL;
+    return vendor != NULL && strcmp(vendor, "openai") == 0 ? sl_xstrdup(OPENAI_DEFAULT_BASE) : NULL;
 }
+
+/* A bedrock key's api_key: the JSON credentials object (signed requests) or a Bedrock API key
+ * (a bearer token, kept as it is). Returns false after reporting a bad object. */
+static bool read_aws(struct sl_provider_key *pk, char *why, size_t whylen)
+{
+    if (pk->api_key == NULL || pk->aws != NULL || !sl__res_aws_is_json(pk->api_key))
+        return true;
+    return sl__res_aws_parse(pk->api_key, &pk->aws, why, whylen) == SL_OK;
+}
+
+static const char bedrock_base_hint[] =
+    "required for a Bedrock API key (it names no region): set "
+    "https://bedrock-runtime.<region>.amazonaws.com, or give api_key as the JSON object "
+    "{\"access_key_id\", \"secret_access_key\", \"session_token\"?, \"region\"}";
 
 /* Normalises api_base (or applies the vendor's default) into pk->api_base. Returns SL_ENOENT
  * when the key has neither api_base nor provider: a model names the vendor later. */
@@ -191,26 +217,30 @@ static int read_api_base(struct sl__res_entry *e, struct sl_provider_key *pk, bo
     /* An unsupported or bad vendor was reported already; a missing base would only add noise. */
     if (rc == SL_ENOENT && (!supported || provider_rc == SL_EPARSE))
         return SL_EPARSE;
-    if (rc == SL_ENOENT && provider_rc == SL_ENOENT)
+    /* A bedrock key's default comes from its own region, whatever the models' vendors say. */
+    if (rc == SL_ENOENT && provider_rc == SL_ENOENT && pk->adapter != SL_ADAPTER_BEDROCK)
         return SL_ENOENT;
-    const char *fallback = default_base(pk->adapter, pk->provider);
-    if (rc == SL_ENOENT && fallback == NULL) {
-        char q[96];
-        sl__res_error(e, 0, "api_base",
-                      "required for provider %s (the default " OPENAI_DEFAULT_BASE
-                      " applies only to provider openai)",
-                      sl__cfg_quote(q, sizeof(q), provider_shown));
-        return SL_EPARSE;
-    }
     if (rc == SL_ENOENT) {
-        pk->api_base = sl_xstrdup(fallback);
-        return SL_OK;
+        char q[96];
+        pk->api_base = default_base(pk, pk->provider);
+        if (pk->api_base != NULL)
+            return SL_OK;
+        if (pk->adapter == SL_ADAPTER_BEDROCK)
+            sl__res_error(e, 0, "api_base", "%s", bedrock_base_hint);
+        else
+            sl__res_error(e, 0, "api_base",
+                          "required for provider %s (the default " OPENAI_DEFAULT_BASE
+                          " applies only to provider openai)",
+                          sl__cfg_quote(q, sizeof(q), provider_shown));
+        return SL_EPARSE;
     }
     if (rc != SL_OK)
         return rc;
     sl_buf_init(&b, SL__RES_TEXT_MAX);
     if (pk->adapter == SL_ADAPTER_ANTHROPIC)
         rc = sl_url_normalize_anthropic_base(sl_str_init(v.text, v.len), &b, &why);
+    else if (pk->adapter == SL_ADAPTER_BEDROCK)
+        rc = sl_url_normalize_plain_base(sl_str_init(v.text, v.len), &b, &why);
     else
         rc = sl_url_normalize_openai_base(sl_str_init(v.text, v.len), &b, &why);
     /* The value is not echoed: URLs can carry credentials in user info or a query. */
@@ -241,6 +271,15 @@ static void load_one(struct sl__res_loader *l, size_t i, const struct sl_yaml_no
         info->provider_shown = sl__res_printable(e.values[F_PROVIDER], pk->provider);
     pk->api_key = read_api_key(&e);
     bool supported = check_adapter(&e, pk, &has_adapter) == SL_OK;
+    char why[256];
+    if (pk->adapter == SL_ADAPTER_BEDROCK && pk->api_key == NULL)
+        supported = false; /* reported: the base is only a question once there is a key */
+    else if (pk->adapter == SL_ADAPTER_BEDROCK && !read_aws(pk, why, sizeof(why))) {
+        sl__res_error(
+            &e, e.values[F_API_KEY] != NULL ? e.values[F_API_KEY]->line : e.values[F_SECRET]->line,
+            e.values[F_API_KEY] != NULL ? "api_key" : "secret", "%s", why);
+        supported = false;
+    }
     int base_rc = read_api_base(&e, pk, supported, provider_rc, info->provider_shown);
     if (base_rc == SL_OK)
         build_origin(pk);
@@ -327,21 +366,29 @@ static void settle(struct sl__res_entry *e, size_t i, const char *vendor)
     info->settled = true;
     info->vendor = vendor;
     if (info->needs_family) {
+        char why[256];
         pk->adapter = family_of_vendor(vendor);
         if (pk->adapter == SL_ADAPTER_ANTHROPIC && pk->api_base != NULL)
             renormalize_anthropic(pk);
+        if (pk->adapter == SL_ADAPTER_BEDROCK && !read_aws(pk, why, sizeof(why))) {
+            key_error(l, i, "api_key", "%s (a bedrock key, as %s says)", why, e->label);
+            return;
+        }
     }
     if (!info->needs_base)
         return;
-    const char *fallback = default_base(pk->adapter, vendor);
-    if (fallback == NULL) {
+    pk->api_base = default_base(pk, vendor);
+    if (pk->api_base == NULL && pk->adapter == SL_ADAPTER_BEDROCK) {
+        key_error(l, i, "api_base", "%s", bedrock_base_hint);
+        return;
+    }
+    if (pk->api_base == NULL) {
         key_error(l, i, "api_base",
                   "required for provider %s, taken from %s because the key sets no provider (the "
                   "default " OPENAI_DEFAULT_BASE " applies only to provider openai)",
                   shown, e->label);
         return;
     }
-    pk->api_base = sl_xstrdup(fallback);
     build_origin(pk);
 }
 
@@ -359,7 +406,9 @@ const char *sl__res_key_use(struct sl__res_entry *e, size_t key_index, const cha
     if (info->vendor != NULL)
         return info->vendor;
     if (!pending)
-        return pk->adapter == SL_ADAPTER_ANTHROPIC ? "anthropic" : "openai"; /* the adapter's */
+        return pk->adapter == SL_ADAPTER_ANTHROPIC ? "anthropic"
+               : pk->adapter == SL_ADAPTER_BEDROCK ? "bedrock"
+                                                   : "openai"; /* the adapter's */
     if (model_provider == NULL && !info->bad)
         sl__res_error(e, 0, "provider",
                       "required: provider key %s sets neither provider nor %s, so the model's "
