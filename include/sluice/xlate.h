@@ -24,10 +24,15 @@
 
 /* Wire formats. */
 enum sl_wire {
-    SL_WIRE_CHAT = 0,    /* OpenAI chat completions */
-    SL_WIRE_COMPLETIONS, /* OpenAI legacy completions */
-    SL_WIRE_EMBEDDINGS,  /* OpenAI embeddings */
-    SL_WIRE_ANTHROPIC,   /* Anthropic Messages */
+    SL_WIRE_CHAT = 0,             /* OpenAI chat completions */
+    SL_WIRE_COMPLETIONS,          /* OpenAI legacy completions */
+    SL_WIRE_EMBEDDINGS,           /* OpenAI embeddings */
+    SL_WIRE_ANTHROPIC,            /* Anthropic Messages */
+    SL_WIRE_BEDROCK_CONVERSE,     /* Amazon Bedrock Converse and ConverseStream */
+    SL_WIRE_BEDROCK_ANTHROPIC,    /* Claude on Bedrock's InvokeModel: Anthropic Messages bodies
+                                     with anthropic_version bedrock-2023-05-31, no model */
+    SL_WIRE_BEDROCK_TITAN_EMBED,  /* Titan Text Embeddings on InvokeModel */
+    SL_WIRE_BEDROCK_COHERE_EMBED, /* Cohere Embed on InvokeModel */
     SL_WIRE_COUNT,
 };
 
@@ -59,6 +64,12 @@ struct sl_xlate_ctx {
     /* Requests to Anthropic: leave temperature and top_p out (anthropic-version 2026-10-21
        refuses them as extra inputs); the caller's values are dropped, not refused. */
     bool anthropic_no_sampling;
+    /* Anthropic callers: their anthropic-beta header (empty when absent), for wires that carry
+       betas in the body (Claude on Bedrock's anthropic_beta). */
+    struct sl_str anthropic_beta;
+    /* The caller's request body, for response translations that depend on what it asked
+       (OpenAI embeddings' encoding_format); empty when unknown (then the defaults apply). */
+    struct sl_str caller_body;
 };
 
 /* Caps on what a peer controls, besides the output buffer's size. */

@@ -58,7 +58,8 @@ struct call {
     const struct sl_xlate_pair *pair; /* NULL: the upstream speaks the caller's wire */
     struct sl_xlate_ctx xc;
     struct sl_upstream_req *up;
-    int status;
+    int status; /* the status the upstream's head stands for (the family's classify) */
+    struct sl_str error_type; /* the error's name from a header (Bedrock's), pool memory */
     struct sl_str retry_after;
     struct sl_buf body;
     struct sl_buf translated; /* the translated request body, when there is one */
@@ -258,6 +259,8 @@ static void finish_error_body(struct call *c)
     if (raw_code.len == 0 && info.code.len != 0 && info.code.ptr[0] != '"' &&
         info.code.len <= MAX_UPSTREAM_CODE_BYTES)
         raw_code = info.code;
+    if (raw_code.len == 0)
+        raw_code = c->error_type;
     /* Pool copies are NUL-terminated; a code cut at an embedded NUL stays a valid code. */
     struct sl_str code =
         raw_code.len != 0 ? without_provider_key(&req->pool, raw_code, key, MAX_UPSTREAM_CODE_BYTES)
@@ -341,6 +344,7 @@ static void on_retry(h2o_timeout_entry_t *e)
     struct call *c = SL_CONTAINER_OF(e, struct call, retry_timer);
     set_state(c, CALL_WAITING);
     c->status = 0;
+    c->error_type = SL_STR_NULL;
     c->retry_after = SL_STR_NULL;
     sl_buf_dispose(&c->body);
     start_attempt(c);
@@ -366,9 +370,10 @@ static void stop_watch(struct call *c)
 
 /* ---- upstream callbacks ---- */
 
-/* Media types compare case-insensitively and without their parameters (RFC 9110 8.3.1):
- * "Text/Event-Stream; charset=utf-8" is an event stream. */
-static bool is_event_stream(const struct sl_upstream_head *h)
+/* Whether a 2xx reply is an event stream, and how it is framed. Media types compare
+ * case-insensitively and without their parameters (RFC 9110 8.3.1): "Text/Event-Stream;
+ * charset=utf-8" is SSE; AWS's event stream (Bedrock) is binary. */
+static bool is_event_stream(const struct sl_upstream_head *h, enum sl_relay_framing *framing)
 {
     for (size_t i = 0; i < h->num_headers; i++) {
         const struct phr_header *hd = &h->headers[i];
@@ -379,7 +384,10 @@ static bool is_event_stream(const struct sl_upstream_head *h)
         const char *semi = memchr(v.ptr, ';', v.len);
         if (semi != NULL)
             v.len = (size_t)(semi - v.ptr);
-        return sl_str_ieq_lit(sl_str_trim(v), "text/event-stream");
+        v = sl_str_trim(v);
+        *framing = sl_str_ieq_lit(v, "application/vnd.amazon.eventstream") ? SL_RELAY_EVENTSTREAM
+                                                                           : SL_RELAY_SSE;
+        return *framing == SL_RELAY_EVENTSTREAM || sl_str_ieq_lit(v, "text/event-stream");
     }
     return false;
 }
@@ -396,7 +404,7 @@ static struct sl_str find_header(const struct sl_upstream_head *h, const char *n
 }
 
 /* The 200 event stream: [translation | passthrough rewrite] -> relay tap -> encoder. */
-static void start_stream(struct call *c)
+static void start_stream(struct call *c, enum sl_relay_framing framing)
 {
     struct sl_exchange *x = c->x;
     h2o_mem_pool_t *pool = &x->req->pool;
@@ -406,6 +414,7 @@ static void start_stream(struct call *c)
                                              : d->passthrough_stream(pool, &c->xc, &x->usage, tail);
     set_state(c, CALL_STREAMING);
     c->relay_started = true;
+    sl_relay_set_framing(&c->relay, framing);
     sl_relay_start(&c->relay, c->up, head);
 }
 
@@ -416,16 +425,28 @@ static void keep_retry_after(struct call *c, const struct sl_upstream_head *h)
         c->retry_after = sl_str_from_iov(h2o_strdup(&c->x->req->pool, ra.ptr, ra.len));
 }
 
+/* The status a non-2xx head stands for, as its family reads it (Bedrock names its errors in a
+ * header), keeping the error's name for the caller's envelope. */
+static int classify(struct call *c, const struct sl_upstream_head *h)
+{
+    struct sl_str type = SL_STR_NULL;
+    int status = c->prov->classify != NULL ? c->prov->classify(h, &type) : h->status;
+    if (type.len != 0 && type.len < 128)
+        c->error_type = sl_str_from_iov(h2o_strdup(&c->x->req->pool, type.ptr, type.len));
+    return status;
+}
+
 static int on_head(void *ud, const struct sl_upstream_head *h)
 {
     struct call *c = ud;
     struct sl_exchange *x = c->x;
+    enum sl_relay_framing framing;
     c->status = h->status;
     if (attempt(c) != NULL)
         attempt(c)->status = h->status;
     if (h->status >= 200 && h->status < 300) {
-        if (x->call.stream && is_event_stream(h)) {
-            start_stream(c);
+        if (x->call.stream && is_event_stream(h, &framing)) {
+            start_stream(c, framing);
             return 0;
         }
         set_state(c, CALL_JSON);
@@ -433,25 +454,26 @@ static int on_head(void *ud, const struct sl_upstream_head *h)
         return 0;
     }
     keep_retry_after(c, h);
-    if (h->status >= 400 && h->status < 500) {
+    c->status = classify(c, h);
+    if (c->status >= 400 && c->status < 500) {
         set_state(c, CALL_ERROR_BODY);
         sl_buf_init(&c->body, MAX_ERROR_BODY_BYTES);
         return 0;
     }
     /* 5xx and anything unexpected: the body is not shown to callers, so do not read it. */
-    x->log.upstream_error = h->status >= 500 ? "status_5xx" : "status_other";
-    if (should_retry(c, SL_UPSTREAM_OK, h->status)) {
+    x->log.upstream_error = c->status >= 500 ? "status_5xx" : "status_other";
+    if (should_retry(c, SL_UPSTREAM_OK, c->status)) {
         schedule_retry(c);
         return -1;
     }
     c->up = NULL;
     set_state(c, CALL_DONE);
     stop_watch(c);
-    int status = h->status >= 500 ? dialect_of(c)->upstream_status(h->status) : 502;
+    int status = c->status >= 500 ? dialect_of(c)->upstream_status(c->status) : 502;
     if (status != 502) {
         add_retry_after(c); /* an Anthropic caller's 529: its SDK retries on its own */
         sl_exchange_error_status(x, status, SL_STR_NULL, SL_ERR_UPSTREAM_5XX, h->status);
-    } else if (h->status >= 500) {
+    } else if (c->status >= 500) {
         sl_exchange_error(x, SL_ERR_UPSTREAM_5XX, h->status);
     } else {
         sl_exchange_error(x, SL_ERR_UPSTREAM_ODD_STATUS, h->status);
@@ -697,7 +719,9 @@ static bool choose_wire(struct call *c, enum sl_wire *up_wire)
 {
     struct sl_exchange *x = c->x;
     const struct sl_route *r = x->route;
-    *up_wire = c->prov->wire_for(r->op, r->wire);
+    *up_wire = c->prov->wire_for_model != NULL
+                   ? c->prov->wire_for_model(r->op, r->wire, x->upstream_id)
+                   : c->prov->wire_for(r->op, r->wire);
     if (*up_wire != SL_WIRE_COUNT && *up_wire != r->wire)
         c->pair = sl_xlate_for(r->wire, *up_wire);
     if (*up_wire != SL_WIRE_COUNT && (*up_wire == r->wire || c->pair != NULL))
@@ -725,14 +749,19 @@ int sl_phase_upstream(struct sl_exchange *x)
                                   .stream = x->call.stream,
                                   .include_usage = x->call.include_usage,
                                   .id_seed = x->log.request_id,
-                                  .created = (int64_t)time(NULL)};
+                                  .created = (int64_t)time(NULL),
+                                  .caller_body = x->call.body};
+    if (x->route->wire == SL_WIRE_ANTHROPIC)
+        c->xc.anthropic_beta = header_value(req, "anthropic-beta");
     enum sl_wire up_wire;
     if (!choose_wire(c, &up_wire))
         return SL_DONE;
     struct sl_upstream_call call = {.op = x->route->op,
                                     .wire = up_wire,
                                     .stream = x->call.stream,
-                                    .request_id = x->log.request_id};
+                                    .request_id = x->log.request_id,
+                                    .model = x->upstream_id,
+                                    .unix_time = c->xc.created};
     call.body = upstream_body(c, &call.nbody, &call.body_len);
     if (call.body == NULL)
         return SL_DONE;

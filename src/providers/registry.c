@@ -10,6 +10,8 @@ const struct sl_provider_ops *sl_provider_for(const struct sl_provider_key *key)
         return &sl_provider_openai;
     case SL_ADAPTER_ANTHROPIC:
         return &sl_provider_anthropic;
+    case SL_ADAPTER_BEDROCK:
+        return &sl_provider_bedrock;
     }
     SL_ASSERT(!"unknown adapter");
     return NULL;
