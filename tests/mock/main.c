@@ -64,6 +64,7 @@ static const char usage[] =
     "usage: sluice-mock [--listen HOST:PORT]... [--tls-cert FILE --tls-key FILE] [--threads N]\n"
     "                   [--reply TEXT] [--chunks N] [--ttft-ms N] [--chunk-interval-ms N]\n"
     "                   [--latency-ms N] [--dimensions N] [--require-key KEY] [--quiet]\n"
+    "                   [--aws-key ACCESS_KEY_ID:SECRET[:TOKEN]]... [--clock-skew-secs N]\n"
     "An OpenAI-compatible mock upstream. Prints one line per listener:\n"
     "  sluice-mock listening on http://HOST:PORT\n"
     "See tests/mock/README.md for the endpoints and the per-request \"mock\" controls.\n";
@@ -125,7 +126,18 @@ static void parse_listen(struct listener *l, const char *spec)
 }
 
 /* getopt_long codes of the options without a short letter. */
-enum { O_TLS_CERT = 256, O_TLS_KEY, O_TTFT, O_CHUNKS, O_INTERVAL, O_LATENCY, O_DIMS, O_KEY };
+enum {
+    O_TLS_CERT = 256,
+    O_TLS_KEY,
+    O_TTFT,
+    O_CHUNKS,
+    O_INTERVAL,
+    O_LATENCY,
+    O_DIMS,
+    O_KEY,
+    O_AWS_KEY,
+    O_SKEW,
+};
 static const struct option long_opts[] = {
     {"listen", required_argument, NULL, 'l'},
     {"tls-cert", required_argument, NULL, O_TLS_CERT},
@@ -138,10 +150,32 @@ static const struct option long_opts[] = {
     {"latency-ms", required_argument, NULL, O_LATENCY},
     {"dimensions", required_argument, NULL, O_DIMS},
     {"require-key", required_argument, NULL, O_KEY},
+    {"aws-key", required_argument, NULL, O_AWS_KEY},
+    {"clock-skew-secs", required_argument, NULL, O_SKEW},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
+
+/* --aws-key ACCESS_KEY_ID:SECRET[:SESSION_TOKEN]: a credential the Bedrock endpoints accept
+ * (AWS secrets and tokens have no ':'). */
+static void parse_aws_key(char *arg)
+{
+    struct av_key *k = &G.scfg.aws_keys[G.scfg.n_aws_keys];
+    char *secret = strchr(arg, ':'), *token;
+    if (G.scfg.n_aws_keys == MOCK_MAX_AWS_KEYS)
+        usage_error("--aws-key: at most %d keys", MOCK_MAX_AWS_KEYS);
+    if (secret == NULL || secret == arg || secret[1] == '\0' || secret[1] == ':')
+        usage_error("--aws-key: expected ACCESS_KEY_ID:SECRET[:SESSION_TOKEN]");
+    *secret++ = '\0';
+    token = strchr(secret, ':');
+    if (token != NULL)
+        *token++ = '\0';
+    k->access_key_id = sl_str_from_cstr(arg);
+    k->secret = sl_str_from_cstr(secret);
+    k->token = token != NULL ? sl_str_from_cstr(token) : SL_STR_NULL;
+    G.scfg.n_aws_keys++;
+}
 
 /* Applies one command-line option; a bad value exits 2. */
 static void apply_option(int c, char *arg, char **argv)
@@ -189,6 +223,17 @@ static void apply_option(int c, char *arg, char **argv)
             usage_error("--require-key: the key must not be empty");
         G.scfg.require_key = sl_str_from_cstr(arg);
         break;
+    case O_AWS_KEY:
+        parse_aws_key(arg);
+        break;
+    case O_SKEW: {
+        bool neg = arg[0] == '-';
+        G.scfg.clock_skew_secs =
+            (int64_t)parse_uint_arg("--clock-skew-secs", arg + neg, 0, 366 * 86400);
+        if (neg)
+            G.scfg.clock_skew_secs = -G.scfg.clock_skew_secs;
+        break;
+    }
     case 'q':
         G.scfg.quiet = true;
         break;

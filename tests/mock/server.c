@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "anthropic.h"
+#include "bedrock.h"
 #include "encode.h"
 #include "mjson.h"
 #include "render.h"
@@ -40,6 +41,7 @@ enum endpoint {
     EP_MODELS,
     EP_MESSAGES,     /* Anthropic: anthropic.c */
     EP_COUNT_TOKENS, /* Anthropic: anthropic.c */
+    EP_BEDROCK,      /* Bedrock Runtime: bedrock.c */
 };
 
 /* A delayed, dripped or streamed response. Lives in req->pool as a shared entry so that its
@@ -643,7 +645,9 @@ static void start_sse(struct mreq *m)
 
     req->res.status = m->o.status != 0 ? m->o.status : 200;
     req->res.reason = reason_of(req->res.status);
-    add_headers(req, H2O_STRLIT("text/event-stream; charset=utf-8"), &m->o);
+    const char *ctype =
+        m->sse.content_type != NULL ? m->sse.content_type : "text/event-stream; charset=utf-8";
+    add_headers(req, ctype, strlen(ctype), &m->o);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
                    H2O_STRLIT("no-cache"));
     start_stream_encoding(m);
@@ -806,7 +810,9 @@ static bool check_scope(h2o_req_t *req, const struct mock_opts *o, enum endpoint
     const char *name = NULL;
     char err[160];
 
-    if (mock_opts_has_anthropic_only(o, &name)) {
+    if ((name = mock_opts_has_bedrock_only(o)) != NULL) {
+        snprintf(err, sizeof(err), "mock.%s: only for Bedrock (.../model/{id}/...)", name);
+    } else if (mock_opts_has_anthropic_only(o, &name)) {
         snprintf(err, sizeof(err), "mock.%s: only for Anthropic Messages (.../v1/messages)", name);
     } else if (ep != EP_CHAT && mock_opts_has_openai_only(o, &name)) {
         bool legacy_ok =
@@ -1113,6 +1119,8 @@ static int handle_control(h2o_req_t *req, struct sl_str path)
 
 static enum endpoint route(struct sl_str path)
 {
+    if (mock_bedrock_route(path))
+        return EP_BEDROCK;
     if (sl_str_ends_with(path, SL_STRLIT("/messages/count_tokens")))
         return EP_COUNT_TOKENS;
     if (sl_str_ends_with(path, SL_STRLIT("/messages")))
@@ -1208,12 +1216,15 @@ static int dispatch(struct mock_worker *w, h2o_req_t *req, enum endpoint ep)
         [EP_MODELS] = REC_MODELS,
         [EP_MESSAGES] = REC_MESSAGES,
         [EP_COUNT_TOKENS] = REC_COUNT_TOKENS,
+        [EP_BEDROCK] = REC_BEDROCK,
     };
     bool get = ep == EP_MODELS;
 
     rec_count(&w->counters, counters[ep], 1);
     if (ep == EP_MESSAGES || ep == EP_COUNT_TOKENS)
         return mock_anthropic_handle(w, req, ep == EP_COUNT_TOKENS);
+    if (ep == EP_BEDROCK)
+        return mock_bedrock_handle(w, req);
     if (!authorized(req))
         return 0;
     if (get ? !is_method(req, H2O_STRLIT("GET")) : !is_method(req, H2O_STRLIT("POST")))
