@@ -9,7 +9,8 @@
  *   alias, usage read).
  * - Stream: AWS event stream messages "chunk" whose payload {"bytes": base64} holds one
  *   Anthropic event each: decoded, named by its "type" and handed to Anthropic's passthrough
- *   stage; Bedrock's exceptions end the stream with the caller's error. */
+ *   stage (but message_stop, which the encoder writes, and ping); Bedrock's exceptions end the
+ *   stream with the caller's error. */
 #include <string.h>
 
 #include "bedrock_internal.h"
@@ -106,16 +107,27 @@ int sl__xlate_anthropic_to_bedrock_request(const struct sl_xlate_ctx *c, struct 
     return rc;
 }
 
+/* The caller's alias as a JSON string literal: the pipeline passes the one the caller sent;
+ * otherwise (tests, fuzzing) it is made from the plain alias into b. */
+static struct sl_str alias_json(const struct sl_xlate_ctx *c, struct sl_buf *b)
+{
+    if (c->alias_json.len != 0)
+        return c->alias_json;
+    return sl_json_escape(b, c->alias) == SL_OK ? sl_buf_str(b) : SL_STRLIT("\"\"");
+}
+
 int sl__xlate_bedrock_to_anthropic_response(const struct sl_xlate_ctx *c, struct sl_str body,
                                             struct sl_buf *out, struct sl_usage *usage, char *why,
                                             size_t whylen)
 {
     struct sl_splice sp;
     struct sl__xl x;
+    struct sl_buf alias;
     int rc = SL_OK;
     sl__xl_init(&x, why, whylen, 0);
+    sl_buf_init(&alias, 6 * c->alias.len + 2);
     *usage = SL_USAGE_UNKNOWN;
-    switch (sl_dialect_anthropic.passthrough_json(c, body, c->alias_json, &sp, usage)) {
+    switch (sl_dialect_anthropic.passthrough_json(c, body, alias_json(c, &alias), &sp, usage)) {
     case SL_REWRITE_OK:
         rc = sl_splice_append(&sp, out) == SL_OK ? SL_OK : SL_E2BIG;
         if (rc != SL_OK)
@@ -129,6 +141,7 @@ int sl__xlate_bedrock_to_anthropic_response(const struct sl_xlate_ctx *c, struct
         rc = sl__xl_fail(&x, "", "expected Anthropic's message, a JSON object");
         break;
     }
+    sl_buf_dispose(&alias);
     sl__xl_dispose(&x);
     return rc;
 }
@@ -185,7 +198,12 @@ static int chunk_event(struct sl_filter *f, const struct sl_sevent *ev)
     if (sl_json_scan_object(data, SL_XLATE_MAX_DEPTH, type_key, 1, t, NULL) != SL_OK ||
         t[0].type != SL_JSON_STRING || memchr(t[0].value.ptr, '\\', t[0].value.len) != NULL)
         return fail_stream(s, "chunk: the decoded event is not an Anthropic event");
-    struct sl_sevent out = {.name = sl__xl_inner(&t[0]), .data = data, .raw = SL_STR_NULL};
+    struct sl_str type = sl__xl_inner(&t[0]);
+    /* message_stop is the encoder's to write (and Bedrock's carries its invocation metrics);
+       ping is a keep-alive, and the relay sends its own. */
+    if (sl_str_eq_lit(type, "message_stop") || sl_str_eq_lit(type, "ping"))
+        return SL_OK;
+    struct sl_sevent out = {.name = type, .data = data, .raw = SL_STR_NULL};
     rc = sl_filter_event(f->next, &out);
     if (rc == SL_DONE)
         s->done = true;
@@ -225,8 +243,14 @@ struct sl_filter *sl__xlate_bedrock_to_anthropic_stream(h2o_mem_pool_t *pool,
                                                         struct sl_filter *next)
 {
     struct chunks *s = h2o_mem_alloc_shared(pool, sizeof(*s), chunks_dispose);
+    struct sl_xlate_ctx pc = *c;
+    struct sl_buf alias;
+    sl_buf_init(&alias, 6 * c->alias.len + 2);
+    pc.alias_json = alias_json(c, &alias);
+    pc.alias_json = sl_str_from_iov(h2o_strdup(pool, pc.alias_json.ptr, pc.alias_json.len));
+    sl_buf_dispose(&alias);
     s->super = (struct sl_filter){
-        .ops = &chunk_ops, .next = sl_dialect_anthropic.passthrough_stream(pool, c, usage, next)};
+        .ops = &chunk_ops, .next = sl_dialect_anthropic.passthrough_stream(pool, &pc, usage, next)};
     s->done = false;
     s->code[0] = '\0';
     sl_buf_init(&s->event, EVENT_MAX_BYTES);
