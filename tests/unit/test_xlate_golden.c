@@ -2,7 +2,10 @@
  * folder under tests/unit/xlate/ with one input and one expected output per case:
  *
  *   <dir>/<case>.in.json|.in.sse   the upstream's or the caller's bytes
- *   <dir>/<case>.ctx               optional words: include_usage, no_sampling
+ *   <dir>/<case>.ctx               optional words: include_usage, no_sampling; claude (the
+ *                                  upstream model is a Claude model on Bedrock), betas (the
+ *                                  caller sent anthropic-beta: b1, b2), base64 (the caller asked
+ *                                  for encoding_format base64)
  *   <dir>/<case>.out               the expected output: the translated JSON (and, for responses
  *                                  and streams, a "usage:" line), the events as a recording sink
  *                                  writes them, or "error: <why>"
@@ -10,7 +13,8 @@
  * Every output is also checked as fuzz/fuzz_xlate_check.h checks it (strict JSON, the dialect's
  * event grammar). The translated Anthropic requests go to the project mock's /v1/messages, which
  * validates them as strictly as the API does, and must get 200; the translated chat requests go
- * to its /v1/chat/completions. SL_XLATE_REGEN=1 rewrites the .out files (review the diff). */
+ * to its /v1/chat/completions; the Bedrock ones to its Bedrock endpoints, which check them as
+ * Bedrock does. SL_XLATE_REGEN=1 rewrites the .out files (review the diff). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -36,8 +40,11 @@
 
 int main(void);
 
-#define ALIAS      "my-alias"
-#define GOLDEN_DIR "xlate"
+#define ALIAS "my-alias"
+/* The Claude model of the Bedrock cases that need one, as the upstream id and in a path. */
+#define CLAUDE_MODEL "us.anthropic.claude-3-5-sonnet-20241022-v2:0"
+#define CLAUDE_ID    "us.anthropic.claude-3-5-sonnet-20241022-v2%3A0"
+#define GOLDEN_DIR   "xlate"
 
 enum kind { REQUEST, RESPONSE, STREAM };
 
@@ -45,16 +52,35 @@ struct direction {
     const char *dir;
     enum sl_wire from, to; /* the pair */
     enum kind kind;
-    bool anthropic_out; /* the output is in Anthropic's dialect */
+    bool anthropic_out;    /* the output is in Anthropic's dialect */
+    const char *mock_path; /* requests: the mock's Bedrock endpoint that checks them */
 };
 
 static const struct direction directions[] = {
-    {"chat_to_anthropic_request", SL_WIRE_CHAT, SL_WIRE_ANTHROPIC, REQUEST, true},
-    {"anthropic_to_chat_response", SL_WIRE_CHAT, SL_WIRE_ANTHROPIC, RESPONSE, false},
-    {"anthropic_to_chat_stream", SL_WIRE_CHAT, SL_WIRE_ANTHROPIC, STREAM, false},
-    {"anthropic_to_chat_request", SL_WIRE_ANTHROPIC, SL_WIRE_CHAT, REQUEST, false},
-    {"chat_to_anthropic_response", SL_WIRE_ANTHROPIC, SL_WIRE_CHAT, RESPONSE, true},
-    {"chat_to_anthropic_stream", SL_WIRE_ANTHROPIC, SL_WIRE_CHAT, STREAM, true},
+    {"chat_to_anthropic_request", SL_WIRE_CHAT, SL_WIRE_ANTHROPIC, REQUEST, true, NULL},
+    {"anthropic_to_chat_response", SL_WIRE_CHAT, SL_WIRE_ANTHROPIC, RESPONSE, false, NULL},
+    {"anthropic_to_chat_stream", SL_WIRE_CHAT, SL_WIRE_ANTHROPIC, STREAM, false, NULL},
+    {"anthropic_to_chat_request", SL_WIRE_ANTHROPIC, SL_WIRE_CHAT, REQUEST, false, NULL},
+    {"chat_to_anthropic_response", SL_WIRE_ANTHROPIC, SL_WIRE_CHAT, RESPONSE, true, NULL},
+    {"chat_to_anthropic_stream", SL_WIRE_ANTHROPIC, SL_WIRE_CHAT, STREAM, true, NULL},
+    {"chat_to_converse_request", SL_WIRE_CHAT, SL_WIRE_BEDROCK_CONVERSE, REQUEST, false,
+     "/model/" CLAUDE_ID "/converse"},
+    {"converse_to_chat_response", SL_WIRE_CHAT, SL_WIRE_BEDROCK_CONVERSE, RESPONSE, false, NULL},
+    {"converse_to_chat_stream", SL_WIRE_CHAT, SL_WIRE_BEDROCK_CONVERSE, STREAM, false, NULL},
+    {"anthropic_to_bedrock_request", SL_WIRE_ANTHROPIC, SL_WIRE_BEDROCK_ANTHROPIC, REQUEST, true,
+     "/model/" CLAUDE_ID "/invoke"},
+    {"bedrock_to_anthropic_response", SL_WIRE_ANTHROPIC, SL_WIRE_BEDROCK_ANTHROPIC, RESPONSE, true,
+     NULL},
+    {"bedrock_to_anthropic_stream", SL_WIRE_ANTHROPIC, SL_WIRE_BEDROCK_ANTHROPIC, STREAM, true,
+     NULL},
+    {"embeddings_to_titan_request", SL_WIRE_EMBEDDINGS, SL_WIRE_BEDROCK_TITAN_EMBED, REQUEST, false,
+     "/model/amazon.titan-embed-text-v2%3A0/invoke"},
+    {"titan_to_embeddings_response", SL_WIRE_EMBEDDINGS, SL_WIRE_BEDROCK_TITAN_EMBED, RESPONSE,
+     false, NULL},
+    {"embeddings_to_cohere_request", SL_WIRE_EMBEDDINGS, SL_WIRE_BEDROCK_COHERE_EMBED, REQUEST,
+     false, "/model/cohere.embed-english-v3/invoke"},
+    {"cohere_to_embeddings_response", SL_WIRE_EMBEDDINGS, SL_WIRE_BEDROCK_COHERE_EMBED, RESPONSE,
+     false, NULL},
 };
 
 static char *read_file(const char *path, size_t *len)
@@ -91,12 +117,16 @@ static struct sl_xlate_ctx make_ctx(const char *ctxfile, bool stream)
 {
     return (struct sl_xlate_ctx){
         .alias = SL_STRLIT(ALIAS),
-        .upstream_model = SL_STRLIT("upstream-model-1"),
+        .upstream_model =
+            has_word(ctxfile, "claude") ? SL_STRLIT(CLAUDE_MODEL) : SL_STRLIT("upstream-model-1"),
         .stream = stream,
         .include_usage = has_word(ctxfile, "include_usage"),
         .id_seed = SL_STRLIT("req42"),
         .created = 1767225600,
         .anthropic_no_sampling = has_word(ctxfile, "no_sampling"),
+        .anthropic_beta = has_word(ctxfile, "betas") ? SL_STRLIT("b1, b2") : SL_STR_NULL,
+        .caller_body = has_word(ctxfile, "base64") ? SL_STRLIT("{\"encoding_format\":\"base64\"}")
+                                                   : SL_STR_NULL,
     };
 }
 
@@ -277,6 +307,14 @@ static void test_chat_to_anthropic_stream(void **state)
     golden_direction(&directions[5]);
 }
 
+/* The Bedrock pairs' directions, all of them (from the seventh on). */
+static void test_bedrock_directions(void **state)
+{
+    (void)state;
+    for (size_t i = 6; i < SL_ARRAY_LEN(directions); i++)
+        golden_direction(&directions[i]);
+}
+
 /* ---- the mock checks the translated requests ---- */
 
 struct mock {
@@ -362,13 +400,16 @@ static void mock_direction(const struct mock *m, const struct direction *d)
         char *ctx = read_file(path, &clen);
         assert_non_null(out);
         if (strncmp(out, "error:", 6) != 0) {
-            const char *headers = !d->anthropic_out ? "Authorization: Bearer k\r\n"
+            const char *headers = !d->anthropic_out || d->mock_path != NULL
+                                      ? "Authorization: Bearer k\r\n"
                                   : has_word(ctx, "no_sampling")
                                       ? "x-api-key: k\r\nanthropic-version: 2026-10-21\r\n"
                                       : "x-api-key: k\r\nanthropic-version: 2023-06-01\r\n";
-            int status =
-                mock_post(m, d->anthropic_out ? "/v1/messages" : "/v1/chat/completions", headers,
-                          sl_str_init(out, strcspn(out, "\n")), reply, sizeof(reply));
+            const char *target = d->mock_path != NULL ? d->mock_path
+                                 : d->anthropic_out   ? "/v1/messages"
+                                                      : "/v1/chat/completions";
+            int status = mock_post(m, target, headers, sl_str_init(out, strcspn(out, "\n")), reply,
+                                   sizeof(reply));
             if (status != 200)
                 fail_msg("%s/%s: the mock answered %d:\n%s", d->dir, base, status, reply);
         }
@@ -386,8 +427,9 @@ static void test_mock_accepts_translated_requests(void **state)
         print_message("sluice-mock not built next to this test; skipped\n");
         skip();
     }
-    mock_direction(&m, &directions[0]);
-    mock_direction(&m, &directions[3]);
+    for (size_t i = 0; i < SL_ARRAY_LEN(directions); i++)
+        if (directions[i].kind == REQUEST && (i == 0 || i == 3 || directions[i].mock_path != NULL))
+            mock_direction(&m, &directions[i]);
     mock_stop(&m);
 }
 
@@ -400,6 +442,7 @@ int main(void)
         cmocka_unit_test(test_anthropic_to_chat_request),
         cmocka_unit_test(test_chat_to_anthropic_response),
         cmocka_unit_test(test_chat_to_anthropic_stream),
+        cmocka_unit_test(test_bedrock_directions),
         cmocka_unit_test(test_mock_accepts_translated_requests),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
