@@ -11,6 +11,7 @@
  *   Anthropic event each: decoded, named by its "type" and handed to Anthropic's passthrough
  *   stage (but message_stop, which the encoder writes, and ping); Bedrock's exceptions end the
  *   stream with the caller's error. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "bedrock_internal.h"
@@ -50,60 +51,65 @@ static void write_betas(struct sl_buf *out, struct sl_str header, int *rc)
     put(out, SL_STRLIT("]"), rc);
 }
 
-/* The body's members but model and stream; *version and *betas say whether it has its own. */
-static int copy_members(struct sl__xl *x, struct sl_str body, struct sl_buf *out, bool *version,
-                        bool *betas)
+enum { R_MODEL, R_STREAM, R_VERSION, R_BETAS, R_N };
+static const struct sl_str request_keys[R_N] = {
+    [R_MODEL] = SL_STR_INIT("model"),
+    [R_STREAM] = SL_STR_INIT("stream"),
+    [R_VERSION] = SL_STR_INIT("anthropic_version"),
+    [R_BETAS] = SL_STR_INIT("anthropic_beta"),
+};
+
+struct copy {
+    struct sl_buf *out;
+    bool first;
+    int rc;
+};
+
+static void member(struct copy *k, struct sl_str m)
 {
-    struct sl_json_iter it;
-    struct sl_json_key key;
-    struct sl_json_member v;
-    bool first = true;
-    int rc = SL_OK, more;
-    if (sl_json_iter_init(&it, body, SL_XLATE_MAX_DEPTH) != SL_OK || !sl_json_iter_is_object(&it))
-        return sl__xl_fail(x, "", "expected a JSON object");
-    put(out, SL_STRLIT("{"), &rc);
-    while ((more = sl_json_iter_next(&it, &key, &v)) == 1) {
-        if (sl_json_key_eq(key, SL_STRLIT("model")) || sl_json_key_eq(key, SL_STRLIT("stream")))
-            continue;
-        *version = *version || sl_json_key_eq(key, SL_STRLIT("anthropic_version"));
-        *betas = *betas || sl_json_key_eq(key, SL_STRLIT("anthropic_beta"));
-        if (!first)
-            put(out, SL_STRLIT(","), &rc);
-        put(out, v.member, &rc);
-        first = false;
-    }
-    if (more < 0) {
-        struct sl_json_error e = sl_json_iter_error(&it);
-        return sl__xl_fail(x, "", "malformed JSON: %s at offset %zu", e.why, e.at);
-    }
-    /* The separator the next member needs, if any: kept out of the output until then. */
-    return rc == SL_OK && first ? SL_DONE : rc;
+    if (!k->first)
+        put(k->out, SL_STRLIT(","), &k->rc);
+    put(k->out, m, &k->rc);
+    k->first = false;
+}
+
+/* Every member the translation does not take out goes on as the caller wrote it. */
+static int copy_other(void *ud, struct sl_json_key key, const struct sl_json_member *val)
+{
+    SL_UNUSED(key);
+    member(ud, val->member);
+    return SL_OK;
 }
 
 int sl__xlate_anthropic_to_bedrock_request(const struct sl_xlate_ctx *c, struct sl_str body,
                                            struct sl_buf *out, char *why, size_t whylen)
 {
-    bool version = false, betas = false;
+    /* Heap, not stack: the key set that refuses repeated names is large. */
+    struct sl__xl *x = sl_xmalloc(sizeof(*x));
+    struct sl_json_member m[R_N];
+    struct copy k = {.out = out, .first = true, .rc = SL_OK};
     size_t mark = out->len;
-    struct sl__xl x;
-    sl__xl_init(&x, why, whylen, 0);
-    int rc = copy_members(&x, body, out, &version, &betas);
-    bool empty = rc == SL_DONE;
-    if (rc == SL_DONE)
-        rc = SL_OK;
-    if (rc == SL_OK && !version)
-        put(out,
-            empty ? SL_STRLIT("\"anthropic_version\":\"" BEDROCK_VERSION "\"")
-                  : SL_STRLIT(",\"anthropic_version\":\"" BEDROCK_VERSION "\""),
-            &rc);
-    if (rc == SL_OK && !betas && c->anthropic_beta.len != 0)
-        write_betas(out, c->anthropic_beta, &rc);
-    put(out, SL_STRLIT("}"), &rc);
+    sl__xl_init(x, why, whylen, 0);
+    put(out, SL_STRLIT("{"), &k.rc);
+    int rc = sl__xl_read_doc(x, body, request_keys, R_N, m, copy_other, &k);
+    if (rc == SL_OK) {
+        if (sl__xl_has(&m[R_VERSION]))
+            member(&k, m[R_VERSION].member); /* the caller's own, as Anthropic's SDK keeps it */
+        else
+            member(&k, SL_STRLIT("\"anthropic_version\":\"" BEDROCK_VERSION "\""));
+        if (sl__xl_has(&m[R_BETAS]))
+            member(&k, m[R_BETAS].member);
+        else if (c->anthropic_beta.len != 0)
+            write_betas(out, c->anthropic_beta, &k.rc);
+        put(out, SL_STRLIT("}"), &k.rc);
+        rc = k.rc;
+    }
     if (rc == SL_E2BIG)
-        sl__xl_fail(&x, "", "the translated request exceeds the size limit");
+        sl__xl_fail(x, "", "the translated request exceeds the size limit");
     if (rc != SL_OK)
         out->len = mark; /* nothing half-written stays behind */
-    sl__xl_dispose(&x);
+    sl__xl_dispose(x);
+    free(x);
     return rc;
 }
 
