@@ -180,6 +180,7 @@ static void sign(h2o_mem_pool_t *pool, const struct sl_provider_key *key,
     struct sl_sigv4_request req = {
         .method = SL_STRLIT("POST"),
         .path = path,
+        .query = SL_STRLIT(""),
         .headers = h,
         .nheaders = nh,
         .body = call->body,
