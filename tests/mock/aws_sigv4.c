@@ -403,8 +403,8 @@ enum av_verdict av_verify(const struct av_request *r, const struct av_key *keys,
     }
     if ((v = check_time(date, now, msg, msglen)) != AV_OK)
         return v;
-    if (!sl_str_eq(sl_str_init(date.ptr, 8), a.date) || !sl_str_eq_lit(a.service, service) ||
-        !signs(a.signed_headers, "host")) {
+    if (!sl_str_eq(sl_str_init(date.ptr, 8), a.date) ||
+        !sl_str_eq(a.service, sl_str_from_cstr(service)) || !signs(a.signed_headers, "host")) {
         snprintf(msg, msglen,
                  "Credential should be scoped to a valid date and to the correct service: '%s', "
                  "and must sign host.",
