@@ -43,6 +43,9 @@ struct xcheck_sink {
     char open_kind[16];
     long last_tool;
     size_t events;
+    /* OpenAI chunks of choices other than 0 (n > 1 upstreams): per choice index */
+    bool c_started[8], c_finished[8];
+    long c_last_tool[8];
 };
 
 static void xcheck_put(struct xcheck_sink *k, const char *s, size_t n)
@@ -148,25 +151,33 @@ static void xcheck_chat(struct xcheck_sink *k, json_t *d)
     CHECK(json_array_size(choices) == 1);
     json_t *c = json_array_get(choices, 0);
     json_t *delta = json_object_get(c, "delta");
-    CHECK(json_integer_value(json_object_get(c, "index")) == 0 && json_is_object(delta));
+    long ci = (long)json_integer_value(json_object_get(c, "index"));
+    CHECK(json_is_integer(json_object_get(c, "index")) && ci >= 0 && ci < 8 &&
+          json_is_object(delta));
     CHECK(k->include_usage ? json_is_null(json_object_get(d, "usage"))
                            : json_object_get(d, "usage") == NULL);
-    CHECK(!k->finished);
-    if (!k->started)
+    CHECK(!k->c_finished[ci]);
+    if (!k->c_started[ci])
         CHECK(xcheck_is(delta, "role", "assistant"));
+    k->c_started[ci] = true;
     k->started = true;
     json_t *calls = json_object_get(delta, "tool_calls");
     for (size_t i = 0; i < json_array_size(calls); i++) {
         long idx = (long)json_integer_value(json_object_get(json_array_get(calls, i), "index"));
-        CHECK(idx >= k->last_tool && idx <= k->last_tool + 1);
-        if (idx == k->last_tool + 1)
+        CHECK(idx >= k->c_last_tool[ci] && idx <= k->c_last_tool[ci] + 1);
+        if (idx == k->c_last_tool[ci] + 1)
             CHECK(xcheck_str(json_array_get(calls, i), "id") != NULL);
-        k->last_tool = idx;
+        k->c_last_tool[ci] = idx;
     }
     if (json_is_string(json_object_get(c, "finish_reason")))
-        k->finished = true;
+        k->c_finished[ci] = true;
     else
         CHECK(json_is_null(json_object_get(c, "finish_reason")));
+    /* finished: every choice that started has finished (the usage chunk may follow) */
+    k->finished = true;
+    for (size_t i = 0; i < 8; i++)
+        if (k->c_started[i] && !k->c_finished[i])
+            k->finished = false;
 }
 
 static int xcheck_on_event(struct sl_filter *f, const struct sl_sevent *ev)
@@ -175,7 +186,7 @@ static int xcheck_on_event(struct sl_filter *f, const struct sl_sevent *ev)
     json_error_t jerr;
     CHECK(!k->ended && !k->errored);
     CHECK(sl_json_validate(ev->data, SL_JSON_DEFAULT_MAX_DEPTH, NULL) == SL_OK);
-    json_t *d = json_loadb(ev->data.ptr, ev->data.len, 0, &jerr);
+    json_t *d = json_loadb(ev->data.ptr, ev->data.len, JSON_ALLOW_NUL, &jerr);
     CHECK(d != NULL && json_is_object(d));
     if (!k->passthrough)
         xcheck_unique_top(ev->data);
@@ -249,6 +260,8 @@ static void xcheck_sink_init(struct xcheck_sink *k, bool anthropic, bool include
     k->alias = alias;
     k->open_block = -1;
     k->last_tool = -1;
+    for (size_t i = 0; i < 8; i++)
+        k->c_last_tool[i] = -1;
     sl_buf_init(&k->text, (size_t)1 << 30);
 }
 
@@ -260,7 +273,7 @@ static void xcheck_sink_done(struct xcheck_sink *k)
 
 /* A JSON document a pair passes on from the upstream with only "model" changed (Claude on
  * Bedrock's reply): the upstream's own members, repeated names included if it sent them. */
-static void xcheck_passed_json(struct sl_str doc)
+static inline void xcheck_passed_json(struct sl_str doc)
 {
     CHECK(sl_json_validate(doc, SL_JSON_DEFAULT_MAX_DEPTH, NULL) == SL_OK);
     CHECK(doc.len != 0 && doc.ptr[0] == '{');
@@ -272,11 +285,13 @@ static void xcheck_json(struct sl_str doc)
     json_error_t jerr;
     CHECK(sl_json_validate(doc, SL_JSON_DEFAULT_MAX_DEPTH, NULL) == SL_OK);
     xcheck_unique_top(doc);
-    json_t *d = json_loadb(doc.ptr, doc.len, 0, &jerr);
-    /* jansson refuses numbers past int64 and double, which JSON allows: a caller's number
-       copied through (an unknown field's value) may be one. The strict validator passed. */
+    json_t *d = json_loadb(doc.ptr, doc.len, JSON_ALLOW_NUL, &jerr);
+    /* jansson refuses numbers past int64 and double, and a NUL in a member name, both of which
+       JSON allows: a caller's unknown field copied through may carry either. The strict
+       validator passed. ("\u0000" in a value, also valid JSON, needs JSON_ALLOW_NUL.) */
     if (d == NULL &&
-        (strstr(jerr.text, "too big") != NULL || strstr(jerr.text, "overflow") != NULL))
+        (strstr(jerr.text, "too big") != NULL || strstr(jerr.text, "overflow") != NULL ||
+         strstr(jerr.text, "NUL byte") != NULL))
         return;
     CHECK(d != NULL && json_is_object(d));
     json_decref(d);

@@ -1,13 +1,15 @@
-/* The driver both translation fuzz targets share (fuzz_xlate_chat_anthropic.c,
- * fuzz_xlate_anthropic_chat.c). The first input byte picks what runs on the rest:
+/* The driver the translation fuzz targets share (fuzz_xlate_*.c). The first input byte picks
+ * what runs on the rest:
  *   bits 0-1  0: the request translator, 1: the response translator, 2-3: the stream stage
  *   bit 2     include_usage        bit 3  anthropic_no_sampling
  *   bit 4     a small output cap (request/response: 0-255 bytes, from the next byte), so the
  *             writer's sticky cap is reached at every point
  *   bit 5     the upstream model is a Claude model on Bedrock (the Bedrock pairs read it)
  *   bit 6     the caller sent anthropic-beta, and asked for base64 embeddings
- * Oracles (fuzz_xlate_check.h): a translation either fails cleanly (SL_EPARSE with a reason, or
- * SL_E2BIG, and nothing left in the output) or writes JSON that the strict validator and jansson
+ * Pairs composed through chat run through sl_xlate_request/response/stream, as the pipeline runs
+ * them. Oracles (fuzz_xlate_check.h): a translation either fails cleanly (SL_EPARSE with a
+ * reason, SL_E2BIG, or for a response SL_ERR with a reason: a refusal such as Gemini's blocked
+ * prompt, and nothing left in the output) or writes JSON that the strict validator and jansson
  * accept, within the cap; a stream stage's events are valid JSON and follow the caller dialect's
  * grammar, and exactly one end or error reaches the sink. */
 #ifndef SL_FUZZ_XLATE_COMMON_H
@@ -45,16 +47,17 @@ static void xfuzz_json(const struct sl_xlate_pair *p, const struct sl_xlate_ctx 
     memset(why, 0x55, sizeof(why));
     sl_buf_init(&out, cap);
     if (request)
-        rc = p->request(c, in, &out, why, sizeof(why));
+        rc = sl_xlate_request(p, c, in, &out, why, sizeof(why));
     else
-        rc = p->response(c, in, &out, &usage, why, sizeof(why));
+        rc = sl_xlate_response(p, c, in, &out, &usage, why, sizeof(why));
     CHECK(out.len <= cap);
     if (rc == SL_OK && !request && p->to == SL_WIRE_BEDROCK_ANTHROPIC) {
         xcheck_passed_json(sl_buf_str(&out));
     } else if (rc == SL_OK) {
         xcheck_json(sl_buf_str(&out));
     } else {
-        CHECK(rc == SL_EPARSE || rc == SL_E2BIG);
+        /* SL_ERR: a response that refuses the request (Gemini's blocked prompt) */
+        CHECK(rc == SL_EPARSE || rc == SL_E2BIG || (rc == SL_ERR && !request));
         CHECK(out.len == 0);
         CHECK(memchr(why, '\0', sizeof(why)) != NULL && why[0] != '\0');
     }
@@ -73,7 +76,7 @@ static void xfuzz_stream(const struct sl_xlate_pair *p, const struct sl_xlate_ct
     h2o_mem_init_pool(&pool);
     xcheck_sink_init(&sink, anthropic_out, c->include_usage, "alias");
     sink.passthrough = p->to == SL_WIRE_BEDROCK_ANTHROPIC;
-    struct xfeed f = {.stage = p->stream(&pool, c, &usage, &sink.super), .rc = SL_OK};
+    struct xfeed f = {.stage = sl_xlate_stream(p, &pool, c, &usage, &sink.super), .rc = SL_OK};
     sl_sse_init(&sse, 1 << 20, false);
     if (sl_sse_feed(&sse, in.ptr, in.len, xfeed_event, &f) == SL_OK)
         sl_sse_finish(&sse, xfeed_event, &f);
@@ -116,8 +119,11 @@ static void xfuzz_run(enum sl_wire from, enum sl_wire to, const uint8_t *data, s
         xfuzz_json(p, &c, false, in, cap);
         break;
     default:
-        /* from is the caller's dialect: the stream goes back to it (embeddings do not stream) */
-        if (p->stream != NULL)
+        /* from is the caller's dialect: the stream goes back to it (embeddings do not stream:
+           their response translator runs instead) */
+        if (p->stream == NULL && p->via[0] == NULL)
+            xfuzz_json(p, &c, false, in, cap);
+        else
             xfuzz_stream(p, &c, from == SL_WIRE_ANTHROPIC, in);
         break;
     }

@@ -11,11 +11,11 @@
  *
  * Not built by default. Build and run from the repository root:
  *
+ *   cmake --build build --target sluice_core   # the families now need the upstream client
  *   gcc -O2 -std=c17 -D_GNU_SOURCE -DH2O_USE_LIBUV=0 -Iinclude -Ibuild/gen \
- *       bench/micro/bedrock_bench.c src/xlate/[a-z]*.c src/providers/[a-z]*.c \
- *       src/stream/eventstream.c src/base/json.c src/base/json_w.c src/base/buf.c \
- *       src/base/str.c src/base/alloc.c src/base/splice.c src/base/log.c \
- *       $(pkg-config --cflags --libs libh2o-evloop openssl zlib) -o /tmp/bedrock_bench
+ *       bench/micro/bedrock_bench.c build/libsluice_core.a \
+ *       $(pkg-config --cflags --libs libh2o-evloop openssl zlib yaml-0.1 jansson) -lpthread -lm \
+ *       -o /tmp/bedrock_bench
  *   /tmp/bedrock_bench           # CPU ns per operation (median of 7 runs)
  *
  * Repeatable instruction counts (compare versions with callgrind, not the clock):
@@ -153,10 +153,9 @@ static void op_response(void)
     sl_buf_dispose(&out);
 }
 
-static char aws_akid[] = "AKIAIOSFODNN7EXAMPLE", aws_secret[] =
-                                                     "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-            aws_region[] = "us-west-2", key_name[] = "aws",
-            host[] = "bedrock-runtime.us-west-2.amazonaws.com", no_path[] = "";
+static char aws_akid[] = "AKIAIOSFODNN7EXAMPLE",
+            aws_secret[] = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", aws_region[] = "us-west-2",
+            key_name[] = "aws", host[] = "bedrock-runtime.us-west-2.amazonaws.com", no_path[] = "";
 static struct sl_aws_key aws = {aws_akid, aws_secret, NULL, aws_region, 1};
 static struct sl_provider_key key;
 
@@ -278,14 +277,11 @@ int main(int argc, char **argv)
         {"stream event: decode + stage", op_decode_and_stage, 200000},
     };
     pair = sl_xlate_for(SL_WIRE_CHAT, SL_WIRE_BEDROCK_CONVERSE);
-    key = (struct sl_provider_key){.name = key_name,
-                                   .adapter = SL_ADAPTER_BEDROCK,
-                                   .origin = {.tls = true,
-                                              .host = host,
-                                              .port = 443,
-                                              .authority = host,
-                                              .base_path = no_path},
-                                   .aws = &aws};
+    key = (struct sl_provider_key){
+        .name = key_name,
+        .adapter = SL_ADAPTER_BEDROCK,
+        .origin = {.tls = true, .host = host, .port = 443, .authority = host, .base_path = no_path},
+        .aws = &aws};
     h2o_mem_init_pool(&pool);
     h2o_mem_init_pool(&stream_pool);
     sl_eventstream_init(&dec, SL_EVENTSTREAM_DEFAULT_MAX_MESSAGE);

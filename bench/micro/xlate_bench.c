@@ -1,14 +1,16 @@
-/* Micro-benchmark for the chat <-> Anthropic translations (src/xlate/): a ~1 KiB chat request
- * translated to an Anthropic request and a ~1 KiB Anthropic response translated back (the pair
- * an OpenAI SDK caller uses to reach a Claude model), the reverse pair, and one stream event
- * each way (an Anthropic text_delta to a chat chunk, a chat content chunk to Anthropic events).
+/* Micro-benchmark for the translations (src/xlate/): a ~1 KiB chat request translated to an
+ * Anthropic request and a ~1 KiB Anthropic response translated back (the pair an OpenAI SDK
+ * caller uses to reach a Claude model), the reverse pair, one stream event each way (an
+ * Anthropic text_delta to a chat chunk, a chat content chunk to Anthropic events), and the same
+ * chat request, a ~1 KiB Gemini response and a Gemini stream event for the chat <-> Gemini pair
+ * (and the Anthropic request through the composed Anthropic -> chat -> Gemini pair).
  *
- * Not built by default. Build and run from the repository root:
+ * Not built by default. Build and run from the repository root, after `make build`:
  *
- *   gcc -O2 -std=c17 -D_GNU_SOURCE -DH2O_USE_LIBUV=0 -Iinclude bench/micro/xlate_bench.c \
- *       src/xlate/[a-z]*.c src/base/json.c src/base/json_w.c src/base/buf.c src/base/str.c \
- *       src/base/alloc.c $(pkg-config --cflags --libs libh2o-evloop) -o /tmp/xlate_bench
- *   /tmp/xlate_bench               # wall-clock: ns per operation (median of 7 runs)
+ *   gcc -O2 -std=c17 -D_GNU_SOURCE -DH2O_USE_LIBUV=0 -Iinclude -Ibuild/gen \
+ *       bench/micro/xlate_bench.c build/libsluice_core.a $(pkg-config --cflags --libs \
+ *       libh2o-evloop yaml-0.1 jansson openssl zlib) -lpthread -o /tmp/xlate_bench
+ *   /tmp/xlate_bench               # CPU ns per operation (thread CPU time, median of 7 runs)
  *
  * Repeatable instruction counts (STYLE: compare versions with callgrind, not the clock):
  *
@@ -82,13 +84,36 @@ static const char chat_response[] =
     "\"assistant\",\"content\":\"Yes \\u2014 it ships to Lyon within three to five working days; "
     "gift wrapping can be added at checkout. If you would like a second title, \\\"Nelson: "
     "Britannia's God of War\\\" (cat. 2093) pairs well with it: a vivid, well-researched life "
-    "of the admiral that many readers of naval history count among their favourites.\",\"tool_calls\":[{\"id\":"
+    "of the admiral that many readers of naval history count among their "
+    "favourites.\",\"tool_calls\":[{\"id\":"
     "\"call_abc\",\"type\":\"function\",\"function\":{\"name\":\"stock\",\"arguments\":"
     "\"{\\\"cat\\\":2093}\"}}],\"refusal\":null},\"logprobs\":null,\"finish_reason\":"
     "\"tool_calls\"}],\"usage\":{\"prompt_tokens\":1948,\"completion_tokens\":61,\"total_tokens\":"
     "2009,\"prompt_tokens_details\":{\"cached_tokens\":1536,\"audio_tokens\":0},"
     "\"completion_tokens_details\":{\"reasoning_tokens\":0,\"audio_tokens\":0}},"
     "\"system_fingerprint\":\"fp_1\"}";
+
+/* 985 bytes: text and two function calls, with cached and thought tokens. */
+static const char gemini_response[] =
+    "{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"Yes "
+    "\\u2014 \\\"The Wager\\\" by David Grann (cat. 4471) is available in hardcover, and we ship "
+    "to France, including Lyon. Delivery usually takes three to five working days, and gift "
+    "wrapping can be added at checkout. If you would like a second title, \\\"Nelson: "
+    "Britannia's God of War\\\" by Andrew Lambert (cat. 2093) pairs well with it and covers the "
+    "Royal Navy's most famous admiral in depth. Let me check current stock for both so you can "
+    "order today.\"},{\"functionCall\":{\"name\":\"stock\",\"args\":{\"cat\":4471,"
+    "\"country\":\"FR\"}}},{\"functionCall\":{\"name\":\"stock\",\"args\":{\"cat\":2093,"
+    "\"country\":\"FR\"}},\"thoughtSignature\":\"CiQB0e2Kb7dGmC1xRvsQ3bKqzqvAqA0pOgyr\"}]},"
+    "\"finishReason\":\"STOP\",\"index\":0,\"avgLogprobs\":-0.3081}],\"usageMetadata\":"
+    "{\"promptTokenCount\":1948,\"candidatesTokenCount\":168,\"totalTokenCount\":2180,"
+    "\"cachedContentTokenCount\":1536,\"thoughtsTokenCount\":64},\"modelVersion\":"
+    "\"gemini-2.5-flash\",\"responseId\":\"hVDnaO7jIe6wkdUPjY2E2Ak\"}";
+
+static const char gemini_event[] =
+    "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\" hardcover\"}],\"role\":"
+    "\"model\"},\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":1948,"
+    "\"candidatesTokenCount\":12,\"totalTokenCount\":1960},\"modelVersion\":"
+    "\"gemini-2.5-flash\",\"responseId\":\"hVDnaO7jIe6wkdUPjY2E2Ak\"}";
 
 static const char anthropic_event[] = "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":"
                                       "{\"type\":\"text_delta\",\"text\":\" hardcover\"}}";
@@ -154,8 +179,8 @@ static void response_a2c(void)
     struct sl_usage u;
     out.len = 0;
     if (sl_xlate_for(SL_WIRE_CHAT, SL_WIRE_ANTHROPIC)
-            ->response(&ctx, sl_str_init(anthropic_response, sizeof(anthropic_response) - 1),
-                       &out, &u, why, sizeof(why)) != SL_OK) {
+            ->response(&ctx, sl_str_init(anthropic_response, sizeof(anthropic_response) - 1), &out,
+                       &u, why, sizeof(why)) != SL_OK) {
         fprintf(stderr, "response: %s\n", why);
         exit(1);
     }
@@ -186,9 +211,47 @@ static void response_c2a(void)
     }
 }
 
+static void request_c2g(void)
+{
+    char why[128];
+    out.len = 0;
+    if (sl_xlate_for(SL_WIRE_CHAT, SL_WIRE_GEMINI)
+            ->request(&ctx, sl_str_init(chat_request, sizeof(chat_request) - 1), &out, why,
+                      sizeof(why)) != SL_OK) {
+        fprintf(stderr, "request: %s\n", why);
+        exit(1);
+    }
+}
+
+static void response_g2c(void)
+{
+    char why[128];
+    struct sl_usage u;
+    out.len = 0;
+    if (sl_xlate_for(SL_WIRE_CHAT, SL_WIRE_GEMINI)
+            ->response(&ctx, sl_str_init(gemini_response, sizeof(gemini_response) - 1), &out, &u,
+                       why, sizeof(why)) != SL_OK) {
+        fprintf(stderr, "response: %s\n", why);
+        exit(1);
+    }
+}
+
+static void request_a2g(void)
+{
+    char why[128];
+    out.len = 0;
+    /* A composed pair has no functions of its own: sl_xlate_request runs both halves. */
+    if (sl_xlate_request(sl_xlate_for(SL_WIRE_ANTHROPIC, SL_WIRE_GEMINI), &ctx,
+                         sl_str_init(anthropic_request, sizeof(anthropic_request) - 1), &out, why,
+                         sizeof(why)) != SL_OK) {
+        fprintf(stderr, "request: %s\n", why);
+        exit(1);
+    }
+}
+
 static h2o_mem_pool_t pool;
-static struct sl_filter *stage_a2c, *stage_c2a;
-static struct sl_usage usage_a2c, usage_c2a;
+static struct sl_filter *stage_a2c, *stage_c2a, *stage_g2c;
+static struct sl_usage usage_a2c, usage_c2a, usage_g2c;
 
 static void feed(struct sl_filter *st, const char *data, size_t len)
 {
@@ -209,6 +272,11 @@ static void event_c2a(void)
     feed(stage_c2a, chat_event, sizeof(chat_event) - 1);
 }
 
+static void event_g2c(void)
+{
+    feed(stage_g2c, gemini_event, sizeof(gemini_event) - 1);
+}
+
 static void setup_streams(void)
 {
     h2o_mem_init_pool(&pool);
@@ -216,16 +284,20 @@ static void setup_streams(void)
         sl_xlate_for(SL_WIRE_CHAT, SL_WIRE_ANTHROPIC)->stream(&pool, &ctx, &usage_a2c, &sink);
     stage_c2a =
         sl_xlate_for(SL_WIRE_ANTHROPIC, SL_WIRE_CHAT)->stream(&pool, &ctx, &usage_c2a, &sink);
+    stage_g2c = sl_xlate_for(SL_WIRE_CHAT, SL_WIRE_GEMINI)->stream(&pool, &ctx, &usage_g2c, &sink);
     /* Put both stages in the middle of a text block, where most events of a stream arrive. */
     feed(stage_a2c, anthropic_start, sizeof(anthropic_start) - 1);
     feed(stage_a2c, anthropic_block, sizeof(anthropic_block) - 1);
     event_c2a();
+    event_g2c();
 }
 
+/* Thread CPU time: what the translation costs the worker, without the time another process
+ * had the core (the development VM is shared). */
 static uint64_t now_ns(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
@@ -263,13 +335,17 @@ int main(int argc, char **argv)
         {"chat response -> anthropic (response_c2a)", response_c2a, 20000},
         {"anthropic text_delta -> chat chunk (event_a2c)", event_a2c, 200000},
         {"chat content chunk -> anthropic delta (event_c2a)", event_c2a, 200000},
+        {"chat request -> gemini (request_c2g)", request_c2g, 20000},
+        {"gemini response -> chat (response_g2c)", response_g2c, 20000},
+        {"gemini text event -> chat chunk (event_g2c)", event_g2c, 200000},
+        {"anthropic request -> chat -> gemini (request_a2g)", request_a2g, 20000},
     };
     sl_buf_init(&out, 1 << 20);
     setup_streams();
     printf("inputs: chat request %zu B, anthropic response %zu B, anthropic request %zu B, chat "
-           "response %zu B\n",
+           "response %zu B, gemini response %zu B\n",
            sizeof(chat_request) - 1, sizeof(anthropic_response) - 1, sizeof(anthropic_request) - 1,
-           sizeof(chat_response) - 1);
+           sizeof(chat_response) - 1, sizeof(gemini_response) - 1);
     if (argc > 1) {
         unsigned n = (unsigned)strtoul(argv[1], NULL, 10);
         for (size_t k = 0; k < SL_ARRAY_LEN(ops); k++) {

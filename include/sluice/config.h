@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include "sluice/base.h"
+#include "sluice/cidr.h"
 #include "sluice/diag.h"
 #include "sluice/log.h"
 
@@ -38,6 +39,12 @@ struct sl_config_list {
     size_t n;
 };
 
+/* A list of address ranges (proxy.real_ip.trusted_proxies). */
+struct sl_cidr_list {
+    struct sl_cidr *v;
+    size_t n;
+};
+
 /* A remark about a valid configuration, made at load: a warning (a setting that weakens
  * security or does not do what an AISIX config expects) or an info line (an AISIX block that is
  * switched off and therefore accepted). Logged at start, printed by `sluice validate`. */
@@ -49,6 +56,10 @@ struct sl_config_note {
 
 /* At most this many proxy.request_id.accept_headers: each one is looked up on every request. */
 #define SL_CONFIG_MAX_ID_HEADERS 16
+
+/* At most this many proxy.real_ip.trusted_proxies: each is tried against the peer of every
+ * request. */
+#define SL_CONFIG_MAX_CIDRS 256
 
 /* upstream.pool_max_idle_per_host when the key is not set: no cap on idle connections. */
 #define SL_CONFIG_UNBOUNDED UINT64_MAX
@@ -75,6 +86,13 @@ struct sl_config {
              * order; empty = always mint one. */
             struct sl_config_list accept_headers;
         } request_id;
+        /* The client address behind reverse proxies (nginx's real_ip): when the TCP peer is in
+         * trusted_proxies, the address comes from header (see sl_real_ip in cidr.h). */
+        struct {
+            struct sl_cidr_list trusted_proxies; /* empty: the client is always the TCP peer */
+            bool recursive;
+            char *header; /* lower-case header name */
+        } real_ip;
     } proxy;
 
     struct {
@@ -120,6 +138,12 @@ struct sl_config {
     struct {
         uint64_t min_drain_secs;
     } shutdown;
+
+    struct {
+        /* Secrets that seal the ids of responses created through Responses upstreams (respid.h):
+         * the first seals, every one opens (rotation). Empty: each provider key's api_key. */
+        struct sl_config_list id_secrets;
+    } responses;
 
     struct sl_config_note *notes; /* in file order */
     size_t n_notes;

@@ -1,7 +1,7 @@
 /* One client exchange: the object every routed request lives in, and the ordered phases a
  * proxied request runs through (nginx's phase handlers):
  *
- *     auth -> inspect -> route -> access -> cache -> upstream
+ *     auth -> inspect -> route -> access -> plan -> cache -> upstream
  *
  * and, when h2o frees the request, the log. Each phase returns
  *   SL_OK       go on with the next phase;
@@ -25,6 +25,7 @@
 #include "sluice/h2o.h"
 #include "sluice/reqlog.h"
 #include "sluice/resources.h"
+#include "sluice/route.h"
 #include "sluice/xlate.h"
 
 struct sl_config;
@@ -42,11 +43,16 @@ struct sl_services {
     h2o_timeout_t *sse_keepalive;      /* SSE keep-alive comments; NULL: off */
     h2o_timeout_t *client_watch;       /* a 1 s tick for requests that watch their caller */
     const _Atomic bool *draining;      /* the process is shutting down */
+    unsigned worker;                   /* this worker's index (per-worker balancer state) */
 };
 
 /* Module slots: per-request state of a feature, instead of a field in the exchange. */
 enum sl_mod {
     SL_MOD_CALL = 0, /* the upstream phase (api/call.c) */
+    /* What the route's dialect needs for its rewrites, prepared by a phase of the route (the
+       Responses routes: the sealer of response ids, api/responses.c); the upstream phase hands
+       it to the dialect and the translators as sl_xlate_ctx.dialect_state. */
+    SL_MOD_DIALECT,
     SL_MOD_COUNT,
 };
 
@@ -63,16 +69,6 @@ struct sl_route {
     sl_phase_fn *const *phases; /* NULL-terminated */
 };
 
-/* One upstream attempt (a retry or, later, a failover target). */
-struct sl_attempt {
-    const struct sl_model *model;
-    uint64_t start_us;
-    int status;        /* the upstream's status, 0 before a head arrived */
-    const char *error; /* upstream failure kind, or NULL */
-};
-
-#define SL_EXCHANGE_MAX_ATTEMPTS 8
-
 struct sl_exchange {
     h2o_req_t *req;
     const struct sl_services *svc;
@@ -84,19 +80,32 @@ struct sl_exchange {
     const struct sl_dialect *dialect;
     struct sl_reqlog log;
     /* What the phases found. */
-    const struct sl_api_key *key;   /* auth */
-    struct sl_call call;            /* inspect: the caller's body as its dialect sees it */
-    const struct sl_model *model;   /* route */
-    struct sl_str alias_json;       /* the "model" value the caller sent, raw */
-    struct sl_str upstream_id;      /* the upstream model id: text */
-    struct sl_str upstream_id_json; /* ... and as a JSON string literal */
-    struct sl_usage usage;          /* tokens, as the upstream reported them */
-    struct sl_attempt attempts[SL_EXCHANGE_MAX_ATTEMPTS];
-    unsigned n_attempts;
+    const struct sl_api_key *key; /* auth */
+    struct sl_call call;          /* inspect: the caller's body as its dialect sees it */
+    const struct sl_model *model; /* route: the model the caller named (maybe a group) */
+    struct sl_str alias_json;     /* the "model" value the caller sent, raw */
+    /* The upstream model id of a direct model, as text and as a JSON string literal (route);
+     * the upstream phase sets them for each target it tries. */
+    struct sl_str upstream_id;
+    struct sl_str upstream_id_json;
+    struct sl_route_plan plan; /* plan: the direct models to try, in order (route.h) */
+    struct sl_ip client;       /* plan: the client's address (proxy.real_ip) */
+    bool has_client;
+    struct sl_usage usage; /* tokens, as the upstream reported them */
+    /* A call on a stored resource (GET /v1/responses/{id}...): the method and the path below the
+     * api_base that a phase of the route chose; NULL and empty: POST to the wire's endpoint. */
+    const char *upstream_method;
+    struct sl_str upstream_path;
+    /* Each upstream attempt (target, status or failure kind, milliseconds) is recorded in
+     * log.attempts. */
     void *mod[SL_MOD_COUNT];
     /* HTTP/1.1: called at once when the caller closes its end while the request is handled;
      * set by a phase that has work to stop (the upstream call). */
     void (*on_client_gone)(struct sl_exchange *x);
+    /* Called by the upstream phase before it builds each plan target's request, when a phase of
+     * the route has per-target state to prepare (POST /v1/responses: x->mod[SL_MOD_DIALECT], the
+     * sealer of the target's provider key, or none for a translated target). */
+    void (*on_target)(struct sl_exchange *x, const struct sl_model *target);
     void *client_conn; /* the server's connection record (HTTP/1.1), opaque here */
     /* private */
     unsigned _phase;
@@ -141,6 +150,7 @@ int sl_phase_auth(struct sl_exchange *x);
 int sl_phase_inspect(struct sl_exchange *x);
 int sl_phase_route(struct sl_exchange *x);
 int sl_phase_access(struct sl_exchange *x);
+int sl_phase_plan(struct sl_exchange *x);
 int sl_phase_upstream(struct sl_exchange *x);
 
 /* Local routes: one phase each, answering themselves. */
@@ -148,5 +158,14 @@ int sl_phase_livez(struct sl_exchange *x);
 int sl_phase_readyz(struct sl_exchange *x);
 int sl_phase_models(struct sl_exchange *x);
 int sl_phase_model(struct sl_exchange *x);
+
+/* The Responses routes (api/responses.c). create runs between plan and upstream on POST
+ * /v1/responses: previous_response_id opened and checked (the plan keeps only the targets of the
+ * provider key that holds the response), the id sealer prepared for each target. stored replaces
+ * inspect, route and access on the routes of a stored response (GET, DELETE /v1/responses/{id},
+ * POST .../cancel, GET .../input_items): the id opened for this caller, the direct model of the
+ * provider key the id names chosen (never re-routed: the response lives at that key). */
+int sl_phase_responses_create(struct sl_exchange *x);
+int sl_phase_responses_stored(struct sl_exchange *x);
 
 #endif

@@ -60,4 +60,10 @@ int sl_url_normalize_anthropic_base(struct sl_str api_base, struct sl_buf *out, 
  * slashes dropped, the path otherwise kept. */
 int sl_url_normalize_plain_base(struct sl_str api_base, struct sl_buf *out, const char **why);
 
+/* The same with a family's own rules: trailing slashes and any of suffixes (pasted endpoint
+ * parts, checked repeatedly: "/openai/", "/v1") are dropped, and a bare host gets bare_path
+ * (empty for none). Used for the Azure OpenAI, Gemini and Vertex AI families. */
+int sl_url_normalize_base(struct sl_str api_base, const struct sl_str *suffixes, size_t n,
+                          struct sl_str bare_path, struct sl_buf *out, const char **why);
+
 #endif

@@ -217,6 +217,7 @@ int sl_resources_parse(const char *data, size_t len, const char *name, char *con
         return SL_ERR;
     }
     size_t *pos = sort_models(r);
+    sl__res_link_targets(r, pos);
     sl__res_index_build(r, pos);
     free(pos);
     *out = r;
@@ -263,6 +264,8 @@ static void free_provider_key(struct sl_provider_key *k)
     free_secret(&k->auth_header);
     sl__res_aws_free(k->aws);
     k->aws = NULL;
+    sl__res_cred_dispose(&k->cred);
+    free(k->api_version);
 }
 
 static void free_model(struct sl_model *m)
@@ -271,6 +274,9 @@ static void free_model(struct sl_model *m)
     free(m->provider);
     free(m->model_name);
     free(m->model_name_json);
+    sl__res_routing_free(m->routing);
+    free(m->allowed_cidrs);
+    sl__res_health_check_free(m->health_check);
 }
 
 static void free_api_key(struct sl_api_key *k)
@@ -286,6 +292,8 @@ void sl_resources_free(struct sl_resources *r)
 {
     if (r == NULL)
         return;
+    if (r->_unbind != NULL)
+        r->_unbind(r);
     sl__res_index_free(r->_index);
     for (size_t i = 0; i < r->n_provider_keys; i++)
         free_provider_key(&r->provider_keys[i]);

@@ -7,7 +7,8 @@
  *     request_duration_seconds, time_to_first_token_seconds, and tokens by type (the renderer
  *     sums tokens over routes into tokens_total{model,type});
  *   - SL__SERIES_ROUTE {route}: in_flight_requests;
- *   - SL__SERIES_UPSTREAM_ERROR {model, kind}: upstream_errors_total.
+ *   - SL__SERIES_UPSTREAM_ERROR {model, kind}: upstream_errors_total;
+ *   - SL__SERIES_TARGET {target}: the target_*_total counters of upstream attempts.
  *
  * The writer finds series through an open-addressing hash table that only it touches. Every
  * series is also pushed onto an append-only list per type: the node is fully initialised, then
@@ -30,6 +31,7 @@ enum sl__series_type {
     SL__SERIES_REQUEST = 0,
     SL__SERIES_ROUTE,
     SL__SERIES_UPSTREAM_ERROR,
+    SL__SERIES_TARGET,
     SL__SERIES_TYPES,
 };
 
@@ -72,6 +74,15 @@ struct sl__route_series {
 struct sl__error_series {
     struct sl__series super;
     _Atomic uint64_t count;
+};
+
+/* Upstream attempts on one direct model ({target}: the name is stored as the series' model). */
+struct sl__target_series {
+    struct sl__series super;
+    _Atomic uint64_t attempts;
+    _Atomic uint64_t retries;
+    _Atomic uint64_t failovers;
+    _Atomic uint64_t failures;
 };
 
 struct sl__metrics_slot {

@@ -17,6 +17,7 @@
  * cannot hand the new key the old one's derived secret. */
 #include <string.h>
 
+#include "head.h"
 #include "sluice/base.h"
 #include "sluice/bedrock.h"
 #include "sluice/json.h"
@@ -24,7 +25,6 @@
 #include "sluice/provider.h"
 #include "sluice/put.h"
 #include "sluice/sigv4.h"
-#include "sluice_version.h"
 
 #define SERVICE "bedrock"
 /* Signing caches one worker keeps: one per AWS key it signs for, the oldest evicted past this
@@ -87,8 +87,12 @@ bool sl_bedrock_is_cohere_embed(struct sl_str id)
 
 /* ---- wires ---- */
 
-static enum sl_wire wire_for_model(enum sl_op op, enum sl_wire caller, struct sl_str model)
+/* Responses callers reach chat models through chat (responses -> chat -> Converse); Bedrock has
+ * no stored responses, so SL_OP_RESPONSE_STATE is never served. */
+static enum sl_wire wire_for(const struct sl_provider_key *key, struct sl_str model, enum sl_op op,
+                             enum sl_wire caller)
 {
+    (void)key;
     switch (op) {
     case SL_OP_CHAT:
         /* Claude SDKs get Claude's own API (every Anthropic field survives); everyone else goes
@@ -104,15 +108,10 @@ static enum sl_wire wire_for_model(enum sl_op op, enum sl_wire caller, struct sl
         break;
     case SL_OP_COMPLETIONS:
     case SL_OP_COUNT_TOKENS:
+    case SL_OP_RESPONSE_STATE:
         break;
     }
     return SL_WIRE_COUNT;
-}
-
-/* Without the model: what a family-level question gets (the pipeline asks wire_for_model). */
-static enum sl_wire wire_for(enum sl_op op, enum sl_wire caller)
-{
-    return wire_for_model(op, caller, SL_STR_NULL);
 }
 
 static const char *operation(enum sl_wire w, bool stream)
@@ -196,17 +195,16 @@ static void sign(h2o_mem_pool_t *pool, const struct sl_provider_key *key,
 
 /* ---- the request ---- */
 
-/* base_path + "/model/" + the id as one encoded segment + the operation, in pool memory. */
-static struct sl_str request_path(h2o_mem_pool_t *pool, const struct sl_provider_key *key,
-                                  const struct sl_upstream_call *call)
+/* "/model/" + the id as one encoded segment + the operation (below the base path), in pool
+ * memory. */
+static struct sl_str request_path(h2o_mem_pool_t *pool, const struct sl_upstream_call *call)
 {
     struct sl_buf b;
     struct sl_str model = call->model;
     if (model.len > MAX_MODEL_ID)
         model.len = MAX_MODEL_ID; /* Bedrock refuses it anyway, naming the model */
-    sl_buf_init(&b, strlen(key->origin.base_path) + 3 * model.len + 64);
-    SL_ASSERT(sl_buf_append_str(&b, sl_str_from_cstr(key->origin.base_path)) == SL_OK &&
-              sl_buf_append_str(&b, SL_STRLIT("/model/")) == SL_OK &&
+    sl_buf_init(&b, 3 * model.len + 64);
+    SL_ASSERT(sl_buf_append_str(&b, SL_STRLIT("/model/")) == SL_OK &&
               sl_sigv4_encode_segment(&b, model) == SL_OK &&
               sl_buf_append_str(&b, sl_str_from_cstr(operation(call->wire, call->stream))) ==
                   SL_OK);
@@ -215,66 +213,68 @@ static struct sl_str request_path(h2o_mem_pool_t *pool, const struct sl_provider
     return sl_str_from_iov(v);
 }
 
-static char *put_header(char *w, struct sl_str name, struct sl_str value)
+/* The path as signed: the base path and the request path, in pool memory. */
+static struct sl_str signed_path(h2o_mem_pool_t *pool, const struct sl_origin *o, struct sl_str rel)
 {
-    w = sl_put(w, name.ptr, name.len);
-    w = SL_PUT_LIT(w, ": ");
-    w = sl_put(w, value.ptr, value.len);
-    return SL_PUT_LIT(w, "\r\n");
+    size_t blen = strlen(o->base_path);
+    char *p = h2o_mem_alloc_pool(pool, blen + rel.len + 1);
+    memcpy(p, o->base_path, blen);
+    memcpy(p + blen, rel.ptr, rel.len);
+    return sl_str_init(p, blen + rel.len);
 }
 
+static void put_header(struct sl__head *h, struct sl_str name, struct sl_str value)
+{
+    h->w = SL_PUT_LIT(h->w, "\r\n");
+    h->w = sl_put(h->w, name.ptr, name.len);
+    h->w = SL_PUT_LIT(h->w, ": ");
+    h->w = sl_put(h->w, value.ptr, value.len);
+}
+
+/* The head is the shared one (head.h): the request line and Host, then Bedrock's own headers,
+ * then the common tail. The signature covers Host and the tail's Content-Type and Accept with
+ * exactly the values sent (the tail's Accept is set here to what Bedrock answers with), and
+ * X-Amzn-Bedrock-Accept when sent; the tail's other headers are not signed (SigV4 needs Host
+ * and the X-Amz-* ones; a proxy may rewrite User-Agent). */
 static void build_request(h2o_mem_pool_t *pool, const struct sl_provider_key *key,
                           const struct sl_upstream_call *call, h2o_iovec_t **bufs, size_t *nbufs)
 {
     const struct sl_origin *o = &key->origin;
-    struct sl_str path = request_path(pool, key, call);
-    struct sl_sigv4_header h[MAX_HEADERS];
+    struct sl_str rel = request_path(pool, call);
+    /* What the reply comes in: AWS's event stream for the streamed operations, JSON otherwise. */
+    struct sl_str accept = call->stream ? SL_STRLIT("application/vnd.amazon.eventstream")
+                                        : SL_STRLIT("application/json");
+    struct sl_sigv4_header hd[MAX_HEADERS];
     size_t nh = 0;
     struct sl_sigv4_out sig = {0};
-    h[nh++] = (struct sl_sigv4_header){SL_STRLIT("Host"), sl_str_from_cstr(o->authority)};
-    h[nh++] = (struct sl_sigv4_header){SL_STRLIT("Content-Type"), SL_STRLIT("application/json")};
-    /* What the model's body is in (InvokeModel's Accept; the stream's own content type is AWS's
-       event stream either way); Converse has no such header. */
-    if (call->wire != SL_WIRE_BEDROCK_CONVERSE)
-        h[nh++] = (struct sl_sigv4_header){call->stream ? SL_STRLIT("X-Amzn-Bedrock-Accept")
-                                                        : SL_STRLIT("Accept"),
-                                           SL_STRLIT("application/json")};
+    hd[nh++] = (struct sl_sigv4_header){SL_STRLIT("Host"), sl_str_from_cstr(o->authority)};
+    hd[nh++] = (struct sl_sigv4_header){SL_STRLIT("Content-Type"), SL_STRLIT("application/json")};
+    hd[nh++] = (struct sl_sigv4_header){SL_STRLIT("Accept"), accept};
+    /* What the model's body is in, for a streamed InvokeModel (the plain one says it with
+       Accept); Converse has no such header. */
+    bool bedrock_accept = call->wire != SL_WIRE_BEDROCK_CONVERSE && call->stream;
+    if (bedrock_accept)
+        hd[nh++] = (struct sl_sigv4_header){SL_STRLIT("X-Amzn-Bedrock-Accept"),
+                                            SL_STRLIT("application/json")};
+    SL_ASSERT(nh <= MAX_HEADERS);
     if (key->aws != NULL)
-        sign(pool, key, call, path, h, nh, &sig);
-    size_t cap = 768 + strlen(o->authority) * 2 + path.len + call->request_id.len +
-                 sig.authorization.len + sig.amz_date.len + sig.security_token.len +
-                 (key->auth_header != NULL ? strlen(key->auth_header) : 0);
-    char *head = h2o_mem_alloc_pool(pool, cap), *w = head;
-    w = SL_PUT_LIT(w, "POST ");
-    if (call->absolute_form) {
-        w = sl_put_cstr(w, o->tls ? "https://" : "http://");
-        w = sl_put_cstr(w, o->authority);
-    }
-    w = sl_put(w, path.ptr, path.len);
-    w = SL_PUT_LIT(w, " HTTP/1.1\r\n");
-    for (size_t i = 0; i < nh; i++)
-        w = put_header(w, h[i].name, h[i].value);
+        sign(pool, key, call, signed_path(pool, o, rel), hd, nh, &sig);
+    size_t extra = 256 + sig.authorization.len + sig.amz_date.len + sig.security_token.len +
+                   (key->auth_header != NULL ? strlen(key->auth_header) : 0);
+    struct sl__head h;
+    sl__head_start(&h, pool, o, call, rel, extra);
+    h.accept = accept;
+    if (bedrock_accept)
+        put_header(&h, hd[3].name, hd[3].value);
     if (key->aws != NULL && sig.authorization.len != 0) {
-        w = put_header(w, SL_STRLIT("X-Amz-Date"), sig.amz_date);
+        put_header(&h, SL_STRLIT("X-Amz-Date"), sig.amz_date);
         if (sig.security_token.len != 0)
-            w = put_header(w, SL_STRLIT("X-Amz-Security-Token"), sig.security_token);
-        w = put_header(w, SL_STRLIT("Authorization"), sig.authorization);
+            put_header(&h, SL_STRLIT("X-Amz-Security-Token"), sig.security_token);
+        put_header(&h, SL_STRLIT("Authorization"), sig.authorization);
     } else if (key->aws == NULL) {
-        w = put_header(w, SL_STRLIT("Authorization"), sl_str_from_cstr(key->auth_header));
+        put_header(&h, SL_STRLIT("Authorization"), sl_str_from_cstr(key->auth_header));
     }
-    w = SL_PUT_LIT(w, "Accept-Encoding: identity\r\nUser-Agent: sluice/" SL_VERSION_BASE
-                      "\r\nX-Request-Id: ");
-    w = sl_put(w, call->request_id.ptr, call->request_id.len);
-    w = SL_PUT_LIT(w, "\r\nContent-Length: ");
-    w = sl_put_u64(w, call->body_len);
-    w = SL_PUT_LIT(w, "\r\n\r\n");
-    size_t n = (size_t)(w - head);
-    SL_ASSERT(n < cap);
-    h2o_iovec_t *v = h2o_mem_alloc_pool(pool, sizeof(*v) * (call->nbody + 1));
-    v[0] = h2o_iovec_init(head, n);
-    memcpy(v + 1, call->body, sizeof(*v) * call->nbody);
-    *bufs = v;
-    *nbufs = call->nbody + 1;
+    sl__head_finish(&h, pool, call, bufs, nbufs);
 }
 
 /* ---- errors ---- */
@@ -367,6 +367,5 @@ const struct sl_provider_ops sl_provider_bedrock = {
     .build_request = build_request,
     .parse_error = parse_error,
     .retryable_status = retryable_status,
-    .wire_for_model = wire_for_model,
     .classify = classify,
 };

@@ -351,6 +351,8 @@ static void observe(struct sl_worker *w, const struct sl_reqlog *log, int status
         .prompt_tokens = log->prompt_tokens,
         .completion_tokens = log->completion_tokens,
         .upstream_error = log->upstream_error,
+        .attempts = log->attempts,
+        .n_attempts = log->n_attempts,
     };
     sl_metrics_observe(w->metrics, &m);
 }

@@ -30,6 +30,8 @@ struct sl_server {
     unsigned started;
     /* Control loop (main thread): signals, drain, metrics listener. */
     struct sl_control *control;
+    /* Background model checks (route.h), NULL until started. */
+    struct sl_route_checker *checker;
 };
 
 /* The control loop (control.c). sl_control_bind opens the metrics listener (if enabled);

@@ -172,4 +172,41 @@ struct sl_filter *sl__xlate_chat_to_anthropic_stream(h2o_mem_pool_t *pool,
                                                      struct sl_usage *usage,
                                                      struct sl_filter *next);
 
+/* Gemini (generateContent, batchEmbedContents): src/xlate/ req_, resp_, stream_ and embed_ gemini
+ * files. */
+int sl__xlate_chat_to_gemini_request(const struct sl_xlate_ctx *c, struct sl_str body,
+                                     struct sl_buf *out, char *why, size_t whylen);
+int sl__xlate_gemini_to_chat_response(const struct sl_xlate_ctx *c, struct sl_str body,
+                                      struct sl_buf *out, struct sl_usage *usage, char *why,
+                                      size_t whylen);
+struct sl_filter *sl__xlate_gemini_to_chat_stream(h2o_mem_pool_t *pool,
+                                                  const struct sl_xlate_ctx *c,
+                                                  struct sl_usage *usage, struct sl_filter *next);
+/* What the Gemini response and stream translations share (resp_gemini_chat.c). */
+/* usageMetadata read into u (struct sl_usage's meaning: thoughts count as output). */
+int sl__xl_gemini_usage(struct sl__xl *x, const char *path, const struct sl_json_member *v,
+                        struct sl_usage *u);
+/* "usage": OpenAI's object, with cached and reasoning token details. */
+void sl__xl_write_gemini_chat_usage(struct sl_json_w *w, const struct sl_usage *u);
+/* finishReason -> finish_reason (tool_calls: the candidate called functions). */
+const char *sl__xl_finish_of_gemini(struct sl_str reason, bool tool_calls);
+/* promptFeedback with a blockReason: SL_ERR with why naming it (the caller gets 400); else 0
+ * (SL_EPARSE for a malformed one). */
+int sl__xl_gemini_blocked(struct sl__xl *x, const struct sl_json_member *feedback);
+/* "id": the functionCall's id, else "call_<seed>_<n>"; with "__thought__<signature>" when the
+ * part carries a thought signature. */
+void sl__xl_write_gemini_call_id(struct sl_json_w *w, const struct sl_json_member *id,
+                                 const struct sl_json_member *signature, struct sl_str seed,
+                                 size_t n);
+/* A chat tool call object (with "index" when index >= 0) from a functionCall part. */
+int sl__xl_gemini_call(struct sl__xl *x, struct sl_json_w *w, const char *path,
+                       const struct sl_json_member *call, const struct sl_json_member *signature,
+                       struct sl_str seed, size_t n, int64_t index);
+
+int sl__xlate_embeddings_to_gemini_request(const struct sl_xlate_ctx *c, struct sl_str body,
+                                           struct sl_buf *out, char *why, size_t whylen);
+int sl__xlate_gemini_to_embeddings_response(const struct sl_xlate_ctx *c, struct sl_str body,
+                                            struct sl_buf *out, struct sl_usage *usage, char *why,
+                                            size_t whylen);
+
 #endif

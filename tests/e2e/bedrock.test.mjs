@@ -111,7 +111,9 @@ test('OpenAI SDK, JSON: Converse with a signed request, the model id encoded in 
   assert.deepEqual(r.usage, { prompt_tokens: 16, completion_tokens: 3, total_tokens: 19, prompt_tokens_details: { cached_tokens: 4 } });
   const up = await lastUpstream();
   assert.equal(up.path, '/model/us.anthropic.claude-3-5-sonnet-20241022-v2%3A0/converse');
-  assert.match(up.headers.authorization, new RegExp(`^AWS4-HMAC-SHA256 Credential=${AKID}/\\d{8}/us-west-2/bedrock/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature=[0-9a-f]{64}$`));
+  assert.match(up.headers.authorization, new RegExp(`^AWS4-HMAC-SHA256 Credential=${AKID}/\\d{8}/us-west-2/bedrock/aws4_request, SignedHeaders=accept;content-type;host;x-amz-date, Signature=[0-9a-f]{64}$`));
+  // the shared head's Accept is signed with the value sent
+  assert.equal(up.headers.accept, 'application/json');
   assert.match(up.headers['x-amz-date'], /^\d{8}T\d{6}Z$/);
   assert.equal(up.headers['x-amz-security-token'], undefined);
   const sent = JSON.parse(up.body);
@@ -145,7 +147,8 @@ test('OpenAI SDK, stream: ConverseStream frames split across reads become chunks
   assert.equal(up.path, '/model/meta.llama3-3-70b-instruct-v1%3A0/converse-stream');
   // the session token is sent and signed
   assert.equal(up.headers['x-amz-security-token'], TOKEN);
-  assert.match(up.headers.authorization, /SignedHeaders=content-type;host;x-amz-date;x-amz-security-token,/);
+  assert.match(up.headers.authorization, /SignedHeaders=accept;content-type;host;x-amz-date;x-amz-security-token,/);
+  assert.equal(up.headers.accept, 'application/vnd.amazon.eventstream');
   const m1 = await scrapeMetrics(s);
   const d = (k) => (m1.get(k) ?? 0) - (m0.get(k) ?? 0);
   assert.equal(d('sluice_tokens_total{model="llama",type="prompt"}'), 9);

@@ -19,6 +19,7 @@
 
 #include <h2o.h>
 
+#include "oauth.h"
 #include "server.h"
 #include "sluice/base.h"
 #include "sluice/log.h"
@@ -46,6 +47,7 @@ struct worker_thread {
  * loops still hold as reachable rather than lost. */
 static struct {
     struct mock_server_cfg scfg;
+    struct mock_oauth_cfg oauth;
     struct listener listeners[MAX_LISTENERS];
     size_t n_listeners;
     const char *tls_cert;
@@ -65,7 +67,10 @@ static const char usage[] =
     "                   [--reply TEXT] [--chunks N] [--ttft-ms N] [--chunk-interval-ms N]\n"
     "                   [--latency-ms N] [--dimensions N] [--require-key KEY] [--quiet]\n"
     "                   [--aws-key ACCESS_KEY_ID:SECRET[:TOKEN]]... [--clock-skew-secs N]\n"
-    "An OpenAI-compatible mock upstream. Prints one line per listener:\n"
+    "                   [--oauth-public-key PEM] [--entra-client ID:SECRET] [--token-ttl S]\n"
+    "                   [--token-latency-ms N] [--static-token TOKEN] [--no-responses]\n"
+    "A mock LLM upstream (OpenAI chat and Responses, Anthropic, Azure OpenAI, Gemini, Vertex AI,\n"
+    "OAuth token endpoints). Prints one line per listener:\n"
     "  sluice-mock listening on http://HOST:PORT\n"
     "See tests/mock/README.md for the endpoints and the per-request \"mock\" controls.\n";
 
@@ -135,6 +140,12 @@ enum {
     O_LATENCY,
     O_DIMS,
     O_KEY,
+    O_OAUTH_KEY,
+    O_ENTRA,
+    O_TOKEN_TTL,
+    O_TOKEN_LATENCY,
+    O_STATIC_TOKEN,
+    O_NO_RESPONSES,
     O_AWS_KEY,
     O_SKEW,
 };
@@ -152,7 +163,13 @@ static const struct option long_opts[] = {
     {"require-key", required_argument, NULL, O_KEY},
     {"aws-key", required_argument, NULL, O_AWS_KEY},
     {"clock-skew-secs", required_argument, NULL, O_SKEW},
+    {"oauth-public-key", required_argument, NULL, O_OAUTH_KEY},
+    {"entra-client", required_argument, NULL, O_ENTRA},
+    {"token-ttl", required_argument, NULL, O_TOKEN_TTL},
+    {"token-latency-ms", required_argument, NULL, O_TOKEN_LATENCY},
+    {"static-token", required_argument, NULL, O_STATIC_TOKEN},
     {"quiet", no_argument, NULL, 'q'},
+    {"no-responses", no_argument, NULL, O_NO_RESPONSES},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -234,8 +251,30 @@ static void apply_option(int c, char *arg, char **argv)
             G.scfg.clock_skew_secs = -G.scfg.clock_skew_secs;
         break;
     }
+    case O_OAUTH_KEY:
+        G.oauth.public_key_file = arg;
+        break;
+    case O_ENTRA:
+        if (strchr(arg, ':') == NULL || arg[0] == ':')
+            usage_error("--entra-client: expected CLIENT_ID:SECRET, got \"%s\"", arg);
+        G.oauth.entra_client = sl_str_from_cstr(arg);
+        break;
+    case O_TOKEN_TTL:
+        G.oauth.ttl_s = parse_uint_arg("--token-ttl", arg, 1, 86400);
+        break;
+    case O_TOKEN_LATENCY:
+        G.oauth.latency_ms = parse_uint_arg("--token-latency-ms", arg, 0, MOCK_MAX_MS);
+        break;
+    case O_STATIC_TOKEN:
+        if (arg[0] == '\0')
+            usage_error("--static-token: the token must not be empty");
+        G.oauth.static_token = sl_str_from_cstr(arg);
+        break;
     case 'q':
         G.scfg.quiet = true;
+        break;
+    case O_NO_RESPONSES:
+        G.scfg.no_responses = true;
         break;
     case 'h':
         fputs(usage, stdout);
@@ -511,6 +550,7 @@ int main(int argc, char **argv)
     if (bind_listeners() != SL_OK)
         return 1;
     mock_server_init(&G.scfg);
+    mock_oauth_init(&G.oauth);
     setup_h2o();
     G.workers = sl_xcalloc(G.threads, sizeof(*G.workers));
     for (unsigned i = 0; i < G.threads; i++) {

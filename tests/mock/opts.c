@@ -81,6 +81,9 @@ static const struct field fields[] = {
     FIELD(tag, F_STRING),
     FIELD(bedrock_stop_reason, F_STRING),
     FIELD(corrupt_crc_after_chunks, F_CHUNKS),
+    FIELD(block_reason, F_STRING),
+    FIELD(gemini_finish_reason, F_STRING),
+    FIELD(thought_signature, F_STRING),
 };
 
 static const char *const finish_reasons[] = {"stop", "length", "tool_calls", "content_filter",
@@ -490,5 +493,14 @@ bool mock_opts_has_anthropic_only(const struct mock_opts *o, const char **name)
             : o->cache_creation_input_tokens != MOCK_UNSET ? "cache_creation_input_tokens"
             : o->cache_read_input_tokens != MOCK_UNSET     ? "cache_read_input_tokens"
                                                            : NULL;
+    return *name != NULL;
+}
+
+bool mock_opts_has_gemini_only(const struct mock_opts *o, const char **name)
+{
+    *name = o->block_reason.ptr != NULL           ? "block_reason"
+            : o->gemini_finish_reason.ptr != NULL ? "gemini_finish_reason"
+            : o->thought_signature.ptr != NULL    ? "thought_signature"
+                                                  : NULL;
     return *name != NULL;
 }

@@ -26,6 +26,7 @@ struct mock_server_cfg {
     struct av_key aws_keys[MOCK_MAX_AWS_KEYS];
     size_t n_aws_keys;
     int64_t clock_skew_secs;
+    bool no_responses; /* .../responses is a 404, as on a chat-only server */
 };
 
 /* h2o 2.2 timeouts have one fixed duration each, so a worker keeps one per distinct delay in use.

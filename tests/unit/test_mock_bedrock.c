@@ -36,8 +36,9 @@ struct built {
 };
 
 /* Strings the structs hold as char * (the loader owns them there): mutable copies. */
-static char key_name[] = "k", vendor[] = "bedrock", host[] = "bedrock-runtime.us-west-2.amazonaws.com",
-            no_path[] = "", pool_key[] = "https://bedrock-runtime.us-west-2.amazonaws.com:443",
+static char key_name[] = "k", vendor[] = "bedrock",
+            host[] = "bedrock-runtime.us-west-2.amazonaws.com", no_path[] = "",
+            pool_key[] = "https://bedrock-runtime.us-west-2.amazonaws.com:443",
             bearer[] = "ABSK-bearer", bearer_header[] = "Bearer ABSK-bearer", akid[] = AKID,
             sts_akid[] = "ASIAIOSFODNN7EXAMPLE", secret[] = SECRET, token[] = TOKEN,
             us_west_2[] = "us-west-2", eu_central_1[] = "eu-central-1",
@@ -67,7 +68,8 @@ static void build(struct built *b, const struct sl_provider_key *k, enum sl_wire
                   const char *model)
 {
     const char *body = "{\"messages\":[{\"role\":\"user\",\"content\":[{\"text\":\"hi\"}]}]}";
-    h2o_iovec_t pieces[2] = {h2o_iovec_init(body, 20), h2o_iovec_init(body + 20, strlen(body) - 20)};
+    h2o_iovec_t pieces[2] = {h2o_iovec_init(body, 20),
+                             h2o_iovec_init(body + 20, strlen(body) - 20)};
     struct sl_upstream_call call = {.op = SL_OP_CHAT,
                                     .wire = wire,
                                     .stream = stream,
@@ -89,8 +91,8 @@ static void build(struct built *b, const struct sl_provider_key *k, enum sl_wire
     size_t method_len, path_len, n = 32;
     int minor;
     struct phr_header hd[32];
-    int rc = phr_parse_request(b->head, bufs[0].len, &method, &method_len, &path, &path_len,
-                               &minor, hd, &n, 0);
+    int rc = phr_parse_request(b->head, bufs[0].len, &method, &method_len, &path, &path_len, &minor,
+                               hd, &n, 0);
     assert_int_equal(rc, (int)bufs[0].len);
     for (size_t i = 0; i < n; i++)
         b->h[i] = (struct av_header){sl_str_init(hd[i].name, hd[i].name_len),
@@ -105,6 +107,14 @@ static struct sl_str header(const struct built *b, const char *name)
         if (sl_str_ieq(b->h[i].name, sl_str_from_cstr(name)))
             return b->h[i].value;
     return SL_STR_NULL;
+}
+
+static size_t count_headers(const struct built *b, const char *name)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < b->r.n_headers; i++)
+        n += sl_str_ieq(b->h[i].name, sl_str_from_cstr(name));
+    return n;
 }
 
 static enum av_verdict verify(const struct built *b, const struct av_key *key)
@@ -124,11 +134,16 @@ static void test_signed_requests_verify(void **state)
     struct av_key key = {SL_STRLIT(AKID), SL_STRLIT(SECRET), SL_STR_NULL};
     struct built b;
     build(&b, &k, SL_WIRE_BEDROCK_CONVERSE, false, "anthropic.claude-3-5-sonnet-20241022-v2:0");
-    assert_true(sl_str_eq(b.r.target,
-                          SL_STRLIT("/model/anthropic.claude-3-5-sonnet-20241022-v2%3A0/converse")));
+    assert_true(sl_str_eq(
+        b.r.target, SL_STRLIT("/model/anthropic.claude-3-5-sonnet-20241022-v2%3A0/converse")));
     assert_int_equal(verify(&b, &key), AV_OK);
     assert_true(sl_str_eq(header(&b, "x-amz-date"), SL_STRLIT("20241105T080910Z")));
-    assert_null(header(&b, "accept").ptr);
+    /* The shared head's tail: one Content-Type and one Accept, both signed with what is sent. */
+    assert_true(sl_str_eq(header(&b, "accept"), SL_STRLIT("application/json")));
+    assert_int_equal(count_headers(&b, "accept"), 1);
+    assert_int_equal(count_headers(&b, "content-type"), 1);
+    assert_non_null(strstr(header(&b, "authorization").ptr,
+                           "SignedHeaders=accept;content-type;host;x-amz-date,"));
     h2o_mem_clear_pool(&b.pool);
     /* An ARN is one segment: its ':' and '/' are encoded. Streams; InvokeModel's Accept. */
     build(&b, &k, SL_WIRE_BEDROCK_ANTHROPIC, true,
@@ -137,6 +152,8 @@ static void test_signed_requests_verify(void **state)
                                                 "89012%3Ainference-profile%2Fus.anthropic.claude-x/"
                                                 "invoke-with-response-stream")));
     assert_true(sl_str_eq(header(&b, "x-amzn-bedrock-accept"), SL_STRLIT("application/json")));
+    assert_true(sl_str_eq(header(&b, "accept"), SL_STRLIT("application/vnd.amazon.eventstream")));
+    assert_int_equal(count_headers(&b, "accept"), 1);
     assert_int_equal(verify(&b, &key), AV_OK);
     h2o_mem_clear_pool(&b.pool);
     build(&b, &k, SL_WIRE_BEDROCK_TITAN_EMBED, false, "amazon.titan-embed-text-v2:0");
@@ -160,9 +177,9 @@ static void test_session_token_and_base_path(void **state)
     assert_true(sl_str_eq(b.r.target, SL_STRLIT("/proxy/bedrock/model/meta.llama3-3-70b-instruct-"
                                                 "v1%3A0/converse-stream")));
     assert_true(sl_str_eq(header(&b, "x-amz-security-token"), SL_STRLIT(TOKEN)));
-    assert_non_null(
-        strstr(header(&b, "authorization").ptr, "/eu-central-1/bedrock/aws4_request, SignedHeaders="
-                                                "content-type;host;x-amz-date;x-amz-security-token"));
+    assert_non_null(strstr(header(&b, "authorization").ptr,
+                           "/eu-central-1/bedrock/aws4_request, SignedHeaders="
+                           "accept;content-type;host;x-amz-date;x-amz-security-token"));
     assert_int_equal(verify(&b, &key), AV_OK);
     h2o_mem_clear_pool(&b.pool);
 }
@@ -207,8 +224,7 @@ static void test_model_ids_and_wires(void **state)
         {"anthropic.claude-3-5-sonnet-20241022-v2:0", "anthropic.claude-3-5-sonnet-20241022-v2:0"},
         {"us.anthropic.claude-3-5-sonnet-20241022-v2:0",
          "anthropic.claude-3-5-sonnet-20241022-v2:0"},
-        {"us-gov.anthropic.claude-3-haiku-20240307-v1:0",
-         "anthropic.claude-3-haiku-20240307-v1:0"},
+        {"us-gov.anthropic.claude-3-haiku-20240307-v1:0", "anthropic.claude-3-haiku-20240307-v1:0"},
         {"global.anthropic.claude-sonnet-4-5-20250929-v1:0",
          "anthropic.claude-sonnet-4-5-20250929-v1:0"},
         {"arn:aws:bedrock:us-east-1::foundation-model/amazon.titan-embed-text-v2:0",
@@ -222,22 +238,23 @@ static void test_model_ids_and_wires(void **state)
                               sl_str_from_cstr(cases[i].base)));
     const struct sl_provider_ops *p = &sl_provider_bedrock;
     struct sl_str claude = SL_STRLIT("eu.anthropic.claude-3-7-sonnet-20250219-v1:0");
-    assert_int_equal(p->wire_for_model(SL_OP_CHAT, SL_WIRE_ANTHROPIC, claude),
-                     SL_WIRE_BEDROCK_ANTHROPIC);
-    assert_int_equal(p->wire_for_model(SL_OP_CHAT, SL_WIRE_CHAT, claude), SL_WIRE_BEDROCK_CONVERSE);
-    assert_int_equal(p->wire_for_model(SL_OP_CHAT, SL_WIRE_ANTHROPIC, SL_STRLIT("amazon.nova-lite-v1:0")),
+#define WIRE(model, op, caller) p->wire_for(NULL, model, op, caller)
+    assert_int_equal(WIRE(claude, SL_OP_CHAT, SL_WIRE_ANTHROPIC), SL_WIRE_BEDROCK_ANTHROPIC);
+    assert_int_equal(WIRE(claude, SL_OP_CHAT, SL_WIRE_CHAT), SL_WIRE_BEDROCK_CONVERSE);
+    assert_int_equal(WIRE(SL_STRLIT("amazon.nova-lite-v1:0"), SL_OP_CHAT, SL_WIRE_ANTHROPIC),
                      SL_WIRE_BEDROCK_CONVERSE);
-    assert_int_equal(p->wire_for_model(SL_OP_EMBEDDINGS, SL_WIRE_EMBEDDINGS,
-                                       SL_STRLIT("amazon.titan-embed-text-v2:0")),
-                     SL_WIRE_BEDROCK_TITAN_EMBED);
-    assert_int_equal(p->wire_for_model(SL_OP_EMBEDDINGS, SL_WIRE_EMBEDDINGS,
-                                       SL_STRLIT("us.cohere.embed-v4:0")),
+    assert_int_equal(
+        WIRE(SL_STRLIT("amazon.titan-embed-text-v2:0"), SL_OP_EMBEDDINGS, SL_WIRE_EMBEDDINGS),
+        SL_WIRE_BEDROCK_TITAN_EMBED);
+    assert_int_equal(WIRE(SL_STRLIT("us.cohere.embed-v4:0"), SL_OP_EMBEDDINGS, SL_WIRE_EMBEDDINGS),
                      SL_WIRE_BEDROCK_COHERE_EMBED);
-    assert_int_equal(p->wire_for_model(SL_OP_EMBEDDINGS, SL_WIRE_EMBEDDINGS, claude), SL_WIRE_COUNT);
-    assert_int_equal(p->wire_for_model(SL_OP_COMPLETIONS, SL_WIRE_COMPLETIONS, claude),
-                     SL_WIRE_COUNT);
-    assert_int_equal(p->wire_for_model(SL_OP_COUNT_TOKENS, SL_WIRE_ANTHROPIC, claude),
-                     SL_WIRE_COUNT);
+    assert_int_equal(WIRE(claude, SL_OP_EMBEDDINGS, SL_WIRE_EMBEDDINGS), SL_WIRE_COUNT);
+    assert_int_equal(WIRE(claude, SL_OP_COMPLETIONS, SL_WIRE_COMPLETIONS), SL_WIRE_COUNT);
+    assert_int_equal(WIRE(claude, SL_OP_COUNT_TOKENS, SL_WIRE_ANTHROPIC), SL_WIRE_COUNT);
+    /* Responses callers reach Bedrock chat models through chat; no stored responses there. */
+    assert_int_equal(WIRE(claude, SL_OP_CHAT, SL_WIRE_RESPONSES), SL_WIRE_BEDROCK_CONVERSE);
+    assert_int_equal(WIRE(claude, SL_OP_RESPONSE_STATE, SL_WIRE_RESPONSES), SL_WIRE_COUNT);
+#undef WIRE
 }
 
 static int classify(int status, const char *type_header, struct sl_str *type)
@@ -262,7 +279,8 @@ static void test_errors(void **state)
         {429, "ModelNotReadyException:http://internal.amazon.com/coral/com.amazon.bedrock/",
          "ModelNotReadyException", 503},
         {400, "ValidationException", "ValidationException", 400},
-        {403, "UnrecognizedClientException:http://internal.amazon.com/coral/com.amazon.coral.service/",
+        {403,
+         "UnrecognizedClientException:http://internal.amazon.com/coral/com.amazon.coral.service/",
          "UnrecognizedClientException", 401},
         {403, "AccessDeniedException", "AccessDeniedException", 403},
         {404, "ResourceNotFoundException", "ResourceNotFoundException", 404},
@@ -281,15 +299,16 @@ static void test_errors(void **state)
     assert_false(sl_provider_bedrock.retryable_status(504));
     assert_false(sl_provider_bedrock.retryable_status(429));
     struct sl_upstream_error_info info;
-    assert_true(sl_provider_bedrock.parse_error(SL_STRLIT("{\"message\":\"Too many tokens\"}"), &info));
+    assert_true(
+        sl_provider_bedrock.parse_error(SL_STRLIT("{\"message\":\"Too many tokens\"}"), &info));
     assert_true(sl_str_eq(info.message, SL_STRLIT("\"Too many tokens\"")));
     assert_true(sl_provider_bedrock.parse_error(SL_STRLIT("{\"Message\":\"x\"}"), &info));
     assert_true(sl_provider_bedrock.parse_error(
         SL_STRLIT("{\"message\":\"Signature expired: 20240101T000000Z is now earlier than "
                   "20240101T000500Z (20240101T001000Z - 5 min.)\"}"),
         &info));
-    assert_non_null(memmem(info.message.ptr, info.message.len, "differs from AWS's by more than 5",
-                           33));
+    assert_non_null(
+        memmem(info.message.ptr, info.message.len, "differs from AWS's by more than 5", 33));
     assert_false(sl_provider_bedrock.parse_error(SL_STRLIT("{\"error\":{}}"), &info));
 }
 
@@ -325,8 +344,8 @@ static void test_mock_frames_decode(void **state)
         struct got g = {0};
         sl_eventstream_init(&d, SL_EVENTSTREAM_DEFAULT_MAX_MESSAGE);
         for (size_t at = 0; at < len; at += step)
-            assert_int_equal(sl_eventstream_feed(&d, buf + at, SL_MIN(step, len - at), on_message, &g),
-                             SL_OK);
+            assert_int_equal(
+                sl_eventstream_feed(&d, buf + at, SL_MIN(step, len - at), on_message, &g), SL_OK);
         assert_int_equal(g.n, 2);
         assert_string_equal(g.names[0], "e:messageStart:{}");
         assert_string_equal(g.names[1], "x:throttlingException:{\"m\":1}");

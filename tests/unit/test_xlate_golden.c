@@ -1,4 +1,5 @@
-/* Golden tests of the chat <-> Anthropic translation pairs (src/xlate/). Each direction has a
+/* Golden tests of the translation pairs (src/xlate/): chat <-> Anthropic, chat <-> Gemini,
+ * Anthropic <-> Gemini (composed through chat), embeddings <-> Gemini. Each direction has a
  * folder under tests/unit/xlate/ with one input and one expected output per case:
  *
  *   <dir>/<case>.in.json|.in.sse   the upstream's or the caller's bytes
@@ -11,10 +12,10 @@
  *                                  writes them, or "error: <why>"
  *
  * Every output is also checked as fuzz/fuzz_xlate_check.h checks it (strict JSON, the dialect's
- * event grammar). The translated Anthropic requests go to the project mock's /v1/messages, which
- * validates them as strictly as the API does, and must get 200; the translated chat requests go
- * to its /v1/chat/completions; the Bedrock ones to its Bedrock endpoints, which check them as
- * Bedrock does. SL_XLATE_REGEN=1 rewrites the .out files (review the diff). */
+ * event grammar). The translated requests go to the project mock, which validates them as
+ * strictly as the real APIs do, and must get 200: Anthropic's to /v1/messages, chat to
+ * /v1/chat/completions, Gemini's to generateContent and batchEmbedContents, Bedrock's to its
+ * Bedrock endpoints. SL_XLATE_REGEN=1 rewrites the .out files (review the diff). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -53,16 +54,31 @@ struct direction {
     enum sl_wire from, to; /* the pair */
     enum kind kind;
     bool anthropic_out;    /* the output is in Anthropic's dialect */
-    const char *mock_path; /* requests: the mock's Bedrock endpoint that checks them */
+    const char *mock_path; /* requests: where the mock validates the output (NULL: nowhere) */
 };
 
+#define GEMINI_PATH "/v1beta/models/upstream-model-1"
+
 static const struct direction directions[] = {
-    {"chat_to_anthropic_request", SL_WIRE_CHAT, SL_WIRE_ANTHROPIC, REQUEST, true, NULL},
+    {"chat_to_anthropic_request", SL_WIRE_CHAT, SL_WIRE_ANTHROPIC, REQUEST, true, "/v1/messages"},
     {"anthropic_to_chat_response", SL_WIRE_CHAT, SL_WIRE_ANTHROPIC, RESPONSE, false, NULL},
     {"anthropic_to_chat_stream", SL_WIRE_CHAT, SL_WIRE_ANTHROPIC, STREAM, false, NULL},
-    {"anthropic_to_chat_request", SL_WIRE_ANTHROPIC, SL_WIRE_CHAT, REQUEST, false, NULL},
+    {"anthropic_to_chat_request", SL_WIRE_ANTHROPIC, SL_WIRE_CHAT, REQUEST, false,
+     "/v1/chat/completions"},
     {"chat_to_anthropic_response", SL_WIRE_ANTHROPIC, SL_WIRE_CHAT, RESPONSE, true, NULL},
     {"chat_to_anthropic_stream", SL_WIRE_ANTHROPIC, SL_WIRE_CHAT, STREAM, true, NULL},
+    {"chat_to_gemini_request", SL_WIRE_CHAT, SL_WIRE_GEMINI, REQUEST, false,
+     GEMINI_PATH ":generateContent"},
+    {"gemini_to_chat_response", SL_WIRE_CHAT, SL_WIRE_GEMINI, RESPONSE, false, NULL},
+    {"gemini_to_chat_stream", SL_WIRE_CHAT, SL_WIRE_GEMINI, STREAM, false, NULL},
+    {"anthropic_to_gemini_request", SL_WIRE_ANTHROPIC, SL_WIRE_GEMINI, REQUEST, false,
+     GEMINI_PATH ":generateContent"},
+    {"gemini_to_anthropic_response", SL_WIRE_ANTHROPIC, SL_WIRE_GEMINI, RESPONSE, true, NULL},
+    {"gemini_to_anthropic_stream", SL_WIRE_ANTHROPIC, SL_WIRE_GEMINI, STREAM, true, NULL},
+    {"embeddings_to_gemini_request", SL_WIRE_EMBEDDINGS, SL_WIRE_GEMINI_EMBED, REQUEST, false,
+     GEMINI_PATH ":batchEmbedContents"},
+    {"gemini_to_embeddings_response", SL_WIRE_EMBEDDINGS, SL_WIRE_GEMINI_EMBED, RESPONSE, false,
+     NULL},
     {"chat_to_converse_request", SL_WIRE_CHAT, SL_WIRE_BEDROCK_CONVERSE, REQUEST, false,
      "/model/" CLAUDE_ID "/converse"},
     {"converse_to_chat_response", SL_WIRE_CHAT, SL_WIRE_BEDROCK_CONVERSE, RESPONSE, false, NULL},
@@ -164,7 +180,7 @@ static void run_stream(const struct direction *d, const struct sl_xlate_pair *p,
     struct sl_sse_parser sse;
     h2o_mem_init_pool(&pool);
     xcheck_sink_init(&sink, d->anthropic_out, c->include_usage, ALIAS);
-    struct feed f = {.stage = p->stream(&pool, c, &usage, &sink.super), .rc = SL_OK};
+    struct feed f = {.stage = sl_xlate_stream(p, &pool, c, &usage, &sink.super), .rc = SL_OK};
     sl_sse_init(&sse, 1 << 20, false);
     assert_int_equal(sl_sse_feed(&sse, in.ptr, in.len, on_sse, &f), SL_OK);
     assert_int_equal(sl_sse_finish(&sse, on_sse, &f), SL_OK);
@@ -196,13 +212,15 @@ static void run_case(const struct direction *d, const char *ctxfile, struct sl_s
     }
     sl_buf_init(&body, 1 << 22);
     if (d->kind == REQUEST)
-        rc = p->request(&c, in, &body, why, sizeof(why));
+        rc = sl_xlate_request(p, &c, in, &body, why, sizeof(why));
     else
-        rc = p->response(&c, in, &body, &usage, why, sizeof(why));
+        rc = sl_xlate_response(p, &c, in, &body, &usage, why, sizeof(why));
     if (rc != SL_OK) {
-        assert_int_equal(rc, SL_EPARSE);
+        /* SL_ERR: a 2xx reply that refuses the request (a blocked prompt), a 400 for callers */
+        assert_true(rc == SL_EPARSE || (rc == SL_ERR && d->kind == RESPONSE));
         assert_int_equal(body.len, 0);
-        SL_ASSERT(sl_buf_appendf(out, "error: %s\n", why) == SL_OK);
+        SL_ASSERT(sl_buf_appendf(out, "%s: %s\n", rc == SL_ERR ? "refused" : "error", why) ==
+                  SL_OK);
     } else {
         if (d->kind == RESPONSE && d->to == SL_WIRE_BEDROCK_ANTHROPIC)
             xcheck_passed_json(sl_buf_str(&body)); /* Claude's reply, passed on */
@@ -279,36 +297,27 @@ static void golden_direction(const struct direction *d)
     assert_int_equal(failures, 0);
 }
 
-static void test_chat_to_anthropic_request(void **state)
-{
-    (void)state;
-    golden_direction(&directions[0]);
-}
-static void test_anthropic_to_chat_response(void **state)
-{
-    (void)state;
-    golden_direction(&directions[1]);
-}
-static void test_anthropic_to_chat_stream(void **state)
-{
-    (void)state;
-    golden_direction(&directions[2]);
-}
-static void test_anthropic_to_chat_request(void **state)
-{
-    (void)state;
-    golden_direction(&directions[3]);
-}
-static void test_chat_to_anthropic_response(void **state)
-{
-    (void)state;
-    golden_direction(&directions[4]);
-}
-static void test_chat_to_anthropic_stream(void **state)
-{
-    (void)state;
-    golden_direction(&directions[5]);
-}
+/* One test per direction, named after its folder. */
+#define DIRECTION_TEST(i, name)                                                                    \
+    static void test_##name(void **state)                                                          \
+    {                                                                                              \
+        (void)state;                                                                               \
+        golden_direction(&directions[i]);                                                          \
+    }
+DIRECTION_TEST(0, chat_to_anthropic_request)
+DIRECTION_TEST(1, anthropic_to_chat_response)
+DIRECTION_TEST(2, anthropic_to_chat_stream)
+DIRECTION_TEST(3, anthropic_to_chat_request)
+DIRECTION_TEST(4, chat_to_anthropic_response)
+DIRECTION_TEST(5, chat_to_anthropic_stream)
+DIRECTION_TEST(6, chat_to_gemini_request)
+DIRECTION_TEST(7, gemini_to_chat_response)
+DIRECTION_TEST(8, gemini_to_chat_stream)
+DIRECTION_TEST(9, anthropic_to_gemini_request)
+DIRECTION_TEST(10, gemini_to_anthropic_response)
+DIRECTION_TEST(11, gemini_to_anthropic_stream)
+DIRECTION_TEST(12, embeddings_to_gemini_request)
+DIRECTION_TEST(13, gemini_to_embeddings_response)
 
 /* The Bedrock pairs' directions, all of them (from the seventh on). */
 static void test_bedrock_directions(void **state)
@@ -403,16 +412,15 @@ static void mock_direction(const struct mock *m, const struct direction *d)
         char *ctx = read_file(path, &clen);
         assert_non_null(out);
         if (strncmp(out, "error:", 6) != 0) {
-            const char *headers = !d->anthropic_out || d->mock_path != NULL
+            const char *headers = d->to == SL_WIRE_GEMINI || d->to == SL_WIRE_GEMINI_EMBED
+                                      ? "x-goog-api-key: k\r\n"
+                                  : !d->anthropic_out || d->to == SL_WIRE_BEDROCK_ANTHROPIC
                                       ? "Authorization: Bearer k\r\n"
                                   : has_word(ctx, "no_sampling")
                                       ? "x-api-key: k\r\nanthropic-version: 2026-10-21\r\n"
                                       : "x-api-key: k\r\nanthropic-version: 2023-06-01\r\n";
-            const char *target = d->mock_path != NULL ? d->mock_path
-                                 : d->anthropic_out   ? "/v1/messages"
-                                                      : "/v1/chat/completions";
-            int status = mock_post(m, target, headers, sl_str_init(out, strcspn(out, "\n")), reply,
-                                   sizeof(reply));
+            int status = mock_post(m, d->mock_path, headers, sl_str_init(out, strcspn(out, "\n")),
+                                   reply, sizeof(reply));
             if (status != 200)
                 fail_msg("%s/%s: the mock answered %d:\n%s", d->dir, base, status, reply);
         }
@@ -431,7 +439,7 @@ static void test_mock_accepts_translated_requests(void **state)
         skip();
     }
     for (size_t i = 0; i < SL_ARRAY_LEN(directions); i++)
-        if (directions[i].kind == REQUEST && (i == 0 || i == 3 || directions[i].mock_path != NULL))
+        if (directions[i].kind == REQUEST && directions[i].mock_path != NULL)
             mock_direction(&m, &directions[i]);
     mock_stop(&m);
 }
@@ -446,6 +454,14 @@ int main(void)
         cmocka_unit_test(test_chat_to_anthropic_response),
         cmocka_unit_test(test_chat_to_anthropic_stream),
         cmocka_unit_test(test_bedrock_directions),
+        cmocka_unit_test(test_chat_to_gemini_request),
+        cmocka_unit_test(test_gemini_to_chat_response),
+        cmocka_unit_test(test_gemini_to_chat_stream),
+        cmocka_unit_test(test_anthropic_to_gemini_request),
+        cmocka_unit_test(test_gemini_to_anthropic_response),
+        cmocka_unit_test(test_gemini_to_anthropic_stream),
+        cmocka_unit_test(test_embeddings_to_gemini_request),
+        cmocka_unit_test(test_gemini_to_embeddings_response),
         cmocka_unit_test(test_mock_accepts_translated_requests),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
