@@ -877,7 +877,8 @@ static uint16_t tool_block(const struct conv *v, size_t i)
 static json_t *conv_payload(struct conv *v, const struct rd_seg *seg, uint64_t j, const char **name)
 {
     const struct mock_opts *o = &v->c->o;
-    const struct mock_tool_call *t = &o->tool_use[seg->arg];
+    /* NULL without tool uses: no pointer arithmetic on a NULL array (UBSan). */
+    const struct mock_tool_call *t = o->tool_use != NULL ? &o->tool_use[seg->arg] : NULL;
     char idbuf[48];
     switch ((enum conv_seg)seg->kind) {
     case CS_START:
@@ -1282,24 +1283,27 @@ static int invoke(struct br_ctx *c)
 
 int mock_bedrock_handle(struct mock_worker *w, h2o_req_t *req)
 {
-    struct br_ctx c = {.w = w, .req = req};
+    /* In pool memory: a stream's renderer reads it after this handler returned. */
+    struct br_ctx *c = h2o_mem_alloc_pool(&req->pool, sizeof(*c));
+    *c = (struct br_ctx){.w = w, .req = req};
     struct sl_str id = mock__make_id(w, req, "mock-", '-');
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-amzn-requestid"), 0, NULL,
                           id.ptr, id.len);
     if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST")))
-        return aws_error(&c, 404, "UnknownOperationException", "Unknown operation");
-    if (!authorized(&c))
+        return aws_error(c, 404, "UnknownOperationException", "Unknown operation");
+    if (!authorized(c))
         return 0;
-    if (!parse_target(&c))
-        return aws_error(&c, 400, "ValidationException",
+    if (!parse_target(c))
+        return aws_error(c, 400, "ValidationException",
                          "The provided model identifier is invalid.");
-    c.body = json_loadb(req->entity.base, req->entity.len, 0, NULL);
-    if (!json_is_object(c.body)) {
-        json_decref(c.body);
-        return aws_error(&c, 400, "ValidationException",
+    c->body = json_loadb(req->entity.base, req->entity.len, 0, NULL);
+    if (!json_is_object(c->body)) {
+        json_decref(c->body);
+        return aws_error(c, 400, "ValidationException",
                          "Malformed input request, please reformat your input and try again.");
     }
-    int rc = c.op == OP_CONVERSE || c.op == OP_CONVERSE_STREAM ? converse(&c) : invoke(&c);
-    json_decref(c.body);
+    int rc = c->op == OP_CONVERSE || c->op == OP_CONVERSE_STREAM ? converse(c) : invoke(c);
+    json_decref(c->body);
+    c->body = NULL;
     return rc;
 }
