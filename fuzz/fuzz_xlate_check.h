@@ -29,6 +29,10 @@
 struct xcheck_sink {
     struct sl_filter super;
     bool anthropic; /* the caller's dialect: Anthropic events, else OpenAI chunks */
+    /* The stage passes the upstream's own events on (Claude on Bedrock: Anthropic's events in
+     * base64 chunks, through Anthropic's passthrough rewrite): their grammar is the upstream's,
+     * so only their JSON and the one end or error are checked. */
+    bool passthrough;
     bool include_usage;
     const char *alias;
     struct sl_buf text; /* what an encoder would have written, roughly: the golden output */
@@ -184,9 +188,14 @@ static int xcheck_on_event(struct sl_filter *f, const struct sl_sevent *ev)
     CHECK(sl_json_validate(ev->data, SL_JSON_DEFAULT_MAX_DEPTH, NULL) == SL_OK);
     json_t *d = json_loadb(ev->data.ptr, ev->data.len, JSON_ALLOW_NUL, &jerr);
     CHECK(d != NULL && json_is_object(d));
-    xcheck_unique_top(ev->data);
+    if (!k->passthrough)
+        xcheck_unique_top(ev->data);
     CHECK(ev->raw.len == 0); /* every event was made here, none passed through */
-    if (k->anthropic) {
+    if (k->anthropic && k->passthrough) {
+        xcheck_puts(k, "event: ");
+        xcheck_put(k, ev->name.ptr, ev->name.len);
+        xcheck_puts(k, "\n");
+    } else if (k->anthropic) {
         char name[32];
         CHECK(ev->name.len > 0 && ev->name.len < sizeof(name));
         memcpy(name, ev->name.ptr, ev->name.len);
@@ -225,7 +234,7 @@ static int xcheck_on_end(struct sl_filter *f)
     struct xcheck_sink *k = (struct xcheck_sink *)f;
     CHECK(!k->ended && !k->errored);
     k->ended = true;
-    if (k->anthropic) {
+    if (k->anthropic && !k->passthrough) {
         /* The encoder writes message_stop next: the message must be complete. */
         CHECK(k->started && k->delta_seen && k->open_block == -1);
     } else if (k->include_usage && k->finished) {
@@ -260,6 +269,14 @@ static void xcheck_sink_init(struct xcheck_sink *k, bool anthropic, bool include
 static void xcheck_sink_done(struct xcheck_sink *k)
 {
     CHECK(k->ended != k->errored);
+}
+
+/* A JSON document a pair passes on from the upstream with only "model" changed (Claude on
+ * Bedrock's reply): the upstream's own members, repeated names included if it sent them. */
+static inline void xcheck_passed_json(struct sl_str doc)
+{
+    CHECK(sl_json_validate(doc, SL_JSON_DEFAULT_MAX_DEPTH, NULL) == SL_OK);
+    CHECK(doc.len != 0 && doc.ptr[0] == '{');
 }
 
 /* A translated JSON document (request or response body). */

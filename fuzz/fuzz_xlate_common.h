@@ -4,6 +4,8 @@
  *   bit 2     include_usage        bit 3  anthropic_no_sampling
  *   bit 4     a small output cap (request/response: 0-255 bytes, from the next byte), so the
  *             writer's sticky cap is reached at every point
+ *   bit 5     the upstream model is a Claude model on Bedrock (the Bedrock pairs read it)
+ *   bit 6     the caller sent anthropic-beta, and asked for base64 embeddings
  * Pairs composed through chat run through sl_xlate_request/response/stream, as the pipeline runs
  * them. Oracles (fuzz_xlate_check.h): a translation either fails cleanly (SL_EPARSE with a
  * reason, SL_E2BIG, or for a response SL_ERR with a reason: a refusal such as Gemini's blocked
@@ -49,7 +51,9 @@ static void xfuzz_json(const struct sl_xlate_pair *p, const struct sl_xlate_ctx 
     else
         rc = sl_xlate_response(p, c, in, &out, &usage, why, sizeof(why));
     CHECK(out.len <= cap);
-    if (rc == SL_OK) {
+    if (rc == SL_OK && !request && p->to == SL_WIRE_BEDROCK_ANTHROPIC) {
+        xcheck_passed_json(sl_buf_str(&out));
+    } else if (rc == SL_OK) {
         xcheck_json(sl_buf_str(&out));
     } else {
         /* SL_ERR: a response that refuses the request (Gemini's blocked prompt) */
@@ -71,6 +75,7 @@ static void xfuzz_stream(const struct sl_xlate_pair *p, const struct sl_xlate_ct
     struct sl_sse_parser sse;
     h2o_mem_init_pool(&pool);
     xcheck_sink_init(&sink, anthropic_out, c->include_usage, "alias");
+    sink.passthrough = p->to == SL_WIRE_BEDROCK_ANTHROPIC;
     struct xfeed f = {.stage = sl_xlate_stream(p, &pool, c, &usage, &sink.super), .rc = SL_OK};
     sl_sse_init(&sse, 1 << 20, false);
     if (sl_sse_feed(&sse, in.ptr, in.len, xfeed_event, &f) == SL_OK)
@@ -99,7 +104,12 @@ static void xfuzz_run(enum sl_wire from, enum sl_wire to, const uint8_t *data, s
         .id_seed = SL_STRLIT("seed"),
         .created = 1,
         .anthropic_no_sampling = (sel & 0x08) != 0,
+        .anthropic_beta = (sel & 0x40) != 0 ? SL_STRLIT("b1, ,b2") : SL_STR_NULL,
+        .caller_body =
+            (sel & 0x40) != 0 ? SL_STRLIT("{\"encoding_format\":\"base64\"}") : SL_STR_NULL,
     };
+    if ((sel & 0x20) != 0)
+        c.upstream_model = SL_STRLIT("eu.anthropic.claude-3-7-sonnet-20250219-v1:0");
     struct sl_str in = sl_str_init((const char *)data + 2, size - 2);
     switch (sel & 3) {
     case 0:

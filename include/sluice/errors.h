@@ -133,5 +133,11 @@
         "upstream event repeats \"model\" more than %d times"
 #define SL_ERR_STREAM_CUT                                                                          \
     502, "stream_aborted", NULL, "stream_aborted", "upstream stream ended in the middle of an event"
+/* AWS event streams (Bedrock): a message whose CRC does not match, or broken framing. */
+#define SL_ERR_STREAM_CORRUPT                                                                      \
+    502, "stream_aborted", NULL, "stream_aborted", "upstream event stream is corrupt: %s"
+/* ... and a message of type "error": the service gave up on the stream. */
+#define SL_ERR_STREAM_UPSTREAM                                                                     \
+    502, "stream_aborted", NULL, "upstream_error", "upstream stream failed: %.*s: %.*s"
 
 #endif

@@ -7,11 +7,13 @@
 #define SLUICE_PROVIDER_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "sluice/dialect.h"
 #include "sluice/h2o.h"
 #include "sluice/resources.h"
 #include "sluice/str.h"
+#include "sluice/upstream.h"
 #include "sluice/xlate.h"
 
 /* The parts of an upstream request that depend on the request, not on the provider. */
@@ -28,6 +30,7 @@ struct sl_upstream_call {
     bool stream;
     bool absolute_form; /* plain-http upstream through a forward proxy */
     struct sl_str request_id;
+    int64_t unix_time; /* the wall clock when the call started (seconds): request signing */
     /* The caller's anthropic-version and anthropic-beta headers (empty when absent): Anthropic
      * upstreams get them, so a caller pins the API version it was written for. */
     struct sl_str anthropic_version;
@@ -89,6 +92,11 @@ struct sl_provider_ops {
     /* True when an error status from this family is worth another attempt (5xx; Anthropic's
      * 529 overloaded). */
     bool (*retryable_status)(int status);
+    /* Optional: for a family that names its errors in a response header (Bedrock's
+     * x-amzn-ErrorType). Returns the status the non-2xx head h stands for (Bedrock's
+     * ModelNotReadyException comes as 429 but is worth a retry: 503) and sets *type to the
+     * error's name, a slice of h (empty when none). NULL: the status as sent, no type. */
+    int (*classify)(const struct sl_upstream_head *h, struct sl_str *type);
 };
 
 const struct sl_provider_ops *sl_provider_for(const struct sl_provider_key *key);
@@ -99,6 +107,7 @@ void sl_provider_prepare_cancel(struct sl_provider_prep *p);
 
 extern const struct sl_provider_ops sl_provider_openai;
 extern const struct sl_provider_ops sl_provider_anthropic;
+extern const struct sl_provider_ops sl_provider_bedrock;
 extern const struct sl_provider_ops sl_provider_azure;
 extern const struct sl_provider_ops sl_provider_gemini;
 extern const struct sl_provider_ops sl_provider_vertex;

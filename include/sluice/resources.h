@@ -19,14 +19,29 @@
 
 /* Wire family used to talk to the upstream (reference 3.5, 6): the key's adapter, else its
  * provider's family (anthropic for "anthropic", azure-openai for "azure-openai" and "azure",
- * gemini for "gemini", vertex for "vertex" and "google-vertex", openai for every other vendor).
- * Families not built yet are rejected at load time as "not supported yet". */
+ * gemini for "gemini", vertex for "vertex" and "google-vertex", bedrock for "bedrock" and
+ * "amazon-bedrock", openai for every other vendor). Families not built yet are rejected at
+ * load time as "not supported yet". */
 enum sl_adapter {
     SL_ADAPTER_OPENAI = 0,
     SL_ADAPTER_ANTHROPIC,
     SL_ADAPTER_AZURE_OPENAI,
     SL_ADAPTER_GEMINI,
     SL_ADAPTER_VERTEX,
+    SL_ADAPTER_BEDROCK,
+};
+
+/* The AWS credentials of a bedrock key whose api_key is the JSON object
+ * {"access_key_id", "secret_access_key", "session_token"?, "region"} (the reference's form).
+ * Every string is NUL-terminated; the secret and the token are wiped on free. */
+struct sl_aws_key {
+    char *access_key_id;
+    char *secret_access_key;
+    char *session_token; /* NULL for long-term keys */
+    char *region;        /* e.g. "us-east-1": signing scope and the default endpoint */
+    /* Unique among the keys this process ever loaded: a worker's signing-key cache is found by
+     * it, never by address (a reload may put another key at the same address). */
+    uint64_t serial;
 };
 
 /* A provider key whose api_key is a JSON credential rather than the secret itself (reference 6),
@@ -72,8 +87,11 @@ struct sl_provider_key {
     char *api_key;       /* the upstream secret; wiped with OPENSSL_cleanse on free */
     char *auth_header;   /* prebuilt header value "Bearer <api_key>"; wiped on free */
     struct sl_cred cred; /* kind SL_CRED_KEY unless api_key is a JSON credential */
-    char *api_version;   /* azure-openai: the api-version query value (default 2024-10-21) */
-    unsigned line;       /* where the entry starts in the file, for messages */
+    /* bedrock: the AWS credentials when api_key is their JSON object (requests are signed with
+     * SigV4); NULL when api_key is a Bedrock API key (sent as a bearer token). */
+    struct sl_aws_key *aws;
+    char *api_version; /* azure-openai: the api-version query value (default 2024-10-21) */
+    unsigned line;     /* where the entry starts in the file, for messages */
 };
 
 /* A set of HTTP statuses (cooldown triggers, fallback statuses): bit s for status s. */

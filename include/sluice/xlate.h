@@ -24,13 +24,18 @@
 
 /* Wire formats. */
 enum sl_wire {
-    SL_WIRE_CHAT = 0,     /* OpenAI chat completions */
-    SL_WIRE_COMPLETIONS,  /* OpenAI legacy completions */
-    SL_WIRE_EMBEDDINGS,   /* OpenAI embeddings */
-    SL_WIRE_ANTHROPIC,    /* Anthropic Messages */
-    SL_WIRE_RESPONSES,    /* OpenAI Responses */
-    SL_WIRE_GEMINI,       /* Google generateContent (Gemini API and Vertex AI) */
-    SL_WIRE_GEMINI_EMBED, /* Google batchEmbedContents */
+    SL_WIRE_CHAT = 0,             /* OpenAI chat completions */
+    SL_WIRE_COMPLETIONS,          /* OpenAI legacy completions */
+    SL_WIRE_EMBEDDINGS,           /* OpenAI embeddings */
+    SL_WIRE_ANTHROPIC,            /* Anthropic Messages */
+    SL_WIRE_RESPONSES,            /* OpenAI Responses */
+    SL_WIRE_GEMINI,               /* Google generateContent (Gemini API and Vertex AI) */
+    SL_WIRE_GEMINI_EMBED,         /* Google batchEmbedContents */
+    SL_WIRE_BEDROCK_CONVERSE,     /* Amazon Bedrock Converse and ConverseStream */
+    SL_WIRE_BEDROCK_ANTHROPIC,    /* Claude on Bedrock's InvokeModel: Anthropic Messages bodies
+                                     with anthropic_version bedrock-2023-05-31, no model */
+    SL_WIRE_BEDROCK_TITAN_EMBED,  /* Titan Text Embeddings on InvokeModel */
+    SL_WIRE_BEDROCK_COHERE_EMBED, /* Cohere Embed on InvokeModel */
     SL_WIRE_COUNT,
 };
 
@@ -65,6 +70,9 @@ struct sl_xlate_ctx {
     /* Requests to Anthropic: leave temperature and top_p out (anthropic-version 2026-10-21
        refuses them as extra inputs); the caller's values are dropped, not refused. */
     bool anthropic_no_sampling;
+    /* Anthropic callers: their anthropic-beta header (empty when absent), for wires that carry
+       betas in the body (Claude on Bedrock's anthropic_beta). */
+    struct sl_str anthropic_beta;
     /* What the caller dialect prepared for its passthrough rewrites in an earlier phase (the
        Responses dialect: the sealer of response ids, respid.h); NULL when it prepared nothing. */
     void *dialect_state;

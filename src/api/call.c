@@ -39,6 +39,7 @@
 #include "sluice/clock.h"
 #include "sluice/config.h"
 #include "sluice/errors.h"
+#include "sluice/eventstream.h"
 #include "sluice/exchange.h"
 #include "sluice/json.h"
 #include "sluice/log.h"
@@ -137,10 +138,13 @@ struct call {
     uint64_t attempt_start_us;
     int log_index;     /* its x->log.attempts slot, or -1 */
     bool attempt_open; /* sl_route_attempt_begin called, release pending */
-    int status;
+    int status;        /* the status the upstream's head stands for (the family's classify) */
+    struct sl_str error_type; /* the error's name from a header (Bedrock's), pool memory */
     struct sl_str retry_after;
     struct sl_buf body; /* JSON or error body, or a stream's bytes before its first event */
+    enum sl_relay_framing framing; /* the attempt's stream: SSE or AWS's event stream */
     struct sl_sse_parser peek_sse;
+    struct sl_eventstream_decoder peek_es;
     bool peek_ready;
     int peek_verdict; /* 0: no event yet; 1: an event; -1: an in-band error */
     struct sl_relay relay;
@@ -202,6 +206,7 @@ static void begin_attempt(struct call *c, enum sl_attempt_kind kind)
     struct sl_reqlog *log = &x->log;
     c->attempt_start_us = sl_now_us();
     c->status = 0;
+    c->error_type = SL_STR_NULL;
     c->retry_after = SL_STR_NULL;
     c->peek_verdict = 0;
     c->log_index = -1;
@@ -566,6 +571,8 @@ static void finish_error_body(struct call *c)
     if (raw_code.len == 0 && info.code.len != 0 && info.code.ptr[0] != '"' &&
         info.code.len <= MAX_UPSTREAM_CODE_BYTES)
         raw_code = info.code;
+    if (raw_code.len == 0)
+        raw_code = c->error_type;
     /* Pool copies are NUL-terminated; a code cut at an embedded NUL stays a valid code. */
     struct sl_str code =
         raw_code.len != 0 ? without_provider_key(&req->pool, raw_code, key, MAX_UPSTREAM_CODE_BYTES)
@@ -578,9 +585,10 @@ static void finish_error_body(struct call *c)
     sl_reply(req, status, "application/json", env);
 }
 
-/* Media types compare case-insensitively and without their parameters (RFC 9110 8.3.1):
- * "Text/Event-Stream; charset=utf-8" is an event stream. */
-static bool is_event_stream(const struct sl_upstream_head *h)
+/* Whether a 2xx reply is an event stream, and how it is framed. Media types compare
+ * case-insensitively and without their parameters (RFC 9110 8.3.1): "Text/Event-Stream;
+ * charset=utf-8" is SSE; AWS's event stream (Bedrock) is binary. */
+static bool is_event_stream(const struct sl_upstream_head *h, enum sl_relay_framing *framing)
 {
     for (size_t i = 0; i < h->num_headers; i++) {
         const struct phr_header *hd = &h->headers[i];
@@ -591,7 +599,10 @@ static bool is_event_stream(const struct sl_upstream_head *h)
         const char *semi = memchr(v.ptr, ';', v.len);
         if (semi != NULL)
             v.len = (size_t)(semi - v.ptr);
-        return sl_str_ieq_lit(sl_str_trim(v), "text/event-stream");
+        v = sl_str_trim(v);
+        *framing = sl_str_ieq_lit(v, "application/vnd.amazon.eventstream") ? SL_RELAY_EVENTSTREAM
+                                                                           : SL_RELAY_SSE;
+        return *framing == SL_RELAY_EVENTSTREAM || sl_str_ieq_lit(v, "text/event-stream");
     }
     return false;
 }
@@ -711,6 +722,7 @@ static void start_stream(struct call *c)
     set_state(c, CALL_STREAMING);
     c->relay_started = true;
     add_served_by(c);
+    sl_relay_set_framing(&c->relay, c->framing);
     sl_relay_start(&c->relay, c->up, head);
 }
 
@@ -730,6 +742,15 @@ static int on_peek_event(void *ud, const struct sl_sse_event *ev)
     if (ev->is_comment || !ev->has_data)
         return SL_OK;
     c->peek_verdict = is_inband_error(ev) ? -1 : 1;
+    return PEEK_STOP;
+}
+
+/* AWS's event stream: an exception or error message in place of the first event is the
+ * in-band error (Bedrock's throttlingException, modelStreamErrorException). */
+static int on_peek_message(void *ud, const struct sl_eventstream_message *m)
+{
+    struct call *c = ud;
+    c->peek_verdict = m->kind == SL_EVENTSTREAM_EVENT ? 1 : -1;
     return PEEK_STOP;
 }
 
@@ -776,7 +797,9 @@ static int on_peek_body(struct call *c, const char *data, size_t len)
         set_state(c, CALL_DONE);
         return -1;
     }
-    int rc = sl_sse_feed(&c->peek_sse, data, len, on_peek_event, c);
+    int rc = c->framing == SL_RELAY_EVENTSTREAM
+                 ? sl_eventstream_feed(&c->peek_es, data, len, on_peek_message, c)
+                 : sl_sse_feed(&c->peek_sse, data, len, on_peek_event, c);
     if (c->peek_verdict != 0)
         return peeked(c);
     if (rc != SL_OK) { /* an over-long event: let the relay say so */
@@ -791,7 +814,8 @@ static void on_peek_done(struct call *c, enum sl_upstream_error err, const char 
 {
     if (err == SL_UPSTREAM_OK) {
         /* A last event without its blank line still counts at EOF. */
-        (void)sl_sse_finish(&c->peek_sse, on_peek_event, c);
+        if (c->framing == SL_RELAY_SSE)
+            (void)sl_sse_finish(&c->peek_sse, on_peek_event, c);
         if (c->peek_verdict != 0 && peeked(c) == 0) {
             sl_relay_upstream_done(&c->relay, SL_UPSTREAM_OK, NULL);
             attempt_over(c);
@@ -812,9 +836,12 @@ static void start_peek(struct call *c)
     set_state(c, CALL_PEEKING);
     sl_buf_dispose(&c->body);
     sl_buf_init(&c->body, MAX_PEEK_BYTES);
-    if (c->peek_ready)
+    if (c->peek_ready) {
         sl_sse_dispose(&c->peek_sse);
+        sl_eventstream_dispose(&c->peek_es);
+    }
     sl_sse_init(&c->peek_sse, MAX_PEEK_BYTES, false);
+    sl_eventstream_init(&c->peek_es, MAX_PEEK_BYTES);
     c->peek_ready = true;
 }
 
@@ -827,13 +854,24 @@ static void keep_retry_after(struct call *c, const struct sl_upstream_head *h)
         c->retry_after = sl_str_from_iov(h2o_strdup(&c->x->req->pool, ra.ptr, ra.len));
 }
 
+/* The status a non-2xx head stands for, as its family reads it (Bedrock names its errors in a
+ * header), keeping the error's name for the caller's envelope. */
+static int classify(struct call *c, const struct sl_upstream_head *h)
+{
+    struct sl_str type = SL_STR_NULL;
+    int status = c->prov->classify != NULL ? c->prov->classify(h, &type) : h->status;
+    if (type.len != 0 && type.len < 128)
+        c->error_type = sl_str_from_iov(h2o_strdup(&c->x->req->pool, type.ptr, type.len));
+    return status;
+}
+
 static int on_head(void *ud, const struct sl_upstream_head *h)
 {
     struct call *c = ud;
     struct sl_exchange *x = c->x;
     c->status = h->status;
     if (h->status >= 200 && h->status < 300) {
-        if (x->call.stream && is_event_stream(h)) {
+        if (x->call.stream && is_event_stream(h, &c->framing)) {
             if (c->peek) {
                 start_peek(c);
             } else {
@@ -848,10 +886,11 @@ static int on_head(void *ud, const struct sl_upstream_head *h)
         return 0;
     }
     keep_retry_after(c, h);
-    struct failure f = {.kind = FAIL_STATUS, .status = h->status};
+    c->status = classify(c, h);
+    struct failure f = {.kind = FAIL_STATUS, .status = c->status};
     enum step step = next_step(c, &f);
     judge(c, &f);
-    if (step == STEP_FINAL && h->status >= 400 && h->status < 500) {
+    if (step == STEP_FINAL && c->status >= 400 && c->status < 500) {
         set_state(c, CALL_ERROR_BODY);
         sl_buf_dispose(&c->body);
         sl_buf_init(&c->body, MAX_ERROR_BODY_BYTES);
@@ -1105,13 +1144,16 @@ static bool build_target_request(struct call *c, char *why, size_t cap)
                                   .created = (int64_t)time(NULL),
                                   .caller_body = x->call.body,
                                   .dialect_state = x->mod[SL_MOD_DIALECT]};
+    if (x->route->wire == SL_WIRE_ANTHROPIC)
+        c->xc.anthropic_beta = header_value(x->req, "anthropic-beta");
     c->upc = (struct sl_upstream_call){.op = x->route->op,
                                        .wire = up_wire,
                                        .model = x->upstream_id,
                                        .method = x->upstream_method,
                                        .path = x->upstream_path,
                                        .stream = x->call.stream,
-                                       .request_id = x->log.request_id};
+                                       .request_id = x->log.request_id,
+                                       .unix_time = c->xc.created};
     c->upc.body = upstream_body(c, &c->upc.nbody, &c->upc.body_len, why, cap);
     if (c->upc.body == NULL)
         return false;
@@ -1345,8 +1387,10 @@ static void on_call_dispose(void *data)
     if (c->up != NULL)
         c->x->log.client_gone = true; /* the request died first (HTTP/2 reset, connection closed) */
     drop_attempt(c);
-    if (c->peek_ready)
+    if (c->peek_ready) {
         sl_sse_dispose(&c->peek_sse);
+        sl_eventstream_dispose(&c->peek_es);
+    }
     sl_buf_dispose(&c->body);
     sl_buf_dispose(&c->translated);
 }

@@ -331,6 +331,17 @@ int sl_url_normalize_anthropic_base(struct sl_str api_base, struct sl_buf *out, 
     return append_base(&u, path, out, why);
 }
 
+int sl_url_normalize_plain_base(struct sl_str api_base, struct sl_buf *out, const char **why)
+{
+    struct sl_url u;
+    if (sl_url_parse(api_base, &u, why) != SL_OK)
+        return SL_EPARSE;
+    struct sl_str path = u.path;
+    while (path.len > 0 && path.ptr[path.len - 1] == '/')
+        path.len--;
+    return append_base(&u, path, out, why);
+}
+
 int sl_url_normalize_base(struct sl_str api_base, const struct sl_str *suffixes, size_t n,
                           struct sl_str bare_path, struct sl_buf *out, const char **why)
 {

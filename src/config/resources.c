@@ -262,6 +262,8 @@ static void free_provider_key(struct sl_provider_key *k)
     sl_origin_dispose(&k->origin);
     free_secret(&k->api_key);
     free_secret(&k->auth_header);
+    sl__res_aws_free(k->aws);
+    k->aws = NULL;
     sl__res_cred_dispose(&k->cred);
     free(k->api_version);
 }

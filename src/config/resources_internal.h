@@ -238,6 +238,14 @@ int sl__res_origin(const char *url, struct sl_origin *o, char **path);
 size_t sl__res_collection_len(struct sl__res_loader *l, const char *collection,
                               const struct sl_yaml_node *node);
 
+/* Bedrock keys (resources_aws.c). True when api_key is meant as the JSON credentials object (it
+ * starts with '{'), else it is a Bedrock API key. */
+bool sl__res_aws_is_json(const char *api_key);
+/* Parses and checks the credentials object. Returns 0 with *out (free with sl__res_aws_free), or
+ * SL_EPARSE with the reason in why: the member and the rule, never a value. */
+int sl__res_aws_parse(const char *api_key, struct sl_aws_key **out, char *why, size_t whylen);
+void sl__res_aws_free(struct sl_aws_key *k);
+
 /* True when alias matches the wildcard model name (one '*') with a non-empty capture. */
 bool sl__res_wildcard_match(struct sl_str pattern, struct sl_str alias);
 

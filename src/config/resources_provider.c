@@ -12,9 +12,12 @@
 
 #define OPENAI_DEFAULT_BASE    "https://api.openai.com/v1"
 #define ANTHROPIC_DEFAULT_BASE "https://api.anthropic.com"
-#define GEMINI_DEFAULT_BASE    "https://generativelanguage.googleapis.com/v1beta"
-#define AZURE_DEFAULT_VERSION  "2024-10-21"
-#define MAX_API_VERSION        64
+/* Bedrock's runtime endpoint for the credentials' region (AWS's endpoint rules, no FIPS or
+ * dual-stack). */
+#define BEDROCK_DEFAULT_BASE  "https://bedrock-runtime.%s.amazonaws.com"
+#define GEMINI_DEFAULT_BASE   "https://generativelanguage.googleapis.com/v1beta"
+#define AZURE_DEFAULT_VERSION "2024-10-21"
+#define MAX_API_VERSION       64
 
 enum {
     F_DISPLAY_NAME = 0,
@@ -48,7 +51,6 @@ static const struct sl__res_field fields[] = {
 static const struct sl__res_schema schema = {"provider_keys", fields, SL_ARRAY_LEN(fields)};
 
 /* Adapters of the reference gateway that Sluice has no wire family for yet. */
-static const char *const unsupported_adapters[] = {"bedrock"};
 
 /* The adapter names Sluice serves, by family. */
 static const struct {
@@ -60,6 +62,7 @@ static const struct {
     {"azure-openai", SL_ADAPTER_AZURE_OPENAI},
     {"gemini", SL_ADAPTER_GEMINI},
     {"vertex", SL_ADAPTER_VERTEX},
+    {"bedrock", SL_ADAPTER_BEDROCK},
 };
 
 /* Vendors with a family of their own; every other vendor is OpenAI-compatible. */
@@ -70,6 +73,7 @@ static const struct {
     {"anthropic", SL_ADAPTER_ANTHROPIC}, {"azure-openai", SL_ADAPTER_AZURE_OPENAI},
     {"azure", SL_ADAPTER_AZURE_OPENAI},  {"gemini", SL_ADAPTER_GEMINI},
     {"vertex", SL_ADAPTER_VERTEX},       {"google-vertex", SL_ADAPTER_VERTEX},
+    {"bedrock", SL_ADAPTER_BEDROCK},     {"amazon-bedrock", SL_ADAPTER_BEDROCK},
 };
 
 /* The family a vendor name implies when the key sets no adapter. */
@@ -131,14 +135,6 @@ static int check_adapter(struct sl__res_entry *e, struct sl_provider_key *pk, bo
             pk->adapter = adapters[i].family;
             sl__res_val_dispose(&v);
             return SL_OK;
-        }
-    }
-    for (size_t i = 0; i < SL_ARRAY_LEN(unsupported_adapters); i++) {
-        if (sl_str_eq(a, sl_str_from_cstr(unsupported_adapters[i]))) {
-            sl__res_error(e, v.node->line, "adapter", "%s is not supported by sluice yet",
-                          sl__res_show(&v, shown, sizeof(shown)));
-            sl__res_val_dispose(&v);
-            return SL_EPARSE;
         }
     }
     sl__res_error(e, v.node->line, "adapter",
@@ -270,8 +266,9 @@ static void build_origin(struct sl_provider_key *pk)
 
 /* The default api_base of a key, when its family or vendor has one: OpenAI's for provider
  * openai, Anthropic's and Gemini's for their families, Vertex AI's regional endpoint for the
- * credential's region (the reference: other OpenAI-compatible vendors, and Azure, must set
- * theirs). A new string, or NULL. */
+ * credential's region, Bedrock's runtime endpoint for the AWS credentials' region (the
+ * reference: other OpenAI-compatible vendors, Azure and Bedrock API keys must set theirs). A new
+ * string, or NULL. */
 static char *default_base(const struct sl_provider_key *pk, const char *vendor)
 {
     switch (pk->adapter) {
@@ -285,6 +282,8 @@ static char *default_base(const struct sl_provider_key *pk, const char *vendor)
         if (strcmp(pk->cred.region, "global") == 0)
             return sl_xstrdup("https://aiplatform.googleapis.com");
         return sl_xasprintf("https://%s-aiplatform.googleapis.com", pk->cred.region);
+    case SL_ADAPTER_BEDROCK:
+        return pk->aws != NULL ? sl_xasprintf(BEDROCK_DEFAULT_BASE, pk->aws->region) : NULL;
     case SL_ADAPTER_AZURE_OPENAI:
         return NULL;
     case SL_ADAPTER_OPENAI:
@@ -298,6 +297,10 @@ static const char *base_hint(enum sl_adapter family)
 {
     if (family == SL_ADAPTER_AZURE_OPENAI)
         return "https://<resource>.openai.azure.com: it has no default";
+    if (family == SL_ADAPTER_BEDROCK)
+        return "required for a Bedrock API key (it names no region): set "
+               "https://bedrock-runtime.<region>.amazonaws.com, or give api_key as the JSON object "
+               "{\"access_key_id\", \"secret_access_key\", \"session_token\"?, \"region\"}";
     return "the default " OPENAI_DEFAULT_BASE " applies only to provider openai";
 }
 
@@ -317,6 +320,8 @@ static int normalize_base(enum sl_adapter family, struct sl_str text, struct sl_
         return sl_url_normalize_base(text, gemini, 1, SL_STRLIT("/v1beta"), b, why);
     case SL_ADAPTER_VERTEX:
         return sl_url_normalize_base(text, vertex, 1, SL_STR_NULL, b, why);
+    case SL_ADAPTER_BEDROCK:
+        return sl_url_normalize_plain_base(text, b, why);
     case SL_ADAPTER_OPENAI:
         break;
     }
@@ -344,7 +349,9 @@ static int read_api_base(struct sl__res_entry *e, struct sl_provider_key *pk, bo
             return SL_OK;
         if (pk->adapter == SL_ADAPTER_VERTEX)
             return SL_EPARSE; /* no credential, so no region: reported with api_key */
-        if (pk->adapter == SL_ADAPTER_AZURE_OPENAI)
+        if (pk->adapter == SL_ADAPTER_BEDROCK)
+            sl__res_error(e, 0, "api_base", "%s", base_hint(pk->adapter));
+        else if (pk->adapter == SL_ADAPTER_AZURE_OPENAI)
             sl__res_error(e, 0, "api_base", "required for the azure-openai family (%s)",
                           base_hint(pk->adapter));
         else
@@ -375,8 +382,11 @@ static int family_credential(struct sl_provider_key *pk, char *why, size_t whyle
     bool json = pk->api_key != NULL && sl__res_cred_looks_json(pk->api_key);
     if (pk->adapter == SL_ADAPTER_AZURE_OPENAI && pk->api_version == NULL)
         pk->api_version = sl_xstrdup(AZURE_DEFAULT_VERSION);
-    if (pk->api_key == NULL || pk->cred.kind != SL_CRED_KEY)
+    if (pk->api_key == NULL || pk->cred.kind != SL_CRED_KEY || pk->aws != NULL)
         return SL_OK;
+    /* Bedrock: the AWS credentials object (signed requests) or a Bedrock API key (a bearer). */
+    if (json && pk->adapter == SL_ADAPTER_BEDROCK && sl__res_aws_is_json(pk->api_key))
+        return sl__res_aws_parse(pk->api_key, &pk->aws, why, whylen);
     if (pk->adapter == SL_ADAPTER_VERTEX && !json) {
         snprintf(why, whylen,
                  "the vertex family needs a JSON credential: {\"access_token\", \"project\", "
@@ -445,6 +455,8 @@ static void load_one(struct sl__res_loader *l, size_t i, const struct sl_yaml_no
         info->provider_shown = sl__res_printable(e.values[F_PROVIDER], pk->provider);
     pk->api_key = read_api_key(&e);
     bool supported = check_adapter(&e, pk, &has_adapter) == SL_OK;
+    if (pk->adapter == SL_ADAPTER_BEDROCK && pk->api_key == NULL)
+        supported = false; /* reported: the base is only a question once there is a key */
     info->needs_family = provider_rc == SL_ENOENT && !has_adapter;
     bool version_ok = read_api_version(&e, pk) == SL_OK;
     if (supported && !info->needs_family && version_ok && api_version_misplaced(pk))
@@ -454,7 +466,9 @@ static void load_one(struct sl__res_loader *l, size_t i, const struct sl_yaml_no
     if (supported && !info->needs_family && family_credential(pk, why, sizeof(why)) != SL_OK)
         sl__res_error(&e, e.values[F_API_KEY] != NULL ? e.values[F_API_KEY]->line : 0,
                       e.values[F_API_KEY] != NULL ? "api_key" : "secret", "%s", why);
-    int base_rc = l->diag->count == errors || pk->adapter != SL_ADAPTER_VERTEX
+    /* No region without a credential (vertex; bedrock's AWS object): reported with api_key. */
+    int base_rc = l->diag->count == errors ||
+                          (pk->adapter != SL_ADAPTER_VERTEX && pk->adapter != SL_ADAPTER_BEDROCK)
                       ? read_api_base(&e, pk, supported, provider_rc, info->provider_shown)
                       : SL_EPARSE;
     if (base_rc == SL_OK)

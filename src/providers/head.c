@@ -17,6 +17,7 @@ void sl__head_start(struct sl__head *h, h2o_mem_pool_t *pool, const struct sl_or
     const char *method = call->method != NULL ? call->method : "POST";
     h->cap = FIXED_BYTES + extra + strlen(method) + strlen(o->authority) * 2 +
              strlen(o->base_path) + path.len + call->request_id.len;
+    h->accept = SL_STR_NULL;
     h->start = h2o_mem_alloc_pool(pool, h->cap);
     char *w = sl_put_cstr(h->start, method);
     w = SL_PUT_LIT(w, " ");
@@ -34,7 +35,9 @@ void sl__head_finish(struct sl__head *h, h2o_mem_pool_t *pool, const struct sl_u
                      h2o_iovec_t **bufs, size_t *nbufs)
 {
     char *w = SL_PUT_LIT(h->w, "\r\nContent-Type: application/json\r\nAccept: ");
-    if (call->stream)
+    if (h->accept.len != 0)
+        w = sl_put(w, h->accept.ptr, h->accept.len);
+    else if (call->stream)
         w = SL_PUT_LIT(w, "text/event-stream");
     else
         w = SL_PUT_LIT(w, "application/json");

@@ -13,6 +13,9 @@ struct sl__head {
     char *start;
     char *w; /* where the family writes its headers: each starts with "\r\n" */
     size_t cap;
+    /* The tail's Accept value; empty: by the call (text/event-stream or application/json). Set
+     * by a family whose replies are neither (Bedrock's event streams), after sl__head_start. */
+    struct sl_str accept;
 };
 
 /* "<method> <base_path><path> HTTP/1.1\r\nHost: <authority>" (the absolute form through a

@@ -16,6 +16,8 @@ const struct sl_provider_ops *sl_provider_for(const struct sl_provider_key *key)
         return &sl_provider_openai;
     case SL_ADAPTER_ANTHROPIC:
         return &sl_provider_anthropic;
+    case SL_ADAPTER_BEDROCK:
+        return &sl_provider_bedrock;
     case SL_ADAPTER_AZURE_OPENAI:
         return &sl_provider_azure;
     case SL_ADAPTER_GEMINI:

@@ -216,6 +216,7 @@ static void start_check(struct sl_route_checker *ck, const struct sl_model *m)
                                         .wire = wire,
                                         .model = sl_str_from_cstr(m->model_name),
                                         .request_id = SL_STRLIT(CHECK_REQUEST_ID),
+                                        .unix_time = (int64_t)time(NULL), /* request signing */
                                         .body = piece,
                                         .nbody = 1,
                                         .body_len = piece->len};

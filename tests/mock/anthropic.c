@@ -149,6 +149,11 @@ static bool apply_mock(struct an_ctx *c, const struct an_request *ar, struct moc
         reply_error(c, 400, err);
         return false;
     }
+    if ((other = mock_opts_has_bedrock_only(o)) != NULL) {
+        snprintf(err, sizeof(err), "mock.%s: only for Bedrock (.../model/{id}/...)", other);
+        reply_error(c, 400, err);
+        return false;
+    }
     if (mock_opts_has_openai_only(o, &other)) {
         snprintf(err, sizeof(err), "mock.%s: only for OpenAI chat completions", other);
         reply_error(c, 400, err);

@@ -66,6 +66,7 @@ static const char usage[] =
     "usage: sluice-mock [--listen HOST:PORT]... [--tls-cert FILE --tls-key FILE] [--threads N]\n"
     "                   [--reply TEXT] [--chunks N] [--ttft-ms N] [--chunk-interval-ms N]\n"
     "                   [--latency-ms N] [--dimensions N] [--require-key KEY] [--quiet]\n"
+    "                   [--aws-key ACCESS_KEY_ID:SECRET[:TOKEN]]... [--clock-skew-secs N]\n"
     "                   [--oauth-public-key PEM] [--entra-client ID:SECRET] [--token-ttl S]\n"
     "                   [--token-latency-ms N] [--static-token TOKEN] [--no-responses]\n"
     "A mock LLM upstream (OpenAI chat and Responses, Anthropic, Azure OpenAI, Gemini, Vertex AI,\n"
@@ -145,6 +146,8 @@ enum {
     O_TOKEN_LATENCY,
     O_STATIC_TOKEN,
     O_NO_RESPONSES,
+    O_AWS_KEY,
+    O_SKEW,
 };
 static const struct option long_opts[] = {
     {"listen", required_argument, NULL, 'l'},
@@ -158,6 +161,8 @@ static const struct option long_opts[] = {
     {"latency-ms", required_argument, NULL, O_LATENCY},
     {"dimensions", required_argument, NULL, O_DIMS},
     {"require-key", required_argument, NULL, O_KEY},
+    {"aws-key", required_argument, NULL, O_AWS_KEY},
+    {"clock-skew-secs", required_argument, NULL, O_SKEW},
     {"oauth-public-key", required_argument, NULL, O_OAUTH_KEY},
     {"entra-client", required_argument, NULL, O_ENTRA},
     {"token-ttl", required_argument, NULL, O_TOKEN_TTL},
@@ -168,6 +173,26 @@ static const struct option long_opts[] = {
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
+
+/* --aws-key ACCESS_KEY_ID:SECRET[:SESSION_TOKEN]: a credential the Bedrock endpoints accept
+ * (AWS secrets and tokens have no ':'). */
+static void parse_aws_key(char *arg)
+{
+    struct av_key *k = &G.scfg.aws_keys[G.scfg.n_aws_keys];
+    char *secret = strchr(arg, ':'), *token;
+    if (G.scfg.n_aws_keys == MOCK_MAX_AWS_KEYS)
+        usage_error("--aws-key: at most %d keys", MOCK_MAX_AWS_KEYS);
+    if (secret == NULL || secret == arg || secret[1] == '\0' || secret[1] == ':')
+        usage_error("--aws-key: expected ACCESS_KEY_ID:SECRET[:SESSION_TOKEN]");
+    *secret++ = '\0';
+    token = strchr(secret, ':');
+    if (token != NULL)
+        *token++ = '\0';
+    k->access_key_id = sl_str_from_cstr(arg);
+    k->secret = sl_str_from_cstr(secret);
+    k->token = token != NULL ? sl_str_from_cstr(token) : SL_STR_NULL;
+    G.scfg.n_aws_keys++;
+}
 
 /* Applies one command-line option; a bad value exits 2. */
 static void apply_option(int c, char *arg, char **argv)
@@ -215,6 +240,17 @@ static void apply_option(int c, char *arg, char **argv)
             usage_error("--require-key: the key must not be empty");
         G.scfg.require_key = sl_str_from_cstr(arg);
         break;
+    case O_AWS_KEY:
+        parse_aws_key(arg);
+        break;
+    case O_SKEW: {
+        bool neg = arg[0] == '-';
+        G.scfg.clock_skew_secs =
+            (int64_t)parse_uint_arg("--clock-skew-secs", arg + neg, 0, 366 * 86400);
+        if (neg)
+            G.scfg.clock_skew_secs = -G.scfg.clock_skew_secs;
+        break;
+    }
     case O_OAUTH_KEY:
         G.oauth.public_key_file = arg;
         break;

@@ -79,6 +79,8 @@ static const struct field fields[] = {
     FIELD(corrupt_encoding, F_BOOL),
     FIELD(fail_first, F_CHUNKS),
     FIELD(tag, F_STRING),
+    FIELD(bedrock_stop_reason, F_STRING),
+    FIELD(corrupt_crc_after_chunks, F_CHUNKS),
     FIELD(block_reason, F_STRING),
     FIELD(gemini_finish_reason, F_STRING),
     FIELD(thought_signature, F_STRING),
@@ -115,6 +117,7 @@ void mock_opts_init(struct mock_opts *o, const struct mock_defaults *d)
         .tag = SL_STRLIT(""),
         .reply = d->reply,
         .stream_error_after_chunks = MOCK_NEVER,
+        .corrupt_crc_after_chunks = MOCK_NEVER,
         .cached_tokens = MOCK_UNSET,
         .reasoning_tokens = MOCK_UNSET,
         .input_tokens = MOCK_UNSET,
@@ -459,6 +462,13 @@ int mock_opts_parse(struct mock_opts *o, struct sl_str json, mock_alloc_fn *allo
 out:
     json_decref(root);
     return rc;
+}
+
+const char *mock_opts_has_bedrock_only(const struct mock_opts *o)
+{
+    return o->bedrock_stop_reason.ptr != NULL          ? "bedrock_stop_reason"
+           : o->corrupt_crc_after_chunks != MOCK_NEVER ? "corrupt_crc_after_chunks"
+                                                       : NULL;
 }
 
 bool mock_opts_has_openai_only(const struct mock_opts *o, const char **name)

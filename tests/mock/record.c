@@ -43,6 +43,7 @@ static const char *const counter_names[REC_NCOUNTERS] = {
     [REC_MODELS] = "models",
     [REC_MESSAGES] = "messages",
     [REC_COUNT_TOKENS] = "count_tokens",
+    [REC_BEDROCK] = "bedrock",
     [REC_RESPONSES] = "responses",
     [REC_STREAMS_STARTED] = "streams_started",
     [REC_STREAMS_COMPLETED] = "streams_completed",

@@ -26,6 +26,7 @@ enum rec_counter {
     REC_MODELS,
     REC_MESSAGES,     /* Anthropic POST .../messages */
     REC_COUNT_TOKENS, /* Anthropic POST .../messages/count_tokens */
+    REC_BEDROCK,      /* Bedrock POST .../model/{id}/{converse,converse-stream,invoke,...} */
     REC_RESPONSES,    /* OpenAI .../responses and .../responses/{id}... */
     REC_STREAMS_STARTED,
     REC_STREAMS_COMPLETED,

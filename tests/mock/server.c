@@ -10,6 +10,7 @@
 
 #include "anthropic.h"
 #include "autotool.h"
+#include "bedrock.h"
 #include "encode.h"
 #include "gemini.h"
 #include "mjson.h"
@@ -44,6 +45,7 @@ enum endpoint {
     EP_MODELS,
     EP_MESSAGES,     /* Anthropic: anthropic.c */
     EP_COUNT_TOKENS, /* Anthropic: anthropic.c */
+    EP_BEDROCK,      /* Bedrock Runtime: bedrock.c */
     EP_RESPONSES,    /* OpenAI Responses: responses.c */
 };
 
@@ -648,7 +650,9 @@ static void start_sse(struct mreq *m)
 
     req->res.status = m->o.status != 0 ? m->o.status : 200;
     req->res.reason = reason_of(req->res.status);
-    add_headers(req, H2O_STRLIT("text/event-stream; charset=utf-8"), &m->o);
+    const char *ctype =
+        m->sse.content_type != NULL ? m->sse.content_type : "text/event-stream; charset=utf-8";
+    add_headers(req, ctype, strlen(ctype), &m->o);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
                    H2O_STRLIT("no-cache"));
     start_stream_encoding(m);
@@ -811,7 +815,9 @@ static bool check_scope(h2o_req_t *req, const struct mock_opts *o, enum endpoint
     const char *name = NULL;
     char err[160];
 
-    if (mock_opts_has_anthropic_only(o, &name)) {
+    if ((name = mock_opts_has_bedrock_only(o)) != NULL) {
+        snprintf(err, sizeof(err), "mock.%s: only for Bedrock (.../model/{id}/...)", name);
+    } else if (mock_opts_has_anthropic_only(o, &name)) {
         snprintf(err, sizeof(err), "mock.%s: only for Anthropic Messages (.../v1/messages)", name);
     } else if (mock_opts_has_gemini_only(o, &name)) {
         snprintf(err, sizeof(err), "mock.%s: only for Gemini (...:generateContent)", name);
@@ -1166,6 +1172,8 @@ static bool responses_rest(struct sl_str path, struct sl_str *rest)
 
 static enum endpoint route(struct sl_str path)
 {
+    if (mock_bedrock_route(path))
+        return EP_BEDROCK;
     if (sl_str_ends_with(path, SL_STRLIT("/messages/count_tokens")))
         return EP_COUNT_TOKENS;
     if (sl_str_ends_with(path, SL_STRLIT("/messages")))
@@ -1286,6 +1294,7 @@ static int dispatch(struct mock_worker *w, h2o_req_t *req, enum endpoint ep)
         [EP_MODELS] = REC_MODELS,
         [EP_MESSAGES] = REC_MESSAGES,
         [EP_COUNT_TOKENS] = REC_COUNT_TOKENS,
+        [EP_BEDROCK] = REC_BEDROCK,
         [EP_RESPONSES] = REC_RESPONSES,
     };
     bool get = ep == EP_MODELS;
@@ -1293,6 +1302,8 @@ static int dispatch(struct mock_worker *w, h2o_req_t *req, enum endpoint ep)
     rec_count(&w->counters, counters[ep], 1);
     if (ep == EP_MESSAGES || ep == EP_COUNT_TOKENS)
         return mock_anthropic_handle(w, req, ep == EP_COUNT_TOKENS);
+    if (ep == EP_BEDROCK)
+        return mock_bedrock_handle(w, req);
     if (ep == EP_RESPONSES) {
         struct sl_str rest = SL_STR_NULL;
         responses_rest(sl_str_init(req->path_normalized.base, req->path_normalized.len), &rest);

@@ -487,8 +487,10 @@ static void test_provider_key_errors(void **state)
                "    api_base: ftp://${HOST}/\n",
            "r.yaml:3: provider_keys[0] (\"ds\"): api_base: required for provider \"deepseek\" "
            "(the default https://api.openai.com/v1 applies only to provider openai)\n"
-           "r.yaml:12: provider_keys[2] (\"br\"): adapter: \"bedrock\" is not supported by "
-           "sluice yet\n"
+           "r.yaml:9: provider_keys[2] (\"br\"): api_base: required for a Bedrock API key (it "
+           "names no region): set https://bedrock-runtime.<region>.amazonaws.com, or give "
+           "api_key as the JSON object {\"access_key_id\", \"secret_access_key\", "
+           "\"session_token\"?, \"region\"}\n"
            "r.yaml:16: provider_keys[3] (\"x\"): adapter: expected one of openai, anthropic, "
            "azure-openai, gemini, vertex, bedrock, got \"grpc\"\n"
            "r.yaml:20: provider_keys[4] (\"u\"): api_base: invalid URL: user info "
@@ -1213,13 +1215,16 @@ static void test_key_without_provider(void **state)
            "r.yaml:7: models[0] (\"d\"): provider: required: provider key \"ds\" sets neither "
            "provider nor api_base, so the model's provider decides whether the default "
            "api_base applies\n");
-    /* Families not built yet still fail naming them, with or without provider. */
+    /* Every family is built now: a bedrock key with a Bedrock API key (no region) needs its
+       endpoint, said plainly. */
     expect(HDR "provider_keys:\n"
                "  - display_name: v\n"
                "    adapter: bedrock\n"
                "    api_key: k\n",
-           "r.yaml:4: provider_keys[0] (\"v\"): adapter: \"bedrock\" is not supported by sluice "
-           "yet\n");
+           "r.yaml:3: provider_keys[0] (\"v\"): api_base: required for a Bedrock API key (it "
+           "names no region): set https://bedrock-runtime.<region>.amazonaws.com, or give "
+           "api_key as the JSON object {\"access_key_id\", \"secret_access_key\", "
+           "\"session_token\"?, \"region\"}\n");
 }
 
 static void test_api_key_errors(void **state)
@@ -1852,6 +1857,115 @@ static void test_no_secret_in_any_message(void **state)
     sl_diag_dispose(&d);
 }
 
+/* Bedrock keys: the JSON credentials object (SigV4) or a Bedrock API key (bearer); the region
+ * gives the default endpoint; a vendor "bedrock" (or "amazon-bedrock") picks the family, also
+ * through a model when the key names none. */
+static void test_bedrock_keys(void **state)
+{
+    (void)state;
+    struct sl_resources *r = load_ok(
+        HDR "provider_keys:\n"
+            "  - display_name: aws\n"
+            "    provider: bedrock\n"
+            "    api_key: '{\"access_key_id\":\"AKIAIOSFODNN7EXAMPLE\",\"secret_access_key\":"
+            "\"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\",\"region\":\"eu-west-3\"}'\n"
+            "  - display_name: sts\n"
+            "    adapter: bedrock\n"
+            "    api_key: '{\"region\":\"us-east-1\",\"access_key_id\":\"ASIAIOSFODNN7EXAMPLE\","
+            "\"secret_access_key\":\"s/k\",\"session_token\":\"FwoGZXIvYXdzE\\u0041\"}'\n"
+            "    api_base: HTTP://127.0.0.1:9000/\n"
+            "  - display_name: bearer\n"
+            "    provider: amazon-bedrock\n"
+            "    api_key: ABSKQmVkcm9ja0FQSUtleS1\n"
+            "    api_base: https://bedrock-runtime.us-west-2.amazonaws.com\n"
+            "  - display_name: open\n"
+            "    api_key: '{\"access_key_id\":\"AKIAIOSFODNN7EXAMPLE\",\"secret_access_key\":\"x\","
+            "\"region\":\"ap-south-1\",\"session_token\":null}'\n"
+            "models:\n"
+            "  - display_name: m\n"
+            "    provider_key: open\n"
+            "    provider: bedrock\n"
+            "    model_name: us.anthropic.claude-3-5-sonnet-20241022-v2:0\n");
+    const struct sl_provider_key *k = &r->provider_keys[0];
+    assert_int_equal(k->adapter, SL_ADAPTER_BEDROCK);
+    assert_non_null(k->aws);
+    assert_string_equal(k->aws->access_key_id, "AKIAIOSFODNN7EXAMPLE");
+    assert_string_equal(k->aws->secret_access_key, "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY");
+    assert_null(k->aws->session_token);
+    assert_string_equal(k->aws->region, "eu-west-3");
+    assert_string_equal(k->api_base, "https://bedrock-runtime.eu-west-3.amazonaws.com");
+    assert_string_equal(k->origin.authority, "bedrock-runtime.eu-west-3.amazonaws.com");
+    k = &r->provider_keys[1];
+    assert_int_equal(k->adapter, SL_ADAPTER_BEDROCK);
+    assert_string_equal(k->aws->session_token, "FwoGZXIvYXdzEA"); /* JSON escapes decoded */
+    assert_string_equal(k->api_base, "http://127.0.0.1:9000");
+    assert_string_equal(k->origin.base_path, "");
+    assert_true(r->provider_keys[0].aws->serial != k->aws->serial);
+    k = &r->provider_keys[2];
+    assert_int_equal(k->adapter, SL_ADAPTER_BEDROCK);
+    assert_null(k->aws);
+    assert_string_equal(k->auth_header, "Bearer ABSKQmVkcm9ja0FQSUtleS1");
+    k = &r->provider_keys[3]; /* settled by its model */
+    assert_int_equal(k->adapter, SL_ADAPTER_BEDROCK);
+    assert_string_equal(k->aws->region, "ap-south-1");
+    assert_null(k->aws->session_token);
+    assert_string_equal(k->api_base, "https://bedrock-runtime.ap-south-1.amazonaws.com");
+    sl_resources_free(r);
+}
+
+/* Bad credential objects name the member and the rule, never a value. */
+static void test_bedrock_key_errors(void **state)
+{
+    (void)state;
+    const char *yaml =
+        HDR "provider_keys:\n"
+            "  - display_name: a\n"
+            "    provider: bedrock\n"
+            "    api_key: '{\"access_key_id\":\"AKIAIOSFODNN7EXAMPLE\",\"secret_access_key\":"
+            "\"s3cr3t\"}'\n"
+            "  - display_name: b\n"
+            "    provider: bedrock\n"
+            "    api_key: '{\"access_key_id\":\"AKIAIOSFODNN7EXAMPLE\",\"secret_access_key\":"
+            "\"s3cr3t\",\"region\":\"us-east-1\",\"regoin\":\"SECRET\"}'\n"
+            "  - display_name: c\n"
+            "    provider: bedrock\n"
+            "    api_key: '{\"access_key_id\":\"SECRET\",\"secret_access_key\":\"s3cr3t\","
+            "\"region\":\"us-east-1\"}'\n"
+            "  - display_name: d\n"
+            "    provider: bedrock\n"
+            "    api_key: '{\"access_key_id\":\"AKIAIOSFODNN7EXAMPLE\",\"secret_access_key\":\"\","
+            "\"region\":\"us-east-1\"}'\n"
+            "  - display_name: e\n"
+            "    provider: bedrock\n"
+            "    api_key: '{\"access_key_id\":\"AKIAIOSFODNN7EXAMPLE\",\"secret_access_key\":"
+            "\"s3 cr3t\",\"region\":\"US_EAST\"}'\n"
+            "  - display_name: f\n"
+            "    provider: bedrock\n"
+            "    api_key: '{\"access_key_id\": SECRET}'\n"
+            "  - display_name: g\n"
+            "    provider: bedrock\n"
+            "    api_key: '{\"access_key_id\":\"AKIAIOSFODNN7EXAMPLE\",\"secret_access_key\":"
+            "\"s3cr3t\",\"region\":\"us-east-1\",\"session_token\":7}'\n";
+    expect(yaml,
+           "r.yaml:5: provider_keys[0] (\"a\"): api_key: region: required member is missing\n"
+           "r.yaml:8: provider_keys[1] (\"b\"): api_key: unknown member (expected "
+           "access_key_id, secret_access_key, session_token, region)\n"
+           "r.yaml:11: provider_keys[2] (\"c\"): api_key: access_key_id: expected an AWS access "
+           "key id (16 to 128 upper-case letters and digits, e.g. AKIA...)\n"
+           "r.yaml:14: provider_keys[3] (\"d\"): api_key: secret_access_key: must not be empty\n"
+           "r.yaml:17: provider_keys[4] (\"e\"): api_key: secret_access_key: only printable "
+           "ASCII without spaces is allowed\n"
+           "r.yaml:20: provider_keys[5] (\"f\"): api_key: expected the JSON object "
+           "{\"access_key_id\", \"secret_access_key\", \"session_token\"?, \"region\"} or a "
+           "Bedrock API key (the value starts with '{' but is not a JSON object)\n"
+           "r.yaml:23: provider_keys[6] (\"g\"): api_key: session_token: expected a string\n");
+    struct sl_resources *r = NULL;
+    struct sl_diag d;
+    assert_int_equal(load(yaml, env, &r, &d), SL_ERR);
+    assert_no_secrets(&d);
+    sl_diag_dispose(&d);
+}
+
 /* ---- the azure-openai, gemini and vertex families (reference 6) ---- */
 
 static void test_azure_keys(void **state)
@@ -2118,6 +2232,8 @@ int main(void)
         cmocka_unit_test(test_anthropic_keys),
         cmocka_unit_test(test_capabilities),
         cmocka_unit_test(test_provider_adapter_openai),
+        cmocka_unit_test(test_bedrock_keys),
+        cmocka_unit_test(test_bedrock_key_errors),
         cmocka_unit_test(test_model_errors),
         cmocka_unit_test(test_virtual_models_get_one_error),
         cmocka_unit_test(test_routing_group),
