@@ -2,12 +2,16 @@
  * translated to an Anthropic request and a ~1 KiB Anthropic response translated back (the pair
  * an OpenAI SDK caller uses to reach a Claude model), the reverse pair, and one stream event
  * each way (an Anthropic text_delta to a chat chunk, a chat content chunk to Anthropic events).
+ * The same for the pair {Responses -> chat} (a ~1 KiB Responses request to chat, the chat
+ * response and a chat content chunk back as Responses), and the sealing of one response id
+ * (respid.h), which a Responses passthrough does once per reply.
  *
  * Not built by default. Build and run from the repository root:
  *
  *   gcc -O2 -std=c17 -D_GNU_SOURCE -DH2O_USE_LIBUV=0 -Iinclude bench/micro/xlate_bench.c \
  *       src/xlate/[a-z]*.c src/base/json.c src/base/json_w.c src/base/buf.c src/base/str.c \
- *       src/base/alloc.c $(pkg-config --cflags --libs libh2o-evloop) -o /tmp/xlate_bench
+ *       src/base/alloc.c src/base/splice.c \
+ *       $(pkg-config --cflags --libs libh2o-evloop libcrypto) -o /tmp/xlate_bench
  *   /tmp/xlate_bench               # CPU ns per operation (thread CPU time, median of 7 runs)
  *
  * Repeatable instruction counts (STYLE: compare versions with callgrind, not the clock):
@@ -25,6 +29,7 @@
 
 #include "sluice/base.h"
 #include "sluice/filter.h"
+#include "sluice/respid.h"
 #include "sluice/xlate.h"
 
 /* 1,0xx bytes: a system prompt, three turns, one tool and the usual knobs. */
@@ -102,6 +107,25 @@ static const char anthropic_start[] =
     "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":"
     "\"assistant\",\"model\":\"c\",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,"
     "\"usage\":{\"input_tokens\":25,\"output_tokens\":1}}}";
+/* 1,0xx bytes: the chat request above as the Responses API sends it (instructions, input
+ * items with an earlier assistant turn, a function tool). */
+static const char responses_request[] =
+    "{\"model\":\"chat-only-for-shop\",\"instructions\":\"You are a concise assistant for an "
+    "online bookshop. Answer in at most three sentences, cite the catalogue number when you "
+    "mention a book, and never invent prices.\",\"input\":[{\"role\":\"user\",\"content\":"
+    "[{\"type\":\"input_text\",\"text\":\"Hi! I am looking for a gift for my father, who "
+    "loves naval history and long biographies. He already has most of Patrick O'Brian. What "
+    "would you suggest?\"}]},{\"type\":\"message\",\"role\":\"assistant\",\"content\":"
+    "[{\"type\":\"output_text\",\"text\":\"You could try \\\"The Wager\\\" by David Grann "
+    "(cat. 4471), a gripping account of an 18th-century shipwreck and mutiny.\"}]},{\"role\":"
+    "\"user\",\"content\":\"The Wager sounds great. Is there a hardcover edition, and does it "
+    "ship to Lyon \\u2014 France?\"}],\"tools\":[{\"type\":\"function\",\"name\":\"stock\","
+    "\"description\":\"Stock and shipping for a catalogue number\",\"parameters\":{\"type\":"
+    "\"object\",\"properties\":{\"cat\":{\"type\":\"integer\"},\"country\":{\"type\":"
+    "\"string\"}},\"required\":[\"cat\"]},\"strict\":false}],\"tool_choice\":\"auto\","
+    "\"stream\":false,\"store\":false,\"temperature\":0.3,\"max_output_tokens\":300,"
+    "\"top_p\":1,\"user\":\"shop-frontend-7f3a\"}";
+
 static const char anthropic_block[] = "{\"type\":\"content_block_start\",\"index\":0,"
                                       "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}";
 
@@ -187,9 +211,48 @@ static void response_c2a(void)
     }
 }
 
+static void request_r2c(void)
+{
+    char why[128];
+    out.len = 0;
+    if (sl_xlate_for(SL_WIRE_RESPONSES, SL_WIRE_CHAT)
+            ->request(&ctx, sl_str_init(responses_request, sizeof(responses_request) - 1), &out,
+                      why, sizeof(why)) != SL_OK) {
+        fprintf(stderr, "request: %s\n", why);
+        exit(1);
+    }
+}
+
+static void response_c2r(void)
+{
+    char why[128];
+    struct sl_usage u;
+    out.len = 0;
+    if (sl_xlate_for(SL_WIRE_RESPONSES, SL_WIRE_CHAT)
+            ->response(&ctx, sl_str_init(chat_response, sizeof(chat_response) - 1), &out, &u, why,
+                       sizeof(why)) != SL_OK) {
+        fprintf(stderr, "response: %s\n", why);
+        exit(1);
+    }
+}
+
+/* An OpenAI response id (resp_ + 48 hex digits), sealed for a caller and provider key. */
+static void seal_id(void)
+{
+    static const struct sl_respid_claims claims = {
+        .provider_key = {"openai-main", 11}, .caller = {"team-a", 6}, .alias = {"gpt-4o", 6}};
+    char id[SL_RESPID_MAX_TEXT];
+    size_t len;
+    if (sl_respid_seal(SL_STRLIT("a-deployment-secret-of-32-bytes!"), &claims,
+                       SL_STRLIT("resp_68a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f607"), id,
+                       &len) != SL_OK)
+        exit(1);
+    sink_bytes += len;
+}
+
 static h2o_mem_pool_t pool;
-static struct sl_filter *stage_a2c, *stage_c2a;
-static struct sl_usage usage_a2c, usage_c2a;
+static struct sl_filter *stage_a2c, *stage_c2a, *stage_c2r;
+static struct sl_usage usage_a2c, usage_c2a, usage_c2r;
 
 static void feed(struct sl_filter *st, const char *data, size_t len)
 {
@@ -210,6 +273,11 @@ static void event_c2a(void)
     feed(stage_c2a, chat_event, sizeof(chat_event) - 1);
 }
 
+static void event_c2r(void)
+{
+    feed(stage_c2r, chat_event, sizeof(chat_event) - 1);
+}
+
 static void setup_streams(void)
 {
     h2o_mem_init_pool(&pool);
@@ -217,10 +285,13 @@ static void setup_streams(void)
         sl_xlate_for(SL_WIRE_CHAT, SL_WIRE_ANTHROPIC)->stream(&pool, &ctx, &usage_a2c, &sink);
     stage_c2a =
         sl_xlate_for(SL_WIRE_ANTHROPIC, SL_WIRE_CHAT)->stream(&pool, &ctx, &usage_c2a, &sink);
+    stage_c2r =
+        sl_xlate_for(SL_WIRE_RESPONSES, SL_WIRE_CHAT)->stream(&pool, &ctx, &usage_c2r, &sink);
     /* Put both stages in the middle of a text block, where most events of a stream arrive. */
     feed(stage_a2c, anthropic_start, sizeof(anthropic_start) - 1);
     feed(stage_a2c, anthropic_block, sizeof(anthropic_block) - 1);
     event_c2a();
+    event_c2r();
 }
 
 /* Thread CPU time: what the translation costs the worker, without the time another process
@@ -266,13 +337,17 @@ int main(int argc, char **argv)
         {"chat response -> anthropic (response_c2a)", response_c2a, 20000},
         {"anthropic text_delta -> chat chunk (event_a2c)", event_a2c, 200000},
         {"chat content chunk -> anthropic delta (event_c2a)", event_c2a, 200000},
+        {"responses request -> chat (request_r2c)", request_r2c, 20000},
+        {"chat response -> responses (response_c2r)", response_c2r, 20000},
+        {"chat content chunk -> responses delta (event_c2r)", event_c2r, 200000},
+        {"response id sealed (seal_id)", seal_id, 200000},
     };
     sl_buf_init(&out, 1 << 20);
     setup_streams();
     printf("inputs: chat request %zu B, anthropic response %zu B, anthropic request %zu B, chat "
-           "response %zu B\n",
+           "response %zu B, responses request %zu B\n",
            sizeof(chat_request) - 1, sizeof(anthropic_response) - 1, sizeof(anthropic_request) - 1,
-           sizeof(chat_response) - 1);
+           sizeof(chat_response) - 1, sizeof(responses_request) - 1);
     if (argc > 1) {
         unsigned n = (unsigned)strtoul(argv[1], NULL, 10);
         for (size_t k = 0; k < SL_ARRAY_LEN(ops); k++) {
