@@ -3,7 +3,10 @@
  * caller uses to reach a Claude model), the reverse pair, one stream event each way (an
  * Anthropic text_delta to a chat chunk, a chat content chunk to Anthropic events), and the same
  * chat request, a ~1 KiB Gemini response and a Gemini stream event for the chat <-> Gemini pair
- * (and the Anthropic request through the composed Anthropic -> chat -> Gemini pair).
+ * (and the Anthropic request through the composed Anthropic -> chat -> Gemini pair). The same
+ * for the pair {Responses -> chat} (a ~1 KiB Responses request to chat, the chat response and a
+ * chat content chunk back as Responses), and the sealing of one response id (respid.h), which a
+ * Responses passthrough does once per reply.
  *
  * Not built by default. Build and run from the repository root, after `make build`:
  *
@@ -27,6 +30,7 @@
 
 #include "sluice/base.h"
 #include "sluice/filter.h"
+#include "sluice/respid.h"
 #include "sluice/xlate.h"
 
 /* 1,0xx bytes: a system prompt, three turns, one tool and the usual knobs. */
@@ -161,6 +165,25 @@ static struct sl_filter sink = {&sink_ops, NULL};
 
 static struct sl_buf out;
 
+/* 1,0xx bytes: the chat request above as the Responses API sends it (instructions, input
+ * items with an earlier assistant turn, a function tool). */
+static const char responses_request[] =
+    "{\"model\":\"chat-only-for-shop\",\"instructions\":\"You are a concise assistant for an "
+    "online bookshop. Answer in at most three sentences, cite the catalogue number when you "
+    "mention a book, and never invent prices.\",\"input\":[{\"role\":\"user\",\"content\":"
+    "[{\"type\":\"input_text\",\"text\":\"Hi! I am looking for a gift for my father, who "
+    "loves naval history and long biographies. He already has most of Patrick O'Brian. What "
+    "would you suggest?\"}]},{\"type\":\"message\",\"role\":\"assistant\",\"content\":"
+    "[{\"type\":\"output_text\",\"text\":\"You could try \\\"The Wager\\\" by David Grann "
+    "(cat. 4471), a gripping account of an 18th-century shipwreck and mutiny.\"}]},{\"role\":"
+    "\"user\",\"content\":\"The Wager sounds great. Is there a hardcover edition, and does it "
+    "ship to Lyon \\u2014 France?\"}],\"tools\":[{\"type\":\"function\",\"name\":\"stock\","
+    "\"description\":\"Stock and shipping for a catalogue number\",\"parameters\":{\"type\":"
+    "\"object\",\"properties\":{\"cat\":{\"type\":\"integer\"},\"country\":{\"type\":"
+    "\"string\"}},\"required\":[\"cat\"]},\"strict\":false}],\"tool_choice\":\"auto\","
+    "\"stream\":false,\"store\":false,\"temperature\":0.3,\"max_output_tokens\":300,"
+    "\"top_p\":1,\"user\":\"shop-frontend-7f3a\"}";
+
 static void request_c2a(void)
 {
     char why[128];
@@ -249,9 +272,48 @@ static void request_a2g(void)
     }
 }
 
+static void request_r2c(void)
+{
+    char why[128];
+    out.len = 0;
+    if (sl_xlate_for(SL_WIRE_RESPONSES, SL_WIRE_CHAT)
+            ->request(&ctx, sl_str_init(responses_request, sizeof(responses_request) - 1), &out,
+                      why, sizeof(why)) != SL_OK) {
+        fprintf(stderr, "request: %s\n", why);
+        exit(1);
+    }
+}
+
+static void response_c2r(void)
+{
+    char why[128];
+    struct sl_usage u;
+    out.len = 0;
+    if (sl_xlate_for(SL_WIRE_RESPONSES, SL_WIRE_CHAT)
+            ->response(&ctx, sl_str_init(chat_response, sizeof(chat_response) - 1), &out, &u, why,
+                       sizeof(why)) != SL_OK) {
+        fprintf(stderr, "response: %s\n", why);
+        exit(1);
+    }
+}
+
+/* An OpenAI response id (resp_ + 48 hex digits), sealed for a caller and provider key. */
+static void seal_id(void)
+{
+    static const struct sl_respid_claims claims = {
+        .provider_key = {"openai-main", 11}, .caller = {"team-a", 6}, .alias = {"gpt-4o", 6}};
+    char id[SL_RESPID_MAX_TEXT];
+    size_t len;
+    if (sl_respid_seal(SL_STRLIT("a-deployment-secret-of-32-bytes!"), &claims,
+                       SL_STRLIT("resp_68a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f607"), id,
+                       &len) != SL_OK)
+        exit(1);
+    sink_bytes += len;
+}
+
 static h2o_mem_pool_t pool;
-static struct sl_filter *stage_a2c, *stage_c2a, *stage_g2c;
-static struct sl_usage usage_a2c, usage_c2a, usage_g2c;
+static struct sl_filter *stage_a2c, *stage_c2a, *stage_g2c, *stage_c2r;
+static struct sl_usage usage_a2c, usage_c2a, usage_g2c, usage_c2r;
 
 static void feed(struct sl_filter *st, const char *data, size_t len)
 {
@@ -277,6 +339,11 @@ static void event_g2c(void)
     feed(stage_g2c, gemini_event, sizeof(gemini_event) - 1);
 }
 
+static void event_c2r(void)
+{
+    feed(stage_c2r, chat_event, sizeof(chat_event) - 1);
+}
+
 static void setup_streams(void)
 {
     h2o_mem_init_pool(&pool);
@@ -285,11 +352,14 @@ static void setup_streams(void)
     stage_c2a =
         sl_xlate_for(SL_WIRE_ANTHROPIC, SL_WIRE_CHAT)->stream(&pool, &ctx, &usage_c2a, &sink);
     stage_g2c = sl_xlate_for(SL_WIRE_CHAT, SL_WIRE_GEMINI)->stream(&pool, &ctx, &usage_g2c, &sink);
+    stage_c2r =
+        sl_xlate_for(SL_WIRE_RESPONSES, SL_WIRE_CHAT)->stream(&pool, &ctx, &usage_c2r, &sink);
     /* Put both stages in the middle of a text block, where most events of a stream arrive. */
     feed(stage_a2c, anthropic_start, sizeof(anthropic_start) - 1);
     feed(stage_a2c, anthropic_block, sizeof(anthropic_block) - 1);
     event_c2a();
     event_g2c();
+    event_c2r();
 }
 
 /* Thread CPU time: what the translation costs the worker, without the time another process
@@ -339,13 +409,17 @@ int main(int argc, char **argv)
         {"gemini response -> chat (response_g2c)", response_g2c, 20000},
         {"gemini text event -> chat chunk (event_g2c)", event_g2c, 200000},
         {"anthropic request -> chat -> gemini (request_a2g)", request_a2g, 20000},
+        {"responses request -> chat (request_r2c)", request_r2c, 20000},
+        {"chat response -> responses (response_c2r)", response_c2r, 20000},
+        {"chat content chunk -> responses delta (event_c2r)", event_c2r, 200000},
+        {"response id sealed (seal_id)", seal_id, 200000},
     };
     sl_buf_init(&out, 1 << 20);
     setup_streams();
     printf("inputs: chat request %zu B, anthropic response %zu B, anthropic request %zu B, chat "
-           "response %zu B, gemini response %zu B\n",
+           "response %zu B, gemini response %zu B, responses request %zu B\n",
            sizeof(chat_request) - 1, sizeof(anthropic_response) - 1, sizeof(anthropic_request) - 1,
-           sizeof(chat_response) - 1, sizeof(gemini_response) - 1);
+           sizeof(chat_response) - 1, sizeof(gemini_response) - 1, sizeof(responses_request) - 1);
     if (argc > 1) {
         unsigned n = (unsigned)strtoul(argv[1], NULL, 10);
         for (size_t k = 0; k < SL_ARRAY_LEN(ops); k++) {

@@ -22,8 +22,13 @@ enum sl__rx_status sl__rx_status_of_finish(struct sl_str f)
 void sl__rx_write_id(struct sl_json_w *w, const char *key, const char *prefix, struct sl_str seed,
                      int64_t n)
 {
-    char num[24];
     sl_jw_key(w, sl_str_from_cstr(key));
+    sl__rx_write_id_value(w, prefix, seed, n);
+}
+
+void sl__rx_write_id_value(struct sl_json_w *w, const char *prefix, struct sl_str seed, int64_t n)
+{
+    char num[24];
     sl_jw_str_begin(w);
     sl_jw_str_piece(w, sl_str_from_cstr(prefix));
     sl_jw_str_piece(w, SL_STRLIT("_"));

@@ -38,6 +38,8 @@ enum c2r_state {
 /* What the caller has been sent of one item. */
 struct item {
     enum sl__rx_item kind;
+    int64_t index;         /* its output_index: where it is in the stage's items */
+    struct sl_str id_json; /* its id as a JSON string, in the pool: every delta event names it */
     bool refusal;          /* a message item whose content part is a refusal */
     int64_t tool;          /* function_call: the chat tool_calls index */
     struct sl_str call_id; /* function_call: JSON tokens, in the pool */
@@ -116,11 +118,8 @@ static struct sl_str text_of(const struct c2r_stream *s, const struct item *it)
 
 static int64_t index_of(const struct c2r_stream *s, const struct item *it)
 {
-    for (size_t i = 0; i < s->n_items; i++)
-        if (s->items[i] == it)
-            return (int64_t)i;
-    SL_ASSERT(!"an item of another stream");
-    return -1;
+    SL_ASSERT(it->index >= 0 && (size_t)it->index < s->n_items && s->items[it->index] == it);
+    return it->index;
 }
 
 /* The item as output_item events and the final response show it. */
@@ -145,11 +144,8 @@ static void write_item(struct c2r_stream *s, const struct item *it, bool done)
 /* The members of the item events that name the item. */
 static void item_ref(struct c2r_stream *s, const struct item *it, bool content_index)
 {
-    int64_t n = index_of(s, it);
-    static const char *const prefix[] = {
-        [SL__RX_MESSAGE] = "msg", [SL__RX_REASONING] = "rs", [SL__RX_FUNCTION_CALL] = "fc"};
-    sl__rx_write_id(&s->w, "item_id", prefix[it->kind], s->c.id_seed, n);
-    sl_jw_kint(&s->w, "output_index", n);
+    sl_jw_kraw(&s->w, "item_id", it->id_json);
+    sl_jw_kint(&s->w, "output_index", index_of(s, it));
     if (content_index)
         sl_jw_kint(&s->w, "content_index", 0);
 }
@@ -274,8 +270,24 @@ static int item_open(struct c2r_stream *s, enum sl__rx_item kind, bool refusal, 
         return rc;
     if (s->n_items == MAX_ITEMS)
         return bad(s, "more output items than Sluice passes on in one response");
+    static const char *const prefix[] = {
+        [SL__RX_MESSAGE] = "msg", [SL__RX_REASONING] = "rs", [SL__RX_FUNCTION_CALL] = "fc"};
     struct item *it = h2o_mem_alloc_pool(s->pool, sizeof(*it));
-    *it = (struct item){.kind = kind, .refusal = refusal, .tool = -1, .text_at = s->keep.len};
+    *it = (struct item){.kind = kind,
+                        .index = (int64_t)s->n_items,
+                        .refusal = refusal,
+                        .tool = -1,
+                        .text_at = s->keep.len};
+    /* The id as sl__rx_write_message and its siblings write it, made once (writing it costs
+       more than the rest of a delta event). */
+    struct sl_buf idb;
+    struct sl_json_w w;
+    sl_buf_init(&idb, s->c.id_seed.len * 6 + 64);
+    sl_jw_init(&w, &idb);
+    sl__rx_write_id_value(&w, prefix[kind], s->c.id_seed, it->index);
+    SL_ASSERT(sl_jw_finish(&w) == SL_OK);
+    it->id_json = sl_str_from_iov(h2o_strdup(s->pool, idb.ptr, idb.len));
+    sl_buf_dispose(&idb);
     s->items[s->n_items++] = it;
     s->open = it;
     *out = it;

@@ -32,6 +32,8 @@ enum sl__rx_status sl__rx_status_of_finish(struct sl_str finish_reason);
  * response's "resp", items' "msg", "rs", "fc", calls' "call"). */
 void sl__rx_write_id(struct sl_json_w *w, const char *key, const char *prefix, struct sl_str seed,
                      int64_t n);
+/* The same id as a value alone (the stream makes each item's once). */
+void sl__rx_write_id_value(struct sl_json_w *w, const char *prefix, struct sl_str seed, int64_t n);
 
 /* The members every response object starts with: id, object, created_at, status, error,
  * incomplete_details, model (the alias). in_progress: the status of response.created. */
