@@ -8,10 +8,18 @@
 // response, access log, metrics. The same per function gives the top costs. Counts repeat to a
 // few instructions per request, so a regression shows in review.
 //
-//   bench/micro.sh [--n1 200] [--n2 1200] [--scenario chat|stream|large|all] [--top 25]
+//   bench/micro.sh [--n1 200] [--n2 1200] [--scenario NAME|all] [--top 25]
 //                  [--limits none|keys|models|governed|redis]
 //
-// --limits runs the chat scenario with rate limits (bench/workload.mjs LIMITS): on every key,
+// Scenarios: chat, stream, large (OpenAI passthrough); anthropic, anthropic-stream (Anthropic
+// Messages passthrough); translated, translated-stream (OpenAI chat callers on a Claude model);
+// responses, responses-stream (OpenAI Responses passthrough); responses-translated,
+// responses-translated-stream (Responses callers on a chat-only upstream); routed (chat to a
+// round_robin group of three direct models: its cost over chat); gemini, gemini-stream (the chat
+// and stream bodies to a Gemini model, the mock's generateContent: the same request translated
+// both ways, to compare with chat and stream).
+//
+// --limits runs the scenarios with rate limits (bench/workload.mjs LIMITS): on every key,
 // on every model, or the whole governed set (keys, budgets, models, costs, two policies) with
 // the memory backend, or with the redis backend ("redis": a redis-server is started, not under
 // valgrind). Compare with --limits none for the instructions the limits add per request.
@@ -21,7 +29,7 @@ import { mkdtempSync, writeFileSync, readFileSync, existsSync, openSync, rmSync,
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { REPLY, chatBody, resourcesYaml, sluiceConfig, N_KEYS, CALLER, LIMITS } from './workload.mjs';
+import { REPLY, chatBody, anthropicBody, responsesBody, resourcesYaml, sluiceConfig, N_KEYS, CALLER, LIMITS } from './workload.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const BUILD = process.env.SL_BENCH_BUILD ?? join(ROOT, 'build');
@@ -38,7 +46,7 @@ for (let i = 2; i < process.argv.length; i++) {
   else if (a === '--top') { o.top = Number(v); i++; }
   else if (a === '--json') { o.json = v; i++; }
   else if (a === '--limits' && [...LIMITS, 'redis'].includes(v)) { o.limits = v; i++; }
-  else { console.error(`usage: bench/micro.sh [--n1 N] [--n2 N] [--scenario chat|stream|large|all] [--top K] [--json FILE] [--limits ${[...LIMITS, 'redis'].join('|')}]`); process.exit(2); }
+  else { console.error(`usage: bench/micro.sh [--n1 N] [--n2 N] [--scenario NAME|all] [--top K] [--json FILE] [--limits ${[...LIMITS, 'redis'].join('|')}]`); process.exit(2); }
 }
 if (!(o.n2 > o.n1 && o.n1 > 0)) { console.error('micro: need 0 < n1 < n2'); process.exit(2); }
 
@@ -77,12 +85,30 @@ async function waitFor(p, re, what, ms) {
 }
 
 // Runs sluice under callgrind for n requests; returns the callgrind output file.
+// Path and body file of each scenario.
+const SCENARIOS = {
+  chat: ['/v1/chat/completions', 'chat.json'],
+  stream: ['/v1/chat/completions', 'stream.json'],
+  large: ['/v1/chat/completions', 'large.json'],
+  anthropic: ['/v1/messages', 'anthropic.json'],
+  'anthropic-stream': ['/v1/messages', 'anthropic-stream.json'],
+  translated: ['/v1/chat/completions', 'translated.json'],
+  'translated-stream': ['/v1/chat/completions', 'translated-stream.json'],
+  responses: ['/v1/responses', 'responses.json'],
+  'responses-stream': ['/v1/responses', 'responses-stream.json'],
+  'responses-translated': ['/v1/responses', 'responses-translated.json'],
+  'responses-translated-stream': ['/v1/responses', 'responses-translated-stream.json'],
+  routed: ['/v1/chat/completions', 'routed.json'],
+  gemini: ['/v1/chat/completions', 'gemini.json'],
+  'gemini-stream': ['/v1/chat/completions', 'gemini-stream.json'],
+};
+
 async function profile(dir, name, n, body, key) {
   const out = join(dir, `callgrind.${name}.${n}.out`);
   const p = start('valgrind', ['--tool=callgrind', `--callgrind-out-file=${out}`, '--dump-instr=no',
     '--dump-line=no', SLUICE, '--config', join(dir, 'sluice.yaml')], join(dir, `sluice.${name}.${n}.log`));
   const m = await waitFor(p, /sluice \S+ listening on http:\/\/\S*:(\d+)/, 'sluice under valgrind', 120000);
-  const r = await run(CLIENT, ['--port', m[1], '--path', '/v1/chat/completions', '--body', body,
+  const r = await run(CLIENT, ['--port', m[1], '--path', SCENARIOS[name][0], '--body', body,
     '--header', `Authorization: Bearer ${key}`, '--requests', String(n)]);
   const res = JSON.parse(r.stdout);
   if (res.ok !== n) throw new Error(`${res.ok} of ${n} requests succeeded: ${r.stdout}`);
@@ -147,22 +173,38 @@ async function main() {
     redisUrl = `redis://127.0.0.1:${rport}`;
     await sleep(300);
   }
-  writeFileSync(join(dir, 'resources.yaml'), resourcesYaml(port, port, keys, o.limits === 'redis' ? 'governed' : o.limits));
+  const limits = o.limits === 'redis' ? 'governed' : o.limits;
+  writeFileSync(join(dir, 'resources.yaml'), resourcesYaml(port, port, keys, { gemini: true, limits }));
   writeFileSync(join(dir, 'sluice.yaml'), sluiceConfig(dir, redisUrl));
   writeFileSync(join(dir, 'chat.json'), chatBody('bench-42'));
   writeFileSync(join(dir, 'stream.json'), chatBody('bench-42', { stream: true }));
   writeFileSync(join(dir, 'large.json'), chatBody('bench-42', {}, 120 * 1024));
-  const names = o.scenario === 'all' ? ['chat', 'stream', 'large'] : [o.scenario];
+  writeFileSync(join(dir, 'anthropic.json'), anthropicBody('claude-bench'));
+  writeFileSync(join(dir, 'anthropic-stream.json'), anthropicBody('claude-bench', { stream: true }));
+  writeFileSync(join(dir, 'translated.json'), chatBody('claude-bench'));
+  writeFileSync(join(dir, 'translated-stream.json'), chatBody('claude-bench', { stream: true }));
+  writeFileSync(join(dir, 'responses.json'), responsesBody('bench-42'));
+  writeFileSync(join(dir, 'responses-stream.json'), responsesBody('bench-42', { stream: true }));
+  writeFileSync(join(dir, 'responses-translated.json'), responsesBody('chat-only-bench'));
+  writeFileSync(join(dir, 'responses-translated-stream.json'), responsesBody('chat-only-bench', { stream: true }));
+  writeFileSync(join(dir, 'routed.json'), chatBody('bench-routed'));
+  writeFileSync(join(dir, 'gemini.json'), chatBody('gemini-bench'));
+  writeFileSync(join(dir, 'gemini-stream.json'), chatBody('gemini-bench', { stream: true }));
+  const names = o.scenario === 'all' ? Object.keys(SCENARIOS) : [o.scenario];
+  if (!names.every((n) => SCENARIOS[n])) { console.error(`micro: unknown scenario ${o.scenario}`); process.exit(2); }
   const result = {};
   for (const name of names) {
     process.stderr.write(`micro: ${name}: callgrind runs of ${o.n1} and ${o.n2} requests\n`);
-    result[name] = await scenario(dir, name, join(dir, `${name}.json`), keys[CALLER]);
+    result[name] = await scenario(dir, name, join(dir, SCENARIOS[name][1]), keys[CALLER]);
   }
   mock.child.kill('SIGTERM');
   for (const name of names) {
     const r = result[name];
-    const unit = { stream: 'stream (64 chunks, 67 events)', large: 'request (120 KiB chat, ~1 KiB reply)' }[name] ??
-      'request (1 KiB chat, ~1 KiB reply)';
+    const unit = name === 'gemini-stream' ? 'stream (64 Gemini events, 67 chunks out)'
+      : name.endsWith('stream') ? 'stream (64 chunks)'
+      : { large: 'request (120 KiB chat, ~1 KiB reply)',
+        routed: 'request (1 KiB chat to a round_robin group of 3, ~1 KiB reply)' }[name] ??
+        'request (1 KiB chat, ~1 KiB reply)';
     console.log(`\n${name}: ${Math.round(r.per).toLocaleString('en-US')} instructions per ${unit}` +
       `  [Ir ${r.totals[0].toLocaleString('en-US')} @ ${o.n1}, ${r.totals[1].toLocaleString('en-US')} @ ${o.n2}]`);
     console.log('\n| Ir/req | share | function (object) |\n|--:|--:|---|');

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Instructions per request of the hot path under callgrind (see bench/micro.mjs).
-# Options: --n1 N --n2 N --scenario chat|stream|large|all --top K --json FILE
+# Options: --n1 N --n2 N --scenario NAME|all (bench/micro.mjs lists them) --top K --json FILE
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 # wrk, h2load, nginx, valgrind, perf: a no-op when they are installed.

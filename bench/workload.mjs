@@ -33,6 +33,31 @@ export function chatBody(model, extra = {}, userChars = 0) {
   });
 }
 
+// The same conversation as an Anthropic Messages request (system at the top level).
+export function anthropicBody(model, extra = {}) {
+  const chat = JSON.parse(chatBody(model));
+  return JSON.stringify({
+    model,
+    system: chat.messages[0].content,
+    messages: [chat.messages[1]],
+    max_tokens: 300, temperature: 0.3, top_p: 1,
+    metadata: { user_id: 'shop-frontend-7f3a' },
+    ...extra,
+  });
+}
+
+// The same conversation as an OpenAI Responses request (instructions + input items).
+export function responsesBody(model, extra = {}) {
+  const chat = JSON.parse(chatBody(model));
+  return JSON.stringify({
+    model,
+    instructions: chat.messages[0].content,
+    input: [{ role: 'user', content: [{ type: 'input_text', text: chat.messages[1].content }] }],
+    max_output_tokens: 300, temperature: 0.3, top_p: 1, user: 'shop-frontend-7f3a', store: false,
+    ...extra,
+  });
+}
+
 export const N_KEYS = 1000, CALLER = 500;
 const N_DIRECT_MODELS = 98;
 
@@ -44,7 +69,9 @@ export const LIMITS = ['none', 'keys', 'models', 'governed'];
 const KEY_LIMIT = '    rate_limit: {rpm: 100000000, tpm: 100000000000, concurrency: 100000}';
 const MODEL_LIMIT = '    rate_limit: {rpm: 100000000, tpm: 100000000000, concurrency: 100000}';
 
-export function resourcesYaml(fastPort, pacedPort, keys, limits = 'none') {
+// With gemini, a Gemini API key on the fast mock and a model gemini-bench every caller may use
+// (bench/micro.sh's translation scenarios). limits: one of LIMITS.
+export function resourcesYaml(fastPort, pacedPort, keys, { gemini = false, limits = 'none' } = {}) {
   const withKeys = limits === 'keys' || limits === 'governed';
   const withModels = limits === 'models' || limits === 'governed';
   const governed = limits === 'governed';
@@ -53,17 +80,37 @@ export function resourcesYaml(fastPort, pacedPort, keys, limits = 'none') {
     L.push(`  - display_name: ${name}`, '    provider: openai', `    api_key: upstream-${name}-secret`,
       `    api_base: http://127.0.0.1:${port}/v1`);
   }
+  if (gemini) {
+    L.push('  - display_name: mock-gemini', '    provider: gemini', '    api_key: upstream-gemini-secret',
+      `    api_base: http://127.0.0.1:${fastPort}/v1beta`);
+  }
+  // The same mock as an OpenAI-compatible server without the Responses API: /v1/responses
+  // callers are translated to chat completions for its models.
+  L.push('  - display_name: mock-chat-only', '    provider: openai', '    api_key: upstream-chat-only-secret',
+    `    api_base: http://127.0.0.1:${fastPort}/v1`, '    capabilities: []');
+  L.push('  - display_name: mock-anthropic', '    provider: anthropic', '    api_key: upstream-anthropic-secret',
+    `    api_base: http://127.0.0.1:${fastPort}`);
   L.push('models:');
+  if (gemini) L.push('  - display_name: gemini-bench', '    provider_key: mock-gemini', '    model_name: gemini-2.5-flash');
   for (let i = 0; i < N_DIRECT_MODELS; i++) {
     L.push(`  - display_name: bench-${i}`, '    provider_key: mock-fast', `    model_name: gpt-4o-mini-${i}`);
     if (withModels) L.push(MODEL_LIMIT);
     if (governed) L.push('    cost: {input_per_1k: 0.00015, output_per_1k: 0.0006}');
   }
   L.push('  - display_name: paced-*', '    provider_key: mock-paced', '    model_name: gpt-4o-paced-*');
+  // A Claude model on the same mock (it speaks Anthropic Messages too): passthrough for
+  // /v1/messages callers, translated for /v1/chat/completions callers.
+  L.push('  - display_name: claude-bench', '    provider_key: mock-anthropic', '    model_name: claude-up-1');
+  L.push('  - display_name: chat-only-bench', '    provider_key: mock-chat-only', '    model_name: gpt-chat-only-1');
   L.push('  - display_name: other-*', '    provider_key: mock-fast', '    model_name: other-*');
+  // A model group of three direct models (the routed cell: its cost over calling bench-42).
+  L.push('  - display_name: bench-routed', '    routing:', '      strategy: round_robin', '      targets:',
+    '        - {model: bench-40, weight: 2}', '        - {model: bench-41}', '        - {model: bench-42}');
   L.push('api_keys:');
   keys.forEach((k, i) => {
-    const allowed = [`bench-${i % 98}`, `bench-${(i + 7) % 98}`, `bench-${(i + 13) % 98}`, 'paced-*', 'bench-4*'];
+    const allowed = [`bench-${i % 98}`, `bench-${(i + 7) % 98}`, `bench-${(i + 13) % 98}`, 'paced-*', 'bench-4*',
+      'claude-bench', 'chat-only-bench', 'bench-routed'];
+    if (gemini) allowed.push('gemini-bench');
     L.push(`  - display_name: caller-${i}`, `    key_hash: ${createHash('sha256').update(k).digest('hex')}`,
       `    allowed_models: [${allowed.map((a) => JSON.stringify(a)).join(', ')}]`);
     if (withKeys) L.push(KEY_LIMIT);

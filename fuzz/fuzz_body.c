@@ -76,7 +76,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct sl_str body = sl_str_init((const char *)data, size);
     int dup = -1;
-    bool dup_known = false;
+    /* Duplicates are judged on valid JSON only: in a broken document the first problem found
+     * (a repeated name, or the break after it) is reported, either way a 400. */
+    bool dup_known = sl_json_validate(body, SL_JSON_DEFAULT_MAX_DEPTH, NULL) != SL_OK;
     for (int ep = SL_OP_CHAT; ep <= SL_OP_EMBEDDINGS; ep++) {
         struct sl_call b;
         char why[200];

@@ -45,6 +45,25 @@ static bool every_model_is(struct sl_str obj, struct sl_str want)
     return true;
 }
 
+/* The stream-event plan skims instead of validating: on a valid chunk it must plan exactly
+ * what the validating plan plans. */
+static void check_event_plan(struct sl_str in, bool keep_usage, bool valid,
+                             enum sl_chunk_action want, const struct sl_splice *want_sp)
+{
+    static const struct sl_str alias = SL_STR_INIT("\"alias-\\u00e9\"");
+    struct sl_splice sp;
+    struct sl_chunk_usage u;
+    enum sl_chunk_action a = sl_chunk_plan_event(in, alias, keep_usage, &sp, &u);
+    if (!valid)
+        return;
+    SL_ASSERT(a == want);
+    SL_ASSERT(sp.n == want_sp->n);
+    for (size_t i = 0; i < sp.n; i++)
+        SL_ASSERT(sp.edits[i].start == want_sp->edits[i].start &&
+                  sp.edits[i].end == want_sp->edits[i].end &&
+                  sl_str_eq(sp.edits[i].with, want_sp->edits[i].with));
+}
+
 static void check(struct sl_str in, bool keep_usage)
 {
     static const struct sl_str alias = SL_STR_INIT("\"alias-\\u00e9\"");
@@ -54,6 +73,7 @@ static void check(struct sl_str in, bool keep_usage)
     struct sl_json_member before[2], after[2];
     enum sl_chunk_action a = sl_chunk_plan(in, alias, keep_usage, &sp, &u);
     bool valid = sl_json_scan_object(in, SL_JSON_DEFAULT_MAX_DEPTH, keys, 2, before, NULL) == SL_OK;
+    check_event_plan(in, keep_usage, valid, a, &sp);
     SL_ASSERT(valid == (a != SL_CHUNK_RAW));
     if (a == SL_CHUNK_REFUSE)
         SL_ASSERT(count_models(in) + (keep_usage ? 0 : 1) > SL_SPLICE_MAX_EDITS);

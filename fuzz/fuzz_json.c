@@ -126,6 +126,32 @@ static void check_scan_against_jansson(struct sl_str doc, const struct sl_str *k
     json_decref(j);
 }
 
+/* Skimming a valid object finds exactly what the validating scan finds; on any input it never
+ * reads out of bounds and whatever it reports lies inside the document. */
+static void check_skim(struct sl_str doc, const struct sl_str *keys, size_t n,
+                       const struct sl_json_member *scanned, bool valid)
+{
+    struct sl_json_member out[8];
+    CHECK(n <= 8);
+    int rc = sl_json_skim_object(doc, keys, n, out);
+    if (valid)
+        CHECK(rc == SL_OK);
+    for (size_t i = 0; i < n; i++) {
+        if (rc != SL_OK) {
+            CHECK(out[i].type == SL_JSON_ABSENT);
+            continue;
+        }
+        if (out[i].type != SL_JSON_ABSENT)
+            CHECK(within(out[i].value, doc) && within(out[i].member, doc));
+        if (!valid)
+            continue;
+        CHECK(out[i].type == scanned[i].type && out[i].seen == scanned[i].seen);
+        CHECK(sl_str_eq(out[i].value, scanned[i].value));
+        CHECK(sl_str_eq(out[i].member, scanned[i].member));
+        CHECK((out[i].count == 0) == (scanned[i].count == 0));
+    }
+}
+
 static void check_scan(struct sl_str doc)
 {
     static const struct sl_str keys[] = {
@@ -137,6 +163,7 @@ static void check_scan(struct sl_str doc)
     struct sl_json_error err = {NULL, 0};
     int v = sl_json_validate(doc, 16, NULL);
     int rc = sl_json_scan_object(doc, 16, keys, N, out, &err);
+    check_skim(doc, keys, N, out, rc == SL_OK);
     if (rc != SL_OK) {
         CHECK(rc == SL_EPARSE && err.why != NULL && err.at <= doc.len);
         for (size_t i = 0; i < N; i++)

@@ -1,6 +1,7 @@
 /* Feeds arbitrary bytes to the resources.yaml loader with a small fixed environment, then, when
  * the file loads, checks the lookups against the loaded tables: every exact model resolves to
- * itself, every caller key is found by its digest, and resolve/allows run on a few aliases.
+ * itself, every caller key is found by its digest, resolve/allows run on a few aliases, and
+ * every model group's targets are direct, non-wildcard models of the same file.
  * ASan/UBSan and leak detection do the rest. */
 #include <stdbool.h>
 #include <stddef.h>
@@ -25,6 +26,23 @@ static const struct sl_str aliases[] = {
     {"a*b", 3},          {"\0x", 2},    {"openai/gpt-4o", 13},
 };
 
+static void check_group(const struct sl_resources *r, const struct sl_model *m)
+{
+    if ((m->kind == SL_MODEL_ROUTING) != (m->routing != NULL))
+        __builtin_trap();
+    if (m->routing == NULL)
+        return;
+    if (m->key != NULL || m->routing->n_targets == 0 ||
+        m->routing->n_targets > SL_ROUTE_MAX_TARGETS)
+        __builtin_trap();
+    for (size_t t = 0; t < m->routing->n_targets; t++) {
+        const struct sl_model *tm = m->routing->targets[t].model;
+        if (tm < r->models || tm >= r->models + r->n_models || tm->kind != SL_MODEL_DIRECT ||
+            tm->is_wildcard || tm->key == NULL)
+            __builtin_trap();
+    }
+}
+
 static void check_loaded(const struct sl_resources *r)
 {
     struct sl_buf b;
@@ -35,6 +53,7 @@ static void check_loaded(const struct sl_resources *r)
             __builtin_trap();
         if (!m->is_wildcard && sl_resources_resolve(r, sl_str_from_cstr(m->name), NULL) != m)
             __builtin_trap();
+        check_group(r, m);
     }
     for (size_t i = 0; i < r->n_api_keys; i++) {
         const struct sl_api_key *k = &r->api_keys[i];
@@ -46,7 +65,8 @@ static void check_loaded(const struct sl_resources *r)
     for (size_t j = 0; j < SL_ARRAY_LEN(aliases); j++) {
         sl_buf_reset(&b);
         const struct sl_model *m = sl_resources_resolve(r, aliases[j], &b);
-        if ((m == NULL) != (b.len == 0))
+        bool group = m != NULL && m->kind == SL_MODEL_ROUTING;
+        if ((m == NULL || group) != (b.len == 0))
             __builtin_trap();
     }
     sl_buf_dispose(&b);

@@ -37,4 +37,11 @@ bool sl_chunk_replace_models(struct sl_str obj, const struct sl_json_member *mod
 enum sl_chunk_action sl_chunk_plan(struct sl_str data, struct sl_str alias_json, bool keep_usage,
                                    struct sl_splice *sp, struct sl_chunk_usage *usage);
 
+/* The same for one stream event, which is relayed, not judged: the object's structure is
+ * followed (sl_json_skim_object) but the contents of its strings and numbers are not checked,
+ * which makes it several times cheaper per event. Output is valid JSON whenever the input is. */
+enum sl_chunk_action sl_chunk_plan_event(struct sl_str data, struct sl_str alias_json,
+                                         bool keep_usage, struct sl_splice *sp,
+                                         struct sl_chunk_usage *usage);
+
 #endif

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include "sluice/base.h"
+#include "sluice/cidr.h"
 #include "sluice/diag.h"
 #include "sluice/log.h"
 
@@ -35,6 +36,12 @@ void sl_addr_set_port(struct sl_addr *a, uint16_t port);
 struct sl_config_list {
     char **v;
     size_t *len; /* len[i] == strlen(v[i]), kept so the request path never calls strlen */
+    size_t n;
+};
+
+/* A list of address ranges (proxy.real_ip.trusted_proxies). */
+struct sl_cidr_list {
+    struct sl_cidr *v;
     size_t n;
 };
 
@@ -81,6 +88,10 @@ struct sl_redis_config {
     char *key_prefix;            /* every key this process writes starts with it */
 };
 
+/* At most this many proxy.real_ip.trusted_proxies: each is tried against the peer of every
+ * request. */
+#define SL_CONFIG_MAX_CIDRS 256
+
 /* upstream.pool_max_idle_per_host when the key is not set: no cap on idle connections. */
 #define SL_CONFIG_UNBOUNDED UINT64_MAX
 
@@ -106,6 +117,13 @@ struct sl_config {
              * order; empty = always mint one. */
             struct sl_config_list accept_headers;
         } request_id;
+        /* The client address behind reverse proxies (nginx's real_ip): when the TCP peer is in
+         * trusted_proxies, the address comes from header (see sl_real_ip in cidr.h). */
+        struct {
+            struct sl_cidr_list trusted_proxies; /* empty: the client is always the TCP peer */
+            bool recursive;
+            char *header; /* lower-case header name */
+        } real_ip;
     } proxy;
 
     struct {
@@ -160,6 +178,12 @@ struct sl_config {
         uint64_t concurrency_ttl_secs;
         struct sl_redis_config redis;
     } ratelimit;
+
+    struct {
+        /* Secrets that seal the ids of responses created through Responses upstreams (respid.h):
+         * the first seals, every one opens (rotation). Empty: each provider key's api_key. */
+        struct sl_config_list id_secrets;
+    } responses;
 
     struct sl_config_note *notes; /* in file order */
     size_t n_notes;

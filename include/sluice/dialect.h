@@ -1,5 +1,5 @@
 /* Client dialects: one ops table per client format (OpenAI chat/completions/embeddings,
- * Anthropic Messages; the Responses API and others follow). A dialect owns what the caller's
+ * Anthropic Messages, OpenAI Responses). A dialect owns what the caller's
  * format decides: the checks on a request body, how errors look and which status a caller sees
  * for an upstream's, the stream encoder at the end of every stream's filter chain (it owns the
  * terminator: [DONE] for OpenAI, message_stop for Anthropic), and the passthrough rewrite used
@@ -14,6 +14,7 @@
 #include "sluice/filter.h"
 #include "sluice/h2o.h"
 #include "sluice/json.h"
+#include "sluice/respid.h"
 #include "sluice/splice.h"
 #include "sluice/str.h"
 #include "sluice/xlate.h"
@@ -24,15 +25,30 @@ enum sl_op {
     SL_OP_COMPLETIONS,  /* legacy completions */
     SL_OP_EMBEDDINGS,   /* embeddings */
     SL_OP_COUNT_TOKENS, /* Anthropic count_tokens */
+    /* A stored response: retrieve, delete, cancel, list its input items (GET, DELETE, POST
+       /v1/responses/{id}...). Only an upstream that speaks the Responses wire has them. */
+    SL_OP_RESPONSE_STATE,
 };
 
 /* A caller's request body as inspection found it: slices into the body. */
 struct sl_call {
     struct sl_str body;
-    struct sl_json_member model;          /* a non-empty JSON string */
-    struct sl_json_member stream_options; /* OpenAI: for the splice that forces usage */
-    bool stream;                          /* "stream": true */
-    bool include_usage;                   /* OpenAI: stream_options.include_usage was true */
+    struct sl_json_member model;                /* a non-empty JSON string */
+    struct sl_json_member stream_options;       /* OpenAI: for the splice that forces usage */
+    bool stream;                                /* "stream": true */
+    bool include_usage;                         /* OpenAI: stream_options.include_usage was true */
+    struct sl_json_member previous_response_id; /* Responses: a string, or absent */
+};
+
+/* What the Responses routes hand their dialect as sl_xlate_ctx.dialect_state (api/responses.c
+ * fills it, in the request's pool): how to seal the upstream's response ids (respid.h), and
+ * room for the sealed ids of a JSON reply, which its splice points at until it is sent. */
+struct sl_responses_state {
+    struct sl_str secret; /* the sealing secret: responses.id_secrets[0], else the key's api_key */
+    struct sl_respid_claims claims;
+    bool stored; /* a stored response's call (GET /v1/responses/{id}): no tokens were spent */
+    /* private */
+    char _sealed[2][SL_RESPID_MAX_TEXT + 2]; /* "id" and "previous_response_id", quoted */
 };
 
 /* What a passthrough JSON rewrite decided. */
@@ -74,6 +90,7 @@ struct sl_dialect {
 
 extern const struct sl_dialect sl_dialect_openai;
 extern const struct sl_dialect sl_dialect_anthropic;
+extern const struct sl_dialect sl_dialect_responses;
 
 /* The OpenAI error envelope {"error":{"message","type","code"}}: message cut to 1024 bytes, type
  * and code (NULL: the same as type) under 128 bytes, everything JSON-escaped. */

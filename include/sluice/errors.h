@@ -53,6 +53,19 @@
     403, "permission_denied", NULL, "permission_denied",                                           \
         "API key \"%s\" is not allowed to use model \"%.*s\""
 
+/* Routing (reference 7.1). The message never names a group's targets or the client ranges. */
+#define SL_ERR_IP_RESTRICTED                                                                       \
+    403, "permission_denied", "ip_restricted", "ip_restricted",                                    \
+        "Access denied: your client IP is not allowed to access this model"
+#define SL_ERR_ROUTING_TAGS                                                                        \
+    400, "invalid_request_error", NULL, "invalid_request",                                         \
+        "request payload is invalid: no routing target matches request tags \"%.*s\""
+#define SL_ERR_ALL_CANDIDATES_UNAVAILABLE                                                          \
+    503, "all_candidates_unavailable", NULL, "all_candidates_unavailable",                         \
+        "all routing candidates are unavailable"
+#define SL_ERR_UPSTREAM_STREAM_EMPTY                                                               \
+    502, "stream_aborted", NULL, "stream_aborted", "upstream stream ended before its first event"
+
 #define SL_ERR_ROUTE_UNSUPPORTED                                                                   \
     400, "invalid_request_error", NULL, "invalid_request",                                         \
         "model \"%.*s\" (provider family %s) cannot serve %s"
@@ -75,6 +88,15 @@
 #define SL_ERR_LIMITS_UNAVAILABLE                                                                  \
     503, "api_error", "ratelimit_unavailable", "ratelimit_unavailable",                            \
         "rate limits cannot be checked: the shared limit store is unreachable"
+/* Responses: a response id that is not one this caller may use (respid.h; the same answer
+ * whether the id is malformed, forged, another caller's or another provider key's). */
+#define SL_ERR_RESPONSE_NOT_FOUND                                                                  \
+    404, "invalid_request_error", "response_not_found", "not_found",                               \
+        "no response with id \"%.*s\" was created with this API key"
+#define SL_ERR_PREVIOUS_RESPONSE_NOT_FOUND                                                         \
+    400, "invalid_request_error", "previous_response_not_found", "invalid_request",                \
+        "previous_response_id: no response with id \"%.*s\" was created with this API key "        \
+        "through the upstream of model \"%.*s\""
 
 /* Upstream failures */
 #define SL_ERR_UPSTREAM_TIMEOUT                                                                    \
@@ -103,6 +125,14 @@
 #define SL_ERR_UPSTREAM_MODEL_REPEATS                                                              \
     502, "upstream_decode_error", NULL, "upstream_decode_error",                                   \
         "upstream reply repeats \"model\" more than %d times"
+/* A family's access token could not be had (Entra ID, Google OAuth): the token endpoint's own
+ * error, or why it could not be reached. */
+#define SL_ERR_UPSTREAM_AUTH                                                                       \
+    502, "upstream_error", "upstream_auth_failed", "upstream_auth",                                \
+        "cannot get an access token for the upstream: %s"
+/* A 2xx reply that refuses the request (Gemini's promptFeedback.blockReason). */
+#define SL_ERR_UPSTREAM_REFUSED                                                                    \
+    400, "invalid_request_error", "prompt_blocked", "upstream_refused", "%s"
 /* An upstream 4xx whose message could not be read: the status is the upstream's. */
 #define SL_ERR_UPSTREAM_4XX 0, "upstream_error", NULL, "upstream_error", "upstream returned %d"
 
@@ -117,5 +147,11 @@
         "upstream event repeats \"model\" more than %d times"
 #define SL_ERR_STREAM_CUT                                                                          \
     502, "stream_aborted", NULL, "stream_aborted", "upstream stream ended in the middle of an event"
+/* AWS event streams (Bedrock): a message whose CRC does not match, or broken framing. */
+#define SL_ERR_STREAM_CORRUPT                                                                      \
+    502, "stream_aborted", NULL, "stream_aborted", "upstream event stream is corrupt: %s"
+/* ... and a message of type "error": the service gave up on the stream. */
+#define SL_ERR_STREAM_UPSTREAM                                                                     \
+    502, "stream_aborted", NULL, "upstream_error", "upstream stream failed: %.*s: %.*s"
 
 #endif

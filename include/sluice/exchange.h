@@ -1,7 +1,7 @@
 /* One client exchange: the object every routed request lives in, and the ordered phases a
  * proxied request runs through (nginx's phase handlers):
  *
- *     auth -> inspect -> route -> access -> limits -> cache -> upstream
+ *     auth -> inspect -> route -> access -> limits -> plan -> cache -> upstream
  *
  * and, when h2o frees the request, the log. Each phase returns
  *   SL_OK       go on with the next phase;
@@ -25,6 +25,7 @@
 #include "sluice/h2o.h"
 #include "sluice/reqlog.h"
 #include "sluice/resources.h"
+#include "sluice/route.h"
 #include "sluice/xlate.h"
 
 struct sl_config;
@@ -44,12 +45,17 @@ struct sl_services {
     h2o_timeout_t *client_watch;       /* a 1 s tick for requests that watch their caller */
     const _Atomic bool *draining;      /* the process is shutting down */
     struct sl_rl_worker *limits;       /* this worker's rate limiter */
+    unsigned worker;                   /* this worker's index (per-worker balancer state) */
 };
 
 /* Module slots: per-request state of a feature, instead of a field in the exchange. */
 enum sl_mod {
     SL_MOD_CALL = 0, /* the upstream phase (api/call.c) */
     SL_MOD_LIMITS,   /* rate limits, concurrency and budgets (api/limits.c) */
+    /* What the route's dialect needs for its rewrites, prepared by a phase of the route (the
+       Responses routes: the sealer of response ids, api/responses.c); the upstream phase hands
+       it to the dialect and the translators as sl_xlate_ctx.dialect_state. */
+    SL_MOD_DIALECT,
     SL_MOD_COUNT,
 };
 
@@ -66,16 +72,6 @@ struct sl_route {
     sl_phase_fn *const *phases; /* NULL-terminated */
 };
 
-/* One upstream attempt (a retry or, later, a failover target). */
-struct sl_attempt {
-    const struct sl_model *model;
-    uint64_t start_us;
-    int status;        /* the upstream's status, 0 before a head arrived */
-    const char *error; /* upstream failure kind, or NULL */
-};
-
-#define SL_EXCHANGE_MAX_ATTEMPTS 8
-
 struct sl_exchange {
     h2o_req_t *req;
     const struct sl_services *svc;
@@ -87,19 +83,33 @@ struct sl_exchange {
     const struct sl_dialect *dialect;
     struct sl_reqlog log;
     /* What the phases found. */
-    const struct sl_api_key *key;   /* auth */
-    struct sl_call call;            /* inspect: the caller's body as its dialect sees it */
-    const struct sl_model *model;   /* route */
-    struct sl_str alias_json;       /* the "model" value the caller sent, raw */
-    struct sl_str upstream_id;      /* the upstream model id: text */
-    struct sl_str upstream_id_json; /* ... and as a JSON string literal */
-    struct sl_usage usage;          /* tokens, as the upstream reported them */
-    struct sl_attempt attempts[SL_EXCHANGE_MAX_ATTEMPTS];
-    unsigned n_attempts;
+    const struct sl_api_key *key; /* auth */
+    struct sl_call call;          /* inspect: the caller's body as its dialect sees it */
+    const struct sl_model *model; /* route: the model the caller named (maybe a group) */
+    struct sl_str alias_json;     /* the "model" value the caller sent, raw */
+    /* The upstream model id of a direct model, as text and as a JSON string literal (route);
+     * the upstream phase sets them for each target it tries. */
+    struct sl_str upstream_id;
+    struct sl_str upstream_id_json;
+    struct sl_route_plan plan;     /* plan: the direct models to try, in order (route.h) */
+    const struct sl_model *target; /* upstream: the direct model of the current attempt */
+    struct sl_ip client;           /* plan: the client's address (proxy.real_ip) */
+    bool has_client;
+    struct sl_usage usage; /* tokens, as the upstream reported them */
+    /* A call on a stored resource (GET /v1/responses/{id}...): the method and the path below the
+     * api_base that a phase of the route chose; NULL and empty: POST to the wire's endpoint. */
+    const char *upstream_method;
+    struct sl_str upstream_path;
+    /* Each upstream attempt (target, status or failure kind, milliseconds) is recorded in
+     * log.attempts. */
     void *mod[SL_MOD_COUNT];
     /* HTTP/1.1: called at once when the caller closes its end while the request is handled;
      * set by a phase that has work to stop (the upstream call). */
     void (*on_client_gone)(struct sl_exchange *x);
+    /* Called by the upstream phase before it builds each plan target's request, when a phase of
+     * the route has per-target state to prepare (POST /v1/responses: x->mod[SL_MOD_DIALECT], the
+     * sealer of the target's provider key, or none for a translated target). */
+    void (*on_target)(struct sl_exchange *x, const struct sl_model *target);
     void *client_conn; /* the server's connection record (HTTP/1.1), opaque here */
     /* private */
     unsigned _phase;
@@ -156,17 +166,39 @@ int sl_phase_inspect(struct sl_exchange *x);
 int sl_phase_route(struct sl_exchange *x);
 int sl_phase_access(struct sl_exchange *x);
 int sl_phase_limits(struct sl_exchange *x);
+int sl_phase_plan(struct sl_exchange *x);
 int sl_phase_upstream(struct sl_exchange *x);
 
 /* The limits module's hooks (api/limits.c): at the response head (x-ratelimit-* headers; usage
  * known by then is counted at once) and at the end (tokens and cost added, slots released). */
 void sl_limits_response_start(struct sl_exchange *x);
 void sl_limits_finish(struct sl_exchange *x);
+/* A model group's attempt on target: reserves the target's own limits and the policies that
+ * follow the model (docs/limits.md, Routing targets). Returns SL_OK (go on), SL_DECLINED (the
+ * target's limits refuse: fail over as after a 429 from it; sl_limits_reply_target_refusal
+ * answers when no target follows) or SL_AGAIN (waiting on Redis: cb(ud, SL_OK or SL_DECLINED)
+ * follows from the loop, never from inside this call, unless sl_limits_target_end comes
+ * first). sl_limits_target_end ends a failed attempt's reservation (no tokens); the attempt that
+ * answers is committed with the request's tokens and cost when the request ends. */
+typedef void sl_limits_target_cb(void *ud, int rc);
+int sl_limits_target(struct sl_exchange *x, const struct sl_model *target, sl_limits_target_cb *cb,
+                     void *ud);
+void sl_limits_target_end(struct sl_exchange *x);
+void sl_limits_reply_target_refusal(struct sl_exchange *x);
 
 /* Local routes: one phase each, answering themselves. */
 int sl_phase_livez(struct sl_exchange *x);
 int sl_phase_readyz(struct sl_exchange *x);
 int sl_phase_models(struct sl_exchange *x);
 int sl_phase_model(struct sl_exchange *x);
+
+/* The Responses routes (api/responses.c). create runs between plan and upstream on POST
+ * /v1/responses: previous_response_id opened and checked (the plan keeps only the targets of the
+ * provider key that holds the response), the id sealer prepared for each target. stored replaces
+ * inspect, route and access on the routes of a stored response (GET, DELETE /v1/responses/{id},
+ * POST .../cancel, GET .../input_items): the id opened for this caller, the direct model of the
+ * provider key the id names chosen (never re-routed: the response lives at that key). */
+int sl_phase_responses_create(struct sl_exchange *x);
+int sl_phase_responses_stored(struct sl_exchange *x);
 
 #endif

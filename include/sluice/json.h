@@ -57,6 +57,15 @@ int sl_json_validate(struct sl_str doc, unsigned max_depth, struct sl_json_error
 int sl_json_scan_object(struct sl_str doc, unsigned max_depth, const struct sl_str *keys, size_t n,
                         struct sl_json_member *out, struct sl_json_error *err);
 
+/* A cheaper cousin of sl_json_scan_object for documents that are only relayed, never judged
+ * (an upstream's stream events): it follows the object's structure (strings with their
+ * escapes, nesting) to find the top-level members named keys, but does not check what lies
+ * inside strings, numbers or literals. out[i] is filled as by sl_json_scan_object, except that
+ * an array or object member's count is only 0 (empty) or 1 (not empty). Returns 0, or
+ * SL_EPARSE when the structure does not hold (then nothing should be spliced into doc). */
+int sl_json_skim_object(struct sl_str doc, const struct sl_str *keys, size_t n,
+                        struct sl_json_member *out);
+
 /* Convenience for one key in an object that is already known to be valid. Returns 0, SL_ENOENT
  * or SL_EPARSE. */
 int sl_json_find(struct sl_str obj, struct sl_str key, struct sl_json_member *out);

@@ -48,6 +48,10 @@ void sl_jw_null(struct sl_json_w *w);
 void sl_jw_str_begin(struct sl_json_w *w);
 void sl_jw_str_piece(struct sl_json_w *w, struct sl_str plain);
 void sl_jw_str_end(struct sl_json_w *w);
+/* A piece already in JSON string form: the bytes between the quotes of a string token the
+ * caller has validated (escapes kept as they are), so joining slices of a source document costs
+ * a copy and no decode. */
+void sl_jw_str_raw(struct sl_json_w *w, struct sl_str escaped);
 
 /* key: value shorthands. */
 static inline void sl_jw_kstr(struct sl_json_w *w, const char *key, struct sl_str plain)

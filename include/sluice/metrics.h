@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "sluice/buf.h"
+#include "sluice/reqlog.h"
 #include "sluice/str.h"
 
 struct sl_metrics_worker;
@@ -31,6 +32,20 @@ struct sl_metrics_request {
     const char *upstream_error; /* static kind ("connect", "timeout", "reset", "tls", "status_5xx",
                                    "status_4xx", "decode", "too_large", "stream_idle") or NULL */
     uint64_t cost_nusd;         /* the request's price in nano-dollars (models[].cost) */
+    const struct sl_reqlog_attempt *attempts; /* the upstream attempts, per target */
+    unsigned n_attempts;
+};
+
+/* The runtime state of one direct model (routing target), gathered at scrape time. */
+struct sl_metrics_target {
+    const char *name; /* the model's display_name */
+    bool cooling;     /* in cooldown now */
+    double cooldown_remaining_s;
+    uint64_t cooldowns; /* times it entered cooldown */
+    bool check_failing; /* its last background check failed (and is not stale) */
+    int level;          /* consecutive failed attempts: 0 healthy, 1 degraded (4+), 2 down (8+) */
+    int64_t in_flight;  /* attempts running, counted while a least_busy group includes it */
+    double latency_ewma_s; /* < 0: no sample yet */
 };
 
 /* Worker thread. A store is written only by the thread that owns it; m is never NULL. A series
@@ -80,9 +95,12 @@ struct sl_metrics_process {
 };
 
 /* Appends the whole exposition (text format 0.0.4) to out: the families of the n per-worker
- * stores (NULL entries skipped) summed, plus the process-level values p. Control thread. */
+ * stores (NULL entries skipped) summed, plus the process-level values p and the ntargets rows of
+ * targets (routing state). Control thread. */
 void sl_metrics_render(const struct sl_metrics_process *p,
-                       const struct sl_metrics_worker *const *stores, size_t n, struct sl_buf *out);
+                       const struct sl_metrics_worker *const *stores, size_t n,
+                       const struct sl_metrics_target *targets, size_t ntargets,
+                       struct sl_buf *out);
 
 /* Families (all prefixed sluice_):
  *   build_info{version} gauge 1
@@ -100,6 +118,12 @@ void sl_metrics_render(const struct sl_metrics_process *p,
  *   ratelimit_redis_fallback_total{decision="allow"|"deny"} counters (redis backend only)
  *   upstream_errors_total{model,kind} counter
  *   in_flight_requests{route} gauge
+ *   target_attempts_total, target_retries_total, target_failovers_total,
+ *   target_failures_total {target} counters (upstream attempts per direct model)
+ *   target_cooldown{target} gauge 0/1, target_cooldown_remaining_seconds{target} gauge,
+ *   target_cooldowns_total{target} counter, target_check_failing{target} gauge 0/1,
+ *   target_health_level{target} gauge 0/1/2, target_in_flight{target} gauge,
+ *   target_latency_ewma_seconds{target} gauge (sampled targets only)
  *   config_reloads_total{result="success"|"failure"} counter
  *   config_generation gauge, config_last_reload_success_timestamp_seconds gauge */
 

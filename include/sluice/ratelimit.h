@@ -196,7 +196,8 @@ void sl_rl_peek(struct sl_rl_worker *w, const struct sl_rl_layer *layer, int64_t
 /* ---- cost and budgets (budget.c) ---- */
 
 /* The price of a request in nano-dollars (0 without a cost). */
-uint64_t sl_cost_nusd(const struct sl_cost *c, uint64_t prompt_tokens, uint64_t completion_tokens);
+uint64_t sl_cost_nusd(const struct sl_model_cost *c, uint64_t prompt_tokens,
+                      uint64_t completion_tokens);
 
 /* The budget period containing Unix time now: its number (days, weeks from a Monday, or months
  * since 1970) and its end. */

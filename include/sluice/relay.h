@@ -1,5 +1,6 @@
 /* Relaying an upstream event stream to the client: transport only. The relay frames upstream
- * bytes into events (SSE), hands each to the first stage of a filter chain (filter.h) whose
+ * bytes into events (SSE, or AWS's binary event stream from Bedrock), hands each to the first
+ * stage of a filter chain (filter.h) whose
  * last stage, the caller dialect's encoder, writes into the relay's output buffer, and sends
  * what was written at once. It never holds the stream whole and never knows a wire format:
  * terminators, error frames and rewrites are the chain's.
@@ -15,11 +16,22 @@
 #include <stdint.h>
 
 #include "sluice/buf.h"
+#include "sluice/eventstream.h"
 #include "sluice/filter.h"
 #include "sluice/h2o.h"
 #include "sluice/reqlog.h"
 #include "sluice/sse.h"
 #include "sluice/upstream.h"
+
+/* How the upstream frames its events. */
+enum sl_relay_framing {
+    SL_RELAY_SSE = 0, /* text/event-stream */
+    /* application/vnd.amazon.eventstream: each message becomes one event named by its
+     * :event-type (an exception message: by its :exception-type, which the chain's first stage
+     * knows as an error), its data the payload. A CRC mismatch ends the stream with an error
+     * (log: upstream_error "eventstream_crc"); so does an "error" message. */
+    SL_RELAY_EVENTSTREAM,
+};
 
 struct sl_relay {
     h2o_generator_t super; /* first member: h2o calls proceed/stop with it */
@@ -29,7 +41,9 @@ struct sl_relay {
     /* private */
     struct sl_filter _tap; /* the relay's own last-but-one stage (first event, failures) */
     struct sl_filter *_chain;
+    enum sl_relay_framing _framing;
     struct sl_sse_parser _sse;
+    struct sl_eventstream_decoder _es;
     struct sl_buf _pending;  /* output not yet handed to h2o: the encoder writes here */
     struct sl_buf _inflight; /* bytes h2o is sending */
     bool _started;
@@ -54,6 +68,9 @@ struct sl_buf *sl_relay_out(struct sl_relay *r);
 /* The stage the caller's chain must pass its output through: it notes the first event (TTFT)
  * and a failure's kind in the log, then hands everything to encoder. */
 struct sl_filter *sl_relay_tail(struct sl_relay *r, struct sl_filter *encoder);
+
+/* The upstream's framing, before sl_relay_start (SL_RELAY_SSE unless set). */
+void sl_relay_set_framing(struct sl_relay *r, enum sl_relay_framing framing);
 
 /* Starts the 200 event-stream response and the relay: chain is the first stage (ending in
  * sl_relay_tail's stage). up must stay valid until sl_relay_upstream_done. */

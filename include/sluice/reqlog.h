@@ -9,6 +9,26 @@
 
 #include "sluice/str.h"
 
+/* One upstream attempt of a request: the first, a retry of the same target, or a failover to
+ * the next one. */
+enum sl_attempt_kind {
+    SL_ATTEMPT_FIRST = 0,
+    SL_ATTEMPT_RETRY,
+    SL_ATTEMPT_FAILOVER,
+};
+
+struct sl_reqlog_attempt {
+    struct sl_str target; /* the direct model's display_name (generation memory) */
+    int status;           /* the upstream's status; 0 when none arrived */
+    const char *error;    /* static failure kind ("timeout", "reset", "status_5xx"...), or NULL */
+    uint32_t ms;          /* from the attempt's start to its verdict */
+    uint8_t kind;         /* enum sl_attempt_kind */
+    bool limited;         /* refused by the target's own limits, never sent (not a failure) */
+};
+
+/* Attempts past this many are counted in attempts_dropped, not listed. */
+#define SL_REQLOG_MAX_ATTEMPTS 8
+
 struct sl_reqlog {
     const char *route; /* static route name; NULL: matched no route */
     struct sl_str request_id;
@@ -25,10 +45,14 @@ struct sl_reqlog {
     uint64_t events;              /* streams: events relayed to the caller */
     int64_t prompt_tokens;        /* -1 when unknown */
     int64_t completion_tokens;
-    bool tokens_estimated; /* the upstream reported no usage: the counts are estimates */
-    bool has_cost;         /* the model has a cost: cost_usd is logged */
-    uint64_t cost_nusd;    /* the request's price in nano-dollars */
-    const char *limited;   /* the limit that refused the request ("api_key:rpm"), or NULL */
+    bool tokens_estimated;   /* the upstream reported no usage: the counts are estimates */
+    bool has_cost;           /* the model has a cost: cost_usd is logged */
+    uint64_t cost_nusd;      /* the request's price in nano-dollars */
+    const char *limited;     /* the limit that refused the request ("api_key:rpm"), or NULL */
+    struct sl_str served_by; /* a model group's request: the target that answered */
+    struct sl_reqlog_attempt attempts[SL_REQLOG_MAX_ATTEMPTS];
+    uint8_t n_attempts;
+    uint16_t attempts_dropped;
 };
 
 static inline void sl_reqlog_init(struct sl_reqlog *l, struct sl_str request_id, uint64_t start_us)

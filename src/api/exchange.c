@@ -1,15 +1,23 @@
 /* The request's story, in order: a routed request becomes an exchange, the route picks the
  * caller's dialect and the phases, and the phases run one after the other (exchange.h):
  *
- *   auth     the caller's key (401)                                   api/phases.c
- *   inspect  the body, as the route's dialect reads it (400)          api/phases.c
- *   route    the model alias, the upstream family and wire (404, 400) api/phases.c
- *   access   may this key use this model (403)                        api/phases.c
- *   limits   rate limits, concurrency, budgets (429; 503 without Redis) api/limits.c
- *   upstream the call: request built (spliced or translated), sent,   api/call.c
- *            retried; the reply relayed (JSON rewritten or translated,
- *            streams through a filter chain into the dialect's encoder)
- *   log      when h2o frees the request: one access line, metrics    server/http.c
+ *   auth     the caller's key (401)                                     api/phases.c
+ *   inspect  the body, as the route's dialect reads it (400)            api/phases.c
+ *   route    the model alias: a direct model or a group (404)           api/phases.c
+ *   access   may this key use this model (403)                          api/phases.c
+ *   limits   the key's, the model's (a group's own) and the policies'   api/limits.c
+ *            rate limits, concurrency, budgets (429; 503 without Redis)
+ *   plan     the client's address; the direct models to try, in order:  api/phases.c,
+ *            a group's tags, ranges, tiers, strategy, health (400, 403,  route/
+ *            503); a direct model's ranges (403)
+ *   create   POST /v1/responses: previous_response_id opened, the plan   api/responses.c
+ *            kept to its provider key; each target's id sealer
+ *   upstream the call: request built (spliced or translated), sent,     api/call.c
+ *            retried and failed over along the plan, each target's own
+ *            limits reserved per attempt; the reply relayed (JSON
+ *            rewritten or translated, streams through a filter chain
+ *            into the dialect's encoder)
+ *   log      when h2o frees the request: one access line, metrics      server/http.c
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -25,13 +33,23 @@
 #define ENV_EXCHANGE      "sl.x"
 #define ERROR_MESSAGE_MAX 1024
 
-static sl_phase_fn *const proxied[] = {sl_phase_auth,
-                                       sl_phase_inspect,
-                                       sl_phase_route,
-                                       sl_phase_access,
-                                       sl_phase_limits,
-                                       sl_phase_upstream,
-                                       NULL};
+static sl_phase_fn *const proxied[] = {
+    sl_phase_auth,   sl_phase_inspect, sl_phase_route,    sl_phase_access,
+    sl_phase_limits, sl_phase_plan,    sl_phase_upstream, NULL};
+/* POST /v1/responses: the id sealer depends on each planned target's provider key, and
+ * previous_response_id narrows the plan to the key that holds the response. */
+static sl_phase_fn *const responses[] = {sl_phase_auth,
+                                         sl_phase_inspect,
+                                         sl_phase_route,
+                                         sl_phase_access,
+                                         sl_phase_limits,
+                                         sl_phase_plan,
+                                         sl_phase_responses_create,
+                                         sl_phase_upstream,
+                                         NULL};
+/* A stored response: the plan of the one direct model the id names (its ranges apply). */
+static sl_phase_fn *const stored[] = {sl_phase_auth, sl_phase_responses_stored, sl_phase_plan,
+                                      sl_phase_upstream, NULL};
 static sl_phase_fn *const livez[] = {sl_phase_livez, NULL};
 static sl_phase_fn *const readyz[] = {sl_phase_readyz, NULL};
 static sl_phase_fn *const models[] = {sl_phase_models, NULL};
@@ -39,6 +57,7 @@ static sl_phase_fn *const model[] = {sl_phase_model, NULL};
 
 #define OPENAI    (&sl_dialect_openai)
 #define ANTHROPIC (&sl_dialect_anthropic)
+#define RESPONSES (&sl_dialect_responses)
 
 /* clang-format off */
 static const struct sl_route routes[] = {
@@ -48,6 +67,14 @@ static const struct sl_route routes[] = {
     {"POST", "/v1/messages", "messages", ANTHROPIC, SL_OP_CHAT, SL_WIRE_ANTHROPIC, proxied},
     {"POST", "/v1/messages/count_tokens", "count_tokens", ANTHROPIC, SL_OP_COUNT_TOKENS,
      SL_WIRE_ANTHROPIC, proxied},
+    {"POST", "/v1/responses", "responses", RESPONSES, SL_OP_CHAT, SL_WIRE_RESPONSES, responses},
+    /* A stored response (api/responses.c tells its calls apart and names them in the log). */
+    {"GET", "/v1/responses/", "responses_retrieve", RESPONSES, SL_OP_RESPONSE_STATE,
+     SL_WIRE_RESPONSES, stored},
+    {"DELETE", "/v1/responses/", "responses_delete", RESPONSES, SL_OP_RESPONSE_STATE,
+     SL_WIRE_RESPONSES, stored},
+    {"POST", "/v1/responses/", "responses_cancel", RESPONSES, SL_OP_RESPONSE_STATE,
+     SL_WIRE_RESPONSES, stored},
     {"GET", "/v1/models", "models", OPENAI, SL_OP_CHAT, SL_WIRE_CHAT, models},
     {"GET", "/v1/models/", "model", OPENAI, SL_OP_CHAT, SL_WIRE_CHAT, model},
     {"GET", "/livez", "livez", OPENAI, SL_OP_CHAT, SL_WIRE_CHAT, livez},
@@ -81,8 +108,8 @@ struct sl_exchange *sl_exchange_of(h2o_req_t *req)
  * budgets count them, and flag the estimate in the log. */
 static void estimate_usage(struct sl_exchange *x)
 {
-    const struct sl_attempt *a = x->n_attempts != 0 ? &x->attempts[x->n_attempts - 1] : NULL;
-    if (a == NULL || a->status < 200 || a->status > 299)
+    /* A 2xx head went to the caller only from a successful upstream reply (the last attempt's). */
+    if (x->log.n_attempts == 0 || x->req->res.status < 200 || x->req->res.status > 299)
         return;
     if (x->log.prompt_tokens < 0) {
         x->log.prompt_tokens =
@@ -104,9 +131,11 @@ void sl_exchange_log_ready(struct sl_exchange *x)
     if (x->usage.output_tokens >= 0)
         x->log.completion_tokens = x->usage.output_tokens;
     estimate_usage(x);
-    if (x->model != NULL && x->model->cost.set && x->log.prompt_tokens >= 0) {
+    /* Priced by the direct model that answered (a group's target), not the name called. */
+    const struct sl_model *served = x->target != NULL ? x->target : x->model;
+    if (served != NULL && served->cost.set && x->log.prompt_tokens >= 0) {
         x->log.has_cost = true;
-        x->log.cost_nusd = sl_cost_nusd(&x->model->cost, (uint64_t)x->log.prompt_tokens,
+        x->log.cost_nusd = sl_cost_nusd(&served->cost, (uint64_t)x->log.prompt_tokens,
                                         (uint64_t)SL_MAX(x->log.completion_tokens, 0));
     }
     sl_limits_finish(x);

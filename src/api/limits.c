@@ -1,7 +1,10 @@
 /* The limits phase: after access, before the upstream call. It plans the request's layers (the
  * key's limits and budget, the model's limits, matching policies), reserves them (waiting on
  * Redis without blocking the loop when a lease must be renewed), and answers 429 (503 when the
- * shared store is unreachable and configured to deny). The reservation lives in the request's
+ * shared store is unreachable and configured to deny). For a model group the gate holds the
+ * group's own limit; each attempt on a target reserves the target's own limits and the policies
+ * that follow the model (sl_limits_target), and a target whose limits refuse is failed over
+ * like a 429 from it. The reservation lives in the request's
  * pool with a dispose callback, so whatever ends the request (its response, an error, the
  * caller leaving, an HTTP/2 reset) ends it too: tokens and cost are added when the log is
  * written, concurrency slots released, and never leaked. */
@@ -20,9 +23,14 @@
 struct limits {
     struct sl_exchange *x;
     struct sl_rl_worker *w;
-    struct sl_reservation r;
-    bool usage_added; /* tokens and cost were counted at the response head */
+    struct sl_reservation r; /* the gate's; state IDLE with n = 0 when nothing applied there */
+    bool usage_added;        /* tokens and cost were counted at the response head */
     bool finished;
+    /* A model group's current attempt: its target's own layers (one attempt at a time). */
+    struct sl_reservation target;
+    bool target_open; /* planned for the attempt running; committed when it ends */
+    sl_limits_target_cb *target_cb;
+    void *target_ud;
 };
 
 static int64_t now_secs(void)
@@ -42,9 +50,20 @@ static struct limits *limits_of(struct sl_exchange *x)
 static void on_dispose(void *p)
 {
     struct limits *lm = p;
+    if (lm->target_open)
+        sl_rl_commit(lm->w, &lm->target, 0, 0);
+    lm->target_open = false;
     if (!lm->finished)
         sl_rl_commit(lm->w, &lm->r, 0, 0);
     lm->finished = true;
+}
+
+static struct limits *limits_new(struct sl_exchange *x, struct sl_rl_worker *w)
+{
+    struct limits *lm = h2o_mem_alloc_shared(&x->req->pool, sizeof(*lm), on_dispose);
+    *lm = (struct limits){.x = x, .w = w};
+    x->mod[SL_MOD_LIMITS] = lm;
+    return lm;
 }
 
 /* ---- refusals ---- */
@@ -182,14 +201,14 @@ int sl_phase_limits(struct sl_exchange *x)
     struct sl_rl_worker *w = x->svc->limits;
     if (w == NULL || !may_be_limited(x))
         return SL_DECLINED;
-    struct limits *lm = h2o_mem_alloc_shared(&x->req->pool, sizeof(*lm), on_dispose);
-    *lm = (struct limits){.x = x, .w = w};
+    struct limits *lm = limits_new(x, w);
     struct sl_rl_subject s = {.key = x->key, .model = x->model, .alias = x->log.model};
-    if (sl_rl_plan(w, &lm->r, x->res, &s, SL_RL_PHASE_REQUEST, false, now_secs()) == 0) {
+    /* A group's targets reserve the policies that follow the model, each for itself. */
+    bool group = x->model->kind == SL_MODEL_ROUTING;
+    if (sl_rl_plan(w, &lm->r, x->res, &s, SL_RL_PHASE_REQUEST, group, now_secs()) == 0) {
         lm->finished = true;
         return SL_DECLINED;
     }
-    x->mod[SL_MOD_LIMITS] = lm;
     switch (sl_rl_reserve(w, &lm->r, on_reserved, lm)) {
     case SL_OK:
         return SL_OK;
@@ -199,6 +218,67 @@ int sl_phase_limits(struct sl_exchange *x)
         reply_refusal(x, &lm->r.refusal);
         return SL_DONE;
     }
+}
+
+/* ---- a model group's attempts ---- */
+
+static void on_target_reserved(void *ud, int rc)
+{
+    struct limits *lm = ud;
+    SL_ASSERT(lm->target_open && lm->target_cb != NULL);
+    sl_limits_target_cb *cb = lm->target_cb;
+    lm->target_cb = NULL;
+    if (rc != SL_OK)
+        lm->target_open = false; /* refused: nothing held */
+    cb(lm->target_ud, rc == SL_OK ? SL_OK : SL_DECLINED);
+}
+
+int sl_limits_target(struct sl_exchange *x, const struct sl_model *target, sl_limits_target_cb *cb,
+                     void *ud)
+{
+    struct sl_rl_worker *w = x->svc->limits;
+    SL_ASSERT(x->model->kind == SL_MODEL_ROUTING && target->kind == SL_MODEL_DIRECT);
+    if (w == NULL || (!sl_rate_limit_is_set(&target->rate_limit) && x->res->n_policies == 0))
+        return SL_OK;
+    struct limits *lm = limits_of(x);
+    if (lm == NULL) {
+        lm = limits_new(x, w);
+        lm->finished = true; /* nothing held at the gate */
+    }
+    SL_ASSERT(!lm->target_open); /* the previous attempt was ended */
+    lm->target = (struct sl_reservation){0};
+    struct sl_rl_subject s = {
+        .key = x->key, .model = target, .alias = x->log.model, .parent = x->model};
+    if (sl_rl_plan(w, &lm->target, x->res, &s, SL_RL_PHASE_TARGET, false, now_secs()) == 0)
+        return SL_OK;
+    lm->target_open = true;
+    lm->target_cb = cb;
+    lm->target_ud = ud;
+    int rc = sl_rl_reserve(w, &lm->target, on_target_reserved, lm);
+    if (rc == SL_AGAIN)
+        return SL_AGAIN;
+    lm->target_cb = NULL;
+    if (rc == SL_OK)
+        return SL_OK;
+    lm->target_open = false; /* refused: nothing held */
+    return SL_DECLINED;
+}
+
+void sl_limits_target_end(struct sl_exchange *x)
+{
+    struct limits *lm = limits_of(x);
+    if (lm == NULL || !lm->target_open)
+        return;
+    lm->target_open = false;
+    lm->target_cb = NULL;
+    sl_rl_commit(lm->w, &lm->target, 0, 0);
+}
+
+void sl_limits_reply_target_refusal(struct sl_exchange *x)
+{
+    struct limits *lm = limits_of(x);
+    SL_ASSERT(lm != NULL && lm->target.state == SL_RL_REFUSED);
+    reply_refusal(x, &lm->target.refusal);
 }
 
 /* ---- the response and the end ---- */
@@ -216,14 +296,22 @@ void sl_limits_response_start(struct sl_exchange *x)
 {
     struct limits *lm = limits_of(x);
     int status = x->req->res.status;
-    if (lm == NULL || lm->r.state != SL_RL_HELD || status < 200 || status > 299)
+    bool gate = lm != NULL && lm->r.state == SL_RL_HELD;
+    bool target = lm != NULL && lm->target_open && lm->target.state == SL_RL_HELD;
+    if ((!gate && !target) || status < 200 || status > 299)
         return;
     if (!x->log.stream && x->usage.input_tokens >= 0 && x->usage.output_tokens >= 0) {
         uint64_t in = (uint64_t)x->usage.input_tokens, out = (uint64_t)x->usage.output_tokens;
-        uint64_t cost = x->model->cost.set ? sl_cost_nusd(&x->model->cost, in, out) : 0;
-        sl_rl_add_usage(lm->w, &lm->r, in + out, cost);
+        const struct sl_model *served = x->target != NULL ? x->target : x->model;
+        uint64_t cost = served->cost.set ? sl_cost_nusd(&served->cost, in, out) : 0;
+        if (gate)
+            sl_rl_add_usage(lm->w, &lm->r, in + out, cost);
+        if (target)
+            sl_rl_add_usage(lm->w, &lm->target, in + out, cost);
         lm->usage_added = true;
     }
+    if (!gate)
+        return;
     if (x->route == NULL || strcmp(x->route->name, "chat_completions") != 0)
         return;
     const struct sl_rl_layer *key = NULL;
@@ -252,10 +340,18 @@ void sl_limits_response_start(struct sl_exchange *x)
 void sl_limits_finish(struct sl_exchange *x)
 {
     struct limits *lm = limits_of(x);
-    if (lm == NULL || lm->finished)
+    if (lm == NULL)
         return;
-    lm->finished = true;
     uint64_t tokens = lm->usage_added ? 0 : tokens_of(x);
     uint64_t cost = lm->usage_added ? 0 : x->log.cost_nusd;
+    /* The attempt still open is the one that answered (a failed one was ended at its verdict). */
+    if (lm->target_open) {
+        lm->target_open = false;
+        lm->target_cb = NULL;
+        sl_rl_commit(lm->w, &lm->target, tokens, cost);
+    }
+    if (lm->finished)
+        return;
+    lm->finished = true;
     sl_rl_commit(lm->w, &lm->r, tokens, cost);
 }

@@ -1,4 +1,4 @@
-/* The phases before the upstream call: auth, inspect, route, access (exchange.h). Each either
+/* The phases before the upstream call: auth, inspect, route, access, plan (exchange.h). Each either
  * lets the request go on or answers it in the route's dialect. */
 #include <stdio.h>
 #include <string.h>
@@ -6,9 +6,13 @@
 
 #include "sluice/auth.h"
 #include "sluice/base.h"
+#include "sluice/cidr.h"
+#include "sluice/clock.h"
+#include "sluice/config.h"
 #include "sluice/errors.h"
 #include "sluice/exchange.h"
 #include "sluice/json.h"
+#include "sluice/route.h"
 
 #define MAX_ALIAS_BYTES       512
 #define MAX_UPSTREAM_ID_BYTES 4096
@@ -102,6 +106,8 @@ int sl_phase_inspect(struct sl_exchange *x)
 static bool upstream_id(struct sl_exchange *x, const struct sl_model *model)
 {
     h2o_mem_pool_t *pool = &x->req->pool;
+    if (model->kind == SL_MODEL_ROUTING)
+        return true; /* each target has its own */
     if (!model->is_wildcard) {
         x->upstream_id_json = sl_str_from_cstr(model->model_name_json);
         x->upstream_id = sl_str_from_cstr(model->model_name);
@@ -135,6 +141,136 @@ int sl_phase_route(struct sl_exchange *x)
     x->log.model_label = sl_str_from_cstr(model->name);
     x->log.upstream_model = x->upstream_id;
     return SL_OK;
+}
+
+/* The client's address: the TCP peer, or behind trusted proxies what proxy.real_ip reads
+ * from the forwarded header (the last SL_REAL_IP_MAX_HEADERS instances: the walk starts from
+ * the right). */
+#define SL_REAL_IP_MAX_HEADERS 16
+
+static bool client_ip(struct sl_exchange *x, struct sl_ip *out)
+{
+    h2o_req_t *req = x->req;
+    struct sockaddr_storage ss;
+    struct sl_ip peer;
+    if (req->conn->callbacks->get_peername == NULL ||
+        req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss) == 0 ||
+        !sl_ip_from_sockaddr((struct sockaddr *)&ss, &peer))
+        return false;
+    const struct sl_cidr_list *trusted = &x->svc->cfg->proxy.real_ip.trusted_proxies;
+    if (trusted->n == 0 || !sl_cidr_any(trusted->v, trusted->n, &peer)) {
+        *out = peer;
+        return true;
+    }
+    const char *name = x->svc->cfg->proxy.real_ip.header;
+    struct sl_str values[SL_REAL_IP_MAX_HEADERS];
+    size_t n = 0, len = strlen(name);
+    ssize_t i = h2o_find_header_by_str(&req->headers, name, len, -1);
+    while (i != -1) {
+        if (n == SL_REAL_IP_MAX_HEADERS) {
+            memmove(values, values + 1, (n - 1) * sizeof(*values));
+            n--;
+        }
+        values[n++] = sl_str_from_iov(req->headers.entries[i].value);
+        i = h2o_find_header_by_str(&req->headers, name, len, i);
+    }
+    *out =
+        sl_real_ip(&peer, values, n, trusted->v, trusted->n, x->svc->cfg->proxy.real_ip.recursive);
+    return true;
+}
+
+static struct sl_str header_value(h2o_req_t *req, const char *name, size_t len)
+{
+    ssize_t i = h2o_find_header_by_str(&req->headers, name, len, -1);
+    return i == -1 ? SL_STR_NULL : sl_str_from_iov(req->headers.entries[i].value);
+}
+
+/* A cookie of any of the request's Cookie headers (HTTP/2 may split them). */
+static struct sl_str cookie(h2o_req_t *req, const char *name)
+{
+    struct sl_str v = SL_STR_NULL;
+    ssize_t j = h2o_find_header(&req->headers, H2O_TOKEN_COOKIE, -1);
+    while (j != -1 && !sl_route_cookie(sl_str_from_iov(req->headers.entries[j].value),
+                                       sl_str_from_cstr(name), &v))
+        j = h2o_find_header(&req->headers, H2O_TOKEN_COOKIE, j);
+    return v;
+}
+
+/* The consistent_hash key: the first hash_on source with a value (the caller key's name for
+ * api_key, the client's address as text for client_ip); empty when none has one. */
+static struct sl_str hash_key(struct sl_exchange *x, const struct sl_routing *rt)
+{
+    for (size_t i = 0; i < rt->n_hash_on; i++) {
+        const struct sl_hash_on *h = &rt->hash_on[i];
+        struct sl_str v = SL_STR_NULL;
+        switch (h->type) {
+        case SL_HASH_HEADER:
+            v = sl_str_trim(header_value(x->req, h->name, strlen(h->name)));
+            break;
+        case SL_HASH_COOKIE:
+            v = cookie(x->req, h->name);
+            break;
+        case SL_HASH_API_KEY:
+            v = sl_str_from_cstr(x->key->name);
+            break;
+        case SL_HASH_CLIENT_IP:
+            if (x->has_client) {
+                char *text = h2o_mem_alloc_pool(&x->req->pool, SL_IP_TEXT_MAX);
+                v = sl_str_init(text, sl_ip_format(&x->client, text, SL_IP_TEXT_MAX));
+            }
+            break;
+        }
+        if (v.len != 0)
+            return v;
+    }
+    return SL_STR_NULL;
+}
+
+/* Routing tags: Sluice's header, else AISIX's. */
+static struct sl_str routing_tags(h2o_req_t *req)
+{
+    struct sl_str t = header_value(req, H2O_STRLIT("x-sluice-routing-tags"));
+    return t.len != 0 ? t : header_value(req, H2O_STRLIT("x-aisix-routing-tags"));
+}
+
+/* The direct models to try, in order (route.h; reference 7.1): 400 when no target carries a
+ * requested tag, 403 when the client is outside the ranges, 503 with Retry-After when every
+ * candidate is down and the group says fail. */
+int sl_phase_plan(struct sl_exchange *x)
+{
+    const struct sl_model *m = x->model;
+    /* Only ranges and the client_ip hash look at the client: most requests never ask. */
+    x->has_client = sl_route_needs_client(m) && client_ip(x, &x->client);
+    struct sl_route_input in = {.client = x->has_client ? &x->client : NULL,
+                                .worker = x->svc->worker,
+                                .now_ms = sl_now_us() / 1000};
+    x->plan.targets =
+        h2o_mem_alloc_pool(&x->req->pool, sl_route_plan_size(m) * sizeof(*x->plan.targets));
+    if (m->kind == SL_MODEL_ROUTING) {
+        if (m->routing->tagged)
+            in.tags = routing_tags(x->req);
+        if (m->routing->strategy == SL_ROUTE_CONSISTENT_HASH)
+            in.hash_key = hash_key(x, m->routing);
+    }
+    switch (sl_route_plan(m, &in, &x->plan)) {
+    case SL_ROUTE_OK:
+        return SL_OK;
+    case SL_ROUTE_NO_TAG_MATCH:
+        sl_exchange_error(x, SL_ERR_ROUTING_TAGS, (int)SL_MIN(in.tags.len, 200), in.tags.ptr);
+        break;
+    case SL_ROUTE_IP_RESTRICTED:
+        sl_exchange_error(x, SL_ERR_IP_RESTRICTED);
+        break;
+    case SL_ROUTE_ALL_UNAVAILABLE: {
+        h2o_req_t *req = x->req;
+        char *ra = h2o_mem_alloc_pool(&req->pool, 16);
+        int n = snprintf(ra, 16, "%u", x->plan.retry_after_s);
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, ra, (size_t)n);
+        sl_exchange_error(x, SL_ERR_ALL_CANDIDATES_UNAVAILABLE);
+        break;
+    }
+    }
+    return SL_DONE;
 }
 
 /* May this key use this model (403)? Later: rate limits and input guardrails. */

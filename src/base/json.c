@@ -541,17 +541,38 @@ static bool escaped_eq(const unsigned char *p, const unsigned char *end, struct 
     return k == kend;
 }
 
-/* Index of the first wanted key equal to the member name [p, end), or n. */
-static size_t match_key(const unsigned char *p, const unsigned char *end, bool escaped,
-                        const struct sl_str *keys, size_t n)
+/* The member names a scan records. lens has bit L set when a wanted name is L bytes long (bit
+ * 63: one is 63 or longer), so most members of a body are passed over by one test instead of a
+ * loop over every wanted name. */
+struct wanted {
+    const struct sl_str *keys;
+    size_t n;
+    uint64_t lens;
+};
+
+static struct wanted wanted_of(const struct sl_str *keys, size_t n)
+{
+    struct wanted w = {keys, n, 0};
+    for (size_t i = 0; i < n; i++)
+        w.lens |= (uint64_t)1 << SL_MIN(keys[i].len, (size_t)63);
+    return w;
+}
+
+/* Index of the first wanted key equal to the member name [p, end), or n. A name with escapes
+ * may be longer than its decoded form, so only a plain one is filtered by length. */
+static inline size_t match_key(const unsigned char *p, const unsigned char *end, bool escaped,
+                               const struct wanted *w)
 {
     size_t len = (size_t)(end - p);
-    for (size_t i = 0; i < n; i++) {
-        if (escaped ? escaped_eq(p, end, keys[i])
-                    : keys[i].len == len && (len == 0 || memcmp(keys[i].ptr, p, len) == 0))
+    if (!escaped && (w->lens & ((uint64_t)1 << SL_MIN(len, (size_t)63))) == 0)
+        return w->n;
+    for (size_t i = 0; i < w->n; i++) {
+        struct sl_str k = w->keys[i];
+        if (escaped ? escaped_eq(p, end, k)
+                    : k.len == len && (len == 0 || memcmp(k.ptr, p, len) == 0))
             return i;
     }
-    return n;
+    return w->n;
 }
 
 static enum sl_json_type type_of(unsigned char c)
@@ -574,14 +595,15 @@ static enum sl_json_type type_of(unsigned char c)
     }
 }
 
-static void record(const struct sl_str *keys, size_t n, size_t first, struct sl_json_member *out,
-                   const struct sl_json_member *m)
+static inline void record(const struct wanted *w, size_t first, struct sl_json_member *out,
+                          const struct sl_json_member *m)
 {
     unsigned seen = out[first].seen + 1;
     out[first] = *m;
     out[first].seen = seen;
-    for (size_t j = first + 1; j < n; j++) {
-        if (sl_str_eq(keys[j], keys[first]))
+    /* The same name wanted twice gets the member in each place. */
+    for (size_t j = first + 1; j < w->n; j++) {
+        if (w->keys[j].len == w->keys[first].len && sl_str_eq(w->keys[j], w->keys[first]))
             out[j] = out[first];
     }
 }
@@ -759,7 +781,7 @@ static int check_unique(struct scan *s, struct unique *u, const unsigned char *k
 }
 
 /* Scans one member of the top-level object: s->p is on the key's opening quote. */
-static int scan_member(struct scan *s, unsigned max_depth, const struct sl_str *keys, size_t n,
+static int scan_member(struct scan *s, unsigned max_depth, const struct wanted *w,
                        struct sl_json_member *out, struct unique *u)
 {
     const unsigned char *kstart = s->p;
@@ -771,7 +793,7 @@ static int scan_member(struct scan *s, unsigned max_depth, const struct sl_str *
     rc = u != NULL ? check_unique(s, u, kstart, escaped) : SL_OK;
     if (rc != SL_OK)
         return rc;
-    size_t which = match_key(kstart + 1, s->p - 1, escaped, keys, n);
+    size_t which = match_key(kstart + 1, s->p - 1, escaped, w);
     skip_ws(s);
     if (s->p == s->end)
         return fail(s, s->p, "unexpected end of input");
@@ -782,18 +804,18 @@ static int scan_member(struct scan *s, unsigned max_depth, const struct sl_str *
     const unsigned char *vstart = s->p;
     if (scan_value(s, 1, max_depth, &m.count) != SL_OK)
         return SL_EPARSE;
-    if (which == n)
+    if (which == w->n)
         return SL_OK;
     m.type = type_of(*vstart);
     m.value = sl_str_init((const char *)vstart, (size_t)(s->p - vstart));
     m.member = sl_str_init((const char *)kstart, (size_t)(s->p - kstart));
     if (m.type != SL_JSON_ARRAY && m.type != SL_JSON_OBJECT)
         m.count = 0;
-    record(keys, n, which, out, &m);
+    record(w, which, out, &m);
     return SL_OK;
 }
 
-static int scan_members(struct scan *s, unsigned max_depth, const struct sl_str *keys, size_t n,
+static int scan_members(struct scan *s, unsigned max_depth, const struct wanted *w,
                         struct sl_json_member *out, struct unique *u)
 {
     int rc;
@@ -811,7 +833,7 @@ static int scan_members(struct scan *s, unsigned max_depth, const struct sl_str 
             return fail(s, s->p, "unexpected end of input");
         if (*s->p != '"')
             return fail(s, s->p, "expected a string key");
-        rc = scan_member(s, max_depth, keys, n, out, u);
+        rc = scan_member(s, max_depth, w, out, u);
         if (rc != SL_OK)
             return rc;
         skip_ws(s);
@@ -845,7 +867,8 @@ static int scan_object(struct sl_str doc, unsigned max_depth, const struct sl_st
         fail(&s, first, "expected an object");
         goto fail;
     }
-    rc = scan_members(&s, max_depth, keys, n, out, u);
+    struct wanted w = wanted_of(keys, n);
+    rc = scan_members(&s, max_depth, &w, out, u);
     if (rc == SL_OK)
         rc = scan_end(&s);
     if (rc == SL_OK)
@@ -1116,4 +1139,197 @@ struct sl_json_error sl_json_iter_error(const struct sl_json_iter *it)
     if (it->_why != NULL)
         e = (struct sl_json_error){it->_why, (size_t)(it->_at - it->_base)};
     return e;
+}
+
+/* ---- skimming ---- */
+
+/* The first '"' or '\\' in [p, end), or end. */
+static inline const unsigned char *find_quote(const unsigned char *p, const unsigned char *end)
+{
+#if defined(__SSE2__)
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+        unsigned m = (unsigned)_mm_movemask_epi8(
+            _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)));
+        if (m != 0)
+            return p + __builtin_ctz(m);
+        p += 16;
+    }
+#endif
+    while (p < end && *p != '"' && *p != '\\')
+        p++;
+    return p;
+}
+
+/* Past the string whose opening quote is at p, or NULL when it does not end. */
+static const unsigned char *skim_string(const unsigned char *p, const unsigned char *end,
+                                        bool *escaped)
+{
+    p++;
+    for (;;) {
+        p = find_quote(p, end);
+        if (p == end)
+            return NULL;
+        if (*p == '"')
+            return p + 1;
+        *escaped = true;
+        p += 2; /* the backslash and the byte it escapes */
+        if (p > end)
+            return NULL;
+    }
+}
+
+/* The first byte in [p, end) that matters inside a container: a quote or a bracket. */
+static inline const unsigned char *find_structural(const unsigned char *p, const unsigned char *end)
+{
+#if defined(__SSE2__)
+    const __m128i quote = _mm_set1_epi8('"'), lb = _mm_set1_epi8('['), rb = _mm_set1_epi8(']'),
+                  lc = _mm_set1_epi8('{'), rc = _mm_set1_epi8('}');
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+        __m128i hit =
+            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, lb)),
+                         _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, rb), _mm_cmpeq_epi8(v, lc)),
+                                      _mm_cmpeq_epi8(v, rc)));
+        unsigned m = (unsigned)_mm_movemask_epi8(hit);
+        if (m != 0)
+            return p + __builtin_ctz(m);
+        p += 16;
+    }
+#endif
+    while (p < end && *p != '"' && *p != '[' && *p != ']' && *p != '{' && *p != '}')
+        p++;
+    return p;
+}
+
+/* Past the container opening at p (brackets balanced, strings skipped), or NULL. *empty says
+ * whether it held nothing. */
+static const unsigned char *skim_container(const unsigned char *p, const unsigned char *end,
+                                           bool *empty)
+{
+    unsigned depth = 0;
+    const unsigned char *q = p + 1;
+    while (q < end && is_ws(*q))
+        q++;
+    *empty = q < end && (*q == ']' || *q == '}');
+    for (;;) {
+        p = find_structural(p, end);
+        if (p == end)
+            return NULL;
+        bool escaped = false;
+        switch (*p) {
+        case '"':
+            p = skim_string(p, end, &escaped);
+            if (p == NULL)
+                return NULL;
+            continue;
+        case '[':
+        case '{':
+            if (++depth > SL_JSON_MAX_DEPTH)
+                return NULL;
+            break;
+        default: /* ']' or '}' */
+            if (--depth == 0)
+                return p + 1;
+            break;
+        }
+        p++;
+    }
+}
+
+/* Past a number or a literal: up to the next separator. */
+static const unsigned char *skim_scalar(const unsigned char *p, const unsigned char *end)
+{
+    while (p < end && *p != ',' && *p != '}' && *p != ']' && !is_ws(*p))
+        p++;
+    return p;
+}
+
+static int skim_member(const unsigned char **pp, const unsigned char *end, const struct wanted *w,
+                       struct sl_json_member *out)
+{
+    const unsigned char *p = *pp, *kstart = p, *v;
+    bool escaped = false, empty = false;
+    struct sl_json_member m = {.count = 0};
+    p = skim_string(p, end, &escaped);
+    if (p == NULL)
+        return SL_EPARSE;
+    /* A name with escapes is compared decoded: it must be a valid string first. */
+    if (escaped) {
+        struct scan s = {.p = kstart, .end = p, .base = kstart};
+        bool again = false;
+        if (scan_string(&s, &again) != SL_OK || s.p != p)
+            return SL_EPARSE;
+    }
+    size_t which = match_key(kstart + 1, p - 1, escaped, w);
+    while (p < end && is_ws(*p))
+        p++;
+    if (p == end || *p != ':')
+        return SL_EPARSE;
+    p++;
+    while (p < end && is_ws(*p))
+        p++;
+    if (p == end)
+        return SL_EPARSE;
+    v = p;
+    if (*p == '"')
+        p = skim_string(p, end, &escaped);
+    else if (*p == '{' || *p == '[')
+        p = skim_container(p, end, &empty);
+    else
+        p = skim_scalar(p, end);
+    if (p == NULL || p == v)
+        return SL_EPARSE;
+    *pp = p;
+    if (which == w->n)
+        return SL_OK;
+    m.type = type_of(*v);
+    m.value = sl_str_init((const char *)v, (size_t)(p - v));
+    m.member = sl_str_init((const char *)kstart, (size_t)(p - kstart));
+    m.count = (m.type == SL_JSON_ARRAY || m.type == SL_JSON_OBJECT) && !empty ? 1 : 0;
+    record(w, which, out, &m);
+    return SL_OK;
+}
+
+int sl_json_skim_object(struct sl_str doc, const struct sl_str *keys, size_t n,
+                        struct sl_json_member *out)
+{
+    const unsigned char *p = bytes_of(doc), *end = p + doc.len;
+    struct wanted w = wanted_of(keys, n);
+    for (size_t i = 0; i < n; i++)
+        out[i] = (struct sl_json_member){.type = SL_JSON_ABSENT};
+    while (p < end && is_ws(*p))
+        p++;
+    if (p == end || *p != '{')
+        goto fail;
+    p++;
+    for (bool first = true;; first = false) {
+        while (p < end && is_ws(*p))
+            p++;
+        if (p == end)
+            goto fail;
+        if (*p == '}' && first)
+            break;
+        if (*p != '"' || skim_member(&p, end, &w, out) != SL_OK)
+            goto fail;
+        while (p < end && is_ws(*p))
+            p++;
+        if (p == end)
+            goto fail;
+        if (*p == '}')
+            break;
+        if (*p != ',')
+            goto fail;
+        p++;
+    }
+    p++;
+    while (p < end && is_ws(*p))
+        p++;
+    if (p == end)
+        return SL_OK;
+fail:
+    for (size_t i = 0; i < n; i++)
+        out[i] = (struct sl_json_member){.type = SL_JSON_ABSENT};
+    return SL_EPARSE;
 }

@@ -1,6 +1,7 @@
 /* The streaming JSON writer (json_w.h). */
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "sluice/base.h"
 #include "sluice/json.h"
@@ -13,7 +14,15 @@ void sl_jw_init(struct sl_json_w *w, struct sl_buf *out)
 
 static void put(struct sl_json_w *w, const char *p, size_t n)
 {
-    if (w->_err == SL_OK && sl_buf_append(w->out, p, n) != SL_OK)
+    struct sl_buf *b = w->out;
+    /* Most pieces are a few bytes into room already there: copy them without the call. */
+    if (w->_err == SL_OK && b->len + n < b->_alloc && b->len + n <= b->_max) {
+        memcpy(b->ptr + b->len, p, n);
+        b->len += n;
+        b->ptr[b->len] = '\0';
+        return;
+    }
+    if (w->_err == SL_OK && sl_buf_append(b, p, n) != SL_OK)
         w->_err = SL_E2BIG;
 }
 
@@ -82,6 +91,31 @@ void sl_jw_arr_end(struct sl_json_w *w)
     jw_close(w, false);
 }
 
+/* Short strings that need no escaping (keys, types, ids) are the common case: one copy. */
+static bool put_plain_quoted(struct sl_json_w *w, struct sl_str s, bool colon)
+{
+    struct sl_buf *b = w->out;
+    size_t n = s.len + 2 + (colon ? 1 : 0);
+    if (s.len > 64 || w->_err != SL_OK || b->len + n >= b->_alloc || b->len + n > b->_max)
+        return false;
+    for (size_t i = 0; i < s.len; i++) {
+        unsigned char c = (unsigned char)s.ptr[i];
+        if (c < 0x20 || c == '"' || c == '\\')
+            return false;
+    }
+    char *o = b->ptr + b->len;
+    *o++ = '"';
+    if (s.len != 0)
+        memcpy(o, s.ptr, s.len);
+    o += s.len;
+    *o++ = '"';
+    if (colon)
+        *o++ = ':';
+    b->len += n;
+    b->ptr[b->len] = '\0';
+    return true;
+}
+
 void sl_jw_key(struct sl_json_w *w, struct sl_str key)
 {
     SL_ASSERT(in_object(w) && w->_want_key);
@@ -90,6 +124,8 @@ void sl_jw_key(struct sl_json_w *w, struct sl_str key)
         put(w, ",", 1);
     w->_nonempty |= bit;
     w->_want_key = false;
+    if (put_plain_quoted(w, key, true))
+        return;
     if (w->_err == SL_OK && sl_json_escape(w->out, key) != SL_OK)
         w->_err = SL_E2BIG;
     put(w, ":", 1);
@@ -98,6 +134,8 @@ void sl_jw_key(struct sl_json_w *w, struct sl_str key)
 void sl_jw_str(struct sl_json_w *w, struct sl_str plain)
 {
     before_value(w);
+    if (put_plain_quoted(w, plain, false))
+        return;
     if (w->_err == SL_OK && sl_json_escape(w->out, plain) != SL_OK)
         w->_err = SL_E2BIG;
 }
@@ -112,9 +150,17 @@ void sl_jw_raw(struct sl_json_w *w, struct sl_str json)
 void sl_jw_int(struct sl_json_w *w, int64_t v)
 {
     char num[24];
-    int n = snprintf(num, sizeof(num), "%" PRId64, v);
+    size_t i = sizeof(num);
+    /* By hand: snprintf costs more than the rest of a small event. */
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        num[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        num[--i] = '-';
     before_value(w);
-    put(w, num, (size_t)n);
+    put(w, num + i, sizeof(num) - i);
 }
 
 void sl_jw_bool(struct sl_json_w *w, bool v)
@@ -149,6 +195,12 @@ void sl_jw_str_piece(struct sl_json_w *w, struct sl_str plain)
     memmove(w->out->ptr + mark, w->out->ptr + mark + 1, n);
     w->out->len = mark + n;
     w->out->ptr[w->out->len] = '\0';
+}
+
+void sl_jw_str_raw(struct sl_json_w *w, struct sl_str escaped)
+{
+    if (escaped.len != 0)
+        put(w, escaped.ptr, escaped.len);
 }
 
 void sl_jw_str_end(struct sl_json_w *w)

@@ -331,6 +331,43 @@ int sl_url_normalize_anthropic_base(struct sl_str api_base, struct sl_buf *out, 
     return append_base(&u, path, out, why);
 }
 
+int sl_url_normalize_plain_base(struct sl_str api_base, struct sl_buf *out, const char **why)
+{
+    struct sl_url u;
+    if (sl_url_parse(api_base, &u, why) != SL_OK)
+        return SL_EPARSE;
+    struct sl_str path = u.path;
+    while (path.len > 0 && path.ptr[path.len - 1] == '/')
+        path.len--;
+    return append_base(&u, path, out, why);
+}
+
+int sl_url_normalize_base(struct sl_str api_base, const struct sl_str *suffixes, size_t n,
+                          struct sl_str bare_path, struct sl_buf *out, const char **why)
+{
+    struct sl_url u;
+    bool again = true;
+    if (sl_url_parse(api_base, &u, why) != SL_OK)
+        return SL_EPARSE;
+    struct sl_str path = u.path;
+    while (again) {
+        again = false;
+        while (path.len > 0 && path.ptr[path.len - 1] == '/') {
+            path.len--;
+            again = true;
+        }
+        for (size_t i = 0; i < n && !again; i++) {
+            if (sl_str_ends_with(path, suffixes[i])) {
+                path.len -= suffixes[i].len;
+                again = true;
+            }
+        }
+    }
+    if (path.len == 0)
+        path = bare_path;
+    return append_base(&u, path, out, why);
+}
+
 void sl_origin_dispose(struct sl_origin *o)
 {
     free(o->host);

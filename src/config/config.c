@@ -652,12 +652,17 @@ void sl_config_free(struct sl_config *cfg)
     cfg->notes = NULL;
     for (size_t i = 0; i < sl__cfg_nkeys; i++) {
         const struct sl__cfg_key *k = &sl__cfg_keys[i];
-        if (k->type == SL__CFG_HEADER_LIST) {
+        if (k->type == SL__CFG_HEADER_LIST ||
+            (k->type == SL__CFG_STR_LIST && k->off != SL__CFG_NO_FIELD)) {
             sl__cfg_list_dispose((struct sl_config_list *)(void *)((char *)cfg + k->off));
             continue;
         }
-        bool is_string =
-            k->type == SL__CFG_STRING || k->type == SL__CFG_FILE || k->type == SL__CFG_URL_PATH;
+        if (k->type == SL__CFG_CIDR_LIST) {
+            sl__cfg_cidrs_dispose((struct sl_cidr_list *)(void *)((char *)cfg + k->off));
+            continue;
+        }
+        bool is_string = k->type == SL__CFG_STRING || k->type == SL__CFG_FILE ||
+                         k->type == SL__CFG_URL_PATH || k->type == SL__CFG_HEADER;
         if (!is_string || k->off == SL__CFG_NO_FIELD)
             continue;
         char **field = (char **)(void *)((char *)cfg + k->off);

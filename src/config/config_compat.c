@@ -121,18 +121,6 @@ static bool managed(const struct sl_yaml_node *v, struct verdict *out)
     return is_block(v, keys) && is_disabled(v, "AISIX Cloud managed mode", out);
 }
 
-/* With no trusted proxies the client address is the TCP peer's, which is what Sluice logs. */
-static bool real_ip(const struct sl_yaml_node *v, struct verdict *out)
-{
-    static const char *const keys[] = {"trusted_proxies", "recursive", "header", NULL};
-    if (!is_block(v, keys))
-        return false;
-    if (empty_list(get(v, "trusted_proxies")))
-        return true;
-    snprintf(out->why, out->cap, "trusted_proxies needs client address resolution");
-    return false;
-}
-
 static bool url_rewrites(const struct sl_yaml_node *v, struct verdict *out)
 {
     if (empty_list(v))
@@ -164,8 +152,6 @@ static const struct inert_rule rules[] = {
     {"cache", cache,
      "backend memory is a legacy knob; accepted and ignored (sluice has no response cache)"},
     {"managed", managed, "switched off; accepted and ignored"},
-    {"proxy.real_ip", real_ip,
-     "no trusted proxies: the client address is the TCP peer's, as in sluice; accepted"},
     {"proxy.url_rewrites", url_rewrites, "no rules; accepted"},
     {"observability.metrics.client_type_rules", client_type_rules, "no rules; accepted"},
     {"bedrock_endpoint_url", bedrock_endpoint, "empty means unset; accepted"},

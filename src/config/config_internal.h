@@ -21,6 +21,8 @@ enum sl__cfg_type {
     SL__CFG_STR_LIST,    /* list of non-empty strings; validated, not stored */
     SL__CFG_HEADER_LIST, /* list of HTTP header names -> struct sl_config_list, lower-cased */
     SL__CFG_URL_PATH,    /* "/..." without spaces, '?' or '#' -> char * */
+    SL__CFG_HEADER,      /* one HTTP header name -> char *, lower-cased */
+    SL__CFG_CIDR_LIST,   /* list of CIDR ranges or addresses -> struct sl_cidr_list */
     SL__CFG_UNSUPPORTED, /* a reference (AISIX) key Sluice does not implement: always an error */
 };
 
@@ -81,6 +83,7 @@ bool sl__cfg_compat_inert(const struct sl__cfg_key *k, const struct sl_yaml_node
 
 /* Frees a list's strings and arrays and empties it. */
 void sl__cfg_list_dispose(struct sl_config_list *l);
+void sl__cfg_cidrs_dispose(struct sl_cidr_list *l);
 
 /* Writes s double-quoted with escapes, cut at 64 bytes with "...", into dst; returns dst. */
 const char *sl__cfg_quote(char *dst, size_t cap, struct sl_str s);

@@ -49,6 +49,13 @@ const struct sl__cfg_key sl__cfg_keys[] = {
     KEY("proxy.request_id.accept_headers", SL__CFG_HEADER_LIST, "x-request-id",
         FIELD(proxy.request_id.accept_headers), 0,
         "headers a caller may send its own request id in, first valid one wins; [] = never"),
+    KEY("proxy.real_ip.trusted_proxies", SL__CFG_CIDR_LIST, NULL,
+        FIELD(proxy.real_ip.trusted_proxies), 0,
+        "reverse proxies whose forwarded header names the client; [] = the TCP peer is the client"),
+    KEY("proxy.real_ip.recursive", SL__CFG_BOOL, "false", FIELD(proxy.real_ip.recursive), 0,
+        "skip every trusted address in the forwarded header, from the right (nginx real_ip_recursive)"),
+    KEY("proxy.real_ip.header", SL__CFG_HEADER, "x-forwarded-for", FIELD(proxy.real_ip.header), 0,
+        "the forwarded header read when the TCP peer is a trusted proxy"),
 
     KEY("admin.enabled", SL__CFG_BOOL, "false", FIELD(admin.enabled), 0,
         "accepted for compatibility (warns when true); Sluice has no admin listener"),
@@ -146,12 +153,15 @@ const struct sl__cfg_key sl__cfg_keys[] = {
     UNSUPPORTED("ratelimit.redis.nodes", "cluster mode is not supported yet"),
     UNSUPPORTED("ratelimit.redis.sentinels", "sentinel mode is not supported yet"),
     UNSUPPORTED("ratelimit.redis.master_name", "sentinel mode is not supported yet"),
+    /* min: the shortest secret accepted, in bytes (16: 128 bits of a random string). */
+    {"responses.id_secrets", SL__CFG_STR_LIST, NULL, 16, 0, FIELD(responses.id_secrets),
+     SL__CFG_SECRET, "secrets sealing response ids (first seals, all open); default: each "
+     "provider key's api_key"},
 
     UNSUPPORTED("etcd", "use resources_file"),
     UNSUPPORTED("managed", NULL),
     UNSUPPORTED("cache", NULL),
     UNSUPPORTED("bedrock_endpoint_url", NULL),
-    UNSUPPORTED("proxy.real_ip", NULL),
     UNSUPPORTED("proxy.url_rewrites", NULL),
     UNSUPPORTED("observability.metrics.otlp", NULL),
     UNSUPPORTED("observability.metrics.client_type_rules", NULL),

@@ -1,4 +1,5 @@
 #include <limits.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,14 @@ static void expected(const struct sl__cfg_key *k, bool env, char *buf, size_t ca
     case SL__CFG_HEADER_LIST:
         snprintf(buf, cap, "%s",
                  env ? "a comma-separated list of header names" : "a list of header names");
+        break;
+    case SL__CFG_HEADER:
+        snprintf(buf, cap, "an HTTP header name");
+        break;
+    case SL__CFG_CIDR_LIST:
+        snprintf(buf, cap, "%s",
+                 env ? "a comma-separated list of CIDR ranges or addresses"
+                     : "a list of CIDR ranges or addresses");
         break;
     case SL__CFG_UNSUPPORTED:
         SL_ASSERT(!"unsupported keys have no value type");
@@ -215,42 +224,80 @@ static int parse_log_level(const struct sl__cfg_key *k, const struct sl__cfg_val
     return SL_OK;
 }
 
+static void list_add(struct sl_config_list *l, struct sl_str s);
+
+/* One list item: non-empty text, at least k->min bytes long when the key sets a minimum (the
+ * secrets of responses.id_secrets); appended to out when there is one. i is 1-based. */
+static int add_item(const struct sl__cfg_key *k, struct sl_str item, size_t i,
+                    struct sl_config_list *out, struct sl__cfg_problem *p)
+{
+    if (k->min != 0 && item.len < k->min) {
+        snprintf(p->msg, sizeof(p->msg), "item %zu: expected at least %llu bytes, got %zu", i,
+                 (unsigned long long)k->min, item.len);
+        return SL_EPARSE;
+    }
+    if (out != NULL)
+        list_add(out, item);
+    return SL_OK;
+}
+
 /* An environment list is comma-separated; an empty variable is an empty list. */
 static int parse_env_list(const struct sl__cfg_key *k, const struct sl__cfg_val *v,
-                          struct sl__cfg_problem *p)
+                          struct sl_config_list *out, struct sl__cfg_problem *p)
 {
     struct sl_str rest = v->text;
-    while (rest.len > 0) {
+    for (size_t i = 1; rest.len > 0; i++) {
         const char *comma = memchr(rest.ptr, ',', rest.len);
         size_t n = comma != NULL ? (size_t)(comma - rest.ptr) : rest.len;
-        if (!is_text(sl_str_trim(sl_str_init(rest.ptr, n))) || (comma != NULL && n + 1 == rest.len))
+        struct sl_str item = sl_str_trim(sl_str_init(rest.ptr, n));
+        if (!is_text(item) || (comma != NULL && n + 1 == rest.len))
             return mismatch(k, v, p);
+        if (add_item(k, item, i, out, p) != SL_OK)
+            return SL_EPARSE;
         rest.ptr += comma != NULL ? n + 1 : n;
         rest.len -= comma != NULL ? n + 1 : n;
     }
     return SL_OK;
 }
 
-static int parse_list(const struct sl__cfg_key *k, const struct sl__cfg_val *v, void *dst,
-                      struct sl__cfg_problem *p)
+static int parse_list_items(const struct sl__cfg_key *k, const struct sl__cfg_val *v,
+                            struct sl_config_list *out, struct sl__cfg_problem *p)
 {
-    SL_ASSERT(dst == NULL); /* only admin.admin_keys, which is validated and dropped */
     if (v->node == NULL)
-        return parse_env_list(k, v, p);
+        return parse_env_list(k, v, out, p);
     if (v->node->kind != SL_YAML_SEQ)
         return mismatch(k, v, p);
     for (size_t i = 0; i < v->node->n; i++) {
         const struct sl_yaml_node *item = v->node->items[i];
         struct sl__cfg_val iv = {item, item->value};
-        if (item->kind == SL_YAML_SCALAR && !sl_yaml_is_null(item) && is_text(item->value))
+        p->line = item->line;
+        if (item->kind == SL_YAML_SCALAR && !sl_yaml_is_null(item) && is_text(item->value)) {
+            if (add_item(k, item->value, i + 1, out, p) != SL_OK)
+                return SL_EPARSE;
             continue;
+        }
         char got[160];
         given(k, &iv, got, sizeof(got));
         snprintf(p->msg, sizeof(p->msg), "item %zu: expected a non-empty string, got %s", i + 1,
                  got);
-        p->line = item->line;
         return SL_EPARSE;
     }
+    p->line = 0;
+    return SL_OK;
+}
+
+/* A list of strings, kept in dst (a struct sl_config_list) when the key has a field. */
+static int parse_list(const struct sl__cfg_key *k, const struct sl__cfg_val *v, void *dst,
+                      struct sl__cfg_problem *p)
+{
+    struct sl_config_list list = {0};
+    int rc = parse_list_items(k, v, dst != NULL ? &list : NULL, p);
+    if (rc != SL_OK || dst == NULL) {
+        sl__cfg_list_dispose(&list);
+        return rc;
+    }
+    sl__cfg_list_dispose(dst);
+    *(struct sl_config_list *)dst = list;
     return SL_OK;
 }
 
@@ -300,8 +347,11 @@ static void list_add(struct sl_config_list *l, struct sl_str s)
 
 void sl__cfg_list_dispose(struct sl_config_list *l)
 {
-    for (size_t i = 0; i < l->n; i++)
+    /* Lists may hold secrets (responses.id_secrets): wiped before they are freed. */
+    for (size_t i = 0; i < l->n; i++) {
+        OPENSSL_cleanse(l->v[i], l->len[i]);
         free(l->v[i]);
+    }
     free(l->v);
     free(l->len);
     *l = (struct sl_config_list){0};
@@ -398,6 +448,107 @@ static int parse_header_list(const struct sl__cfg_key *k, const struct sl__cfg_v
     return SL_OK;
 }
 
+/* One header name, lower-cased as h2o stores request header names. */
+static int parse_header(const struct sl__cfg_key *k, const struct sl__cfg_val *v, void *dst,
+                        struct sl__cfg_problem *p)
+{
+    struct sl_str name = v->text;
+    bool ok = is_scalar(v) && name.len > 0 && name.len <= HEADER_NAME_MAX;
+    for (size_t j = 0; ok && j < name.len; j++)
+        ok = is_tchar((unsigned char)name.ptr[j]);
+    if (!ok)
+        return mismatch(k, v, p);
+    if (dst == NULL)
+        return SL_OK;
+    char *lower = sl_str_dup(name);
+    for (size_t j = 0; j < name.len; j++)
+        lower[j] = lower[j] >= 'A' && lower[j] <= 'Z' ? (char)(lower[j] - 'A' + 'a') : lower[j];
+    free(*(char **)dst);
+    *(char **)dst = lower;
+    return SL_OK;
+}
+
+/* Adds item i (1-based) of a range list: "10.0.0.0/8", "2001:db8::/32", or one address. */
+static int add_cidr(struct sl_str text, size_t i, struct sl_cidr_list *out,
+                    struct sl__cfg_problem *p)
+{
+    char q[96];
+    struct sl_cidr c;
+    if (out->n == SL_CONFIG_MAX_CIDRS) {
+        snprintf(p->msg, sizeof(p->msg), "at most %d ranges, got more", SL_CONFIG_MAX_CIDRS);
+        return SL_EPARSE;
+    }
+    if (sl_cidr_parse(sl_str_trim(text), true, &c) != SL_OK) {
+        snprintf(p->msg, sizeof(p->msg),
+                 "item %zu: expected a CIDR range such as 10.0.0.0/8 or fd00::/8, or an "
+                 "address, got %s",
+                 i, sl__cfg_quote(q, sizeof(q), text));
+        return SL_EPARSE;
+    }
+    out->v = sl_xrealloc(out->v, (out->n + 1) * sizeof(*out->v));
+    out->v[out->n++] = c;
+    return SL_OK;
+}
+
+void sl__cfg_cidrs_dispose(struct sl_cidr_list *l)
+{
+    free(l->v);
+    *l = (struct sl_cidr_list){0};
+}
+
+static int parse_env_cidrs(const struct sl__cfg_val *v, struct sl_cidr_list *out,
+                           struct sl__cfg_problem *p)
+{
+    struct sl_str rest = v->text;
+    for (size_t i = 1; rest.len > 0; i++) {
+        const char *comma = memchr(rest.ptr, ',', rest.len);
+        size_t n = comma != NULL ? (size_t)(comma - rest.ptr) : rest.len;
+        if (add_cidr(sl_str_init(rest.ptr, n), i, out, p) != SL_OK)
+            return SL_EPARSE;
+        rest.ptr += comma != NULL ? n + 1 : n;
+        rest.len -= comma != NULL ? n + 1 : n;
+        if (comma != NULL && rest.len == 0)
+            return add_cidr(SL_STR_NULL, i + 1, out, p);
+    }
+    return SL_OK;
+}
+
+static int parse_cidr_list(const struct sl__cfg_key *k, const struct sl__cfg_val *v, void *dst,
+                           struct sl__cfg_problem *p)
+{
+    struct sl_cidr_list list = {0};
+    int rc = SL_OK;
+    SL_ASSERT(dst != NULL);
+    if (v->node == NULL) {
+        rc = parse_env_cidrs(v, &list, p);
+    } else if (v->node->kind != SL_YAML_SEQ) {
+        rc = mismatch(k, v, p);
+    } else {
+        for (size_t i = 0; rc == SL_OK && i < v->node->n; i++) {
+            const struct sl_yaml_node *item = v->node->items[i];
+            struct sl__cfg_val iv = {item, item->value};
+            char got[160];
+            if (item->kind == SL_YAML_SCALAR && !sl_yaml_is_null(item)) {
+                rc = add_cidr(item->value, i + 1, &list, p);
+            } else {
+                given(k, &iv, got, sizeof(got));
+                snprintf(p->msg, sizeof(p->msg), "item %zu: expected a CIDR range, got %s", i + 1,
+                         got);
+                rc = SL_EPARSE;
+            }
+            if (rc != SL_OK)
+                p->line = item->line;
+        }
+    }
+    if (rc != SL_OK) {
+        sl__cfg_cidrs_dispose(&list);
+        return rc;
+    }
+    sl__cfg_cidrs_dispose(dst);
+    *(struct sl_cidr_list *)dst = list;
+    return SL_OK;
+}
+
 int sl__cfg_parse_value(const struct sl__cfg_key *k, const struct sl__cfg_val *v,
                         struct sl_config *cfg, struct sl__cfg_problem *p)
 {
@@ -421,6 +572,10 @@ int sl__cfg_parse_value(const struct sl__cfg_key *k, const struct sl__cfg_val *v
         return parse_list(k, v, dst, p);
     case SL__CFG_HEADER_LIST:
         return parse_header_list(k, v, dst, p);
+    case SL__CFG_HEADER:
+        return parse_header(k, v, dst, p);
+    case SL__CFG_CIDR_LIST:
+        return parse_cidr_list(k, v, dst, p);
     case SL__CFG_UNSUPPORTED:
         break;
     }

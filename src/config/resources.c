@@ -215,6 +215,7 @@ int sl_resources_parse(const char *data, size_t len, const char *name, char *con
         return SL_ERR;
     }
     size_t *pos = sort_models(r);
+    sl__res_link_targets(r, pos);
     sl__res_index_build(r, pos);
     free(pos);
     *out = r;
@@ -259,6 +260,10 @@ static void free_provider_key(struct sl_provider_key *k)
     sl_origin_dispose(&k->origin);
     free_secret(&k->api_key);
     free_secret(&k->auth_header);
+    sl__res_aws_free(k->aws);
+    k->aws = NULL;
+    sl__res_cred_dispose(&k->cred);
+    free(k->api_version);
 }
 
 static void free_model(struct sl_model *m)
@@ -268,6 +273,9 @@ static void free_model(struct sl_model *m)
     free(m->model_name);
     free(m->model_name_json);
     free(m->bucket);
+    sl__res_routing_free(m->routing);
+    free(m->allowed_cidrs);
+    sl__res_health_check_free(m->health_check);
 }
 
 static void free_api_key(struct sl_api_key *k)
@@ -288,6 +296,8 @@ void sl_resources_free(struct sl_resources *r)
 {
     if (r == NULL)
         return;
+    if (r->_unbind != NULL)
+        r->_unbind(r);
     sl__res_index_free(r->_index);
     for (size_t i = 0; i < r->n_provider_keys; i++)
         free_provider_key(&r->provider_keys[i]);

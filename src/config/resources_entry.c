@@ -39,8 +39,10 @@ void sl__res_error(struct sl__res_entry *e, unsigned line, const char *field, co
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    sl_diag_add(e->l->diag, line != 0 ? line : e->map->line, "%s: %s%s%s", e->label,
-                field != NULL ? field : "", field != NULL ? ": " : "", msg);
+    bool nested = e->prefix[0] != '\0';
+    sl_diag_add(e->l->diag, line != 0 ? line : e->map->line, "%s: %s%s%s%s%s", e->label, e->prefix,
+                nested && field != NULL ? "." : "", field != NULL ? field : "",
+                field != NULL || nested ? ": " : "", msg);
 }
 
 void sl__res_val_dispose(struct sl__res_val *v)
@@ -156,7 +158,8 @@ int sl__res_string(struct sl__res_entry *e, size_t row, struct sl__res_val *out)
     return sl__res_scalar(e, f->name, n, f->type == SL__RES_SECRET, out);
 }
 
-/* Interpolates a plain scalar node for a typed read; non-plain values are left to the caller. */
+/* Interpolates a plain scalar node for a typed read; non-plain values are left to the caller
+ * (text NULL). */
 static int node_text(struct sl__res_entry *e, const char *what, const struct sl_yaml_node *n,
                      struct sl__res_val *out)
 {
@@ -276,6 +279,138 @@ int sl__res_uint(struct sl__res_entry *e, size_t row, uint64_t *out)
     return rc;
 }
 
+int sl__res_int(struct sl__res_entry *e, size_t row, int64_t *out)
+{
+    const struct sl__res_field *f = &e->schema->fields[row];
+    struct sl__res_val v;
+    char exp[96];
+    uint64_t mag;
+    int rc = typed_text(e, row, &v);
+    if (rc != SL_OK)
+        return rc;
+    struct sl_str t = sl_str_init(v.text, v.len);
+    bool neg = t.len > 1 && t.ptr[0] == '-';
+    if (neg)
+        t = sl_str_init(t.ptr + 1, t.len - 1);
+    if (v.text == NULL || sl_str_to_u64(t, f->max, &mag) != SL_OK) {
+        snprintf(exp, sizeof(exp), "an integer from -%llu to %llu", (unsigned long long)f->max,
+                 (unsigned long long)f->max);
+        mismatch(e, f->name, &v, exp);
+        rc = SL_EPARSE;
+    } else {
+        *out = neg ? -(int64_t)mag : (int64_t)mag;
+    }
+    sl__res_val_dispose(&v);
+    return rc;
+}
+
+/* Digits, one optional '.', an optional exponent: what JSON allows for a non-negative number. */
+static bool is_plain_number(struct sl_str t)
+{
+    size_t i = 0, digits = 0;
+    while (i < t.len && t.ptr[i] >= '0' && t.ptr[i] <= '9')
+        i++, digits++;
+    if (i < t.len && t.ptr[i] == '.') {
+        i++;
+        while (i < t.len && t.ptr[i] >= '0' && t.ptr[i] <= '9')
+            i++, digits++;
+    }
+    if (digits == 0)
+        return false;
+    if (i < t.len && (t.ptr[i] == 'e' || t.ptr[i] == 'E')) {
+        i++;
+        if (i < t.len && (t.ptr[i] == '+' || t.ptr[i] == '-'))
+            i++;
+        size_t exp = i;
+        while (i < t.len && t.ptr[i] >= '0' && t.ptr[i] <= '9')
+            i++;
+        if (i == exp)
+            return false;
+    }
+    return i == t.len;
+}
+
+int sl__res_number(struct sl__res_entry *e, size_t row, double *out)
+{
+    const struct sl__res_field *f = &e->schema->fields[row];
+    struct sl__res_val v;
+    int rc = typed_text(e, row, &v);
+    if (rc != SL_OK)
+        return rc;
+    double d = 0;
+    bool ok = v.text != NULL && v.len < 64 && is_plain_number(sl_str_init(v.text, v.len));
+    if (ok) {
+        char *end = NULL;
+        d = strtod(v.text, &end);
+        ok = end == v.text + v.len && d >= 0 && d <= 1e12;
+    }
+    if (!ok) {
+        mismatch(e, f->name, &v, "a number from 0 to 1e12");
+        rc = SL_EPARSE;
+    } else {
+        *out = d;
+    }
+    sl__res_val_dispose(&v);
+    return rc;
+}
+
+int sl__res_uint_item(struct sl__res_entry *e, const char *what, const struct sl_yaml_node *n,
+                      uint64_t min, uint64_t max, uint64_t *out)
+{
+    struct sl__res_val v;
+    char exp[96];
+    int rc = node_text(e, what, n, &v);
+    if (rc != SL_OK)
+        return rc;
+    if (v.text == NULL || sl_str_to_u64(sl_str_init(v.text, v.len), max, out) != SL_OK ||
+        *out < min) {
+        snprintf(exp, sizeof(exp), "an integer from %llu to %llu", (unsigned long long)min,
+                 (unsigned long long)max);
+        mismatch(e, what, &v, exp);
+        rc = SL_EPARSE;
+    }
+    sl__res_val_dispose(&v);
+    return rc;
+}
+
+int sl__res_statuses(struct sl__res_entry *e, size_t row, uint64_t min, struct sl_status_set *out)
+{
+    const struct sl_yaml_node *list;
+    const struct sl__res_field *f = &e->schema->fields[row];
+    int rc = sl__res_list(e, row, &list);
+    if (rc != SL_OK)
+        return rc;
+    *out = (struct sl_status_set){0};
+    for (size_t i = 0; i < list->n; i++) {
+        char what[96];
+        uint64_t st;
+        snprintf(what, sizeof(what), "%s[%zu]", f->name, i);
+        if (sl__res_uint_item(e, what, list->items[i], min, 599, &st) != SL_OK)
+            rc = SL_EPARSE;
+        else
+            sl_status_set_add(out, (int)st);
+    }
+    return rc;
+}
+
+int sl__res_map(struct sl__res_entry *e, size_t row, const struct sl_yaml_node **out)
+{
+    const struct sl__res_field *f = &e->schema->fields[row];
+    const struct sl_yaml_node *n = present(e, row);
+    if (n == NULL)
+        return SL_ENOENT;
+    if (n->kind != SL_YAML_MAP) {
+        struct sl__res_val v = {.node = n};
+        char got[256];
+        sl__res_error(e, n->line, f->name, "expected a mapping, got %s",
+                      n->kind == SL_YAML_SCALAR ? sl__res_show(&v, got, sizeof(got))
+                                                : sl_yaml_describe(n));
+        return SL_EPARSE;
+    }
+    *out = n;
+    return SL_OK;
+}
+
 int sl__res_bool(struct sl__res_entry *e, size_t row, bool *out)
 {
     const struct sl__res_field *f = &e->schema->fields[row];
@@ -339,7 +474,7 @@ static void report_unknown(struct sl__res_entry *e, const struct sl_yaml_node *k
 static void sort_key(struct sl__res_entry *e, const struct sl_yaml_node *key,
                      const struct sl_yaml_node *value)
 {
-    if (sl_str_eq_lit(key->value, "id")) {
+    if (e->prefix[0] == '\0' && sl_str_eq_lit(key->value, "id")) {
         sl__res_error(e, key->line, "id",
                       "not allowed in a resources file (ids are derived from display_name)");
         return;
@@ -409,6 +544,24 @@ bool sl__res_entry_begin(struct sl__res_loader *l, const struct sl__res_schema *
     *name = read_display_name(e);
     for (size_t k = 0; k < item->n; k++)
         sort_key(e, item->pairs[k].key, item->pairs[k].value);
+    return true;
+}
+
+bool sl__res_sub_begin(struct sl__res_entry *parent, const struct sl__res_schema *schema,
+                       const char *prefix, const struct sl_yaml_node *node,
+                       struct sl__res_entry *sub)
+{
+    SL_ASSERT(schema->n <= SL__RES_MAX_FIELDS);
+    *sub = (struct sl__res_entry){
+        .l = parent->l, .schema = schema, .index = parent->index, .map = node};
+    snprintf(sub->label, sizeof(sub->label), "%s", parent->label);
+    snprintf(sub->prefix, sizeof(sub->prefix), "%s", prefix);
+    if (node->kind != SL_YAML_MAP) {
+        sl__res_error(sub, node->line, NULL, "expected a mapping, got %s", sl_yaml_describe(node));
+        return false;
+    }
+    for (size_t k = 0; k < node->n; k++)
+        sort_key(sub, node->pairs[k].key, node->pairs[k].value);
     return true;
 }
 

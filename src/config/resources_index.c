@@ -101,7 +101,9 @@ static void add_model(struct index *ix, const struct sl_model *m)
     size_t i = h & ix->models_mask;
     while (ix->models[i].m != NULL)
         i = (i + 1) & ix->models_mask;
-    ix->models[i] = (struct model_slot){h, m, name.len, strlen(m->model_name_json)};
+    /* A model group has no upstream id of its own: each target has one. */
+    size_t json_len = m->model_name_json != NULL ? strlen(m->model_name_json) : 0;
+    ix->models[i] = (struct model_slot){h, m, name.len, json_len};
 }
 
 static void add_key(struct index *ix, const struct sl_api_key *k)
@@ -262,7 +264,7 @@ const struct sl_model *sl_resources_resolve(const struct sl_resources *r, struct
     const struct index *ix = r->_index;
     const struct model_slot *s = find_exact(ix, alias);
     if (s != NULL) {
-        if (upstream_id != NULL &&
+        if (upstream_id != NULL && s->json_len != 0 &&
             sl_buf_append(upstream_id, s->m->model_name_json, s->json_len) != SL_OK)
             return NULL;
         return s->m;

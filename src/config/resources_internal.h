@@ -27,8 +27,10 @@ enum sl__res_type {
     SL__RES_SECRET,      /* a non-empty string whose value never appears in a message */
     SL__RES_BOOL,        /* plain true or false */
     SL__RES_UINT,        /* plain decimal digits within [0, max] */
+    SL__RES_INT,         /* plain decimal digits with an optional '-', within [-max, max] */
+    SL__RES_NUMBER,      /* a plain decimal number >= 0 ("0.5", "2", "1e-3") */
     SL__RES_LIST,        /* a list; its items are read by the collection */
-    SL__RES_MAP,         /* a mapping; read by the collection */
+    SL__RES_MAP,         /* a mapping; read by the collection (sl__res_sub_begin) */
     SL__RES_UNSUPPORTED, /* a reference field Sluice does not implement: always an error */
     SL__RES_REJECTED,    /* a field the file form never accepts; hint says what to write */
 };
@@ -76,6 +78,7 @@ struct sl__res_key_info {
     bool settled;                 /* a model supplied what was missing (or tried to) */
     const char *vendor;           /* that model's provider, inherited by later models without */
     bool bad;                     /* the key has reported problems: models add none about it */
+    bool caps_set;                /* capabilities came from the file, not the vendor */
 };
 
 struct sl__res_loader {
@@ -108,6 +111,7 @@ struct sl__res_entry {
     const struct sl_yaml_node *keys[SL__RES_MAX_FIELDS];   /* by schema row; NULL = absent */
     const struct sl_yaml_node *values[SL__RES_MAX_FIELDS]; /* by schema row; NULL = absent */
     char label[192];                                       /* models[2] ("gpt-4o") */
+    char prefix[96]; /* a nested mapping's path ("routing.targets[1]"); "" at the top */
 };
 
 /* Starts reading item i of schema's collection: checks that it is a mapping, reads its
@@ -117,8 +121,16 @@ struct sl__res_entry {
 bool sl__res_entry_begin(struct sl__res_loader *l, const struct sl__res_schema *schema, size_t i,
                          const struct sl_yaml_node *item, struct sl__res_entry *e, char **name);
 
+/* Starts reading the nested mapping node of parent (a value of one of parent's rows) with its
+ * own schema, whose rows need not start with display_name. Messages read
+ * "<label>: <prefix>.<field>: ...". Returns false after reporting a value that is not a
+ * mapping. */
+bool sl__res_sub_begin(struct sl__res_entry *parent, const struct sl__res_schema *schema,
+                       const char *prefix, const struct sl_yaml_node *node,
+                       struct sl__res_entry *sub);
+
 /* Reports a problem of entry e at line (0: the entry's line) as "<label>: <field>: <msg>";
- * field may be NULL. */
+ * field may be NULL. In a nested entry the field is prefixed with its path. */
 void sl__res_error(struct sl__res_entry *e, unsigned line, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
@@ -130,6 +142,8 @@ int sl__res_scalar(struct sl__res_entry *e, const char *what, const struct sl_ya
                    bool secret, struct sl__res_val *out);
 /* Typed reads with the same return convention. */
 int sl__res_uint(struct sl__res_entry *e, size_t row, uint64_t *out);
+int sl__res_int(struct sl__res_entry *e, size_t row, int64_t *out);
+int sl__res_number(struct sl__res_entry *e, size_t row, double *out);
 int sl__res_bool(struct sl__res_entry *e, size_t row, bool *out);
 /* Typed reads of a node that is not a schema row (a nested mapping's value); what names it in
  * messages ("rate_limit.rpm"). A decimal is plain digits with an optional fraction or exponent,
@@ -144,14 +158,20 @@ int sl__res_decimal_at(struct sl__res_entry *e, const char *what, const struct s
 bool sl__res_submap(struct sl__res_entry *e, const char *what, const struct sl_yaml_node *map,
                     const char *const *keys, const struct sl_yaml_node **values);
 
-/* A rate_limit, cost or budget block of row (absent or null: left unset). Problems are
+/* A rate_limit or budget block of row (absent or null: left unset). Problems are
  * reported; what could be read is kept. */
 void sl__res_rate_limit(struct sl__res_entry *e, size_t row, struct sl_rate_limit *out);
-void sl__res_cost(struct sl__res_entry *e, size_t row, struct sl_cost *out);
 void sl__res_budget(struct sl__res_entry *e, size_t row, struct sl_budget *out);
 /* "<prefix>" followed by the escaped name, as a new string. */
 char *sl__res_bucket(const char *prefix, const char *name);
 
+/* Returns row's value node when it is a mapping; SL_ENOENT / SL_EPARSE as above. */
+int sl__res_map(struct sl__res_entry *e, size_t row, const struct sl_yaml_node **out);
+/* Reads a list item (what names it in messages) as an integer within [min, max]. */
+int sl__res_uint_item(struct sl__res_entry *e, const char *what, const struct sl_yaml_node *n,
+                      uint64_t min, uint64_t max, uint64_t *out);
+/* Reads row (a list) as a set of statuses within [min, 599] (an empty list is an empty set). */
+int sl__res_statuses(struct sl__res_entry *e, size_t row, uint64_t min, struct sl_status_set *out);
 /* Returns row's value node when it is a list; SL_ENOENT / SL_EPARSE as above. */
 int sl__res_list(struct sl__res_entry *e, size_t row, const struct sl_yaml_node **out);
 
@@ -188,6 +208,25 @@ void sl__res_names_build(struct sl__res_loader *l, struct sl__res_names *t, cons
 const struct sl__res_name *sl__res_names_find(const struct sl__res_names *t, struct sl_str name);
 void sl__res_names_dispose(struct sl__res_names *t);
 
+/* Model groups and the direct-model blocks routing reads (resources_routing.c). */
+/* Reads models[i].routing into m (called by the models loader for a routing model). */
+void sl__res_read_routing(struct sl__res_entry *e, const struct sl_yaml_node *node,
+                          struct sl_model *m);
+/* Reads the optional cooldown, cost and background_model_check of a direct model from the
+ * nodes given (NULL when absent); a model without cooldown gets the reference's defaults. */
+void sl__res_read_direct_blocks(struct sl__res_entry *e, struct sl_model *m,
+                                const struct sl_yaml_node *cooldown,
+                                const struct sl_yaml_node *cost, const struct sl_yaml_node *check);
+/* Reads an allowed_cidrs list (row of e) into m. */
+void sl__res_read_cidrs(struct sl__res_entry *e, size_t row, struct sl_model *m);
+/* After every model is read: each routing target must name a defined direct model (not a
+ * group, not a wildcard), once per group. models are in file order. */
+void sl__res_check_targets(struct sl__res_loader *l, const struct sl_yaml_node *models);
+/* After the models were sorted (pos[sorted] = file index): points targets at their models. */
+void sl__res_link_targets(struct sl_resources *r, const size_t *pos);
+void sl__res_routing_free(struct sl_routing *rt);
+void sl__res_health_check_free(struct sl_health_check *hc);
+
 /* Collection loaders; node is the collection's value (a list, or NULL/null for none). */
 void sl__res_load_provider_keys(struct sl__res_loader *l, const struct sl_yaml_node *node);
 void sl__res_load_models(struct sl__res_loader *l, const struct sl_yaml_node *node);
@@ -203,10 +242,32 @@ void sl__res_policy_free(struct sl_rl_policy *p);
  * name one. model_provider must outlive the loader (it is kept as the settled vendor). */
 const char *sl__res_key_use(struct sl__res_entry *e, size_t key_index, const char *model_provider);
 
+/* JSON credentials in provider_keys[].api_key (resources_cred.c). True when text (after
+ * whitespace) starts a JSON object. */
+bool sl__res_cred_looks_json(const char *text);
+/* Parses text as family's JSON credential into *c (zeroed first). Returns 0, or SL_EPARSE with the
+ * reason in why (which never quotes a value: they are secrets). */
+int sl__res_cred_parse(enum sl_adapter family, const char *text, struct sl_cred *c, char *why,
+                       size_t whylen);
+/* Frees c's strings, wiping the secret ones, and zeroes it. */
+void sl__res_cred_dispose(struct sl_cred *c);
+
+/* Fills o (and *path, a new string: the URL's path without a trailing slash) from an absolute
+ * http(s) URL. Returns 0 or SL_EPARSE. */
+int sl__res_origin(const char *url, struct sl_origin *o, char **path);
+
 /* Reports "<collection>: expected a list of mappings, got ..." unless node is a list or null;
  * returns the number of items (0 for null or a bad value). */
 size_t sl__res_collection_len(struct sl__res_loader *l, const char *collection,
                               const struct sl_yaml_node *node);
+
+/* Bedrock keys (resources_aws.c). True when api_key is meant as the JSON credentials object (it
+ * starts with '{'), else it is a Bedrock API key. */
+bool sl__res_aws_is_json(const char *api_key);
+/* Parses and checks the credentials object. Returns 0 with *out (free with sl__res_aws_free), or
+ * SL_EPARSE with the reason in why: the member and the rule, never a value. */
+int sl__res_aws_parse(const char *api_key, struct sl_aws_key **out, char *why, size_t whylen);
+void sl__res_aws_free(struct sl_aws_key *k);
 
 /* True when alias matches the wildcard model name (one '*') with a non-empty capture. */
 bool sl__res_wildcard_match(struct sl_str pattern, struct sl_str alias);

@@ -11,10 +11,9 @@
 #include "resources_internal.h"
 
 /* Far above any real limit; keeps sums of limits and counts clear of overflow. */
-#define MAX_LIMIT        (1ull << 48)
-#define MAX_CONCURRENCY  UINT32_MAX
-#define MAX_PRICE_PER_1K 1e6 /* USD */
-#define MAX_BUDGET_USD   1e9
+#define MAX_LIMIT       (1ull << 48)
+#define MAX_CONCURRENCY UINT32_MAX
+#define MAX_BUDGET_USD  1e9
 
 static const char *const dim_names[] = {"rps", "rpm", "rph",         "rpd",
                                         "tpm", "tpd", "concurrency", NULL};
@@ -44,28 +43,6 @@ void sl__res_rate_limit(struct sl__res_entry *e, size_t row, struct sl_rate_limi
             out->set |= (uint8_t)(1u << d);
         }
     }
-}
-
-void sl__res_cost(struct sl__res_entry *e, size_t row, struct sl_cost *out)
-{
-    static const char *const keys[] = {"input_per_1k", "output_per_1k", NULL};
-    const struct sl_yaml_node *map = e->values[row], *v[2];
-    double *dst[2] = {&out->input_per_1k, &out->output_per_1k};
-    char what[64];
-    *out = (struct sl_cost){0};
-    if (map == NULL || sl_yaml_is_null(map) || !sl__res_submap(e, "cost", map, keys, v))
-        return;
-    bool ok = true;
-    for (size_t i = 0; i < 2; i++) {
-        snprintf(what, sizeof(what), "cost.%s", keys[i]);
-        if (v[i] == NULL || sl_yaml_is_null(v[i])) {
-            sl__res_error(e, map->line, what, "required field is missing");
-            ok = false;
-            continue;
-        }
-        ok = sl__res_decimal_at(e, what, v[i], MAX_PRICE_PER_1K, dst[i]) == SL_OK && ok;
-    }
-    out->set = ok;
 }
 
 void sl__res_budget(struct sl__res_entry *e, size_t row, struct sl_budget *out)

@@ -22,7 +22,10 @@ enum {
     F_ENSEMBLE,
     F_SEMANTIC,
     F_RATE_LIMIT,
+    F_COOLDOWN,
     F_COST,
+    F_ALLOWED_CIDRS,
+    F_BACKGROUND_CHECK,
 };
 
 /* clang-format off */
@@ -36,15 +39,14 @@ static const struct sl__res_field fields[] = {
     [F_RETRIES] = {"retries", SL__RES_UINT, 0, SL__RES_MAX_RETRIES, NULL},
     [F_PROVIDER_KEY_ID] = {"provider_key_id", SL__RES_REJECTED, 0, 0,
      "not accepted in a resources file; use provider_key with the key's display_name"},
-    [F_ROUTING] = {"routing", SL__RES_UNSUPPORTED, 0, 0,
-                   "model groups are not built yet; callers can name the direct models"},
+    [F_ROUTING] = {"routing", SL__RES_MAP, 0, 0, NULL},
     [F_ENSEMBLE] = {"ensemble", SL__RES_UNSUPPORTED, 0, 0, "ensembles are not built yet"},
     [F_SEMANTIC] = {"semantic", SL__RES_UNSUPPORTED, 0, 0, "semantic routers are not built yet"},
     [F_RATE_LIMIT] = {"rate_limit", SL__RES_MAP, 0, 0, NULL},
+    [F_COOLDOWN] = {"cooldown", SL__RES_MAP, 0, 0, NULL},
     [F_COST] = {"cost", SL__RES_MAP, 0, 0, NULL},
-    {"cooldown", SL__RES_UNSUPPORTED, 0, 0, NULL},
-    {"allowed_cidrs", SL__RES_UNSUPPORTED, 0, 0, NULL},
-    {"background_model_check", SL__RES_UNSUPPORTED, 0, 0, NULL},
+    [F_ALLOWED_CIDRS] = {"allowed_cidrs", SL__RES_LIST, 0, 0, NULL},
+    [F_BACKGROUND_CHECK] = {"background_model_check", SL__RES_MAP, 0, 0, NULL},
     {"auto_prompt_caching", SL__RES_UNSUPPORTED, 0, 0, NULL},
     {"embedding", SL__RES_UNSUPPORTED, 0, 0, NULL},
 };
@@ -138,7 +140,6 @@ static void read_settings(struct sl__res_entry *e, struct sl_model *m)
     m->has_stream_timeout = sl__res_uint(e, F_STREAM_TIMEOUT, &m->stream_timeout_ms) == SL_OK;
     m->has_retries = sl__res_uint(e, F_RETRIES, &m->retries) == SL_OK;
     sl__res_rate_limit(e, F_RATE_LIMIT, &m->rate_limit);
-    sl__res_cost(e, F_COST, &m->cost);
 }
 
 static void build_json(struct sl_model *m)
@@ -153,6 +154,49 @@ static void build_json(struct sl_model *m)
     sl_buf_dispose(&b);
 }
 
+/* What a model group may not carry (the reference's schema allows a group only display_name,
+ * routing, timeout, stream_timeout, allowed_cidrs and rate_limit), and why. */
+static const struct {
+    size_t row;
+    const char *why;
+} not_on_groups[] = {
+    {F_PROVIDER_KEY, "a group's targets name their own provider keys"},
+    {F_MODEL_NAME, "a group's targets name their own upstream models"},
+    {F_PROVIDER, "a group's targets name their own providers"},
+    {F_RETRIES, "set routing.retries (a target's own retries still win)"},
+    {F_COOLDOWN, "set cooldown on the target models"},
+    {F_COST, "set cost on the target models"},
+    {F_BACKGROUND_CHECK, "set background_model_check on the target models"},
+};
+
+/* A model group: routing plus the group-level timeouts, client ranges and rate limit (the
+ * group's own bucket, checked at the gate; each target's at its attempt). */
+static void load_group(struct sl__res_entry *e, struct sl_model *m)
+{
+    char q[96];
+    m->kind = SL_MODEL_ROUTING;
+    for (size_t i = 0; i < SL_ARRAY_LEN(not_on_groups); i++) {
+        size_t row = not_on_groups[i].row;
+        if (e->keys[row] != NULL)
+            sl__res_error(e, e->keys[row]->line, fields[row].name,
+                          "not allowed on a model group (a model with routing): %s",
+                          not_on_groups[i].why);
+    }
+    if (m->name != NULL && sl__res_count_stars(sl_str_from_cstr(m->name)) != 0)
+        sl__res_error(
+            e, e->values[F_DISPLAY_NAME]->line, "display_name",
+            "a model group's name cannot contain \"*\" (only direct models can be wildcards), got "
+            "%s",
+            sl__cfg_quote(q, sizeof(q), sl__res_printable(e->values[F_DISPLAY_NAME], m->name)));
+    m->has_timeout = sl__res_uint(e, F_TIMEOUT, &m->timeout_ms) == SL_OK;
+    m->has_stream_timeout = sl__res_uint(e, F_STREAM_TIMEOUT, &m->stream_timeout_ms) == SL_OK;
+    sl__res_read_cidrs(e, F_ALLOWED_CIDRS, m);
+    sl__res_rate_limit(e, F_RATE_LIMIT, &m->rate_limit);
+    sl__res_read_routing(e, e->values[F_ROUTING], m);
+    if (m->name != NULL)
+        m->bucket = sl__res_bucket("m:", m->name);
+}
+
 static void load_one(struct sl__res_loader *l, size_t i, const struct sl_yaml_node *item)
 {
     struct sl_model *m = &l->r->models[i];
@@ -160,16 +204,23 @@ static void load_one(struct sl__res_loader *l, size_t i, const struct sl_yaml_no
     m->line = item->line;
     if (!sl__res_entry_begin(l, &schema, i, item, &e, &m->name))
         return;
-    /* A model group, ensemble or router has no provider_key or model_name (the reference
-     * refuses them there): its one error is that Sluice does not build it yet. */
-    if (e.values[F_ROUTING] != NULL || e.values[F_ENSEMBLE] != NULL || e.values[F_SEMANTIC] != NULL)
+    /* An ensemble or semantic router has no provider_key or model_name (the reference refuses
+     * them there): its one error is that Sluice does not build it yet. */
+    if (e.values[F_ENSEMBLE] != NULL || e.values[F_SEMANTIC] != NULL)
         return;
+    if (e.values[F_ROUTING] != NULL) {
+        load_group(&e, m);
+        return;
+    }
     if (m->name != NULL)
         check_name(&e, m);
     const struct sl__res_name *key = read_key(&e, m);
     read_model_name(&e, m);
     read_provider(&e, m, key);
     read_settings(&e, m);
+    sl__res_read_cidrs(&e, F_ALLOWED_CIDRS, m);
+    sl__res_read_direct_blocks(&e, m, e.values[F_COOLDOWN], e.values[F_COST],
+                               e.values[F_BACKGROUND_CHECK]);
     build_json(m);
     if (m->name != NULL)
         m->bucket = sl__res_bucket("m:", m->name);
@@ -192,4 +243,5 @@ void sl__res_load_models(struct sl__res_loader *l, const struct sl_yaml_node *no
     }
     sl__res_names_build(l, &l->models, "models", node, names);
     free(names);
+    sl__res_check_targets(l, node);
 }

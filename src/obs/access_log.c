@@ -11,11 +11,13 @@
 #include "sluice/log.h"
 #include "sluice/put.h"
 
-#define PATH_LOG_MAX  256
-#define FIELD_LOG_MAX 160
-#define METHOD_MAX    32
-/* A line is at most about 1.5 KiB (every field is capped); keep room for the worst case. */
-#define LINE_MAX_BYTES 2048
+#define PATH_LOG_MAX     256
+#define FIELD_LOG_MAX    160
+#define METHOD_MAX       32
+#define ATTEMPTS_LOG_MAX 512
+/* A line is at most about 2.2 KiB (every field is capped); keep room for the worst case. One
+ * line always fits a batch (PIPE_BUF). */
+#define LINE_MAX_BYTES 3072
 
 /* Lines are formatted by hand (printf was a quarter of the instructions of a request) into a
  * per-thread buffer that is written once at the end of the event-loop iteration, so a busy
@@ -175,6 +177,37 @@ static char *put_field(char *o, const char *name, size_t name_len, struct sl_str
 
 #define PUT_FIELD(o, name, v) put_field((o), (name), sizeof(name) - 1, (v))
 
+/* Every upstream attempt as "<target> <status or failure> <ms>ms", comma-separated. */
+static char *put_attempts(char *o, const struct sl_reqlog *ctx)
+{
+    char text[ATTEMPTS_LOG_MAX], *t = text, *end = text + sizeof(text);
+    for (unsigned i = 0; i < ctx->n_attempts; i++) {
+        const struct sl_reqlog_attempt *a = &ctx->attempts[i];
+        /* The longest entry: a 160-byte name, an error kind, 10 digits; stop before it. */
+        if ((size_t)(end - t) < 200)
+            break;
+        if (i != 0)
+            t = SL_PUT_LIT(t, ", ");
+        t = sl_put(t, a->target.ptr, SL_MIN(a->target.len, FIELD_LOG_MAX));
+        *t++ = ' ';
+        if (a->error != NULL)
+            t = sl_put(t, a->error, strlen(a->error));
+        else if (a->status != 0)
+            t = sl_put_i64(t, a->status);
+        else
+            *t++ = '-';
+        *t++ = ' ';
+        t = sl_put_u64(t, a->ms);
+        t = SL_PUT_LIT(t, "ms");
+    }
+    if (ctx->attempts_dropped != 0) {
+        t = SL_PUT_LIT(t, ", +");
+        t = sl_put_u64(t, ctx->attempts_dropped);
+    }
+    o = SL_PUT_LIT(o, " attempts=");
+    return put_escaped(o, ATTEMPTS_LOG_MAX, sl_str_init(text, (size_t)(t - text)));
+}
+
 static char *put_ctx_fields(char *o, const struct sl_reqlog *ctx)
 {
     o = PUT_FIELD(o, "model", ctx->model);
@@ -203,6 +236,9 @@ static char *put_ctx_fields(char *o, const struct sl_reqlog *ctx)
         o = PUT_FIELD(o, "error", sl_str_from_cstr(ctx->error_kind));
     if (ctx->limited != NULL)
         o = PUT_FIELD(o, "limit", sl_str_from_cstr(ctx->limited));
+    o = PUT_FIELD(o, "served_by", ctx->served_by);
+    if (ctx->n_attempts != 0)
+        o = put_attempts(o, ctx);
     return o;
 }
 

@@ -22,6 +22,7 @@ static const size_t series_size[SL__SERIES_TYPES] = {
     [SL__SERIES_UPSTREAM_ERROR] = sizeof(struct sl__error_series),
     [SL__SERIES_USAGE] = sizeof(struct sl__usage_series),
     [SL__SERIES_REJECTION] = sizeof(struct sl__count_series),
+    [SL__SERIES_TARGET] = sizeof(struct sl__target_series),
 };
 
 struct sl_metrics_worker *sl_metrics_worker_new(void)
@@ -200,6 +201,29 @@ static void observe_usage(struct sl_metrics_worker *m, const struct sl_metrics_r
     }
 }
 
+/* Single writer: a relaxed load and store, no read-modify-write. */
+static void bump(_Atomic uint64_t *c, bool yes)
+{
+    if (yes)
+        sl__counter_add(c, 1);
+}
+
+static void count_attempts(struct sl_metrics_worker *m, const struct sl_metrics_request *r)
+{
+    for (unsigned i = 0; i < r->n_attempts; i++) {
+        const struct sl_reqlog_attempt *a = &r->attempts[i];
+        if (a->limited)
+            continue; /* refused by its own limits before it was sent: not an upstream attempt */
+        struct key k = {SL__SERIES_TARGET, NULL, NULL, a->target, SL_STR_NULL};
+        struct sl__target_series *t =
+            SL_CONTAINER_OF(get_series(m, &k), struct sl__target_series, super);
+        bump(&t->attempts, true);
+        bump(&t->retries, a->kind == SL_ATTEMPT_RETRY);
+        bump(&t->failovers, a->kind == SL_ATTEMPT_FAILOVER);
+        bump(&t->failures, a->error != NULL || a->status >= 300);
+    }
+}
+
 void sl_metrics_observe(struct sl_metrics_worker *m, const struct sl_metrics_request *r)
 {
     struct sl_str model = r->model.len != 0 ? r->model : SL_STRLIT("unknown");
@@ -214,6 +238,7 @@ void sl_metrics_observe(struct sl_metrics_worker *m, const struct sl_metrics_req
     if (r->ttft_s >= 0)
         sl__hist_observe(&s->ttft, &sl__hist_ttft, sl__seconds_to_us(r->ttft_s));
     observe_usage(m, r, model);
+    count_attempts(m, r);
     if (r->upstream_error == NULL)
         return;
     struct key ek = {SL__SERIES_UPSTREAM_ERROR, NULL, r->upstream_error, model, SL_STR_NULL};

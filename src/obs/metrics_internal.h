@@ -4,12 +4,12 @@
  * A store holds series. A series is keyed by its label values and carries the values of every
  * family that shares those labels, so one sl_metrics_observe does one hash lookup:
  *   - SL__SERIES_REQUEST {route, model}: requests_total by status class, client_cancelled_total,
- *     request_duration_seconds, time_to_first_token_seconds, and tokens by type (the renderer
- *     sums tokens over routes into tokens_total{model,type});
+ *     request_duration_seconds, time_to_first_token_seconds;
  *   - SL__SERIES_ROUTE {route}: in_flight_requests;
  *   - SL__SERIES_UPSTREAM_ERROR {model, kind}: upstream_errors_total;
  *   - SL__SERIES_USAGE {key, model}: tokens_total by type and cost_usd_total;
- *   - SL__SERIES_REJECTION {layer (route slot), reason (kind slot)}: ratelimit_rejections_total.
+ *   - SL__SERIES_REJECTION {layer (route slot), reason (kind slot)}: ratelimit_rejections_total;
+ *   - SL__SERIES_TARGET {target}: the target_*_total counters of upstream attempts.
  *
  * The writer finds series through an open-addressing hash table that only it touches. Every
  * series is also pushed onto an append-only list per type: the node is fully initialised, then
@@ -34,6 +34,7 @@ enum sl__series_type {
     SL__SERIES_UPSTREAM_ERROR,
     SL__SERIES_USAGE,
     SL__SERIES_REJECTION,
+    SL__SERIES_TARGET,
     SL__SERIES_TYPES,
 };
 
@@ -89,6 +90,15 @@ struct sl__route_series {
 struct sl__error_series {
     struct sl__series super;
     _Atomic uint64_t count;
+};
+
+/* Upstream attempts on one direct model ({target}: the name is stored as the series' model). */
+struct sl__target_series {
+    struct sl__series super;
+    _Atomic uint64_t attempts;
+    _Atomic uint64_t retries;
+    _Atomic uint64_t failovers;
+    _Atomic uint64_t failures;
 };
 
 struct sl__metrics_slot {

@@ -76,6 +76,11 @@ struct route_row {
     int64_t inflight;
 };
 
+struct target_row {
+    struct sl_str target;
+    uint64_t attempts, retries, failovers, failures;
+};
+
 struct rows {
     struct request_row *req;
     size_t nreq;
@@ -87,6 +92,8 @@ struct rows {
     size_t nroute;
     struct rejection_row *rej;
     size_t nrej;
+    struct target_row *target;
+    size_t ntarget;
 };
 
 static uint64_t load(const _Atomic uint64_t *c)
@@ -311,6 +318,41 @@ static void gather_routes(const struct sl_metrics_worker *const *stores, size_t 
     rows->nroute = u;
 }
 
+static int cmp_target(const void *pa, const void *pb)
+{
+    const struct target_row *a = pa, *b = pb;
+    return cmp_model(a->target, b->target);
+}
+
+static void gather_targets(const struct sl_metrics_worker *const *stores, size_t n,
+                           const struct sl__series **heads, struct rows *rows)
+{
+    size_t total, u = 0;
+    load_heads(stores, n, SL__SERIES_TARGET, heads, &total);
+    struct target_row *t = sl_xcalloc(total + 1, sizeof(*t));
+    for (size_t i = 0, k = 0; i < n; i++) {
+        for (const struct sl__series *s = heads[i]; s != NULL; s = s->next) {
+            const struct sl__target_series *ts =
+                SL_CONTAINER_OF(s, const struct sl__target_series, super);
+            t[k++] = (struct target_row){model_of(s), load(&ts->attempts), load(&ts->retries),
+                                         load(&ts->failovers), load(&ts->failures)};
+        }
+    }
+    qsort(t, total, sizeof(*t), cmp_target);
+    for (size_t i = 0; i < total; i++) {
+        if (u > 0 && cmp_target(&t[u - 1], &t[i]) == 0) {
+            t[u - 1].attempts += t[i].attempts;
+            t[u - 1].retries += t[i].retries;
+            t[u - 1].failovers += t[i].failovers;
+            t[u - 1].failures += t[i].failures;
+        } else {
+            t[u++] = t[i];
+        }
+    }
+    rows->target = t;
+    rows->ntarget = u;
+}
+
 static void gather(const struct sl_metrics_worker *const *stores, size_t n, struct rows *rows)
 {
     const struct sl__series **heads = sl_xcalloc(n + 1, sizeof(*heads));
@@ -319,6 +361,7 @@ static void gather(const struct sl_metrics_worker *const *stores, size_t n, stru
     gather_errors(stores, n, heads, rows);
     gather_routes(stores, n, heads, rows);
     gather_rejections(stores, n, heads, rows);
+    gather_targets(stores, n, heads, rows);
     free(heads);
 }
 
@@ -329,6 +372,7 @@ static void rows_dispose(struct rows *rows)
     free(rows->err);
     free(rows->route);
     free(rows->rej);
+    free(rows->target);
     *rows = (struct rows){0};
 }
 
@@ -501,6 +545,90 @@ static void render_ratelimit(struct sl_buf *out, struct sl_buf *lb, const struct
                    p->redis_fallback_allowed, p->redis_fallback_denied);
 }
 
+static void target_counter(struct sl_buf *out, struct sl_buf *lb, const struct rows *rows,
+                           const char *name, const char *help, size_t field)
+{
+    family(out, name, "counter", help);
+    for (size_t i = 0; i < rows->ntarget; i++) {
+        const struct target_row *t = &rows->target[i];
+        const uint64_t v[] = {t->attempts, t->retries, t->failovers, t->failures};
+        sl_buf_reset(lb);
+        add_label(lb, "target", t->target);
+        sample_u64(out, name, lb, v[field]);
+    }
+}
+
+static void render_target_attempts(struct sl_buf *out, struct sl_buf *lb, const struct rows *rows)
+{
+    target_counter(out, lb, rows, "sluice_target_attempts_total",
+                   "Upstream attempts, by target (a direct model; a group's member or the model "
+                   "itself).",
+                   0);
+    target_counter(out, lb, rows, "sluice_target_retries_total",
+                   "Upstream attempts that repeated the same target after a failure.", 1);
+    target_counter(out, lb, rows, "sluice_target_failovers_total",
+                   "Upstream attempts that moved to this target after another one failed.", 2);
+    target_counter(out, lb, rows, "sluice_target_failures_total",
+                   "Upstream attempts that failed (error status, timeout, transport).", 3);
+}
+
+static void target_labels(struct sl_buf *lb, const struct sl_metrics_target *t)
+{
+    sl_buf_reset(lb);
+    add_label(lb, "target", sl_str_from_cstr(t->name));
+}
+
+static void render_target_state(struct sl_buf *out, struct sl_buf *lb,
+                                const struct sl_metrics_target *t, size_t n)
+{
+    family(out, "sluice_target_cooldown", "gauge", "1 while the target is in cooldown.");
+    for (size_t i = 0; i < n; i++) {
+        target_labels(lb, &t[i]);
+        sample_u64(out, "sluice_target_cooldown", lb, t[i].cooling);
+    }
+    family(out, "sluice_target_cooldown_remaining_seconds", "gauge",
+           "Seconds until the target leaves cooldown (0 when it is not in one).");
+    for (size_t i = 0; i < n; i++) {
+        target_labels(lb, &t[i]);
+        sl_buf_appendf(out, "sluice_target_cooldown_remaining_seconds{%.*s} %.3f\n", (int)lb->len,
+                       lb->ptr, t[i].cooldown_remaining_s);
+    }
+    family(out, "sluice_target_cooldowns_total", "counter",
+           "Times the target entered cooldown (since the process started).");
+    for (size_t i = 0; i < n; i++) {
+        target_labels(lb, &t[i]);
+        sample_u64(out, "sluice_target_cooldowns_total", lb, t[i].cooldowns);
+    }
+    family(out, "sluice_target_check_failing", "gauge",
+           "1 while the target's last background check failed.");
+    for (size_t i = 0; i < n; i++) {
+        target_labels(lb, &t[i]);
+        sample_u64(out, "sluice_target_check_failing", lb, t[i].check_failing);
+    }
+    family(out, "sluice_target_health_level", "gauge",
+           "Consecutive failed attempts: 0 healthy, 1 degraded (4 or more), 2 down (8 or more).");
+    for (size_t i = 0; i < n; i++) {
+        target_labels(lb, &t[i]);
+        sample_u64(out, "sluice_target_health_level", lb, (uint64_t)t[i].level);
+    }
+    family(out, "sluice_target_in_flight", "gauge",
+           "Attempts running on the target (counted while a least_busy group includes it).");
+    for (size_t i = 0; i < n; i++) {
+        target_labels(lb, &t[i]);
+        sl_buf_appendf(out, "sluice_target_in_flight{%.*s} %" PRId64 "\n", (int)lb->len, lb->ptr,
+                       t[i].in_flight);
+    }
+    family(out, "sluice_target_latency_ewma_seconds", "gauge",
+           "Moving average (alpha 0.3) of the target's latency to a response or first event.");
+    for (size_t i = 0; i < n; i++) {
+        if (t[i].latency_ewma_s < 0)
+            continue;
+        target_labels(lb, &t[i]);
+        sl_buf_appendf(out, "sluice_target_latency_ewma_seconds{%.*s} %.6f\n", (int)lb->len,
+                       lb->ptr, t[i].latency_ewma_s);
+    }
+}
+
 static void gauge(struct sl_buf *out, const char *name, const char *help, uint64_t v)
 {
     family(out, name, "gauge", help);
@@ -548,7 +676,8 @@ static void render_reloads(struct sl_buf *out)
 }
 
 void sl_metrics_render(const struct sl_metrics_process *p,
-                       const struct sl_metrics_worker *const *stores, size_t n, struct sl_buf *out)
+                       const struct sl_metrics_worker *const *stores, size_t n,
+                       const struct sl_metrics_target *targets, size_t ntargets, struct sl_buf *out)
 {
     struct rows rows = {0};
     struct sl_buf lb;
@@ -560,6 +689,8 @@ void sl_metrics_render(const struct sl_metrics_process *p,
     render_tokens_errors(out, &lb, &rows);
     render_inflight(out, &lb, &rows);
     render_ratelimit(out, &lb, &rows, p);
+    render_target_attempts(out, &lb, &rows);
+    render_target_state(out, &lb, targets, ntargets);
     render_reloads(out);
     rows_dispose(&rows);
     sl_buf_dispose(&lb);

@@ -7,7 +7,8 @@
 
 #define SECS_PER_DAY 86400
 
-uint64_t sl_cost_nusd(const struct sl_cost *c, uint64_t prompt_tokens, uint64_t completion_tokens)
+uint64_t sl_cost_nusd(const struct sl_model_cost *c, uint64_t prompt_tokens,
+                      uint64_t completion_tokens)
 {
     if (!c->set)
         return 0;

@@ -1,13 +1,13 @@
-/* OpenAI and every OpenAI-compatible upstream: {api_base}/chat/completions, /completions and
- * /embeddings, "Authorization: Bearer <key>", the caller's body forwarded with model rewritten
- * (the api layer splices it; this file adds the head). */
+/* OpenAI and every OpenAI-compatible upstream: {api_base}/chat/completions, /completions,
+ * /embeddings and, for keys with the Responses capability, /responses (and a stored response's
+ * /responses/{id}...), "Authorization: Bearer <key>", the caller's body forwarded with model
+ * rewritten (the api layer splices it; this file adds the head). */
 #include <string.h>
 
+#include "head.h"
 #include "sluice/base.h"
 #include "sluice/json.h"
 #include "sluice/provider.h"
-#include "sluice/put.h"
-#include "sluice_version.h"
 
 static const char *endpoint_path(enum sl_wire w)
 {
@@ -18,20 +18,28 @@ static const char *endpoint_path(enum sl_wire w)
         return "/completions";
     case SL_WIRE_EMBEDDINGS:
         return "/embeddings";
+    case SL_WIRE_RESPONSES:
+        return "/responses";
     default:
         SL_ASSERT(!"not an OpenAI wire");
         return "/";
     }
 }
 
-/* Chat callers of any dialect reach the chat endpoint (others through a translation);
- * completions and embeddings are OpenAI's own; count_tokens is Anthropic's. */
-static enum sl_wire wire_for(enum sl_op op, enum sl_wire caller)
+/* Generations reach the chat endpoint (other dialects through a translation), except that a
+ * Responses caller reaches /responses itself when the key speaks it; completions and embeddings
+ * are OpenAI's own; stored responses exist only behind a Responses upstream; count_tokens is
+ * Anthropic's. */
+static enum sl_wire wire_for(const struct sl_provider_key *key, struct sl_str model, enum sl_op op,
+                             enum sl_wire caller)
 {
-    SL_UNUSED(caller);
+    SL_UNUSED(model);
+    bool responses = (key->caps & SL_CAP_RESPONSES) != 0;
     switch (op) {
     case SL_OP_CHAT:
-        return SL_WIRE_CHAT;
+        return caller == SL_WIRE_RESPONSES && responses ? SL_WIRE_RESPONSES : SL_WIRE_CHAT;
+    case SL_OP_RESPONSE_STATE:
+        return responses ? SL_WIRE_RESPONSES : SL_WIRE_COUNT;
     case SL_OP_COMPLETIONS:
         return SL_WIRE_COMPLETIONS;
     case SL_OP_EMBEDDINGS:
@@ -47,45 +55,17 @@ static bool retryable_status(int status)
     return status >= 500 && status <= 599;
 }
 
-/* The head is assembled with memcpy: snprintf cost more than the rest of this function's
- * caller put together (about 3,300 instructions per request). */
 static void build_request(h2o_mem_pool_t *pool, const struct sl_provider_key *key,
                           const struct sl_upstream_call *call, h2o_iovec_t **bufs, size_t *nbufs)
 {
-    const struct sl_origin *o = &key->origin;
-    size_t cap = 512 + strlen(o->authority) * 2 + strlen(o->base_path) + strlen(key->auth_header) +
-                 call->request_id.len;
-    char *head = h2o_mem_alloc_pool(pool, cap), *w = head;
-    w = SL_PUT_LIT(w, "POST ");
-    if (call->absolute_form) {
-        w = sl_put_cstr(w, o->tls ? "https://" : "http://");
-        w = sl_put_cstr(w, o->authority);
-    }
-    w = sl_put_cstr(w, o->base_path);
-    w = sl_put_cstr(w, endpoint_path(call->wire));
-    w = SL_PUT_LIT(w, " HTTP/1.1\r\nHost: ");
-    w = sl_put_cstr(w, o->authority);
-    w = SL_PUT_LIT(w, "\r\nAuthorization: ");
-    w = sl_put_cstr(w, key->auth_header);
-    w = SL_PUT_LIT(w, "\r\nContent-Type: application/json\r\nAccept: ");
-    if (call->stream)
-        w = SL_PUT_LIT(w, "text/event-stream");
-    else
-        w = SL_PUT_LIT(w, "application/json");
-    /* identity: an upstream that compresses anyway is decoded by the client (upstream.h). */
-    w = SL_PUT_LIT(w, "\r\nAccept-Encoding: identity\r\nUser-Agent: sluice/" SL_VERSION_BASE
-                      "\r\nX-Request-Id: ");
-    w = sl_put(w, call->request_id.ptr, call->request_id.len);
-    w = SL_PUT_LIT(w, "\r\nContent-Length: ");
-    w = sl_put_u64(w, call->body_len);
-    w = SL_PUT_LIT(w, "\r\n\r\n");
-    size_t n = (size_t)(w - head);
-    SL_ASSERT(n < cap);
-    h2o_iovec_t *v = h2o_mem_alloc_pool(pool, sizeof(*v) * (call->nbody + 1));
-    v[0] = h2o_iovec_init(head, n);
-    memcpy(v + 1, call->body, sizeof(*v) * call->nbody);
-    *bufs = v;
-    *nbufs = call->nbody + 1;
+    struct sl__head h;
+    /* A stored response's route names its own path; every other call its wire's endpoint. */
+    struct sl_str path =
+        call->path.len != 0 ? call->path : sl_str_from_cstr(endpoint_path(call->wire));
+    sl__head_start(&h, pool, &key->origin, call, path, strlen(key->auth_header) + 32);
+    h.w = SL_PUT_LIT(h.w, "\r\nAuthorization: ");
+    h.w = sl_put_cstr(h.w, key->auth_header);
+    sl__head_finish(&h, pool, call, bufs, nbufs);
 }
 
 /* OpenAI: {"error":{"message","type","code","param"}}; some compatible servers send

@@ -274,7 +274,8 @@ static int put_query(struct sink *s, struct sl_str query, struct sl_sigv4_out *o
 {
     struct qparam q[SL_SIGV4_MAX_QUERY_PARAMS];
     size_t n = 0;
-    const char *p = query.ptr, *end = query.ptr + query.len;
+    /* An empty query may have no pointer at all: no arithmetic on NULL (UBSan). */
+    const char *p = query.ptr, *end = query.len != 0 ? query.ptr + query.len : query.ptr;
     while (p < end) {
         const char *amp = memchr(p, '&', (size_t)(end - p)), *eq;
         if (amp == NULL)

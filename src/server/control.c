@@ -8,10 +8,13 @@
 #include "server_internal.h"
 #include "sluice/base.h"
 #include "sluice/buf.h"
+#include "sluice/clock.h"
+#include "sluice/generation.h"
 #include "sluice/listener.h"
 #include "sluice/log.h"
 #include "sluice/metrics.h"
 #include "sluice/reload.h"
+#include "sluice/route.h"
 #include "sluice/server.h"
 #include "sluice/worker.h"
 #include "sluice_version.h"
@@ -178,7 +181,12 @@ static void render_metrics(const struct sl_server *s, struct sl_buf *out)
     p.redis_calls = ls.redis_calls;
     p.redis_fallback_allowed = ls.local_allowed;
     p.redis_fallback_denied = ls.denied_unavailable;
-    sl_metrics_render(&p, stores, n, out);
+    /* Routing state is process-wide: one row per direct model of the generation serving. */
+    const struct sl_resources *res = sl_server_generation(s)->res;
+    struct sl_metrics_target *targets = sl_xcalloc(res->n_models + 1, sizeof(*targets));
+    size_t ntargets = sl_route_target_stats(res, sl_now_us() / 1000, targets, res->n_models);
+    sl_metrics_render(&p, stores, n, targets, ntargets, out);
+    free(targets);
     free(stores);
 }
 

@@ -356,6 +356,8 @@ static void observe(struct sl_worker *w, const struct sl_reqlog *log, int status
         .upstream_error = log->upstream_error,
         .key = log->key_name,
         .cost_nusd = log->cost_nusd,
+        .attempts = log->attempts,
+        .n_attempts = log->n_attempts,
     };
     sl_metrics_observe(w->metrics, &m);
 }

@@ -11,6 +11,7 @@
 #include "sluice/http.h"
 #include "sluice/listener.h"
 #include "sluice/log.h"
+#include "sluice/route.h"
 #include "sluice/server.h"
 #include "sluice/tls.h"
 #include "sluice_version.h"
@@ -23,6 +24,7 @@ struct sl_server *sl_server_new(struct sl_config *cfg, struct sl_resources *res,
 {
     struct sl_server *s = sl_xcalloc(1, sizeof(*s));
     s->cfg = cfg;
+    sl_route_bind(res, cfg->proxy.workers);
     s->gen = sl_generation_new(res, 1);
     s->proxy_env = *proxy;
     memset(proxy, 0, sizeof(*proxy));
@@ -82,7 +84,10 @@ const struct sl_generation *sl_server_generation(const struct sl_server *s)
 
 uint64_t sl_server_publish(struct sl_server *s, struct sl_resources *res)
 {
+    sl_route_bind(res, s->nworkers);
     struct sl_generation *g = sl_generation_new(res, s->gen->id + 1);
+    if (s->checker != NULL)
+        sl_route_checker_publish(s->checker, g);
     for (unsigned i = 0; i < s->nworkers; i++) {
         sl_generation_ref(g);
         sl_worker_send(&s->workers[i], SL_WORKER_SET_GENERATION, g);
@@ -217,6 +222,8 @@ int sl_server_run(struct sl_server *s)
     running_server = s;
     if (start_workers(s) != SL_OK || sl_control_start(s, &set) != SL_OK)
         return 1;
+    /* Background model checks run on their own thread, off the workers. */
+    s->checker = sl_route_checker_start(s->cfg, &s->proxy_env, s->gen);
     const struct sl_config *cfg = s->cfg;
     const struct sl_resources *res = s->gen->res;
     bool tls = cfg->proxy.tls.cert_file != NULL, split = tls && cfg->proxy.tls.has_addr;

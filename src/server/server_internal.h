@@ -33,6 +33,8 @@ struct sl_server {
     struct sl_control *control;
     /* Rate limits, concurrency and budgets: the process's counters (read by every worker). */
     struct sl_limiter *limiter;
+    /* Background model checks (route.h), NULL until started. */
+    struct sl_route_checker *checker;
 };
 
 /* The control loop (control.c). sl_control_bind opens the metrics listener (if enabled);

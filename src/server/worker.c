@@ -338,7 +338,8 @@ static void *worker_main(void *arg)
                                   .sse_keepalive = w->sse_keepalive_timeout,
                                   .client_watch = &w->client_watch_timeout,
                                   .draining = sl_server_draining_flag(w->server),
-                                  .limits = w->limits};
+                                  .limits = w->limits,
+                                  .worker = w->id};
     h2o_multithread_register_receiver(w->ctx.queue, &w->_control_rx, on_control_messages);
     h2o_timeout_init(w->ctx.loop, &w->_sweep_timeout, SWEEP_MS);
     w->_sweep_entry.cb = on_sweep;

@@ -49,6 +49,10 @@ static const struct sl_filter_ops tap_ops = {tap_event, tap_error, tap_end};
 
 /* ---- framing ---- */
 
+static void chain_error(struct sl_relay *r, int status, const char *type, const char *code,
+                        const char *kind, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
 static int on_event(void *ud, const struct sl_sse_event *ev)
 {
     struct sl_relay *r = ud;
@@ -67,11 +71,38 @@ static int on_event(void *ud, const struct sl_sse_event *ev)
     return rc;
 }
 
-/* Ends the chain with an error for a row of errors.h (the encoder renders it). */
-static void chain_error(struct sl_relay *r, int status, const char *type, const char *code,
-                        const char *kind, const char *fmt, ...)
-    __attribute__((format(printf, 6, 7)));
+/* One AWS event stream message: an event (or a modelled exception, which the chain's first
+ * stage maps to the caller's error) goes down the chain by name; an "error" message is the
+ * service's own failure of the stream, ended here. */
+static int on_message(void *ud, const struct sl_eventstream_message *m)
+{
+    struct sl_relay *r = ud;
+    if (r->_chain_ended)
+        return RELAY_STOP;
+    struct sl_sevent e = {.data = m->payload, .raw = SL_STR_NULL};
+    switch (m->kind) {
+    case SL_EVENTSTREAM_EVENT:
+        e.name = m->event_type;
+        break;
+    case SL_EVENTSTREAM_EXCEPTION:
+        e.name = m->exception_type;
+        break;
+    case SL_EVENTSTREAM_ERROR:
+        r->log->upstream_error = "stream_error";
+        chain_error(r, SL_ERR_STREAM_UPSTREAM, (int)SL_MIN(m->error_code.len, 128),
+                    m->error_code.ptr, (int)SL_MIN(m->error_message.len, 256),
+                    m->error_message.ptr);
+        return RELAY_STOP;
+    default:
+        return SL_OK; /* no :message-type: nothing AWS documents; skipped like an SSE comment */
+    }
+    int rc = sl_filter_event(r->_chain, &e);
+    if (rc == SL_DONE || r->_chain_ended)
+        return RELAY_STOP;
+    return rc;
+}
 
+/* Ends the chain with an error for a row of errors.h (the encoder renders it). */
 static void chain_error(struct sl_relay *r, int status, const char *type, const char *code,
                         const char *kind, const char *fmt, ...)
 {
@@ -172,8 +203,16 @@ void sl_relay_init(struct sl_relay *r, h2o_req_t *req, struct sl_reqlog *log,
                            ._tap = {&tap_ops, NULL},
                            ._keepalive_timeout = keepalive_timeout};
     sl_sse_init(&r->_sse, MAX_EVENT_BYTES, false);
+    /* An InvokeModel stream carries each event base64-encoded: 4/3 of the event's own cap. */
+    sl_eventstream_init(&r->_es, MAX_EVENT_BYTES / 3 * 4 + 4096);
     sl_buf_init(&r->_pending, PENDING_MAX);
     sl_buf_init(&r->_inflight, PENDING_MAX);
+}
+
+void sl_relay_set_framing(struct sl_relay *r, enum sl_relay_framing framing)
+{
+    SL_ASSERT(!r->_started);
+    r->_framing = framing;
 }
 
 struct sl_buf *sl_relay_out(struct sl_relay *r)
@@ -220,6 +259,14 @@ static void fail_stream(struct sl_relay *r, int rc)
     if (rc == SL_E2BIG) {
         r->log->upstream_error = "too_large";
         chain_error(r, SL_ERR_STREAM_ABORTED, "event larger than 4 MiB");
+    } else if (rc == SL_EVENTSTREAM_ECRC) {
+        /* Counted apart (upstream_errors_total{kind="eventstream_crc"}): bytes damaged in
+           transit, not an upstream that speaks the format wrongly. */
+        r->log->upstream_error = "eventstream_crc";
+        chain_error(r, SL_ERR_STREAM_CORRUPT, sl_eventstream_strerror(&r->_es));
+    } else if (rc != RELAY_STOP && r->_framing == SL_RELAY_EVENTSTREAM) {
+        r->log->upstream_error = "decode";
+        chain_error(r, SL_ERR_STREAM_CORRUPT, sl_eventstream_strerror(&r->_es));
     } else if (rc != RELAY_STOP) {
         r->log->upstream_error = "decode";
         chain_error(r, SL_ERR_STREAM_ABORTED, "the stream could not be relayed");
@@ -231,7 +278,9 @@ int sl_relay_feed(struct sl_relay *r, const char *data, size_t len)
 {
     if (r->_final_sent || r->_chain_ended)
         return -1;
-    int rc = sl_sse_feed(&r->_sse, data, len, on_event, r);
+    int rc = r->_framing == SL_RELAY_EVENTSTREAM
+                 ? sl_eventstream_feed(&r->_es, data, len, on_message, r)
+                 : sl_sse_feed(&r->_sse, data, len, on_event, r);
     if (rc != SL_OK || r->_chain_ended) {
         fail_stream(r, rc);
         return -1;
@@ -261,12 +310,16 @@ void sl_relay_upstream_done(struct sl_relay *r, enum sl_upstream_error err, cons
         return;
     }
     /* A last line or a last [DONE] without its blank line still counts at EOF. */
-    int rc = r->_chain_ended ? SL_OK : sl_sse_finish(&r->_sse, on_event, r);
+    int rc = r->_chain_ended || r->_framing == SL_RELAY_EVENTSTREAM
+                 ? SL_OK
+                 : sl_sse_finish(&r->_sse, on_event, r);
     if (rc != SL_OK) {
         fail_stream(r, rc);
         return;
     }
-    if (!sl_sse_is_idle(&r->_sse))
+    bool idle = r->_framing == SL_RELAY_EVENTSTREAM ? sl_eventstream_is_idle(&r->_es)
+                                                    : sl_sse_is_idle(&r->_sse);
+    if (!idle)
         chain_error(r, SL_ERR_STREAM_CUT);
     else if (!r->_chain_ended)
         (void)sl_filter_end(r->_chain);
@@ -302,6 +355,7 @@ void sl_relay_dispose(struct sl_relay *r)
         r->up = NULL;
     }
     sl_sse_dispose(&r->_sse);
+    sl_eventstream_dispose(&r->_es);
     sl_buf_dispose(&r->_pending);
     sl_buf_dispose(&r->_inflight);
 }

@@ -74,6 +74,7 @@ struct sl_upstream_req {
     char *held;
     size_t held_off, held_len;
     bool keepalive;
+    bool has_codings; /* the head names a content coding or a transfer coding besides chunked */
     bool writing;
     bool paused;
     bool reused;
@@ -268,9 +269,13 @@ static void arm_idle(struct sl_upstream_req *r)
 
 /* ---- response parsing ---- */
 
-static bool header_is(const struct phr_header *h, const char *name)
+/* Names are literals: their length is known at compile time and settles most compares. */
+#define header_is(h, lit) header_is_((h), SL_STRLIT(lit))
+
+static inline bool header_is_(const struct phr_header *h, struct sl_str name)
 {
-    return h->name != NULL && sl_str_ieq(sl_str_init(h->name, h->name_len), sl_str_from_cstr(name));
+    return h->name != NULL && h->name_len == name.len &&
+           sl_str_ieq(sl_str_init(h->name, h->name_len), name);
 }
 
 /* Splits the next non-empty element off a comma-separated header value; false once none is
@@ -302,10 +307,10 @@ static bool value_has_token(const struct phr_header *h, const char *token)
  * only when chunked is the final coding and appears once; codings before it (gzip) are undone
  * by the decoder. Returns 1 for chunked, 0 without Transfer-Encoding, and -1 for anything else
  * (such a body would end only at close, and its framing cannot be trusted). */
-static int transfer_framing(const struct phr_header *hs, size_t n)
+static int transfer_framing(const struct phr_header *hs, size_t n, bool *other_codings)
 {
     bool present = false, last_chunked = false;
-    size_t chunked = 0;
+    size_t chunked = 0, tokens = 0;
     for (size_t i = 0; i < n; i++) {
         if (!header_is(&hs[i], "transfer-encoding"))
             continue;
@@ -314,8 +319,10 @@ static int transfer_framing(const struct phr_header *hs, size_t n)
         while (next_token(&v, &t)) {
             last_chunked = sl_str_ieq_lit(t, "chunked");
             chunked += last_chunked;
+            tokens++;
         }
     }
+    *other_codings = tokens > chunked;
     if (!present)
         return 0;
     return last_chunked && chunked == 1 ? 1 : -1;
@@ -328,12 +335,14 @@ static int read_framing(struct sl_upstream_req *r, int minor, int status,
 {
     bool have_length = false;
     uint64_t length = 0;
-    int te = transfer_framing(hs, n);
+    int te = transfer_framing(hs, n, &r->has_codings);
     if (te < 0)
         return -1;
     r->keepalive = minor >= 1;
     for (size_t i = 0; i < n; i++) {
-        if (header_is(&hs[i], "connection")) {
+        if (header_is(&hs[i], "content-encoding")) {
+            r->has_codings = true;
+        } else if (header_is(&hs[i], "connection")) {
             if (value_has_token(&hs[i], "close"))
                 r->keepalive = false;
             else if (value_has_token(&hs[i], "keep-alive"))
@@ -372,7 +381,8 @@ static int read_codings(struct sl_upstream_req *r, const struct phr_header *hs, 
     struct sl_codings c = {.n = 0};
     for (int transfer = 0; transfer <= 1; transfer++) {
         for (size_t i = 0; i < n; i++) {
-            if (!header_is(&hs[i], transfer ? "transfer-encoding" : "content-encoding"))
+            if (transfer ? !header_is(&hs[i], "transfer-encoding")
+                         : !header_is(&hs[i], "content-encoding"))
                 continue;
             if (sl_codings_add(&c, sl_str_init(hs[i].value, hs[i].value_len), transfer, r->detail,
                                sizeof(r->detail)) != SL_OK)
@@ -561,7 +571,7 @@ static int parse_head(struct sl_upstream_req *r)
         return -1;
     }
     /* Before on_head: the caller must not start a response it cannot finish. */
-    if (r->body_kind != BODY_NONE && read_codings(r, hs, n) != 0) {
+    if (r->body_kind != BODY_NONE && r->has_codings && read_codings(r, hs, n) != 0) {
         fail(r, SL_UPSTREAM_ERR_DECODE, r->detail);
         return -1;
     }

@@ -41,7 +41,8 @@ static int check_route_field(enum sl_op op, const struct sl_json_member *m, char
             return fail(why, whylen, "missing field \"%s\"", "input");
         break;
     case SL_OP_COUNT_TOKENS:
-        SL_ASSERT(!"not an OpenAI route");
+    case SL_OP_RESPONSE_STATE:
+        SL_ASSERT(!"not an OpenAI chat, completions or embeddings route");
         break;
     }
     return SL_OK;

@@ -71,16 +71,21 @@ bool sl_chunk_replace_models(struct sl_str obj, const struct sl_json_member *mod
     return true;
 }
 
-enum sl_chunk_action sl_chunk_plan(struct sl_str data, struct sl_str alias_json, bool keep_usage,
-                                   struct sl_splice *sp, struct sl_chunk_usage *usage)
+static enum sl_chunk_action plan(struct sl_str data, struct sl_str alias_json, bool keep_usage,
+                                 struct sl_splice *sp, struct sl_chunk_usage *usage, bool skim)
 {
     static const struct sl_str keys[] = {SL_STR_INIT("model"), SL_STR_INIT("usage"),
                                          SL_STR_INIT("choices")};
     struct sl_json_member m[3];
     *usage = (struct sl_chunk_usage){-1, -1};
     sl_splice_init(sp, data);
-    if (sl_json_scan_object(data, SL_JSON_DEFAULT_MAX_DEPTH, keys, 3, m, NULL) != SL_OK)
+    int rc = skim ? sl_json_skim_object(data, keys, 3, m)
+                  : sl_json_scan_object(data, SL_JSON_DEFAULT_MAX_DEPTH, keys, 3, m, NULL);
+    if (rc != SL_OK)
         return SL_CHUNK_RAW;
+    /* A repeated model is rewritten by a walk that needs a document it has validated. */
+    if (skim && m[0].seen > 1)
+        return plan(data, alias_json, keep_usage, sp, usage, false);
     if (m[1].type == SL_JSON_OBJECT) {
         read_usage(m[1].value, usage);
         if (!keep_usage && m[2].type == SL_JSON_ARRAY && m[2].count == 0)
@@ -94,4 +99,17 @@ enum sl_chunk_action sl_chunk_plan(struct sl_str data, struct sl_str alias_json,
         sl_splice_replace(sp, member_with_comma(data, m[1].member), SL_STR_NULL);
     }
     return SL_CHUNK_REWRITE;
+}
+
+enum sl_chunk_action sl_chunk_plan(struct sl_str data, struct sl_str alias_json, bool keep_usage,
+                                   struct sl_splice *sp, struct sl_chunk_usage *usage)
+{
+    return plan(data, alias_json, keep_usage, sp, usage, false);
+}
+
+enum sl_chunk_action sl_chunk_plan_event(struct sl_str data, struct sl_str alias_json,
+                                         bool keep_usage, struct sl_splice *sp,
+                                         struct sl_chunk_usage *usage)
+{
+    return plan(data, alias_json, keep_usage, sp, usage, true);
 }

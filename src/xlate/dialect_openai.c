@@ -92,6 +92,19 @@ static int put_data_lines(struct encoder *e, struct sl_str data)
     }
 }
 
+/* The usual event, unnamed with one line of data, in one copy. */
+static int put_simple(struct encoder *e, struct sl_str data)
+{
+    char *w = sl_buf_reserve(e->out, data.len + 8);
+    if (w == NULL)
+        return SL_E2BIG;
+    memcpy(w, "data: ", 6);
+    memcpy(w + 6, data.ptr, data.len);
+    memcpy(w + 6 + data.len, "\n\n", 2);
+    sl_buf_commit(e->out, data.len + 8);
+    return SL_OK;
+}
+
 static int enc_event(struct sl_filter *f, const struct sl_sevent *ev)
 {
     struct encoder *e = (struct encoder *)f;
@@ -100,6 +113,8 @@ static int enc_event(struct sl_filter *f, const struct sl_sevent *ev)
         e->done_sent = true;
     if (ev->raw.len != 0)
         return put(e, ev->raw); /* as the upstream framed it */
+    if (ev->name.len == 0 && memchr(ev->data.ptr, '\n', ev->data.len) == NULL)
+        return put_simple(e, ev->data);
     if (ev->name.len != 0 && (put(e, SL_STRLIT("event: ")) != SL_OK || put(e, ev->name) != SL_OK ||
                               put(e, SL_STRLIT("\n")) != SL_OK))
         goto too_big;
@@ -205,7 +220,7 @@ static int rw_event(struct sl_filter *f, const struct sl_sevent *ev)
     if (sl_str_eq_lit(ev->data, "[DONE]"))
         return sl_filter_event(f->next, ev);
     bool keep_usage = r->include_usage || ev->name.len != 0;
-    enum sl_chunk_action a = sl_chunk_plan(ev->data, r->alias_json, keep_usage, &sp, &cu);
+    enum sl_chunk_action a = sl_chunk_plan_event(ev->data, r->alias_json, keep_usage, &sp, &cu);
     take_usage(r->usage, &cu);
     switch (a) {
     case SL_CHUNK_RAW:

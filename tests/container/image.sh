@@ -159,11 +159,14 @@ if [ -n "$build_id" ] && [ -f "$debug" ]; then
 else
     fail "rootfs: no debug file for build id '$build_id' at ${debug#"$mnt"}"
 fi
+# With its debug info the binary is about five times larger (3 MB against 620 KB stripped,
+# five provider families and their translations on board): a size past 1.5 MB means the
+# shipped file kept it, whatever its section table says.
 size=$(stat -c %s "$bin")
-if [ "$size" -lt 600000 ]; then
+if [ "$size" -lt 1500000 ]; then
     pass "rootfs: the binary is $size bytes"
 else
-    fail "rootfs: the binary is $size bytes (stripped it is about 210 KB)"
+    fail "rootfs: the binary is $size bytes (stripped it is about 620 KB)"
 fi
 
 # The runtime packages follow the binary: every library it links is in the image, and

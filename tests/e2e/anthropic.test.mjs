@@ -224,3 +224,169 @@ test('GET /v1/models answers Anthropic SDKs in Anthropic\'s list shape', async (
   const list = await oai.models.list();
   assert.equal(list.data[0].object, 'model');
 });
+
+// ---- translation both ways ----
+
+test('translated: an OpenAI SDK call reaches a Claude model (JSON): text, usage with cache, stop reasons', async () => {
+  const r = await oai.chat.completions.create({
+    model: 'claude', max_tokens: 100,
+    messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hello' }],
+    mock: { reply: 'Salut', input_tokens: 20, output_tokens: 3, cache_read_input_tokens: 8, cache_creation_input_tokens: 2 },
+  });
+  assert.equal(r.model, 'claude');
+  assert.equal(r.object, 'chat.completion');
+  assert.equal(r.choices[0].message.content, 'Salut');
+  assert.equal(r.choices[0].finish_reason, 'stop');
+  assert.equal(r.usage.prompt_tokens, 30);
+  assert.equal(r.usage.completion_tokens, 3);
+  assert.equal(r.usage.prompt_tokens_details.cached_tokens, 8);
+  const up = await lastUpstream();
+  assert.equal(up.path, '/v1/messages');
+  const sent = JSON.parse(up.body);
+  assert.equal(sent.model, 'claude-up-1');
+  assert.equal(sent.system, 'Be brief.');
+  assert.deepEqual(sent.messages, [{ role: 'user', content: [{ type: 'text', text: 'Hello' }] }]);
+  assert.equal(sent.max_tokens, 100);
+  const len = await oai.chat.completions.create({ model: 'claude', messages: [user('x')], mock: { stop_reason: 'max_tokens' } });
+  assert.equal(len.choices[0].finish_reason, 'length');
+});
+
+test('translated: OpenAI tool calls and streams against a Claude model', async () => {
+  const tools = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
+  const input = { city: 'Lyon' };
+  const r = await oai.chat.completions.create({ model: 'claude', messages: [user('weather?')], tools, mock: { tool_use: { name: 'get_weather', input, id: 'toolu_1' } } });
+  assert.equal(r.choices[0].finish_reason, 'tool_calls');
+  const call = r.choices[0].message.tool_calls[0];
+  assert.equal(call.id, 'toolu_1');
+  assert.equal(call.function.name, 'get_weather');
+  assert.deepEqual(JSON.parse(call.function.arguments), input);
+  // The tool result goes back; the mock checks tool_use/tool_result pairing strictly.
+  const r2 = await oai.chat.completions.create({
+    model: 'claude', tools,
+    messages: [user('weather?'), r.choices[0].message, { role: 'tool', tool_call_id: 'toolu_1', content: '14 C' }],
+  });
+  assert.equal(r2.choices[0].message.role, 'assistant');
+  // A stream: content deltas, a tool call assembled from argument pieces, usage, [DONE].
+  const stream = await oai.chat.completions.create({
+    model: 'claude', messages: [user('weather?')], tools, stream: true, stream_options: { include_usage: true },
+    mock: { reply: 'Checking.', chunks: 3, tool_use: { name: 'get_weather', input, id: 'toolu_2' }, input_tokens: 9, output_tokens: 7 },
+  });
+  let text = '', args = '', name = '', finish = null, usage = null;
+  for await (const ch of stream) {
+    assert.equal(ch.model, 'claude');
+    if (ch.usage) usage = ch.usage;
+    const d = ch.choices[0]?.delta;
+    if (d?.content) text += d.content;
+    for (const tc of d?.tool_calls ?? []) { if (tc.function?.name) name = tc.function.name; args += tc.function?.arguments ?? ''; }
+    if (ch.choices[0]?.finish_reason) finish = ch.choices[0].finish_reason;
+  }
+  assert.equal(text, 'Checking.');
+  assert.equal(name, 'get_weather');
+  assert.deepEqual(JSON.parse(args), input);
+  assert.equal(finish, 'tool_calls');
+  assert.equal(usage.prompt_tokens, 9);
+  assert.equal(usage.completion_tokens, 7);
+});
+
+test('translated: an upstream in-band error mid-stream reaches the OpenAI caller as an error frame', async () => {
+  const r = await fetch(`http://127.0.0.1:${s.port}/v1/chat/completions`, {
+    method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'claude', messages: [user('x')], stream: true, mock: { chunks: 4, stream_error_after_chunks: 2 } }),
+  });
+  const text = await r.text();
+  const events = sse(text);
+  assert.equal(events.at(-1).name, 'error');
+  assert.equal(JSON.parse(events.at(-1).data).error.type, 'overloaded_error');
+  assert.doesNotMatch(text, /\[DONE\]/);
+});
+
+test('translated: a Claude SDK call reaches an OpenAI-compatible model: text, tools, thinking, usage', async () => {
+  const msg = await claude.messages.create(base('gpt', {
+    system: [{ type: 'text', text: 'Be brief.' }],
+    mock: { reply: 'Hi there', cached_tokens: 4 },
+  }));
+  assert.equal(msg.model, 'gpt');
+  assert.equal(msg.type, 'message');
+  assert.deepEqual(msg.content, [{ type: 'text', text: 'Hi there' }]);
+  assert.equal(msg.stop_reason, 'end_turn');
+  assert.equal(msg.usage.cache_read_input_tokens, 4);
+  const up = await lastUpstream();
+  assert.equal(up.path, '/v1/chat/completions');
+  assert.equal(up.headers.authorization, `Bearer ${UP_KEY}`);
+  const sent = JSON.parse(up.body);
+  assert.equal(sent.model, 'gpt-up-1');
+  assert.deepEqual(sent.messages[0], { role: 'system', content: 'Be brief.' });
+  const tools = [{ name: 'get_weather', description: 'w', input_schema: { type: 'object', properties: { city: { type: 'string' } } } }];
+  const t = await claude.messages.create(base('gpt', { tools, mock: { tool_calls: [{ name: 'get_weather', arguments: '{"city":"Lyon"}', id: 'call_9' }] } }));
+  assert.equal(t.stop_reason, 'tool_use');
+  const tu = t.content.find((b) => b.type === 'tool_use');
+  assert.equal(tu.id, 'call_9');
+  assert.deepEqual(tu.input, { city: 'Lyon' });
+  const final = await claude.messages.stream(base('gpt', {
+    max_tokens: 2048, thinking: { type: 'enabled', budget_tokens: 1024 },
+    mock: { reasoning_content: 'Think first.', chunk_text: 'ab', chunks: 3 },
+  })).finalMessage();
+  assert.equal(final.content[0].type, 'thinking');
+  assert.equal(final.content[0].thinking, 'Think first.');
+  assert.equal(final.content.find((b) => b.type === 'text').text, 'ababab');
+  assert.equal(JSON.parse((await lastUpstream()).body).reasoning_effort, 'low');
+});
+
+test('translated: an upstream mid-stream error reaches the Claude SDK caller as an error event', async () => {
+  const r = await fetch(`http://127.0.0.1:${s.port}/v1/messages`, {
+    method: 'POST', headers: { 'x-api-key': KEY, 'content-type': 'application/json' },
+    body: JSON.stringify(base('gpt', { stream: true, mock: { chunks: 4, stream_error_after_chunks: 2 } })),
+  });
+  const events = sse(await r.text());
+  assert.equal(events.at(-1).name, 'error');
+  assert.equal(JSON.parse(events.at(-1).data).type, 'error');
+  assert.ok(!events.some((e) => e.name === 'message_stop'));
+});
+
+// A conversation shaped like Claude Code's: system blocks with cache_control, tools, a tool
+// round trip, thinking, streaming; the same script against a Claude model (passthrough) and an
+// OpenAI-compatible one (translated).
+for (const model of ['claude', 'gpt']) {
+  test(`a Claude Code-style conversation on ${model}`, async () => {
+    const system = [
+      { type: 'text', text: 'You are Claude Code, a coding agent.', cache_control: { type: 'ephemeral' } },
+      { type: 'text', text: 'Work in /repo. Be terse.' },
+    ];
+    const tools = [
+      { name: 'Read', description: 'Read a file', input_schema: { type: 'object', properties: { path: { type: 'string' } }, required: ['path'] } },
+      { name: 'Bash', description: 'Run a command', input_schema: { type: 'object', properties: { command: { type: 'string' } }, required: ['command'] } },
+    ];
+    const history = [user([{ type: 'text', text: 'What does main.c do?', cache_control: { type: 'ephemeral' } }])];
+    const turn1 = model === 'claude'
+      ? { thinking: 'Read it first.', tool_use: { name: 'Read', input: { path: 'main.c' }, id: 'toolu_r1' } }
+      : { reasoning_content: 'Read it first.', tool_calls: [{ name: 'Read', arguments: '{"path":"main.c"}', id: 'toolu_r1' }] };
+    const first = await claude.messages.stream({
+      model, max_tokens: 4096, system, tools, messages: history, thinking: { type: 'enabled', budget_tokens: 2048 }, mock: turn1,
+    }).finalMessage();
+    assert.equal(first.model, model);
+    assert.equal(first.stop_reason, 'tool_use');
+    const use = first.content.find((b) => b.type === 'tool_use');
+    assert.equal(use.name, 'Read');
+    assert.deepEqual(use.input, { path: 'main.c' });
+    history.push({ role: 'assistant', content: first.content });
+    history.push(user([{ type: 'tool_result', tool_use_id: use.id, content: 'int main(void) { return 0; }' }]));
+    const second = await claude.messages.stream({
+      model, max_tokens: 4096, system, tools, messages: history, thinking: { type: 'enabled', budget_tokens: 2048 },
+      mock: { reply: 'It returns 0.', chunks: 4 },
+    }).finalMessage();
+    assert.equal(second.stop_reason, 'end_turn');
+    assert.equal(second.content.filter((b) => b.type === 'text').map((b) => b.text).join(''), 'It returns 0.');
+    const up = JSON.parse((await lastUpstream()).body);
+    if (model === 'claude') {
+      // Passthrough: the cache_control blocks and the thinking block (with its signature) went
+      // back to Anthropic as they were.
+      assert.deepEqual(up.system, system);
+      assert.equal(up.messages[1].content[0].type, 'thinking');
+    } else {
+      // Translated: the tool round trip became an assistant tool call and a tool message.
+      const toolMsg = up.messages.find((m) => m.role === 'tool');
+      assert.equal(toolMsg.tool_call_id, use.id);
+      assert.equal(up.messages.find((m) => m.tool_calls).tool_calls[0].function.name, 'Read');
+    }
+  });
+}

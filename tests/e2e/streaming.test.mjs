@@ -86,7 +86,7 @@ test('a stalled upstream stream hits the stream timeout (idle) and ends with an 
 });
 
 test('keep-alive comments flow while the upstream is silent', async () => {
-  const r = await rawStream({ mock: { chunks: 1, ttft_ms: 2600 } });
+  const r = await rawStream({ mock: { chunks: 1, ttft_ms: 3600 } });
   const ev = events(r.body);
   assert.ok(ev.filter((e) => e === ':').length >= 2, JSON.stringify(ev));
   assert.equal(ev.at(-1), 'data: [DONE]');

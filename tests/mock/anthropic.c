@@ -5,6 +5,7 @@
 
 #include "anthropic.h"
 #include "anthropic_req.h"
+#include "autotool.h"
 #include "mjson.h"
 #include "render_anthropic.h"
 #include "sluice/base.h"
@@ -148,8 +149,18 @@ static bool apply_mock(struct an_ctx *c, const struct an_request *ar, struct moc
         reply_error(c, 400, err);
         return false;
     }
+    if ((other = mock_opts_has_bedrock_only(o)) != NULL) {
+        snprintf(err, sizeof(err), "mock.%s: only for Bedrock (.../model/{id}/...)", other);
+        reply_error(c, 400, err);
+        return false;
+    }
     if (mock_opts_has_openai_only(o, &other)) {
         snprintf(err, sizeof(err), "mock.%s: only for OpenAI chat completions", other);
+        reply_error(c, 400, err);
+        return false;
+    }
+    if (mock_opts_has_gemini_only(o, &other)) {
+        snprintf(err, sizeof(err), "mock.%s: only for Gemini (...:generateContent)", other);
         reply_error(c, 400, err);
         return false;
     }
@@ -247,37 +258,66 @@ static int reply_message(struct an_ctx *c, const struct an_request *ar, const st
                               sl_str_init(begin, (size_t)(wr.ptr - begin)));
 }
 
+/* Validates the body, applies the mock object and answers (after the endpoint's own checks). */
+static int serve(struct an_ctx *c, struct an_limits *lim, struct sl_str vertex_model, int stream)
+{
+    h2o_req_t *req = c->req;
+    struct an_request ar;
+    struct mock_opts o;
+    char err[512];
+
+    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST")))
+        return reply_error(c, 405, "Method Not Allowed: use POST");
+    if (mj_scan_object(sl_str_init(req->entity.base, req->entity.len), NULL, 0, NULL) != SL_OK)
+        return reply_error(c, 400,
+                           "There was an issue with the format or content of your "
+                           "request: the body is not a valid JSON object.");
+    lim->beta = header(req, H2O_STRLIT("anthropic-beta"), NULL).ptr != NULL;
+    if (an_validate(sl_str_init(req->entity.base, req->entity.len), lim, &ar, mock__pool_alloc,
+                    &req->pool, err, sizeof(err)) != SL_OK)
+        return reply_error(c, 400, err);
+    if (lim->vertex) {
+        ar.model = vertex_model;
+        if (stream != (int)ar.stream)
+            return reply_error(c, 400,
+                               stream ? "stream: streamRawPredict needs \"stream\": true"
+                                      : "stream: rawPredict cannot stream (use streamRawPredict)");
+    }
+    if (!apply_mock(c, &ar, &o))
+        return 0;
+    struct at_plan plan;
+    if (!lim->count_tokens && at_plan(AT_ANTHROPIC, sl_str_init(req->entity.base, req->entity.len),
+                                      mock__pool_alloc, &req->pool, &plan))
+        at_apply(&o, &plan, true, mock__pool_alloc, &req->pool);
+    if (mock__fail_first(&o) != SL_OK)
+        return reply_error(c, 400, MOCK_TOO_MANY_TAGS);
+    if (o.status >= 300)
+        return injected_error(c, &o);
+    if (lim->count_tokens)
+        return count_tokens(c, &ar, &o);
+    if (sl_str_eq_lit(o.stop_reason, "stop_sequence") && o.stop_sequence.ptr == NULL)
+        return reply_error(c, 400, "mock.stop_reason: stop_sequence needs mock.stop_sequence");
+    return reply_message(c, &ar, &o);
+}
+
 int mock_anthropic_handle(struct mock_worker *w, h2o_req_t *req, bool count)
 {
     struct an_ctx c = {w, req, mock__make_id(w, req, "req_mock_", '_')};
     struct an_limits lim = {.count_tokens = count};
-    struct an_request ar;
-    struct mock_opts o;
-    char err[512];
 
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("request-id"), 0, NULL,
                           c.request_id.ptr, c.request_id.len);
     if (!authorized(&c) || !version_ok(&c, &lim.version))
         return 0;
-    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST")))
-        return reply_error(&c, 405, "Method Not Allowed: use POST");
-    if (mj_scan_object(sl_str_init(req->entity.base, req->entity.len), NULL, 0, NULL) != SL_OK)
-        return reply_error(&c, 400,
-                           "There was an issue with the format or content of your "
-                           "request: the body is not a valid JSON object.");
-    lim.beta = header(req, H2O_STRLIT("anthropic-beta"), NULL).ptr != NULL;
-    if (an_validate(sl_str_init(req->entity.base, req->entity.len), &lim, &ar, mock__pool_alloc,
-                    &req->pool, err, sizeof(err)) != SL_OK)
-        return reply_error(&c, 400, err);
-    if (!apply_mock(&c, &ar, &o))
-        return 0;
-    if (mock__fail_first(&o) != SL_OK)
-        return reply_error(&c, 400, MOCK_TOO_MANY_TAGS);
-    if (o.status >= 300)
-        return injected_error(&c, &o);
-    if (count)
-        return count_tokens(&c, &ar, &o);
-    if (sl_str_eq_lit(o.stop_reason, "stop_sequence") && o.stop_sequence.ptr == NULL)
-        return reply_error(&c, 400, "mock.stop_reason: stop_sequence needs mock.stop_sequence");
-    return reply_message(&c, &ar, &o);
+    return serve(&c, &lim, SL_STR_NULL, 0);
+}
+
+int mock_anthropic_vertex(struct mock_worker *w, h2o_req_t *req, struct sl_str model, bool stream)
+{
+    struct an_ctx c = {w, req, mock__make_id(w, req, "req_vrtx_mock_", '_')};
+    struct an_limits lim = {.version = AN_V2023_06_01, .vertex = true};
+
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("request-id"), 0, NULL,
+                          c.request_id.ptr, c.request_id.len);
+    return serve(&c, &lim, model, stream ? 1 : 0);
 }

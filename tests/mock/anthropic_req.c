@@ -967,20 +967,23 @@ enum top {
     T_CONTEXT_MANAGEMENT,
     T_MCP_SERVERS,
     T_OUTPUT_FORMAT,
+    T_ANTHROPIC_VERSION,
     T_N,
 };
 
 /* Where a top-level member is allowed. */
-#define W_CREATE 1u /* POST /v1/messages */
-#define W_COUNT  2u /* POST /v1/messages/count_tokens */
-#define W_V2023  4u /* only with anthropic-version 2023-06-01 */
-#define W_BETA   8u /* only with an anthropic-beta header */
+#define W_CREATE 1u  /* POST /v1/messages */
+#define W_COUNT  2u  /* POST /v1/messages/count_tokens */
+#define W_V2023  4u  /* only with anthropic-version 2023-06-01 */
+#define W_BETA   8u  /* only with an anthropic-beta header */
+#define W_VERTEX 16u /* only on Vertex AI (rawPredict) */
+#define W_DIRECT 32u /* never on Vertex AI: its URL names the model */
 
 static const struct {
     const char *name;
     unsigned where;
 } top_keys[T_N] = {
-    [T_MODEL] = {"model", W_CREATE | W_COUNT},
+    [T_MODEL] = {"model", W_CREATE | W_COUNT | W_DIRECT},
     [T_MESSAGES] = {"messages", W_CREATE | W_COUNT},
     [T_MAX_TOKENS] = {"max_tokens", W_CREATE},
     [T_SYSTEM] = {"system", W_CREATE | W_COUNT},
@@ -1004,6 +1007,7 @@ static const struct {
     [T_CONTEXT_MANAGEMENT] = {"context_management", W_CREATE | W_COUNT | W_BETA},
     [T_MCP_SERVERS] = {"mcp_servers", W_CREATE | W_COUNT | W_BETA},
     [T_OUTPUT_FORMAT] = {"output_format", W_CREATE | W_COUNT | W_BETA},
+    [T_ANTHROPIC_VERSION] = {"anthropic_version", W_CREATE | W_VERTEX},
 };
 
 static bool allowed_here(const struct val *v, unsigned where)
@@ -1011,6 +1015,10 @@ static bool allowed_here(const struct val *v, unsigned where)
     if ((where & (v->lim->count_tokens ? W_COUNT : W_CREATE)) == 0)
         return false;
     if ((where & W_V2023) != 0 && v->lim->version != AN_V2023_06_01)
+        return false;
+    if ((where & W_VERTEX) != 0 && !v->lim->vertex)
+        return false;
+    if ((where & W_DIRECT) != 0 && v->lim->vertex)
         return false;
     return (where & W_BETA) == 0 || v->lim->beta;
 }
@@ -1036,8 +1044,10 @@ static int collect_top(struct val *v, struct sl_str doc, struct mj_value *top)
             return extra(v, key);
         top[i] = x;
     }
-    if (top[T_MODEL].type == MJ_ABSENT)
+    if (top[T_MODEL].type == MJ_ABSENT && !v->lim->vertex)
         return missing(v, "model");
+    if (top[T_ANTHROPIC_VERSION].type == MJ_ABSENT && v->lim->vertex)
+        return missing(v, "anthropic_version");
     if (top[T_MESSAGES].type == MJ_ABSENT)
         return missing(v, "messages");
     if (!v->lim->count_tokens && top[T_MAX_TOKENS].type == MJ_ABSENT)
@@ -1150,6 +1160,13 @@ static int check_diagnostics(struct val *v, struct mj_value x)
     return check_kind(v, K_OBJ_NULL, x);
 }
 
+/* Vertex AI's Claude endpoints take this version in the body. */
+static int check_vertex_version(struct val *v, struct mj_value x)
+{
+    static const char *const versions[] = {"vertex-2023-10-16"};
+    return check_enum(v, x, versions, 1);
+}
+
 static int check_max_tokens(struct val *v, struct mj_value x)
 {
     return get_uint(v, x, 0, &v->out->max_tokens);
@@ -1180,6 +1197,8 @@ int an_validate(struct sl_str doc, const struct an_limits *lim, struct an_reques
     rc = collect_top(&v, doc, top);
     if (rc == SL_OK)
         rc = at(&v, T_MODEL, check_string, top);
+    if (rc == SL_OK)
+        rc = at(&v, T_ANTHROPIC_VERSION, check_vertex_version, top);
     if (rc == SL_OK)
         rc = at(&v, T_MAX_TOKENS, check_max_tokens, top);
     if (rc == SL_OK)

@@ -37,6 +37,8 @@ struct an_limits {
     enum an_version version;
     bool count_tokens; /* validate as /v1/messages/count_tokens */
     bool beta;         /* an anthropic-beta header was sent: beta-only fields are allowed */
+    bool vertex;       /* Vertex AI rawPredict: no "model" (the URL names it), and
+                          "anthropic_version": "vertex-2023-10-16" required in the body */
 };
 
 /* Validates the request body doc (a JSON object, already validated as JSON). On a problem writes

@@ -19,6 +19,7 @@
 
 #include <h2o.h>
 
+#include "oauth.h"
 #include "server.h"
 #include "sluice/base.h"
 #include "sluice/log.h"
@@ -46,6 +47,7 @@ struct worker_thread {
  * loops still hold as reachable rather than lost. */
 static struct {
     struct mock_server_cfg scfg;
+    struct mock_oauth_cfg oauth;
     struct listener listeners[MAX_LISTENERS];
     size_t n_listeners;
     const char *tls_cert;
@@ -64,7 +66,11 @@ static const char usage[] =
     "usage: sluice-mock [--listen HOST:PORT]... [--tls-cert FILE --tls-key FILE] [--threads N]\n"
     "                   [--reply TEXT] [--chunks N] [--ttft-ms N] [--chunk-interval-ms N]\n"
     "                   [--latency-ms N] [--dimensions N] [--require-key KEY] [--quiet]\n"
-    "An OpenAI-compatible mock upstream. Prints one line per listener:\n"
+    "                   [--aws-key ACCESS_KEY_ID:SECRET[:TOKEN]]... [--clock-skew-secs N]\n"
+    "                   [--oauth-public-key PEM] [--entra-client ID:SECRET] [--token-ttl S]\n"
+    "                   [--token-latency-ms N] [--static-token TOKEN] [--no-responses]\n"
+    "A mock LLM upstream (OpenAI chat and Responses, Anthropic, Azure OpenAI, Gemini, Vertex AI,\n"
+    "OAuth token endpoints). Prints one line per listener:\n"
     "  sluice-mock listening on http://HOST:PORT\n"
     "See tests/mock/README.md for the endpoints and the per-request \"mock\" controls.\n";
 
@@ -125,7 +131,24 @@ static void parse_listen(struct listener *l, const char *spec)
 }
 
 /* getopt_long codes of the options without a short letter. */
-enum { O_TLS_CERT = 256, O_TLS_KEY, O_TTFT, O_CHUNKS, O_INTERVAL, O_LATENCY, O_DIMS, O_KEY };
+enum {
+    O_TLS_CERT = 256,
+    O_TLS_KEY,
+    O_TTFT,
+    O_CHUNKS,
+    O_INTERVAL,
+    O_LATENCY,
+    O_DIMS,
+    O_KEY,
+    O_OAUTH_KEY,
+    O_ENTRA,
+    O_TOKEN_TTL,
+    O_TOKEN_LATENCY,
+    O_STATIC_TOKEN,
+    O_NO_RESPONSES,
+    O_AWS_KEY,
+    O_SKEW,
+};
 static const struct option long_opts[] = {
     {"listen", required_argument, NULL, 'l'},
     {"tls-cert", required_argument, NULL, O_TLS_CERT},
@@ -138,10 +161,38 @@ static const struct option long_opts[] = {
     {"latency-ms", required_argument, NULL, O_LATENCY},
     {"dimensions", required_argument, NULL, O_DIMS},
     {"require-key", required_argument, NULL, O_KEY},
+    {"aws-key", required_argument, NULL, O_AWS_KEY},
+    {"clock-skew-secs", required_argument, NULL, O_SKEW},
+    {"oauth-public-key", required_argument, NULL, O_OAUTH_KEY},
+    {"entra-client", required_argument, NULL, O_ENTRA},
+    {"token-ttl", required_argument, NULL, O_TOKEN_TTL},
+    {"token-latency-ms", required_argument, NULL, O_TOKEN_LATENCY},
+    {"static-token", required_argument, NULL, O_STATIC_TOKEN},
     {"quiet", no_argument, NULL, 'q'},
+    {"no-responses", no_argument, NULL, O_NO_RESPONSES},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
+
+/* --aws-key ACCESS_KEY_ID:SECRET[:SESSION_TOKEN]: a credential the Bedrock endpoints accept
+ * (AWS secrets and tokens have no ':'). */
+static void parse_aws_key(char *arg)
+{
+    struct av_key *k = &G.scfg.aws_keys[G.scfg.n_aws_keys];
+    char *secret = strchr(arg, ':'), *token;
+    if (G.scfg.n_aws_keys == MOCK_MAX_AWS_KEYS)
+        usage_error("--aws-key: at most %d keys", MOCK_MAX_AWS_KEYS);
+    if (secret == NULL || secret == arg || secret[1] == '\0' || secret[1] == ':')
+        usage_error("--aws-key: expected ACCESS_KEY_ID:SECRET[:SESSION_TOKEN]");
+    *secret++ = '\0';
+    token = strchr(secret, ':');
+    if (token != NULL)
+        *token++ = '\0';
+    k->access_key_id = sl_str_from_cstr(arg);
+    k->secret = sl_str_from_cstr(secret);
+    k->token = token != NULL ? sl_str_from_cstr(token) : SL_STR_NULL;
+    G.scfg.n_aws_keys++;
+}
 
 /* Applies one command-line option; a bad value exits 2. */
 static void apply_option(int c, char *arg, char **argv)
@@ -189,8 +240,41 @@ static void apply_option(int c, char *arg, char **argv)
             usage_error("--require-key: the key must not be empty");
         G.scfg.require_key = sl_str_from_cstr(arg);
         break;
+    case O_AWS_KEY:
+        parse_aws_key(arg);
+        break;
+    case O_SKEW: {
+        bool neg = arg[0] == '-';
+        G.scfg.clock_skew_secs =
+            (int64_t)parse_uint_arg("--clock-skew-secs", arg + neg, 0, 366 * 86400);
+        if (neg)
+            G.scfg.clock_skew_secs = -G.scfg.clock_skew_secs;
+        break;
+    }
+    case O_OAUTH_KEY:
+        G.oauth.public_key_file = arg;
+        break;
+    case O_ENTRA:
+        if (strchr(arg, ':') == NULL || arg[0] == ':')
+            usage_error("--entra-client: expected CLIENT_ID:SECRET, got \"%s\"", arg);
+        G.oauth.entra_client = sl_str_from_cstr(arg);
+        break;
+    case O_TOKEN_TTL:
+        G.oauth.ttl_s = parse_uint_arg("--token-ttl", arg, 1, 86400);
+        break;
+    case O_TOKEN_LATENCY:
+        G.oauth.latency_ms = parse_uint_arg("--token-latency-ms", arg, 0, MOCK_MAX_MS);
+        break;
+    case O_STATIC_TOKEN:
+        if (arg[0] == '\0')
+            usage_error("--static-token: the token must not be empty");
+        G.oauth.static_token = sl_str_from_cstr(arg);
+        break;
     case 'q':
         G.scfg.quiet = true;
+        break;
+    case O_NO_RESPONSES:
+        G.scfg.no_responses = true;
         break;
     case 'h':
         fputs(usage, stdout);
@@ -466,6 +550,7 @@ int main(int argc, char **argv)
     if (bind_listeners() != SL_OK)
         return 1;
     mock_server_init(&G.scfg);
+    mock_oauth_init(&G.oauth);
     setup_h2o();
     G.workers = sl_xcalloc(G.threads, sizeof(*G.workers));
     for (unsigned i = 0; i < G.threads; i++) {

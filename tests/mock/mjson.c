@@ -588,7 +588,8 @@ static char *escape_ascii(char *d, unsigned char c)
 
 size_t mj_escape(char *dst, struct sl_str s)
 {
-    const unsigned char *p = (const unsigned char *)s.ptr, *end = p + s.len;
+    /* An empty slice may be SL_STR_NULL: no arithmetic on its NULL pointer. */
+    const unsigned char *p = (const unsigned char *)s.ptr, *end = s.len != 0 ? p + s.len : p;
     char *d = dst;
 
     *d++ = '"';

@@ -79,6 +79,11 @@ static const struct field fields[] = {
     FIELD(corrupt_encoding, F_BOOL),
     FIELD(fail_first, F_CHUNKS),
     FIELD(tag, F_STRING),
+    FIELD(bedrock_stop_reason, F_STRING),
+    FIELD(corrupt_crc_after_chunks, F_CHUNKS),
+    FIELD(block_reason, F_STRING),
+    FIELD(gemini_finish_reason, F_STRING),
+    FIELD(thought_signature, F_STRING),
 };
 
 static const char *const finish_reasons[] = {"stop", "length", "tool_calls", "content_filter",
@@ -112,6 +117,7 @@ void mock_opts_init(struct mock_opts *o, const struct mock_defaults *d)
         .tag = SL_STRLIT(""),
         .reply = d->reply,
         .stream_error_after_chunks = MOCK_NEVER,
+        .corrupt_crc_after_chunks = MOCK_NEVER,
         .cached_tokens = MOCK_UNSET,
         .reasoning_tokens = MOCK_UNSET,
         .input_tokens = MOCK_UNSET,
@@ -458,6 +464,13 @@ out:
     return rc;
 }
 
+const char *mock_opts_has_bedrock_only(const struct mock_opts *o)
+{
+    return o->bedrock_stop_reason.ptr != NULL          ? "bedrock_stop_reason"
+           : o->corrupt_crc_after_chunks != MOCK_NEVER ? "corrupt_crc_after_chunks"
+                                                       : NULL;
+}
+
 bool mock_opts_has_openai_only(const struct mock_opts *o, const char **name)
 {
     *name = o->n_tool_calls != 0                ? "tool_calls"
@@ -480,5 +493,14 @@ bool mock_opts_has_anthropic_only(const struct mock_opts *o, const char **name)
             : o->cache_creation_input_tokens != MOCK_UNSET ? "cache_creation_input_tokens"
             : o->cache_read_input_tokens != MOCK_UNSET     ? "cache_read_input_tokens"
                                                            : NULL;
+    return *name != NULL;
+}
+
+bool mock_opts_has_gemini_only(const struct mock_opts *o, const char **name)
+{
+    *name = o->block_reason.ptr != NULL           ? "block_reason"
+            : o->gemini_finish_reason.ptr != NULL ? "gemini_finish_reason"
+            : o->thought_signature.ptr != NULL    ? "thought_signature"
+                                                  : NULL;
     return *name != NULL;
 }

@@ -103,12 +103,24 @@ struct mock_opts {
     uint64_t output_tokens;               /* MOCK_UNSET: the number of content deltas */
     uint64_t cache_creation_input_tokens; /* MOCK_UNSET: 0 */
     uint64_t cache_read_input_tokens;     /* MOCK_UNSET: 0 */
+    /* Bedrock only. */
+    struct sl_str bedrock_stop_reason; /* Converse's stopReason, any string; ptr NULL: derived */
+    uint64_t corrupt_crc_after_chunks; /* the event after N deltas has a bad message CRC */
+    /* Gemini only (generateContent, streamGenerateContent); tool_calls, reasoning_content,
+     * cached_tokens and reasoning_tokens apply there too. */
+    struct sl_str block_reason;         /* promptFeedback.blockReason, no candidates */
+    struct sl_str gemini_finish_reason; /* finishReason; ptr NULL: STOP */
+    struct sl_str thought_signature;    /* thoughtSignature on every functionCall part */
 };
 
+/* The name of an option o sets that only the Bedrock endpoints use, or NULL. */
+const char *mock_opts_has_bedrock_only(const struct mock_opts *o);
 /* true when o sets an option that only OpenAI chat completions use; *name is set to it. */
 bool mock_opts_has_openai_only(const struct mock_opts *o, const char **name);
 /* true when o sets an option that only Anthropic Messages use; *name is set to it. */
 bool mock_opts_has_anthropic_only(const struct mock_opts *o, const char **name);
+/* true when o sets an option that only the Gemini endpoints use; *name is set to it. */
+bool mock_opts_has_gemini_only(const struct mock_opts *o, const char **name);
 
 /* Allocation for strings copied out of the parsed object; must not fail (abort on OOM). */
 typedef void *mock_alloc_fn(void *ud, size_t n);

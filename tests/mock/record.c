@@ -43,12 +43,19 @@ static const char *const counter_names[REC_NCOUNTERS] = {
     [REC_MODELS] = "models",
     [REC_MESSAGES] = "messages",
     [REC_COUNT_TOKENS] = "count_tokens",
+    [REC_BEDROCK] = "bedrock",
+    [REC_RESPONSES] = "responses",
     [REC_STREAMS_STARTED] = "streams_started",
     [REC_STREAMS_COMPLETED] = "streams_completed",
     [REC_STREAMS_ABORTED] = "streams_aborted",
     [REC_STREAMS_DISCONNECTED] = "streams_disconnected",
     [REC_ERRORS_INJECTED] = "errors_injected",
     [REC_BYTES_IN] = "bytes_in",
+    [REC_GEMINI] = "gemini",
+    [REC_RAW_PREDICT] = "raw_predict",
+    [REC_TOKEN_REQUESTS] = "token_requests",
+    [REC_TOKENS] = "tokens",
+    [REC_TOKEN_ERRORS] = "token_errors",
 };
 
 void rec_init(struct rec_counters *const *counters, size_t n)

@@ -26,13 +26,20 @@ enum rec_counter {
     REC_MODELS,
     REC_MESSAGES,     /* Anthropic POST .../messages */
     REC_COUNT_TOKENS, /* Anthropic POST .../messages/count_tokens */
+    REC_BEDROCK,      /* Bedrock POST .../model/{id}/{converse,converse-stream,invoke,...} */
+    REC_RESPONSES,    /* OpenAI .../responses and .../responses/{id}... */
     REC_STREAMS_STARTED,
     REC_STREAMS_COMPLETED,
     REC_STREAMS_ABORTED,      /* the client went away before the stream ended */
     REC_STREAMS_DISCONNECTED, /* the mock cut the stream (disconnect_after_chunks, reset) */
     REC_ERRORS_INJECTED,      /* responses with a mock.status */
     REC_BYTES_IN,
-    REC_ACTIVE_BEGUN, /* active = begun - ended, never reset */
+    REC_GEMINI,         /* Gemini API and Vertex AI generateContent, streams, embeddings */
+    REC_RAW_PREDICT,    /* Vertex AI Claude rawPredict and streamRawPredict */
+    REC_TOKEN_REQUESTS, /* OAuth token endpoint requests */
+    REC_TOKENS,         /* tokens issued */
+    REC_TOKEN_ERRORS,   /* token requests refused */
+    REC_ACTIVE_BEGUN,   /* active = begun - ended, never reset */
     REC_ACTIVE_ENDED,
     REC_NCOUNTERS,
 };

@@ -3,6 +3,14 @@
 #include "render.h"
 
 #define FINGERPRINT "\"system_fingerprint\":\"fp_sluice_mock\""
+/* Azure's content filter verdicts, all passing. */
+#define AZURE_FILTERS                                                                              \
+    "{\"hate\":{\"filtered\":false,\"severity\":\"safe\"},\"self_harm\":{\"filtered\":false,"      \
+    "\"severity\":\"safe\"},\"sexual\":{\"filtered\":false,\"severity\":\"safe\"},\"violence\":{"  \
+    "\"filtered\":false,\"severity\":\"safe\"}}"
+#define AZURE_PROMPT_FILTERS                                                                       \
+    "\"prompt_filter_results\":[{\"prompt_index\":0,\"content_filter_results\":" AZURE_FILTERS "}" \
+    "]"
 
 static void put_head(struct mj_writer *w, const struct rd_ctx *c, const char *object, size_t len)
 {
@@ -106,6 +114,8 @@ void rd_chat_message(struct mj_writer *w, const struct rd_ctx *c, const struct r
                      bool usage)
 {
     put_head(w, c, "chat.completion", 15);
+    if (c->azure)
+        MJ_PUT_LIT(w, AZURE_PROMPT_FILTERS ",");
     MJ_PUT_LIT(w, "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
     mj_put_str(w, m->content);
     if (m->reasoning.ptr != NULL) {
@@ -116,6 +126,8 @@ void rd_chat_message(struct mj_writer *w, const struct rd_ctx *c, const struct r
     if (m->n_calls != 0)
         put_calls(w, m->calls, m->n_calls);
     MJ_PUT_LIT(w, "},\"logprobs\":null,");
+    if (c->azure)
+        MJ_PUT_LIT(w, "\"content_filter_results\":" AZURE_FILTERS ",");
     put_finish(w, c);
     if (usage) {
         MJ_PUT_LIT(w, ",");
@@ -392,7 +404,8 @@ void rd_embeddings_end(struct mj_writer *w, struct sl_str model, uint64_t prompt
 /* --- planned OpenAI streams --- */
 
 enum rd_kind {
-    RDK_ROLE = 0,  /* chat: delta.role (content "" or null) */
+    RDK_AZURE = 0, /* Azure: the first chunk, with prompt_filter_results and no choice */
+    RDK_ROLE,      /* chat: delta.role (content "" or null) */
     RDK_REASONING, /* chat: delta.reasoning_content piece */
     RDK_CONTENT,   /* delta.content piece (chat) or text piece (legacy) */
     RDK_TOOL_HEAD, /* chat: index, id, type, function.name, empty arguments */
@@ -427,6 +440,8 @@ size_t rd_stream_plan(struct rd_stream *s, mock_alloc_fn *alloc, void *ud,
     size_t tok = s->chunk_tok.len, head = 0;
 
     s->_n_segs = 0;
+    if (s->chat && s->c.azure)
+        add_seg(s, RDK_AZURE, 0, 0, 1);
     if (s->chat)
         add_seg(s, RDK_ROLE, 0, 0, 1);
     if (s->reasoning.ptr != NULL) {
@@ -504,6 +519,12 @@ void rd_stream_event(void *stream, const struct rd_seg *seg, uint64_t j, struct 
         s->chat ? rd_chat_event : rd_text_event;
 
     switch ((enum rd_kind)seg->kind) {
+    case RDK_AZURE:
+        MJ_PUT_LIT(w, "data: "
+                      "{\"choices\":[],\"created\":0,\"id\":\"\",\"model\":\"\",\"object\":"
+                      "\"\"," AZURE_PROMPT_FILTERS "}");
+        put_event_end(w, s->c.crlf);
+        return;
     case RDK_ROLE:
         if (s->text) {
             render(w, &s->c, RD_CHUNK_ROLE, SL_STR_NULL);

@@ -24,11 +24,14 @@ struct rd_ctx {
     bool details; /* usage carries prompt_tokens_details and completion_tokens_details */
     uint64_t cached_tokens;
     uint64_t reasoning_tokens;
+    /* Azure OpenAI: prompt_filter_results on the body (and a first stream chunk of its own, as
+       Azure sends it) and content_filter_results on the choice. */
+    bool azure;
 };
 
 /* An upper bound on the fixed text of any one body or event, excluding id, model, content and
  * error strings. */
-#define RD_OVERHEAD 640
+#define RD_OVERHEAD 1280
 
 enum rd_chunk {
     RD_CHUNK_ROLE = 0, /* chat only: the first chunk, delta.role = assistant */

@@ -9,9 +9,14 @@
 #include <unistd.h>
 
 #include "anthropic.h"
+#include "autotool.h"
+#include "bedrock.h"
 #include "encode.h"
+#include "gemini.h"
 #include "mjson.h"
+#include "oauth.h"
 #include "render.h"
+#include "responses.h"
 #include "server.h"
 #include "sluice/base.h"
 #include "sluice/log.h"
@@ -40,6 +45,8 @@ enum endpoint {
     EP_MODELS,
     EP_MESSAGES,     /* Anthropic: anthropic.c */
     EP_COUNT_TOKENS, /* Anthropic: anthropic.c */
+    EP_BEDROCK,      /* Bedrock Runtime: bedrock.c */
+    EP_RESPONSES,    /* OpenAI Responses: responses.c */
 };
 
 /* A delayed, dripped or streamed response. Lives in req->pool as a shared entry so that its
@@ -643,7 +650,9 @@ static void start_sse(struct mreq *m)
 
     req->res.status = m->o.status != 0 ? m->o.status : 200;
     req->res.reason = reason_of(req->res.status);
-    add_headers(req, H2O_STRLIT("text/event-stream; charset=utf-8"), &m->o);
+    const char *ctype =
+        m->sse.content_type != NULL ? m->sse.content_type : "text/event-stream; charset=utf-8";
+    add_headers(req, ctype, strlen(ctype), &m->o);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
                    H2O_STRLIT("no-cache"));
     start_stream_encoding(m);
@@ -806,8 +815,12 @@ static bool check_scope(h2o_req_t *req, const struct mock_opts *o, enum endpoint
     const char *name = NULL;
     char err[160];
 
-    if (mock_opts_has_anthropic_only(o, &name)) {
+    if ((name = mock_opts_has_bedrock_only(o)) != NULL) {
+        snprintf(err, sizeof(err), "mock.%s: only for Bedrock (.../model/{id}/...)", name);
+    } else if (mock_opts_has_anthropic_only(o, &name)) {
         snprintf(err, sizeof(err), "mock.%s: only for Anthropic Messages (.../v1/messages)", name);
+    } else if (mock_opts_has_gemini_only(o, &name)) {
+        snprintf(err, sizeof(err), "mock.%s: only for Gemini (...:generateContent)", name);
     } else if (ep != EP_CHAT && mock_opts_has_openai_only(o, &name)) {
         bool legacy_ok =
             ep == EP_COMPLETIONS && o->n_tool_calls == 0 && o->reasoning_content.ptr == NULL;
@@ -958,6 +971,26 @@ static struct sl_str render_completion(h2o_req_t *req, const struct rd_ctx *rc,
 }
 
 /* POST .../chat/completions and .../completions. */
+/* Azure OpenAI's paths: /openai/deployments/{deployment}/{chat/completions, completions,
+   embeddings}, exactly (any other path under /openai/ is an OpenAI path with a prefix). */
+static bool is_azure(h2o_req_t *req)
+{
+    static const char prefix[] = "/openai/deployments/";
+    static const char *const ops[] = {"/chat/completions", "/completions", "/embeddings"};
+    const char *p = req->path_normalized.base;
+    size_t len = req->path_normalized.len, pl = sizeof(prefix) - 1;
+    if (len <= pl || memcmp(p, prefix, pl) != 0)
+        return false;
+    const char *slash = memchr(p + pl, '/', len - pl);
+    if (slash == NULL || slash == p + pl)
+        return false;
+    size_t rest = len - (size_t)(slash - p);
+    for (size_t i = 0; i < SL_ARRAY_LEN(ops); i++)
+        if (rest == strlen(ops[i]) && memcmp(slash, ops[i], rest) == 0)
+            return true;
+    return false;
+}
+
 static int handle_generate(struct mock_worker *w, h2o_req_t *req, bool chat)
 {
     static const struct sl_str keys[] = {MJ_KEY("model"), MJ_KEY("stream"),
@@ -975,6 +1008,10 @@ static int handle_generate(struct mock_worker *w, h2o_req_t *req, bool chat)
     if (apply_mock(req, &o, &v[3]) != SL_OK ||
         check_scope(req, &o, chat ? EP_CHAT : EP_COMPLETIONS))
         return 0;
+    struct at_plan plan;
+    if (chat && at_plan(AT_CHAT, sl_str_init(req->entity.base, req->entity.len), pool_alloc,
+                        &req->pool, &plan))
+        at_apply(&o, &plan, false, pool_alloc, &req->pool);
     if (mock__fail_first(&o) != SL_OK)
         return reply_error(req, 400, MOCK_TOO_MANY_TAGS, "\"mock\"");
     if (is_error_status(&o)) {
@@ -992,6 +1029,7 @@ static int handle_generate(struct mock_worker *w, h2o_req_t *req, bool chat)
     rc.details = o.cached_tokens != MOCK_UNSET || o.reasoning_tokens != MOCK_UNSET;
     rc.cached_tokens = o.cached_tokens != MOCK_UNSET ? o.cached_tokens : 0;
     rc.reasoning_tokens = o.reasoning_tokens != MOCK_UNSET ? o.reasoning_tokens : 0;
+    rc.azure = is_azure(req);
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, NULL,
                           rc.id.ptr, rc.id.len);
     if (v[1].type != MJ_TRUE)
@@ -1111,8 +1149,31 @@ static int handle_control(h2o_req_t *req, struct sl_str path)
     return reply_error(req, 404, "unknown control endpoint", "null");
 }
 
+/* .../responses (rest empty) or .../responses/<rest>, unless --no-responses plays a chat-only
+ * server. */
+static bool responses_rest(struct sl_str path, struct sl_str *rest)
+{
+    static const char seg[] = "/responses";
+    const size_t n = sizeof(seg) - 1;
+    if (g.cfg.no_responses)
+        return false;
+    for (size_t i = 0; i + n <= path.len; i++) {
+        if (memcmp(path.ptr + i, seg, n) != 0)
+            continue;
+        if (i + n == path.len || (path.ptr[i + n] == '/' && i + n + 1 < path.len)) {
+            if (rest != NULL)
+                *rest = i + n == path.len ? SL_STR_NULL
+                                          : sl_str_init(path.ptr + i + n + 1, path.len - i - n - 1);
+            return true;
+        }
+    }
+    return false;
+}
+
 static enum endpoint route(struct sl_str path)
 {
+    if (mock_bedrock_route(path))
+        return EP_BEDROCK;
     if (sl_str_ends_with(path, SL_STRLIT("/messages/count_tokens")))
         return EP_COUNT_TOKENS;
     if (sl_str_ends_with(path, SL_STRLIT("/messages")))
@@ -1125,6 +1186,8 @@ static enum endpoint route(struct sl_str path)
         return EP_EMBEDDINGS;
     if (sl_str_ends_with(path, SL_STRLIT("/models")))
         return EP_MODELS;
+    if (responses_rest(path, NULL))
+        return EP_RESPONSES;
     return EP_NONE;
 }
 
@@ -1199,6 +1262,29 @@ static void log_request(h2o_req_t *req)
                 req->method.base, path, req->entity.len);
 }
 
+/* Azure OpenAI's checks: an api-version query parameter (Azure answers 404 without one) and,
+ * for a bearer token, one the mock's Entra endpoint issued and that has not expired. */
+static bool azure_ok(h2o_req_t *req)
+{
+    const char *q = memchr(req->path.base, '?', req->path.len);
+    size_t qlen = q != NULL ? (size_t)(req->path.base + req->path.len - q) : 0;
+    if (q == NULL || memmem(q, qlen, "api-version=", 12) == NULL) {
+        send_json(req, 404,
+                  SL_STRLIT("{\"error\":{\"code\":\"404\",\"message\":\"Resource not found\"}}"),
+                  NULL);
+        return false;
+    }
+    if (mock_oauth_has_bearer(req) && !mock_oauth_bearer_ok(req)) {
+        send_json(req, 401,
+                  SL_STRLIT("{\"error\":{\"code\":\"401\",\"message\":\"Unauthorized. Access token "
+                            "is missing, invalid, audience is incorrect "
+                            "(https://cognitiveservices.azure.com), or have expired.\"}}"),
+                  NULL);
+        return false;
+    }
+    return true;
+}
+
 static int dispatch(struct mock_worker *w, h2o_req_t *req, enum endpoint ep)
 {
     static const enum rec_counter counters[] = {
@@ -1208,13 +1294,25 @@ static int dispatch(struct mock_worker *w, h2o_req_t *req, enum endpoint ep)
         [EP_MODELS] = REC_MODELS,
         [EP_MESSAGES] = REC_MESSAGES,
         [EP_COUNT_TOKENS] = REC_COUNT_TOKENS,
+        [EP_BEDROCK] = REC_BEDROCK,
+        [EP_RESPONSES] = REC_RESPONSES,
     };
     bool get = ep == EP_MODELS;
 
     rec_count(&w->counters, counters[ep], 1);
     if (ep == EP_MESSAGES || ep == EP_COUNT_TOKENS)
         return mock_anthropic_handle(w, req, ep == EP_COUNT_TOKENS);
-    if (!authorized(req))
+    if (ep == EP_BEDROCK)
+        return mock_bedrock_handle(w, req);
+    if (ep == EP_RESPONSES) {
+        struct sl_str rest = SL_STR_NULL;
+        responses_rest(sl_str_init(req->path_normalized.base, req->path_normalized.len), &rest);
+        return mock_responses_handle(w, req, rest);
+    }
+    if (is_azure(req) && !azure_ok(req))
+        return 0;
+    /* Azure with Entra ID: the bearer token was checked above. */
+    if (!(is_azure(req) && mock_oauth_bearer_ok(req)) && !authorized(req))
         return 0;
     if (get ? !is_method(req, H2O_STRLIT("GET")) : !is_method(req, H2O_STRLIT("POST")))
         return reply_error(req, 405, get ? "use GET" : "use POST", "null");
@@ -1244,6 +1342,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     record(req);
     rec_count(&w->counters, REC_REQUESTS, 1);
     rec_count(&w->counters, REC_BYTES_IN, req->entity.len);
+    if (mock_oauth_is_token_path(path))
+        return mock_oauth_handle(w, req);
+    if (mock_gemini_is_path(path))
+        return mock_gemini_handle(w, req);
     ep = route(path);
     if (ep == EP_NONE)
         return reply_error(req, 404, "sluice-mock: unknown path", "null");
@@ -1301,6 +1403,7 @@ void mock_server_init(const struct mock_server_cfg *cfg)
 
 void mock_server_dispose(void)
 {
+    mock_responses_dispose();
     free((char *)g.reply_tok.ptr);
     g.reply_tok = SL_STR_NULL;
 }

@@ -9,14 +9,24 @@
 
 #include <h2o.h>
 
+#include "aws_sigv4.h"
 #include "opts.h"
 #include "record.h"
 #include "render.h"
+
+/* AWS credentials the Bedrock endpoints accept (--aws-key), at most this many. */
+#define MOCK_MAX_AWS_KEYS 4
 
 struct mock_server_cfg {
     struct mock_defaults defaults;
     struct sl_str require_key; /* ptr NULL: any non-empty bearer token is accepted */
     bool quiet;                /* no per-request log lines */
+    /* Bedrock: the keys SigV4-signed requests must be signed with, and how far the mock's clock
+       is from the real one (seconds; to make a signature look expired). */
+    struct av_key aws_keys[MOCK_MAX_AWS_KEYS];
+    size_t n_aws_keys;
+    int64_t clock_skew_secs;
+    bool no_responses; /* .../responses is a 404, as on a chat-only server */
 };
 
 /* h2o 2.2 timeouts have one fixed duration each, so a worker keeps one per distinct delay in use.
@@ -60,6 +70,7 @@ struct mock_sse {
     rd_event_fn *event;
     rd_error_fn *error;
     void *st;
+    const char *content_type; /* NULL: "text/event-stream; charset=utf-8" */
 };
 
 /* Allocates n bytes from the h2o pool ud (a mock_alloc_fn). */

@@ -364,11 +364,8 @@ static void test_unsupported_keys(void **state)
     (void)state;
     expect(MINIMAL "etcd:\n  endpoints: [http://127.0.0.1:2379]\n",
            "c.yaml:3: etcd: not supported by sluice yet; use resources_file\n");
-    expect(MINIMAL "  real_ip:\n    trusted_proxies: [10.0.0.0/8]\n"
-                   "  url_rewrites: [{match: a, rewrite: b}]\n",
-           "c.yaml:3: proxy.real_ip: not supported by sluice yet (trusted_proxies needs client "
-           "address resolution)\n"
-           "c.yaml:5: proxy.url_rewrites: not supported by sluice yet (rules need URL "
+    expect(MINIMAL "  url_rewrites: [{match: a, rewrite: b}]\n",
+           "c.yaml:3: proxy.url_rewrites: not supported by sluice yet (rules need URL "
            "rewriting)\n");
     expect(MINIMAL "cache:\n  backend: redis\nratelimit: {redis: {mode: cluster, nodes: [a]}}\n"
                    "managed: {enabled: true}\nbedrock_endpoint_url: x\n",
@@ -425,8 +422,6 @@ static void test_switched_off_blocks_load(void **state)
                          "managed: {enabled: false}\n"
                          "bedrock_endpoint_url: \"\"\n",
                  no_env,
-                 "sluice: c.yaml:3: info: proxy.real_ip: no trusted proxies: the client address "
-                 "is the TCP peer's, as in sluice; accepted\n"
                  "sluice: c.yaml:6: info: proxy.url_rewrites: no rules; accepted\n"
                  "sluice: c.yaml:9: info: observability.metrics.otlp: switched off; accepted and "
                  "ignored (sluice has no OTLP metrics export)\n"
@@ -442,8 +437,6 @@ static void test_switched_off_blocks_load(void **state)
     expect_notes(MINIMAL "  real_ip: {header: x-real-ip}\n"
                          "cache: ~\nratelimit: {}\nobservability:\n  tracing: {}\n",
                  no_env,
-                 "sluice: c.yaml:3: info: proxy.real_ip: no trusted proxies: the client address "
-                 "is the TCP peer's, as in sluice; accepted\n"
                  "sluice: c.yaml:4: info: cache: backend memory is a legacy knob; accepted and "
                  "ignored (sluice has no response cache)\n"
                  "sluice: c.yaml:7: info: observability.tracing: switched off; accepted and "
@@ -579,6 +572,59 @@ static void test_request_id_headers(void **state)
                "128 letters, digits and !#$%&'*+-.^_`|~, got \"\"\n");
 }
 
+/* proxy.real_ip: trusted proxies as ranges or addresses (either family), the header lower-cased;
+ * every bad item is named. */
+static void test_real_ip(void **state)
+{
+    (void)state;
+    struct sl_config *cfg = load_ok(MINIMAL, no_env);
+    assert_int_equal(cfg->proxy.real_ip.trusted_proxies.n, 0);
+    assert_false(cfg->proxy.real_ip.recursive);
+    assert_string_equal(cfg->proxy.real_ip.header, "x-forwarded-for");
+    sl_config_free(cfg);
+
+    cfg = load_ok(MINIMAL "  real_ip:\n    trusted_proxies: [10.0.0.0/8, 127.0.0.1, \"fd00::/8\"]\n"
+                          "    recursive: true\n    header: X-Real-IP\n",
+                  no_env);
+    const struct sl_cidr_list *t = &cfg->proxy.real_ip.trusted_proxies;
+    assert_int_equal(t->n, 3);
+    assert_int_equal(t->v[0].bits, 8);
+    assert_true(t->v[0].net.v4);
+    assert_int_equal(t->v[1].bits, 32);
+    assert_int_equal(t->v[2].bits, 8);
+    assert_false(t->v[2].net.v4);
+    assert_true(cfg->proxy.real_ip.recursive);
+    assert_string_equal(cfg->proxy.real_ip.header, "x-real-ip");
+    sl_config_free(cfg);
+
+    char *env[] = {(char *)"SLUICE_PROXY__REAL_IP__TRUSTED_PROXIES= 10.1.0.0/16 ,::1", NULL};
+    cfg = load_ok(MINIMAL "  real_ip:\n    trusted_proxies: [192.168.0.0/16]\n", env);
+    assert_int_equal(cfg->proxy.real_ip.trusted_proxies.n, 2);
+    assert_int_equal(cfg->proxy.real_ip.trusted_proxies.v[0].bits, 16);
+    assert_int_equal(cfg->proxy.real_ip.trusted_proxies.v[0].net.b[1], 1);
+    assert_int_equal(cfg->proxy.real_ip.trusted_proxies.v[1].bits, 128);
+    sl_config_free(cfg);
+
+    expect(MINIMAL "  real_ip:\n    trusted_proxies:\n      - 10.0.0.0/8\n      - 10.0.0.0/33\n",
+           "c.yaml:6: proxy.real_ip.trusted_proxies: item 2: expected a CIDR range such as "
+           "10.0.0.0/8 or fd00::/8, or an address, got \"10.0.0.0/33\"\n");
+    expect(MINIMAL "  real_ip:\n    trusted_proxies: [proxy.internal]\n    header: \"x y\"\n"
+                   "    recursive: yes\n",
+           "c.yaml:4: proxy.real_ip.trusted_proxies: item 1: expected a CIDR range such as "
+           "10.0.0.0/8 or fd00::/8, or an address, got \"proxy.internal\"\n"
+           "c.yaml:5: proxy.real_ip.header: expected an HTTP header name, got a quoted string "
+           "\"x y\"\n"
+           "c.yaml:6: proxy.real_ip.recursive: expected true or false, got \"yes\"\n");
+    expect(MINIMAL "  real_ip:\n    trusted_proxies: 10.0.0.0/8\n",
+           "c.yaml:4: proxy.real_ip.trusted_proxies: expected a list of CIDR ranges or addresses, "
+           "got \"10.0.0.0/8\"\n");
+    char *bad[] = {(char *)"SLUICE_PROXY__REAL_IP__TRUSTED_PROXIES=10.0.0.0/8,", NULL};
+    expect_env(MINIMAL, bad,
+               "c.yaml: environment SLUICE_PROXY__REAL_IP__TRUSTED_PROXIES=\"10.0.0.0/8,\": "
+               "proxy.real_ip.trusted_proxies: item 2: expected a CIDR range such as 10.0.0.0/8 "
+               "or fd00::/8, or an address, got \"\"\n");
+}
+
 static void test_wrong_types(void **state)
 {
     (void)state;
@@ -679,6 +725,37 @@ static void test_admin_keys_are_never_echoed(void **state)
                "comma-separated list of non-empty strings, got a string\n");
     struct sl_config *cfg = load_ok(MINIMAL "admin:\n  admin_keys: []\n", no_env);
     sl_config_free(cfg);
+}
+
+/* responses.id_secrets: kept in order, each at least 16 bytes, never shown; the environment
+ * form is a comma-separated list that replaces the file's. */
+static void test_responses_id_secrets(void **state)
+{
+    (void)state;
+    struct sl_config *cfg = load_ok(MINIMAL, no_env);
+    assert_int_equal(cfg->responses.id_secrets.n, 0);
+    sl_config_free(cfg);
+    cfg = load_ok(MINIMAL "responses:\n  id_secrets:\n    - 0123456789abcdef-new\n"
+                          "    - 0123456789abcdef-old\n",
+                  no_env);
+    assert_int_equal(cfg->responses.id_secrets.n, 2);
+    assert_string_equal(cfg->responses.id_secrets.v[0], "0123456789abcdef-new");
+    assert_int_equal(cfg->responses.id_secrets.len[1], 20);
+    sl_config_free(cfg);
+    char *env[] = {(char *)"SLUICE_RESPONSES__ID_SECRETS=fedcba9876543210-a, fedcba9876543210-b",
+                   NULL};
+    cfg = load_ok(MINIMAL "responses:\n  id_secrets: [0123456789abcdef-file]\n", env);
+    assert_int_equal(cfg->responses.id_secrets.n, 2);
+    assert_string_equal(cfg->responses.id_secrets.v[1], "fedcba9876543210-b");
+    sl_config_free(cfg);
+    expect(MINIMAL "responses:\n  id_secrets:\n    - 0123456789abcdef\n    - short-sk-s3cr3t\n",
+           "c.yaml:6: responses.id_secrets: item 2: expected at least 16 bytes, got 15\n");
+    expect(MINIMAL "responses:\n  id_secrets: sk-s3cr3t-0123456789\n",
+           "c.yaml:4: responses.id_secrets: expected a list of strings, got a string\n");
+    char *bad[] = {(char *)"SLUICE_RESPONSES__ID_SECRETS=s3cr3t", NULL};
+    expect_env(MINIMAL, bad,
+               "c.yaml: environment SLUICE_RESPONSES__ID_SECRETS: responses.id_secrets: item 1: "
+               "expected at least 16 bytes, got 6\n");
 }
 
 static void test_addresses(void **state)
@@ -1161,9 +1238,11 @@ int main(void)
         cmocka_unit_test(test_tls_verify_false_warns),
         cmocka_unit_test(test_zero_switches_knobs_off),
         cmocka_unit_test(test_request_id_headers),
+        cmocka_unit_test(test_real_ip),
         cmocka_unit_test(test_ca_file_is_loaded),
         cmocka_unit_test(test_wrong_types),
         cmocka_unit_test(test_admin_keys_are_never_echoed),
+        cmocka_unit_test(test_responses_id_secrets),
         cmocka_unit_test(test_addresses),
         cmocka_unit_test(test_missing_required),
         cmocka_unit_test(test_errors_are_collected),

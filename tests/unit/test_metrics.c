@@ -26,7 +26,7 @@ static char *render_with(const struct sl_metrics_process *p, struct sl_metrics_w
 {
     struct sl_buf out;
     sl_buf_init(&out, RENDER_MAX);
-    sl_metrics_render(p, (const struct sl_metrics_worker *const *)stores, n, &out);
+    sl_metrics_render(p, (const struct sl_metrics_worker *const *)stores, n, NULL, 0, &out);
     char *text = sl_xstrndup(out.ptr != NULL ? out.ptr : "", out.len);
     sl_buf_dispose(&out);
     return text;
@@ -95,8 +95,7 @@ static void test_empty_render_is_exact(void **state)
                                    .http_requests = {0, 7, 0, 1, 0, 2}};
     struct sl_metrics_worker *stores[2] = {NULL, sl_metrics_worker_new()};
     char *text = render_with(&p, stores, 2);
-    assert_string_equal(
-        text,
+    static const char head[] =
         "# HELP sluice_build_info Build information.\n"
         "# TYPE sluice_build_info gauge\n"
         "sluice_build_info{version=\"1.2\\\"3\"} 1\n"
@@ -145,10 +144,42 @@ static void test_empty_render_is_exact(void **state)
         "failure.\n"
         "# TYPE sluice_upstream_errors_total counter\n"
         "# HELP sluice_in_flight_requests Requests currently being served, by route.\n"
-        "# TYPE sluice_in_flight_requests gauge\n"
+        "# TYPE sluice_in_flight_requests gauge\n";
+    static const char tail[] =
         "# HELP sluice_ratelimit_rejections_total Requests refused by a limit, by layer (api_key, "
         "model, policy) and reason (requests, tokens, concurrency, budget, unavailable).\n"
         "# TYPE sluice_ratelimit_rejections_total counter\n"
+        "# HELP sluice_target_attempts_total Upstream attempts, by target (a direct model; a "
+        "group's member or the model itself).\n"
+        "# TYPE sluice_target_attempts_total counter\n"
+        "# HELP sluice_target_retries_total Upstream attempts that repeated the same target after "
+        "a failure.\n"
+        "# TYPE sluice_target_retries_total counter\n"
+        "# HELP sluice_target_failovers_total Upstream attempts that moved to this target after "
+        "another one failed.\n"
+        "# TYPE sluice_target_failovers_total counter\n"
+        "# HELP sluice_target_failures_total Upstream attempts that failed (error status, "
+        "timeout, transport).\n"
+        "# TYPE sluice_target_failures_total counter\n"
+        "# HELP sluice_target_cooldown 1 while the target is in cooldown.\n"
+        "# TYPE sluice_target_cooldown gauge\n"
+        "# HELP sluice_target_cooldown_remaining_seconds Seconds until the target leaves cooldown "
+        "(0 when it is not in one).\n"
+        "# TYPE sluice_target_cooldown_remaining_seconds gauge\n"
+        "# HELP sluice_target_cooldowns_total Times the target entered cooldown (since the "
+        "process started).\n"
+        "# TYPE sluice_target_cooldowns_total counter\n"
+        "# HELP sluice_target_check_failing 1 while the target's last background check failed.\n"
+        "# TYPE sluice_target_check_failing gauge\n"
+        "# HELP sluice_target_health_level Consecutive failed attempts: 0 healthy, 1 degraded (4 "
+        "or more), 2 down (8 or more).\n"
+        "# TYPE sluice_target_health_level gauge\n"
+        "# HELP sluice_target_in_flight Attempts running on the target (counted while a "
+        "least_busy group includes it).\n"
+        "# TYPE sluice_target_in_flight gauge\n"
+        "# HELP sluice_target_latency_ewma_seconds Moving average (alpha 0.3) of the target's "
+        "latency to a response or first event.\n"
+        "# TYPE sluice_target_latency_ewma_seconds gauge\n"
         "# HELP sluice_config_reloads_total Configuration reloads, by result.\n"
         "# TYPE sluice_config_reloads_total counter\n"
         "sluice_config_reloads_total{result=\"failure\"} 0\n"
@@ -159,7 +190,10 @@ static void test_empty_render_is_exact(void **state)
         "# HELP sluice_config_last_reload_success_timestamp_seconds Unix time of the last "
         "successful configuration reload.\n"
         "# TYPE sluice_config_last_reload_success_timestamp_seconds gauge\n"
-        "sluice_config_last_reload_success_timestamp_seconds 0.000\n");
+        "sluice_config_last_reload_success_timestamp_seconds 0.000\n";
+    char *want = sl_xasprintf("%s%s", head, tail);
+    assert_string_equal(text, want);
+    free(want);
     free(text);
     free_stores(stores, 2);
 }
@@ -382,6 +416,96 @@ static void test_inflight_gauge(void **state)
     free_stores(stores, 3);
 }
 
+/* Attempts per target, merged over workers: each attempt counts, retries and failovers by
+ * their kind, failures by an error or an error status. */
+static void test_target_attempts(void **state)
+{
+    (void)state;
+    struct sl_metrics_worker *stores[2] = {sl_metrics_worker_new(), sl_metrics_worker_new()};
+    struct sl_reqlog_attempt a[] = {
+        {SL_STRLIT("a"), 503, "status_5xx", 3, SL_ATTEMPT_FIRST, false},
+        {SL_STRLIT("a"), 0, "reset", 1, SL_ATTEMPT_RETRY, false},
+        {SL_STRLIT("b"), 200, NULL, 9, SL_ATTEMPT_FAILOVER, false},
+    };
+    /* An attempt its target's own limits refused was never sent: no series at all for "c". */
+    struct sl_reqlog_attempt b[] = {
+        {SL_STRLIT("c"), 429, "rate_limited", 0, SL_ATTEMPT_FIRST, true},
+        {SL_STRLIT("b"), 200, NULL, 2, SL_ATTEMPT_FAILOVER, false}};
+    struct sl_metrics_request r = req("chat_completions", "grp", 200, 0.01);
+    r.attempts = a;
+    r.n_attempts = 3;
+    sl_metrics_observe(stores[0], &r);
+    r.attempts = b;
+    r.n_attempts = 2;
+    sl_metrics_observe(stores[1], &r);
+    assert_family(stores, 2, "sluice_target_attempts_total",
+                  "# HELP sluice_target_attempts_total Upstream attempts, by target (a direct "
+                  "model; a group's member or the model itself).\n"
+                  "# TYPE sluice_target_attempts_total counter\n"
+                  "sluice_target_attempts_total{target=\"a\"} 2\n"
+                  "sluice_target_attempts_total{target=\"b\"} 2\n");
+    assert_family(stores, 2, "sluice_target_retries_total",
+                  "# HELP sluice_target_retries_total Upstream attempts that repeated the same "
+                  "target after a failure.\n"
+                  "# TYPE sluice_target_retries_total counter\n"
+                  "sluice_target_retries_total{target=\"a\"} 1\n"
+                  "sluice_target_retries_total{target=\"b\"} 0\n");
+    assert_family(stores, 2, "sluice_target_failovers_total",
+                  "# HELP sluice_target_failovers_total Upstream attempts that moved to this "
+                  "target after another one failed.\n"
+                  "# TYPE sluice_target_failovers_total counter\n"
+                  "sluice_target_failovers_total{target=\"a\"} 0\n"
+                  "sluice_target_failovers_total{target=\"b\"} 2\n");
+    assert_family(stores, 2, "sluice_target_failures_total",
+                  "# HELP sluice_target_failures_total Upstream attempts that failed (error "
+                  "status, timeout, transport).\n"
+                  "# TYPE sluice_target_failures_total counter\n"
+                  "sluice_target_failures_total{target=\"a\"} 2\n"
+                  "sluice_target_failures_total{target=\"b\"} 0\n");
+    free_stores(stores, 2);
+}
+
+/* The routing state rows become gauges; a target without a latency sample has no EWMA line. */
+static void test_target_state(void **state)
+{
+    (void)state;
+    struct sl_metrics_target t[] = {
+        {.name = "a",
+         .cooling = true,
+         .cooldown_remaining_s = 12.5,
+         .cooldowns = 3,
+         .check_failing = false,
+         .level = 1,
+         .in_flight = 2,
+         .latency_ewma_s = 0.25},
+        {.name = "b\"q", .check_failing = true, .level = 2, .latency_ewma_s = -1},
+    };
+    struct sl_buf out;
+    sl_buf_init(&out, RENDER_MAX);
+    sl_metrics_render(&test_process, NULL, 0, t, 2, &out);
+    char *text = sl_xstrndup(out.ptr, out.len);
+    sl_buf_dispose(&out);
+    static const char *const lines[] = {
+        "sluice_target_cooldown{target=\"a\"} 1\n",
+        "sluice_target_cooldown{target=\"b\\\"q\"} 0\n",
+        "sluice_target_cooldown_remaining_seconds{target=\"a\"} 12.500\n",
+        "sluice_target_cooldown_remaining_seconds{target=\"b\\\"q\"} 0.000\n",
+        "sluice_target_cooldowns_total{target=\"a\"} 3\n",
+        "sluice_target_check_failing{target=\"a\"} 0\n",
+        "sluice_target_check_failing{target=\"b\\\"q\"} 1\n",
+        "sluice_target_health_level{target=\"a\"} 1\n",
+        "sluice_target_health_level{target=\"b\\\"q\"} 2\n",
+        "sluice_target_in_flight{target=\"a\"} 2\n",
+        "sluice_target_latency_ewma_seconds{target=\"a\"} 0.250000\n",
+    };
+    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+        if (strstr(text, lines[i]) == NULL)
+            fail_msg("missing %s", lines[i]);
+    }
+    assert_null(strstr(text, "sluice_target_latency_ewma_seconds{target=\"b"));
+    free(text);
+}
+
 static void test_reload_families(void **state)
 {
     (void)state;
@@ -601,6 +725,8 @@ int main(void)
         cmocka_unit_test(test_tokens_by_model),
         cmocka_unit_test(test_upstream_errors),
         cmocka_unit_test(test_inflight_gauge),
+        cmocka_unit_test(test_target_attempts),
+        cmocka_unit_test(test_target_state),
         cmocka_unit_test(test_reload_families),
         cmocka_unit_test(test_series_identity_and_growth),
         cmocka_unit_test(test_seconds_to_us),

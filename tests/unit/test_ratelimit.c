@@ -304,10 +304,10 @@ static void test_lease_fleets_exhaustive(void **state)
 static void test_cost_and_periods(void **state)
 {
     (void)state;
-    struct sl_cost c = {.set = true, .input_per_1k = 0.0025, .output_per_1k = 0.01};
+    struct sl_model_cost c = {.set = true, .input_per_1k = 0.0025, .output_per_1k = 0.01};
     assert_int_equal(sl_cost_nusd(&c, 1000, 1000), 12500000); /* $0.0125 */
     assert_int_equal(sl_cost_nusd(&c, 1, 0), 2500);
-    c = (struct sl_cost){.set = true, .input_per_1k = 0.00015, .output_per_1k = 0.0006};
+    c = (struct sl_model_cost){.set = true, .input_per_1k = 0.00015, .output_per_1k = 0.0006};
     assert_int_equal(sl_cost_nusd(&c, 1, 1), 750); /* fractions of a micro-dollar add up */
     c.set = false;
     assert_int_equal(sl_cost_nusd(&c, 1000, 1000), 0);

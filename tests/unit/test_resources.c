@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #include "sluice/resources.h"
 
@@ -484,10 +486,12 @@ static void test_provider_key_errors(void **state)
                "    api_base: ftp://${HOST}/\n",
            "r.yaml:3: provider_keys[0] (\"ds\"): api_base: required for provider \"deepseek\" "
            "(the default https://api.openai.com/v1 applies only to provider openai)\n"
-           "r.yaml:12: provider_keys[2] (\"br\"): adapter: \"bedrock\" is not supported by "
-           "sluice yet\n"
+           "r.yaml:9: provider_keys[2] (\"br\"): api_base: required for a Bedrock API key (it "
+           "names no region): set https://bedrock-runtime.<region>.amazonaws.com, or give "
+           "api_key as the JSON object {\"access_key_id\", \"secret_access_key\", "
+           "\"session_token\"?, \"region\"}\n"
            "r.yaml:16: provider_keys[3] (\"x\"): adapter: expected one of openai, anthropic, "
-           "bedrock, vertex, azure-openai, got \"grpc\"\n"
+           "azure-openai, gemini, vertex, bedrock, got \"grpc\"\n"
            "r.yaml:20: provider_keys[4] (\"u\"): api_base: invalid URL: user info "
            "(user:password@) is not allowed\n"
            "r.yaml:24: provider_keys[5] (\"q\"): api_base: invalid URL: a query string is not "
@@ -503,6 +507,7 @@ static void test_provider_key_errors(void **state)
                "    provider: openai\n"
                "    api_key: k\n"
                "    adapter: azure-openai\n"
+               "    api_version: \"2024 10\"\n"
                "  - display_name: c\n"
                "    provider: openai\n"
                "    api_key: k\n"
@@ -512,16 +517,18 @@ static void test_provider_key_errors(void **state)
                "    strip_headers: []\n"
                "    tls: {verify: false}\n"
                "    telemetry_tags: {}\n",
-           "r.yaml:6: provider_keys[0] (\"a\"): adapter: \"vertex\" is not supported by sluice "
-           "yet\n"
-           "r.yaml:10: provider_keys[1] (\"b\"): adapter: \"azure-openai\" is not supported by "
-           "sluice yet\n"
-           "r.yaml:15: provider_keys[2] (\"c\"): request: not supported by sluice yet\n"
-           "r.yaml:16: provider_keys[2] (\"c\"): response: not supported by sluice yet\n"
-           "r.yaml:17: provider_keys[2] (\"c\"): strip_headers: not supported by sluice yet\n"
-           "r.yaml:18: provider_keys[2] (\"c\"): tls: not supported by sluice yet (set "
+           "r.yaml:5: provider_keys[0] (\"a\"): api_key: the vertex family needs a JSON "
+           "credential: {\"access_token\", \"project\", \"region\"} or a service account key\n"
+           "r.yaml:7: provider_keys[1] (\"b\"): api_base: required for the azure-openai family "
+           "(https://<resource>.openai.azure.com: it has no default)\n"
+           "r.yaml:11: provider_keys[1] (\"b\"): api_version: expected a version such as "
+           "2024-10-21 (letters, digits, '-', '.', '_'), got a quoted string \"2024 10\"\n"
+           "r.yaml:16: provider_keys[2] (\"c\"): request: not supported by sluice yet\n"
+           "r.yaml:17: provider_keys[2] (\"c\"): response: not supported by sluice yet\n"
+           "r.yaml:18: provider_keys[2] (\"c\"): strip_headers: not supported by sluice yet\n"
+           "r.yaml:19: provider_keys[2] (\"c\"): tls: not supported by sluice yet (set "
            "upstream.tls in config.yaml)\n"
-           "r.yaml:19: provider_keys[2] (\"c\"): telemetry_tags: not supported by sluice yet\n");
+           "r.yaml:20: provider_keys[2] (\"c\"): telemetry_tags: not supported by sluice yet\n");
 }
 
 /* An explicit adapter: openai makes any vendor, anthropic included, OpenAI-compatible. */
@@ -618,28 +625,31 @@ static void test_model_errors(void **state)
                        "    auto_prompt_caching: {}\n"
                        "    embedding: {}\n"
                        "    modelname: x\n",
-           "r.yaml:11: models[0] (\"m\"): cooldown: not supported by sluice yet\n"
            "r.yaml:13: models[0] (\"m\"): cost.input_per_1k: required field is missing\n"
            "r.yaml:13: models[0] (\"m\"): cost.output_per_1k: required field is missing\n"
-           "r.yaml:14: models[0] (\"m\"): allowed_cidrs: not supported by sluice yet\n"
-           "r.yaml:15: models[0] (\"m\"): background_model_check: not supported by sluice yet\n"
+           "r.yaml:15: models[0] (\"m\"): background_model_check.enabled: required field is "
+           "missing\n"
+           "r.yaml:15: models[0] (\"m\"): background_model_check.interval_seconds: required "
+           "field is missing\n"
+           "r.yaml:15: models[0] (\"m\"): background_model_check.timeout_seconds: required field "
+           "is missing\n"
+           "r.yaml:15: models[0] (\"m\"): background_model_check.max_tokens: required field is "
+           "missing\n"
+           "r.yaml:15: models[0] (\"m\"): background_model_check.stale_after_seconds: required "
+           "field is missing\n"
+           "r.yaml:15: models[0] (\"m\"): background_model_check.prompt: required field is "
+           "missing\n"
            "r.yaml:16: models[0] (\"m\"): auto_prompt_caching: not supported by sluice yet\n"
            "r.yaml:17: models[0] (\"m\"): embedding: not supported by sluice yet\n"
            "r.yaml:18: models[0] (\"m\"): modelname: unknown key (did you mean model_name?)\n");
 }
 
-/* An AISIX model group (routing), ensemble or semantic router has no provider_key or
- * model_name; adding them would make a file AISIX refuses. Each gets one error. */
+/* An AISIX ensemble or semantic router has no provider_key or model_name; adding them would
+ * make a file AISIX refuses. Each gets one error. */
 static void test_virtual_models_get_one_error(void **state)
 {
     (void)state;
     expect(HDR PK_MOCK M_MINI
-           "  - display_name: smart\n"
-           "    routing:\n"
-           "      strategy: failover\n"
-           "      targets:\n"
-           "        - model: gpt-4o-mini\n"
-           "    timeout: 30000\n"
            "  - display_name: panel\n"
            "    ensemble: {panel: [{model: gpt-4o-mini}], judge: {model: "
            "gpt-4o-mini}}\n"
@@ -648,13 +658,329 @@ static void test_virtual_models_get_one_error(void **state)
            "api_keys:\n"
            "  - display_name: a\n"
            "    key_hash: 9E3B2B30646B010D7075843489FDFA4B3C2257B902B3162E5D5D385F1C6C4360\n"
-           "    allowed_models: [smart, panel]\n",
-           "r.yaml:12: models[1] (\"smart\"): routing: not supported by sluice yet (model groups "
-           "are not built yet; callers can name the direct models)\n"
-           "r.yaml:18: models[2] (\"panel\"): ensemble: not supported by sluice yet (ensembles "
+           "    allowed_models: [panel]\n",
+           "r.yaml:12: models[1] (\"panel\"): ensemble: not supported by sluice yet (ensembles "
            "are not built yet)\n"
-           "r.yaml:20: models[3] (\"router\"): semantic: not supported by sluice yet (semantic "
+           "r.yaml:14: models[2] (\"router\"): semantic: not supported by sluice yet (semantic "
            "routers are not built yet)\n");
+}
+
+#define M_THREE                                                                                    \
+    "models:\n"                                                                                    \
+    "  - display_name: a\n"                                                                        \
+    "    provider_key: mock\n"                                                                     \
+    "    model_name: up-a\n"                                                                       \
+    "  - display_name: b\n"                                                                        \
+    "    provider_key: mock\n"                                                                     \
+    "    model_name: up-b\n"                                                                       \
+    "  - display_name: c\n"                                                                        \
+    "    provider_key: mock\n"                                                                     \
+    "    model_name: up-c\n"
+
+static const struct sl_model *model_named(const struct sl_resources *r, const char *name)
+{
+    const struct sl_model *m = sl_resources_resolve(r, sl_str_from_cstr(name), NULL);
+    assert_non_null(m);
+    assert_string_equal(m->name, name);
+    return m;
+}
+
+/* A model group: every field read, targets pointing at the direct models (after the models
+ * are sorted by name), defaults where the file says nothing. */
+static void test_routing_group(void **state)
+{
+    (void)state;
+    struct sl_resources *r =
+        load_ok(HDR PK_MOCK M_THREE "  - display_name: grp\n"
+                                    "    timeout: 1000\n"
+                                    "    stream_timeout: 200\n"
+                                    "    allowed_cidrs: [10.0.0.0/8, \"2001:db8::/32\"]\n"
+                                    "    routing:\n"
+                                    "      strategy: consistent_hash\n"
+                                    "      hash_on:\n"
+                                    "        - {type: header, name: X-Session}\n"
+                                    "        - {type: cookie, name: sid}\n"
+                                    "        - {type: client_ip}\n"
+                                    "      max_fallbacks: 1\n"
+                                    "      retries: 3\n"
+                                    "      retry_on_429: true\n"
+                                    "      fallback_on_statuses: [408, 409]\n"
+                                    "      when_all_unavailable: try_anyway\n"
+                                    "      targets:\n"
+                                    "        - model: c\n"
+                                    "          weight: 3\n"
+                                    "          priority: -1\n"
+                                    "          tags: [eu, default]\n"
+                                    "        - model: a\n"
+                                    "          weight: 0\n"
+                                    "  - display_name: plain\n"
+                                    "    routing: {targets: [{model: b}]}\n");
+    const struct sl_model *g = model_named(r, "grp");
+    assert_int_equal(g->kind, SL_MODEL_ROUTING);
+    assert_null(g->key);
+    assert_null(g->model_name);
+    assert_true(g->has_timeout);
+    assert_int_equal(g->timeout_ms, 1000);
+    assert_int_equal(g->stream_timeout_ms, 200);
+    assert_int_equal(g->n_allowed_cidrs, 2);
+    const struct sl_routing *rt = g->routing;
+    assert_int_equal(rt->strategy, SL_ROUTE_CONSISTENT_HASH);
+    assert_int_equal(rt->n_targets, 2);
+    assert_ptr_equal(rt->targets[0].model, model_named(r, "c"));
+    assert_ptr_equal(rt->targets[1].model, model_named(r, "a"));
+    assert_int_equal(rt->targets[0].weight, 3);
+    assert_int_equal(rt->targets[0].priority, -1);
+    assert_int_equal(rt->targets[0].n_tags, 2);
+    assert_string_equal(rt->targets[0].tags[1], "default");
+    assert_int_equal(rt->targets[1].weight, 0);
+    assert_int_equal(rt->targets[1].priority, 0);
+    assert_true(rt->tagged);
+    assert_int_equal(rt->n_hash_on, 3);
+    assert_int_equal(rt->hash_on[0].type, SL_HASH_HEADER);
+    assert_string_equal(rt->hash_on[0].name, "x-session");
+    assert_int_equal(rt->hash_on[1].type, SL_HASH_COOKIE);
+    assert_string_equal(rt->hash_on[1].name, "sid");
+    assert_int_equal(rt->hash_on[2].type, SL_HASH_CLIENT_IP);
+    assert_null(rt->hash_on[2].name);
+    assert_true(rt->has_max_fallbacks);
+    assert_int_equal(rt->max_fallbacks, 1);
+    assert_true(rt->has_retries);
+    assert_int_equal(rt->retries, 3);
+    assert_true(rt->retry_on_429);
+    assert_true(sl_status_set_has(&rt->fallback_on, 409));
+    assert_false(sl_status_set_has(&rt->fallback_on, 429));
+    assert_true(rt->try_anyway);
+
+    const struct sl_routing *p = model_named(r, "plain")->routing;
+    assert_int_equal(p->strategy, SL_ROUTE_FAILOVER);
+    assert_int_equal(p->targets[0].weight, 1);
+    assert_false(p->tagged || p->has_retries || p->has_max_fallbacks || p->retry_on_429 ||
+                 p->try_anyway);
+    assert_int_equal(p->n_hash_on, 0);
+    sl_resources_free(r);
+
+    /* consistent_hash without hash_on: Sluice's header, AISIX's, then the caller key. */
+    r = load_ok(HDR PK_MOCK M_THREE "  - display_name: h\n"
+                                    "    routing: {strategy: consistent_hash, targets: [{model: "
+                                    "a}, {model: b}]}\n");
+    rt = model_named(r, "h")->routing;
+    assert_int_equal(rt->n_hash_on, 3);
+    assert_string_equal(rt->hash_on[0].name, "x-sluice-routing-key");
+    assert_string_equal(rt->hash_on[1].name, "x-aisix-routing-key");
+    assert_int_equal(rt->hash_on[2].type, SL_HASH_API_KEY);
+    sl_resources_free(r);
+}
+
+/* Every way a group can be wrong, each naming the entry and the field's path. */
+static void test_routing_errors(void **state)
+{
+    (void)state;
+    expect(HDR PK_MOCK M_THREE
+           "  - display_name: g1\n"
+           "    provider_key: mock\n"
+           "    model_name: x\n"
+           "    retries: 1\n"
+           "    cooldown: {enabled: false}\n"
+           "    cost: {input_per_1k: 1, output_per_1k: 1}\n"
+           "    routing:\n"
+           "      strategy: random\n"
+           "      when_all_unavailable: retry\n"
+           "      targets: []\n"
+           "  - display_name: g2\n"
+           "    routing:\n"
+           "      targets:\n"
+           "        - model: nope\n"
+           "        - model: g1\n"
+           "        - model: g2\n"
+           "        - {model: a, weight: -1, priority: 1.5, tags: [\"\"], color: red}\n"
+           "        - model: a\n"
+           "        - {weight: 2}\n"
+           "        - b\n"
+           "      hash_on: [{type: header}]\n"
+           "      retries: 11\n"
+           "      fallback_on_statuses: [399, 600]\n"
+           "      routing_key: x\n"
+           "  - display_name: g3*\n"
+           "    routing:\n"
+           "      strategy: consistent_hash\n"
+           "      targets: [{model: a}]\n"
+           "      hash_on: [{type: api_key, name: k}, {type: cookie}, {type: header, name: \"a "
+           "b\"}, {type: ip}]\n"
+           "  - display_name: g4\n"
+           "    routing: [a, b]\n"
+           "  - display_name: g5\n"
+           "    routing:\n",
+           "r.yaml:18: models[3] (\"g1\"): provider_key: not allowed on a model group (a model "
+           "with routing): a group's targets name their own provider keys\n"
+           "r.yaml:19: models[3] (\"g1\"): model_name: not allowed on a model group (a model with "
+           "routing): a group's targets name their own upstream models\n"
+           "r.yaml:20: models[3] (\"g1\"): retries: not allowed on a model group (a model with "
+           "routing): set routing.retries (a target's own retries still win)\n"
+           "r.yaml:21: models[3] (\"g1\"): cooldown: not allowed on a model group (a model with "
+           "routing): set cooldown on the target models\n"
+           "r.yaml:22: models[3] (\"g1\"): cost: not allowed on a model group (a model with "
+           "routing): set cost on the target models\n"
+           "r.yaml:24: models[3] (\"g1\"): routing.strategy: expected one of failover, "
+           "round_robin, consistent_hash, least_cost, least_latency, least_busy, got \"random\"\n"
+           "r.yaml:25: models[3] (\"g1\"): routing.when_all_unavailable: expected fail or "
+           "try_anyway, got \"retry\"\n"
+           "r.yaml:26: models[3] (\"g1\"): routing.targets: expected 1 to 64 targets, got 0\n"
+           "r.yaml:30: models[4] (\"g2\"): routing.targets[0].model: \"nope\" is not defined in "
+           "models\n"
+           "r.yaml:31: models[4] (\"g2\"): routing.targets[1].model: \"g1\" is a model group; "
+           "targets name direct models (groups do not nest)\n"
+           "r.yaml:32: models[4] (\"g2\"): routing.targets[2].model: a model group cannot target "
+           "itself\n"
+           "r.yaml:33: models[4] (\"g2\"): routing.targets[3]: color: unknown key\n"
+           "r.yaml:33: models[4] (\"g2\"): routing.targets[3].weight: expected an integer from 0 "
+           "to 4294967295, got \"-1\"\n"
+           "r.yaml:33: models[4] (\"g2\"): routing.targets[3].priority: expected an integer from "
+           "-2147483647 to 2147483647, got \"1.5\"\n"
+           "r.yaml:33: models[4] (\"g2\"): routing.targets[3].tags[0]: expected a non-empty "
+           "string, got a quoted string \"\"\n"
+           "r.yaml:34: models[4] (\"g2\"): routing.targets[4].model: \"a\" is already "
+           "targets[3]\n"
+           "r.yaml:35: models[4] (\"g2\"): routing.targets[5].model: required field is missing\n"
+           "r.yaml:36: models[4] (\"g2\"): routing.targets[6]: expected a mapping, got a "
+           "string\n"
+           "r.yaml:37: models[4] (\"g2\"): routing.hash_on: only used by strategy "
+           "consistent_hash (the strategy is failover)\n"
+           "r.yaml:38: models[4] (\"g2\"): routing.retries: expected an integer from 0 to 10, got "
+           "\"11\"\n"
+           "r.yaml:39: models[4] (\"g2\"): routing.fallback_on_statuses[0]: expected an integer "
+           "from 400 to 599, got \"399\"\n"
+           "r.yaml:39: models[4] (\"g2\"): routing.fallback_on_statuses[1]: expected an integer "
+           "from 400 to 599, got \"600\"\n"
+           "r.yaml:40: models[4] (\"g2\"): routing: routing_key: unknown key\n"
+           "r.yaml:41: models[5] (\"g3*\"): display_name: a model group's name cannot contain "
+           "\"*\" (only direct models can be wildcards), got \"g3*\"\n"
+           "r.yaml:45: models[5] (\"g3*\"): routing.hash_on[0].name: not accepted for type "
+           "api_key\n"
+           "r.yaml:45: models[5] (\"g3*\"): routing.hash_on[1].name: required for type cookie\n"
+           "r.yaml:45: models[5] (\"g3*\"): routing.hash_on[2].name: expected an HTTP header "
+           "name, got a quoted string \"a b\"\n"
+           "r.yaml:45: models[5] (\"g3*\"): routing.hash_on[3].type: expected one of header, "
+           "cookie, api_key, client_ip, got \"ip\"\n"
+           "r.yaml:47: models[6] (\"g4\"): routing: expected a mapping, got a list\n"
+           "r.yaml:49: models[7] (\"g5\"): routing: expected a mapping, got null\n");
+    /* A wildcard target has no single upstream id. */
+    expect(HDR PK_MOCK "models:\n"
+                       "  - display_name: w-*\n"
+                       "    provider_key: mock\n"
+                       "    model_name: \"*\"\n"
+                       "  - display_name: g\n"
+                       "    routing: {targets: [{model: w-*}]}\n",
+           "r.yaml:12: models[1] (\"g\"): routing.targets[0].model: \"w-*\" is a wildcard model; a "
+           "target names one direct model\n");
+}
+
+/* cooldown, cost, allowed_cidrs and background_model_check on a direct model. */
+static void test_direct_blocks(void **state)
+{
+    (void)state;
+    struct sl_resources *r =
+        load_ok(HDR PK_MOCK "models:\n"
+                            "  - display_name: plain\n"
+                            "    provider_key: mock\n"
+                            "    model_name: p\n"
+                            "  - display_name: tuned\n"
+                            "    provider_key: mock\n"
+                            "    model_name: t\n"
+                            "    cooldown:\n"
+                            "      enabled: true\n"
+                            "      default_seconds: 0\n"
+                            "      max_seconds: 5\n"
+                            "      honor_retry_after: false\n"
+                            "      trigger_statuses: [503]\n"
+                            "      trigger_on_timeout: false\n"
+                            "      trigger_on_transport: false\n"
+                            "    cost: {input_per_1k: 0.0025, output_per_1k: 1e-2}\n"
+                            "    allowed_cidrs: [192.168.0.0/16]\n"
+                            "    background_model_check:\n"
+                            "      enabled: true\n"
+                            "      interval_seconds: 5\n"
+                            "      timeout_seconds: 2\n"
+                            "      prompt: ping\n"
+                            "      max_tokens: 1\n"
+                            "      stale_after_seconds: 30\n"
+                            "      ignore_statuses: [429, 408]\n");
+    const struct sl_model *p = model_named(r, "plain");
+    assert_int_equal(p->kind, SL_MODEL_DIRECT);
+    assert_true(p->cooldown.enabled && p->cooldown.honor_retry_after &&
+                p->cooldown.trigger_on_timeout && p->cooldown.trigger_on_transport);
+    assert_int_equal(p->cooldown.default_seconds, 30);
+    assert_int_equal(p->cooldown.max_seconds, 600);
+    static const int triggers[] = {401, 408, 429, 500, 502, 503, 504};
+    for (size_t i = 0; i < SL_ARRAY_LEN(triggers); i++)
+        assert_true(sl_status_set_has(&p->cooldown.trigger, triggers[i]));
+    assert_false(sl_status_set_has(&p->cooldown.trigger, 400));
+    assert_false(sl_status_set_has(&p->cooldown.trigger, 501));
+    assert_false(p->cost.set);
+    assert_int_equal(p->n_allowed_cidrs, 0);
+    assert_null(p->health_check);
+    const struct sl_model *t = model_named(r, "tuned");
+    assert_int_equal(t->cooldown.default_seconds, 0);
+    assert_int_equal(t->cooldown.max_seconds, 5);
+    assert_false(t->cooldown.honor_retry_after || t->cooldown.trigger_on_timeout ||
+                 t->cooldown.trigger_on_transport);
+    assert_true(sl_status_set_has(&t->cooldown.trigger, 503));
+    assert_false(sl_status_set_has(&t->cooldown.trigger, 429));
+    assert_true(t->cost.set);
+    assert_true(t->cost.input_per_1k == 0.0025);
+    assert_true(t->cost.output_per_1k == 0.01);
+    assert_int_equal(t->n_allowed_cidrs, 1);
+    assert_int_equal(t->allowed_cidrs[0].bits, 16);
+    assert_non_null(t->health_check);
+    assert_true(t->health_check->enabled);
+    assert_int_equal(t->health_check->interval_seconds, 5);
+    assert_int_equal(t->health_check->timeout_seconds, 2);
+    assert_int_equal(t->health_check->max_tokens, 1);
+    assert_int_equal(t->health_check->stale_after_seconds, 30);
+    assert_string_equal(t->health_check->prompt, "ping");
+    assert_true(sl_status_set_has(&t->health_check->ignore, 408));
+    sl_resources_free(r);
+
+    expect(HDR PK_MOCK "models:\n"
+                       "  - display_name: m\n"
+                       "    provider_key: mock\n"
+                       "    model_name: m\n"
+                       "    cooldown: {max_seconds: 0, trigger_statuses: [99], enable: true}\n"
+                       "    cost: {input_per_1k: -1, output_per_1k: \"0.1\"}\n"
+                       "    allowed_cidrs: [10.0.0.1, 10.0.0.0/8, \"::/129\"]\n"
+                       "    background_model_check: {enabled: true, interval_seconds: 4, "
+                       "timeout_seconds: 0, prompt: x, max_tokens: 0, stale_after_seconds: 0}\n"
+                       "  - display_name: w-*\n"
+                       "    provider_key: mock\n"
+                       "    model_name: \"*\"\n"
+                       "    background_model_check: {enabled: true, interval_seconds: 5, "
+                       "timeout_seconds: 1, prompt: x, max_tokens: 1, stale_after_seconds: 1}\n"
+                       "    cost: 1\n",
+           "r.yaml:11: models[0] (\"m\"): cooldown: enable: unknown key (did you mean "
+           "enabled?)\n"
+           "r.yaml:11: models[0] (\"m\"): cooldown.max_seconds: expected an integer from 1 to "
+           "31536000, got 0\n"
+           "r.yaml:11: models[0] (\"m\"): cooldown.trigger_statuses[0]: expected an integer from "
+           "100 to 599, got \"99\"\n"
+           "r.yaml:12: models[0] (\"m\"): cost.input_per_1k: expected a number from 0 to 1e12, "
+           "got \"-1\"\n"
+           "r.yaml:12: models[0] (\"m\"): cost.output_per_1k: expected a number from 0 to 1e12, "
+           "got a quoted string \"0.1\"\n"
+           "r.yaml:13: models[0] (\"m\"): allowed_cidrs[0]: expected a CIDR range such as "
+           "10.0.0.0/8 or fd00::/8 (one address is 10.1.2.3/32), got \"10.0.0.1\"\n"
+           "r.yaml:13: models[0] (\"m\"): allowed_cidrs[2]: expected a CIDR range such as "
+           "10.0.0.0/8 or fd00::/8 (one address is 10.1.2.3/32), got a quoted string "
+           "\"::/129\"\n"
+           "r.yaml:14: models[0] (\"m\"): background_model_check.interval_seconds: expected an "
+           "integer from 5 to 31536000, got 4\n"
+           "r.yaml:14: models[0] (\"m\"): background_model_check.timeout_seconds: expected an "
+           "integer from 1 to 3600, got 0\n"
+           "r.yaml:14: models[0] (\"m\"): background_model_check.max_tokens: expected an integer "
+           "from 1 to 4294967295, got 0\n"
+           "r.yaml:14: models[0] (\"m\"): background_model_check.stale_after_seconds: expected an "
+           "integer from 1 to 31536000, got 0\n"
+           "r.yaml:18: models[1] (\"w-*\"): background_model_check: a wildcard model has no "
+           "single upstream model to check\n"
+           "r.yaml:19: models[1] (\"w-*\"): cost: expected a mapping, got a string\n");
 }
 
 /* As in AISIX, a model's provider may differ from its key's: it is the model's vendor label
@@ -711,6 +1037,84 @@ static void test_anthropic_keys(void **state)
     assert_string_equal(r->provider_keys[2].origin.base_path, "/proxy");
     assert_int_equal(r->provider_keys[3].adapter, SL_ADAPTER_OPENAI);
     sl_resources_free(r);
+}
+
+/* capabilities: Responses by default for provider openai only; the file's list replaces the
+ * default; settled keys take the default of the vendor that settled them. */
+static void test_capabilities(void **state)
+{
+    (void)state;
+    struct sl_resources *r = load_ok(HDR "provider_keys:\n"
+                                         "  - display_name: oa\n"
+                                         "    provider: openai\n"
+                                         "    api_key: k\n"
+                                         "  - display_name: oa-off\n"
+                                         "    provider: openai\n"
+                                         "    api_key: k\n"
+                                         "    capabilities: []\n"
+                                         "  - display_name: vllm\n"
+                                         "    provider: vllm\n"
+                                         "    api_key: k\n"
+                                         "    api_base: http://127.0.0.1:8000/v1\n"
+                                         "  - display_name: vllm-on\n"
+                                         "    provider: vllm\n"
+                                         "    api_key: k\n"
+                                         "    api_base: http://127.0.0.1:8000/v1\n"
+                                         "    capabilities: [responses]\n"
+                                         "  - display_name: bare\n"
+                                         "    api_key: k\n"
+                                         "  - display_name: ant\n"
+                                         "    provider: anthropic\n"
+                                         "    api_key: k\n"
+                                         "models:\n"
+                                         "  - display_name: m\n"
+                                         "    provider: openai\n"
+                                         "    model_name: gpt\n"
+                                         "    provider_key: bare\n");
+    assert_int_equal(r->provider_keys[0].caps, SL_CAP_RESPONSES);
+    assert_int_equal(r->provider_keys[1].caps, 0);
+    assert_int_equal(r->provider_keys[2].caps, 0);
+    assert_int_equal(r->provider_keys[3].caps, SL_CAP_RESPONSES);
+    assert_int_equal(r->provider_keys[4].caps, SL_CAP_RESPONSES); /* settled by the model: openai */
+    assert_int_equal(r->provider_keys[5].caps, 0);
+    sl_resources_free(r);
+    expect(
+        HDR "provider_keys:\n"
+            "  - display_name: a\n"
+            "    provider: openai\n"
+            "    api_key: k\n"
+            "    capabilities: [responses, images]\n"
+            "  - display_name: b\n"
+            "    provider: openai\n"
+            "    api_key: k\n"
+            "    capabilities: [responses, responses]\n"
+            "  - display_name: c\n"
+            "    provider: anthropic\n"
+            "    api_key: k\n"
+            "    capabilities: [responses]\n"
+            "  - display_name: d\n"
+            "    provider: openai\n"
+            "    api_key: k\n"
+            "    capabilities: responses\n"
+            "  - display_name: e\n"
+            "    provider: gemini\n"
+            "    api_key: k\n"
+            "    capabilities: [responses]\n"
+            "  - display_name: f\n"
+            "    provider: azure-openai\n"
+            "    api_key: k\n"
+            "    api_base: https://res.openai.azure.com\n"
+            "    capabilities: [responses]\n",
+        "r.yaml:6: provider_keys[0] (\"a\"): capabilities[1]: expected responses, got \"images\"\n"
+        "r.yaml:10: provider_keys[1] (\"b\"): capabilities[1]: responses is listed twice\n"
+        "r.yaml:14: provider_keys[2] (\"c\"): capabilities: responses needs the openai adapter "
+        "(this key's family is anthropic)\n"
+        "r.yaml:18: provider_keys[3] (\"d\"): capabilities: expected a list of strings, got "
+        "\"responses\"\n"
+        "r.yaml:22: provider_keys[4] (\"e\"): capabilities: responses needs the openai adapter "
+        "(this key's family is gemini)\n"
+        "r.yaml:27: provider_keys[5] (\"f\"): capabilities: responses needs the openai adapter "
+        "(this key's family is azure-openai)\n");
 }
 
 static void test_key_without_provider(void **state)
@@ -809,13 +1213,16 @@ static void test_key_without_provider(void **state)
            "r.yaml:7: models[0] (\"d\"): provider: required: provider key \"ds\" sets neither "
            "provider nor api_base, so the model's provider decides whether the default "
            "api_base applies\n");
-    /* Families not built yet still fail naming them, with or without provider. */
+    /* Every family is built now: a bedrock key with a Bedrock API key (no region) needs its
+       endpoint, said plainly. */
     expect(HDR "provider_keys:\n"
                "  - display_name: v\n"
-               "    adapter: vertex\n"
+               "    adapter: bedrock\n"
                "    api_key: k\n",
-           "r.yaml:4: provider_keys[0] (\"v\"): adapter: \"vertex\" is not supported by sluice "
-           "yet\n");
+           "r.yaml:3: provider_keys[0] (\"v\"): api_base: required for a Bedrock API key (it "
+           "names no region): set https://bedrock-runtime.<region>.amazonaws.com, or give "
+           "api_key as the JSON object {\"access_key_id\", \"secret_access_key\", "
+           "\"session_token\"?, \"region\"}\n");
 }
 
 static void test_api_key_errors(void **state)
@@ -970,10 +1377,8 @@ static void test_limits_and_cost(void **state)
            "r.yaml:11: models[0] (\"gpt-4o-mini\"): rate_limit.concurrency: expected an integer "
            "from 0 to 4294967295, got \"4294967296\"\n"
            "r.yaml:12: models[0] (\"gpt-4o-mini\"): cost: x: unknown key\n"
-           "r.yaml:12: models[0] (\"gpt-4o-mini\"): cost.input_per_1k: expected a number from 0 "
-           "to 1e+06, got \".5\"\n"
            "r.yaml:12: models[0] (\"gpt-4o-mini\"): cost.output_per_1k: expected a number from 0 "
-           "to 1e+06, got \"NaN\"\n"
+           "to 1e12, got \"NaN\"\n"
            "r.yaml:17: api_keys[0] (\"k\"): rate_limit: expected a mapping, got a list\n"
            "r.yaml:18: api_keys[0] (\"k\"): budget.window: expected day, week or month, got "
            "\"year\"\n"
@@ -1221,7 +1626,7 @@ static void test_interpolation_errors(void **state)
            "r.yaml:9: provider_keys[1] (\"${TEAM}\"): api_key: invalid variable name BAD-NAME in "
            "\"${...}\" (expected letters, digits and \"_\")\n"
            "r.yaml:11: provider_keys[1] (\"${TEAM}\"): adapter: expected one of openai, "
-           "anthropic, bedrock, vertex, azure-openai, got \"${TEAM}\" (interpolated)\n");
+           "anthropic, azure-openai, gemini, vertex, bedrock, got \"${TEAM}\" (interpolated)\n");
     /* No environment at all. */
     expect_env(HDR PK_MOCK "models:\n  - display_name: ${X}\n", no_env,
                "r.yaml:8: models[0]: display_name: environment variable X is not set\n"
@@ -1663,6 +2068,369 @@ static void test_no_secret_in_any_message(void **state)
     sl_diag_dispose(&d);
 }
 
+/* Bedrock keys: the JSON credentials object (SigV4) or a Bedrock API key (bearer); the region
+ * gives the default endpoint; a vendor "bedrock" (or "amazon-bedrock") picks the family, also
+ * through a model when the key names none. */
+static void test_bedrock_keys(void **state)
+{
+    (void)state;
+    struct sl_resources *r = load_ok(
+        HDR "provider_keys:\n"
+            "  - display_name: aws\n"
+            "    provider: bedrock\n"
+            "    api_key: '{\"access_key_id\":\"AKIAIOSFODNN7EXAMPLE\",\"secret_access_key\":"
+            "\"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\",\"region\":\"eu-west-3\"}'\n"
+            "  - display_name: sts\n"
+            "    adapter: bedrock\n"
+            "    api_key: '{\"region\":\"us-east-1\",\"access_key_id\":\"ASIAIOSFODNN7EXAMPLE\","
+            "\"secret_access_key\":\"s/k\",\"session_token\":\"FwoGZXIvYXdzE\\u0041\"}'\n"
+            "    api_base: HTTP://127.0.0.1:9000/\n"
+            "  - display_name: bearer\n"
+            "    provider: amazon-bedrock\n"
+            "    api_key: ABSKQmVkcm9ja0FQSUtleS1\n"
+            "    api_base: https://bedrock-runtime.us-west-2.amazonaws.com\n"
+            "  - display_name: open\n"
+            "    api_key: '{\"access_key_id\":\"AKIAIOSFODNN7EXAMPLE\",\"secret_access_key\":\"x\","
+            "\"region\":\"ap-south-1\",\"session_token\":null}'\n"
+            "models:\n"
+            "  - display_name: m\n"
+            "    provider_key: open\n"
+            "    provider: bedrock\n"
+            "    model_name: us.anthropic.claude-3-5-sonnet-20241022-v2:0\n");
+    const struct sl_provider_key *k = &r->provider_keys[0];
+    assert_int_equal(k->adapter, SL_ADAPTER_BEDROCK);
+    assert_non_null(k->aws);
+    assert_string_equal(k->aws->access_key_id, "AKIAIOSFODNN7EXAMPLE");
+    assert_string_equal(k->aws->secret_access_key, "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY");
+    assert_null(k->aws->session_token);
+    assert_string_equal(k->aws->region, "eu-west-3");
+    assert_string_equal(k->api_base, "https://bedrock-runtime.eu-west-3.amazonaws.com");
+    assert_string_equal(k->origin.authority, "bedrock-runtime.eu-west-3.amazonaws.com");
+    k = &r->provider_keys[1];
+    assert_int_equal(k->adapter, SL_ADAPTER_BEDROCK);
+    assert_string_equal(k->aws->session_token, "FwoGZXIvYXdzEA"); /* JSON escapes decoded */
+    assert_string_equal(k->api_base, "http://127.0.0.1:9000");
+    assert_string_equal(k->origin.base_path, "");
+    assert_true(r->provider_keys[0].aws->serial != k->aws->serial);
+    k = &r->provider_keys[2];
+    assert_int_equal(k->adapter, SL_ADAPTER_BEDROCK);
+    assert_null(k->aws);
+    assert_string_equal(k->auth_header, "Bearer ABSKQmVkcm9ja0FQSUtleS1");
+    k = &r->provider_keys[3]; /* settled by its model */
+    assert_int_equal(k->adapter, SL_ADAPTER_BEDROCK);
+    assert_string_equal(k->aws->region, "ap-south-1");
+    assert_null(k->aws->session_token);
+    assert_string_equal(k->api_base, "https://bedrock-runtime.ap-south-1.amazonaws.com");
+    sl_resources_free(r);
+}
+
+/* Bad credential objects name the member and the rule, never a value. */
+static void test_bedrock_key_errors(void **state)
+{
+    (void)state;
+    const char *yaml =
+        HDR "provider_keys:\n"
+            "  - display_name: a\n"
+            "    provider: bedrock\n"
+            "    api_key: '{\"access_key_id\":\"AKIAIOSFODNN7EXAMPLE\",\"secret_access_key\":"
+            "\"s3cr3t\"}'\n"
+            "  - display_name: b\n"
+            "    provider: bedrock\n"
+            "    api_key: '{\"access_key_id\":\"AKIAIOSFODNN7EXAMPLE\",\"secret_access_key\":"
+            "\"s3cr3t\",\"region\":\"us-east-1\",\"regoin\":\"SECRET\"}'\n"
+            "  - display_name: c\n"
+            "    provider: bedrock\n"
+            "    api_key: '{\"access_key_id\":\"SECRET\",\"secret_access_key\":\"s3cr3t\","
+            "\"region\":\"us-east-1\"}'\n"
+            "  - display_name: d\n"
+            "    provider: bedrock\n"
+            "    api_key: '{\"access_key_id\":\"AKIAIOSFODNN7EXAMPLE\",\"secret_access_key\":\"\","
+            "\"region\":\"us-east-1\"}'\n"
+            "  - display_name: e\n"
+            "    provider: bedrock\n"
+            "    api_key: '{\"access_key_id\":\"AKIAIOSFODNN7EXAMPLE\",\"secret_access_key\":"
+            "\"s3 cr3t\",\"region\":\"US_EAST\"}'\n"
+            "  - display_name: f\n"
+            "    provider: bedrock\n"
+            "    api_key: '{\"access_key_id\": SECRET}'\n"
+            "  - display_name: g\n"
+            "    provider: bedrock\n"
+            "    api_key: '{\"access_key_id\":\"AKIAIOSFODNN7EXAMPLE\",\"secret_access_key\":"
+            "\"s3cr3t\",\"region\":\"us-east-1\",\"session_token\":7}'\n";
+    expect(yaml,
+           "r.yaml:5: provider_keys[0] (\"a\"): api_key: region: required member is missing\n"
+           "r.yaml:8: provider_keys[1] (\"b\"): api_key: unknown member (expected "
+           "access_key_id, secret_access_key, session_token, region)\n"
+           "r.yaml:11: provider_keys[2] (\"c\"): api_key: access_key_id: expected an AWS access "
+           "key id (16 to 128 upper-case letters and digits, e.g. AKIA...)\n"
+           "r.yaml:14: provider_keys[3] (\"d\"): api_key: secret_access_key: must not be empty\n"
+           "r.yaml:17: provider_keys[4] (\"e\"): api_key: secret_access_key: only printable "
+           "ASCII without spaces is allowed\n"
+           "r.yaml:20: provider_keys[5] (\"f\"): api_key: expected the JSON object "
+           "{\"access_key_id\", \"secret_access_key\", \"session_token\"?, \"region\"} or a "
+           "Bedrock API key (the value starts with '{' but is not a JSON object)\n"
+           "r.yaml:23: provider_keys[6] (\"g\"): api_key: session_token: expected a string\n");
+    struct sl_resources *r = NULL;
+    struct sl_diag d;
+    assert_int_equal(load(yaml, env, &r, &d), SL_ERR);
+    assert_no_secrets(&d);
+    sl_diag_dispose(&d);
+}
+
+/* ---- the azure-openai, gemini and vertex families (reference 6) ---- */
+
+static void test_azure_keys(void **state)
+{
+    (void)state;
+    struct sl_resources *r =
+        load_ok(HDR "provider_keys:\n"
+                    "  - display_name: a\n"
+                    "    provider: azure-openai\n"
+                    "    api_key: azure-s3cr3t\n"
+                    "    api_base: https://Res.OpenAI.Azure.com/openai/\n"
+                    "  - display_name: b\n"
+                    "    provider: azure\n"
+                    "    api_key: azure-s3cr3t\n"
+                    "    api_base: https://res.openai.azure.com\n"
+                    "    api_version: 2025-04-01-preview\n"
+                    "  - display_name: c\n"
+                    "    adapter: azure-openai\n"
+                    "    api_key: '{\"tenant_id\": \"contoso.onmicrosoft.com\", \"client_id\": "
+                    "\"app\", \"client_secret\": \"s3cr3t-entra\"}'\n"
+                    "    api_base: https://res.openai.azure.com\n"
+                    "  - display_name: d\n"
+                    "    adapter: azure-openai\n"
+                    "    api_key: |\n"
+                    "      {\"tenant_id\": \"t1\", \"client_id\": \"app\",\n"
+                    "       \"client_secret\": \"x\", \"authority_host\": "
+                    "\"http://127.0.0.1:9/\"}\n"
+                    "    api_base: https://res.openai.azure.com\n");
+    const struct sl_provider_key *k = r->provider_keys;
+    assert_int_equal(k[0].adapter, SL_ADAPTER_AZURE_OPENAI);
+    assert_string_equal(k[0].api_base, "https://res.openai.azure.com");
+    assert_string_equal(k[0].api_version, "2024-10-21");
+    assert_int_equal(k[0].cred.kind, SL_CRED_KEY);
+    assert_int_equal(k[1].adapter, SL_ADAPTER_AZURE_OPENAI);
+    assert_string_equal(k[1].api_version, "2025-04-01-preview");
+    assert_int_equal(k[2].cred.kind, SL_CRED_ENTRA);
+    assert_string_equal(k[2].cred.client_secret, "s3cr3t-entra");
+    assert_string_equal(k[2].cred.token_url,
+                        "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/"
+                        "token");
+    assert_string_equal(k[2].cred.scope, "https://cognitiveservices.azure.com/.default");
+    assert_string_equal(k[2].cred.token_origin.authority, "login.microsoftonline.com");
+    assert_string_equal(k[2].cred.token_path, "/contoso.onmicrosoft.com/oauth2/v2.0/token");
+    assert_null(k[2].auth_header); /* no "Bearer <json>" */
+    /* authority_host (a national cloud, or a test's token endpoint); a block scalar is fine. */
+    assert_string_equal(k[3].cred.token_url, "http://127.0.0.1:9/t1/oauth2/v2.0/token");
+    assert_int_equal(k[3].cred.token_origin.port, 9);
+    /* Keys with the same credential share a fingerprint, others do not. */
+    assert_memory_not_equal(k[2].cred.id, k[3].cred.id, 32);
+    sl_resources_free(r);
+}
+
+static void test_azure_key_errors(void **state)
+{
+    (void)state;
+    expect(HDR "provider_keys:\n"
+               "  - display_name: a\n"
+               "    provider: azure-openai\n"
+               "    api_key: '{\"tenant_id\": \"t\", \"client_id\": \"c\"}'\n"
+               "    api_base: https://r.openai.azure.com\n"
+               "  - display_name: b\n"
+               "    provider: azure-openai\n"
+               "    api_key: '{\"tenant_id\": \"../x\", \"client_id\": \"c\", \"client_secret\": "
+               "\"SECRET\"}'\n"
+               "    api_base: https://r.openai.azure.com\n"
+               "  - display_name: c\n"
+               "    provider: azure-openai\n"
+               "    api_key: '{\"tenant_id\": \"t\", \"client_id\": \"c\", \"client_secret\": "
+               "\"SECRET\", \"client_secrt\": 1}'\n"
+               "    api_base: https://r.openai.azure.com\n"
+               "  - display_name: d\n"
+               "    provider: azure-openai\n"
+               "    api_key: '{\"tenant_id\": \"t\", \"client_id\": \"c\", \"client_secret\": "
+               "\"SECRET\", \"authority_host\": \"https://login.example/evil\"}'\n"
+               "    api_base: https://r.openai.azure.com\n"
+               "  - display_name: e\n"
+               "    provider: azure-openai\n"
+               "    api_key: '{\"tenant_id\": \"t\", \"client_secret\": \"SECRET\"'\n"
+               "    api_base: https://r.openai.azure.com\n"
+               "  - display_name: f\n"
+               "    provider: openai\n"
+               "    api_key: k\n"
+               "    api_version: 2024-10-21\n"
+               "  - display_name: g\n"
+               "    provider: gemini\n"
+               "    api_key: |\n"
+               "      {\"not\": \"a credential\",\n"
+               "       \"for\": \"gemini\"}\n",
+           "r.yaml:5: provider_keys[0] (\"a\"): api_key: client_secret: required field is "
+           "missing\n"
+           "r.yaml:9: provider_keys[1] (\"b\"): api_key: tenant_id: expected a tenant id or "
+           "domain (letters, digits, '-', '_', '.')\n"
+           "r.yaml:13: provider_keys[2] (\"c\"): api_key: unknown field \"client_secrt\"\n"
+           "r.yaml:17: provider_keys[3] (\"d\"): api_key: authority_host: expected a bare origin "
+           "(scheme://host[:port]) without a path\n"
+           "r.yaml:21: provider_keys[4] (\"e\"): api_key: not valid JSON (line 1, column 44)\n"
+           "r.yaml:26: provider_keys[5] (\"f\"): api_version: applies only to the azure-openai "
+           "family (this key's family is openai)\n"
+           "r.yaml:29: provider_keys[6] (\"g\"): api_key: control characters are not allowed (the "
+           "key is sent in an HTTP header)\n");
+}
+
+static void test_gemini_keys(void **state)
+{
+    (void)state;
+    struct sl_resources *r = load_ok(HDR "provider_keys:\n"
+                                         "  - display_name: a\n"
+                                         "    provider: gemini\n"
+                                         "    api_key: AIza-s3cr3t\n"
+                                         "  - display_name: b\n"
+                                         "    adapter: gemini\n"
+                                         "    api_key: AIza-s3cr3t\n"
+                                         "    api_base: http://127.0.0.1:7000\n"
+                                         "  - display_name: c\n"
+                                         "    adapter: gemini\n"
+                                         "    api_key: AIza-s3cr3t\n"
+                                         "    api_base: https://proxy.example/v1/models/\n"
+                                         "  - display_name: d\n"
+                                         "    api_key: AIza-s3cr3t\n"
+                                         "models:\n"
+                                         "  - display_name: g\n"
+                                         "    provider: gemini\n"
+                                         "    model_name: gemini-2.5-flash\n"
+                                         "    provider_key: d\n");
+    const struct sl_provider_key *k = r->provider_keys;
+    assert_int_equal(k[0].adapter, SL_ADAPTER_GEMINI);
+    assert_string_equal(k[0].api_base, "https://generativelanguage.googleapis.com/v1beta");
+    assert_string_equal(k[1].api_base, "http://127.0.0.1:7000/v1beta"); /* a bare host */
+    assert_string_equal(k[2].api_base, "https://proxy.example/v1");     /* pasted /models */
+    assert_null(k[0].api_version);
+    /* A key without provider or adapter takes the model's family and its default base. */
+    assert_int_equal(k[3].adapter, SL_ADAPTER_GEMINI);
+    assert_string_equal(k[3].api_base, "https://generativelanguage.googleapis.com/v1beta");
+    sl_resources_free(r);
+}
+
+/* A fresh RSA (or EC) key as PEM, JSON-escaped for a service account's private_key. */
+static char *pem_json(const char *type)
+{
+    EVP_PKEY *key = strcmp(type, "RSA") == 0 ? EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048)
+                                             : EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *pem, *out;
+    assert_int_equal(PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL), 1);
+    long n = BIO_get_mem_data(bio, &pem);
+    out = malloc((size_t)n * 2 + 1);
+    size_t o = 0;
+    for (long i = 0; i < n; i++) {
+        if (pem[i] == '\n') {
+            out[o++] = '\\';
+            out[o++] = 'n';
+        } else {
+            out[o++] = pem[i];
+        }
+    }
+    out[o] = '\0';
+    BIO_free(bio);
+    EVP_PKEY_free(key);
+    return out;
+}
+
+static void test_vertex_keys(void **state)
+{
+    (void)state;
+    char *pem = pem_json("RSA"), *yaml;
+    yaml = sl_xasprintf(
+        HDR "provider_keys:\n"
+            "  - display_name: tok\n"
+            "    provider: vertex\n"
+            "    api_key: '{\"access_token\": \"ya29.s3cr3t\", \"project\": \"my-proj\", "
+            "\"region\": \"us-east5\"}'\n"
+            "  - display_name: sa\n"
+            "    provider: google-vertex\n"
+            "    api_key: '{\"type\": \"service_account\", \"project_id\": \"sa-proj\", "
+            "\"private_key_id\": \"k\", \"private_key\": \"%s\", \"client_email\": "
+            "\"x@sa-proj.iam.gserviceaccount.com\", \"client_id\": \"1\", \"auth_uri\": \"u\"}'\n"
+            "  - display_name: wrapped\n"
+            "    adapter: vertex\n"
+            "    api_key: '{\"project\": \"p2\", \"region\": \"global\", \"service_account_json\": "
+            "{\"type\": \"service_account\", \"private_key\": \"%s\", \"client_email\": \"e@x\", "
+            "\"token_uri\": \"http://127.0.0.1:9/token\"}}'\n"
+            "    api_base: http://127.0.0.1:9/v1/\n",
+        pem, pem);
+    struct sl_resources *r = load_ok(yaml);
+    const struct sl_provider_key *k = r->provider_keys;
+    assert_int_equal(k[0].adapter, SL_ADAPTER_VERTEX);
+    assert_int_equal(k[0].cred.kind, SL_CRED_GCP_TOKEN);
+    assert_string_equal(k[0].cred.access_token, "ya29.s3cr3t");
+    assert_string_equal(k[0].api_base, "https://us-east5-aiplatform.googleapis.com");
+    assert_int_equal(k[1].adapter, SL_ADAPTER_VERTEX);
+    assert_int_equal(k[1].cred.kind, SL_CRED_GCP_SA);
+    assert_string_equal(k[1].cred.project, "sa-proj");
+    assert_string_equal(k[1].cred.region, "us-central1"); /* a bare service account key */
+    assert_string_equal(k[1].cred.token_url, "https://oauth2.googleapis.com/token");
+    assert_string_equal(k[1].cred.scope, "https://www.googleapis.com/auth/cloud-platform");
+    assert_string_equal(k[1].cred.client_email, "x@sa-proj.iam.gserviceaccount.com");
+    assert_string_equal(k[1].api_base, "https://us-central1-aiplatform.googleapis.com");
+    assert_string_equal(k[2].cred.project, "p2");
+    assert_string_equal(k[2].cred.token_path, "/token");
+    assert_string_equal(k[2].api_base, "http://127.0.0.1:9"); /* the pasted /v1 is the family's */
+    sl_resources_free(r);
+    free(yaml);
+    free(pem);
+}
+
+static void test_vertex_key_errors(void **state)
+{
+    (void)state;
+    char *ec = pem_json("EC"), *yaml;
+    yaml = sl_xasprintf(
+        HDR "provider_keys:\n"
+            "  - display_name: a\n"
+            "    provider: vertex\n"
+            "    api_key: ya29.SECRET\n"
+            "  - display_name: b\n"
+            "    provider: vertex\n"
+            "    api_key: '{\"access_token\": \"SECRET\", \"project\": \"p\"}'\n"
+            "  - display_name: c\n"
+            "    provider: vertex\n"
+            "    api_key: '{\"type\": \"authorized_user\", \"private_key\": \"x\"}'\n"
+            "  - display_name: d\n"
+            "    provider: vertex\n"
+            "    api_key: '{\"type\": \"service_account\", \"project_id\": \"p\", \"private_key\": "
+            "\"-----BEGIN PRIVATE KEY-----\\nSECRET\\n-----END PRIVATE KEY-----\\n\", "
+            "\"client_email\": \"e@x\"}'\n"
+            "  - display_name: e\n"
+            "    provider: vertex\n"
+            "    api_key: '{\"type\": \"service_account\", \"project_id\": \"p\", \"private_key\": "
+            "\"%s\", \"client_email\": \"e@x\"}'\n"
+            "  - display_name: f\n"
+            "    provider: vertex\n"
+            "    api_key: '{\"access_token\": \"SECRET\", \"project\": \"p/../q\", \"region\": "
+            "\"r\"}'\n"
+            "  - display_name: g\n"
+            "    provider: vertex\n"
+            "    api_key: '{\"access_token\": \"SECRET\", \"project\": \"p\", \"region\": "
+            "\"us-east5\", \"token\": 1}'\n",
+        ec);
+    expect(yaml,
+           "r.yaml:5: provider_keys[0] (\"a\"): api_key: the vertex family needs a JSON "
+           "credential: {\"access_token\", \"project\", \"region\"} or a service account key\n"
+           "r.yaml:8: provider_keys[1] (\"b\"): api_key: region: required field is missing\n"
+           "r.yaml:11: provider_keys[2] (\"c\"): api_key: type: expected \"service_account\"\n"
+           "r.yaml:14: provider_keys[3] (\"d\"): api_key: private_key: not a PEM private key "
+           "OpenSSL can read\n"
+           "r.yaml:17: provider_keys[4] (\"e\"): api_key: private_key: expected an RSA key "
+           "(RS256)\n"
+           "r.yaml:20: provider_keys[5] (\"f\"): api_key: project: expected a Google Cloud "
+           "project id\n"
+           "r.yaml:23: provider_keys[6] (\"g\"): api_key: unknown field \"token\"\n");
+    free(yaml);
+    free(ec);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1673,9 +2441,15 @@ int main(void)
         cmocka_unit_test(test_common_entry_errors),
         cmocka_unit_test(test_provider_key_errors),
         cmocka_unit_test(test_anthropic_keys),
+        cmocka_unit_test(test_capabilities),
         cmocka_unit_test(test_provider_adapter_openai),
+        cmocka_unit_test(test_bedrock_keys),
+        cmocka_unit_test(test_bedrock_key_errors),
         cmocka_unit_test(test_model_errors),
         cmocka_unit_test(test_virtual_models_get_one_error),
+        cmocka_unit_test(test_routing_group),
+        cmocka_unit_test(test_routing_errors),
+        cmocka_unit_test(test_direct_blocks),
         cmocka_unit_test(test_model_provider_may_differ),
         cmocka_unit_test(test_key_without_provider),
         cmocka_unit_test(test_api_key_errors),
@@ -1698,6 +2472,11 @@ int main(void)
         cmocka_unit_test(test_load_file),
         cmocka_unit_test(test_no_variable_value_in_cross_references),
         cmocka_unit_test(test_example_file),
+        cmocka_unit_test(test_azure_keys),
+        cmocka_unit_test(test_azure_key_errors),
+        cmocka_unit_test(test_gemini_keys),
+        cmocka_unit_test(test_vertex_keys),
+        cmocka_unit_test(test_vertex_key_errors),
         cmocka_unit_test(test_no_secret_in_any_message),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

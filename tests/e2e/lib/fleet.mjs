@@ -10,18 +10,28 @@ import { startSluice, baseConfig, tempDir } from './harness.mjs';
 // The caller key every fleet accepts, allowed every model.
 export const KEY = KEYS.other;
 
-// providers: { name: api_base }; models: [{ name, provider, upstream, timeout?, stream_timeout?, retries? }]
+// Fields of a model written as they are (objects and lists as JSON, which YAML reads as flow).
+const MODEL_FIELDS = ['timeout', 'stream_timeout', 'retries', 'cooldown', 'cost', 'allowed_cidrs',
+  'background_model_check'];
+
+// providers: { name: api_base } or { name: { base, vendor } } (vendor defaults to openai);
+// models: [{ name, provider, upstream, timeout?, stream_timeout?, retries?, cooldown?, cost?,
+// allowed_cidrs?, background_model_check? }] or model groups [{ name, routing, timeout?,
+// stream_timeout?, allowed_cidrs? }].
 export function fleetResources(providers, models) {
   const lines = ['_format_version: "1"', 'provider_keys:'];
-  for (const [name, base] of Object.entries(providers)) {
-    lines.push(`  - display_name: ${name}`, '    provider: openai', `    api_key: ${UPSTREAM_KEY}`, `    api_base: ${base}`);
+  for (const [name, p] of Object.entries(providers)) {
+    const { base, vendor } = typeof p === 'string' ? { base: p, vendor: 'openai' } : p;
+    lines.push(`  - display_name: ${name}`, `    provider: ${vendor ?? 'openai'}`, `    api_key: ${UPSTREAM_KEY}`, `    api_base: ${base}`);
   }
   lines.push('models:');
   for (const m of models) {
-    lines.push(`  - display_name: ${m.name}`, `    provider_key: ${m.provider}`, `    model_name: ${m.upstream ?? m.name}`);
-    if (m.timeout !== undefined) lines.push(`    timeout: ${m.timeout}`);
-    if (m.stream_timeout !== undefined) lines.push(`    stream_timeout: ${m.stream_timeout}`);
-    if (m.retries !== undefined) lines.push(`    retries: ${m.retries}`);
+    lines.push(`  - display_name: ${m.name}`);
+    if (m.routing) lines.push(`    routing: ${JSON.stringify(m.routing)}`);
+    else lines.push(`    provider_key: ${m.provider}`, `    model_name: ${m.upstream ?? m.name}`);
+    for (const f of MODEL_FIELDS) {
+      if (m[f] !== undefined) lines.push(`    ${f}: ${JSON.stringify(m[f])}`);
+    }
   }
   lines.push('api_keys:', '  - display_name: fleet', `    key_hash: ${sha256(KEY)}`, '    allowed_models: ["*"]');
   return lines.join('\n') + '\n';
@@ -38,6 +48,7 @@ export async function startProxy({ providers, models, workers = 2, proxy = [], e
   config = config.replace(`  workers: ${workers}\n`, [`  workers: ${workers}`, ...proxy.map((l) => `  ${l}`)].join('\n') + '\n');
   const s = await startSluice({ config, dir, env });
   s.resourcesFile = file;
+  s.resources = (p, m) => s.reloadResources(fleetResources(p, m));
   s.reloadResources = async (text) => {
     writeFileSync(`${file}.next`, text);
     renameSync(`${file}.next`, file); // a reload never reads a half-written file
