@@ -26,7 +26,12 @@ const WRK_LUA = join(ROOT, 'bench/wrk/post.lua');
 const PORTKEY_VERSION = '1.15.2';
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
-const ALL_SYSTEMS = ['direct', 'nginx', 'sluice', 'portkey'];
+// sluice-gov and sluice-redis: the governed path (every caller key and model rate-limited, a
+// budget, costs, a team policy and a conditional policy; workload.mjs LIMITS 'governed'), with
+// the memory backend and with the redis backend (a redis-server on the load core). Their cost
+// is read against plain sluice in the same repetition.
+const ALL_SYSTEMS = ['direct', 'nginx', 'sluice', 'sluice-gov', 'sluice-redis', 'portkey'];
+const GOVERNED = ['sluice-gov', 'sluice-redis'];
 const ALL_CELLS = ['chat-c1', 'chat-c8', 'chat-c64', 'chat-c256', 'stream', 'stream-paced',
   'h2-c64', 'large-c8'];
 
@@ -250,10 +255,13 @@ async function startMocks(o, dir) {
   return { fast, paced };
 }
 
-async function startSluice(o, dir, mocks, keys, bin = SLUICE, name = 'sluice') {
-  writeFileSync(join(dir, 'resources.yaml'), resourcesYaml(mocks.fast.port, mocks.paced.port, keys));
-  writeFileSync(join(dir, 'sluice.yaml'), sluiceConfig(dir));
-  const p = startServer(name, bin, ['--config', join(dir, 'sluice.yaml')],
+async function startSluice(o, dir, mocks, keys, bin = SLUICE, name = 'sluice', { limits = 'none', redisUrl = null } = {}) {
+  // Each system reads its own files: the governed ones carry limits.
+  const sdir = join(dir, name);
+  mkdirSync(sdir, { recursive: true });
+  writeFileSync(join(sdir, 'resources.yaml'), resourcesYaml(mocks.fast.port, mocks.paced.port, keys, { limits }));
+  writeFileSync(join(sdir, 'sluice.yaml'), sluiceConfig(sdir, redisUrl));
+  const p = startServer(name, bin, ['--config', join(sdir, 'sluice.yaml')],
     { core: o.sutCore, outFile: join(dir, `${name}.log`) });
   const m = await waitFor(p, /sluice \S+ listening on http:\/\/\S*:(\d+)/, 'sluice');
   p.port = Number(m[1]);
@@ -320,6 +328,16 @@ async function startPortkey(o, dir, mocks) {
     `x-portkey-custom-host: http://127.0.0.1:${kind === 'paced' ? mocks.paced.port : mocks.fast.port}/v1`] });
   p.version = PORTKEY_VERSION;
   return p;
+}
+
+// A redis-server for sluice-redis, on the load core (it stands for a Redis elsewhere).
+let redisProc = null;
+async function startRedis(o, dir) {
+  const port = await freePort();
+  const p = redisProc = startServer('redis', 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
+    '--appendonly', 'no', '--protected-mode', 'no'], { core: o.loadCore, outFile: join(dir, 'redis.log') });
+  await waitFor(p, /Ready to accept connections/, 'redis-server');
+  return `redis://127.0.0.1:${port}`;
 }
 
 function directSystem(mocks) {
@@ -462,6 +480,12 @@ function summarise(results, systems, cells) {
         sum.added_p999_us = pair((a, b) => lat(a, 'p999') - lat(b, 'p999'));
         sum.added_mean_us = pair((a, b) => lat(a, 'mean') - lat(b, 'mean'));
         sum.rps_vs_direct = pair((a, b) => a.rps / b.rps);
+        if (GOVERNED.includes(s) && systems.includes('sluice')) {
+          // What governing costs: this system minus plain sluice, same repetition.
+          sum.gov_cpu_us = pair((a, b) => (a.cpu_us_per_req && b.cpu_us_per_req ? a.cpu_us_per_req - b.cpu_us_per_req : null), 'sluice');
+          sum.gov_p50_us = pair((a, b) => lat(a, 'p50') - lat(b, 'p50'), 'sluice');
+          sum.gov_p99_us = pair((a, b) => lat(a, 'p99') - lat(b, 'p99'), 'sluice');
+        }
         if (s === 'sluice' && systems.includes('base')) {
           sum.rps_vs_base = pair((a, b) => a.rps / b.rps, 'base');
           sum.cpu_vs_base = pair((a, b) => a.cpu_us_per_req / b.cpu_us_per_req, 'base');
@@ -566,6 +590,23 @@ function report(o, meta, sum, rss) {
     }
     L.push('');
   }
+  const gov = o.systems.filter((s) => GOVERNED.includes(s));
+  if (gov.length && o.systems.includes('sluice')) {
+    L.push('Governed path: sluice with every key and model rate-limited, a budget, model costs, a team policy and a ' +
+      'conditional (regex) policy (bench/workload.mjs, limits high enough never to refuse), minus plain sluice in the ' +
+      'same repetition. sluice-redis shares the limits through a redis-server on the load core (leases).');
+    L.push('');
+    L.push('| cell | system | added CPU µs/req | added p50 | added p99 | errors |');
+    L.push('|---|---|--:|--:|--:|--:|');
+    for (const c of chatCells) {
+      if (CELLS[c].tool === 'h2load') continue;
+      for (const s of gov) {
+        const x = sum[c]?.[s];
+        if (x && !x.failed) L.push(`| ${c} | ${s} | ${fmtR(x.gov_cpu_us, 2, reps)} | ${fmtUs(x.gov_p50_us, reps)} | ${fmtUs(x.gov_p99_us, reps)} | ${x.errors} |`);
+      }
+    }
+    L.push('');
+  }
   if (o.systems.includes('base')) {
     L.push(`Before/after: sluice (this build) ÷ base (${o.baseline}), pair-wise per repetition.`);
     L.push('');
@@ -613,6 +654,21 @@ function goals(o, sum, rss) {
   const r = rss.sluice;
   g.push(['idle RSS ≤ 8 MiB', r ? `${(r.idle / 1024).toFixed(1)} MiB` : 'n/a', r && r.idle <= 8192]);
   g.push(['RSS within 10 % of idle 10 s after large bodies', r && r.after ? `${(r.after / 1024).toFixed(1)} MiB = ${(r.after / r.idle).toFixed(2)}× idle` : 'n/a', r && r.after <= r.idle * 1.1]);
+  // The governed path (issue 15): memory limits on keys and models at most +1 µs each, so the
+  // whole governed set (also budgets and two policies) within +2 µs; Redis within +3 µs and no
+  // added p50 at c=64 (a median within 5 µs of plain sluice's).
+  const gm = ['chat-c8', 'chat-c64'].map((c) => get(c, 'sluice-gov', 'gov_cpu_us'));
+  if (gm.some((x) => x != null)) {
+    g.push(['governed, memory: ≤ +2 µs CPU/request (keys and models ≤ +1 µs each)', `${gm.map((x) => f(x, 2)).join(' / ')} µs at c=8/64; ` +
+      `added p99 at c=1 ${f(get('chat-c1', 'sluice-gov', 'added_p99_us'))} µs over direct`, gm.every((x) => x != null && x <= 2)]);
+  }
+  const gr = ['chat-c8', 'chat-c64'].map((c) => get(c, 'sluice-redis', 'gov_cpu_us'));
+  if (gr.some((x) => x != null)) {
+    const p50 = get('chat-c64', 'sluice-redis', 'gov_p50_us');
+    g.push(['governed, Redis: ≤ +3 µs CPU/request, no added p50 at c=64', `${gr.map((x) => f(x, 2)).join(' / ')} µs at c=8/64; ` +
+      `p50 at c=64 ${f(p50)} µs vs plain sluice; added p99 at c=1 ${f(get('chat-c1', 'sluice-redis', 'added_p99_us'))} µs over direct`,
+    gr.every((x) => x != null && x <= 3) && p50 != null && p50 <= 5]);
+  }
   const pk = get('chat-c64', 'sluice', 'rps_vs_portkey'), pkc = get('chat-c64', 'sluice', 'capacity_vs_portkey');
   g.push(['≥ 30× Portkey req/s', pk ? `${f(pk, 0)}× raw, ${f(pkc, 0)}× per core at c=64` : 'n/a (Portkey skipped)', pkc != null && pkc >= 30]);
   return ['| goal | measured | met |', '|---|---|:-:|', ...g.map(([a, b, ok]) => `| ${a} | ${b} | ${ok ? 'yes' : 'no'} |`)].join('\n') + '\n';
@@ -661,6 +717,9 @@ async function main() {
   const skipped = {};
   systems.direct = directSystem(mocks);
   const starters = { nginx: startNginx, sluice: (oo, d, m) => startSluice(oo, d, m, keys), portkey: startPortkey,
+    'sluice-gov': (oo, d, m) => startSluice(oo, d, m, keys, SLUICE, 'sluice-gov', { limits: 'governed' }),
+    'sluice-redis': async (oo, d, m) => startSluice(oo, d, m, keys, SLUICE, 'sluice-redis',
+      { limits: 'governed', redisUrl: await startRedis(oo, d) }),
     base: (oo, d, m) => startSluice(oo, d, m, keys, o.baseline, 'base') };
   for (const s of o.systems.filter((x) => x !== 'direct')) {
     try {
@@ -751,6 +810,7 @@ async function main() {
   if (o.updateDocs) updateDocs(`${machine}\n\n${table}\n${goalTable}`);
 
   for (const s of active) if (s !== 'direct') await systems[s].stop();
+  if (redisProc) await redisProc.stop();
   await mocks.fast.stop();
   await mocks.paced.stop();
   rmSync(dir, { recursive: true, force: true });

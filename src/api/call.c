@@ -765,6 +765,7 @@ static void limited(struct call *c)
         a->status = 429;
         a->error = "rate_limited";
         a->limited = true;
+        a->ms = (uint32_t)SL_MIN((sl_now_us() - c->attempt_start_us) / 1000, UINT32_MAX);
     }
     struct failure f = {.kind = FAIL_LIMITED, .status = 429};
     enum step step = next_step(c, &f);

@@ -10,7 +10,7 @@ import { startMock, startSluice, baseConfig, tempDir, teardown, eventually, slee
 import { providerAndModels, chat, openStream, inOneWindow, sha256, UPSTREAM_KEY } from './lib/limits.mjs';
 import { startRedis } from './lib/redis.mjs';
 
-const K = { fleet: 'sk-fleet', outage: 'sk-outage', tpm: 'sk-tpm', budget: 'sk-budget', conc: 'sk-conc' };
+const K = { group: 'sk-group', fleet: 'sk-fleet', outage: 'sk-outage', tpm: 'sk-tpm', budget: 'sk-budget', conc: 'sk-conc' };
 // ratelimit_lease.c: a 600 rpm limit leases at most max(1, 600 / 256) = 2 units at a time, so
 // six workers overshoot by at most (6 - 1) * (2 - 1) = 5 requests (docs/limits.md).
 const FLEET_LIMIT = 600;
@@ -26,7 +26,20 @@ function resources(apiBase) {
     provider_key: mock
     model_name: up-m
     cost: {input_per_1k: 1, output_per_1k: 2}
+  - display_name: t1
+    provider_key: mock
+    model_name: up-t1
+    rate_limit: {rpm: 2}
+  - display_name: t2
+    provider_key: mock
+    model_name: up-t2
+  - display_name: grp
+    routing:
+      targets: [{model: t1}, {model: t2}]
 `) + `api_keys:
+  - display_name: group
+    key_hash: ${sha256(K.group)}
+    allowed_models: ["*"]
   - display_name: fleet
     key_hash: ${sha256(K.fleet)}
     allowed_models: ["*"]
@@ -227,4 +240,17 @@ test('no concurrency slot leaks in Redis after 1,000 aborted streams across the 
   }
   for (const s of fleet) assert.equal((await chat(s, K.conc)).status, 429);
   for (const h of held) h.abort();
+});
+
+test("a group's target limit shared by the fleet: each attempt waits on Redis for its own lease; the third call fails over", async () => {
+  await inOneWindow(60, 5);
+  const served = [];
+  // One call per process: each worker holds no lease yet, so each attempt waits on Redis.
+  for (let i = 0; i < 3; i++) {
+    const r = await chat(fleet[i], K.group, { model: 'grp' });
+    assert.equal(r.status, 200, r.text);
+    served.push(r.headers.get('x-sluice-served-by'));
+  }
+  assert.deepEqual(served, ['t1', 't1', 't2']);
+  await fleet[2].waitFor(/attempts="t1 rate_limited \d+ms, t2 200 \d+ms"/, 'the refused attempt logged');
 });

@@ -58,7 +58,7 @@ test('a group: each target reserves its own rpm per attempt; a refused target fa
   }
   // t1 allows two a minute; the third request is refused by t1's limit and served by t2.
   assert.deepEqual(served, ['t1', 't1', 't2']);
-  await g.sluice.waitFor(/served_by="t2".*attempts="t1 rate_limited 0ms, t2 200 \d+ms"|attempts="t1 rate_limited 0ms, t2 200 \d+ms".*served_by="t2"/,
+  await g.sluice.waitFor(/served_by="t2".*attempts="t1 rate_limited \d+ms, t2 200 \d+ms"|attempts="t1 rate_limited \d+ms, t2 200 \d+ms".*served_by="t2"/,
     'the refused attempt logged');
   // Priced by the target that answered (t2 costs 1000x t1): the mock's reply has usage.
   await g.sluice.waitFor(/served_by="t2"[^\n]*cost_usd=[1-9]|cost_usd=[1-9][^\n]*served_by="t2"/, 't2 priced the request');
@@ -68,7 +68,7 @@ test('a group: each target reserves its own rpm per attempt; a refused target fa
   assert.deepEqual(r.json, { error: { message: 'request limit exceeded (requests)', type: 'rate_limit_exceeded', code: 'rate_limit_exceeded' } });
   const ra = Number(r.headers.get('retry-after'));
   assert.ok(ra >= 1 && ra <= 60, `Retry-After ${ra}`);
-  await g.sluice.waitFor(/status=429 [^\n]*limit="model:rpm"[^\n]*attempts="t1 rate_limited 0ms, t2 rate_limited 0ms"/, 'the 429 logged with both attempts');
+  await g.sluice.waitFor(/status=429 [^\n]*limit="model:rpm"[^\n]*attempts="t1 rate_limited \d+ms, t2 rate_limited \d+ms"/, 'the 429 logged with both attempts');
   // A limit is not the target's failure: no failure counted, no cooldown.
   assert.equal(await metric(g.sluice, 'sluice_target_failures_total{target="t1"}'), fail0);
   assert.equal(await metric(g.sluice, 'sluice_target_cooldown{target="t1"}'), 0);
