@@ -151,8 +151,8 @@ test('OpenAI SDK, stream: ConverseStream frames split across reads become chunks
   assert.equal(up.headers.accept, 'application/vnd.amazon.eventstream');
   const m1 = await scrapeMetrics(s);
   const d = (k) => (m1.get(k) ?? 0) - (m0.get(k) ?? 0);
-  assert.equal(d('sluice_tokens_total{model="llama",type="prompt"}'), 9);
-  assert.equal(d('sluice_tokens_total{model="llama",type="completion"}'), 5);
+  assert.equal(d('sluice_tokens_total{key="caller",model="llama",type="prompt"}'), 9);
+  assert.equal(d('sluice_tokens_total{key="caller",model="llama",type="completion"}'), 5);
 });
 
 const tools = [{ type: 'function', function: { name: 'get_weather', description: 'Weather now', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
@@ -319,8 +319,8 @@ test('Claude SDK to Claude, stream: base64 chunks decoded into Anthropic events,
   assert.equal(up.headers['x-amzn-bedrock-accept'], 'application/json');
   const m1 = await scrapeMetrics(s);
   const d = (k) => (m1.get(k) ?? 0) - (m0.get(k) ?? 0);
-  assert.equal(d('sluice_tokens_total{model="claude",type="prompt"}'), 21);
-  assert.equal(d('sluice_tokens_total{model="claude",type="completion"}'), 7);
+  assert.equal(d('sluice_tokens_total{key="caller",model="claude",type="prompt"}'), 21);
+  assert.equal(d('sluice_tokens_total{key="caller",model="claude",type="completion"}'), 7);
   // an exception frame ends the Claude SDK's stream with Anthropic's error
   const r = await fetch(`http://127.0.0.1:${s.port}/v1/messages`, {
     method: 'POST', headers: { 'x-api-key': KEY, 'content-type': 'application/json' },

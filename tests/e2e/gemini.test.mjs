@@ -111,8 +111,8 @@ test('chat streams: Gemini events become chunks, and the caller gets [DONE] and 
   const up = await lastUpstream();
   assert.equal(up.path, '/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse');
   const m1 = await scrapeMetrics(s);
-  assert.equal((m1.get('sluice_tokens_total{model="gemini",type="completion"}') ?? 0) -
-    (m0.get('sluice_tokens_total{model="gemini",type="completion"}') ?? 0), 4);
+  assert.equal((m1.get('sluice_tokens_total{key="caller",model="gemini",type="completion"}') ?? 0) -
+    (m0.get('sluice_tokens_total{key="caller",model="gemini",type="completion"}') ?? 0), 4);
 });
 
 test('tools: declarations with the schema subset, a call, and its result with a stable id', async () => {
