@@ -257,7 +257,9 @@ static void harness_init(struct harness *h)
 
 static void harness_dispose(struct harness *h)
 {
+    h2o_multithread_queue_t *queue = h->ctx.queue;
     h2o_context_dispose(&h->ctx);
+    free(queue); /* h2o 2.2.5's evloop h2o_multithread_destroy_queue does not free it */
     h2o_evloop_destroy(h->loop);
     h2o_config_dispose(&h->gc);
 }
