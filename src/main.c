@@ -9,6 +9,7 @@
 #include <sys/time.h>
 
 #include "sluice/boot.h"
+#include "sluice/cache_phase.h"
 #include "sluice/config.h"
 #include "sluice/diag.h"
 #include "sluice/h2o.h"
@@ -270,6 +271,7 @@ static int serve(const struct cli *cli)
                     pe.has_https ? pe.https.display : "none",
                     pe.has_http ? pe.http.display : "none", pe.n_no_proxy,
                     pe.n_no_proxy == 1 ? "y" : "ies");
+    sl_cache_check_policies(cfg, res);
     /* Name resolution for upstreams runs on h2o's resolver threads, shared by all workers. */
     h2o_hostinfo_max_threads = 4;
     sl_metrics_config_loaded(1, unix_now());
