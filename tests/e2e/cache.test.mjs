@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
-import { teardown, eventually, sleep } from './lib/harness.mjs';
+import { teardown, eventually, sleep, curl } from './lib/harness.mjs';
 import { startLimited, chat, metric, sha256, UPSTREAM_KEY } from './lib/limits.mjs';
 
 const K = { a: 'sk-cache-a', b: 'sk-cache-b', tpm: 'sk-cache-tpm' };
@@ -272,6 +272,21 @@ test('streams: a hit replays an Anthropic stream the @anthropic-ai/sdk parses, t
   assert.ok(b.final.usage.output_tokens > 0);
   assert.equal(b.events.at(-1), 'message_stop');
   assert.deepEqual(b.events, a.events);
+});
+
+test('over HTTP/2 a stored stream and a stored JSON reply are replayed whole', async () => {
+  for (const stream of [true, false]) {
+    const body = JSON.stringify({ model: 'm', stream, ...fresh({ mock: { chunks: 5 } }).extra });
+    const send = () => curl(['--http2-prior-knowledge', '-X', 'POST', '-H', `authorization: Bearer ${K.a}`,
+      '-H', 'content-type: application/json', '--data-binary', '@-', g.sluice.url('/v1/chat/completions')], { input: body });
+    const a = await send();
+    const b = await send();
+    assert.match(a.statusLine, /^HTTP\/2 200/);
+    assert.equal(a.headers['x-sluice-cache'], 'miss');
+    assert.equal(b.headers['x-sluice-cache'], 'hit');
+    assert.equal(b.body, a.body);
+    if (stream) assert.match(b.body, /data: \[DONE\]\n\n$/);
+  }
 });
 
 test('a stream cut before its end is not stored, nor one carrying an in-band error (Anthropic too)', async () => {
