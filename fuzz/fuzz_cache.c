@@ -1,13 +1,12 @@
 /* The response cache's parsers of peer bytes: a value read back from Redis (sl_cache_value_read),
  * which must round-trip exactly when accepted and never yield a content type that could split a
  * header; and a request body as the key sees it (sl_cache_key), which must give the same key
- * twice and the same key after jansson's own canonical form is fed back. */
+ * twice and the same key with whitespace added between its tokens. */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <jansson.h>
 
 #include "fuzz_check.h"
 #include "sluice/base.h"
@@ -32,6 +31,36 @@ static void check_value(struct sl_str v)
     sl_cache_entry_unref(e);
 }
 
+/* body with a space and a line feed after every structural character outside strings. */
+static char *spaced(struct sl_str body, size_t *len)
+{
+    char *out = malloc(3 * body.len + 1);
+    CHECK(out != NULL);
+    size_t o = 0;
+    bool in_string = false, escape = false;
+    for (size_t i = 0; i < body.len; i++) {
+        char ch = body.ptr[i];
+        out[o++] = ch;
+        if (in_string) {
+            if (escape)
+                escape = false;
+            else if (ch == '\\')
+                escape = true;
+            else if (ch == '"')
+                in_string = false;
+            continue;
+        }
+        if (ch == '"') {
+            in_string = true;
+        } else if (ch == '{' || ch == '[' || ch == ',' || ch == ':') {
+            out[o++] = ' ';
+            out[o++] = '\n';
+        }
+    }
+    *len = o;
+    return out;
+}
+
 static void check_key(struct sl_str body)
 {
     struct sl_cache_key_input in = {.route = "chat_completions",
@@ -43,17 +72,11 @@ static void check_key(struct sl_str body)
     if (sl_cache_key(&in, &a) != SL_OK)
         return;
     CHECK(sl_cache_key(&in, &b) == SL_OK && memcmp(a.d, b.d, sizeof(a.d)) == 0);
-    json_t *root = json_loadb(body.ptr, body.len, JSON_ALLOW_NUL | JSON_DECODE_ANY, NULL);
-    CHECK(root != NULL);
-    char *canon = json_dumps(root, JSON_SORT_KEYS | JSON_ENCODE_ANY | JSON_INDENT(2));
-    json_decref(root);
-    if (canon == NULL)
-        return;
-    in.body = sl_str_from_cstr(canon);
-    /* Re-reading a printed real may change its last digit; only compare when it reads back. */
-    if (sl_cache_key(&in, &b) == SL_OK && strpbrk(canon, ".eE") == NULL)
-        CHECK(memcmp(a.d, b.d, sizeof(a.d)) == 0);
-    free(canon);
+    size_t n;
+    char *s = spaced(body, &n);
+    in.body = sl_str_init(s, n);
+    CHECK(sl_cache_key(&in, &b) == SL_OK && memcmp(a.d, b.d, sizeof(a.d)) == 0);
+    free(s);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -3,8 +3,9 @@
  * Key: SHA-256 over length-prefixed fields: a version tag, the route (which fixes the caller's
  * dialect and operation), the alias the caller named, the form (JSON or stream), the policy id,
  * its purge_generation, the caller key's name when the policy is scoped to keys, and the request
- * body in canonical form (jansson: members sorted by name, compact, numbers as jansson prints
- * them), without the members that do not change the answer (sl_cache_key says which).
+ * body in canonical form (walked with json.h: strings decoded, object members sorted by name,
+ * numbers as written, whitespace gone), without the members that do not change the answer
+ * (sl_cache_key says which).
  *
  * Store: one per process, shared by the workers. Sixteen shards, each a hash table and an LRU
  * list under its own mutex, held only for table and list updates (never across I/O or a
@@ -42,11 +43,11 @@ struct sl_cache_key_input {
     struct sl_str body;   /* the request body (JSON) */
 };
 
-/* Fills out. Returns SL_OK, or SL_EPARSE when the body is not JSON jansson reads (an integer
- * past 64 bits, for one): such a request is not cached. Members left out of the body: "stream"
- * (the form is a field of its own), "user" and "metadata" (caller identifiers for the provider's
- * abuse monitoring and logs: OpenAI's end-user id, Anthropic's metadata.user_id, OpenAI's
- * stored-completion tags), which do not change the answer. "stream_options" stays: its
+/* Fills out. Returns SL_OK, or SL_EPARSE when the body is not a valid JSON object (or nests
+ * deeper than SL_JSON_DEFAULT_MAX_DEPTH): such a request is not cached. Members left out of the
+ * body: "stream" (the form is a field of its own), "user" and "metadata" (caller identifiers for
+ * the provider's abuse monitoring and logs: OpenAI's end-user id, Anthropic's metadata.user_id,
+ * OpenAI's stored-completion tags), which do not change the answer. "stream_options" stays: its
  * include_usage decides whether the caller's stream carries the usage chunk, and the cache
  * replays the bytes the caller received. */
 int sl_cache_key(const struct sl_cache_key_input *in, struct sl_cache_key *out);

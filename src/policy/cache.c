@@ -4,15 +4,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
 #include <openssl/evp.h>
 
 #include "sluice/base.h"
+#include "sluice/buf.h"
 #include "sluice/cache.h"
+#include "sluice/json.h"
 
 /* ---- the key ---- */
 
 #define KEY_VERSION "sluice-cache-v1"
+
+/* SHA-256, fetched once: OpenSSL 3 looks an implicit EVP_sha256() up on every init. */
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+static EVP_MD *sha256_md;
+
+static void fetch_md(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    SL_ASSERT(sha256_md != NULL);
+}
 
 /* Body members that do not change the answer (cache.h). */
 static const char *const ignored_members[] = {"stream", "user", "metadata"};
@@ -32,39 +43,202 @@ static void put_cstr(EVP_MD_CTX *ctx, const char *s)
     put_field(ctx, s, s != NULL ? strlen(s) : 0);
 }
 
-/* The body without the ignored members, sorted and compact; NULL when it is not JSON. */
-static char *canonical_body(struct sl_str body, size_t *len)
+/* ---- the canonical body ----
+ *
+ * The body is walked with the project's scanner (json.h) and written in a prefix-free form, so
+ * two bodies give the same bytes exactly when they hold the same values: "s" and a 4-byte length
+ * before each string (decoded: "h\u0069" is "hi"), "n" and a length before each number (its
+ * text: 1 and 1.0 differ), "N", "T", "F" for null and the booleans, "[" ... "]" around arrays,
+ * "{" ... "}" around objects whose members are sorted by name. Whitespace never reaches it. No
+ * DOM is built: jansson's parse and print cost five times the whole hit. */
+
+#define CANON_MAX_DEPTH SL_JSON_DEFAULT_MAX_DEPTH
+
+struct canon {
+    struct sl_buf out;
+    struct sl_buf scratch; /* a decoded string */
+};
+
+struct canon_member {
+    struct sl_str name; /* decoded */
+    char *owned;        /* name's storage when it had escapes */
+    struct sl_json_member val;
+    size_t index;
+};
+
+static int put_tagged(struct sl_buf *b, char tag, struct sl_str s)
 {
-    json_error_t err;
-    json_t *root = json_loadb(body.ptr, body.len, JSON_ALLOW_NUL | JSON_DECODE_ANY, &err);
-    if (root == NULL)
-        return NULL;
-    if (json_is_object(root)) {
-        for (size_t i = 0; i < SL_ARRAY_LEN(ignored_members); i++)
-            json_object_del(root, ignored_members[i]);
+    uint8_t head[5] = {(uint8_t)tag, (uint8_t)(s.len >> 24), (uint8_t)(s.len >> 16),
+                       (uint8_t)(s.len >> 8), (uint8_t)s.len};
+    if (s.len > UINT32_MAX)
+        return SL_E2BIG;
+    int rc = sl_buf_append(b, head, sizeof(head));
+    return rc == SL_OK && s.len != 0 ? sl_buf_append(b, s.ptr, s.len) : rc;
+}
+
+/* The decoded text of a raw string (quotes included): raw itself without escapes. */
+static int decode(struct canon *c, struct sl_str raw, struct sl_str *out)
+{
+    if (memchr(raw.ptr, '\\', raw.len) == NULL) {
+        *out = sl_str_init(raw.ptr + 1, raw.len - 2);
+        return SL_OK;
     }
-    size_t n = json_dumpb(root, NULL, 0, JSON_SORT_KEYS | JSON_COMPACT | JSON_ENCODE_ANY);
-    char *out = n != 0 ? sl_xmalloc(n) : NULL;
-    if (out != NULL &&
-        json_dumpb(root, out, n, JSON_SORT_KEYS | JSON_COMPACT | JSON_ENCODE_ANY) != n) {
-        free(out);
-        out = NULL;
+    sl_buf_reset(&c->scratch);
+    int rc = sl_json_unescape(raw, &c->scratch);
+    *out = sl_buf_str(&c->scratch);
+    return rc;
+}
+
+static int cmp_members(const void *pa, const void *pb)
+{
+    const struct canon_member *a = pa, *b = pb;
+    size_t n = SL_MIN(a->name.len, b->name.len);
+    int r = n != 0 ? memcmp(a->name.ptr, b->name.ptr, n) : 0;
+    if (r != 0)
+        return r;
+    if (a->name.len != b->name.len)
+        return a->name.len < b->name.len ? -1 : 1;
+    return a->index < b->index ? -1 : (a->index > b->index);
+}
+
+static int put_value(struct canon *c, const struct sl_json_member *v, unsigned depth, bool top);
+
+static bool is_ignored(struct sl_str name)
+{
+    for (size_t i = 0; i < SL_ARRAY_LEN(ignored_members); i++) {
+        if (sl_str_eq(name, sl_str_from_cstr(ignored_members[i])))
+            return true;
     }
-    json_decref(root);
-    *len = n;
-    return out;
+    return false;
+}
+
+/* Reads the members of an object (n of them) with their decoded names; *got says how many
+ * entries of m were filled (their owned names are freed by the caller, even on failure). */
+static int read_members(struct canon *c, struct sl_str obj, struct canon_member *m, size_t n,
+                        size_t *got)
+{
+    struct sl_json_iter it;
+    struct sl_json_key key;
+    struct sl_json_member val;
+    int more;
+    *got = 0;
+    if (sl_json_iter_init(&it, obj, CANON_MAX_DEPTH) != SL_OK)
+        return SL_EPARSE;
+    while ((more = sl_json_iter_next(&it, &key, &val)) == 1) {
+        if (*got == n)
+            return SL_EPARSE;
+        struct canon_member *e = &m[(*got)++];
+        *e = (struct canon_member){.name = key.raw, .val = val, .index = *got};
+        if (!key.escaped)
+            continue;
+        struct sl_str d;
+        if (decode(c, sl_str_init(key.raw.ptr - 1, key.raw.len + 2), &d) != SL_OK)
+            return SL_EPARSE;
+        e->owned = sl_str_dup(d);
+        e->name = sl_str_init(e->owned, d.len);
+    }
+    return more == 0 ? SL_OK : SL_EPARSE;
+}
+
+static int put_object(struct canon *c, const struct sl_json_member *v, unsigned depth, bool top)
+{
+    size_t n = v->count, got = 0;
+    struct canon_member *m = sl_xcalloc(n != 0 ? n : 1, sizeof(*m));
+    int rc = read_members(c, v->value, m, n, &got);
+    if (rc == SL_OK)
+        qsort(m, got, sizeof(*m), cmp_members);
+    if (rc == SL_OK)
+        rc = sl_buf_append(&c->out, "{", 1);
+    for (size_t i = 0; i < got && rc == SL_OK; i++) {
+        if (top && is_ignored(m[i].name))
+            continue;
+        rc = put_tagged(&c->out, 's', m[i].name);
+        if (rc == SL_OK)
+            rc = put_value(c, &m[i].val, depth + 1, false);
+    }
+    if (rc == SL_OK)
+        rc = sl_buf_append(&c->out, "}", 1);
+    for (size_t i = 0; i < got; i++)
+        free(m[i].owned);
+    free(m);
+    return rc;
+}
+
+static int put_array(struct canon *c, const struct sl_json_member *v, unsigned depth)
+{
+    struct sl_json_iter it;
+    struct sl_json_member el;
+    int rc = sl_json_iter_init(&it, v->value, CANON_MAX_DEPTH);
+    if (rc == SL_OK)
+        rc = sl_buf_append(&c->out, "[", 1);
+    int more = 0;
+    while (rc == SL_OK && (more = sl_json_iter_next(&it, NULL, &el)) == 1)
+        rc = put_value(c, &el, depth + 1, false);
+    if (rc == SL_OK && more != 0)
+        rc = SL_EPARSE;
+    return rc == SL_OK ? sl_buf_append(&c->out, "]", 1) : rc;
+}
+
+static int put_value(struct canon *c, const struct sl_json_member *v, unsigned depth, bool top)
+{
+    struct sl_str d;
+    if (depth > CANON_MAX_DEPTH)
+        return SL_EPARSE;
+    switch (v->type) {
+    case SL_JSON_NULL:
+        return sl_buf_append(&c->out, "N", 1);
+    case SL_JSON_TRUE:
+        return sl_buf_append(&c->out, "T", 1);
+    case SL_JSON_FALSE:
+        return sl_buf_append(&c->out, "F", 1);
+    case SL_JSON_NUMBER:
+        return put_tagged(&c->out, 'n', v->value);
+    case SL_JSON_STRING:
+        return decode(c, v->value, &d) == SL_OK ? put_tagged(&c->out, 's', d) : SL_EPARSE;
+    case SL_JSON_ARRAY:
+        return put_array(c, v, depth);
+    case SL_JSON_OBJECT:
+        return put_object(c, v, depth, top);
+    default:
+        return SL_EPARSE;
+    }
+}
+
+/* The canonical form of body (a JSON object) into c->out. */
+static int canonical_body(struct canon *c, struct sl_str body)
+{
+    struct sl_json_iter it;
+    if (sl_json_iter_init(&it, body, CANON_MAX_DEPTH) != SL_OK || !sl_json_iter_is_object(&it))
+        return SL_EPARSE;
+    struct sl_str t = sl_str_trim(body);
+    /* The object's member count: walk it once (values are validated as they come). */
+    struct sl_json_member top = {.type = SL_JSON_OBJECT, .value = t};
+    struct sl_json_member val;
+    struct sl_json_key key;
+    int rc;
+    while ((rc = sl_json_iter_next(&it, &key, &val)) == 1)
+        top.count++;
+    if (rc != 0)
+        return SL_EPARSE;
+    return put_value(c, &top, 0, true);
 }
 
 int sl_cache_key(const struct sl_cache_key_input *in, struct sl_cache_key *out)
 {
-    size_t blen = 0;
-    char *body = canonical_body(in->body, &blen);
-    if (body == NULL)
+    struct canon c;
+    /* Tags and lengths take at most 5 bytes per value, and a value takes at least 1 byte. */
+    sl_buf_init(&c.out, 6 * in->body.len + 64);
+    sl_buf_init(&c.scratch, in->body.len + 1);
+    if (canonical_body(&c, in->body) != SL_OK) {
+        sl_buf_dispose(&c.out);
+        sl_buf_dispose(&c.scratch);
         return SL_EPARSE;
+    }
     char gen[24];
     int glen = snprintf(gen, sizeof(gen), "%llu", (unsigned long long)in->purge_generation);
+    pthread_once(&md_once, fetch_md);
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    SL_ASSERT(ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1);
+    SL_ASSERT(ctx != NULL && EVP_DigestInit_ex(ctx, sha256_md, NULL) == 1);
     put_cstr(ctx, KEY_VERSION);
     put_cstr(ctx, in->route);
     put_field(ctx, in->alias.ptr, in->alias.len);
@@ -79,11 +253,12 @@ int sl_cache_key(const struct sl_cache_key_input *in, struct sl_cache_key *out)
         put_cstr(ctx, "env");
         put_field(ctx, NULL, 0);
     }
-    put_field(ctx, body, blen);
+    put_field(ctx, c.out.ptr, c.out.len);
     unsigned int mdlen = 0;
     SL_ASSERT(EVP_DigestFinal_ex(ctx, out->d, &mdlen) == 1 && mdlen == SL_CACHE_KEY_BYTES);
     EVP_MD_CTX_free(ctx);
-    free(body);
+    sl_buf_dispose(&c.out);
+    sl_buf_dispose(&c.scratch);
     return SL_OK;
 }
 
