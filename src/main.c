@@ -144,7 +144,8 @@ static void print_resources_ok(const char *file, const struct sl_resources *res)
            res->n_models, res->n_api_keys);
 }
 
-static int validate_resources_file(const char *path)
+/* cfg (may be NULL): the config the file is checked with (cache policies that cannot cache). */
+static int validate_resources_file(const char *path, const struct sl_config *cfg)
 {
     struct sl_diag diag;
     struct sl_resources *res = NULL;
@@ -154,6 +155,8 @@ static int validate_resources_file(const char *path)
         sl_boot_print_errors(&diag);
         rc = 1;
     } else {
+        if (cfg != NULL)
+            sl_cache_print_policy_warnings(cfg, res, stderr);
         print_resources_ok(path, res);
         sl_resources_free(res);
     }
@@ -195,12 +198,12 @@ static int validate(const struct cli *cli)
                    cfg->proxy.workers);
             /* A config that names a resources file only boots if that file loads too. */
             if (cfg->resources_file != NULL && cli->resources == NULL &&
-                validate_resources_file(cfg->resources_file) != 0)
+                validate_resources_file(cfg->resources_file, cfg) != 0)
                 rc = 1;
             sl_config_free(cfg);
         }
     }
-    if (cli->resources != NULL && validate_resources_file(cli->resources) != 0)
+    if (cli->resources != NULL && validate_resources_file(cli->resources, NULL) != 0)
         rc = 1;
     return rc;
 }

@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "sluice/h2o.h"
 
@@ -40,6 +41,9 @@ void sl_cache_process_free(struct sl_cache_process *p);
 /* Logs a warning for each enabled policy that cannot cache: backend redis without cache.redis,
  * or backend memory with cache.memory.max_bytes 0 (at start and after each reload). */
 void sl_cache_check_policies(const struct sl_config *cfg, const struct sl_resources *res);
+/* The same for sluice validate: "sluice: <file>:<line>: ..." lines on fp. */
+void sl_cache_print_policy_warnings(const struct sl_config *cfg, const struct sl_resources *res,
+                                    FILE *fp);
 
 /* A worker's handle (its cache.redis connection, when configured), on the worker's thread. */
 struct sl_cache_worker *sl_cache_worker_new(h2o_context_t *ctx, const struct sl_config *cfg,

@@ -75,21 +75,50 @@ void sl_cache_process_free(struct sl_cache_process *p)
     free(p);
 }
 
-void sl_cache_check_policies(const struct sl_config *cfg, const struct sl_resources *res)
+/* Each enabled policy that cannot cache, as "<file>:<line>: <what>" through emit. */
+static void unusable_policies(const struct sl_config *cfg, const struct sl_resources *res,
+                              void (*emit)(void *ud, const char *line), void *ud)
 {
+    char msg[1024];
     for (size_t i = 0; i < res->n_cache_policies; i++) {
         const struct sl_cache_policy *pol = &res->cache_policies[i];
+        const char *why = NULL;
         if (!pol->enabled)
             continue;
         if (pol->backend == SL_CACHE_BACKEND_REDIS && !cfg->cache.has_redis)
-            sl_log_warn("%s:%u: cache_policies[%zu] (\"%s\"): backend redis needs cache.redis in "
-                        "%s: requests it matches are not cached (status disabled)",
-                        res->file, pol->line, i, pol->name, cfg->file);
+            why = "backend redis needs cache.redis in";
         else if (pol->backend == SL_CACHE_BACKEND_MEMORY && cfg->cache.memory_max_bytes == 0)
-            sl_log_warn("%s:%u: cache_policies[%zu] (\"%s\"): cache.memory.max_bytes is 0 in %s: "
-                        "requests it matches are not cached (status disabled)",
-                        res->file, pol->line, i, pol->name, cfg->file);
+            why = "cache.memory.max_bytes is 0 in";
+        if (why == NULL)
+            continue;
+        snprintf(msg, sizeof(msg),
+                 "%s:%u: cache_policies[%zu] (\"%s\"): %s %s: requests it matches are not cached "
+                 "(status disabled)",
+                 res->file, pol->line, i, pol->name, why, cfg->file);
+        emit(ud, msg);
     }
+}
+
+static void emit_log(void *ud, const char *line)
+{
+    SL_UNUSED(ud);
+    sl_log_warn("%s", line);
+}
+
+static void emit_print(void *ud, const char *line)
+{
+    fprintf(ud, "sluice: %s\n", line);
+}
+
+void sl_cache_check_policies(const struct sl_config *cfg, const struct sl_resources *res)
+{
+    unusable_policies(cfg, res, emit_log, NULL);
+}
+
+void sl_cache_print_policy_warnings(const struct sl_config *cfg, const struct sl_resources *res,
+                                    FILE *fp)
+{
+    unusable_policies(cfg, res, emit_print, fp);
 }
 
 /* Redis outages are logged once for the process: by the first worker to lose it, and by the

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
-import { teardown, eventually, sleep, curl } from './lib/harness.mjs';
+import { teardown, eventually, sleep, curl, runSluice } from './lib/harness.mjs';
 import { startLimited, chat, metric, sha256, UPSTREAM_KEY } from './lib/limits.mjs';
 
 const K = { a: 'sk-cache-a', b: 'sk-cache-b', tpm: 'sk-cache-tpm' };
@@ -143,6 +143,9 @@ test('a redis policy without cache.redis does not cache (and never falls back to
   }
   assert.equal(await upstreamCalls(), calls + 2);
   await g.sluice.waitFor(/model="redisy".*cache="disabled"/, 'disabled in the access log');
+  const v = await runSluice(['validate', '--config', g.sluice.configFile]);
+  assert.equal(v.code, 0, v.stderr);
+  assert.match(v.stderr, /^sluice: \S+resources\.yaml:\d+: cache_policies\[3\] \("no-redis"\): backend redis needs cache\.redis in \S+config\.yaml: requests it matches are not cached \(status disabled\)$/m);
 });
 
 test('Cache-Control: no-cache skips the read but stores; no-store skips the write', async () => {
