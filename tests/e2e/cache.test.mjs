@@ -312,7 +312,7 @@ test('a stream cut before its end is not stored, nor one carrying an in-band err
   }
 });
 
-test('the memory bound holds under a flood of distinct requests', async () => {
+test('the memory bound holds under a flood of distinct requests', async (t) => {
   const BOUND = 2 * 1024 * 1024;
   const small = await startLimited({ resources, config: `cache:\n  memory:\n    max_bytes: ${BOUND}\n` });
   try {
@@ -336,6 +336,7 @@ test('the memory bound holds under a flood of distinct requests', async () => {
     // RSS grows by at most the bound plus a stated overhead (16 MiB: allocator arenas and
     // fragmentation of two workers), far below the 36 MB that went through.
     const grown = rss() - before;
+    t.diagnostic(`held ${bytes} bytes in ${entries} entries, ${evictions} evictions, RSS grew by ${grown} bytes`);
     assert.ok(grown < BOUND + 16 * 1024 * 1024, `RSS grew by ${grown} bytes`);
   } finally {
     await teardown(() => small.sluice.stop(), () => small.mock.stop());
