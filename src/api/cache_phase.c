@@ -263,12 +263,17 @@ static void miss(struct cache_req *cr)
     count(cr, "miss", 0);
 }
 
-static void redis_key(const struct cache_req *cr, char *buf, size_t cap, struct sl_str *out)
+/* "<key_prefix>:cache:<key in hex>", in the request's pool (key_prefix has no length cap). */
+static struct sl_str redis_key(const struct cache_req *cr)
 {
     char hex[2 * SL_CACHE_KEY_BYTES + 1];
+    const char *prefix = cr->w->cfg->cache.redis.key_prefix;
+    size_t cap = strlen(prefix) + sizeof(":cache:") + sizeof(hex);
+    char *buf = h2o_mem_alloc_pool(&cr->x->req->pool, cap);
     sl_cache_key_hex(&cr->key, hex);
-    int n = snprintf(buf, cap, "%s:cache:%s", cr->w->cfg->cache.redis.key_prefix, hex);
-    *out = sl_str_init(buf, (size_t)SL_MIN((size_t)SL_MAX(n, 0), cap - 1));
+    int n = snprintf(buf, cap, "%s:cache:%s", prefix, hex);
+    SL_ASSERT(n > 0 && (size_t)n < cap);
+    return sl_str_init(buf, (size_t)n);
 }
 
 static void on_redis_get(void *ud, const struct sl_redis_reply *reply, const char *why)
@@ -293,15 +298,12 @@ static void on_redis_get(void *ud, const struct sl_redis_reply *reply, const cha
 /* SL_AGAIN while Redis answers, or SL_OK after a miss it could not even ask. */
 static int redis_lookup(struct cache_req *cr)
 {
-    char buf[256];
-    struct sl_str key;
     if (!sl_redis_is_ready(cr->w->redis)) {
         atomic_fetch_add_explicit(&cr->w->p->redis_errors, 1, memory_order_relaxed);
         miss(cr);
         return SL_OK;
     }
-    redis_key(cr, buf, sizeof(buf), &key);
-    struct sl_str argv[] = {SL_STRLIT("GET"), key};
+    struct sl_str argv[] = {SL_STRLIT("GET"), redis_key(cr)};
     cr->get = sl_redis_command(cr->w->redis, 2, argv, on_redis_get, cr);
     if (cr->get == NULL) {
         atomic_fetch_add_explicit(&cr->w->p->redis_errors, 1, memory_order_relaxed);
@@ -370,13 +372,12 @@ static void on_redis_set(void *ud, const struct sl_redis_reply *reply, const cha
 
 static void store_redis(struct cache_req *cr, struct sl_cache_entry *e)
 {
-    char kbuf[256], ttl[24];
-    struct sl_str key;
+    char ttl[24];
     if (!sl_redis_is_ready(cr->w->redis)) {
         atomic_fetch_add_explicit(&cr->w->p->redis_errors, 1, memory_order_relaxed);
         return;
     }
-    redis_key(cr, kbuf, sizeof(kbuf), &key);
+    struct sl_str key = redis_key(cr);
     size_t vlen = sl_cache_value_len(e);
     char *v = sl_xmalloc(vlen);
     sl_cache_value_write(e, v);
