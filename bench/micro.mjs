@@ -9,7 +9,7 @@
 // few instructions per request, so a regression shows in review.
 //
 //   bench/micro.sh [--n1 200] [--n2 1200] [--scenario NAME|all] [--top 25]
-//                  [--limits none|keys|models|governed|redis]
+//                  [--limits none|keys|models|governed|redis] [--cache none|memory|redis]
 //
 // Scenarios: chat, stream, large (OpenAI passthrough); anthropic, anthropic-stream (Anthropic
 // Messages passthrough); translated, translated-stream (OpenAI chat callers on a Claude model);
@@ -23,6 +23,12 @@
 // on every model, or the whole governed set (keys, budgets, models, costs, two policies) with
 // the memory backend, or with the redis backend ("redis": a redis-server is started, not under
 // valgrind). Compare with --limits none for the instructions the limits add per request.
+//
+// --cache memory|redis adds one cache policy (scope env) matching every request, so after the
+// first request of a run every one is a hit: the per-request count is a hit's cost (memory: the
+// key and the store; redis: the key and one GET round trip). Compare with --cache none (a
+// proxied miss) for docs/cache.md's hit-versus-miss figures. Scenarios that are not cached
+// (responses*) cost what they cost without it.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync, readFileSync, existsSync, openSync, rmSync, mkdirSync } from 'node:fs';
@@ -37,7 +43,7 @@ const SLUICE = process.env.SL_MICRO_SLUICE ?? join(BUILD, 'sluice'); // another 
 const MOCK = join(BUILD, 'tests/mock/sluice-mock');
 const CLIENT = join(BUILD, 'bench/sl-bench-client');
 
-const o = { n1: 200, n2: 1200, scenario: 'all', top: 25, json: null, limits: 'none' };
+const o = { n1: 200, n2: 1200, scenario: 'all', top: 25, json: null, limits: 'none', cache: 'none' };
 for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i], v = process.argv[i + 1];
   if (a === '--n1') { o.n1 = Number(v); i++; }
@@ -46,7 +52,8 @@ for (let i = 2; i < process.argv.length; i++) {
   else if (a === '--top') { o.top = Number(v); i++; }
   else if (a === '--json') { o.json = v; i++; }
   else if (a === '--limits' && [...LIMITS, 'redis'].includes(v)) { o.limits = v; i++; }
-  else { console.error(`usage: bench/micro.sh [--n1 N] [--n2 N] [--scenario NAME|all] [--top K] [--json FILE] [--limits ${[...LIMITS, 'redis'].join('|')}]`); process.exit(2); }
+  else if (a === '--cache' && ['none', 'memory', 'redis'].includes(v)) { o.cache = v; i++; }
+  else { console.error(`usage: bench/micro.sh [--n1 N] [--n2 N] [--scenario NAME|all] [--top K] [--json FILE] [--limits ${[...LIMITS, 'redis'].join('|')}] [--cache none|memory|redis]`); process.exit(2); }
 }
 if (!(o.n2 > o.n1 && o.n1 > 0)) { console.error('micro: need 0 < n1 < n2'); process.exit(2); }
 
@@ -167,15 +174,16 @@ async function main() {
   // Fixed keys so runs are comparable (the key's hash decides nothing but must be stable).
   const keys = Array.from({ length: N_KEYS }, (_, i) => `sk-bench-${i}-${'0'.repeat(24)}`);
   let redisUrl = null;
-  if (o.limits === 'redis') {
+  if (o.limits === 'redis' || o.cache === 'redis') {
     const rport = 20000 + (process.pid % 20000);
     start('redis-server', ['--port', String(rport), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], join(dir, 'redis.log'));
     redisUrl = `redis://127.0.0.1:${rport}`;
     await sleep(300);
   }
   const limits = o.limits === 'redis' ? 'governed' : o.limits;
-  writeFileSync(join(dir, 'resources.yaml'), resourcesYaml(port, port, keys, { gemini: true, limits }));
-  writeFileSync(join(dir, 'sluice.yaml'), sluiceConfig(dir, redisUrl));
+  writeFileSync(join(dir, 'resources.yaml'), resourcesYaml(port, port, keys, { gemini: true, limits, cache: o.cache }));
+  writeFileSync(join(dir, 'sluice.yaml'), sluiceConfig(dir, o.limits === 'redis' ? redisUrl : null,
+    o.cache === 'redis' ? redisUrl : null));
   writeFileSync(join(dir, 'chat.json'), chatBody('bench-42'));
   writeFileSync(join(dir, 'stream.json'), chatBody('bench-42', { stream: true }));
   writeFileSync(join(dir, 'large.json'), chatBody('bench-42', {}, 120 * 1024));

@@ -32,6 +32,10 @@ const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) |
 // is read against plain sluice in the same repetition.
 const ALL_SYSTEMS = ['direct', 'nginx', 'sluice', 'sluice-gov', 'sluice-redis', 'portkey'];
 const GOVERNED = ['sluice-gov', 'sluice-redis'];
+// sluice-cache (opt-in, --systems ...,sluice-cache): plain sluice with one memory cache policy on
+// every request; a cell repeats one body, so after its first request every one is a hit
+// (docs/cache.md: a memory hit against sluice's proxied miss on the same core).
+const OPTIONAL_SYSTEMS = ['sluice-cache'];
 const ALL_CELLS = ['chat-c1', 'chat-c8', 'chat-c64', 'chat-c256', 'stream', 'stream-paced',
   'h2-c64', 'large-c8'];
 
@@ -41,6 +45,7 @@ const HELP = `Usage: bench/run [options]
   --reps N              measured runs per system and cell (default 5)
   --warmup SECS         warm-up per system and cell (default 2)
   --systems LIST        comma-separated subset of ${ALL_SYSTEMS.join(',')}
+                        (also ${OPTIONAL_SYSTEMS.join(',')}, not run by default)
   --cells LIST          comma-separated subset of ${ALL_CELLS.join(',')}
   --sut-core N          core of the system under test (default 0)
   --load-core N         core of the mocks and load generators (default 1)
@@ -75,7 +80,7 @@ function parseArgs(argv) {
       default: die(`unknown option ${a}\n${HELP}`);
     }
   }
-  for (const s of o.systems) if (!ALL_SYSTEMS.includes(s)) die(`unknown system ${s}`);
+  for (const s of o.systems) if (![...ALL_SYSTEMS, ...OPTIONAL_SYSTEMS].includes(s)) die(`unknown system ${s}`);
   for (const c of o.cells) if (!ALL_CELLS.includes(c)) die(`unknown cell ${c}`);
   if (!(o.duration > 0) || !(o.reps >= 1)) die('--duration and --reps must be positive');
   if (!o.systems.includes('direct')) o.systems.unshift('direct'); // every ratio needs it
@@ -255,11 +260,11 @@ async function startMocks(o, dir) {
   return { fast, paced };
 }
 
-async function startSluice(o, dir, mocks, keys, bin = SLUICE, name = 'sluice', { limits = 'none', redisUrl = null } = {}) {
+async function startSluice(o, dir, mocks, keys, bin = SLUICE, name = 'sluice', { limits = 'none', redisUrl = null, cache = 'none' } = {}) {
   // Each system reads its own files: the governed ones carry limits.
   const sdir = join(dir, name);
   mkdirSync(sdir, { recursive: true });
-  writeFileSync(join(sdir, 'resources.yaml'), resourcesYaml(mocks.fast.port, mocks.paced.port, keys, { limits }));
+  writeFileSync(join(sdir, 'resources.yaml'), resourcesYaml(mocks.fast.port, mocks.paced.port, keys, { limits, cache }));
   writeFileSync(join(sdir, 'sluice.yaml'), sluiceConfig(sdir, redisUrl));
   const p = startServer(name, bin, ['--config', join(sdir, 'sluice.yaml')],
     { core: o.sutCore, outFile: join(dir, `${name}.log`) });
@@ -720,6 +725,7 @@ async function main() {
     'sluice-gov': (oo, d, m) => startSluice(oo, d, m, keys, SLUICE, 'sluice-gov', { limits: 'governed' }),
     'sluice-redis': async (oo, d, m) => startSluice(oo, d, m, keys, SLUICE, 'sluice-redis',
       { limits: 'governed', redisUrl: await startRedis(oo, d) }),
+    'sluice-cache': (oo, d, m) => startSluice(oo, d, m, keys, SLUICE, 'sluice-cache', { cache: 'memory' }),
     base: (oo, d, m) => startSluice(oo, d, m, keys, o.baseline, 'base') };
   for (const s of o.systems.filter((x) => x !== 'direct')) {
     try {

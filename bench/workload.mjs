@@ -71,7 +71,8 @@ const MODEL_LIMIT = '    rate_limit: {rpm: 100000000, tpm: 100000000000, concurr
 
 // With gemini, a Gemini API key on the fast mock and a model gemini-bench every caller may use
 // (bench/micro.sh's translation scenarios). limits: one of LIMITS.
-export function resourcesYaml(fastPort, pacedPort, keys, { gemini = false, limits = 'none' } = {}) {
+// cache: 'none', or the backend ('memory', 'redis') of one cache policy on every request.
+export function resourcesYaml(fastPort, pacedPort, keys, { gemini = false, limits = 'none', cache = 'none' } = {}) {
   const withKeys = limits === 'keys' || limits === 'governed';
   const withModels = limits === 'models' || limits === 'governed';
   const governed = limits === 'governed';
@@ -124,13 +125,15 @@ export function resourcesYaml(fastPort, pacedPort, keys, { gemini = false, limit
       '    group_by: [api_key]',
       '    limits: {rpm: 100000000, tpm: 100000000000}');
   }
+  if (cache !== 'none') L.push('cache_policies:', `  - {name: bench, backend: ${cache}, scope: env}`);
   return L.join('\n') + '\n';
 }
 
-// redisUrl: the redis backend for the limits (else memory).
-export function sluiceConfig(dir, redisUrl = null) {
+// redisUrl: the redis backend for the limits (else memory); cacheRedisUrl: cache.redis.
+export function sluiceConfig(dir, redisUrl = null, cacheRedisUrl = null) {
   const rl = redisUrl ? `ratelimit:\n  backend: redis\n  redis:\n    url: ${redisUrl}\n` : '';
-  return `${rl}proxy:
+  const cache = cacheRedisUrl ? `cache:\n  redis:\n    url: ${cacheRedisUrl}\n` : '';
+  return `${rl}${cache}proxy:
   addr: 127.0.0.1:0
   workers: 1
 resources_file: ${join(dir, 'resources.yaml')}

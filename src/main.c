@@ -9,6 +9,7 @@
 #include <sys/time.h>
 
 #include "sluice/boot.h"
+#include "sluice/cache_phase.h"
 #include "sluice/config.h"
 #include "sluice/diag.h"
 #include "sluice/h2o.h"
@@ -143,7 +144,8 @@ static void print_resources_ok(const char *file, const struct sl_resources *res)
            res->n_models, res->n_api_keys);
 }
 
-static int validate_resources_file(const char *path)
+/* cfg (may be NULL): the config the file is checked with (cache policies that cannot cache). */
+static int validate_resources_file(const char *path, const struct sl_config *cfg)
 {
     struct sl_diag diag;
     struct sl_resources *res = NULL;
@@ -153,6 +155,8 @@ static int validate_resources_file(const char *path)
         sl_boot_print_errors(&diag);
         rc = 1;
     } else {
+        if (cfg != NULL)
+            sl_cache_print_policy_warnings(cfg, res, stderr);
         print_resources_ok(path, res);
         sl_resources_free(res);
     }
@@ -194,12 +198,12 @@ static int validate(const struct cli *cli)
                    cfg->proxy.workers);
             /* A config that names a resources file only boots if that file loads too. */
             if (cfg->resources_file != NULL && cli->resources == NULL &&
-                validate_resources_file(cfg->resources_file) != 0)
+                validate_resources_file(cfg->resources_file, cfg) != 0)
                 rc = 1;
             sl_config_free(cfg);
         }
     }
-    if (cli->resources != NULL && validate_resources_file(cli->resources) != 0)
+    if (cli->resources != NULL && validate_resources_file(cli->resources, NULL) != 0)
         rc = 1;
     return rc;
 }
@@ -270,6 +274,7 @@ static int serve(const struct cli *cli)
                     pe.has_https ? pe.https.display : "none",
                     pe.has_http ? pe.http.display : "none", pe.n_no_proxy,
                     pe.n_no_proxy == 1 ? "y" : "ies");
+    sl_cache_check_policies(cfg, res);
     /* Name resolution for upstreams runs on h2o's resolver threads, shared by all workers. */
     h2o_hostinfo_max_threads = 4;
     sl_metrics_config_loaded(1, unix_now());

@@ -83,7 +83,7 @@ struct sl_redis_config {
     } tls_opts;
     uint64_t connect_timeout_ms; /* DNS, TCP, TLS and AUTH */
     uint64_t timeout_ms;         /* a command without its reply this long breaks the connection */
-    char *on_error;              /* "allow" or "deny" */
+    char *on_error;              /* "allow" or "deny"; NULL in cache.redis (a miss) */
     bool deny_on_error;          /* resolved from on_error */
     char *key_prefix;            /* every key this process writes starts with it */
 };
@@ -178,6 +178,15 @@ struct sl_config {
         uint64_t concurrency_ttl_secs;
         struct sl_redis_config redis;
     } ratelimit;
+
+    /* The response cache (docs/cache.md): the memory store's bound, and the Redis that redis
+     * cache policies use (none: those policies do not cache). */
+    struct {
+        char *backend_name;        /* legacy and ignored: "memory" or "redis" */
+        uint64_t memory_max_bytes; /* the process's memory store: keys, bodies and overhead */
+        bool has_redis;            /* a cache.redis block is given */
+        struct sl_redis_config redis;
+    } cache;
 
     struct {
         /* Secrets that seal the ids of responses created through Responses upstreams (respid.h):

@@ -33,6 +33,7 @@ struct sl_upstreams;
 struct sl_metrics_worker;
 struct sl_upstream_req;
 struct sl_rl_worker;
+struct sl_cache_worker;
 struct sl_exchange;
 struct sl_route;
 
@@ -45,6 +46,7 @@ struct sl_services {
     h2o_timeout_t *client_watch;       /* a 1 s tick for requests that watch their caller */
     const _Atomic bool *draining;      /* the process is shutting down */
     struct sl_rl_worker *limits;       /* this worker's rate limiter */
+    struct sl_cache_worker *cache;     /* the response cache (api/cache_phase.c) */
     unsigned worker;                   /* this worker's index (per-worker balancer state) */
 };
 
@@ -56,6 +58,7 @@ enum sl_mod {
        Responses routes: the sealer of response ids, api/responses.c); the upstream phase hands
        it to the dialect and the translators as sl_xlate_ctx.dialect_state. */
     SL_MOD_DIALECT,
+    SL_MOD_CACHE, /* the response cache (api/cache_phase.c) */
     SL_MOD_COUNT,
 };
 
@@ -132,8 +135,10 @@ struct sl_exchange *sl_exchange_of(h2o_req_t *req);
  * line, whether the response completed or the caller left. */
 void sl_exchange_log_ready(struct sl_exchange *x);
 
-/* The response's head is being sent (the server's response filter): modules add headers. */
-void sl_exchange_response_start(struct sl_exchange *x);
+/* The response's head is being sent (the server's response filter): modules add headers and
+ * may insert an output stream in front of slot (the cache's tee); returns the slot the next
+ * ostream goes in. */
+h2o_ostream_t **sl_exchange_response_start(struct sl_exchange *x, h2o_ostream_t **slot);
 
 /* Finds the route and runs its phases (404/405 in the OpenAI envelope when none matches). */
 void sl_exchange_dispatch(struct sl_exchange *x);
@@ -167,6 +172,7 @@ int sl_phase_route(struct sl_exchange *x);
 int sl_phase_access(struct sl_exchange *x);
 int sl_phase_limits(struct sl_exchange *x);
 int sl_phase_plan(struct sl_exchange *x);
+int sl_phase_cache(struct sl_exchange *x); /* api/cache_phase.c */
 int sl_phase_upstream(struct sl_exchange *x);
 
 /* The limits module's hooks (api/limits.c): at the response head (x-ratelimit-* headers; usage

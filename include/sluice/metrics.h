@@ -67,6 +67,11 @@ void sl_metrics_inflight(struct sl_metrics_worker *m, const char *route, int del
 void sl_metrics_ratelimit_rejection(struct sl_metrics_worker *m, const char *layer,
                                     const char *reason);
 
+/* The response cache's decision for a request of policy (its name): result is the static name
+ * "hit", "miss" or "bypass"; a hit also adds the tokens its answer had cost (tokens saved). */
+void sl_metrics_cache(struct sl_metrics_worker *m, const char *policy, const char *result,
+                      uint64_t tokens_saved);
+
 /* Control thread: the result of a configuration reload. On success, generation is the one now
  * serving and unix_time the moment it took over; on failure both are ignored (the previous
  * generation keeps serving) and only the failure is counted. */
@@ -92,6 +97,14 @@ struct sl_metrics_process {
     uint64_t redis_calls;
     uint64_t redis_fallback_allowed; /* counted in the process while Redis was unreachable */
     uint64_t redis_fallback_denied;  /* refused while Redis was unreachable (on_error: deny) */
+    /* The response cache: the memory store, and cache.redis (rendered only when cache_redis). */
+    uint64_t cache_bytes;
+    uint64_t cache_entries;
+    uint64_t cache_evictions;
+    uint64_t cache_expirations;
+    bool cache_redis;
+    bool cache_redis_up;
+    uint64_t cache_redis_errors;
 };
 
 /* Appends the whole exposition (text format 0.0.4) to out: the families of the n per-worker
@@ -116,6 +129,10 @@ void sl_metrics_render(const struct sl_metrics_process *p,
  *   ratelimit_rejections_total{layer,reason} counter
  *   ratelimit_redis_up gauge, ratelimit_redis_failures_total, ratelimit_redis_calls_total,
  *   ratelimit_redis_fallback_total{decision="allow"|"deny"} counters (redis backend only)
+ *   cache_requests_total{policy,result="hit"|"miss"|"bypass"} counter,
+ *   cache_tokens_saved_total{policy} counter, cache_bytes and cache_entries gauges,
+ *   cache_evictions_total, cache_expirations_total counters; cache_redis_up gauge,
+ *   cache_redis_errors_total counter (cache.redis only)
  *   upstream_errors_total{model,kind} counter
  *   in_flight_requests{route} gauge
  *   target_attempts_total, target_retries_total, target_failovers_total,

@@ -49,6 +49,7 @@ struct sl_reqlog {
     bool has_cost;           /* the model has a cost: cost_usd is logged */
     uint64_t cost_nusd;      /* the request's price in nano-dollars */
     const char *limited;     /* the limit that refused the request ("api_key:rpm"), or NULL */
+    const char *cache;       /* the response cache: "hit", "miss", "bypass", "disabled" or NULL */
     struct sl_str served_by; /* a model group's request: the target that answered */
     struct sl_reqlog_attempt attempts[SL_REQLOG_MAX_ATTEMPTS];
     uint8_t n_attempts;

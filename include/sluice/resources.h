@@ -379,6 +379,42 @@ struct sl_api_key {
     unsigned line;
 };
 
+/* cache_policies (reference 3.9 and 9; docs/cache.md): which requests the response cache
+ * answers, where entries live and for how long. The first enabled policy whose applies_to
+ * matches a request wins. */
+enum sl_cache_applies {
+    SL_CACHE_APPLIES_ALL = 0,
+    SL_CACHE_APPLIES_MODEL,   /* model:<display_name>: the model entry the alias resolved to */
+    SL_CACHE_APPLIES_API_KEY, /* api_key:<display_name>: the caller's key */
+};
+
+enum sl_cache_backend {
+    SL_CACHE_BACKEND_MEMORY = 0, /* the process's store, shared by its workers */
+    SL_CACHE_BACKEND_REDIS,      /* cache.redis, shared by every replica */
+};
+
+enum sl_cache_scope {
+    SL_CACHE_SCOPE_API_KEY = 0, /* entries are the caller key's own */
+    SL_CACHE_SCOPE_ENV,         /* entries are shared by every caller */
+};
+
+/* ttl_seconds bounds, as in the reference. */
+#define SL_CACHE_TTL_DEFAULT 3600u
+#define SL_CACHE_TTL_MAX     604800u
+
+struct sl_cache_policy {
+    char *name;
+    char id[37]; /* UUIDv5 of "cache_policies/<name>" (the reference's file id) */
+    unsigned line;
+    bool enabled;
+    enum sl_cache_applies applies;
+    char *applies_ref; /* the model's or key's display name; NULL for all */
+    enum sl_cache_backend backend;
+    enum sl_cache_scope scope;
+    uint64_t ttl_secs;         /* 1 .. SL_CACHE_TTL_MAX */
+    uint64_t purge_generation; /* part of every key: bumping it forgets the policy's entries */
+};
+
 struct sl_resources {
     char *file;
     struct sl_provider_key *provider_keys;
@@ -389,6 +425,8 @@ struct sl_resources {
     size_t n_api_keys;
     struct sl_rl_policy *policies; /* rate_limit_policies, in file order */
     size_t n_policies;
+    struct sl_cache_policy *cache_policies; /* in file order */
+    size_t n_cache_policies;
     void *_index; /* private lookup tables */
     /* private: what sl_route_bind attached, released by _unbind when the resources are freed */
     void *_route;

@@ -71,6 +71,8 @@ struct sl_worker {
     struct sl_metrics_worker *metrics;
     /* This worker's side of the rate limiter (its Redis connection and leases, if any). */
     struct sl_rl_worker *limits;
+    /* This worker's side of the response cache (its cache.redis connection, if any). */
+    struct sl_cache_worker *cache;
     /* Fires every second for requests watching their HTTP/1.1 client socket (h2o 2.2 does not
      * read it while a handler works, so a caller who leaves is otherwise noticed too late). */
     h2o_timeout_t client_watch_timeout;

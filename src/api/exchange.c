@@ -10,6 +10,9 @@
  *   plan     the client's address; the direct models to try, in order:  api/phases.c,
  *            a group's tags, ranges, tiers, strategy, health (400, 403,  route/
  *            503); a direct model's ranges (403)
+ *   cache    the response cache: a hit replies from the entry, a miss   api/cache_phase.c
+ *            tees the reply into it (chat, completions, embeddings,
+ *            messages; cache_policies)
  *   create   POST /v1/responses: previous_response_id opened, the plan   api/responses.c
  *            kept to its provider key; each target's id sealer
  *   upstream the call: request built (spliced or translated), sent,     api/call.c
@@ -24,6 +27,7 @@
 #include <string.h>
 
 #include "sluice/base.h"
+#include "sluice/cache_phase.h"
 #include "sluice/errors.h"
 #include "sluice/exchange.h"
 #include "sluice/metrics.h"
@@ -33,9 +37,9 @@
 #define ENV_EXCHANGE      "sl.x"
 #define ERROR_MESSAGE_MAX 1024
 
-static sl_phase_fn *const proxied[] = {
-    sl_phase_auth,   sl_phase_inspect, sl_phase_route,    sl_phase_access,
-    sl_phase_limits, sl_phase_plan,    sl_phase_upstream, NULL};
+static sl_phase_fn *const proxied[] = {sl_phase_auth,   sl_phase_inspect,  sl_phase_route,
+                                       sl_phase_access, sl_phase_limits,   sl_phase_plan,
+                                       sl_phase_cache,  sl_phase_upstream, NULL};
 /* POST /v1/responses: the id sealer depends on each planned target's provider key, and
  * previous_response_id narrows the plan to the key that holds the response. */
 static sl_phase_fn *const responses[] = {sl_phase_auth,
@@ -141,9 +145,10 @@ void sl_exchange_log_ready(struct sl_exchange *x)
     sl_limits_finish(x);
 }
 
-void sl_exchange_response_start(struct sl_exchange *x)
+h2o_ostream_t **sl_exchange_response_start(struct sl_exchange *x, h2o_ostream_t **slot)
 {
     sl_limits_response_start(x);
+    return sl_cache_response_start(x, slot);
 }
 
 /* ---- phases ---- */

@@ -435,14 +435,24 @@ static int pick(struct loader *l, const char *path, const char *value, const cha
     return -1;
 }
 
+/* "<prefix>.<key>" for a Redis block's key (ratelimit.redis or cache.redis). */
+static const char *redis_path(char *buf, size_t cap, const char *prefix, const char *key)
+{
+    snprintf(buf, cap, "%s.%s", prefix, key);
+    return buf;
+}
+
 /* What the url carries (user, password, database) may also be given as keys, but not both: one
  * of them would be silently ignored. */
-static void take_from_url(struct loader *l, const char *path, char **field, char **from_url)
+static void take_from_url(struct loader *l, const char *prefix, const char *key, char **field,
+                          char **from_url)
 {
+    char path[64];
     if (*from_url == NULL)
         return;
     if (*field != NULL)
-        report_key(l, row(path), "also given in ratelimit.redis.url; set it in one place");
+        report_key(l, row(redis_path(path, sizeof(path), prefix, key)),
+                   "also given in %s.url; set it in one place", prefix);
     else
         *field = *from_url;
     if (*field != *from_url) {
@@ -452,10 +462,12 @@ static void take_from_url(struct loader *l, const char *path, char **field, char
     *from_url = NULL;
 }
 
-static void check_redis_tls(struct loader *l, struct sl_redis_config *r)
+static void check_redis_tls(struct loader *l, const char *prefix, struct sl_redis_config *r)
 {
-    const char *cert = "ratelimit.redis.tls.client_cert_file",
-               *key = "ratelimit.redis.tls.client_key_file", *ca = "ratelimit.redis.tls.ca_file";
+    char cert[64], key[64], ca[64];
+    redis_path(cert, sizeof(cert), prefix, "tls.client_cert_file");
+    redis_path(key, sizeof(key), prefix, "tls.client_key_file");
+    redis_path(ca, sizeof(ca), prefix, "tls.ca_file");
     bool has_cert = r->tls_opts.client_cert_file != NULL,
          has_key = r->tls_opts.client_key_file != NULL;
     if (has_cert != has_key)
@@ -471,21 +483,25 @@ static void check_redis_tls(struct loader *l, struct sl_redis_config *r)
     }
 }
 
-/* ratelimit.redis: single mode, a url parsed into host, port and TLS, credentials in one place. */
-static void check_redis(struct loader *l, struct sl_redis_config *r, bool needed)
+/* A Redis block (ratelimit.redis, cache.redis): single mode, a url parsed into host, port and
+ * TLS, credentials in one place. needed: the url is required (named by why_needed). */
+static void check_redis(struct loader *l, const char *prefix, struct sl_redis_config *r,
+                        const char *why_needed)
 {
     static const char *const modes[] = {"single", "cluster", "sentinel", NULL};
     static const char *const on_error[] = {"allow", "deny", NULL};
-    const struct sl__cfg_key *kurl = row("ratelimit.redis.url");
-    int m = pick(l, "ratelimit.redis.mode", r->mode, modes);
+    char path[64];
+    const struct sl__cfg_key *kurl = row(redis_path(path, sizeof(path), prefix, "url"));
+    int m = pick(l, redis_path(path, sizeof(path), prefix, "mode"), r->mode, modes);
     if (m > 0)
-        report_key(l, row("ratelimit.redis.mode"),
+        report_key(l, row(path),
                    "%s is not supported by sluice yet (only single: one Redis server)", modes[m]);
-    r->deny_on_error = pick(l, "ratelimit.redis.on_error", r->on_error, on_error) == 1;
+    if (r->on_error != NULL)
+        r->deny_on_error =
+            pick(l, redis_path(path, sizeof(path), prefix, "on_error"), r->on_error, on_error) == 1;
     if (r->url == NULL) {
-        if (needed && !origin_of(l, kurl)->bad)
-            sl_diag_add(l->diag, 0,
-                        "ratelimit.redis.url: required when ratelimit.backend is redis");
+        if (why_needed != NULL && !origin_of(l, kurl)->bad)
+            sl_diag_add(l->diag, 0, "%s.url: required when %s", prefix, why_needed);
         return;
     }
     struct sl__redis_url u;
@@ -498,15 +514,15 @@ static void check_redis(struct loader *l, struct sl_redis_config *r, bool needed
     u.host = NULL;
     r->port = u.port;
     r->tls = u.tls;
-    take_from_url(l, "ratelimit.redis.username", &r->username, &u.username);
-    take_from_url(l, "ratelimit.redis.password", &r->password, &u.password);
-    if (u.has_database && origin_of(l, row("ratelimit.redis.database"))->set)
-        report_key(l, row("ratelimit.redis.database"),
-                   "also given in ratelimit.redis.url; set it in one place");
+    take_from_url(l, prefix, "username", &r->username, &u.username);
+    take_from_url(l, prefix, "password", &r->password, &u.password);
+    const struct sl__cfg_key *kdb = row(redis_path(path, sizeof(path), prefix, "database"));
+    if (u.has_database && origin_of(l, kdb)->set)
+        report_key(l, kdb, "also given in %s.url; set it in one place", prefix);
     else if (u.has_database)
         r->database = u.database;
     sl__redis_url_dispose(&u);
-    check_redis_tls(l, r);
+    check_redis_tls(l, prefix, r);
 }
 
 static void check_ratelimit(struct loader *l)
@@ -515,11 +531,34 @@ static void check_ratelimit(struct loader *l)
     struct sl_config *cfg = l->cfg;
     int b = pick(l, "ratelimit.backend", cfg->ratelimit.backend_name, backends);
     cfg->ratelimit.backend = b == 1 ? SL_RL_BACKEND_REDIS : SL_RL_BACKEND_MEMORY;
-    check_redis(l, &cfg->ratelimit.redis, b == 1);
+    check_redis(l, "ratelimit.redis", &cfg->ratelimit.redis,
+                b == 1 ? "ratelimit.backend is redis" : NULL);
     if (b == 0 && cfg->ratelimit.redis.url != NULL)
         add_note(cfg, SL_LOG_INFO, note_line(l, "ratelimit.redis.url", 0),
                  "ratelimit.redis is set but ratelimit.backend is memory: counters stay in this "
                  "process and Redis is not used");
+}
+
+/* cache.redis exists when any of its keys is given (then its url is required); cache.backend is
+ * the reference's legacy knob: each cache policy names its own backend. */
+static void check_cache(struct loader *l)
+{
+    static const char *const backends[] = {"memory", "redis", NULL};
+    struct sl_config *cfg = l->cfg;
+    bool any = false;
+    for (size_t i = 0; i < sl__cfg_nkeys; i++) {
+        const struct sl__cfg_key *k = &sl__cfg_keys[i];
+        if (strncmp(k->path, "cache.redis.", 12) == 0 && k->type != SL__CFG_UNSUPPORTED)
+            any = any || origin_of(l, k)->set;
+    }
+    cfg->cache.has_redis = any;
+    check_redis(l, "cache.redis", &cfg->cache.redis, any ? "cache.redis is given" : NULL);
+    if (!origin_of(l, row("cache.backend"))->set)
+        return;
+    if (pick(l, "cache.backend", cfg->cache.backend_name, backends) >= 0)
+        add_note(cfg, SL_LOG_INFO, note_line(l, "cache.backend", 0),
+                 "cache.backend is a legacy knob and is ignored: each cache policy names its "
+                 "backend (memory always exists; redis needs cache.redis)");
 }
 
 /* The line a note about key k points at: where the file set it, else fallback. */
@@ -607,6 +646,7 @@ int sl_config_parse(const char *data, size_t len, const char *name, char *const 
         check_ca_file(&l);
         check_tls(&l);
         check_ratelimit(&l);
+        check_cache(&l);
     }
     sl_yaml_doc_dispose(&doc);
     if (diag->count == errors_before) {
@@ -672,6 +712,7 @@ void sl_config_free(struct sl_config *cfg)
         *field = NULL;
     }
     free(cfg->ratelimit.redis.host);
+    free(cfg->cache.redis.host);
     free(cfg->file);
     cfg->file = NULL;
     free(cfg);

@@ -1,6 +1,6 @@
 /* AISIX blocks that Sluice accepts because they are switched off. AISIX's own files (its example
  * config, its test harness, its benchmark scripts) spell out blocks at their defaults, such as
- * `observability.tracing.otlp.enabled: false` or `cache.backend: memory`; such a block does
+ * `observability.tracing.otlp.enabled: false` or `managed.enabled: false`; such a block does
  * nothing in AISIX either, so refusing it would only make a compatible file fail. A block that
  * would switch a feature on is still refused, naming the feature. */
 #include <stdio.h>
@@ -89,32 +89,6 @@ static bool tracing(const struct sl_yaml_node *v, struct verdict *out)
     return otlp == NULL || (is_block(otlp, otlp_keys) && is_disabled(otlp, "OTLP tracing", out));
 }
 
-/* backend: absent, null or memory; anything naming redis needs a redis client. */
-static bool memory_backend(const struct sl_yaml_node *v, const char *const *keys, const char *what,
-                           struct verdict *out)
-{
-    const struct sl_yaml_node *b = get(v, "backend");
-    if (get(v, "redis") != NULL) {
-        snprintf(out->why, out->cap, "redis needs %s", what);
-        return false;
-    }
-    if (!is_block(v, keys))
-        return false;
-    if (b == NULL || (b->kind == SL_YAML_SCALAR && sl_str_eq_lit(b->value, "memory")))
-        return true;
-    if (b->kind == SL_YAML_SCALAR && sl_str_eq_lit(b->value, "redis"))
-        snprintf(out->why, out->cap, "backend redis needs %s", what);
-    return false;
-}
-
-/* cache.backend is a legacy knob in AISIX: the memory cache always exists, and caching is
- * chosen per cache policy (a resources collection, refused when it has entries). */
-static bool cache(const struct sl_yaml_node *v, struct verdict *out)
-{
-    static const char *const keys[] = {"backend", NULL};
-    return memory_backend(v, keys, "a redis response cache", out);
-}
-
 static bool managed(const struct sl_yaml_node *v, struct verdict *out)
 {
     static const char *const keys[] = {"enabled", NULL};
@@ -149,8 +123,6 @@ static const struct inert_rule rules[] = {
      "switched off; accepted and ignored (sluice has no OTLP metrics export)"},
     {"observability.tracing", tracing,
      "switched off; accepted and ignored (sluice has no OTLP tracing)"},
-    {"cache", cache,
-     "backend memory is a legacy knob; accepted and ignored (sluice has no response cache)"},
     {"managed", managed, "switched off; accepted and ignored"},
     {"proxy.url_rewrites", url_rewrites, "no rules; accepted"},
     {"observability.metrics.client_type_rules", client_type_rules, "no rules; accepted"},

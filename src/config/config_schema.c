@@ -25,6 +25,34 @@
         path, SL__CFG_UNSUPPORTED, NULL, 0, 0, NO_FIELD, 0, hint                                   \
     }
 
+/* A Redis connection block (ratelimit.redis, cache.redis): the same keys under prefix P, stored
+ * in the struct sl_redis_config at member M. */
+#define REDIS_ROWS(P, M)                                                                           \
+    KEY(P ".mode", SL__CFG_STRING, "single", FIELD(M.mode), 0,                                     \
+        "single (cluster and sentinel are not supported yet)"),                                    \
+        KEY(P ".url", SL__CFG_STRING, NULL, FIELD(M.url), SL__CFG_SECRET,                          \
+            "redis://[[user]:password@]host[:port][/database]; rediss:// for TLS"),                \
+        KEY(P ".username", SL__CFG_STRING, NULL, FIELD(M.username), 0,                             \
+            "ACL user for AUTH (default: the default user)"),                                      \
+        KEY(P ".password", SL__CFG_STRING, NULL, FIELD(M.password), SL__CFG_SECRET,                \
+            "password for AUTH"),                                                                  \
+        UINT(P ".database", NULL, 0, INT32_MAX, FIELD(M.database),                                 \
+             "database number to SELECT; default 0 (or the url's)"),                               \
+        KEY(P ".tls.ca_file", SL__CFG_FILE, NULL, FIELD(M.tls_opts.ca_file), 0,                    \
+            "PEM CA bundle for Redis TLS; default: the system trust store"),                       \
+        KEY(P ".tls.client_cert_file", SL__CFG_FILE, NULL, FIELD(M.tls_opts.client_cert_file), 0,  \
+            "PEM client certificate for Redis TLS (with client_key_file)"),                        \
+        KEY(P ".tls.client_key_file", SL__CFG_FILE, NULL, FIELD(M.tls_opts.client_key_file), 0,    \
+            "PEM key of the client certificate"),                                                  \
+        KEY(P ".tls.verify", SL__CFG_BOOL, "true", FIELD(M.tls_opts.verify), 0,                    \
+            "verify the Redis server certificate and name"),                                       \
+        UINT(P ".connect_timeout_ms", "1000", 1, YEAR_MS, FIELD(M.connect_timeout_ms),             \
+             "connect, TLS and AUTH deadline"),                                                    \
+        UINT(P ".timeout_ms", "1000", 1, YEAR_MS, FIELD(M.timeout_ms),                             \
+             "a command unanswered this long breaks the connection (it is reopened)"),             \
+        KEY(P ".key_prefix", SL__CFG_STRING, "sluice", FIELD(M.key_prefix), 0,                     \
+            "first part of every Redis key (deployments sharing one Redis use different ones)")
+
 /* clang-format off */
 const struct sl__cfg_key sl__cfg_keys[] = {
     KEY("resources_file", SL__CFG_STRING, NULL, FIELD(resources_file), 0,
@@ -123,33 +151,9 @@ const struct sl__cfg_key sl__cfg_keys[] = {
     UINT("ratelimit.concurrency_ttl_secs", "300", 1, YEAR_SECS,
          FIELD(ratelimit.concurrency_ttl_secs),
          "redis: reclaim concurrency slots of a replica that stopped renewing them after this"),
-    KEY("ratelimit.redis.mode", SL__CFG_STRING, "single", FIELD(ratelimit.redis.mode), 0,
-        "single (cluster and sentinel are not supported yet)"),
-    KEY("ratelimit.redis.url", SL__CFG_STRING, NULL, FIELD(ratelimit.redis.url), SL__CFG_SECRET,
-        "redis://[[user]:password@]host[:port][/database]; rediss:// for TLS"),
-    KEY("ratelimit.redis.username", SL__CFG_STRING, NULL, FIELD(ratelimit.redis.username), 0,
-        "ACL user for AUTH (default: the default user)"),
-    KEY("ratelimit.redis.password", SL__CFG_STRING, NULL, FIELD(ratelimit.redis.password),
-        SL__CFG_SECRET, "password for AUTH"),
-    UINT("ratelimit.redis.database", NULL, 0, INT32_MAX, FIELD(ratelimit.redis.database),
-         "database number to SELECT; default 0 (or the url's)"),
-    KEY("ratelimit.redis.tls.ca_file", SL__CFG_FILE, NULL, FIELD(ratelimit.redis.tls_opts.ca_file),
-        0, "PEM CA bundle for Redis TLS; default: the system trust store"),
-    KEY("ratelimit.redis.tls.client_cert_file", SL__CFG_FILE, NULL,
-        FIELD(ratelimit.redis.tls_opts.client_cert_file), 0,
-        "PEM client certificate for Redis TLS (with client_key_file)"),
-    KEY("ratelimit.redis.tls.client_key_file", SL__CFG_FILE, NULL,
-        FIELD(ratelimit.redis.tls_opts.client_key_file), 0, "PEM key of the client certificate"),
-    KEY("ratelimit.redis.tls.verify", SL__CFG_BOOL, "true", FIELD(ratelimit.redis.tls_opts.verify),
-        0, "verify the Redis server certificate and name"),
-    UINT("ratelimit.redis.connect_timeout_ms", "1000", 1, YEAR_MS,
-         FIELD(ratelimit.redis.connect_timeout_ms), "connect, TLS and AUTH deadline"),
-    UINT("ratelimit.redis.timeout_ms", "1000", 1, YEAR_MS, FIELD(ratelimit.redis.timeout_ms),
-         "a command unanswered this long breaks the connection (it is reopened)"),
+    REDIS_ROWS("ratelimit.redis", ratelimit.redis),
     KEY("ratelimit.redis.on_error", SL__CFG_STRING, "allow", FIELD(ratelimit.redis.on_error), 0,
         "Redis unreachable: allow (count in this process) or deny (503)"),
-    KEY("ratelimit.redis.key_prefix", SL__CFG_STRING, "sluice", FIELD(ratelimit.redis.key_prefix),
-        0, "first part of every Redis key (deployments sharing one Redis use different ones)"),
     UNSUPPORTED("ratelimit.redis.nodes", "cluster mode is not supported yet"),
     UNSUPPORTED("ratelimit.redis.sentinels", "sentinel mode is not supported yet"),
     UNSUPPORTED("ratelimit.redis.master_name", "sentinel mode is not supported yet"),
@@ -158,9 +162,18 @@ const struct sl__cfg_key sl__cfg_keys[] = {
      SL__CFG_SECRET, "secrets sealing response ids (first seals, all open); default: each "
      "provider key's api_key"},
 
+    KEY("cache.backend", SL__CFG_STRING, NULL, FIELD(cache.backend_name), 0,
+        "legacy and ignored: each cache policy names its backend"),
+    UINT("cache.memory.max_bytes", "67108864", 0, 1ull << 40, FIELD(cache.memory_max_bytes),
+         "bound on the process's response cache (keys, bodies, overhead); 0 = memory caching off"),
+    REDIS_ROWS("cache.redis", cache.redis),
+    UNSUPPORTED("cache.redis.nodes", "cluster mode is not supported yet"),
+    UNSUPPORTED("cache.redis.sentinels", "sentinel mode is not supported yet"),
+    UNSUPPORTED("cache.redis.master_name", "sentinel mode is not supported yet"),
+    UNSUPPORTED("cache.semantic", "semantic caching is not supported yet"),
+
     UNSUPPORTED("etcd", "use resources_file"),
     UNSUPPORTED("managed", NULL),
-    UNSUPPORTED("cache", NULL),
     UNSUPPORTED("bedrock_endpoint_url", NULL),
     UNSUPPORTED("proxy.url_rewrites", NULL),
     UNSUPPORTED("observability.metrics.otlp", NULL),

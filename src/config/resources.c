@@ -19,22 +19,24 @@
 /* Collections of the reference gateway that Sluice does not implement yet. An empty one (null
  * or []) is accepted so a file exported from the reference loads; any entry is an error. */
 static const char *const unsupported_collections[] = {
-    "guardrails",
-    "mcp_servers",
-    "a2a_agents",
-    "cache_policies",
-    "observability_exporters",
-    "oidc_providers",
-    "claim_mappings",
-    "passthrough_routes",
-    "mcp_auth_settings",
+    "guardrails",     "mcp_servers",    "a2a_agents",         "observability_exporters",
+    "oidc_providers", "claim_mappings", "passthrough_routes", "mcp_auth_settings",
 };
 
 static const char *const top_level_keys[] = {
-    "_format_version", "provider_keys", "models", "api_keys", "rate_limit_policies",
+    "_format_version", "provider_keys",       "models",
+    "api_keys",        "rate_limit_policies", "cache_policies",
 };
 
-enum { TOP_VERSION = 0, TOP_PROVIDER_KEYS, TOP_MODELS, TOP_API_KEYS, TOP_POLICIES, TOP_N };
+enum {
+    TOP_VERSION = 0,
+    TOP_PROVIDER_KEYS,
+    TOP_MODELS,
+    TOP_API_KEYS,
+    TOP_POLICIES,
+    TOP_CACHE_POLICIES,
+    TOP_N
+};
 
 static bool is_unsupported_collection(struct sl_str key)
 {
@@ -127,6 +129,7 @@ static void load_root(struct sl__res_loader *l, const struct sl_yaml_node *root)
     sl__res_load_models(l, top[TOP_MODELS]);
     sl__res_load_api_keys(l, top[TOP_API_KEYS]);
     sl__res_load_policies(l, top[TOP_POLICIES]);
+    sl__res_load_cache_policies(l, top[TOP_CACHE_POLICIES]);
 }
 
 struct model_pos {
@@ -308,6 +311,9 @@ void sl_resources_free(struct sl_resources *r)
     for (size_t i = 0; i < r->n_policies; i++)
         sl__res_policy_free(&r->policies[i]);
     free(r->policies);
+    for (size_t i = 0; i < r->n_cache_policies; i++)
+        sl__res_cache_policy_free(&r->cache_policies[i]);
+    free(r->cache_policies);
     free(r->provider_keys);
     free(r->models);
     free(r->api_keys);

@@ -611,7 +611,8 @@ void sl__res_names_build(struct sl__res_loader *l, struct sl__res_names *t, cons
                          const struct sl_yaml_node *seq, const char *const *names)
 {
     size_t n = seq != NULL && seq->kind == SL_YAML_SEQ ? seq->n : 0;
-    bool by_name = strcmp(collection, "rate_limit_policies") == 0;
+    bool by_name =
+        strcmp(collection, "rate_limit_policies") == 0 || strcmp(collection, "cache_policies") == 0;
     const char *field = by_name ? "name" : "display_name";
     t->v = sl_xcalloc(n != 0 ? n : 1, sizeof(*t->v));
     t->n = 0;

@@ -233,6 +233,11 @@ void sl__res_load_models(struct sl__res_loader *l, const struct sl_yaml_node *no
 void sl__res_load_api_keys(struct sl__res_loader *l, const struct sl_yaml_node *node);
 void sl__res_load_policies(struct sl__res_loader *l, const struct sl_yaml_node *node);
 void sl__res_policy_free(struct sl_rl_policy *p);
+/* cache_policies (resources_cache.c). */
+void sl__res_load_cache_policies(struct sl__res_loader *l, const struct sl_yaml_node *node);
+void sl__res_cache_policy_free(struct sl_cache_policy *p);
+/* UUIDv5 of "<collection>/<name>" in the reference's file namespace (its file ids). */
+void sl__res_derive_id(const char *collection, const char *name, char out[37]);
 
 /* Called for each model that names provider_keys[key_index] with the model's own provider
  * (NULL when it has none; valid vendor syntax): supplies what the key left open (see struct

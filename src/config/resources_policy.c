@@ -544,21 +544,21 @@ static void read_schedules(struct sl__res_entry *e, struct sl_rl_policy *p)
 
 /* ---- the entry ---- */
 
-/* UUIDv5 over "rate_limit_policies/<name>" in the reference's file namespace (desugar.rs), so
+/* UUIDv5 over "<collection>/<name>" in the reference's file namespace (desugar.rs), so
  * error.policy.id is the id AISIX would show for the same file. */
-static void derive_id(const char *name, char out[37])
+void sl__res_derive_id(const char *collection, const char *name, char out[37])
 {
     static const uint8_t ns[16] = {0x63, 0xe5, 0x0a, 0xb2, 0x67, 0x7a, 0x54, 0xd3,
                                    0x8d, 0x1e, 0xc0, 0xcb, 0x29, 0xce, 0xae, 0x94};
     static const char hex[] = "0123456789abcdef";
-    static const char prefix[] = "rate_limit_policies/";
     uint8_t md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     SL_ASSERT(ctx != NULL);
     int ok = EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) && EVP_DigestUpdate(ctx, ns, sizeof(ns)) &&
-             EVP_DigestUpdate(ctx, prefix, sizeof(prefix) - 1) &&
-             EVP_DigestUpdate(ctx, name, strlen(name)) && EVP_DigestFinal_ex(ctx, md, &mdlen);
+             EVP_DigestUpdate(ctx, collection, strlen(collection)) &&
+             EVP_DigestUpdate(ctx, "/", 1) && EVP_DigestUpdate(ctx, name, strlen(name)) &&
+             EVP_DigestFinal_ex(ctx, md, &mdlen);
     EVP_MD_CTX_free(ctx);
     SL_ASSERT(ok && mdlen >= 16);
     md[6] = (uint8_t)((md[6] & 0x0f) | 0x50);
@@ -607,7 +607,7 @@ static void load_one(struct sl__res_loader *l, size_t i, const struct sl_yaml_no
     read_schedules(&e, p);
     if (p->name == NULL || l->diag->count != errors)
         return;
-    derive_id(p->name, p->id);
+    sl__res_derive_id("rate_limit_policies", p->name, p->id);
     p->bucket = p->conditional ? sl__res_bucket("p:", p->name) : classic_bucket(p);
 }
 

@@ -236,6 +236,8 @@ static char *put_ctx_fields(char *o, const struct sl_reqlog *ctx)
         o = PUT_FIELD(o, "error", sl_str_from_cstr(ctx->error_kind));
     if (ctx->limited != NULL)
         o = PUT_FIELD(o, "limit", sl_str_from_cstr(ctx->limited));
+    if (ctx->cache != NULL)
+        o = PUT_FIELD(o, "cache", sl_str_from_cstr(ctx->cache));
     o = PUT_FIELD(o, "served_by", ctx->served_by);
     if (ctx->n_attempts != 0)
         o = put_attempts(o, ctx);

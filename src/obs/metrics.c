@@ -23,6 +23,7 @@ static const size_t series_size[SL__SERIES_TYPES] = {
     [SL__SERIES_USAGE] = sizeof(struct sl__usage_series),
     [SL__SERIES_REJECTION] = sizeof(struct sl__count_series),
     [SL__SERIES_TARGET] = sizeof(struct sl__target_series),
+    [SL__SERIES_CACHE] = sizeof(struct sl__count_series),
 };
 
 struct sl_metrics_worker *sl_metrics_worker_new(void)
@@ -263,4 +264,17 @@ void sl_metrics_ratelimit_rejection(struct sl_metrics_worker *m, const char *lay
     struct key k = {SL__SERIES_REJECTION, layer, reason, SL_STR_NULL, SL_STR_NULL};
     struct sl__count_series *s = SL_CONTAINER_OF(get_series(m, &k), struct sl__count_series, super);
     sl__counter_add(&s->count, 1);
+}
+
+void sl_metrics_cache(struct sl_metrics_worker *m, const char *policy, const char *result,
+                      uint64_t tokens_saved)
+{
+    struct key k = {SL__SERIES_CACHE, NULL, result, sl_str_from_cstr(policy), SL_STR_NULL};
+    struct sl__count_series *s = SL_CONTAINER_OF(get_series(m, &k), struct sl__count_series, super);
+    sl__counter_add(&s->count, 1);
+    if (strcmp(result, "hit") != 0)
+        return;
+    k.kind = "tokens_saved";
+    s = SL_CONTAINER_OF(get_series(m, &k), struct sl__count_series, super);
+    sl__counter_add(&s->count, tokens_saved);
 }

@@ -9,7 +9,9 @@
  *   - SL__SERIES_UPSTREAM_ERROR {model, kind}: upstream_errors_total;
  *   - SL__SERIES_USAGE {key, model}: tokens_total by type and cost_usd_total;
  *   - SL__SERIES_REJECTION {layer (route slot), reason (kind slot)}: ratelimit_rejections_total;
- *   - SL__SERIES_TARGET {target}: the target_*_total counters of upstream attempts.
+ *   - SL__SERIES_TARGET {target}: the target_*_total counters of upstream attempts;
+ *   - SL__SERIES_CACHE {policy (model slot), result (kind slot)}: cache_requests_total, and
+ *     cache_tokens_saved_total as the result "tokens_saved".
  *
  * The writer finds series through an open-addressing hash table that only it touches. Every
  * series is also pushed onto an append-only list per type: the node is fully initialised, then
@@ -35,6 +37,7 @@ enum sl__series_type {
     SL__SERIES_USAGE,
     SL__SERIES_REJECTION,
     SL__SERIES_TARGET,
+    SL__SERIES_CACHE,
     SL__SERIES_TYPES,
 };
 

@@ -81,6 +81,12 @@ struct target_row {
     uint64_t attempts, retries, failovers, failures;
 };
 
+struct cache_row {
+    struct sl_str policy;
+    const char *result;
+    uint64_t count;
+};
+
 struct rows {
     struct request_row *req;
     size_t nreq;
@@ -94,6 +100,8 @@ struct rows {
     size_t nrej;
     struct target_row *target;
     size_t ntarget;
+    struct cache_row *cache;
+    size_t ncache;
 };
 
 static uint64_t load(const _Atomic uint64_t *c)
@@ -128,6 +136,13 @@ static int cmp_rejection(const void *pa, const void *pb)
     const struct rejection_row *a = pa, *b = pb;
     int c = strcmp(a->layer, b->layer);
     return c != 0 ? c : strcmp(a->reason, b->reason);
+}
+
+static int cmp_cache(const void *pa, const void *pb)
+{
+    const struct cache_row *a = pa, *b = pb;
+    int c = cmp_model(a->policy, b->policy);
+    return c != 0 ? c : strcmp(a->result, b->result);
 }
 
 static int cmp_error(const void *pa, const void *pb)
@@ -353,6 +368,31 @@ static void gather_targets(const struct sl_metrics_worker *const *stores, size_t
     rows->ntarget = u;
 }
 
+static void gather_cache(const struct sl_metrics_worker *const *stores, size_t n,
+                         const struct sl__series **heads, struct rows *rows)
+{
+    size_t total, u = 0;
+    load_heads(stores, n, SL__SERIES_CACHE, heads, &total);
+    struct cache_row *r = sl_xcalloc(total + 1, sizeof(*r));
+    for (size_t i = 0, k = 0; i < n; i++) {
+        for (const struct sl__series *s = heads[i]; s != NULL; s = s->next) {
+            const struct sl__count_series *cs =
+                SL_CONTAINER_OF(s, const struct sl__count_series, super);
+            r[k++] =
+                (struct cache_row){sl_str_init(s->model, s->model_len), s->kind, load(&cs->count)};
+        }
+    }
+    qsort(r, total, sizeof(*r), cmp_cache);
+    for (size_t i = 0; i < total; i++) {
+        if (u > 0 && cmp_cache(&r[u - 1], &r[i]) == 0)
+            r[u - 1].count += r[i].count;
+        else
+            r[u++] = r[i];
+    }
+    rows->cache = r;
+    rows->ncache = u;
+}
+
 static void gather(const struct sl_metrics_worker *const *stores, size_t n, struct rows *rows)
 {
     const struct sl__series **heads = sl_xcalloc(n + 1, sizeof(*heads));
@@ -362,6 +402,7 @@ static void gather(const struct sl_metrics_worker *const *stores, size_t n, stru
     gather_routes(stores, n, heads, rows);
     gather_rejections(stores, n, heads, rows);
     gather_targets(stores, n, heads, rows);
+    gather_cache(stores, n, heads, rows);
     free(heads);
 }
 
@@ -373,6 +414,7 @@ static void rows_dispose(struct rows *rows)
     free(rows->route);
     free(rows->rej);
     free(rows->target);
+    free(rows->cache);
     *rows = (struct rows){0};
 }
 
@@ -545,6 +587,53 @@ static void render_ratelimit(struct sl_buf *out, struct sl_buf *lb, const struct
                    p->redis_fallback_allowed, p->redis_fallback_denied);
 }
 
+static void render_cache(struct sl_buf *out, struct sl_buf *lb, const struct rows *rows,
+                         const struct sl_metrics_process *p)
+{
+    const char *name = "sluice_cache_requests_total";
+    family(out, name, "counter",
+           "Requests a cache policy matched, by policy and result (hit, miss, bypass).");
+    for (size_t i = 0; i < rows->ncache; i++) {
+        if (strcmp(rows->cache[i].result, "tokens_saved") == 0)
+            continue;
+        sl_buf_reset(lb);
+        add_label(lb, "policy", rows->cache[i].policy);
+        add_label(lb, "result", sl_str_from_cstr(rows->cache[i].result));
+        sample_u64(out, name, lb, rows->cache[i].count);
+    }
+    name = "sluice_cache_tokens_saved_total";
+    family(out, name, "counter",
+           "Tokens the answers served from the cache had cost upstream, by policy.");
+    for (size_t i = 0; i < rows->ncache; i++) {
+        if (strcmp(rows->cache[i].result, "tokens_saved") != 0)
+            continue;
+        sl_buf_reset(lb);
+        add_label(lb, "policy", rows->cache[i].policy);
+        sample_u64(out, name, lb, rows->cache[i].count);
+    }
+    family(out, "sluice_cache_bytes", "gauge",
+           "Bytes the memory cache holds (bodies and per-entry overhead).");
+    sl_buf_appendf(out, "sluice_cache_bytes %" PRIu64 "\n", p->cache_bytes);
+    family(out, "sluice_cache_entries", "gauge", "Entries the memory cache holds.");
+    sl_buf_appendf(out, "sluice_cache_entries %" PRIu64 "\n", p->cache_entries);
+    family(out, "sluice_cache_evictions_total", "counter",
+           "Memory cache entries evicted (least recently used) to stay within "
+           "cache.memory.max_bytes.");
+    sl_buf_appendf(out, "sluice_cache_evictions_total %" PRIu64 "\n", p->cache_evictions);
+    family(out, "sluice_cache_expirations_total", "counter",
+           "Memory cache entries dropped because their TTL passed.");
+    sl_buf_appendf(out, "sluice_cache_expirations_total %" PRIu64 "\n", p->cache_expirations);
+    if (!p->cache_redis)
+        return;
+    family(out, "sluice_cache_redis_up", "gauge",
+           "1 while every worker's Redis connection (cache.redis) is ready.");
+    sl_buf_appendf(out, "sluice_cache_redis_up %d\n", p->cache_redis_up ? 1 : 0);
+    family(out, "sluice_cache_redis_errors_total", "counter",
+           "cache.redis lookups and stores that failed (each a miss or an answer not stored) and "
+           "connections that broke.");
+    sl_buf_appendf(out, "sluice_cache_redis_errors_total %" PRIu64 "\n", p->cache_redis_errors);
+}
+
 static void target_counter(struct sl_buf *out, struct sl_buf *lb, const struct rows *rows,
                            const char *name, const char *help, size_t field)
 {
@@ -689,6 +778,7 @@ void sl_metrics_render(const struct sl_metrics_process *p,
     render_tokens_errors(out, &lb, &rows);
     render_inflight(out, &lb, &rows);
     render_ratelimit(out, &lb, &rows, p);
+    render_cache(out, &lb, &rows, p);
     render_target_attempts(out, &lb, &rows);
     render_target_state(out, &lb, targets, ntargets);
     render_reloads(out);

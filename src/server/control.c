@@ -8,6 +8,8 @@
 #include "server_internal.h"
 #include "sluice/base.h"
 #include "sluice/buf.h"
+#include "sluice/cache.h"
+#include "sluice/cache_phase.h"
 #include "sluice/clock.h"
 #include "sluice/generation.h"
 #include "sluice/listener.h"
@@ -181,6 +183,15 @@ static void render_metrics(const struct sl_server *s, struct sl_buf *out)
     p.redis_calls = ls.redis_calls;
     p.redis_fallback_allowed = ls.local_allowed;
     p.redis_fallback_denied = ls.denied_unavailable;
+    struct sl_cache_stats cs;
+    sl_cache_store_stats(s->cache->store, &cs);
+    p.cache_bytes = cs.bytes;
+    p.cache_entries = cs.entries;
+    p.cache_evictions = cs.evictions;
+    p.cache_expirations = cs.expirations;
+    p.cache_redis = s->cache->redis;
+    p.cache_redis_up = atomic_load(&s->cache->workers_up) == n && n != 0;
+    p.cache_redis_errors = atomic_load(&s->cache->redis_errors);
     /* Routing state is process-wide: one row per direct model of the generation serving. */
     const struct sl_resources *res = sl_server_generation(s)->res;
     struct sl_metrics_target *targets = sl_xcalloc(res->n_models + 1, sizeof(*targets));

@@ -331,7 +331,7 @@ static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t *
     keep_for_graceful_close(req);
     struct sl_exchange *x = sl_exchange_of(req);
     if (x != NULL)
-        sl_exchange_response_start(x);
+        slot = sl_exchange_response_start(x, slot);
     if (x == NULL && req->res.status >= 400) {
         struct envelope_ostream *o =
             (void *)h2o_add_ostream(req, sizeof(struct envelope_ostream), slot);

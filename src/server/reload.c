@@ -3,6 +3,7 @@
 
 #include "server_internal.h"
 #include "sluice/boot.h"
+#include "sluice/cache_phase.h"
 #include "sluice/diag.h"
 #include "sluice/log.h"
 #include "sluice/metrics.h"
@@ -54,6 +55,7 @@ static void reload_resources(struct sl_server *s)
         return;
     }
     size_t keys = res->n_provider_keys, models = res->n_models, callers = res->n_api_keys;
+    sl_cache_check_policies(s->cfg, res);
     uint64_t id = sl_server_publish(s, res);
     sl_metrics_reload_result(true, (int64_t)id, unix_now());
     sl_log_info("reload: resources file %s reloaded: generation %llu provider_keys=%zu "

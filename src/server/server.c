@@ -8,6 +8,7 @@
 
 #include "server_internal.h"
 #include "sluice/base.h"
+#include "sluice/cache_phase.h"
 #include "sluice/http.h"
 #include "sluice/listener.h"
 #include "sluice/log.h"
@@ -40,6 +41,7 @@ struct sl_server *sl_server_new(struct sl_config *cfg, struct sl_resources *res,
     pthread_cond_init(&s->started_cond, NULL);
     s->server_name = sl_xasprintf("sluice/%s", SL_VERSION);
     s->limiter = sl_limiter_new(cfg);
+    s->cache = sl_cache_process_new(cfg);
 
     h2o_config_init(&s->globalconf);
     s->globalconf.server_name = h2o_iovec_init(s->server_name, strlen(s->server_name));
@@ -254,6 +256,7 @@ void sl_server_free(struct sl_server *s)
     }
     sl_control_dispose(s);
     sl_limiter_free(s->limiter);
+    sl_cache_process_free(s->cache);
     h2o_config_dispose(&s->globalconf);
     sl_generation_unref(s->gen);
     sl_proxy_env_dispose(&s->proxy_env);

@@ -33,6 +33,8 @@ struct sl_server {
     struct sl_control *control;
     /* Rate limits, concurrency and budgets: the process's counters (read by every worker). */
     struct sl_limiter *limiter;
+    /* The response cache: the memory store and Redis state the workers share. */
+    struct sl_cache_process *cache;
     /* Background model checks (route.h), NULL until started. */
     struct sl_route_checker *checker;
 };

@@ -13,6 +13,7 @@
 
 #include "server_internal.h"
 #include "sluice/base.h"
+#include "sluice/cache_phase.h"
 #include "sluice/http.h"
 #include "sluice/log.h"
 #include "sluice/metrics.h"
@@ -324,6 +325,7 @@ static void *worker_main(void *arg)
     sl_upstreams_on_idle_closed(w->upstreams, on_upstream_idle_closed, w);
     w->metrics = sl_metrics_worker_new();
     w->limits = sl_rl_worker_new(w->server->limiter, &w->ctx, w->metrics);
+    w->cache = sl_cache_worker_new(&w->ctx, sl_server_config(w->server), w->server->cache);
     h2o_timeout_init(w->ctx.loop, &w->client_watch_timeout, CLIENT_WATCH_MS);
     h2o_timeout_init(w->ctx.loop, &w->_trim_timeout, TRIM_QUIET_MS);
     w->_trim_entry.cb = on_trim;
@@ -339,6 +341,7 @@ static void *worker_main(void *arg)
                                   .client_watch = &w->client_watch_timeout,
                                   .draining = sl_server_draining_flag(w->server),
                                   .limits = w->limits,
+                                  .cache = w->cache,
                                   .worker = w->id};
     h2o_multithread_register_receiver(w->ctx.queue, &w->_control_rx, on_control_messages);
     h2o_timeout_init(w->ctx.loop, &w->_sweep_timeout, SWEEP_MS);

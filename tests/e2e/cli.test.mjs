@@ -147,7 +147,7 @@ test('AISIX-shaped config files validate, with a warning for the admin listener 
     `sluice: ${f}:10: warning: admin.enabled: the admin listener is on (AISIX's default when an admin section is present), but sluice has no admin listener: admin.* is accepted and ignored; set admin.enabled: false to silence this`,
     `sluice: ${f}:24: info: observability.metrics.otlp: switched off; accepted and ignored (sluice has no OTLP metrics export)`,
     `sluice: ${f}:27: info: observability.tracing: switched off; accepted and ignored (sluice has no OTLP tracing)`,
-    `sluice: ${f}:33: info: cache: backend memory is a legacy knob; accepted and ignored (sluice has no response cache)`,
+    `sluice: ${f}:34: info: cache.backend is a legacy knob and is ignored: each cache policy names its backend (memory always exists; redis needs cache.redis)`,
     '',
   ].join('\n'));
   assert.match(r.stdout, /^OK: .*config-example\.yaml: proxy on 0\.0\.0\.0:3000, \d+ worker\(s\)\n$/);
@@ -162,7 +162,7 @@ test('the server logs the config notes at start', async () => {
   const t = tempDir();
   const s = await startSluice({ config: baseConfig() + 'cache:\n  backend: memory\nupstream:\n  tls:\n    verify: false\n', dir: t });
   assert.equal((await s.stop()).code, 0);
-  assert.match(s.log(), /INFO  \S+config\.yaml:13: cache: backend memory is a legacy knob; accepted and ignored/);
+  assert.match(s.log(), /INFO  \S+config\.yaml:14: cache\.backend is a legacy knob and is ignored: each cache policy names its backend/);
   assert.match(s.log(), /WARN  \S+config\.yaml:17: upstream\.tls\.verify: false: upstream certificates and host names are NOT checked/);
   const r = await runSluice(['validate', '--config', t.path('config.yaml')]);
   assert.equal(r.code, 0, r.stderr);

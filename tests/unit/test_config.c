@@ -367,10 +367,11 @@ static void test_unsupported_keys(void **state)
     expect(MINIMAL "  url_rewrites: [{match: a, rewrite: b}]\n",
            "c.yaml:3: proxy.url_rewrites: not supported by sluice yet (rules need URL "
            "rewriting)\n");
-    expect(MINIMAL "cache:\n  backend: redis\nratelimit: {redis: {mode: cluster, nodes: [a]}}\n"
-                   "managed: {enabled: true}\nbedrock_endpoint_url: x\n",
-           "c.yaml:3: cache: not supported by sluice yet (backend redis needs a redis response "
-           "cache)\n"
+    expect(MINIMAL
+           "cache:\n  redis: {nodes: [a]}\nratelimit: {redis: {mode: cluster, nodes: [a]}}\n"
+           "managed: {enabled: true}\nbedrock_endpoint_url: x\n",
+           "c.yaml:4: cache.redis.nodes: not supported by sluice yet; cluster mode is not "
+           "supported yet\n"
            "c.yaml:5: ratelimit.redis.nodes: not supported by sluice yet; cluster mode is not "
            "supported yet\n"
            "c.yaml:6: managed: not supported by sluice yet (enabled: true needs AISIX Cloud "
@@ -394,11 +395,10 @@ static void test_unsupported_keys(void **state)
            "c.yaml:12: upstream.tls.client_key_file: not supported by sluice yet\n"
            "c.yaml:13: upstream.proxy: unknown key\n");
     /* Not switched off: a quoted or unknown value, or a key outside the block's shape. */
-    expect(MINIMAL "cache: {backend: memcached}\nobservability:\n  tracing:\n    otlp:\n"
+    expect(MINIMAL "observability:\n  tracing:\n    otlp:\n"
                    "      enabled: 'false'\n  metrics:\n    otlp: {enabled: false, port: 1}\n",
-           "c.yaml:3: cache: not supported by sluice yet\n"
-           "c.yaml:5: observability.tracing: not supported by sluice yet\n"
-           "c.yaml:9: observability.metrics.otlp: not supported by sluice yet\n");
+           "c.yaml:4: observability.tracing: not supported by sluice yet\n"
+           "c.yaml:8: observability.metrics.otlp: not supported by sluice yet\n");
 }
 
 /* AISIX spells out blocks at their defaults (its example config, its test harness): those load,
@@ -429,16 +429,14 @@ static void test_switched_off_blocks_load(void **state)
                  "accepted\n"
                  "sluice: c.yaml:13: info: observability.tracing: switched off; accepted and "
                  "ignored (sluice has no OTLP tracing)\n"
-                 "sluice: c.yaml:15: info: cache: backend memory is a legacy knob; accepted and "
-                 "ignored (sluice has no response cache)\n"
+                 "sluice: c.yaml:16: info: cache.backend is a legacy knob and is ignored: each "
+                 "cache policy names its backend (memory always exists; redis needs cache.redis)\n"
                  "sluice: c.yaml:20: info: managed: switched off; accepted and ignored\n"
                  "sluice: c.yaml:21: info: bedrock_endpoint_url: empty means unset; accepted\n");
     /* Empty and null blocks are at their defaults too. */
     expect_notes(MINIMAL "  real_ip: {header: x-real-ip}\n"
                          "cache: ~\nratelimit: {}\nobservability:\n  tracing: {}\n",
                  no_env,
-                 "sluice: c.yaml:4: info: cache: backend memory is a legacy knob; accepted and "
-                 "ignored (sluice has no response cache)\n"
                  "sluice: c.yaml:7: info: observability.tracing: switched off; accepted and "
                  "ignored (sluice has no OTLP tracing)\n");
 }
@@ -1180,6 +1178,54 @@ static void test_ratelimit(void **state)
                "not a number from 1 to 65535\n");
 }
 
+/* cache: the memory bound, the cache.redis block (the ratelimit.redis shape, checked the same
+ * way and named by its own path), and the legacy backend knob. */
+static void test_cache(void **state)
+{
+    (void)state;
+    struct sl_config *cfg;
+    struct sl_diag d;
+    assert_int_equal(load(MINIMAL, no_env, &cfg, &d), SL_OK);
+    assert_int_equal(cfg->cache.memory_max_bytes, 67108864);
+    assert_false(cfg->cache.has_redis);
+    assert_null(cfg->cache.redis.host);
+    sl_config_free(cfg);
+    sl_diag_dispose(&d);
+
+    assert_int_equal(load(MINIMAL "cache:\n  memory: {max_bytes: 4096}\n  redis:\n"
+                                  "    url: redis://:pw@cachehost:7001/4\n    key_prefix: c1\n",
+                          no_env, &cfg, &d),
+                     SL_OK);
+    assert_int_equal(cfg->cache.memory_max_bytes, 4096);
+    assert_true(cfg->cache.has_redis);
+    assert_string_equal(cfg->cache.redis.host, "cachehost");
+    assert_int_equal(cfg->cache.redis.port, 7001);
+    assert_string_equal(cfg->cache.redis.password, "pw");
+    assert_int_equal(cfg->cache.redis.database, 4);
+    assert_string_equal(cfg->cache.redis.key_prefix, "c1");
+    assert_null(cfg->ratelimit.redis.host); /* the blocks are separate */
+    sl_config_free(cfg);
+    sl_diag_dispose(&d);
+
+    expect(MINIMAL "cache:\n  redis: {timeout_ms: 5}\n",
+           "c.yaml: cache.redis.url: required when cache.redis is given\n");
+    expect(MINIMAL "cache:\n  backend: disk\n  memory: {max_bytes: -1}\n  redis:\n"
+                   "    url: redis://:secret@h/1\n    database: 2\n    mode: cluster\n",
+           "c.yaml:5: cache.memory.max_bytes: expected an integer from 0 to 1099511627776, got "
+           "\"-1\"\n"
+           "c.yaml:9: cache.redis.mode: cluster is not supported by sluice yet (only single: one "
+           "Redis server)\n"
+           "c.yaml:8: cache.redis.database: also given in cache.redis.url; set it in one place\n"
+           "c.yaml:4: cache.backend: expected memory or redis, got \"disk\"\n");
+    expect(MINIMAL "cache:\n  redis: {url: 'http://secret@h'}\n",
+           "c.yaml:4: cache.redis.url: expected a redis:// or rediss:// url\n");
+    static char var[] = "SLUICE_CACHE__REDIS__URL=redis://:hunter2@h:x";
+    char *const env[] = {var, NULL};
+    expect_env(MINIMAL, env,
+               "c.yaml: environment SLUICE_CACHE__REDIS__URL: cache.redis.url: the port is "
+               "not a number from 1 to 65535\n");
+}
+
 static void test_redis_url(void **state)
 {
     (void)state;
@@ -1255,6 +1301,7 @@ int main(void)
         cmocka_unit_test(test_cgroup_cpus),
         cmocka_unit_test(test_ratelimit),
         cmocka_unit_test(test_redis_url),
+        cmocka_unit_test(test_cache),
         cmocka_unit_test(test_docs_cover_schema),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

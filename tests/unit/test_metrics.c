@@ -149,6 +149,26 @@ static void test_empty_render_is_exact(void **state)
         "# HELP sluice_ratelimit_rejections_total Requests refused by a limit, by layer (api_key, "
         "model, policy) and reason (requests, tokens, concurrency, budget, unavailable).\n"
         "# TYPE sluice_ratelimit_rejections_total counter\n"
+        "# HELP sluice_cache_requests_total Requests a cache policy matched, by policy and result "
+        "(hit, miss, bypass).\n"
+        "# TYPE sluice_cache_requests_total counter\n"
+        "# HELP sluice_cache_tokens_saved_total Tokens the answers served from the cache had cost "
+        "upstream, by policy.\n"
+        "# TYPE sluice_cache_tokens_saved_total counter\n"
+        "# HELP sluice_cache_bytes Bytes the memory cache holds (bodies and per-entry overhead).\n"
+        "# TYPE sluice_cache_bytes gauge\n"
+        "sluice_cache_bytes 0\n"
+        "# HELP sluice_cache_entries Entries the memory cache holds.\n"
+        "# TYPE sluice_cache_entries gauge\n"
+        "sluice_cache_entries 0\n"
+        "# HELP sluice_cache_evictions_total Memory cache entries evicted (least recently used) to "
+        "stay within cache.memory.max_bytes.\n"
+        "# TYPE sluice_cache_evictions_total counter\n"
+        "sluice_cache_evictions_total 0\n"
+        "# HELP sluice_cache_expirations_total Memory cache entries dropped because their TTL "
+        "passed.\n"
+        "# TYPE sluice_cache_expirations_total counter\n"
+        "sluice_cache_expirations_total 0\n"
         "# HELP sluice_target_attempts_total Upstream attempts, by target (a direct model; a "
         "group's member or the model itself).\n"
         "# TYPE sluice_target_attempts_total counter\n"
@@ -367,6 +387,55 @@ static void test_tokens_by_model(void **state)
                   "# TYPE sluice_ratelimit_rejections_total counter\n"
                   "sluice_ratelimit_rejections_total{layer=\"api_key\",reason=\"budget\"} 1\n"
                   "sluice_ratelimit_rejections_total{layer=\"policy\",reason=\"requests\"} 2\n");
+    free_stores(stores, 2);
+}
+
+/* The cache's results summed over workers by policy, tokens saved by hits, the store's gauges
+ * and the Redis families only with cache.redis. */
+static void test_cache(void **state)
+{
+    (void)state;
+    struct sl_metrics_worker *stores[2] = {sl_metrics_worker_new(), sl_metrics_worker_new()};
+    sl_metrics_cache(stores[0], "faq", "hit", 30);
+    sl_metrics_cache(stores[1], "faq", "hit", 12);
+    sl_metrics_cache(stores[1], "faq", "miss", 0);
+    sl_metrics_cache(stores[0], "all \"x\"", "bypass", 0);
+    assert_family(stores, 2, "sluice_cache_requests_total",
+                  "# HELP sluice_cache_requests_total Requests a cache policy matched, by policy "
+                  "and result (hit, miss, bypass).\n"
+                  "# TYPE sluice_cache_requests_total counter\n"
+                  "sluice_cache_requests_total{policy=\"all \\\"x\\\"\",result=\"bypass\"} 1\n"
+                  "sluice_cache_requests_total{policy=\"faq\",result=\"hit\"} 2\n"
+                  "sluice_cache_requests_total{policy=\"faq\",result=\"miss\"} 1\n");
+    assert_family(stores, 2, "sluice_cache_tokens_saved_total",
+                  "# HELP sluice_cache_tokens_saved_total Tokens the answers served from the cache "
+                  "had cost upstream, by policy.\n"
+                  "# TYPE sluice_cache_tokens_saved_total counter\n"
+                  "sluice_cache_tokens_saved_total{policy=\"faq\"} 42\n");
+    struct sl_metrics_process p = {.version = "t",
+                                   .cache_bytes = 1234,
+                                   .cache_entries = 3,
+                                   .cache_evictions = 9,
+                                   .cache_expirations = 2,
+                                   .cache_redis = true,
+                                   .cache_redis_up = false,
+                                   .cache_redis_errors = 5};
+    char *text = render_with(&p, stores, 2);
+    assert_non_null(strstr(text, "\nsluice_cache_bytes 1234\n"));
+    assert_non_null(strstr(text, "\nsluice_cache_entries 3\n"));
+    assert_non_null(strstr(text, "\nsluice_cache_evictions_total 9\n"));
+    assert_non_null(strstr(text, "\nsluice_cache_expirations_total 2\n"));
+    char *block = family_block(text, "sluice_cache_redis_up");
+    assert_string_equal(block, "# HELP sluice_cache_redis_up 1 while every worker's Redis "
+                               "connection (cache.redis) is ready.\n"
+                               "# TYPE sluice_cache_redis_up gauge\n"
+                               "sluice_cache_redis_up 0\n");
+    free(block);
+    assert_non_null(strstr(text, "\nsluice_cache_redis_errors_total 5\n"));
+    free(text);
+    text = render(stores, 2);
+    assert_null(strstr(text, "sluice_cache_redis"));
+    free(text);
     free_stores(stores, 2);
 }
 
@@ -729,6 +798,7 @@ int main(void)
         cmocka_unit_test(test_target_state),
         cmocka_unit_test(test_reload_families),
         cmocka_unit_test(test_series_identity_and_growth),
+        cmocka_unit_test(test_cache),
         cmocka_unit_test(test_seconds_to_us),
         cmocka_unit_test(test_bucket_index),
         cmocka_unit_test(test_concurrent_writer_and_renderer),

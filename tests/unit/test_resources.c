@@ -354,18 +354,17 @@ static void test_unsupported_collections(void **state)
 {
     (void)state;
     expect(HDR "guardrails:\n  - name: g\nmcp_servers: [{name: m}]\na2a_agents: [x]\n"
-               "cache_policies: [x]\nobservability_exporters: [x]\n"
+               "observability_exporters: [x]\n"
                "oidc_providers: [x]\nclaim_mappings: [x]\npassthrough_routes: [x]\n"
                "mcp_auth_settings: {anonymous: true}\n",
            "r.yaml:2: guardrails: not supported by sluice yet\n"
            "r.yaml:4: mcp_servers: not supported by sluice yet\n"
            "r.yaml:5: a2a_agents: not supported by sluice yet\n"
-           "r.yaml:6: cache_policies: not supported by sluice yet\n"
-           "r.yaml:7: observability_exporters: not supported by sluice yet\n"
-           "r.yaml:8: oidc_providers: not supported by sluice yet\n"
-           "r.yaml:9: claim_mappings: not supported by sluice yet\n"
-           "r.yaml:10: passthrough_routes: not supported by sluice yet\n"
-           "r.yaml:11: mcp_auth_settings: not supported by sluice yet\n");
+           "r.yaml:6: observability_exporters: not supported by sluice yet\n"
+           "r.yaml:7: oidc_providers: not supported by sluice yet\n"
+           "r.yaml:8: claim_mappings: not supported by sluice yet\n"
+           "r.yaml:9: passthrough_routes: not supported by sluice yet\n"
+           "r.yaml:10: mcp_auth_settings: not supported by sluice yet\n");
 }
 
 static void test_common_entry_errors(void **state)
@@ -1395,6 +1394,89 @@ static void test_limits_and_cost(void **state)
     "  - display_name: other\n"                                                                    \
     "    key_env: CALLER_KEY_2\n"                                                                  \
     "    allowed_models: [\"*\"]\n"
+
+/* cache_policies: defaults, every field, and an error naming line, entry, field and value for
+ * each bad one. */
+static void test_cache_policies(void **state)
+{
+    (void)state;
+    struct sl_resources *r =
+        load_ok(HDR PK_MOCK M_MINI TWO_KEYS "cache_policies:\n"
+                                            "  - name: plain\n"
+                                            "  - name: faq\n"
+                                            "    enabled: false\n"
+                                            "    applies_to: api_key:ci\n"
+                                            "    backend: redis\n"
+                                            "    scope: env\n"
+                                            "    ttl_seconds: 604800\n"
+                                            "    purge_generation: 7\n"
+                                            "  - name: mini\n"
+                                            "    applies_to: model:gpt-4o-mini\n"
+                                            "    ttl_seconds: 1\n");
+    assert_int_equal(r->n_cache_policies, 3);
+    const struct sl_cache_policy *p = &r->cache_policies[0];
+    assert_string_equal(p->name, "plain");
+    assert_true(p->enabled);
+    assert_int_equal(p->applies, SL_CACHE_APPLIES_ALL);
+    assert_null(p->applies_ref);
+    assert_int_equal(p->backend, SL_CACHE_BACKEND_MEMORY);
+    assert_int_equal(p->scope, SL_CACHE_SCOPE_API_KEY);
+    assert_int_equal(p->ttl_secs, 3600);
+    assert_int_equal(p->purge_generation, 0);
+    assert_int_equal(strlen(p->id), 36);
+    assert_int_equal(p->id[14], '5'); /* a version 5 UUID */
+    p = &r->cache_policies[1];
+    assert_false(p->enabled);
+    assert_int_equal(p->applies, SL_CACHE_APPLIES_API_KEY);
+    assert_string_equal(p->applies_ref, "ci");
+    assert_int_equal(p->backend, SL_CACHE_BACKEND_REDIS);
+    assert_int_equal(p->scope, SL_CACHE_SCOPE_ENV);
+    assert_int_equal(p->ttl_secs, 604800);
+    assert_int_equal(p->purge_generation, 7);
+    assert_string_not_equal(p->id, r->cache_policies[0].id);
+    p = &r->cache_policies[2];
+    assert_int_equal(p->applies, SL_CACHE_APPLIES_MODEL);
+    assert_string_equal(p->applies_ref, "gpt-4o-mini");
+    assert_int_equal(p->ttl_secs, 1);
+    sl_resources_free(r);
+
+    expect(HDR PK_MOCK M_MINI TWO_KEYS "cache_policies:\n"
+                                       "  - name: a\n"
+                                       "    applies_to: model:ghost\n"
+                                       "    backend: memcached\n"
+                                       "  - name: b\n"
+                                       "    applies_to: team:t1\n"
+                                       "    scope: team\n"
+                                       "    ttl_seconds: 0\n"
+                                       "  - name: c\n"
+                                       "    applies_to: \"api_key:\"\n"
+                                       "    ttl_seconds: 604801\n"
+                                       "    enabled: yes\n"
+                                       "    semantic: {threshold: 0.9}\n"
+                                       "  - name: a\n"
+                                       "    applies_to: api_key:nobody\n"
+                                       "  - applies_to: all\n",
+           "r.yaml:22: cache_policies[0] (\"a\"): applies_to: \"model:ghost\": \"ghost\" is not "
+           "defined in models\n"
+           "r.yaml:23: cache_policies[0] (\"a\"): backend: expected memory or redis, got "
+           "\"memcached\"\n"
+           "r.yaml:25: cache_policies[1] (\"b\"): applies_to: expected all, model:<name> or "
+           "api_key:<name>, got \"team:t1\"\n"
+           "r.yaml:26: cache_policies[1] (\"b\"): scope: expected api_key or env, got \"team\"\n"
+           "r.yaml:27: cache_policies[1] (\"b\"): ttl_seconds: expected 1 to 604800 seconds, got "
+           "0\n"
+           "r.yaml:29: cache_policies[2] (\"c\"): applies_to: a quoted string \"api_key:\": the "
+           "name after the colon is missing\n"
+           "r.yaml:30: cache_policies[2] (\"c\"): ttl_seconds: expected an integer from 0 to "
+           "604800, got \"604801\"\n"
+           "r.yaml:31: cache_policies[2] (\"c\"): enabled: expected true or false, got \"yes\"\n"
+           "r.yaml:32: cache_policies[2] (\"c\"): semantic: not supported by sluice yet "
+           "(semantic caching needs an embedding model; only exact caching is built)\n"
+           "r.yaml:33: cache_policies[3] (\"a\"): name: duplicate name \"a\" (first at line 21)\n"
+           "r.yaml:34: cache_policies[3] (\"a\"): applies_to: \"api_key:nobody\": \"nobody\" is "
+           "not defined in api_keys\n"
+           "r.yaml:35: cache_policies[4]: name: required field is missing\n");
+}
 
 static void test_policies(void **state)
 {
@@ -2478,6 +2560,7 @@ int main(void)
         cmocka_unit_test(test_vertex_keys),
         cmocka_unit_test(test_vertex_key_errors),
         cmocka_unit_test(test_no_secret_in_any_message),
+        cmocka_unit_test(test_cache_policies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
