@@ -173,10 +173,10 @@ async function main() {
   const port = Number((await waitFor(mock, /listening on http:\/\/127\.0\.0\.1:(\d+)/, 'mock', 10000))[1]);
   // Fixed keys so runs are comparable (the key's hash decides nothing but must be stable).
   const keys = Array.from({ length: N_KEYS }, (_, i) => `sk-bench-${i}-${'0'.repeat(24)}`);
-  let redisUrl = null;
+  let redisUrl = null, redis = null;
   if (o.limits === 'redis' || o.cache === 'redis') {
     const rport = 20000 + (process.pid % 20000);
-    start('redis-server', ['--port', String(rport), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], join(dir, 'redis.log'));
+    redis = start('redis-server', ['--port', String(rport), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], join(dir, 'redis.log'));
     redisUrl = `redis://127.0.0.1:${rport}`;
     await sleep(300);
   }
@@ -206,6 +206,7 @@ async function main() {
     result[name] = await scenario(dir, name, join(dir, SCENARIOS[name][1]), keys[CALLER]);
   }
   mock.child.kill('SIGTERM');
+  redis?.child.kill('SIGTERM'); // a live child keeps node running
   for (const name of names) {
     const r = result[name];
     const unit = name === 'gemini-stream' ? 'stream (64 Gemini events, 67 chunks out)'

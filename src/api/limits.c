@@ -18,6 +18,7 @@
 #include "sluice/errors.h"
 #include "sluice/exchange.h"
 #include "sluice/json.h"
+#include "sluice/put.h"
 #include "sluice/ratelimit.h"
 
 struct limits {
@@ -68,13 +69,17 @@ static struct limits *limits_new(struct sl_exchange *x, struct sl_rl_worker *w)
 
 /* ---- refusals ---- */
 
+/* A number (and a one-letter suffix) written straight into the pool: eight of these go on every
+ * chat completion of a limited key, so no printf. */
 static void add_header(struct sl_exchange *x, const char *name, uint64_t v, const char *suffix)
 {
     h2o_req_t *req = x->req;
-    char buf[32];
-    int n = snprintf(buf, sizeof(buf), "%" PRIu64 "%s", v, suffix);
-    h2o_add_header_by_str(&req->pool, &req->res.headers, name, strlen(name), 0, NULL,
-                          h2o_strdup(&req->pool, buf, (size_t)n).base, (size_t)n);
+    char *buf = h2o_mem_alloc_pool(&req->pool, 24), *end = sl_put_u64(buf, v);
+    if (suffix[0] != '\0')
+        *end++ = suffix[0];
+    SL_ASSERT(suffix[0] == '\0' || suffix[1] == '\0');
+    h2o_add_header_by_str(&req->pool, &req->res.headers, name, strlen(name), 0, NULL, buf,
+                          (size_t)(end - buf));
 }
 
 static struct sl_str policy_extra(struct sl_exchange *x, const struct sl_rl_policy *p)
