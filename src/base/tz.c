@@ -5,8 +5,11 @@
 #include "sluice/base.h"
 #include "sluice/tz.h"
 
-#define SECS_PER_DAY  86400
-#define MAX_OFFSET    (25 * 3600)  /* RFC 8536: |utoff| < 2^31 - 1; real zones stay within a day */
+#define SECS_PER_DAY 86400
+/* RFC 8536 3.2: utoff SHOULD be in [-89999, 93599] (-24:59:59 to +25:59:59); POSIX rules give
+ * the same range (an hour of DST on a -24:59:59 standard offset). */
+#define MIN_OFFSET    (-89999)
+#define MAX_OFFSET    93599
 #define MAX_RULE_TIME (167 * 3600) /* RFC 8536 section 3.3.1 extension of POSIX */
 
 /* A POSIX rule date: Jn (julian, no leap day), n (zero-based day of year) or Mm.w.d. */
@@ -375,8 +378,8 @@ static int read_data(const uint8_t *p, const struct tzif_header *h, size_t tsize
     p += tz->n;
     for (size_t i = 0; i < tz->ntypes; i++) {
         int32_t off = (int32_t)be32(p + i * 6);
-        if (off <= -MAX_OFFSET || off >= MAX_OFFSET) {
-            *why = "a TZif offset is more than a day";
+        if (off < MIN_OFFSET || off > MAX_OFFSET) {
+            *why = "a TZif offset is outside -24:59:59 to +25:59:59 (RFC 8536)";
             return SL_EPARSE;
         }
         tz->offsets[i] = off;

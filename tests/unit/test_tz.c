@@ -98,6 +98,15 @@ static void test_posix_rules(void **state)
     assert_int_equal(sl_tz_parse_posix(SL_STRLIT("<+0530>-5:30"), &tz, &why), SL_OK);
     assert_int_equal(sl_tz_offset(tz, 0), 19800);
     sl_tz_free(tz);
+    /* RFC 8536's extremes: -24:59:59 standard time, and an hour of DST on +24:45 (+25:45, the
+       input fuzz_tz found: a valid footer the first oracle refused). */
+    assert_int_equal(sl_tz_parse_posix(SL_STRLIT("<-245959>24:59:59"), &tz, &why), SL_OK);
+    assert_int_equal(sl_tz_offset(tz, 0), -89999);
+    sl_tz_free(tz);
+    assert_int_equal(
+        sl_tz_parse_posix(SL_STRLIT("<+2445>-24:45<+2545>,M1.1.0/0,M12.5.0/23"), &tz, &why), SL_OK);
+    assert_int_equal(sl_tz_offset(tz, 1780000000), 92700); /* June 2026: DST */
+    sl_tz_free(tz);
     static const char *const bad[] = {"",
                                       "UT0",
                                       "CET",
@@ -127,6 +136,37 @@ static void test_bad_files(void **state)
     assert_int_equal(sl_tz_parse(buf, sizeof(buf), &tz, &why), SL_EPARSE);
 }
 
+/* A version 1 TZif file of one type with offset utoff and no transitions. */
+static int one_type_zone(int32_t utoff, struct sl_tz **tz)
+{
+    uint8_t f[44 + 7] = "TZif";
+    const char *why;
+    f[4 + 1 + 15 + 4 * 4 + 3] = 1; /* typecnt */
+    f[4 + 1 + 15 + 5 * 4 + 3] = 1; /* charcnt */
+    uint32_t u = (uint32_t)utoff;
+    f[44] = (uint8_t)(u >> 24);
+    f[45] = (uint8_t)(u >> 16);
+    f[46] = (uint8_t)(u >> 8);
+    f[47] = (uint8_t)u;
+    return sl_tz_parse(f, sizeof(f), tz, &why);
+}
+
+/* RFC 8536 3.2's range for a type's offset, both ends. */
+static void test_offset_range(void **state)
+{
+    (void)state;
+    static const int32_t ok[] = {-89999, 0, 93599};
+    static const int32_t bad[] = {-90000, 93600, INT32_MIN};
+    struct sl_tz *tz;
+    for (size_t i = 0; i < SL_ARRAY_LEN(ok); i++) {
+        assert_int_equal(one_type_zone(ok[i], &tz), SL_OK);
+        assert_int_equal(sl_tz_offset(tz, 0), ok[i]);
+        sl_tz_free(tz);
+    }
+    for (size_t i = 0; i < SL_ARRAY_LEN(bad); i++)
+        assert_int_equal(one_type_zone(bad[i], &tz), SL_EPARSE);
+}
+
 static void test_civil(void **state)
 {
     (void)state;
@@ -146,6 +186,7 @@ int main(void)
         cmocka_unit_test(test_zones_match_glibc),
         cmocka_unit_test(test_posix_rules),
         cmocka_unit_test(test_bad_files),
+        cmocka_unit_test(test_offset_range),
         cmocka_unit_test(test_civil),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
